@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Idempotent machine set-up for framechain: the wasm target and the Debian
+# packages the build, the tests and the peer benchmarks need. Safe to run
+# again; it only installs what is missing.
+set -euo pipefail
+
+packages=(
+  # C/C++ to wasm32 (OpenH264 inside the decode/encode stages)
+  clang-19 lld-19 wasi-libc libc++-19-dev-wasm32 libc++abi-19-dev-wasm32 libclang-rt-19-dev-wasm32
+  # native OpenH264 assembly (optional native encoder)
+  nasm
+  # reference tools nobody here wrote: FFmpeg and GStreamer
+  ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+  gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
+)
+
+if ! rustup target list --installed | grep -qx wasm32-wasip2; then
+  echo "setup: adding rust target wasm32-wasip2"
+  rustup target add wasm32-wasip2
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
