@@ -1,0 +1,40 @@
+//! OpenH264, compiled from source for wasm32-wasip2 components (and for the
+//! host, so it can be tested natively), behind a small safe API: a
+//! [`Decoder`] fed one Annex-B NAL unit at a time and an [`Encoder`] that
+//! turns packed I420 pictures into Annex-B access units.
+//!
+//! The build script compiles the OpenH264 release bundled in the
+//! `openh264-sys2` crate's registry copy plus a C shim of our own
+//! (`shim/openh264_c.cpp`) that turns OpenH264's vtable-based C++ interfaces
+//! into plain C functions. No OpenH264 code lives in this repository.
+//!
+//! Everything here is single-threaded, as a component is.
+
+mod decoder;
+mod encoder;
+mod ffi;
+pub mod log;
+
+pub use decoder::{DecodeStatus, Decoded, Decoder, DecoderOptions, I420, PictureRef};
+pub use encoder::{Complexity, Encoded, Encoder, EncoderConfig, FrameKind, MIN_SIZE, Profile, RateControl};
+
+/// A codec failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// OpenH264 could not make or configure a codec.
+    Create(String),
+    /// The input has a shape the codec cannot handle.
+    Unsupported(String),
+    /// Encoding a picture failed.
+    Encode(String),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Create(m) | Error::Unsupported(m) | Error::Encode(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
