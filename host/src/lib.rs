@@ -1,1 +1,63 @@
-pub fn x(){}
+//! framechain runs video-processing stages (decode, redact, scale, encode,
+//! and any stage someone else writes) as sandboxed WebAssembly components.
+//!
+//! This crate is the host: it embeds wasmtime, loads stage components that
+//! implement the `framechain:stage` WIT contract (`wit/stage.wit`), checks
+//! that a chain fits together before any frame flows, and runs one isolated
+//! instance of every stage per session, with a memory and a time limit, so a
+//! crashing or hostile stage fails its own session only.
+//!
+//! ```no_run
+//! use framechain::{ChainSpec, Engine, EngineConfig, Frame, Media, Pipeline};
+//!
+//! # fn main() -> Result<(), framechain::Error> {
+//! let engine = Engine::new(EngineConfig::default())?;
+//! let chain = ChainSpec::parse_launch("redact rect=16,16,64,32 mode=fill ! scale width=320 height=180")?;
+//! let pipeline = Pipeline::build(&engine, &chain)?;
+//!
+//! let mut session = pipeline.start_session()?;
+//! let frame = Frame::black(640, 360).expect("a valid size");
+//! for output in session.push(Media::Frame(frame))? {
+//!     let frame = output.into_frame().expect("scale gives frames");
+//!     assert_eq!((frame.width(), frame.height()), (320, 180));
+//! }
+//! session.flush()?;
+//! println!("{} in, {} out", session.stats().inputs, session.stats().outputs);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The layers: an [`Engine`] (one wasmtime engine, limits, compiled-component
+//! cache) builds [`Pipeline`]s (stages loaded and checked), which start
+//! [`Session`]s (per-stream instances, push/flush, [`SessionStats`]).
+//! [`io`] reads and writes Y4M and raw I420 for tools around the host.
+
+mod bindings;
+mod chain;
+mod engine;
+mod error;
+mod frame;
+pub mod io;
+mod media;
+mod pipeline;
+pub mod ports;
+mod registry;
+pub mod run;
+mod session;
+mod stage;
+mod stage_state;
+mod stats;
+
+pub use bindings::types::{
+    Codec, FrameError, ParamKind, ParamSpec, PixelFormat, Plane, Port, Rect, Region, StageDescription,
+};
+pub use chain::{ChainSpec, StageSpec};
+pub use engine::{Engine, EngineConfig, EPOCH_TICK};
+pub use error::{Error, Result, StageFailure};
+pub use frame::{chroma_size, Frame, MAX_DIMENSION};
+pub use media::{Media, Packet};
+pub use pipeline::Pipeline;
+pub use registry::{StageRegistry, STAGE_PATH_ENV};
+pub use session::Session;
+pub use stage::LoadedStage;
+pub use stats::{LatencyHistogram, SessionStats, StageStats};

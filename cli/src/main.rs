@@ -1,0 +1,188 @@
+//! `framechain`: run chains of sandboxed video-processing stages from the
+//! command line, list the built-in stages and inspect what a stage accepts.
+
+mod inputs;
+mod logger;
+mod progress;
+mod summary;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use framechain::{ChainSpec, Engine, EngineConfig, Pipeline, StageRegistry};
+
+const AFTER_HELP: &str = "\
+Examples:
+  framechain run \"redact rect=100,100,400,200 mode=fill ! scale width=1280 height=720\" -i in.y4m -o out.y4m
+  ffmpeg -i in.mp4 -f yuv4mpegpipe - | framechain run \"scale width=640 height=360\" -i - -o - | ffplay -
+  framechain run --pipeline examples/redact-and-scale.yaml -i testsrc --frames 90 -o out.y4m --snapshot out.png
+  framechain inspect redact";
+
+/// Runs video-processing stages as sandboxed WebAssembly components.
+#[derive(Parser)]
+#[command(name = "framechain", version, about, after_help = AFTER_HELP)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Extra folders to look for built-in stages in (before $FRAMECHAIN_STAGE_PATH and the defaults).
+    #[arg(long, global = true, value_name = "DIR")]
+    stage_dir: Vec<PathBuf>,
+    /// Print stage log lines down to this level: error, warn, info, debug, trace.
+    #[arg(long, global = true, default_value = "warn", value_name = "LEVEL", value_parser = parse_level)]
+    log_level: log::LevelFilter,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a chain on an input and write the output.
+    Run(RunArgs),
+    /// List the built-in stages.
+    Stages,
+    /// Show what a stage says about itself: ports and parameters.
+    Inspect {
+        /// A built-in stage name or a path to a .wasm component.
+        stage: String,
+    },
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// The chain as a launch line: stages separated by `!`, each with key=value parameters.
+    #[arg(required_unless_present = "pipeline", conflicts_with = "pipeline")]
+    chain: Option<String>,
+    /// A YAML pipeline file describing the chain instead (see docs/pipeline-file.md).
+    #[arg(long, short = 'p', value_name = "FILE")]
+    pipeline: Option<PathBuf>,
+    /// Input: a .y4m file, a raw .yuv file (needs --size), `-` for Y4M on stdin, or `testsrc` for a generated clip.
+    #[arg(long, short = 'i', value_name = "IN")]
+    input: String,
+    /// Output: a .y4m file, a raw .yuv file, or `-` for Y4M on stdout.
+    #[arg(long, short = 'o', value_name = "OUT")]
+    output: String,
+    /// Input format when the file name does not tell: y4m, raw, testsrc.
+    #[arg(long, value_name = "FORMAT")]
+    input_format: Option<inputs::InputFormat>,
+    /// Output format when the file name does not tell: y4m, raw.
+    #[arg(long, value_name = "FORMAT")]
+    output_format: Option<inputs::OutputFormat>,
+    /// Frame size of raw input or of testsrc, WIDTHxHEIGHT.
+    #[arg(long, value_name = "WxH", value_parser = inputs::parse_size)]
+    size: Option<(u32, u32)>,
+    /// Frame rate of raw input or of testsrc (30, 30000/1001).
+    #[arg(long, value_name = "RATE", value_parser = inputs::parse_rate)]
+    fps: Option<framechain::io::FrameRate>,
+    /// Number of frames testsrc generates.
+    #[arg(long, default_value_t = 90, value_name = "N")]
+    frames: u64,
+    /// Write a before/after PNG of one frame here.
+    #[arg(long, value_name = "PNG")]
+    snapshot: Option<PathBuf>,
+    /// Which input frame (counting from 0) the snapshot shows.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    snapshot_frame: u64,
+    /// Memory limit of each stage instance, MiB.
+    #[arg(long, default_value_t = 256, value_name = "MIB")]
+    memory_limit: usize,
+    /// Time limit of each call into a stage, milliseconds.
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    call_timeout: u64,
+    /// No progress bar, no summary.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+}
+
+fn parse_level(text: &str) -> Result<log::LevelFilter, String> {
+    text.parse().map_err(|_| format!("expected off, error, warn, info, debug or trace, got \"{text}\""))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logger::install(cli.log_level);
+    match execute(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("framechain: error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn execute(cli: Cli) -> Result<(), String> {
+    let mut registry_dirs = cli.stage_dir.clone();
+    registry_dirs.extend(StageRegistry::from_environment().dirs().iter().cloned());
+    let registry = StageRegistry::with_dirs(registry_dirs);
+    match cli.command {
+        Command::Stages => list_stages(&registry),
+        Command::Inspect { stage } => inspect(registry, &stage),
+        Command::Run(args) => run(registry, args),
+    }
+}
+
+fn engine(registry: StageRegistry, memory_limit_mib: usize, call_timeout: Duration) -> Result<Engine, String> {
+    let config = EngineConfig {
+        memory_limit: memory_limit_mib.checked_mul(1 << 20).ok_or("--memory-limit is too large")?,
+        call_timeout,
+        cache_dir: cache_dir(),
+        registry,
+        ..EngineConfig::default()
+    };
+    Engine::new(config).map_err(|error| error.to_string())
+}
+
+/// `$XDG_CACHE_HOME/framechain` or `~/.cache/framechain`: compiled stages.
+fn cache_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
+        .map(|base| base.join("framechain"))
+}
+
+fn list_stages(registry: &StageRegistry) -> Result<(), String> {
+    let names = registry.builtin_names();
+    if names.is_empty() {
+        return Err("no built-in stages found; build them with `cargo xtask build` or set FRAMECHAIN_STAGE_PATH".into());
+    }
+    let engine = engine(registry.clone(), 256, Duration::from_secs(1))?;
+    for name in names {
+        match engine.load_stage(&name) {
+            Ok(stage) => println!("{:<14} {}", stage.name(), stage.description().summary),
+            Err(error) => println!("{name:<14} (cannot load: {error})"),
+        }
+    }
+    Ok(())
+}
+
+fn inspect(registry: StageRegistry, reference: &str) -> Result<(), String> {
+    let engine = engine(registry, 256, Duration::from_secs(1))?;
+    let stage = engine.load_stage(reference).map_err(|error| error.to_string())?;
+    print!("{}", summary::describe_stage(&stage));
+    Ok(())
+}
+
+fn run(registry: StageRegistry, args: RunArgs) -> Result<(), String> {
+    let chain = match (&args.chain, &args.pipeline) {
+        (Some(line), None) => ChainSpec::parse_launch(line),
+        (None, Some(file)) => ChainSpec::read_pipeline_file(file),
+        _ => unreachable!("clap makes chain and --pipeline exclusive and one of them required"),
+    }
+    .map_err(|error| error.to_string())?;
+    let engine = engine(registry, args.memory_limit, Duration::from_millis(args.call_timeout.max(1)))?;
+    let pipeline = Pipeline::build(&engine, &chain).map_err(|error| error.to_string())?;
+    let mut reader = inputs::open_input(&args)?;
+    let mut writer = inputs::open_output(&args, reader.frame_rate())?;
+    pipeline.check_ends(&reader.port(), &writer.port()).map_err(|error| error.to_string())?;
+    let mut session = pipeline.start_session().map_err(|error| error.to_string())?;
+
+    let total = inputs::expected_inputs(&args);
+    let mut observer = progress::Observer::new(&args, total);
+    let result = framechain::run::run_stream(&mut session, reader.as_mut(), writer.as_mut(), &mut observer);
+    observer.finish();
+    observer.write_snapshot()?;
+    let elapsed = result.map_err(|error| error.to_string())?;
+    if !args.quiet {
+        eprint!("{}", summary::session_summary(&session, elapsed));
+    }
+    Ok(())
+}

@@ -1,0 +1,253 @@
+//! The shared wasmtime engine: configuration, limits, the epoch clock that
+//! enforces per-call time limits, and the compiled-component cache.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use crate::error::{Error, Result};
+use crate::registry::StageRegistry;
+use crate::stage::LoadedStage;
+use crate::stage_state::StageState;
+
+/// How often the epoch clock ticks. Per-call time limits are rounded up to
+/// whole ticks, so this is their resolution.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Limits and options shared by every pipeline an [`Engine`] runs.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Linear memory each stage instance may use. The host-side frames a
+    /// stage holds count against the same figure, separately.
+    pub memory_limit: usize,
+    /// Longest time one `push`, `flush` or `create` call may run before the
+    /// stage is stopped and its session failed.
+    pub call_timeout: Duration,
+    /// Use wasmtime's pooling allocator, sized for this many concurrent
+    /// stage instances (sessions x stages). Pre-reserves memory slots so
+    /// that starting a session costs microseconds; `None` allocates on
+    /// demand.
+    pub pooling: Option<u32>,
+    /// Where compiled components are kept between runs; `None` compiles at
+    /// every start.
+    pub cache_dir: Option<PathBuf>,
+    /// Where built-in stages are found.
+    pub registry: StageRegistry,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            memory_limit: 256 << 20,
+            call_timeout: Duration::from_secs(1),
+            pooling: None,
+            cache_dir: None,
+            registry: StageRegistry::from_environment(),
+        }
+    }
+}
+
+/// One wasmtime engine with its linker and compiled components. Cheap to
+/// clone; all clones share the same engine and cache.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<EngineInner>,
+}
+
+struct EngineInner {
+    wasmtime: wasmtime::Engine,
+    linker: Linker<StageState>,
+    config: EngineConfig,
+    loaded: Mutex<HashMap<PathBuf, Arc<LoadedStage>>>,
+    ticker: EpochTicker,
+}
+
+impl Engine {
+    pub fn new(config: EngineConfig) -> Result<Engine> {
+        let mut wasm_config = wasmtime::Config::new();
+        wasm_config.wasm_component_model(true);
+        wasm_config.epoch_interruption(true);
+        wasm_config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+        if let Some(instances) = config.pooling {
+            wasm_config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_config(
+                instances,
+                config.memory_limit,
+            )));
+        }
+        let wasmtime = wasmtime::Engine::new(&wasm_config).map_err(runtime)?;
+        let mut linker = Linker::new(&wasmtime);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(runtime)?;
+        crate::bindings::StageComponent::add_to_linker::<_, HasSelf<StageState>>(&mut linker, |state| state)
+            .map_err(runtime)?;
+        let ticker = EpochTicker::start(wasmtime.clone())?;
+        Ok(Engine {
+            inner: Arc::new(EngineInner {
+                wasmtime,
+                linker,
+                config,
+                loaded: Mutex::new(HashMap::new()),
+                ticker,
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.config
+    }
+
+    pub fn registry(&self) -> &StageRegistry {
+        &self.inner.config.registry
+    }
+
+    pub(crate) fn wasmtime(&self) -> &wasmtime::Engine {
+        &self.inner.wasmtime
+    }
+
+    /// Epoch ticks that make up the per-call time limit.
+    pub(crate) fn call_timeout_ticks(&self) -> u64 {
+        let tick = EPOCH_TICK.as_nanos();
+        (self.inner.config.call_timeout.as_nanos().div_ceil(tick)).max(1) as u64
+    }
+
+    /// Loads a stage by built-in name or path: compiles it (or takes it from
+    /// the cache), checks that it is a framechain stage and reads its
+    /// description. Loading the same file twice returns the same stage.
+    pub fn load_stage(&self, reference: &str) -> Result<Arc<LoadedStage>> {
+        let path = self.registry().resolve(reference)?;
+        let key = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+        if let Some(stage) = self.lock_loaded().get(&key) {
+            return Ok(stage.clone());
+        }
+        let component = self.compile(&path)?;
+        let pre = self.inner.linker.instantiate_pre(&component).map_err(|error| Error::InvalidComponent {
+            path: path.clone(),
+            reason: format!("{error:#}"),
+        })?;
+        let stage = Arc::new(LoadedStage::new(self, path, pre)?);
+        self.lock_loaded().insert(key, stage.clone());
+        Ok(stage)
+    }
+
+    /// Compiles a component ahead of time into wasmtime's serialized form,
+    /// as a deployment does so that starting a pod pays no compilation.
+    pub fn precompile(&self, wasm: &[u8]) -> Result<Vec<u8>> {
+        self.inner.wasmtime.precompile_component(wasm).map_err(runtime)
+    }
+
+    fn lock_loaded(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, Arc<LoadedStage>>> {
+        // A panic while holding this lock cannot leave the map half-updated
+        // (each operation is a single insert or get), so poison is ignored.
+        self.inner.loaded.lock().unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    fn compile(&self, path: &Path) -> Result<Component> {
+        let bytes = std::fs::read(path).map_err(|source| Error::ReadComponent { path: path.to_owned(), source })?;
+        let invalid = |error: wasmtime::Error| Error::InvalidComponent {
+            path: path.to_owned(),
+            reason: format!("{error:#}"),
+        };
+        if is_precompiled(&bytes) {
+            // SAFETY: only files the operator put on the stage path are
+            // deserialized; wasmtime checks that they were compiled by a
+            // compatible engine with the same settings.
+            return unsafe { Component::deserialize(&self.inner.wasmtime, &bytes) }.map_err(invalid);
+        }
+        let Some(cache_dir) = &self.inner.config.cache_dir else {
+            return Component::new(&self.inner.wasmtime, &bytes).map_err(invalid);
+        };
+        let cached = cache_dir.join(self.cache_key(&bytes));
+        if let Ok(cached_bytes) = std::fs::read(&cached) {
+            // SAFETY: the cache directory holds only files this function
+            // wrote, named by the hash of their source and of the engine
+            // settings; a stale or damaged one fails to deserialize and is
+            // compiled again below.
+            if let Ok(component) = unsafe { Component::deserialize(&self.inner.wasmtime, &cached_bytes) } {
+                return Ok(component);
+            }
+        }
+        let compiled = self.inner.wasmtime.precompile_component(&bytes).map_err(invalid)?;
+        // The cache is an optimisation: failing to write it is not an error.
+        if std::fs::create_dir_all(cache_dir).is_ok() {
+            let partial = cached.with_extension("partial");
+            if std::fs::write(&partial, &compiled).is_ok() {
+                let _ = std::fs::rename(&partial, &cached);
+            }
+        }
+        // SAFETY: `compiled` was produced by this engine just above.
+        unsafe { Component::deserialize(&self.inner.wasmtime, &compiled) }.map_err(invalid)
+    }
+
+    fn cache_key(&self, wasm: &[u8]) -> String {
+        use std::hash::{Hash, Hasher};
+        use sha2::Digest;
+        let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
+        self.inner.wasmtime.precompile_compatibility_hash().hash(&mut engine_hash);
+        let digest = sha2::Sha256::digest(wasm);
+        let hex: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
+        format!("{hex}-{:016x}.cwasm", engine_hash.finish())
+    }
+}
+
+impl Drop for EngineInner {
+    fn drop(&mut self) {
+        self.ticker.stop();
+    }
+}
+
+/// Precompiled wasmtime artifacts are ELF files; components start with `\0asm`.
+fn is_precompiled(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"\x7fELF")
+}
+
+fn pooling_config(instances: u32, memory_limit: usize) -> PoolingAllocationConfig {
+    let mut pool = PoolingAllocationConfig::default();
+    // A Rust stage component holds a handful of core instances (its module
+    // and the canonical-ABI glue); 16 per component leaves ample room.
+    pool.total_component_instances(instances)
+        .total_core_instances(instances.saturating_mul(16))
+        .total_memories(instances.saturating_mul(2))
+        .total_tables(instances.saturating_mul(8))
+        .max_memory_size(memory_limit);
+    pool
+}
+
+pub(crate) fn runtime(error: wasmtime::Error) -> Error {
+    Error::Runtime(format!("{error:#}"))
+}
+
+/// A thread that advances the engine's epoch every [`EPOCH_TICK`]; a call
+/// whose deadline (in ticks) passes is interrupted.
+struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    fn start(engine: wasmtime::Engine) -> Result<EpochTicker> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("framechain-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })
+            .map_err(|error| Error::Runtime(format!("cannot start the epoch clock thread: {error}")))?;
+        Ok(EpochTicker { stop, thread: Some(thread) })
+    }
+
+    fn stop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

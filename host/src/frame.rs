@@ -1,0 +1,233 @@
+//! The host-owned picture that flows between stages.
+
+use crate::bindings::types::{FrameError, Plane, Rect, Region};
+
+/// Largest width or height a frame may have. Bounds every allocation a
+/// stage can ask the host to make through `frame.create`.
+pub const MAX_DIMENSION: u32 = 16_384;
+
+/// The black level of limited-range Y'CbCr: Y=16, Cb=Cr=128.
+const BLACK_Y: u8 = 16;
+const NEUTRAL_CHROMA: u8 = 128;
+
+/// An 8-bit I420 picture with its timing and regions.
+///
+/// Stages see a frame only through the `frame` resource of the WIT
+/// contract: the samples stay here, and moving a frame from one stage to the
+/// next moves this value between the stages' resource tables, copying nothing.
+#[derive(Clone, Debug)]
+pub struct Frame {
+    width: u32,
+    height: u32,
+    planes: [Vec<u8>; 3],
+    /// Presentation time stamp in 90 kHz ticks.
+    pub pts: i64,
+    /// Display duration in 90 kHz ticks (0 if unknown).
+    pub duration: i64,
+    /// True when the frame starts a group of pictures.
+    pub keyframe: bool,
+    /// Labelled areas attached by earlier stages.
+    pub regions: Vec<Region>,
+}
+
+impl Frame {
+    /// A black I420 frame. Fails with `BadDimensions` for a zero or
+    /// oversized side.
+    pub fn black(width: u32, height: u32) -> Result<Frame, FrameError> {
+        if width == 0 || height == 0 || width > MAX_DIMENSION || height > MAX_DIMENSION {
+            return Err(FrameError::BadDimensions);
+        }
+        let (cw, ch) = chroma_size(width, height);
+        let luma = (width * height) as usize;
+        let chroma = (cw * ch) as usize;
+        Ok(Frame {
+            width,
+            height,
+            planes: [
+                vec![BLACK_Y; luma],
+                vec![NEUTRAL_CHROMA; chroma],
+                vec![NEUTRAL_CHROMA; chroma],
+            ],
+            pts: 0,
+            duration: 0,
+            keyframe: false,
+            regions: Vec::new(),
+        })
+    }
+
+    /// A frame from its three planes, which must have exactly the I420 sizes.
+    pub fn from_planes(
+        width: u32,
+        height: u32,
+        planes: [Vec<u8>; 3],
+    ) -> Result<Frame, FrameError> {
+        let mut frame = Frame::black(width, height)?;
+        for (index, data) in planes.into_iter().enumerate() {
+            if data.len() != frame.planes[index].len() {
+                return Err(FrameError::WrongLength);
+            }
+            frame.planes[index] = data;
+        }
+        Ok(frame)
+    }
+
+    pub fn width(&self) -> u32 {
+        self.width
+    }
+
+    pub fn height(&self) -> u32 {
+        self.height
+    }
+
+    /// Width and height in samples of one plane.
+    pub fn plane_size(&self, plane: Plane) -> (u32, u32) {
+        match plane {
+            Plane::Y => (self.width, self.height),
+            Plane::U | Plane::V => chroma_size(self.width, self.height),
+        }
+    }
+
+    /// The samples of one plane, row after row, no padding.
+    pub fn plane(&self, plane: Plane) -> &[u8] {
+        &self.planes[plane_index(plane)]
+    }
+
+    pub fn plane_mut(&mut self, plane: Plane) -> &mut [u8] {
+        &mut self.planes[plane_index(plane)]
+    }
+
+    /// Replaces a whole plane; `data` must have the plane's exact size.
+    pub fn write_plane(&mut self, plane: Plane, data: &[u8]) -> Result<(), FrameError> {
+        let target = self.plane_mut(plane);
+        if data.len() != target.len() {
+            return Err(FrameError::WrongLength);
+        }
+        target.copy_from_slice(data);
+        Ok(())
+    }
+
+    /// Copies out the samples of a rectangle of one plane.
+    pub fn read_rect(&self, plane: Plane, area: Rect) -> Result<Vec<u8>, FrameError> {
+        let stride = self.checked_stride(plane, area)?;
+        let source = self.plane(plane);
+        let mut out = Vec::with_capacity((area.width * area.height) as usize);
+        for row in rows(area, stride) {
+            out.extend_from_slice(&source[row]);
+        }
+        Ok(out)
+    }
+
+    /// Overwrites the samples of a rectangle of one plane.
+    pub fn write_rect(&mut self, plane: Plane, area: Rect, data: &[u8]) -> Result<(), FrameError> {
+        let stride = self.checked_stride(plane, area)?;
+        if data.len() != (area.width as usize) * (area.height as usize) {
+            return Err(FrameError::WrongLength);
+        }
+        let target = self.plane_mut(plane);
+        let row_len = area.width as usize;
+        for (row, chunk) in rows(area, stride).zip(data.chunks_exact(row_len.max(1))) {
+            target[row].copy_from_slice(chunk);
+        }
+        Ok(())
+    }
+
+    /// Sets every sample of a rectangle of one plane to `value`.
+    pub fn fill_rect(&mut self, plane: Plane, area: Rect, value: u8) -> Result<(), FrameError> {
+        let stride = self.checked_stride(plane, area)?;
+        let target = self.plane_mut(plane);
+        for row in rows(area, stride) {
+            target[row].fill(value);
+        }
+        Ok(())
+    }
+
+    /// Copies timing and regions from `source`.
+    pub fn copy_metadata_from(&mut self, source: &Frame) {
+        self.pts = source.pts;
+        self.duration = source.duration;
+        self.keyframe = source.keyframe;
+        self.regions = source.regions.clone();
+    }
+
+    /// The frame's size in bytes (all three planes).
+    pub fn byte_len(&self) -> usize {
+        self.planes.iter().map(Vec::len).sum()
+    }
+
+    /// Checks that `area` lies inside `plane` and returns the plane's stride.
+    fn checked_stride(&self, plane: Plane, area: Rect) -> Result<usize, FrameError> {
+        let (width, height) = self.plane_size(plane);
+        let right = area.x.checked_add(area.width);
+        let bottom = area.y.checked_add(area.height);
+        match (right, bottom) {
+            (Some(r), Some(b)) if r <= width && b <= height => Ok(width as usize),
+            _ => Err(FrameError::OutOfBounds),
+        }
+    }
+}
+
+/// Size of each chroma plane of an I420 picture: half, rounded up.
+pub fn chroma_size(width: u32, height: u32) -> (u32, u32) {
+    (width.div_ceil(2), height.div_ceil(2))
+}
+
+fn plane_index(plane: Plane) -> usize {
+    match plane {
+        Plane::Y => 0,
+        Plane::U => 1,
+        Plane::V => 2,
+    }
+}
+
+/// Byte ranges, one per row, that a (checked) rectangle covers in a plane.
+fn rows(area: Rect, stride: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
+    let (x, width) = (area.x as usize, area.width as usize);
+    (area.y as usize..(area.y + area.height) as usize).map(move |row| {
+        let start = row * stride + x;
+        start..start + width
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rect(x: u32, y: u32, width: u32, height: u32) -> Rect {
+        Rect { x, y, width, height }
+    }
+
+    #[test]
+    fn odd_sizes_round_chroma_up() {
+        let frame = Frame::black(5, 3).unwrap();
+        assert_eq!(frame.plane_size(Plane::U), (3, 2));
+        assert_eq!(frame.plane(Plane::V).len(), 6);
+        assert_eq!(frame.byte_len(), 15 + 6 + 6);
+    }
+
+    #[test]
+    fn rejects_zero_and_oversized_frames() {
+        assert!(matches!(Frame::black(0, 10), Err(FrameError::BadDimensions)));
+        assert!(matches!(Frame::black(10, MAX_DIMENSION + 1), Err(FrameError::BadDimensions)));
+    }
+
+    #[test]
+    fn rect_round_trip_touches_only_the_rect() {
+        let mut frame = Frame::black(8, 4).unwrap();
+        frame.write_rect(Plane::Y, rect(2, 1, 3, 2), &[1, 2, 3, 4, 5, 6]).unwrap();
+        assert_eq!(frame.read_rect(Plane::Y, rect(2, 1, 3, 2)).unwrap(), [1, 2, 3, 4, 5, 6]);
+        let y = frame.plane(Plane::Y);
+        assert_eq!(&y[8..16], &[16, 16, 1, 2, 3, 16, 16, 16]);
+        assert_eq!(y.iter().filter(|&&s| s == 16).count(), 32 - 6);
+    }
+
+    #[test]
+    fn out_of_bounds_and_overflowing_rects_are_refused() {
+        let mut frame = Frame::black(8, 4).unwrap();
+        assert_eq!(frame.fill_rect(Plane::U, rect(3, 0, 2, 1), 0), Err(FrameError::OutOfBounds));
+        assert_eq!(
+            frame.read_rect(Plane::Y, rect(u32::MAX, 0, 2, 1)),
+            Err(FrameError::OutOfBounds)
+        );
+        assert_eq!(frame.write_rect(Plane::Y, rect(0, 0, 2, 2), &[0; 3]), Err(FrameError::WrongLength));
+    }
+}

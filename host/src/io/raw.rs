@@ -1,0 +1,76 @@
+//! Headerless I420: picture after picture, the size given by the user.
+
+use std::io::{Read, Write};
+
+use super::{read_i420, write_i420, FrameRate, FrameReader, FrameWriter, IoError};
+use crate::frame::Frame;
+
+/// Reads raw I420 pictures of a known size.
+pub struct RawReader<R> {
+    input: R,
+    width: u32,
+    height: u32,
+    rate: FrameRate,
+    frames_read: u64,
+}
+
+impl<R: Read> RawReader<R> {
+    pub fn new(input: R, width: u32, height: u32, rate: FrameRate) -> Result<Self, IoError> {
+        if Frame::black(width, height).is_err() {
+            return Err(IoError::Format(format!("frame size {width}x{height} is not supported")));
+        }
+        Ok(RawReader { input, width, height, rate, frames_read: 0 })
+    }
+}
+
+impl<R: Read> FrameReader for RawReader<R> {
+    fn read_frame(&mut self) -> Result<Option<Frame>, IoError> {
+        let number = self.frames_read + 1;
+        let Some(mut frame) = read_i420(&mut self.input, self.width, self.height, number, "the raw I420 input")? else {
+            return Ok(None);
+        };
+        frame.pts = self.rate.pts_of(self.frames_read);
+        frame.duration = self.rate.frame_ticks();
+        self.frames_read = number;
+        Ok(Some(frame))
+    }
+
+    fn frame_rate(&self) -> FrameRate {
+        self.rate
+    }
+}
+
+/// Writes raw I420 pictures.
+pub struct RawWriter<W: Write> {
+    output: W,
+}
+
+impl<W: Write> RawWriter<W> {
+    pub fn new(output: W) -> Self {
+        RawWriter { output }
+    }
+}
+
+impl<W: Write> FrameWriter for RawWriter<W> {
+    fn write_frame(&mut self, frame: &Frame) -> Result<(), IoError> {
+        Ok(write_i420(&mut self.output, frame)?)
+    }
+
+    fn finish(&mut self) -> Result<(), IoError> {
+        Ok(self.output.flush()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_whole_pictures_and_reports_a_partial_one() {
+        let bytes = vec![1u8; 6 + 6 + 3]; // one 2x3 picture (6 + 2*2) and 5 extra bytes
+        let mut reader = RawReader::new(&bytes[..], 2, 3, FrameRate::DEFAULT).unwrap();
+        assert!(reader.read_frame().unwrap().is_some());
+        let error = reader.read_frame().unwrap_err().to_string();
+        assert_eq!(error, "the raw I420 input is truncated: frame 2 has 5 of its 10 bytes");
+    }
+}

@@ -1,0 +1,36 @@
+//! What flows through a session: frames or compressed packets.
+
+use crate::frame::Frame;
+
+pub use crate::bindings::types::Packet;
+
+/// One item of media entering or leaving a stage.
+#[derive(Debug)]
+pub enum Media {
+    Frame(Frame),
+    Packet(Packet),
+}
+
+impl Media {
+    /// Presentation time stamp, 90 kHz ticks.
+    pub fn pts(&self) -> i64 {
+        match self {
+            Media::Frame(frame) => frame.pts,
+            Media::Packet(packet) => packet.pts,
+        }
+    }
+
+    pub fn into_frame(self) -> Option<Frame> {
+        match self {
+            Media::Frame(frame) => Some(frame),
+            Media::Packet(_) => None,
+        }
+    }
+
+    pub fn into_packet(self) -> Option<Packet> {
+        match self {
+            Media::Packet(packet) => Some(packet),
+            Media::Frame(_) => None,
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! A checked chain of loaded stages, from which sessions are started.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::bindings::types::Port;
+use crate::chain::ChainSpec;
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::ports;
+use crate::session::Session;
+use crate::stage::LoadedStage;
+
+/// A chain whose stages are loaded and compiled, whose parameters every
+/// stage has accepted and whose ports fit together. Nothing has flowed yet;
+/// [`Pipeline::start_session`] makes the per-session instances.
+pub struct Pipeline {
+    engine: Engine,
+    name: String,
+    stages: Vec<PipelineStage>,
+    sessions_started: AtomicU64,
+}
+
+pub(crate) struct PipelineStage {
+    pub(crate) loaded: Arc<LoadedStage>,
+    pub(crate) params: Vec<(String, String)>,
+}
+
+impl Pipeline {
+    /// Loads every stage, checks the parameters against each stage's
+    /// description and then with the stage itself (a trial `create`), and
+    /// checks that each stage's output fits the next stage's input.
+    pub fn build(engine: &Engine, chain: &ChainSpec) -> Result<Pipeline> {
+        if chain.stages.is_empty() {
+            return Err(Error::InvalidChain("the chain has no stages".into()));
+        }
+        let mut stages = Vec::with_capacity(chain.stages.len());
+        for spec in &chain.stages {
+            let loaded = engine.load_stage(&spec.stage)?;
+            check_param_names(&loaded, &spec.params)?;
+            stages.push(PipelineStage { loaded, params: spec.params.clone() });
+        }
+        for pair in stages.windows(2) {
+            let (from, to) = (&pair[0].loaded, &pair[1].loaded);
+            let (output, input) = (&from.description().output, &to.description().input);
+            if !ports::fits(output, input) {
+                return Err(Error::ChainMismatch(format!(
+                    "{} gives {} but {} takes {}",
+                    from.name(),
+                    ports::describe(output),
+                    to.name(),
+                    ports::describe(input)
+                )));
+            }
+        }
+        // Let each stage judge its own parameter values now, before any
+        // media flows, so a typo fails the command and not the first frame.
+        for stage in &stages {
+            stage.loaded.instantiate(engine, Arc::from(format!("{}#check", stage.loaded.name())), &stage.params)?;
+        }
+        let name = chain.name.clone().unwrap_or_else(|| {
+            stages.iter().map(|stage| stage.loaded.name()).collect::<Vec<_>>().join("!")
+        });
+        Ok(Pipeline { engine: engine.clone(), name, stages, sessions_started: AtomicU64::new(0) })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// What the first stage takes in.
+    pub fn input(&self) -> &Port {
+        &self.stages[0].loaded.description().input
+    }
+
+    /// What the last stage gives out.
+    pub fn output(&self) -> &Port {
+        &self.stages[self.stages.len() - 1].loaded.description().output
+    }
+
+    /// The loaded stages, in order.
+    pub fn stages(&self) -> impl Iterator<Item = &LoadedStage> {
+        self.stages.iter().map(|stage| stage.loaded.as_ref())
+    }
+
+    /// Checks that a source of `input` media and a sink of `output` media
+    /// fit the ends of the chain (e.g. a Y4M file in, an `.h264` file out).
+    pub fn check_ends(&self, input: &Port, output: &Port) -> Result<()> {
+        if !ports::fits(input, self.input()) {
+            return Err(Error::ChainMismatch(format!(
+                "the input gives {} but {} takes {}",
+                ports::describe(input),
+                self.stages[0].loaded.name(),
+                ports::describe(self.input())
+            )));
+        }
+        if !ports::fits(self.output(), output) {
+            return Err(Error::ChainMismatch(format!(
+                "{} gives {} but the output takes {}",
+                self.stages[self.stages.len() - 1].loaded.name(),
+                ports::describe(self.output()),
+                ports::describe(output)
+            )));
+        }
+        Ok(())
+    }
+
+    /// A new session: one fresh instance of every stage, each in its own
+    /// store with its own linear memory.
+    pub fn start_session(&self) -> Result<Session> {
+        let id = self.sessions_started.fetch_add(1, Ordering::Relaxed) + 1;
+        Session::start(&self.engine, &self.stages, id)
+    }
+}
+
+/// Rejects parameters the stage does not list and missing required ones,
+/// naming what the stage does accept.
+fn check_param_names(stage: &LoadedStage, params: &[(String, String)]) -> Result<()> {
+    let specs = &stage.description().params;
+    for (key, _) in params {
+        if !specs.iter().any(|spec| &spec.name == key) {
+            let known: Vec<&str> = specs.iter().map(|spec| spec.name.as_str()).collect();
+            let known = if known.is_empty() { "none".to_owned() } else { known.join(", ") };
+            return Err(Error::BadParameter {
+                stage: stage.name().to_owned(),
+                message: format!("unknown parameter \"{key}\" (parameters: {known})"),
+            });
+        }
+    }
+    for spec in specs.iter().filter(|spec| spec.required) {
+        if !params.iter().any(|(key, _)| key == &spec.name) {
+            return Err(Error::BadParameter {
+                stage: stage.name().to_owned(),
+                message: format!("missing required parameter \"{}\": {}", spec.name, spec.help),
+            });
+        }
+    }
+    Ok(())
+}
