@@ -117,11 +117,14 @@ pub fn blur(
     let mut line = vec![0u8; width];
     let mut copy = vec![0u8; width * height];
     let mut column_sums = vec![0u32; width];
+    let row_scales = window_scales(width, radius);
+    let column_scales = window_scales(height, radius);
     for _ in 0..BLUR_PASSES {
         for y in 0..height {
             box_blur_row(
                 &mut samples[y * stride..y * stride + width],
                 radius,
+                &row_scales,
                 &mut line,
             );
         }
@@ -131,6 +134,7 @@ pub fn blur(
             height,
             stride,
             radius,
+            &column_scales,
             &mut copy,
             &mut column_sums,
         );
@@ -138,8 +142,27 @@ pub fn blur(
     Ok(())
 }
 
+/// `1 / window size` for each position along a line of `len` samples: the
+/// window of `2 * radius + 1` samples is cut short near both ends.
+/// Multiplying by these (exact for the sums involved, which stay below
+/// 2^24) replaces a division per sample.
+fn window_scales(len: usize, radius: usize) -> Vec<f32> {
+    (0..len)
+        .map(|i| {
+            let first = i.saturating_sub(radius);
+            let last = (i + radius).min(len - 1);
+            1.0 / (last - first + 1) as f32
+        })
+        .collect()
+}
+
+fn average(sum: u32, scale: f32) -> u8 {
+    // `as` saturates, so this cannot wrap.
+    (sum as f32 * scale + 0.5) as u8
+}
+
 /// One box pass along a row, window cut to the row.
-fn box_blur_row(row: &mut [u8], radius: usize, original: &mut [u8]) {
+fn box_blur_row(row: &mut [u8], radius: usize, scales: &[f32], original: &mut [u8]) {
     let width = row.len();
     original.copy_from_slice(row);
     let mut sum: u32 = original[..(radius + 1).min(width)]
@@ -147,10 +170,7 @@ fn box_blur_row(row: &mut [u8], radius: usize, original: &mut [u8]) {
         .map(|&s| u32::from(s))
         .sum();
     for x in 0..width {
-        let first = x.saturating_sub(radius);
-        let last = (x + radius).min(width - 1);
-        let count = (last - first + 1) as u32;
-        row[x] = ((sum + count / 2) / count) as u8;
+        row[x] = average(sum, scales[x]);
         // Slide the window one sample right.
         if x + radius + 1 < width {
             sum += u32::from(original[x + radius + 1]);
@@ -163,12 +183,14 @@ fn box_blur_row(row: &mut [u8], radius: usize, original: &mut [u8]) {
 
 /// One box pass down the columns, a row at a time so the loops run along
 /// contiguous memory (and vectorise); window cut to the rectangle.
+#[allow(clippy::too_many_arguments)] // all plain geometry; a struct would only rename them
 fn box_blur_columns(
     samples: &mut [u8],
     width: usize,
     height: usize,
     stride: usize,
     radius: usize,
+    scales: &[f32],
     copy: &mut [u8],
     sums: &mut [u32],
 ) {
@@ -181,13 +203,10 @@ fn box_blur_columns(
         add_row(sums, row(y));
     }
     for y in 0..height {
-        let first = y.saturating_sub(radius);
-        let last = (y + radius).min(height - 1);
-        let scale = 1.0 / (last - first + 1) as f32;
+        let scale = scales[y];
         let out = &mut samples[y * stride..y * stride + width];
         for (o, &sum) in out.iter_mut().zip(sums.iter()) {
-            // sum < 2^24, so f32 holds it exactly; `as` saturates.
-            *o = (sum as f32 * scale + 0.5) as u8;
+            *o = average(sum, scale);
         }
         if y + radius + 1 < height {
             add_row(sums, row(y + radius + 1));
