@@ -28,7 +28,9 @@ pub fn openh264_source() -> PathBuf {
     let mut tried = Vec::new();
     for src in registry_src_dirs() {
         // One directory per registry index, e.g. index.crates.io-1949cf8c6b5b557f.
-        let Ok(entries) = std::fs::read_dir(&src) else { continue };
+        let Ok(entries) = std::fs::read_dir(&src) else {
+            continue;
+        };
         for index in entries.flatten() {
             let dir = index.path().join(&crate_dir).join("upstream");
             if check(&dir).is_ok() {
@@ -56,7 +58,10 @@ fn registry_src_dirs() -> Vec<PathBuf> {
     if let Some(home) = std::env::var_os("HOME") {
         homes.push(PathBuf::from(home).join(".cargo"));
     }
-    homes.into_iter().map(|h| h.join("registry").join("src")).collect()
+    homes
+        .into_iter()
+        .map(|h| h.join("registry").join("src"))
+        .collect()
 }
 
 fn check(dir: &Path) -> Result<(), String> {

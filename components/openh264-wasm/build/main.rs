@@ -20,7 +20,11 @@ struct Part {
 }
 
 const PARTS: &[Part] = &[
-    Part { name: "common", sources: &["codec/common/src"], includes: &[] },
+    Part {
+        name: "common",
+        sources: &["codec/common/src"],
+        includes: &[],
+    },
     Part {
         name: "processing",
         sources: &["codec/processing/src"],
@@ -34,7 +38,11 @@ const PARTS: &[Part] = &[
     Part {
         name: "encoder",
         sources: &["codec/encoder/core/src", "codec/encoder/plus/src"],
-        includes: &["codec/encoder/core/inc", "codec/encoder/plus/inc", "codec/processing/interface"],
+        includes: &[
+            "codec/encoder/core/inc",
+            "codec/encoder/plus/inc",
+            "codec/processing/interface",
+        ],
     },
 ];
 
@@ -104,7 +112,9 @@ fn cpp_files(dir: &Path) -> Vec<PathBuf> {
             if path.is_dir() {
                 stack.push(path);
             } else if path.extension().is_some_and(|e| e == "cpp")
-                && !SKIP.iter().any(|s| path.file_name().is_some_and(|n| n == *s))
+                && !SKIP
+                    .iter()
+                    .any(|s| path.file_name().is_some_and(|n| n == *s))
             {
                 files.push(path);
             }

@@ -61,11 +61,18 @@ pub fn link_wasm_runtime(out_dir: &Path) {
 }
 
 fn find_lib(file: &str) -> PathBuf {
-    let candidates = [Path::new(WASI_LIB).join(file), Path::new("/usr/lib/llvm-19/lib/wasm32-wasi").join(file)];
-    candidates.iter().find(|p| p.is_file()).cloned().unwrap_or_else(|| {
-        panic!(
-            "{file} not found in {WASI_LIB}: install the Debian packages wasi-libc \
+    let candidates = [
+        Path::new(WASI_LIB).join(file),
+        Path::new("/usr/lib/llvm-19/lib/wasm32-wasi").join(file),
+    ];
+    candidates
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .unwrap_or_else(|| {
+            panic!(
+                "{file} not found in {WASI_LIB}: install the Debian packages wasi-libc \
              libc++-19-dev-wasm32 libc++abi-19-dev-wasm32 (scripts/setup.sh does)"
-        )
-    })
+            )
+        })
 }

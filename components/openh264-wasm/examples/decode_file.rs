@@ -11,7 +11,9 @@ use framechain_openh264::{Decoder, DecoderOptions};
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let data = std::fs::read(&args[1]).expect("read input");
-    let mut out = args.get(2).map(|p| std::io::BufWriter::new(std::fs::File::create(p).expect("create output")));
+    let mut out = args
+        .get(2)
+        .map(|p| std::io::BufWriter::new(std::fs::File::create(p).expect("create output")));
     let mut dec = Decoder::new(&DecoderOptions::default()).unwrap();
     let start = Instant::now();
     let mut frames = 0;
@@ -35,7 +37,10 @@ fn main() {
         }
     }
     let secs = start.elapsed().as_secs_f64();
-    eprintln!("{frames} frames in {secs:.2} s: {:.1} fps", frames as f64 / secs);
+    eprintln!(
+        "{frames} frames in {secs:.2} s: {:.1} fps",
+        frames as f64 / secs
+    );
 }
 
 fn split(data: &[u8]) -> Vec<&[u8]> {
@@ -49,5 +54,7 @@ fn split(data: &[u8]) -> Vec<&[u8]> {
             i += 1;
         }
     }
-    (0..starts.len()).map(|k| &data[starts[k]..*starts.get(k + 1).unwrap_or(&data.len())]).collect()
+    (0..starts.len())
+        .map(|k| &data[starts[k]..*starts.get(k + 1).unwrap_or(&data.len())])
+        .collect()
 }

@@ -3,9 +3,9 @@
 use std::ffi::c_void;
 use std::ptr::NonNull;
 
+use crate::Error;
 use crate::ffi::{self, ds};
 use crate::log::Level;
-use crate::Error;
 
 /// How the decoder is set up.
 #[derive(Debug, Clone)]
@@ -19,7 +19,10 @@ pub struct DecoderOptions {
 
 impl Default for DecoderOptions {
     fn default() -> Self {
-        Self { conceal_errors: true, log_level: Level::Warning }
+        Self {
+            conceal_errors: true,
+            log_level: Level::Warning,
+        }
     }
 }
 
@@ -95,7 +98,10 @@ impl<'a> PictureRef<'a> {
             && raw.plane.iter().all(|p| !p.is_null())
             && raw.stride[0] >= raw.width
             && raw.stride[1] >= (raw.width + 1) / 2;
-        ok.then_some(Self { raw, _decoder: std::marker::PhantomData })
+        ok.then_some(Self {
+            raw,
+            _decoder: std::marker::PhantomData,
+        })
     }
 
     pub fn width(&self) -> u32 {
@@ -131,7 +137,9 @@ impl<'a> PictureRef<'a> {
         for row in 0..height {
             // SAFETY: OpenH264 guarantees `height` rows of `stride` bytes
             // from the (cropped) plane pointer; `new` checked width <= stride.
-            let line = unsafe { std::slice::from_raw_parts(self.raw.plane[index].add(row * stride), width) };
+            let line = unsafe {
+                std::slice::from_raw_parts(self.raw.plane[index].add(row * stride), width)
+            };
             out.extend_from_slice(line);
         }
         out
@@ -147,8 +155,11 @@ pub struct Decoded<'a> {
 impl Decoder {
     pub fn new(options: &DecoderOptions) -> Result<Self, Error> {
         // SAFETY: plain constructor; returns NULL on failure.
-        let raw = unsafe { ffi::fc_dec_new(options.conceal_errors as i32, options.log_level.to_wels()) };
-        NonNull::new(raw).map(|raw| Self { raw }).ok_or(Error::Create("WelsCreateDecoder/Initialize failed".into()))
+        let raw =
+            unsafe { ffi::fc_dec_new(options.conceal_errors as i32, options.log_level.to_wels()) };
+        NonNull::new(raw)
+            .map(|raw| Self { raw })
+            .ok_or(Error::Create("WelsCreateDecoder/Initialize failed".into()))
     }
 
     /// Feeds one NAL unit, start code included. `token` comes back with the
@@ -161,9 +172,25 @@ impl Decoder {
         let mut ready = 0;
         // SAFETY: `nal` is valid for `len` bytes; the decoder copies what it
         // keeps. `picture` and `ready` are valid out-pointers.
-        let status = unsafe { ffi::fc_dec_decode(self.raw.as_ptr(), nal.as_ptr(), len, token, &mut picture, &mut ready) };
-        let picture = if ready == 1 { PictureRef::new(picture) } else { None };
-        Decoded { status: DecodeStatus(status), picture }
+        let status = unsafe {
+            ffi::fc_dec_decode(
+                self.raw.as_ptr(),
+                nal.as_ptr(),
+                len,
+                token,
+                &mut picture,
+                &mut ready,
+            )
+        };
+        let picture = if ready == 1 {
+            PictureRef::new(picture)
+        } else {
+            None
+        };
+        Decoded {
+            status: DecodeStatus(status),
+            picture,
+        }
     }
 
     /// Tells the decoder no more input follows; returns how many pictures it
@@ -179,7 +206,11 @@ impl Decoder {
         let mut picture = ffi::Picture::default();
         // SAFETY: valid decoder and out-pointer.
         let ready = unsafe { ffi::fc_dec_flush(self.raw.as_ptr(), &mut picture) };
-        if ready == 1 { PictureRef::new(picture) } else { None }
+        if ready == 1 {
+            PictureRef::new(picture)
+        } else {
+            None
+        }
     }
 }
 

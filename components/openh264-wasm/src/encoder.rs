@@ -3,10 +3,10 @@
 use std::ffi::c_void;
 use std::ptr::NonNull;
 
+use crate::Error;
 use crate::decoder::I420;
 use crate::ffi::{self, frame_type};
 use crate::log::Level;
-use crate::Error;
 
 /// OpenH264's rate-control modes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,8 +144,16 @@ impl Encoder {
         // SAFETY: valid config and out-pointer.
         let raw = unsafe { ffi::fc_enc_new(&raw_config, &mut error) };
         NonNull::new(raw)
-            .map(|raw| Self { raw, width: w, height: h })
-            .ok_or_else(|| Error::Create(format!("OpenH264 refused the encoder settings (CM_RETURN {error})")))
+            .map(|raw| Self {
+                raw,
+                width: w,
+                height: h,
+            })
+            .ok_or_else(|| {
+                Error::Create(format!(
+                    "OpenH264 refused the encoder settings (CM_RETURN {error})"
+                ))
+            })
     }
 
     /// Size this encoder was made for.
@@ -172,7 +180,9 @@ impl Encoder {
         let luma = (w * h) as usize;
         let chroma = (cw * ch) as usize;
         if picture.y.len() != luma || picture.u.len() != chroma || picture.v.len() != chroma {
-            return Err(Error::Unsupported("plane sizes do not match the picture size".into()));
+            return Err(Error::Unsupported(
+                "plane sizes do not match the picture size".into(),
+            ));
         }
         let (mut kind, mut size) = (0, 0);
         // SAFETY: the planes hold exactly the sizes checked above and the
@@ -191,21 +201,29 @@ impl Encoder {
             )
         };
         if rv != 0 {
-            return Err(Error::Encode(format!("EncodeFrame failed (CM_RETURN {rv})")));
+            return Err(Error::Encode(format!(
+                "EncodeFrame failed (CM_RETURN {rv})"
+            )));
         }
         let kind = match kind {
             frame_type::IDR => FrameKind::Idr,
             frame_type::I => FrameKind::Intra,
             frame_type::P => FrameKind::Predicted,
             frame_type::SKIP => FrameKind::Skipped,
-            other => return Err(Error::Encode(format!("EncodeFrame returned frame type {other}"))),
+            other => {
+                return Err(Error::Encode(format!(
+                    "EncodeFrame returned frame type {other}"
+                )));
+            }
         };
         let mut data = vec![0u8; size.max(0) as usize];
         if !data.is_empty() {
             // SAFETY: `data` has room for exactly `size` bytes.
             let n = unsafe { ffi::fc_enc_take(self.raw.as_ptr(), data.as_mut_ptr(), size) };
             if n != size {
-                return Err(Error::Encode(format!("encoder output size changed ({size} vs {n})")));
+                return Err(Error::Encode(format!(
+                    "encoder output size changed ({size} vs {n})"
+                )));
             }
         }
         Ok(Encoded { kind, data })

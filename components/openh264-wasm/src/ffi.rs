@@ -16,7 +16,13 @@ pub struct Picture {
 
 impl Default for Picture {
     fn default() -> Self {
-        Self { plane: [std::ptr::null(); 3], stride: [0; 2], width: 0, height: 0, token: 0 }
+        Self {
+            plane: [std::ptr::null(); 3],
+            stride: [0; 2],
+            width: 0,
+            height: 0,
+            token: 0,
+        }
     }
 }
 

@@ -16,7 +16,9 @@ mod ffi;
 pub mod log;
 
 pub use decoder::{DecodeStatus, Decoded, Decoder, DecoderOptions, I420, PictureRef};
-pub use encoder::{Complexity, Encoded, Encoder, EncoderConfig, FrameKind, MIN_SIZE, Profile, RateControl};
+pub use encoder::{
+    Complexity, Encoded, Encoder, EncoderConfig, FrameKind, MIN_SIZE, Profile, RateControl,
+};
 
 /// A codec failure.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -52,7 +52,9 @@ pub fn set_sink(sink: Option<Sink>) {
 
 #[unsafe(no_mangle)]
 extern "C" fn framechain_openh264_log(level: i32, message: *const c_char) {
-    let Some(sink) = SINK.with(|s| s.get()) else { return };
+    let Some(sink) = SINK.with(|s| s.get()) else {
+        return;
+    };
     if message.is_null() {
         return;
     }

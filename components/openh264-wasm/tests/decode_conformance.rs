@@ -46,19 +46,31 @@ fn conformance_streams_match_reference_hashes() {
     let mut checked = 0;
     for e in common::expected_hashes(&dir) {
         let path = dir.join(&e.path);
-        if !(e.path.starts_with("conformance/") || e.path.starts_with("disputed/")) || !path.is_file() {
+        if !(e.path.starts_with("conformance/") || e.path.starts_with("disputed/"))
+            || !path.is_file()
+        {
             continue;
         }
         let pictures = decode_all(&std::fs::read(&path).unwrap());
         let got = sha1(&pictures);
         // For B-frame streams OpenH264's own recorded output is the reference.
         let disputed = e.path.starts_with("disputed/");
-        let want = if disputed { &e.openh264_sha1 } else { &e.ffmpeg_sha1 };
+        let want = if disputed {
+            &e.openh264_sha1
+        } else {
+            &e.ffmpeg_sha1
+        };
         if &got == want || got == e.openh264_sha1 || got == e.ffmpeg_sha1 {
             checked += 1;
             continue;
         }
-        let line = format!("{}: {} frames (want {}), sha1 {got} want {want} [{}]", e.path, pictures.len(), e.frames, e.status);
+        let line = format!(
+            "{}: {} frames (want {}), sha1 {got} want {want} [{}]",
+            e.path,
+            pictures.len(),
+            e.frames,
+            e.status
+        );
         if disputed {
             eprintln!("disputed stream differs (not a failure): {line}");
         } else {
@@ -67,5 +79,10 @@ fn conformance_streams_match_reference_hashes() {
         }
     }
     assert!(checked > 0);
-    assert!(failures.is_empty(), "{} of {checked} streams differ:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} streams differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

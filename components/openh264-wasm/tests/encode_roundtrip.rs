@@ -4,7 +4,8 @@
 mod common;
 
 use framechain_openh264::{
-    Complexity, Decoder, DecoderOptions, Encoder, EncoderConfig, FrameKind, I420, Profile, RateControl, log::Level,
+    Complexity, Decoder, DecoderOptions, Encoder, EncoderConfig, FrameKind, I420, Profile,
+    RateControl, log::Level,
 };
 
 fn config(width: u32, height: u32) -> EncoderConfig {
@@ -32,13 +33,28 @@ fn read_yuv(path: &std::path::Path, width: u32, height: u32) -> Vec<I420> {
     let (cw, ch) = I420::chroma_size(width, height);
     let (ys, cs) = ((width * height) as usize, (cw * ch) as usize);
     data.chunks_exact(ys + 2 * cs)
-        .map(|f| I420 { width, height, y: f[..ys].to_vec(), u: f[ys..ys + cs].to_vec(), v: f[ys + cs..].to_vec() })
+        .map(|f| I420 {
+            width,
+            height,
+            y: f[..ys].to_vec(),
+            u: f[ys..ys + cs].to_vec(),
+            v: f[ys + cs..].to_vec(),
+        })
         .collect()
 }
 
 fn psnr(a: &[u8], b: &[u8]) -> f64 {
-    let mse = a.iter().zip(b).map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2)).sum::<f64>() / a.len() as f64;
-    if mse == 0.0 { 99.0 } else { 10.0 * (255.0 * 255.0 / mse).log10() }
+    let mse = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2))
+        .sum::<f64>()
+        / a.len() as f64;
+    if mse == 0.0 {
+        99.0
+    } else {
+        10.0 * (255.0 * 255.0 / mse).log10()
+    }
 }
 
 fn roundtrip(profile: Profile) {
@@ -50,7 +66,11 @@ fn roundtrip(profile: Profile) {
     let mut pictures = read_yuv(&dir.join("yuv/CiscoVT2people_320x192_12fps.yuv"), 320, 192);
     assert_eq!(pictures.len(), 9);
     pictures.extend(pictures.clone().into_iter().rev());
-    let mut enc = Encoder::new(&EncoderConfig { profile, ..config(320, 192) }).unwrap();
+    let mut enc = Encoder::new(&EncoderConfig {
+        profile,
+        ..config(320, 192)
+    })
+    .unwrap();
     let mut stream = Vec::new();
     let mut kinds = Vec::new();
     for (i, p) in pictures.iter().enumerate() {
@@ -63,8 +83,15 @@ fn roundtrip(profile: Profile) {
     }
     assert_eq!(kinds[0], FrameKind::Idr);
     assert_eq!(kinds[5], FrameKind::Idr, "forced IDR: {kinds:?}");
-    assert_eq!(kinds[8 + 5], FrameKind::Idr, "IDR period restarts at the forced IDR: {kinds:?}");
-    assert!(kinds[1..5].iter().all(|k| *k == FrameKind::Predicted), "{kinds:?}");
+    assert_eq!(
+        kinds[8 + 5],
+        FrameKind::Idr,
+        "IDR period restarts at the forced IDR: {kinds:?}"
+    );
+    assert!(
+        kinds[1..5].iter().all(|k| *k == FrameKind::Predicted),
+        "{kinds:?}"
+    );
 
     let mut dec = Decoder::new(&DecoderOptions::default()).unwrap();
     let mut decoded = Vec::new();
@@ -104,6 +131,12 @@ fn odd_or_tiny_sizes_are_refused_not_crashed() {
 #[test]
 fn wrong_plane_sizes_are_refused() {
     let mut enc = Encoder::new(&config(64, 64)).unwrap();
-    let bad = I420 { width: 64, height: 64, y: vec![0; 10], u: vec![0; 1024], v: vec![0; 1024] };
+    let bad = I420 {
+        width: 64,
+        height: 64,
+        y: vec![0; 10],
+        u: vec![0; 1024],
+        v: vec![0; 1024],
+    };
     assert!(enc.encode(&bad, 0).is_err());
 }
