@@ -1,0 +1,114 @@
+//! The parameters of `decode-h264` and their checked, typed form.
+
+use framechain_stage::spec::{ParamSpecExt, choice, param};
+use framechain_stage::{ParamKind, ParamSpec, Params, StageError};
+
+pub const STAGE_NAME: &str = "decode-h264";
+
+/// Ticks of the 90 kHz clock per second.
+pub const CLOCK: f64 = 90_000.0;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct DecodeConfig {
+    /// Duration of one frame in 90 kHz ticks.
+    pub frame_duration: i64,
+    pub conceal_errors: bool,
+    /// Every packet ends at a NAL unit boundary.
+    pub nal_aligned: bool,
+}
+
+pub fn param_specs() -> Vec<ParamSpec> {
+    vec![
+        param(
+            "fps",
+            ParamKind::Number,
+            "Frame rate, 1 to 1000: sets each frame's duration, and numbers the frames (0, 1/fps, 2/fps, ...) when the packets carry no pts.",
+        )
+        .with_default("30"),
+        param(
+            "error-concealment",
+            ParamKind::Flag,
+            "true: pictures with lost or damaged slices are repaired from earlier pictures and still output; false: they are dropped (listed with the reason).",
+        )
+        .with_default("true"),
+        choice(
+            "alignment",
+            &["none", "nal"],
+            "none",
+            "How packets are cut: none = anywhere (a NAL unit is decoded once the next start code arrives); nal = every packet ends at a NAL unit boundary (whole access units from a demuxer), which decodes each picture one packet earlier.",
+        ),
+    ]
+}
+
+impl DecodeConfig {
+    pub fn from_params(list: Vec<(String, String)>) -> Result<DecodeConfig, StageError> {
+        let params = Params::parse(STAGE_NAME, &param_specs(), list)?;
+        let fps = params.number("fps", 1.0..=1000.0)?;
+        Ok(DecodeConfig {
+            frame_duration: (CLOCK / fps).round() as i64,
+            conceal_errors: params.flag("error-concealment")?,
+            nal_aligned: params.choice("alignment")? == "nal",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults() {
+        let c = DecodeConfig::from_params(vec![]).unwrap();
+        assert_eq!(
+            c,
+            DecodeConfig {
+                frame_duration: 3000,
+                conceal_errors: true,
+                nal_aligned: false
+            }
+        );
+    }
+
+    #[test]
+    fn ntsc_rate_and_options() {
+        let c = DecodeConfig::from_params(list(&[
+            ("fps", "29.97"),
+            ("error-concealment", "false"),
+            ("alignment", "nal"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            c,
+            DecodeConfig {
+                frame_duration: 3003,
+                conceal_errors: false,
+                nal_aligned: true
+            }
+        );
+    }
+
+    #[test]
+    fn bad_values_are_bad_parameters() {
+        for pairs in [
+            &[("fps", "0")][..],
+            &[("fps", "fast")],
+            &[("alignment", "au")],
+            &[("threads", "2")],
+        ] {
+            assert!(
+                matches!(
+                    DecodeConfig::from_params(list(pairs)),
+                    Err(StageError::BadParameter(_))
+                ),
+                "{pairs:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! The decoder proper, free of the component interface so it can be driven
+//! natively by tests: bytes in, pictures with timing and drop reports out.
+
+use framechain_openh264::{Decoder, DecoderOptions, I420, log::Level};
+
+use crate::access_unit::AuTracker;
+use crate::annexb::{Split, Splitter};
+use crate::config::DecodeConfig;
+use crate::timing::{Lost, Timeline, Timing};
+
+/// Largest NAL unit accepted: far above any real slice (a 4K intra slice at
+/// a high bitrate is a few MiB), low enough that garbage cannot exhaust the
+/// component's memory.
+pub const MAX_NAL_SIZE: usize = 16 << 20;
+
+/// Access units after which a missing picture is given up on: well beyond
+/// the deepest reordering H.264 allows (16 pictures).
+const GIVE_UP_WINDOW: u64 = 40;
+
+/// A decoded picture and its timing.
+#[derive(Debug)]
+pub struct Picture {
+    pub image: I420,
+    pub timing: Timing,
+}
+
+/// What one push or flush produced.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub pictures: Vec<Picture>,
+    pub lost: Vec<Lost>,
+    /// Things worth a log line (garbage skipped, concealment).
+    pub notes: Vec<String>,
+}
+
+pub struct Engine {
+    config: DecodeConfig,
+    splitter: Splitter,
+    tracker: AuTracker,
+    timeline: Timeline,
+    /// Made on first use and again after each flush, so a flushed processor
+    /// can decode a new stream.
+    decoder: Option<Decoder>,
+}
+
+impl Engine {
+    pub fn new(config: DecodeConfig) -> Result<Engine, String> {
+        let mut engine = Engine {
+            splitter: Splitter::new(MAX_NAL_SIZE),
+            tracker: AuTracker::new(),
+            timeline: Timeline::new(config.frame_duration, GIVE_UP_WINDOW),
+            decoder: None,
+            config,
+        };
+        // Fail at create time rather than on the first packet.
+        engine.ensure_decoder()?;
+        Ok(engine)
+    }
+
+    /// Takes the next piece of the byte stream.
+    pub fn push(&mut self, data: &[u8], pts: i64) -> Result<Batch, String> {
+        let mut batch = Batch::default();
+        let split = self.splitter.push(data, pts);
+        self.absorb(split, &mut batch)?;
+        if self.config.nal_aligned {
+            let split = self.splitter.finish();
+            self.absorb(split, &mut batch)?;
+        }
+        Ok(batch)
+    }
+
+    /// End of stream: decodes what is buffered and returns every picture the
+    /// decoder still holds, then gets ready for a new stream.
+    pub fn flush(&mut self) -> Result<Batch, String> {
+        let mut batch = Batch::default();
+        let split = self.splitter.finish();
+        self.absorb(split, &mut batch)?;
+        if let Some(mut decoder) = self.decoder.take() {
+            for _ in 0..decoder.end_of_stream() {
+                if let Some(p) = decoder.flush_one() {
+                    let timing = self.timeline.picture(p.token());
+                    batch.pictures.push(Picture {
+                        image: p.to_i420(),
+                        timing,
+                    });
+                }
+            }
+        }
+        batch.lost.extend(self.timeline.finish());
+        self.tracker = AuTracker::new();
+        Ok(batch)
+    }
+
+    fn ensure_decoder(&mut self) -> Result<(), String> {
+        if self.decoder.is_none() {
+            let options = DecoderOptions {
+                conceal_errors: self.config.conceal_errors,
+                log_level: Level::Warning,
+            };
+            self.decoder =
+                Some(Decoder::new(&options).map_err(|e| format!("cannot start OpenH264: {e}"))?);
+        }
+        Ok(())
+    }
+
+    fn absorb(&mut self, split: Split, batch: &mut Batch) -> Result<(), String> {
+        if split.discarded > 0 {
+            batch.notes.push(format!(
+                "skipped {} bytes that are not part of any NAL unit",
+                split.discarded
+            ));
+        }
+        for (_, pts) in split.oversized {
+            batch.lost.push(Lost {
+                pts,
+                reason: format!("NAL unit larger than {MAX_NAL_SIZE} bytes"),
+            });
+        }
+        for unit in split.units {
+            let place = self.tracker.place(&unit.data);
+            if place.starts_au {
+                batch
+                    .lost
+                    .extend(self.timeline.begin(place.au, unit.packet, unit.pts));
+            }
+            if place.vcl {
+                self.timeline.note_slice(place.au, place.idr);
+            }
+            self.ensure_decoder()?;
+            let decoder = self.decoder.as_mut().expect("ensured above");
+            let decoded = decoder.decode_nal(&unit.data, place.au);
+            if let Some(problem) = decoded.status.reason() {
+                self.timeline.note_problem(place.au, problem);
+            }
+            let concealed = decoded.status.concealed();
+            if let Some(p) = decoded.picture {
+                let image = p.to_i420();
+                let timing = self.timeline.picture(p.token());
+                if concealed {
+                    batch.notes.push(format!(
+                        "picture at pts {} has concealed (guessed) parts: {}",
+                        timing.pts,
+                        decoded.status.reason().unwrap_or("damaged data")
+                    ));
+                }
+                batch.pictures.push(Picture { image, timing });
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,59 @@
+//! The `decode-h264` stage of framechain: decodes an H.264 Annex-B byte
+//! stream to I420 frames. Untrusted bitstream bytes are parsed only here,
+//! inside the WebAssembly sandbox, by OpenH264 (built by
+//! `framechain-openh264-wasm`).
+//!
+//! # Parameters
+//!
+//! | name | kind | default | meaning |
+//! |------|------|---------|---------|
+//! | `fps` | number 1..=1000 | `30` | frame duration; numbering of frames without pts |
+//! | `error-concealment` | flag | `true` | repair damaged pictures (true) or drop them (false) |
+//! | `alignment` | `none` \| `nal` | `none` | packets cut anywhere, or always at NAL unit boundaries |
+//!
+//! ```text
+//! decode-h264 ! redact rect=100,100,400,200 ! scale width=1280 ! encode-h264 bitrate=2000k
+//! decode-h264 fps=25 alignment=nal
+//! ```
+//!
+//! # Behaviour
+//!
+//! - Input packets may be cut anywhere: the stage finds the start codes
+//!   itself and feeds OpenH264 one whole NAL unit at a time (with
+//!   `alignment=none` a unit is complete when the next start code arrives,
+//!   so a picture comes out one packet later than with `alignment=nal`).
+//! - Output frames are cropped to the visible size, in display order
+//!   (OpenH264 reorders B-frames); `flush` returns every held-back picture.
+//!   A change of resolution mid-stream simply changes the frame size.
+//! - Time stamps: a packet's `pts` (when >= 0) belongs to the first access
+//!   unit that starts in the packet and follows its picture through
+//!   reordering. Pictures without one are numbered on from the previous
+//!   frame at 90000/`fps` ticks, so a stream without time stamps (pts -1 on
+//!   every packet) comes out as 0, d, 2d, ... in display order. Every frame
+//!   gets duration 90000/`fps`; IDR pictures are keyframes.
+//! - Damage: lost or corrupt NAL units are concealed (with
+//!   `error-concealment=true`, a warning is logged) or the picture is
+//!   dropped; every access unit with slices that yields no picture is listed
+//!   in `output.dropped` with the decoder's reason (`missing reference`,
+//!   `corrupt slice`, ...). Bytes outside NAL units are skipped with a
+//!   warning; a NAL unit over 16 MiB is dropped. None of it is an error.
+//!
+//! # Crate layout
+//!
+//! [`annexb`] splits the byte stream, [`nal`] reads NAL headers,
+//! [`access_unit`] groups units into pictures, [`timing`] keeps time stamps
+//! and drop accounting, [`engine`] drives OpenH264, [`config`] holds the
+//! parameters and [`stage`] the component's entry points.
+
+pub mod access_unit;
+pub mod annexb;
+pub mod config;
+pub mod engine;
+pub mod nal;
+pub mod stage;
+pub mod timing;
+
+#[cfg(target_arch = "wasm32")]
+use stage::DecodeStage;
+#[cfg(target_arch = "wasm32")]
+framechain_stage::export_stage!(DecodeStage);

@@ -1,0 +1,149 @@
+//! The `decode-h264` stage: the component's entry points on top of the
+//! engine.
+
+use std::cell::{Cell, RefCell};
+
+use framechain_openh264::log::{self as codec_log, Level as CodecLevel};
+use framechain_stage::{
+    Codec, DroppedFrame, Frame, Media, Output, PixelFormat, Plane, Port, ProcessorHandle, Stage,
+    StageDescription, StageError, StageProcessor, log,
+};
+
+use crate::config::{DecodeConfig, STAGE_NAME, param_specs};
+use crate::engine::{Batch, Engine, Picture};
+
+/// The stage type registered with `export_stage!`.
+pub struct DecodeStage;
+
+impl Stage for DecodeStage {
+    type Processor = DecodeProcessor;
+
+    fn describe() -> StageDescription {
+        StageDescription {
+            name: STAGE_NAME.to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            summary: "Decodes an H.264 Annex-B byte stream (packets cut anywhere) to I420 frames in display order, with OpenH264 inside the sandbox.".to_owned(),
+            input: Port::Packets(Codec::H264),
+            output: Port::Frames(vec![PixelFormat::I420]),
+            params: param_specs(),
+        }
+    }
+}
+
+/// One session's decoder.
+pub struct DecodeProcessor {
+    engine: RefCell<Engine>,
+}
+
+impl StageProcessor for DecodeProcessor {
+    fn create(params: Vec<(String, String)>) -> Result<ProcessorHandle, StageError> {
+        let config = DecodeConfig::from_params(params)?;
+        codec_log::set_sink(Some(forward_codec_log));
+        let engine =
+            Engine::new(config).map_err(|e| StageError::Internal(format!("{STAGE_NAME}: {e}")))?;
+        Ok(ProcessorHandle::new(DecodeProcessor {
+            engine: RefCell::new(engine),
+        }))
+    }
+
+    fn push(&self, input: Media) -> Result<Output, StageError> {
+        let packet = match input {
+            Media::Packet(packet) => packet,
+            Media::Frame(_) => {
+                return Err(StageError::UnsupportedInput(format!(
+                    "{STAGE_NAME}: takes h264 packets, got a raw frame"
+                )));
+            }
+        };
+        let batch = self
+            .engine
+            .borrow_mut()
+            .push(&packet.data, packet.pts)
+            .map_err(internal)?;
+        to_output(batch)
+    }
+
+    fn flush(&self) -> Result<Output, StageError> {
+        let batch = self.engine.borrow_mut().flush().map_err(internal)?;
+        to_output(batch)
+    }
+}
+
+fn internal(message: String) -> StageError {
+    StageError::Internal(format!("{STAGE_NAME}: {message}"))
+}
+
+/// Turns decoded pictures into host frames, and losses into drop reports.
+fn to_output(batch: Batch) -> Result<Output, StageError> {
+    for note in &batch.notes {
+        limited_log(|| log::warn(&format!("{STAGE_NAME}: {note}")));
+    }
+    let mut output = Output {
+        media: Vec::with_capacity(batch.pictures.len()),
+        dropped: Vec::new(),
+    };
+    for picture in batch.pictures {
+        match make_frame(&picture) {
+            Ok(frame) => output.media.push(Media::Frame(frame)),
+            Err(reason) => output.dropped.push(DroppedFrame {
+                pts: picture.timing.pts,
+                reason,
+            }),
+        }
+    }
+    output
+        .dropped
+        .extend(batch.lost.into_iter().map(|l| DroppedFrame {
+            pts: l.pts,
+            reason: l.reason,
+        }));
+    Ok(output)
+}
+
+fn make_frame(picture: &Picture) -> Result<Frame, String> {
+    let image = &picture.image;
+    let frame = Frame::create(image.width, image.height, PixelFormat::I420).map_err(|e| {
+        format!(
+            "cannot make a {}x{} frame: {e:?}",
+            image.width, image.height
+        )
+    })?;
+    for (plane, data) in [
+        (Plane::Y, &image.y),
+        (Plane::U, &image.u),
+        (Plane::V, &image.v),
+    ] {
+        frame
+            .write_plane(plane, data)
+            .map_err(|e| format!("cannot fill the {plane:?} plane: {e:?}"))?;
+    }
+    let t = picture.timing;
+    frame.set_timing(t.pts, t.duration, t.keyframe);
+    Ok(frame)
+}
+
+fn forward_codec_log(level: CodecLevel, message: &str) {
+    let line = format!("{STAGE_NAME}: openh264: {message}");
+    limited_log(|| match level {
+        CodecLevel::Error | CodecLevel::Warning => log::warn(&line),
+        CodecLevel::Info => log::info(&line),
+        CodecLevel::Debug => log::debug(&line),
+    });
+}
+
+thread_local! {
+    static LOGGED: Cell<u64> = const { Cell::new(0) };
+}
+
+/// A damaged stream can make OpenH264 complain about every slice; after the
+/// first 100 lines only every 1000th is logged.
+fn limited_log(emit: impl FnOnce()) {
+    let n = LOGGED.with(|c| {
+        let n = c.get();
+        c.set(n + 1);
+        n
+    });
+    if n < 100 || n.is_multiple_of(1000) {
+        emit();
+    }
+}
