@@ -123,7 +123,8 @@ void* fc_enc_new(const fc_enc_config* c, int32_t* error) {
 
   SEncParamExt p;
   enc->GetDefaultParams(&p);
-  p.iUsageType = c->real_time ? CAMERA_VIDEO_REAL_TIME : CAMERA_VIDEO_NON_REAL_TIME;
+  // The only camera usage this OpenH264 release accepts.
+  p.iUsageType = CAMERA_VIDEO_REAL_TIME;
   p.iPicWidth = c->width;
   p.iPicHeight = c->height;
   p.iTargetBitrate = c->bitrate;

@@ -48,7 +48,6 @@ typedef struct fc_enc_config {
   int32_t min_qp;
   int32_t max_qp;
   uint32_t intra_period;/* frames between IDR pictures, 0: only the first */
-  int32_t real_time;    /* 1: CAMERA_VIDEO_REAL_TIME, 0: CAMERA_VIDEO_NON_REAL_TIME */
   int32_t complexity;   /* 0 low, 1 medium, 2 high */
   int32_t profile;      /* 66 baseline (CAVLC), 77 main, 100 high (CABAC) */
   int32_t frame_skip;   /* 1: rate control may skip frames */

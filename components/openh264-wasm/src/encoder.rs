@@ -77,8 +77,6 @@ pub struct EncoderConfig {
     pub max_qp: u8,
     /// Pictures between IDR pictures; 0 means only the first.
     pub intra_period: u32,
-    /// OpenH264's real-time camera usage (vs. non-real-time).
-    pub real_time: bool,
     pub complexity: Complexity,
     pub profile: Profile,
     /// Let rate control skip pictures to hold the bitrate.
@@ -134,7 +132,6 @@ impl Encoder {
             min_qp: config.min_qp.min(51) as i32,
             max_qp: config.max_qp.min(51) as i32,
             intra_period: config.intra_period,
-            real_time: config.real_time as i32,
             complexity: config.complexity as i32,
             profile: config.profile.to_raw(),
             frame_skip: config.frame_skip as i32,

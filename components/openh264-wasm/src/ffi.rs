@@ -38,7 +38,6 @@ pub struct EncConfig {
     pub min_qp: i32,
     pub max_qp: i32,
     pub intra_period: u32,
-    pub real_time: i32,
     pub complexity: i32,
     pub profile: i32,
     pub frame_skip: i32,

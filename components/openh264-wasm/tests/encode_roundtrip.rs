@@ -20,7 +20,6 @@ fn config(width: u32, height: u32) -> EncoderConfig {
         min_qp: 0,
         max_qp: 51,
         intra_period: 8,
-        real_time: true,
         complexity: Complexity::Medium,
         profile: Profile::Baseline,
         frame_skip: false,

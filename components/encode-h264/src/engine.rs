@@ -1,0 +1,85 @@
+//! The encoder proper, free of the component interface so it can be driven
+//! natively by tests: I420 pictures in, Annex-B access units out.
+
+use framechain_openh264::{Encoder, Error, FrameKind, I420, MIN_SIZE};
+
+use crate::config::EncodeConfig;
+
+/// Why a picture could not be encoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EncodeError {
+    /// The picture has a size OpenH264 cannot encode.
+    Unsupported(String),
+    /// OpenH264 failed.
+    Codec(String),
+}
+
+/// One encoded picture: an access unit, or a picture rate control skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Encoded {
+    AccessUnit { data: Vec<u8>, keyframe: bool },
+    Skipped,
+}
+
+pub struct Engine {
+    config: EncodeConfig,
+    /// Made for the first picture's size, again when the size changes.
+    encoder: Option<Encoder>,
+}
+
+impl Engine {
+    /// Checks that OpenH264 accepts the settings, so a bad combination is
+    /// reported when the processor is made, not on the first frame.
+    pub fn new(config: EncodeConfig) -> Result<Engine, String> {
+        Encoder::new(&config.encoder_config(640, 480)).map_err(|e| e.to_string())?;
+        Ok(Engine {
+            config,
+            encoder: None,
+        })
+    }
+
+    /// Encodes one picture. `timestamp_ms` feeds rate control; `force_idr`
+    /// makes the picture a keyframe.
+    pub fn encode(
+        &mut self,
+        picture: &I420,
+        timestamp_ms: i64,
+        force_idr: bool,
+    ) -> Result<Encoded, EncodeError> {
+        let (w, h) = (picture.width, picture.height);
+        if w < MIN_SIZE || h < MIN_SIZE || w % 2 != 0 || h % 2 != 0 {
+            return Err(EncodeError::Unsupported(format!(
+                "OpenH264 encodes only even sizes of at least {MIN_SIZE}x{MIN_SIZE}, got {w}x{h}; put `scale` in front"
+            )));
+        }
+        let encoder = match &mut self.encoder {
+            Some(e) if e.size() == (w, h) => e,
+            slot => {
+                // A new size is a new sequence: new SPS/PPS, starting with an
+                // IDR picture.
+                *slot = None;
+                let made =
+                    Encoder::new(&self.config.encoder_config(w, h)).map_err(|e| match e {
+                        Error::Unsupported(m) => EncodeError::Unsupported(m),
+                        other => {
+                            EncodeError::Unsupported(format!("cannot encode {w}x{h}: {other}"))
+                        }
+                    })?;
+                slot.insert(made)
+            }
+        };
+        if force_idr {
+            encoder.force_idr();
+        }
+        let out = encoder
+            .encode(picture, timestamp_ms)
+            .map_err(|e| EncodeError::Codec(e.to_string()))?;
+        Ok(match out.kind {
+            FrameKind::Skipped => Encoded::Skipped,
+            kind => Encoded::AccessUnit {
+                data: out.data,
+                keyframe: kind == FrameKind::Idr,
+            },
+        })
+    }
+}

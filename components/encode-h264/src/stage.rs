@@ -1,0 +1,146 @@
+//! The `encode-h264` stage: the component's entry points on top of the
+//! engine.
+
+use std::cell::{Cell, RefCell};
+
+use framechain_openh264::I420;
+use framechain_openh264::log::{self as codec_log, Level as CodecLevel};
+use framechain_stage::media::{empty_output, expect_frame};
+use framechain_stage::{
+    Codec, DroppedFrame, Frame, Media, Output, Packet, PixelFormat, Plane, Port, ProcessorHandle,
+    Stage, StageDescription, StageError, StageProcessor, log,
+};
+
+use crate::config::{EncodeConfig, FORCE_KEYFRAME_LABEL, STAGE_NAME, param_specs};
+use crate::engine::{EncodeError, Encoded, Engine};
+
+/// The stage type registered with `export_stage!`.
+pub struct EncodeStage;
+
+impl Stage for EncodeStage {
+    type Processor = EncodeProcessor;
+
+    fn describe() -> StageDescription {
+        StageDescription {
+            name: STAGE_NAME.to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            summary: "Encodes I420 frames to H.264 (Annex-B, one packet per frame, no frame delay) with OpenH264 inside the sandbox; a frame region labelled force-keyframe requests a keyframe.".to_owned(),
+            input: Port::Frames(vec![PixelFormat::I420]),
+            output: Port::Packets(Codec::H264),
+            params: param_specs(),
+        }
+    }
+}
+
+/// One session's encoder.
+pub struct EncodeProcessor {
+    config: EncodeConfig,
+    engine: RefCell<Engine>,
+}
+
+impl StageProcessor for EncodeProcessor {
+    fn create(params: Vec<(String, String)>) -> Result<ProcessorHandle, StageError> {
+        let config = EncodeConfig::from_params(params)?;
+        codec_log::set_sink(Some(forward_codec_log));
+        let engine = Engine::new(config.clone()).map_err(|e| {
+            StageError::BadParameter(format!(
+                "{STAGE_NAME}: OpenH264 does not accept these settings: {e}"
+            ))
+        })?;
+        Ok(ProcessorHandle::new(EncodeProcessor {
+            config,
+            engine: RefCell::new(engine),
+        }))
+    }
+
+    fn push(&self, input: Media) -> Result<Output, StageError> {
+        let frame = expect_frame(STAGE_NAME, input)?;
+        let info = frame.info();
+        let PixelFormat::I420 = info.format;
+        let force = (self.config.follow_keyframes && info.keyframe) || wants_keyframe(&frame);
+        let picture = read_picture(&frame, info.width, info.height)?;
+        // OpenH264 rate control counts in milliseconds; pts in 90 kHz ticks.
+        let timestamp_ms = info.pts.max(0) / 90;
+        let encoded = self
+            .engine
+            .borrow_mut()
+            .encode(&picture, timestamp_ms, force)
+            .map_err(|e| match e {
+                EncodeError::Unsupported(m) => {
+                    StageError::UnsupportedInput(format!("{STAGE_NAME}: {m}"))
+                }
+                EncodeError::Codec(m) => StageError::Internal(format!("{STAGE_NAME}: {m}")),
+            })?;
+        let mut output = empty_output();
+        match encoded {
+            Encoded::AccessUnit { data, keyframe } => output.media.push(Media::Packet(Packet {
+                codec: Codec::H264,
+                data,
+                pts: info.pts,
+                // No B-frames: decode order is presentation order.
+                dts: info.pts,
+                keyframe,
+            })),
+            Encoded::Skipped => output.dropped.push(DroppedFrame {
+                pts: info.pts,
+                reason: "skipped by rate control".to_owned(),
+            }),
+        }
+        Ok(output)
+    }
+
+    fn flush(&self) -> Result<Output, StageError> {
+        // OpenH264 never holds a frame back: every push already returned its
+        // packet.
+        Ok(empty_output())
+    }
+}
+
+/// The keyframe request: a region labelled `force-keyframe` (its area does
+/// not matter). The contract has no per-frame request field; a region is
+/// metadata any earlier stage or the host can attach.
+fn wants_keyframe(frame: &Frame) -> bool {
+    frame
+        .regions()
+        .iter()
+        .any(|r| r.label == FORCE_KEYFRAME_LABEL)
+}
+
+fn read_picture(frame: &Frame, width: u32, height: u32) -> Result<I420, StageError> {
+    let (cw, ch) = I420::chroma_size(width, height);
+    let read = |plane: Plane, size: u32| {
+        let data = frame.read_plane(plane);
+        if data.len() == size as usize {
+            Ok(data)
+        } else {
+            Err(StageError::Internal(format!(
+                "{STAGE_NAME}: host gave {} bytes for the {plane:?} plane of a {width}x{height} frame, expected {size}",
+                data.len()
+            )))
+        }
+    };
+    Ok(I420 {
+        width,
+        height,
+        y: read(Plane::Y, width * height)?,
+        u: read(Plane::U, cw * ch)?,
+        v: read(Plane::V, cw * ch)?,
+    })
+}
+
+fn forward_codec_log(level: CodecLevel, message: &str) {
+    thread_local! {
+        static LOGGED: Cell<u64> = const { Cell::new(0) };
+    }
+    // Keep a misbehaving encoder from flooding the host log.
+    let n = LOGGED.with(|c| c.replace(c.get() + 1));
+    if n >= 100 && !n.is_multiple_of(1000) {
+        return;
+    }
+    let line = format!("{STAGE_NAME}: openh264: {message}");
+    match level {
+        CodecLevel::Error | CodecLevel::Warning => log::warn(&line),
+        CodecLevel::Info => log::info(&line),
+        CodecLevel::Debug => log::debug(&line),
+    }
+}
