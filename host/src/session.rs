@@ -120,7 +120,7 @@ impl Session {
             }
             Err(failure) => {
                 let error = Error::StageFailed { stage: stats.name.clone(), failure };
-                log::warn!("session {}: {error}", self.id);
+                log::debug!("session {}: {error}", self.id);
                 self.failure = Some(error.to_string());
                 Err(error)
             }

@@ -28,7 +28,9 @@ impl LoadedStage {
         // limits as any call, so a hostile `describe` cannot hang the host.
         let label: Arc<str> = Arc::from(format!("{}#describe", path.display()));
         let mut store = new_store(engine, label);
-        let bindings = pre.instantiate(&mut store).map_err(|error| invalid(format!("{error:#}")))?;
+        let bindings = pre
+            .instantiate(&mut store)
+            .map_err(|error| invalid(format!("instantiation failed: {}", classify(engine, &store, error))))?;
         store.set_epoch_deadline(engine.call_timeout_ticks());
         let description = bindings
             .framechain_stage_stage()
@@ -87,6 +89,9 @@ fn new_store(engine: &Engine, label: Arc<str>) -> Store<StageState> {
     let mut store = Store::new(engine.wasmtime(), StageState::new(label, engine.config().memory_limit));
     store.limiter(|state| &mut state.memory);
     store.epoch_deadline_trap();
+    // Instantiation runs the component's start code: it is under the
+    // time limit too.
+    store.set_epoch_deadline(engine.call_timeout_ticks());
     store
 }
 
@@ -99,10 +104,17 @@ fn classify(engine: &Engine, store: &Store<StageState>, error: wasmtime::Error) 
     if matches!(error.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
         return StageFailure::TimeLimit(engine.config().call_timeout);
     }
-    let mut message = error.to_string();
-    if let Some(line) = state.last_stderr_line() {
-        message = format!("{message} ({line})");
-    }
+    // wasmtime's error carries a multi-line wasm backtrace; people need the
+    // trap itself and, for a Rust stage, the panic message it printed.
+    let trap = match error.downcast_ref::<Trap>() {
+        Some(trap) => trap.to_string(),
+        None => error.root_cause().to_string(),
+    };
+    let trap = trap.lines().next().unwrap_or("trap").to_owned();
+    let message = match state.panic_message() {
+        Some(panic) => format!("{panic} ({trap})"),
+        None => trap,
+    };
     StageFailure::Trap(message)
 }
 

@@ -79,15 +79,16 @@ impl StageState {
         self.log_lines_this_call = 0;
     }
 
-    /// The last line of what the stage wrote to stderr, e.g. its panic message.
-    pub(crate) fn last_stderr_line(&self) -> Option<String> {
+    /// The panic message the stage printed to stderr before it trapped,
+    /// as one line: `panicked at src/lib.rs:10:5: the message`.
+    pub(crate) fn panic_message(&self) -> Option<String> {
         let contents = self.stderr.contents();
         let text = String::from_utf8_lossy(&contents);
-        text.lines()
-            .map(str::trim)
-            .filter(|line| !line.is_empty() && !line.starts_with("note:"))
-            .next_back()
-            .map(str::to_owned)
+        let mut lines = text.lines().skip_while(|line| !line.contains("panicked at"));
+        let location = lines.next()?;
+        let location = &location[location.find("panicked at")?..];
+        let message = lines.next().unwrap_or("").trim();
+        Some(format!("{} {message}", location.trim()).trim().to_owned())
     }
 
     fn frame(&self, handle: &Resource<Frame>) -> Result<&Frame> {

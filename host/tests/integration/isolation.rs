@@ -1,0 +1,60 @@
+//! No two sessions share stage memory.
+
+use framechain::{Media, Plane};
+
+use crate::support::{engine, flat_frame, pipeline};
+
+/// `remember` keeps the first luma sample it sees in a global of its linear
+/// memory and stamps it into every frame. With shared memory, the second
+/// session would see the first one's value.
+#[test]
+fn two_sessions_of_one_stage_cannot_see_each_others_data() {
+    let engine = engine();
+    let pipeline = pipeline(&engine, "test-stage behaviour=remember");
+    let mut alice = pipeline.start_session().unwrap();
+    let mut bob = pipeline.start_session().unwrap();
+    for pts in 0..5 {
+        // After the first frame each session gets frames with other values;
+        // the stamp must stay that session's own first value.
+        let alice_out = alice.push(Media::Frame(flat_frame(32, 32, 200 - pts as u8, pts))).unwrap();
+        let bob_out = bob.push(Media::Frame(flat_frame(32, 32, 50 + pts as u8, pts))).unwrap();
+        let first_sample = |out: Vec<Media>| out.into_iter().next().unwrap().into_frame().unwrap().plane(Plane::Y)[0];
+        assert_eq!(first_sample(alice_out), 200, "alice's frame {pts}");
+        assert_eq!(first_sample(bob_out), 50, "bob's frame {pts}");
+    }
+}
+
+#[test]
+fn a_session_started_after_another_ended_starts_clean() {
+    let engine = engine();
+    let remember = pipeline(&engine, "test-stage behaviour=remember");
+    let mut first = remember.start_session().unwrap();
+    first.push(Media::Frame(flat_frame(8, 8, 77, 0))).unwrap();
+    drop(first);
+    let mut second = remember.start_session().unwrap();
+    let out = second.push(Media::Frame(flat_frame(8, 8, 11, 0))).unwrap();
+    assert_eq!(out[0].pts(), 0);
+    let Media::Frame(frame) = &out[0] else { panic!("a frame") };
+    assert_eq!(frame.plane(Plane::Y)[0], 11, "a new instance must not inherit a dropped one's memory");
+}
+
+#[test]
+fn every_frame_is_accounted_for() {
+    let engine = engine();
+    let pipeline = pipeline(&engine, "redact rect=0,0,8,8 ! scale width=16 height=8");
+    let mut session = pipeline.start_session().unwrap();
+    let mut outputs = 0;
+    for pts in 0..25 {
+        outputs += session.push(Media::Frame(flat_frame(48, 24, 90, pts * 3000))).unwrap().len();
+    }
+    outputs += session.flush().unwrap().len();
+    let stats = session.stats();
+    assert_eq!((stats.inputs, stats.outputs, stats.dropped_total()), (25, 25, 0));
+    assert_eq!(outputs, 25);
+    for stage in &stats.stages {
+        assert_eq!((stage.inputs, stage.outputs), (25, 25), "{}", stage.name);
+        // 25 pushes and one flush were timed.
+        assert_eq!(stage.latency.count(), 26, "{}", stage.name);
+        assert!(stage.latency.p99() >= stage.latency.p50());
+    }
+}

@@ -1,0 +1,13 @@
+//! Integration tests of the host with real stage components running in
+//! wasmtime. One test binary for all of them (as wasmtime does), so the
+//! components are compiled once per run.
+//!
+//! The components are found through `FRAMECHAIN_STAGE_PATH` (set by
+//! `cargo xtask test`) or in `target/stages` and `target/test-stages`.
+
+mod chain_checks;
+mod h264;
+mod isolation;
+mod limits;
+mod redact_scale;
+mod support;
