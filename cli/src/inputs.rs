@@ -5,7 +5,8 @@ use std::io::{BufReader, BufWriter};
 use std::path::Path;
 
 use framechain::io::{
-    FrameRate, FramesIn, FramesOut, MediaReader, MediaWriter, RawReader, RawWriter, TestSource, Y4mReader, Y4mWriter,
+    FrameRate, FramesIn, FramesOut, MediaReader, MediaWriter, RawReader, RawWriter, TestSource,
+    Y4mReader, Y4mWriter,
 };
 
 use crate::RunArgs;
@@ -31,15 +32,20 @@ pub enum OutputFormat {
 }
 
 pub fn parse_size(text: &str) -> Result<(u32, u32), String> {
-    let (width, height) = text.split_once(['x', 'X']).ok_or("expected WIDTHxHEIGHT, e.g. 1920x1080")?;
+    let (width, height) = text
+        .split_once(['x', 'X'])
+        .ok_or("expected WIDTHxHEIGHT, e.g. 1920x1080")?;
     match (width.parse::<u32>(), height.parse::<u32>()) {
         (Ok(width), Ok(height)) if width > 0 && height > 0 => Ok((width, height)),
-        _ => Err(format!("expected WIDTHxHEIGHT with positive whole numbers, got \"{text}\"")),
+        _ => Err(format!(
+            "expected WIDTHxHEIGHT with positive whole numbers, got \"{text}\""
+        )),
     }
 }
 
 pub fn parse_rate(text: &str) -> Result<FrameRate, String> {
-    FrameRate::parse(text).ok_or_else(|| format!("expected a frame rate like 30 or 30000/1001, got \"{text}\""))
+    FrameRate::parse(text)
+        .ok_or_else(|| format!("expected a frame rate like 30 or 30000/1001, got \"{text}\""))
 }
 
 fn input_format(args: &RunArgs) -> Result<InputFormat, String> {
@@ -80,12 +86,17 @@ fn output_format(args: &RunArgs) -> Result<OutputFormat, String> {
 }
 
 fn extension(name: &str) -> Option<String> {
-    Path::new(name).extension().map(|ext| ext.to_string_lossy().to_ascii_lowercase())
+    Path::new(name)
+        .extension()
+        .map(|ext| ext.to_string_lossy().to_ascii_lowercase())
 }
 
 fn open_read(name: &str) -> Result<Box<dyn std::io::BufRead>, String> {
     if name == "-" {
-        return Ok(Box::new(BufReader::with_capacity(IO_BUFFER, std::io::stdin())));
+        return Ok(Box::new(BufReader::with_capacity(
+            IO_BUFFER,
+            std::io::stdin(),
+        )));
     }
     let file = File::open(name).map_err(|error| format!("cannot open input {name}: {error}"))?;
     Ok(Box::new(BufReader::with_capacity(IO_BUFFER, file)))
@@ -97,12 +108,19 @@ pub fn open_input(args: &RunArgs) -> Result<Box<dyn MediaReader>, String> {
     Ok(match input_format(args)? {
         InputFormat::Testsrc => {
             let (width, height) = args.size.unwrap_or(TESTSRC_SIZE);
-            Box::new(FramesIn(TestSource::new(width, height, args.frames, rate).map_err(input_error)?))
+            Box::new(FramesIn(
+                TestSource::new(width, height, args.frames, rate).map_err(input_error)?,
+            ))
         }
-        InputFormat::Y4m => Box::new(FramesIn(Y4mReader::new(open_read(&args.input)?).map_err(input_error)?)),
+        InputFormat::Y4m => Box::new(FramesIn(
+            Y4mReader::new(open_read(&args.input)?).map_err(input_error)?,
+        )),
         InputFormat::Raw => {
             let (width, height) = args.size.ok_or("raw input needs --size WIDTHxHEIGHT")?;
-            Box::new(FramesIn(RawReader::new(open_read(&args.input)?, width, height, rate).map_err(input_error)?))
+            Box::new(FramesIn(
+                RawReader::new(open_read(&args.input)?, width, height, rate)
+                    .map_err(input_error)?,
+            ))
         }
     })
 }
@@ -112,7 +130,8 @@ pub fn open_output(args: &RunArgs, rate: FrameRate) -> Result<Box<dyn MediaWrite
     let sink: Box<dyn std::io::Write> = if args.output == "-" {
         Box::new(BufWriter::with_capacity(IO_BUFFER, std::io::stdout()))
     } else {
-        let file = File::create(&args.output).map_err(|error| format!("cannot create output {}: {error}", args.output))?;
+        let file = File::create(&args.output)
+            .map_err(|error| format!("cannot create output {}: {error}", args.output))?;
         Box::new(BufWriter::with_capacity(IO_BUFFER, file))
     };
     Ok(match format {

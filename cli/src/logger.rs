@@ -11,7 +11,11 @@ impl Log for StderrLogger {
 
     fn log(&self, record: &Record) {
         if self.enabled(record.metadata()) {
-            eprintln!("framechain: {}: {}", record.level().as_str().to_ascii_lowercase(), record.args());
+            eprintln!(
+                "framechain: {}: {}",
+                record.level().as_str().to_ascii_lowercase(),
+                record.args()
+            );
         }
     }
 

@@ -94,7 +94,8 @@ pub struct RunArgs {
 }
 
 fn parse_level(text: &str) -> Result<log::LevelFilter, String> {
-    text.parse().map_err(|_| format!("expected off, error, warn, info, debug or trace, got \"{text}\""))
+    text.parse()
+        .map_err(|_| format!("expected off, error, warn, info, debug or trace, got \"{text}\""))
 }
 
 fn main() -> ExitCode {
@@ -120,9 +121,15 @@ fn execute(cli: Cli) -> Result<(), String> {
     }
 }
 
-fn engine(registry: StageRegistry, memory_limit_mib: usize, call_timeout: Duration) -> Result<Engine, String> {
+fn engine(
+    registry: StageRegistry,
+    memory_limit_mib: usize,
+    call_timeout: Duration,
+) -> Result<Engine, String> {
     let config = EngineConfig {
-        memory_limit: memory_limit_mib.checked_mul(1 << 20).ok_or("--memory-limit is too large")?,
+        memory_limit: memory_limit_mib
+            .checked_mul(1 << 20)
+            .ok_or("--memory-limit is too large")?,
         call_timeout,
         cache_dir: cache_dir(),
         registry,
@@ -156,7 +163,9 @@ fn list_stages(registry: &StageRegistry) -> Result<(), String> {
 
 fn inspect(registry: StageRegistry, reference: &str) -> Result<(), String> {
     let engine = engine(registry, 256, Duration::from_secs(1))?;
-    let stage = engine.load_stage(reference).map_err(|error| error.to_string())?;
+    let stage = engine
+        .load_stage(reference)
+        .map_err(|error| error.to_string())?;
     print!("{}", summary::describe_stage(&stage));
     Ok(())
 }
@@ -168,16 +177,29 @@ fn run(registry: StageRegistry, args: RunArgs) -> Result<(), String> {
         _ => unreachable!("clap makes chain and --pipeline exclusive and one of them required"),
     }
     .map_err(|error| error.to_string())?;
-    let engine = engine(registry, args.memory_limit, Duration::from_millis(args.call_timeout.max(1)))?;
+    let engine = engine(
+        registry,
+        args.memory_limit,
+        Duration::from_millis(args.call_timeout.max(1)),
+    )?;
     let pipeline = Pipeline::build(&engine, &chain).map_err(|error| error.to_string())?;
     let mut reader = inputs::open_input(&args)?;
     let mut writer = inputs::open_output(&args, reader.frame_rate())?;
-    pipeline.check_ends(&reader.port(), &writer.port()).map_err(|error| error.to_string())?;
-    let mut session = pipeline.start_session().map_err(|error| error.to_string())?;
+    pipeline
+        .check_ends(&reader.port(), &writer.port())
+        .map_err(|error| error.to_string())?;
+    let mut session = pipeline
+        .start_session()
+        .map_err(|error| error.to_string())?;
 
     let total = inputs::expected_inputs(&args);
     let mut observer = progress::Observer::new(&args, total);
-    let result = framechain::run::run_stream(&mut session, reader.as_mut(), writer.as_mut(), &mut observer);
+    let result = framechain::run::run_stream(
+        &mut session,
+        reader.as_mut(),
+        writer.as_mut(),
+        &mut observer,
+    );
     observer.finish();
     observer.write_snapshot()?;
     let elapsed = result.map_err(|error| error.to_string())?;

@@ -46,7 +46,11 @@ impl Observer {
             before: None,
             after: None,
         });
-        Observer { bar, snapshot, inputs_seen: 0 }
+        Observer {
+            bar,
+            snapshot,
+            inputs_seen: 0,
+        }
     }
 
     pub fn finish(&mut self) {
@@ -58,10 +62,14 @@ impl Observer {
     /// Writes the PNG if a snapshot was asked for; an error if the chosen
     /// frame never came out.
     pub fn write_snapshot(&self) -> Result<(), String> {
-        let Some(snapshot) = &self.snapshot else { return Ok(()) };
+        let Some(snapshot) = &self.snapshot else {
+            return Ok(());
+        };
         match (&snapshot.before, &snapshot.after) {
-            (Some(before), Some(after)) => framechain::io::write_before_after_png(&snapshot.path, before, after)
-                .map_err(|error| format!("snapshot: {error}")),
+            (Some(before), Some(after)) => {
+                framechain::io::write_before_after_png(&snapshot.path, before, after)
+                    .map_err(|error| format!("snapshot: {error}"))
+            }
             _ => Err(format!(
                 "snapshot: frame {} did not pass through the chain (fewer frames, or dropped)",
                 snapshot.frame_index
@@ -78,20 +86,20 @@ impl RunObserver for Observer {
     }
 
     fn input(&mut self, media: &Media) {
-        if let (Some(snapshot), Media::Frame(frame)) = (&mut self.snapshot, media) {
-            if self.inputs_seen == snapshot.frame_index {
-                snapshot.before = Some(frame.clone());
-            }
+        if let (Some(snapshot), Media::Frame(frame)) = (&mut self.snapshot, media)
+            && self.inputs_seen == snapshot.frame_index
+        {
+            snapshot.before = Some(frame.clone());
         }
         self.inputs_seen += 1;
     }
 
     fn output(&mut self, media: &Media) {
-        if let (Some(snapshot), Media::Frame(frame)) = (&mut self.snapshot, media) {
-            let wanted = snapshot.before.as_ref().map(|before| before.pts);
-            if snapshot.after.is_none() && wanted == Some(frame.pts) {
-                snapshot.after = Some(frame.clone());
-            }
+        if let (Some(snapshot), Media::Frame(frame)) = (&mut self.snapshot, media)
+            && snapshot.after.is_none()
+            && snapshot.before.as_ref().map(|before| before.pts) == Some(frame.pts)
+        {
+            snapshot.after = Some(frame.clone());
         }
     }
 }

@@ -26,7 +26,11 @@ pub fn session_summary(session: &Session, elapsed: Duration) -> String {
     for (reason, count) in stats.dropped() {
         let _ = writeln!(text, "  dropped {count}: {reason}");
     }
-    let _ = writeln!(text, "  {:<14} {:>7} {:>7} {:>7} {:>10} {:>10} {:>10}", "stage", "in", "out", "dropped", "p50", "p99", "max");
+    let _ = writeln!(
+        text,
+        "  {:<14} {:>7} {:>7} {:>7} {:>10} {:>10} {:>10}",
+        "stage", "in", "out", "dropped", "p50", "p99", "max"
+    );
     for stage in &stats.stages {
         let _ = writeln!(
             text,
@@ -41,7 +45,11 @@ pub fn session_summary(session: &Session, elapsed: Duration) -> String {
         );
     }
     if session.suppressed_log_lines() > 0 {
-        let _ = writeln!(text, "  ({} stage log lines suppressed)", session.suppressed_log_lines());
+        let _ = writeln!(
+            text,
+            "  ({} stage log lines suppressed)",
+            session.suppressed_log_lines()
+        );
     }
     text
 }
@@ -67,8 +75,16 @@ pub fn describe_stage(stage: &LoadedStage) -> String {
     let _ = writeln!(text, "{} {}", description.name, description.version);
     let _ = writeln!(text, "  {}", description.summary);
     let _ = writeln!(text, "  component: {}", stage.path().display());
-    let _ = writeln!(text, "  input:     {}", framechain::ports::describe(&description.input));
-    let _ = writeln!(text, "  output:    {}", framechain::ports::describe(&description.output));
+    let _ = writeln!(
+        text,
+        "  input:     {}",
+        framechain::ports::describe(&description.input)
+    );
+    let _ = writeln!(
+        text,
+        "  output:    {}",
+        framechain::ports::describe(&description.output)
+    );
     let _ = writeln!(text, "parameters:");
     if description.params.is_empty() {
         let _ = writeln!(text, "  (none)");
@@ -76,7 +92,7 @@ pub fn describe_stage(stage: &LoadedStage) -> String {
     for param in &description.params {
         let mut kind = kind_name(param.kind).to_owned();
         if !param.choices.is_empty() {
-            kind = format!("{}", param.choices.join("|"));
+            kind = param.choices.join("|");
         }
         let default = match (&param.default, param.required) {
             (_, true) => "required".to_owned(),

@@ -52,7 +52,10 @@ impl ChainSpec {
                 };
                 push_param(stage, &mut params, key, value.to_owned())?;
             }
-            stages.push(StageSpec { stage: stage.to_owned(), params });
+            stages.push(StageSpec {
+                stage: stage.to_owned(),
+                params,
+            });
         }
         Ok(ChainSpec { name: None, stages })
     }
@@ -60,8 +63,9 @@ impl ChainSpec {
     /// Reads a YAML pipeline file. Stage paths in it are relative to the
     /// file's folder.
     pub fn read_pipeline_file(path: &Path) -> Result<ChainSpec> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|error| Error::InvalidChain(format!("cannot read {}: {error}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|error| {
+            Error::InvalidChain(format!("cannot read {}: {error}", path.display()))
+        })?;
         let mut chain = ChainSpec::parse_pipeline_yaml(&text)
             .map_err(|error| Error::InvalidChain(format!("{}: {error}", path.display())))?;
         let base = path.parent().unwrap_or(Path::new("."));
@@ -75,9 +79,13 @@ impl ChainSpec {
 
     /// Parses the YAML text of a pipeline file (see `docs/pipeline-file.md`).
     pub fn parse_pipeline_yaml(text: &str) -> std::result::Result<ChainSpec, String> {
-        let file: PipelineFile = serde_saphyr::from_str(text).map_err(|error| one_line(&error.to_string()))?;
+        let file: PipelineFile =
+            serde_saphyr::from_str(text).map_err(|error| one_line(&error.to_string()))?;
         if file.version != 1 {
-            return Err(format!("unsupported pipeline file version {} (this framechain reads version 1)", file.version));
+            return Err(format!(
+                "unsupported pipeline file version {} (this framechain reads version 1)",
+                file.version
+            ));
         }
         if file.stages.is_empty() {
             return Err("the pipeline has no stages".to_owned());
@@ -89,9 +97,15 @@ impl ChainSpec {
                 push_param(&entry.stage, &mut params, &key, value.into_text())
                     .map_err(|error| error.to_string())?;
             }
-            stages.push(StageSpec { stage: entry.stage, params });
+            stages.push(StageSpec {
+                stage: entry.stage,
+                params,
+            });
         }
-        Ok(ChainSpec { name: file.name, stages })
+        Ok(ChainSpec {
+            name: file.name,
+            stages,
+        })
     }
 
     /// The chain as a launch line (for logs and `--help` examples).
@@ -101,7 +115,12 @@ impl ChainSpec {
             .iter()
             .map(|stage| {
                 let mut words = vec![stage.stage.clone()];
-                words.extend(stage.params.iter().map(|(key, value)| format!("{key}={value}")));
+                words.extend(
+                    stage
+                        .params
+                        .iter()
+                        .map(|(key, value)| format!("{key}={value}")),
+                );
                 words.join(" ")
             })
             .collect();
@@ -109,12 +128,21 @@ impl ChainSpec {
     }
 }
 
-fn push_param(stage: &str, params: &mut Vec<(String, String)>, key: &str, value: String) -> Result<()> {
+fn push_param(
+    stage: &str,
+    params: &mut Vec<(String, String)>,
+    key: &str,
+    value: String,
+) -> Result<()> {
     if key.is_empty() {
-        return Err(Error::InvalidChain(format!("{stage}: a parameter has an empty name")));
+        return Err(Error::InvalidChain(format!(
+            "{stage}: a parameter has an empty name"
+        )));
     }
     if params.iter().any(|(existing, _)| existing == key) {
-        return Err(Error::InvalidChain(format!("{stage}: parameter \"{key}\" is given twice")));
+        return Err(Error::InvalidChain(format!(
+            "{stage}: parameter \"{key}\" is given twice"
+        )));
     }
     params.push((key.to_owned(), value));
     Ok(())
@@ -172,25 +200,49 @@ mod tests {
     use super::*;
 
     fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn launch_line_splits_stages_and_params() {
-        let chain = ChainSpec::parse_launch("redact rect=100,100,400,200 mode=fill ! scale width=1280 height=720").unwrap();
+        let chain = ChainSpec::parse_launch(
+            "redact rect=100,100,400,200 mode=fill ! scale width=1280 height=720",
+        )
+        .unwrap();
         assert_eq!(chain.stages.len(), 2);
         assert_eq!(chain.stages[0].stage, "redact");
-        assert_eq!(chain.stages[0].params, params(&[("rect", "100,100,400,200"), ("mode", "fill")]));
-        assert_eq!(chain.stages[1].params, params(&[("width", "1280"), ("height", "720")]));
-        assert_eq!(chain.to_launch(), "redact rect=100,100,400,200 mode=fill ! scale width=1280 height=720");
+        assert_eq!(
+            chain.stages[0].params,
+            params(&[("rect", "100,100,400,200"), ("mode", "fill")])
+        );
+        assert_eq!(
+            chain.stages[1].params,
+            params(&[("width", "1280"), ("height", "720")])
+        );
+        assert_eq!(
+            chain.to_launch(),
+            "redact rect=100,100,400,200 mode=fill ! scale width=1280 height=720"
+        );
     }
 
     #[test]
     fn launch_line_errors_are_specific() {
         let error = |line: &str| ChainSpec::parse_launch(line).unwrap_err().to_string();
-        assert_eq!(error("scale ! ! redact"), "invalid chain: stage 2 is empty (two `!` in a row, or one at an end?)");
-        assert_eq!(error("scale width"), "invalid chain: scale: expected key=value, got \"width\"");
-        assert_eq!(error("scale width=1 width=2"), "invalid chain: scale: parameter \"width\" is given twice");
+        assert_eq!(
+            error("scale ! ! redact"),
+            "invalid chain: stage 2 is empty (two `!` in a row, or one at an end?)"
+        );
+        assert_eq!(
+            error("scale width"),
+            "invalid chain: scale: expected key=value, got \"width\""
+        );
+        assert_eq!(
+            error("scale width=1 width=2"),
+            "invalid chain: scale: parameter \"width\" is given twice"
+        );
         assert!(error("width=5").contains("write the stage name first"));
     }
 
@@ -199,17 +251,36 @@ mod tests {
         let yaml = "version: 1\nname: demo\nstages:\n  - stage: redact\n    params:\n      rect: \"100,100,400,200\"\n      mode: fill\n  - stage: scale\n    params: {width: 1280, height: 720, keep-aspect: true}\n";
         let chain = ChainSpec::parse_pipeline_yaml(yaml).unwrap();
         assert_eq!(chain.name.as_deref(), Some("demo"));
-        assert_eq!(chain.stages[0].params, params(&[("mode", "fill"), ("rect", "100,100,400,200")]));
-        assert_eq!(chain.stages[1].params, params(&[("height", "720"), ("keep-aspect", "true"), ("width", "1280")]));
+        assert_eq!(
+            chain.stages[0].params,
+            params(&[("mode", "fill"), ("rect", "100,100,400,200")])
+        );
+        assert_eq!(
+            chain.stages[1].params,
+            params(&[
+                ("height", "720"),
+                ("keep-aspect", "true"),
+                ("width", "1280")
+            ])
+        );
     }
 
     #[test]
     fn pipeline_yaml_rejects_unknown_keys_and_versions() {
         let unknown = ChainSpec::parse_pipeline_yaml("version: 1\nstagez: []\n").unwrap_err();
         assert!(unknown.contains("stagez"), "{unknown}");
-        let version = ChainSpec::parse_pipeline_yaml("version: 2\nstages: [{stage: scale}]\n").unwrap_err();
+        let version =
+            ChainSpec::parse_pipeline_yaml("version: 2\nstages: [{stage: scale}]\n").unwrap_err();
         assert!(version.contains("version 2"), "{version}");
-        assert!(ChainSpec::parse_pipeline_yaml("version: 1\nstages: []\n").unwrap_err().contains("no stages"));
-        assert!(!ChainSpec::parse_pipeline_yaml("{{{{").unwrap_err().contains('\n'));
+        assert!(
+            ChainSpec::parse_pipeline_yaml("version: 1\nstages: []\n")
+                .unwrap_err()
+                .contains("no stages")
+        );
+        assert!(
+            !ChainSpec::parse_pipeline_yaml("{{{{")
+                .unwrap_err()
+                .contains('\n')
+        );
     }
 }

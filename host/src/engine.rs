@@ -83,8 +83,11 @@ impl Engine {
         let wasmtime = wasmtime::Engine::new(&wasm_config).map_err(runtime)?;
         let mut linker = Linker::new(&wasmtime);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(runtime)?;
-        crate::bindings::StageComponent::add_to_linker::<_, HasSelf<StageState>>(&mut linker, |state| state)
-            .map_err(runtime)?;
+        crate::bindings::StageComponent::add_to_linker::<_, HasSelf<StageState>>(
+            &mut linker,
+            |state| state,
+        )
+        .map_err(runtime)?;
         let ticker = EpochTicker::start(wasmtime.clone())?;
         Ok(Engine {
             inner: Arc::new(EngineInner {
@@ -125,10 +128,14 @@ impl Engine {
             return Ok(stage.clone());
         }
         let component = self.compile(&path)?;
-        let pre = self.inner.linker.instantiate_pre(&component).map_err(|error| Error::InvalidComponent {
-            path: path.clone(),
-            reason: format!("{error:#}"),
-        })?;
+        let pre = self
+            .inner
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|error| Error::InvalidComponent {
+                path: path.clone(),
+                reason: format!("{error:#}"),
+            })?;
         let stage = Arc::new(LoadedStage::new(self, path, pre)?);
         self.lock_loaded().insert(key, stage.clone());
         Ok(stage)
@@ -137,17 +144,26 @@ impl Engine {
     /// Compiles a component ahead of time into wasmtime's serialized form,
     /// as a deployment does so that starting a pod pays no compilation.
     pub fn precompile(&self, wasm: &[u8]) -> Result<Vec<u8>> {
-        self.inner.wasmtime.precompile_component(wasm).map_err(runtime)
+        self.inner
+            .wasmtime
+            .precompile_component(wasm)
+            .map_err(runtime)
     }
 
     fn lock_loaded(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, Arc<LoadedStage>>> {
         // A panic while holding this lock cannot leave the map half-updated
         // (each operation is a single insert or get), so poison is ignored.
-        self.inner.loaded.lock().unwrap_or_else(|poison| poison.into_inner())
+        self.inner
+            .loaded
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
     }
 
     fn compile(&self, path: &Path) -> Result<Component> {
-        let bytes = std::fs::read(path).map_err(|source| Error::ReadComponent { path: path.to_owned(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| Error::ReadComponent {
+            path: path.to_owned(),
+            source,
+        })?;
         let invalid = |error: wasmtime::Error| Error::InvalidComponent {
             path: path.to_owned(),
             reason: format!("{error:#}"),
@@ -156,7 +172,8 @@ impl Engine {
             // SAFETY: only files the operator put on the stage path are
             // deserialized; wasmtime checks that they were compiled by a
             // compatible engine with the same settings.
-            return unsafe { Component::deserialize(&self.inner.wasmtime, &bytes) }.map_err(invalid);
+            return unsafe { Component::deserialize(&self.inner.wasmtime, &bytes) }
+                .map_err(invalid);
         }
         let Some(cache_dir) = &self.inner.config.cache_dir else {
             return Component::new(&self.inner.wasmtime, &bytes).map_err(invalid);
@@ -167,11 +184,17 @@ impl Engine {
             // wrote, named by the hash of their source and of the engine
             // settings; a stale or damaged one fails to deserialize and is
             // compiled again below.
-            if let Ok(component) = unsafe { Component::deserialize(&self.inner.wasmtime, &cached_bytes) } {
+            if let Ok(component) =
+                unsafe { Component::deserialize(&self.inner.wasmtime, &cached_bytes) }
+            {
                 return Ok(component);
             }
         }
-        let compiled = self.inner.wasmtime.precompile_component(&bytes).map_err(invalid)?;
+        let compiled = self
+            .inner
+            .wasmtime
+            .precompile_component(&bytes)
+            .map_err(invalid)?;
         // The cache is an optimisation: failing to write it is not an error.
         if std::fs::create_dir_all(cache_dir).is_ok() {
             let partial = cached.with_extension("partial");
@@ -184,10 +207,13 @@ impl Engine {
     }
 
     fn cache_key(&self, wasm: &[u8]) -> String {
-        use std::hash::{Hash, Hasher};
         use sha2::Digest;
+        use std::hash::{Hash, Hasher};
         let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
-        self.inner.wasmtime.precompile_compatibility_hash().hash(&mut engine_hash);
+        self.inner
+            .wasmtime
+            .precompile_compatibility_hash()
+            .hash(&mut engine_hash);
         let digest = sha2::Sha256::digest(wasm);
         let hex: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
         format!("{hex}-{:016x}.cwasm", engine_hash.finish())
@@ -240,8 +266,13 @@ impl EpochTicker {
                     engine.increment_epoch();
                 }
             })
-            .map_err(|error| Error::Runtime(format!("cannot start the epoch clock thread: {error}")))?;
-        Ok(EpochTicker { stop, thread: Some(thread) })
+            .map_err(|error| {
+                Error::Runtime(format!("cannot start the epoch clock thread: {error}"))
+            })?;
+        Ok(EpochTicker {
+            stop,
+            thread: Some(thread),
+        })
     }
 
     fn stop(&mut self) {

@@ -9,12 +9,17 @@ use crate::bindings::types::StageError;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("cannot read stage component {}: {source}", path.display())]
-    ReadComponent { path: PathBuf, source: std::io::Error },
+    ReadComponent {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 
     #[error("{} is not a framechain stage component: {reason}", path.display())]
     InvalidComponent { path: PathBuf, reason: String },
 
-    #[error("unknown stage \"{name}\" (built-in stages: {known}; or give a path to a .wasm component)")]
+    #[error(
+        "unknown stage \"{name}\" (built-in stages: {known}; or give a path to a .wasm component)"
+    )]
     UnknownStage { name: String, known: String },
 
     #[error("invalid chain: {0}")]
@@ -27,7 +32,10 @@ pub enum Error {
     ChainMismatch(String),
 
     #[error("stage {stage} failed: {failure}")]
-    StageFailed { stage: String, failure: StageFailure },
+    StageFailed {
+        stage: String,
+        failure: StageFailure,
+    },
 
     #[error("the session already failed ({0}); start a new session")]
     SessionFailed(String),

@@ -56,11 +56,7 @@ impl Frame {
     }
 
     /// A frame from its three planes, which must have exactly the I420 sizes.
-    pub fn from_planes(
-        width: u32,
-        height: u32,
-        planes: [Vec<u8>; 3],
-    ) -> Result<Frame, FrameError> {
+    pub fn from_planes(width: u32, height: u32, planes: [Vec<u8>; 3]) -> Result<Frame, FrameError> {
         let mut frame = Frame::black(width, height)?;
         for (index, data) in planes.into_iter().enumerate() {
             if data.len() != frame.planes[index].len() {
@@ -193,7 +189,12 @@ mod tests {
     use super::*;
 
     fn rect(x: u32, y: u32, width: u32, height: u32) -> Rect {
-        Rect { x, y, width, height }
+        Rect {
+            x,
+            y,
+            width,
+            height,
+        }
     }
 
     #[test]
@@ -206,15 +207,26 @@ mod tests {
 
     #[test]
     fn rejects_zero_and_oversized_frames() {
-        assert!(matches!(Frame::black(0, 10), Err(FrameError::BadDimensions)));
-        assert!(matches!(Frame::black(10, MAX_DIMENSION + 1), Err(FrameError::BadDimensions)));
+        assert!(matches!(
+            Frame::black(0, 10),
+            Err(FrameError::BadDimensions)
+        ));
+        assert!(matches!(
+            Frame::black(10, MAX_DIMENSION + 1),
+            Err(FrameError::BadDimensions)
+        ));
     }
 
     #[test]
     fn rect_round_trip_touches_only_the_rect() {
         let mut frame = Frame::black(8, 4).unwrap();
-        frame.write_rect(Plane::Y, rect(2, 1, 3, 2), &[1, 2, 3, 4, 5, 6]).unwrap();
-        assert_eq!(frame.read_rect(Plane::Y, rect(2, 1, 3, 2)).unwrap(), [1, 2, 3, 4, 5, 6]);
+        frame
+            .write_rect(Plane::Y, rect(2, 1, 3, 2), &[1, 2, 3, 4, 5, 6])
+            .unwrap();
+        assert_eq!(
+            frame.read_rect(Plane::Y, rect(2, 1, 3, 2)).unwrap(),
+            [1, 2, 3, 4, 5, 6]
+        );
         let y = frame.plane(Plane::Y);
         assert_eq!(&y[8..16], &[16, 16, 1, 2, 3, 16, 16, 16]);
         assert_eq!(y.iter().filter(|&&s| s == 16).count(), 32 - 6);
@@ -223,11 +235,17 @@ mod tests {
     #[test]
     fn out_of_bounds_and_overflowing_rects_are_refused() {
         let mut frame = Frame::black(8, 4).unwrap();
-        assert_eq!(frame.fill_rect(Plane::U, rect(3, 0, 2, 1), 0), Err(FrameError::OutOfBounds));
+        assert_eq!(
+            frame.fill_rect(Plane::U, rect(3, 0, 2, 1), 0),
+            Err(FrameError::OutOfBounds)
+        );
         assert_eq!(
             frame.read_rect(Plane::Y, rect(u32::MAX, 0, 2, 1)),
             Err(FrameError::OutOfBounds)
         );
-        assert_eq!(frame.write_rect(Plane::Y, rect(0, 0, 2, 2), &[0; 3]), Err(FrameError::WrongLength));
+        assert_eq!(
+            frame.write_rect(Plane::Y, rect(0, 0, 2, 2), &[0; 3]),
+            Err(FrameError::WrongLength)
+        );
     }
 }

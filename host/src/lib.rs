@@ -49,15 +49,16 @@ mod stage_state;
 mod stats;
 
 pub use bindings::types::{
-    Codec, FrameError, ParamKind, ParamSpec, PixelFormat, Plane, Port, Rect, Region, StageDescription,
+    Codec, FrameError, ParamKind, ParamSpec, PixelFormat, Plane, Port, Rect, Region,
+    StageDescription,
 };
 pub use chain::{ChainSpec, StageSpec};
-pub use engine::{Engine, EngineConfig, EPOCH_TICK};
+pub use engine::{EPOCH_TICK, Engine, EngineConfig};
 pub use error::{Error, Result, StageFailure};
-pub use frame::{chroma_size, Frame, MAX_DIMENSION};
+pub use frame::{Frame, MAX_DIMENSION, chroma_size};
 pub use media::{Media, Packet};
 pub use pipeline::Pipeline;
-pub use registry::{StageRegistry, STAGE_PATH_ENV};
+pub use registry::{STAGE_PATH_ENV, StageRegistry};
 pub use session::Session;
 pub use stage::LoadedStage;
 pub use stats::{LatencyHistogram, SessionStats, StageStats};

@@ -1,7 +1,7 @@
 //! A checked chain of loaded stages, from which sessions are started.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::bindings::types::Port;
 use crate::chain::ChainSpec;
@@ -38,7 +38,10 @@ impl Pipeline {
         for spec in &chain.stages {
             let loaded = engine.load_stage(&spec.stage)?;
             check_param_names(&loaded, &spec.params)?;
-            stages.push(PipelineStage { loaded, params: spec.params.clone() });
+            stages.push(PipelineStage {
+                loaded,
+                params: spec.params.clone(),
+            });
         }
         for pair in stages.windows(2) {
             let (from, to) = (&pair[0].loaded, &pair[1].loaded);
@@ -56,12 +59,25 @@ impl Pipeline {
         // Let each stage judge its own parameter values now, before any
         // media flows, so a typo fails the command and not the first frame.
         for stage in &stages {
-            stage.loaded.instantiate(engine, Arc::from(format!("{}#check", stage.loaded.name())), &stage.params)?;
+            stage.loaded.instantiate(
+                engine,
+                Arc::from(format!("{}#check", stage.loaded.name())),
+                &stage.params,
+            )?;
         }
         let name = chain.name.clone().unwrap_or_else(|| {
-            stages.iter().map(|stage| stage.loaded.name()).collect::<Vec<_>>().join("!")
+            stages
+                .iter()
+                .map(|stage| stage.loaded.name())
+                .collect::<Vec<_>>()
+                .join("!")
         });
-        Ok(Pipeline { engine: engine.clone(), name, stages, sessions_started: AtomicU64::new(0) })
+        Ok(Pipeline {
+            engine: engine.clone(),
+            name,
+            stages,
+            sessions_started: AtomicU64::new(0),
+        })
     }
 
     pub fn name(&self) -> &str {
@@ -75,7 +91,10 @@ impl Pipeline {
 
     /// What the last stage gives out.
     pub fn output(&self) -> &Port {
-        &self.stages[self.stages.len() - 1].loaded.description().output
+        &self.stages[self.stages.len() - 1]
+            .loaded
+            .description()
+            .output
     }
 
     /// The loaded stages, in order.
@@ -120,7 +139,11 @@ fn check_param_names(stage: &LoadedStage, params: &[(String, String)]) -> Result
     for (key, _) in params {
         if !specs.iter().any(|spec| &spec.name == key) {
             let known: Vec<&str> = specs.iter().map(|spec| spec.name.as_str()).collect();
-            let known = if known.is_empty() { "none".to_owned() } else { known.join(", ") };
+            let known = if known.is_empty() {
+                "none".to_owned()
+            } else {
+                known.join(", ")
+            };
             return Err(Error::BadParameter {
                 stage: stage.name().to_owned(),
                 message: format!("unknown parameter \"{key}\" (parameters: {known})"),
@@ -131,7 +154,10 @@ fn check_param_names(stage: &LoadedStage, params: &[(String, String)]) -> Result
         if !params.iter().any(|(key, _)| key == &spec.name) {
             return Err(Error::BadParameter {
                 stage: stage.name().to_owned(),
-                message: format!("missing required parameter \"{}\": {}", spec.name, spec.help),
+                message: format!(
+                    "missing required parameter \"{}\": {}",
+                    spec.name, spec.help
+                ),
             });
         }
     }

@@ -6,7 +6,9 @@ use crate::bindings::types::{Codec, PixelFormat, Port};
 /// True when media leaving `output` can enter `input`.
 pub fn fits(output: &Port, input: &Port) -> bool {
     match (output, input) {
-        (Port::Frames(produced), Port::Frames(accepted)) => produced.iter().any(|format| accepted.contains(format)),
+        (Port::Frames(produced), Port::Frames(accepted)) => {
+            produced.iter().any(|format| accepted.contains(format))
+        }
         (Port::Packets(produced), Port::Packets(accepted)) => produced == accepted,
         _ => false,
     }
@@ -16,7 +18,10 @@ pub fn fits(output: &Port, input: &Port) -> bool {
 pub fn describe(port: &Port) -> String {
     match port {
         Port::Frames(formats) => {
-            let names: Vec<&str> = formats.iter().map(|format| pixel_format_name(*format)).collect();
+            let names: Vec<&str> = formats
+                .iter()
+                .map(|format| pixel_format_name(*format))
+                .collect();
             format!("{} frames", names.join("/"))
         }
         Port::Packets(codec) => format!("{} packets", codec_name(*codec)),

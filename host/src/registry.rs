@@ -29,8 +29,16 @@ impl StageRegistry {
         let mut dirs: Vec<PathBuf> = std::env::var_os(STAGE_PATH_ENV)
             .map(|value| std::env::split_paths(&value).collect())
             .unwrap_or_default();
-        if let Some(exe_dir) = std::env::current_exe().ok().and_then(|exe| exe.parent().map(Path::to_path_buf)) {
-            for relative in ["stages", "../stages", "../lib/framechain/stages", "../../stages"] {
+        if let Some(exe_dir) = std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent().map(Path::to_path_buf))
+        {
+            for relative in [
+                "stages",
+                "../stages",
+                "../lib/framechain/stages",
+                "../../stages",
+            ] {
                 dirs.push(exe_dir.join(relative));
             }
         }
@@ -67,7 +75,8 @@ impl StageRegistry {
             .flatten()
             .filter_map(|entry| {
                 let path = entry.ok()?.path();
-                (path.extension()? == "wasm").then(|| path.file_stem()?.to_str().map(str::to_owned))?
+                (path.extension()? == "wasm")
+                    .then(|| path.file_stem()?.to_str().map(str::to_owned))?
             })
             .collect();
         names.sort();
@@ -78,7 +87,8 @@ impl StageRegistry {
     fn known_list(&self) -> String {
         let names = self.builtin_names();
         if names.is_empty() {
-            "none found; build them with `cargo xtask build` or set FRAMECHAIN_STAGE_PATH".to_owned()
+            "none found; build them with `cargo xtask build` or set FRAMECHAIN_STAGE_PATH"
+                .to_owned()
         } else {
             names.join(", ")
         }
@@ -96,7 +106,10 @@ mod tests {
     #[test]
     fn paths_and_names_are_told_apart() {
         let registry = StageRegistry::with_dirs(vec![]);
-        assert_eq!(registry.resolve("./my.wasm").unwrap(), PathBuf::from("./my.wasm"));
+        assert_eq!(
+            registry.resolve("./my.wasm").unwrap(),
+            PathBuf::from("./my.wasm")
+        );
         let error = registry.resolve("nope").unwrap_err().to_string();
         assert!(error.starts_with("unknown stage \"nope\""), "{error}");
     }

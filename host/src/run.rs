@@ -63,12 +63,20 @@ pub fn run_stream(
         inputs += 1;
         let produced = session.push(item)?;
         write_all(produced, observer, &mut outputs)?;
-        observer.progress(Progress { inputs, outputs, elapsed: started.elapsed() });
+        observer.progress(Progress {
+            inputs,
+            outputs,
+            elapsed: started.elapsed(),
+        });
     }
     let flushed = session.flush()?;
     write_all(flushed, observer, &mut outputs)?;
     writer.finish().map_err(RunError::Output)?;
     let elapsed = started.elapsed();
-    observer.progress(Progress { inputs, outputs, elapsed });
+    observer.progress(Progress {
+        inputs,
+        outputs,
+        elapsed,
+    });
     Ok(elapsed)
 }

@@ -4,12 +4,12 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::engine::Engine;
 use crate::error::{Error, Result, StageFailure};
 use crate::media::Media;
 use crate::pipeline::PipelineStage;
 use crate::stage::{CallOutput, StageInstance};
 use crate::stats::{SessionStats, StageStats};
-use crate::engine::Engine;
 
 /// A running stream. Owns one instance of every stage; no other session
 /// can reach their memory. If a stage fails, the session fails: later calls
@@ -28,9 +28,17 @@ impl Session {
         for stage in stages {
             let label: Arc<str> = Arc::from(format!("session {id} {}", stage.loaded.name()));
             instances.push(stage.loaded.instantiate(engine, label, &stage.params)?);
-            stats.stages.push(StageStats { name: stage.loaded.name().to_owned(), ..StageStats::default() });
+            stats.stages.push(StageStats {
+                name: stage.loaded.name().to_owned(),
+                ..StageStats::default()
+            });
         }
-        Ok(Session { id, stages: instances, stats, failure: None })
+        Ok(Session {
+            id,
+            stages: instances,
+            stats,
+            failure: None,
+        })
     }
 
     /// The session's number within its pipeline, for logs.
@@ -75,7 +83,10 @@ impl Session {
 
     /// Log lines stages wrote beyond their per-call allowance.
     pub fn suppressed_log_lines(&self) -> u64 {
-        self.stages.iter().map(StageInstance::suppressed_log_lines).sum()
+        self.stages
+            .iter()
+            .map(StageInstance::suppressed_log_lines)
+            .sum()
     }
 
     fn check_alive(&self) -> Result<()> {
@@ -119,7 +130,10 @@ impl Session {
                 Ok(output.media)
             }
             Err(failure) => {
-                let error = Error::StageFailed { stage: stats.name.clone(), failure };
+                let error = Error::StageFailed {
+                    stage: stats.name.clone(),
+                    failure,
+                };
                 log::debug!("session {}: {error}", self.id);
                 self.failure = Some(error.to_string());
                 Err(error)

@@ -9,7 +9,7 @@ use wasmtime::{Store, Trap};
 use crate::bindings::types::{Media as WitMedia, Output, StageDescription};
 use crate::bindings::{StageComponent, StageComponentPre};
 use crate::engine::Engine;
-use crate::error::{describe_stage_error, Error, Result, StageFailure};
+use crate::error::{Error, Result, StageFailure, describe_stage_error};
 use crate::stage_state::StageState;
 
 /// A compiled, checked stage component: ready to be instantiated cheaply
@@ -21,25 +21,44 @@ pub struct LoadedStage {
 }
 
 impl LoadedStage {
-    pub(crate) fn new(engine: &Engine, path: PathBuf, pre: wasmtime::component::InstancePre<StageState>) -> Result<Self> {
-        let invalid = |reason: String| Error::InvalidComponent { path: path.clone(), reason };
+    pub(crate) fn new(
+        engine: &Engine,
+        path: PathBuf,
+        pre: wasmtime::component::InstancePre<StageState>,
+    ) -> Result<Self> {
+        let invalid = |reason: String| Error::InvalidComponent {
+            path: path.clone(),
+            reason,
+        };
         let pre = StageComponentPre::new(pre).map_err(|error| invalid(format!("{error:#}")))?;
         // The description is read from a throwaway instance, under the same
         // limits as any call, so a hostile `describe` cannot hang the host.
         let label: Arc<str> = Arc::from(format!("{}#describe", path.display()));
         let mut store = new_store(engine, label);
-        let bindings = pre
-            .instantiate(&mut store)
-            .map_err(|error| invalid(format!("instantiation failed: {}", classify(engine, &store, error))))?;
+        let bindings = pre.instantiate(&mut store).map_err(|error| {
+            invalid(format!(
+                "instantiation failed: {}",
+                classify(engine, &store, error)
+            ))
+        })?;
         store.set_epoch_deadline(engine.call_timeout_ticks());
         let description = bindings
             .framechain_stage_stage()
             .call_describe(&mut store)
-            .map_err(|error| invalid(format!("describe() failed: {}", classify(engine, &store, error))))?;
+            .map_err(|error| {
+                invalid(format!(
+                    "describe() failed: {}",
+                    classify(engine, &store, error)
+                ))
+            })?;
         if description.name.is_empty() {
             return Err(invalid("describe() gave an empty stage name".into()));
         }
-        Ok(LoadedStage { path, pre, description })
+        Ok(LoadedStage {
+            path,
+            pre,
+            description,
+        })
     }
 
     /// The stage's name as it describes itself.
@@ -66,8 +85,14 @@ impl LoadedStage {
         params: &[(String, String)],
     ) -> Result<StageInstance> {
         let mut store = new_store(engine, label);
-        let failed = |failure: StageFailure| Error::StageFailed { stage: self.name().to_owned(), failure };
-        let bindings = self.pre.instantiate(&mut store).map_err(|error| failed(classify(engine, &store, error)))?;
+        let failed = |failure: StageFailure| Error::StageFailed {
+            stage: self.name().to_owned(),
+            failure,
+        };
+        let bindings = self
+            .pre
+            .instantiate(&mut store)
+            .map_err(|error| failed(classify(engine, &store, error)))?;
         store.set_epoch_deadline(engine.call_timeout_ticks());
         let created = bindings
             .framechain_stage_stage()
@@ -81,12 +106,20 @@ impl LoadedStage {
                 other => describe_stage_error(&other),
             },
         })?;
-        Ok(StageInstance { engine: engine.clone(), store, bindings, processor })
+        Ok(StageInstance {
+            engine: engine.clone(),
+            store,
+            bindings,
+            processor,
+        })
     }
 }
 
 fn new_store(engine: &Engine, label: Arc<str>) -> Store<StageState> {
-    let mut store = Store::new(engine.wasmtime(), StageState::new(label, engine.config().memory_limit));
+    let mut store = Store::new(
+        engine.wasmtime(),
+        StageState::new(label, engine.config().memory_limit),
+    );
     store.limiter(|state| &mut state.memory);
     store.epoch_deadline_trap();
     // Instantiation runs the component's start code: it is under the
@@ -141,11 +174,21 @@ impl StageInstance {
             }
             crate::media::Media::Packet(packet) => WitMedia::Packet(packet),
         };
-        self.call(|bindings, store, processor| bindings.framechain_stage_stage().processor().call_push(store, processor, &input))
+        self.call(|bindings, store, processor| {
+            bindings
+                .framechain_stage_stage()
+                .processor()
+                .call_push(store, processor, &input)
+        })
     }
 
     pub(crate) fn flush(&mut self) -> Result<CallOutput, StageFailure> {
-        self.call(|bindings, store, processor| bindings.framechain_stage_stage().processor().call_flush(store, processor))
+        self.call(|bindings, store, processor| {
+            bindings
+                .framechain_stage_stage()
+                .processor()
+                .call_flush(store, processor)
+        })
     }
 
     /// Runs one call under the time limit and converts its output.
@@ -158,23 +201,29 @@ impl StageInstance {
         ) -> wasmtime::Result<Result<Output, crate::bindings::types::StageError>>,
     ) -> Result<CallOutput, StageFailure> {
         self.store.data_mut().start_call();
-        self.store.set_epoch_deadline(self.engine.call_timeout_ticks());
+        self.store
+            .set_epoch_deadline(self.engine.call_timeout_ticks());
         let result = f(&self.bindings, &mut self.store, self.processor);
         let output = match result {
             Err(error) => return Err(classify(&self.engine, &self.store, error)),
-            Ok(Err(stage_error)) => return Err(StageFailure::Rejected(describe_stage_error(&stage_error))),
+            Ok(Err(stage_error)) => {
+                return Err(StageFailure::Rejected(describe_stage_error(&stage_error)));
+            }
             Ok(Ok(output)) => output,
         };
         let mut media = Vec::with_capacity(output.media.len());
         for item in output.media {
             media.push(match item {
-                WitMedia::Frame(handle) => {
-                    crate::media::Media::Frame(self.store.data_mut().take_frame(handle).map_err(trap)?)
-                }
+                WitMedia::Frame(handle) => crate::media::Media::Frame(
+                    self.store.data_mut().take_frame(handle).map_err(trap)?,
+                ),
                 WitMedia::Packet(packet) => crate::media::Media::Packet(packet),
             });
         }
-        Ok(CallOutput { media, dropped: output.dropped })
+        Ok(CallOutput {
+            media,
+            dropped: output.dropped,
+        })
     }
 
     /// Log lines the stage wrote beyond its per-call allowance.

@@ -8,8 +8,8 @@ use wasmtime::{ResourceLimiter, Result};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::bindings::types::{self, FrameError, FrameInfo, PixelFormat, Plane, Rect, Region};
 use crate::bindings::LogLevel;
+use crate::bindings::types::{self, FrameError, FrameInfo, PixelFormat, Plane, Rect, Region};
 use crate::frame::Frame;
 
 /// How much of a stage's stderr is kept to explain a trap (a Rust panic
@@ -52,7 +52,10 @@ impl StageState {
             wasi,
             table: ResourceTable::new(),
             stderr,
-            memory: MemoryCap { limit: memory_limit, exceeded: false },
+            memory: MemoryCap {
+                limit: memory_limit,
+                exceeded: false,
+            },
             frame_bytes: 0,
             frame_budget: memory_limit,
             label,
@@ -84,7 +87,9 @@ impl StageState {
     pub(crate) fn panic_message(&self) -> Option<String> {
         let contents = self.stderr.contents();
         let text = String::from_utf8_lossy(&contents);
-        let mut lines = text.lines().skip_while(|line| !line.contains("panicked at"));
+        let mut lines = text
+            .lines()
+            .skip_while(|line| !line.contains("panicked at"));
         let location = lines.next()?;
         let location = &location[location.find("panicked at")?..];
         let message = lines.next().unwrap_or("").trim();
@@ -102,7 +107,10 @@ impl StageState {
 
 impl WasiView for StageState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -115,7 +123,12 @@ pub(crate) struct MemoryCap {
 }
 
 impl ResourceLimiter for MemoryCap {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> Result<bool> {
         if desired > self.limit {
             self.exceeded = true;
             return Ok(false);
@@ -123,7 +136,12 @@ impl ResourceLimiter for MemoryCap {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> Result<bool> {
         // A table entry is a pointer; a million of them is far beyond what any
         // stage needs and still bounded.
         Ok(desired <= 1 << 20)
@@ -165,7 +183,13 @@ impl types::HostFrame for StageState {
         })
     }
 
-    fn set_timing(&mut self, handle: Resource<Frame>, pts: i64, duration: i64, keyframe: bool) -> Result<()> {
+    fn set_timing(
+        &mut self,
+        handle: Resource<Frame>,
+        pts: i64,
+        duration: i64,
+        keyframe: bool,
+    ) -> Result<()> {
         let frame = self.frame_mut(&handle)?;
         frame.pts = pts;
         frame.duration = duration;

@@ -140,13 +140,29 @@ mod tests {
     #[test]
     fn buckets_are_monotonic_and_tight() {
         let mut previous = 0;
-        for us in [0, 1, 31, 32, 33, 63, 64, 100, 1_000, 33_333, 1_000_000, 123_456_789] {
+        for us in [
+            0,
+            1,
+            31,
+            32,
+            33,
+            63,
+            64,
+            100,
+            1_000,
+            33_333,
+            1_000_000,
+            123_456_789,
+        ] {
             let bucket = bucket_of(us);
             assert!(bucket >= previous);
             previous = bucket;
             let upper = bucket_upper_edge(bucket);
             assert!(upper >= us, "{us} above its bucket edge {upper}");
-            assert!(upper as f64 <= us as f64 * 1.04 + 1.0, "{us} -> {upper} too coarse");
+            assert!(
+                upper as f64 <= us as f64 * 1.04 + 1.0,
+                "{us} -> {upper} too coarse"
+            );
         }
     }
 

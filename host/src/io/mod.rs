@@ -41,7 +41,8 @@ impl FrameRate {
 
     /// Presentation time of frame `index`, in 90 kHz ticks.
     pub fn pts_of(self, index: u64) -> i64 {
-        (index as i128 * TICKS_PER_SECOND as i128 * self.den as i128 / self.num.max(1) as i128) as i64
+        (index as i128 * TICKS_PER_SECOND as i128 * self.den as i128 / self.num.max(1) as i128)
+            as i64
     }
 
     pub fn as_f64(self) -> f64 {
@@ -84,7 +85,10 @@ pub enum IoError {
 
 /// Reads until `buffer` is full. Returns how many bytes were read: fewer
 /// than `buffer.len()` only at end of stream.
-pub(crate) fn read_full(reader: &mut impl std::io::Read, buffer: &mut [u8]) -> std::io::Result<usize> {
+pub(crate) fn read_full(
+    reader: &mut impl std::io::Read,
+    buffer: &mut [u8],
+) -> std::io::Result<usize> {
     let mut filled = 0;
     while filled < buffer.len() {
         match reader.read(&mut buffer[filled..]) {

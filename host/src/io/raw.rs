@@ -2,7 +2,7 @@
 
 use std::io::{Read, Write};
 
-use super::{read_i420, write_i420, FrameRate, FrameReader, FrameWriter, IoError};
+use super::{FrameRate, FrameReader, FrameWriter, IoError, read_i420, write_i420};
 use crate::frame::Frame;
 
 /// Reads raw I420 pictures of a known size.
@@ -17,16 +17,31 @@ pub struct RawReader<R> {
 impl<R: Read> RawReader<R> {
     pub fn new(input: R, width: u32, height: u32, rate: FrameRate) -> Result<Self, IoError> {
         if Frame::black(width, height).is_err() {
-            return Err(IoError::Format(format!("frame size {width}x{height} is not supported")));
+            return Err(IoError::Format(format!(
+                "frame size {width}x{height} is not supported"
+            )));
         }
-        Ok(RawReader { input, width, height, rate, frames_read: 0 })
+        Ok(RawReader {
+            input,
+            width,
+            height,
+            rate,
+            frames_read: 0,
+        })
     }
 }
 
 impl<R: Read> FrameReader for RawReader<R> {
     fn read_frame(&mut self) -> Result<Option<Frame>, IoError> {
         let number = self.frames_read + 1;
-        let Some(mut frame) = read_i420(&mut self.input, self.width, self.height, number, "the raw I420 input")? else {
+        let Some(mut frame) = read_i420(
+            &mut self.input,
+            self.width,
+            self.height,
+            number,
+            "the raw I420 input",
+        )?
+        else {
             return Ok(None);
         };
         frame.pts = self.rate.pts_of(self.frames_read);
@@ -67,10 +82,13 @@ mod tests {
 
     #[test]
     fn reads_whole_pictures_and_reports_a_partial_one() {
-        let bytes = vec![1u8; 6 + 6 + 3]; // one 2x3 picture (6 + 2*2) and 5 extra bytes
+        let bytes = [1u8; 10 + 5]; // one 2x3 picture (6 + 2*2 bytes) and 5 bytes of the next
         let mut reader = RawReader::new(&bytes[..], 2, 3, FrameRate::DEFAULT).unwrap();
         assert!(reader.read_frame().unwrap().is_some());
         let error = reader.read_frame().unwrap_err().to_string();
-        assert_eq!(error, "the raw I420 input is truncated: frame 2 has 5 of its 10 bytes");
+        assert_eq!(
+            error,
+            "the raw I420 input is truncated: frame 2 has 5 of its 10 bytes"
+        );
     }
 }

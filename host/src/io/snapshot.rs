@@ -4,8 +4,8 @@ use std::io::BufWriter;
 use std::path::Path;
 
 use super::IoError;
-use crate::frame::Frame;
 use crate::Plane;
+use crate::frame::Frame;
 
 /// Pixels between the two pictures.
 const GAP: u32 = 16;
@@ -33,7 +33,11 @@ fn png_error(error: png::EncodingError) -> IoError {
 }
 
 fn paste(rgb: &mut [u8], canvas_width: u32, left: u32, frame: &Frame) {
-    let (luma, u, v) = (frame.plane(Plane::Y), frame.plane(Plane::U), frame.plane(Plane::V));
+    let (luma, u, v) = (
+        frame.plane(Plane::Y),
+        frame.plane(Plane::U),
+        frame.plane(Plane::V),
+    );
     let chroma_width = frame.plane_size(Plane::U).0;
     for y in 0..frame.height() {
         for x in 0..frame.width() {
@@ -51,7 +55,11 @@ fn yuv_to_rgb(y: u8, u: u8, v: u8) -> [u8; 3] {
     let d = u as f32 - 128.0;
     let e = v as f32 - 128.0;
     let clamp = |value: f32| value.round().clamp(0.0, 255.0) as u8;
-    [clamp(c + 1.596 * e), clamp(c - 0.392 * d - 0.813 * e), clamp(c + 2.017 * d)]
+    [
+        clamp(c + 1.596 * e),
+        clamp(c - 0.392 * d - 0.813 * e),
+        clamp(c + 2.017 * d),
+    ]
 }
 
 #[cfg(test)]

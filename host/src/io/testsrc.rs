@@ -18,14 +18,27 @@ pub struct TestSource {
 impl TestSource {
     pub fn new(width: u32, height: u32, frames: u64, rate: FrameRate) -> Result<Self, IoError> {
         if width < 16 || height < 16 || Frame::black(width, height).is_err() {
-            return Err(IoError::Format(format!("test source size {width}x{height} is not supported (16x16 or more)")));
+            return Err(IoError::Format(format!(
+                "test source size {width}x{height} is not supported (16x16 or more)"
+            )));
         }
-        Ok(TestSource { width, height, frames, rate, next: 0 })
+        Ok(TestSource {
+            width,
+            height,
+            frames,
+            rate,
+            next: 0,
+        })
     }
 
     /// Where the name plate is drawn, in pixels: the area a policy would redact.
     pub fn name_plate(width: u32, height: u32) -> Rect {
-        Rect { x: width / 16, y: height / 16, width: width * 5 / 16, height: height / 8 }
+        Rect {
+            x: width / 16,
+            y: height / 16,
+            width: width * 5 / 16,
+            height: height / 8,
+        }
     }
 
     fn render(&self, index: u64) -> Frame {
@@ -62,7 +75,12 @@ impl TestSource {
         };
         let x = bounce(t * 7, span_x);
         let y = bounce(t * 5, span_y);
-        let area = Rect { x, y, width: size, height: size };
+        let area = Rect {
+            x,
+            y,
+            width: size,
+            height: size,
+        };
         let _ = frame.fill_rect(Plane::Y, area, 210);
         // Name plate: white stripes on black, like burnt-in caption text.
         let plate = Self::name_plate(width, height);

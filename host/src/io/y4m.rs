@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, Write};
 
-use super::{read_i420, write_i420, FrameRate, FrameReader, FrameWriter, IoError};
+use super::{FrameRate, FrameReader, FrameWriter, IoError, read_i420, write_i420};
 use crate::frame::Frame;
 
 const SIGNATURE: &str = "YUV4MPEG2";
@@ -40,8 +40,9 @@ impl<R: BufRead> Y4mReader<R> {
                 "W" => width = value.parse::<u32>().ok(),
                 "H" => height = value.parse::<u32>().ok(),
                 "F" => {
-                    rate = FrameRate::parse(value)
-                        .ok_or_else(|| IoError::Format(format!("Y4M header has a bad frame rate \"{value}\"")))?
+                    rate = FrameRate::parse(value).ok_or_else(|| {
+                        IoError::Format(format!("Y4M header has a bad frame rate \"{value}\""))
+                    })?
                 }
                 "C" if !I420_COLOUR_SPACES.contains(&value) => {
                     return Err(IoError::Format(format!(
@@ -57,12 +58,22 @@ impl<R: BufRead> Y4mReader<R> {
             }
         }
         let (Some(width), Some(height)) = (width, height) else {
-            return Err(IoError::Format("Y4M header lacks a valid width (W) or height (H)".into()));
+            return Err(IoError::Format(
+                "Y4M header lacks a valid width (W) or height (H)".into(),
+            ));
         };
         if Frame::black(width, height).is_err() {
-            return Err(IoError::Format(format!("Y4M frame size {width}x{height} is not supported")));
+            return Err(IoError::Format(format!(
+                "Y4M frame size {width}x{height} is not supported"
+            )));
         }
-        Ok(Y4mReader { input, width, height, rate, frames_read: 0 })
+        Ok(Y4mReader {
+            input,
+            width,
+            height,
+            rate,
+            frames_read: 0,
+        })
     }
 
     pub fn size(&self) -> (u32, u32) {
@@ -81,8 +92,18 @@ impl<R: BufRead> FrameReader for Y4mReader<R> {
                 "Y4M stream is damaged: expected a FRAME line before frame {number}"
             )));
         }
-        let mut frame = read_i420(&mut self.input, self.width, self.height, number, "the Y4M stream")?
-            .ok_or_else(|| IoError::Format(format!("the Y4M stream is truncated: frame {number} has no picture")))?;
+        let mut frame = read_i420(
+            &mut self.input,
+            self.width,
+            self.height,
+            number,
+            "the Y4M stream",
+        )?
+        .ok_or_else(|| {
+            IoError::Format(format!(
+                "the Y4M stream is truncated: frame {number} has no picture"
+            ))
+        })?;
         frame.pts = self.rate.pts_of(self.frames_read);
         frame.duration = self.rate.frame_ticks();
         self.frames_read = number;
@@ -103,8 +124,14 @@ fn read_line(input: &mut impl BufRead, what: &str) -> Result<Option<String>, IoE
         return Ok(None);
     }
     if line.last() != Some(&b'\n') {
-        let reason = if line.len() > MAX_LINE { "is too long" } else { "is cut off" };
-        return Err(IoError::Format(format!("{what} {reason} (is the input really Y4M?)")));
+        let reason = if line.len() > MAX_LINE {
+            "is too long"
+        } else {
+            "is cut off"
+        };
+        return Err(IoError::Format(format!(
+            "{what} {reason} (is the input really Y4M?)"
+        )));
     }
     line.pop();
     String::from_utf8(line)
@@ -121,7 +148,11 @@ pub struct Y4mWriter<W: Write> {
 
 impl<W: Write> Y4mWriter<W> {
     pub fn new(output: W, rate: FrameRate) -> Self {
-        Y4mWriter { output, rate, size: None }
+        Y4mWriter {
+            output,
+            rate,
+            size: None,
+        }
     }
 }
 
@@ -193,15 +224,27 @@ mod tests {
         let mut reader = Y4mReader::new(&truncated[..]).unwrap();
         assert!(reader.read_frame().unwrap().is_some());
         let error = reader.read_frame().unwrap_err().to_string();
-        assert_eq!(error, "the Y4M stream is truncated: frame 2 has 7 of its 12 bytes");
+        assert_eq!(
+            error,
+            "the Y4M stream is truncated: frame 2 has 7 of its 12 bytes"
+        );
 
         let error = Y4mReader::new(&b"RIFF...."[..]).err().unwrap().to_string();
         assert!(error.starts_with("the Y4M header is cut off"), "{error}");
-        let error = Y4mReader::new(&b"P6 1 1 255\n"[..]).err().unwrap().to_string();
+        let error = Y4mReader::new(&b"P6 1 1 255\n"[..])
+            .err()
+            .unwrap()
+            .to_string();
         assert!(error.starts_with("not a Y4M stream"), "{error}");
-        let error = Y4mReader::new(&b"YUV4MPEG2 W4 H2 C444\n"[..]).err().unwrap().to_string();
+        let error = Y4mReader::new(&b"YUV4MPEG2 W4 H2 C444\n"[..])
+            .err()
+            .unwrap()
+            .to_string();
         assert!(error.contains("C444 is not supported"), "{error}");
-        let error = Y4mReader::new(&b"YUV4MPEG2 W4\n"[..]).err().unwrap().to_string();
+        let error = Y4mReader::new(&b"YUV4MPEG2 W4\n"[..])
+            .err()
+            .unwrap()
+            .to_string();
         assert!(error.contains("lacks a valid width"), "{error}");
         assert!(Y4mReader::new(&b""[..]).is_err());
     }
@@ -210,7 +253,10 @@ mod tests {
     fn refuses_a_size_change() {
         let mut writer = Y4mWriter::new(Vec::new(), FrameRate::DEFAULT);
         writer.write_frame(&Frame::black(4, 4).unwrap()).unwrap();
-        let error = writer.write_frame(&Frame::black(8, 4).unwrap()).unwrap_err().to_string();
+        let error = writer
+            .write_frame(&Frame::black(8, 4).unwrap())
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("cannot change size"), "{error}");
     }
 }

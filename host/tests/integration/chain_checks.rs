@@ -16,7 +16,10 @@ fn build_error(launch: &str) -> Error {
 fn packets_into_a_frame_stage_are_refused_before_running() {
     let error = build_error("test-packets ! scale width=64 height=64");
     assert!(matches!(error, Error::ChainMismatch(_)), "{error:?}");
-    assert_eq!(error.to_string(), "chain does not fit: test-packets gives h264 packets but scale takes i420 frames");
+    assert_eq!(
+        error.to_string(),
+        "chain does not fit: test-packets gives h264 packets but scale takes i420 frames"
+    );
 }
 
 #[test]
@@ -24,10 +27,25 @@ fn the_ends_of_the_chain_must_fit_the_input_and_output() {
     let pipeline = pipeline(&engine(), "scale width=64 height=64 ! test-packets");
     let frames = framechain::ports::i420_frames();
     let error = pipeline.check_ends(&frames, &frames).unwrap_err();
-    assert_eq!(error.to_string(), "chain does not fit: test-packets gives h264 packets but the output takes i420 frames");
-    let error = pipeline.check_ends(&framechain::ports::h264_packets(), &framechain::ports::h264_packets()).unwrap_err();
-    assert!(error.to_string().contains("the input gives h264 packets but scale takes i420 frames"), "{error}");
-    pipeline.check_ends(&frames, &framechain::ports::h264_packets()).expect("frames in, packets out");
+    assert_eq!(
+        error.to_string(),
+        "chain does not fit: test-packets gives h264 packets but the output takes i420 frames"
+    );
+    let error = pipeline
+        .check_ends(
+            &framechain::ports::h264_packets(),
+            &framechain::ports::h264_packets(),
+        )
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("the input gives h264 packets but scale takes i420 frames"),
+        "{error}"
+    );
+    pipeline
+        .check_ends(&frames, &framechain::ports::h264_packets())
+        .expect("frames in, packets out");
 }
 
 #[test]
@@ -35,7 +53,10 @@ fn unknown_parameters_are_refused_with_the_known_ones() {
     let error = build_error("scale widht=640");
     assert!(matches!(error, Error::BadParameter { .. }), "{error:?}");
     let text = error.to_string();
-    assert!(text.starts_with("scale: unknown parameter \"widht\" (parameters: "), "{text}");
+    assert!(
+        text.starts_with("scale: unknown parameter \"widht\" (parameters: "),
+        "{text}"
+    );
     assert!(text.contains("width") && text.contains("height"), "{text}");
 }
 
@@ -48,7 +69,9 @@ fn ill_typed_values_are_refused_with_the_stages_own_message() {
         ("test-stage behaviour=explode", "behaviour"),
     ] {
         let error = build_error(launch);
-        let Error::BadParameter { stage, message } = &error else { panic!("{launch}: {error:?}") };
+        let Error::BadParameter { stage, message } = &error else {
+            panic!("{launch}: {error:?}")
+        };
         assert_eq!(stage, launch.split(' ').next().unwrap());
         assert!(message.contains(expected), "{launch}: {message}");
         assert!(!error.to_string().contains('\n'));
@@ -59,7 +82,10 @@ fn ill_typed_values_are_refused_with_the_stages_own_message() {
 fn unknown_stages_name_the_built_in_ones() {
     let error = build_error("sharpen amount=3");
     let text = error.to_string();
-    assert!(text.starts_with("unknown stage \"sharpen\" (built-in stages: "), "{text}");
+    assert!(
+        text.starts_with("unknown stage \"sharpen\" (built-in stages: "),
+        "{text}"
+    );
     assert!(text.contains("redact") && text.contains("scale"), "{text}");
 }
 
@@ -71,5 +97,10 @@ fn a_file_that_is_not_a_component_is_refused() {
     std::fs::write(&path, b"\0asm but not really").unwrap();
     let error = build_error(&format!("{}", path.display()));
     assert!(matches!(error, Error::InvalidComponent { .. }), "{error:?}");
-    assert!(error.to_string().contains("is not a framechain stage component"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("is not a framechain stage component"),
+        "{error}"
+    );
 }

@@ -20,8 +20,15 @@ const CHUNK: usize = 4096;
 /// Packets of `data` without time stamps (pts -1: the decoder numbers the
 /// frames in display order).
 fn chunks(data: &[u8], size: usize) -> impl Iterator<Item = Media> + '_ {
-    data.chunks(size)
-        .map(|c| Media::Packet(Packet { codec: Codec::H264, data: c.to_vec(), pts: -1, dts: -1, keyframe: false }))
+    data.chunks(size).map(|c| {
+        Media::Packet(Packet {
+            codec: Codec::H264,
+            data: c.to_vec(),
+            pts: -1,
+            dts: -1,
+            keyframe: false,
+        })
+    })
 }
 
 /// Everything a session produced for a stream.
@@ -60,7 +67,12 @@ fn reference_hashes(h264: &Path) -> BTreeMap<String, (usize, String, String)> {
         .skip(1)
         .filter_map(|line| {
             let f: Vec<&str> = line.split('\t').collect();
-            (f.len() >= 9).then(|| (f[0].to_owned(), (f[2].parse().unwrap_or(0), f[4].to_owned(), f[7].to_owned())))
+            (f.len() >= 9).then(|| {
+                (
+                    f[0].to_owned(),
+                    (f[2].parse().unwrap_or(0), f[4].to_owned(), f[7].to_owned()),
+                )
+            })
         })
         .collect()
 }
@@ -95,9 +107,17 @@ fn conformance_streams_decode_bit_exact() {
             let line = format!(
                 "{path}: {} frames (reference {frames}), sha1 {sha1}{}, dropped {dropped:?}",
                 out.frames.len(),
-                if matched.is_empty() { " matches neither reference" } else { "" },
+                if matched.is_empty() {
+                    " matches neither reference"
+                } else {
+                    ""
+                },
             );
-            if is_disputed { disputed.push(line) } else { mismatches.push(line) }
+            if is_disputed {
+                disputed.push(line)
+            } else {
+                mismatches.push(line)
+            }
         }
         checked += 1;
     }
@@ -108,7 +128,12 @@ fn conformance_streams_decode_bit_exact() {
         eprintln!("disputed (not a failure): {line}");
     }
     assert!(checked >= 40, "only {checked} streams found");
-    assert!(mismatches.is_empty(), "{} conformance streams differ:\n{}", mismatches.len(), mismatches.join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "{} conformance streams differ:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
 }
 
 /// Pictures (access units with slices) in an Annex-B stream: a slice NAL
@@ -117,7 +142,8 @@ fn conformance_streams_decode_bit_exact() {
 fn count_pictures(data: &[u8]) -> usize {
     let mut count = 0;
     for i in 3..data.len().saturating_sub(1) {
-        if data[i - 3..i] == [0, 0, 1] && matches!(data[i] & 0x1f, 1 | 5) && data[i + 1] & 0x80 != 0 {
+        if data[i - 3..i] == [0, 0, 1] && matches!(data[i] & 0x1f, 1 | 5) && data[i + 1] & 0x80 != 0
+        {
             count += 1; // ue(v) "1" = 0: the first slice of a picture
         }
     }
@@ -131,11 +157,19 @@ fn damaged_streams_end_cleanly_with_every_picture_accounted_for() {
     let engine = engine();
     for launch in ["decode-h264", "decode-h264 error-concealment=false"] {
         let decoder = pipeline(&engine, launch);
-        for (name, at_least) in [("BA_MW_D_IDR_LOST.264", 70), ("BA_MW_D_P_LOST.264", 71), ("Error_I_P.264", 1)] {
+        for (name, at_least) in [
+            ("BA_MW_D_IDR_LOST.264", 70),
+            ("BA_MW_D_P_LOST.264", 71),
+            ("Error_I_P.264", 1),
+        ] {
             let stream = std::fs::read(h264.join("robustness").join(name)).unwrap();
             let mut session = decoder.start_session().unwrap();
             let out = decode(&mut session, &stream, 1500);
-            assert!(session.failure().is_none(), "{launch} {name}: {:?}", session.failure());
+            assert!(
+                session.failure().is_none(),
+                "{launch} {name}: {:?}",
+                session.failure()
+            );
             let pictures = count_pictures(&stream);
             let dropped = session.stats().dropped_total() as usize;
             eprintln!(
@@ -143,8 +177,16 @@ fn damaged_streams_end_cleanly_with_every_picture_accounted_for() {
                 out.frames.len(),
                 session.stats().dropped()
             );
-            assert!(out.frames.len() >= at_least, "{launch} {name}: only {} frames", out.frames.len());
-            assert_eq!(out.frames.len() + dropped, pictures, "{launch} {name}: pictures unaccounted for");
+            assert!(
+                out.frames.len() >= at_least,
+                "{launch} {name}: only {} frames",
+                out.frames.len()
+            );
+            assert_eq!(
+                out.frames.len() + dropped,
+                pictures,
+                "{launch} {name}: pictures unaccounted for"
+            );
         }
     }
 }
@@ -187,30 +229,56 @@ fn garbage_and_bit_flips_do_not_end_the_session() {
     for seed in 3..6 {
         let mut damaged = clean.clone();
         for (k, r) in random_bytes(seed, 600).chunks(3).enumerate() {
-            let at = (u32::from_le_bytes([r[0], r[1], r[2], 0]) as usize * 7 + k * 4099) % damaged.len();
+            let at =
+                (u32::from_le_bytes([r[0], r[1], r[2], 0]) as usize * 7 + k * 4099) % damaged.len();
             damaged[at] ^= 1 << (r[0] % 8);
         }
         let mut session = decoder.start_session().unwrap();
         let out = decode(&mut session, &damaged, CHUNK);
-        assert!(session.failure().is_none(), "seed {seed}: {:?}", session.failure());
-        eprintln!("bit flips, seed {seed}: {} frames, dropped {:?}", out.frames.len(), session.stats().dropped());
+        assert!(
+            session.failure().is_none(),
+            "seed {seed}: {:?}",
+            session.failure()
+        );
+        eprintln!(
+            "bit flips, seed {seed}: {} frames, dropped {:?}",
+            out.frames.len(),
+            session.stats().dropped()
+        );
     }
 }
 
 #[test]
 fn packet_time_stamps_follow_b_frames_into_display_order() {
     let Some(data) = testdata() else { return };
-    let stream = std::fs::read(data.join("h264/conformance/Cisco_Adobe_PDF_sample_a_1024x768_CAVLC_Bframe_9.264")).unwrap();
+    let stream = std::fs::read(
+        data.join("h264/conformance/Cisco_Adobe_PDF_sample_a_1024x768_CAVLC_Bframe_9.264"),
+    )
+    .unwrap();
     let engine = engine();
     let decoder = pipeline(&engine, "decode-h264");
     // One whole NAL unit per packet, each stamped with a distinct value.
-    let starts: Vec<usize> = (0..stream.len() - 3).filter(|&i| stream[i..i + 3] == [0, 0, 1]).collect();
+    let starts: Vec<usize> = (0..stream.len() - 3)
+        .filter(|&i| stream[i..i + 3] == [0, 0, 1])
+        .collect();
     let mut session = decoder.start_session().unwrap();
     let mut pts = Vec::new();
     for (k, &s) in starts.iter().enumerate() {
         let end = starts.get(k + 1).copied().unwrap_or(stream.len());
-        let packet = Packet { codec: Codec::H264, data: stream[s..end].to_vec(), pts: 1000 + k as i64, dts: -1, keyframe: false };
-        pts.extend(session.push(Media::Packet(packet)).unwrap().iter().map(Media::pts));
+        let packet = Packet {
+            codec: Codec::H264,
+            data: stream[s..end].to_vec(),
+            pts: 1000 + k as i64,
+            dts: -1,
+            keyframe: false,
+        };
+        pts.extend(
+            session
+                .push(Media::Packet(packet))
+                .unwrap()
+                .iter()
+                .map(Media::pts),
+        );
     }
     pts.extend(session.flush().unwrap().iter().map(Media::pts));
     assert_eq!(pts.len(), 9);
@@ -218,7 +286,10 @@ fn packet_time_stamps_follow_b_frames_into_display_order() {
     sorted.sort();
     sorted.dedup();
     assert_eq!(sorted.len(), 9, "every picture keeps its own pts: {pts:?}");
-    assert_ne!(pts, sorted, "B-frames come out in display order, not decode order");
+    assert_ne!(
+        pts, sorted,
+        "B-frames come out in display order, not decode order"
+    );
 }
 
 /// A moving picture: a gradient and a bright square that travels.
@@ -228,7 +299,11 @@ fn test_frame(width: u32, height: u32, n: u32) -> Frame {
     for r in 0..height {
         for c in 0..width {
             let square = (c + 4 * n) % width < 32 && (r + 2 * n) % height < 32;
-            y[(r * width + c) as usize] = if square { 235 } else { (16 + (r + 2 * c + n) % 200) as u8 };
+            y[(r * width + c) as usize] = if square {
+                235
+            } else {
+                (16 + (r + 2 * c + n) % 200) as u8
+            };
         }
     }
     frame.pts = i64::from(n) * 3000;
@@ -236,23 +311,45 @@ fn test_frame(width: u32, height: u32, n: u32) -> Frame {
 }
 
 fn psnr(a: &[u8], b: &[u8]) -> f64 {
-    let mse = a.iter().zip(b).map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2)).sum::<f64>() / a.len() as f64;
-    if mse == 0.0 { f64::INFINITY } else { 10.0 * (255.0 * 255.0 / mse).log10() }
+    let mse = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2))
+        .sum::<f64>()
+        / a.len() as f64;
+    if mse == 0.0 {
+        f64::INFINITY
+    } else {
+        10.0 * (255.0 * 255.0 / mse).log10()
+    }
 }
 
 /// Decodes (the first `frames` pictures of) an Annex-B stream with FFmpeg
 /// to raw I420.
 fn ffmpeg_decode(stream: &[u8], name: &str, frames: usize) -> Vec<u8> {
-    let path = std::env::temp_dir().join(format!("framechain-h264-{name}-{}.264", std::process::id()));
+    let path =
+        std::env::temp_dir().join(format!("framechain-h264-{name}-{}.264", std::process::id()));
     std::fs::write(&path, stream).unwrap();
     let out = Command::new("ffmpeg")
         .args(["-v", "error", "-i"])
         .arg(&path)
-        .args(["-frames:v", &frames.to_string(), "-f", "rawvideo", "-pix_fmt", "yuv420p", "-"])
+        .args([
+            "-frames:v",
+            &frames.to_string(),
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "yuv420p",
+            "-",
+        ])
         .output()
         .expect("ffmpeg runs");
     std::fs::remove_file(&path).ok();
-    assert!(out.status.success(), "ffmpeg: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "ffmpeg: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout
 }
 
@@ -260,10 +357,22 @@ fn encode(pipeline: &Pipeline, frames: Vec<Frame>) -> (Vec<u8>, Vec<Packet>) {
     let mut session = pipeline.start_session().unwrap();
     let mut packets = Vec::new();
     for frame in frames {
-        packets.extend(session.push(Media::Frame(frame)).unwrap().into_iter().map(|m| m.into_packet().unwrap()));
+        packets.extend(
+            session
+                .push(Media::Frame(frame))
+                .unwrap()
+                .into_iter()
+                .map(|m| m.into_packet().unwrap()),
+        );
     }
-    assert!(session.flush().unwrap().is_empty(), "encode-h264 holds nothing back");
-    let stream = packets.iter().flat_map(|p| p.data.iter().copied()).collect();
+    assert!(
+        session.flush().unwrap().is_empty(),
+        "encode-h264 holds nothing back"
+    );
+    let stream = packets
+        .iter()
+        .flat_map(|p| p.data.iter().copied())
+        .collect();
     (stream, packets)
 }
 
@@ -274,19 +383,47 @@ fn encoded_stream_decodes_in_ffmpeg_with_requested_keyframes() {
     }
     let engine = engine();
     for profile in ["baseline", "main"] {
-        let encoder = pipeline(&engine, &format!("encode-h264 bitrate=1500k gop=12 profile={profile} low-latency=false"));
+        let encoder = pipeline(
+            &engine,
+            &format!("encode-h264 bitrate=1500k gop=12 profile={profile} low-latency=false"),
+        );
         let mut frames: Vec<Frame> = (0..30).map(|n| test_frame(640, 360, n)).collect();
-        frames[5].regions.push(Region { label: "force-keyframe".into(), area: Rect { x: 0, y: 0, width: 1, height: 1 } });
+        frames[5].regions.push(Region {
+            label: "force-keyframe".into(),
+            area: Rect {
+                x: 0,
+                y: 0,
+                width: 1,
+                height: 1,
+            },
+        });
         let originals = frames.clone();
         let (stream, packets) = encode(&encoder, frames);
         assert_eq!(packets.len(), 30);
-        let keyframes: Vec<i64> = packets.iter().filter(|p| p.keyframe).map(|p| p.pts / 3000).collect();
-        assert_eq!(keyframes, vec![0, 5, 17, 29], "{profile}: keyframes at gop=12 restarting at the request");
-        assert!(packets.iter().enumerate().all(|(i, p)| p.pts == i as i64 * 3000 && p.dts == p.pts));
+        let keyframes: Vec<i64> = packets
+            .iter()
+            .filter(|p| p.keyframe)
+            .map(|p| p.pts / 3000)
+            .collect();
+        assert_eq!(
+            keyframes,
+            vec![0, 5, 17, 29],
+            "{profile}: keyframes at gop=12 restarting at the request"
+        );
+        assert!(
+            packets
+                .iter()
+                .enumerate()
+                .all(|(i, p)| p.pts == i as i64 * 3000 && p.dts == p.pts)
+        );
 
         let raw = ffmpeg_decode(&stream, profile, 30);
         let size = 640 * 360 * 3 / 2;
-        assert_eq!(raw.len(), 30 * size, "{profile}: FFmpeg decodes every frame");
+        assert_eq!(
+            raw.len(),
+            30 * size,
+            "{profile}: FFmpeg decodes every frame"
+        );
         for (n, (theirs, ours)) in raw.chunks(size).zip(&originals).enumerate() {
             let q = psnr(&theirs[..640 * 360], ours.plane(Plane::Y));
             assert!(q > 32.0, "{profile} frame {n}: {q:.1} dB");
@@ -306,21 +443,36 @@ fn transcoded_1080p_matches_the_source() {
     let size = 1920 * 1080 * 3 / 2;
 
     let engine = engine();
-    let transcoder = pipeline(&engine, "decode-h264 ! encode-h264 bitrate=8M gop=30 low-latency=false");
+    let transcoder = pipeline(
+        &engine,
+        "decode-h264 ! encode-h264 bitrate=8M gop=30 low-latency=false",
+    );
     let mut session = transcoder.start_session().unwrap();
     let mut packets = Vec::new();
     for packet in chunks(&source, 64 * 1024) {
-        packets.extend(session.push(packet).unwrap().into_iter().map(|m| m.into_packet().unwrap()));
+        packets.extend(
+            session
+                .push(packet)
+                .unwrap()
+                .into_iter()
+                .map(|m| m.into_packet().unwrap()),
+        );
         if packets.len() >= FRAMES {
             break;
         }
     }
     packets.truncate(FRAMES);
-    let stream: Vec<u8> = packets.iter().flat_map(|p| p.data.iter().copied()).collect();
+    let stream: Vec<u8> = packets
+        .iter()
+        .flat_map(|p| p.data.iter().copied())
+        .collect();
     let raw = ffmpeg_decode(&stream, "transcoded", FRAMES);
     assert_eq!(raw.len(), FRAMES * size);
     for n in 0..FRAMES {
-        let q = psnr(&raw[n * size..n * size + 1920 * 1080], &reference[n * size..n * size + 1920 * 1080]);
+        let q = psnr(
+            &raw[n * size..n * size + 1920 * 1080],
+            &reference[n * size..n * size + 1920 * 1080],
+        );
         assert!(q > 33.0, "frame {n}: {q:.1} dB against the source");
     }
 }
@@ -337,12 +489,18 @@ fn throughput_1080p() {
         let stream = std::fs::read(data.join("h264/throughput").join(name)).unwrap();
         let mut session = decoder.start_session().unwrap();
         // Warm-up: instantiate and decode a few packets.
-        session.push(chunks(&stream, 64 * 1024).next().unwrap()).unwrap();
+        session
+            .push(chunks(&stream, 64 * 1024).next().unwrap())
+            .unwrap();
         let mut session = decoder.start_session().unwrap();
         let start = Instant::now();
         let out = decode(&mut session, &stream, 64 * 1024);
         let secs = start.elapsed().as_secs_f64();
-        eprintln!("decode-h264 {name}: {} frames in {secs:.2} s = {:.1} fps", out.frames.len(), out.frames.len() as f64 / secs);
+        eprintln!(
+            "decode-h264 {name}: {} frames in {secs:.2} s = {:.1} fps",
+            out.frames.len(),
+            out.frames.len() as f64 / secs
+        );
     }
 
     let stream = std::fs::read(data.join("h264/throughput/real1080p30_10s_cbp_6M.264")).unwrap();

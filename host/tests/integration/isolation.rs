@@ -16,9 +16,20 @@ fn two_sessions_of_one_stage_cannot_see_each_others_data() {
     for pts in 0..5 {
         // After the first frame each session gets frames with other values;
         // the stamp must stay that session's own first value.
-        let alice_out = alice.push(Media::Frame(flat_frame(32, 32, 200 - pts as u8, pts))).unwrap();
-        let bob_out = bob.push(Media::Frame(flat_frame(32, 32, 50 + pts as u8, pts))).unwrap();
-        let first_sample = |out: Vec<Media>| out.into_iter().next().unwrap().into_frame().unwrap().plane(Plane::Y)[0];
+        let alice_out = alice
+            .push(Media::Frame(flat_frame(32, 32, 200 - pts as u8, pts)))
+            .unwrap();
+        let bob_out = bob
+            .push(Media::Frame(flat_frame(32, 32, 50 + pts as u8, pts)))
+            .unwrap();
+        let first_sample = |out: Vec<Media>| {
+            out.into_iter()
+                .next()
+                .unwrap()
+                .into_frame()
+                .unwrap()
+                .plane(Plane::Y)[0]
+        };
         assert_eq!(first_sample(alice_out), 200, "alice's frame {pts}");
         assert_eq!(first_sample(bob_out), 50, "bob's frame {pts}");
     }
@@ -34,8 +45,14 @@ fn a_session_started_after_another_ended_starts_clean() {
     let mut second = remember.start_session().unwrap();
     let out = second.push(Media::Frame(flat_frame(8, 8, 11, 0))).unwrap();
     assert_eq!(out[0].pts(), 0);
-    let Media::Frame(frame) = &out[0] else { panic!("a frame") };
-    assert_eq!(frame.plane(Plane::Y)[0], 11, "a new instance must not inherit a dropped one's memory");
+    let Media::Frame(frame) = &out[0] else {
+        panic!("a frame")
+    };
+    assert_eq!(
+        frame.plane(Plane::Y)[0],
+        11,
+        "a new instance must not inherit a dropped one's memory"
+    );
 }
 
 #[test]
@@ -45,11 +62,17 @@ fn every_frame_is_accounted_for() {
     let mut session = pipeline.start_session().unwrap();
     let mut outputs = 0;
     for pts in 0..25 {
-        outputs += session.push(Media::Frame(flat_frame(48, 24, 90, pts * 3000))).unwrap().len();
+        outputs += session
+            .push(Media::Frame(flat_frame(48, 24, 90, pts * 3000)))
+            .unwrap()
+            .len();
     }
     outputs += session.flush().unwrap().len();
     let stats = session.stats();
-    assert_eq!((stats.inputs, stats.outputs, stats.dropped_total()), (25, 25, 0));
+    assert_eq!(
+        (stats.inputs, stats.outputs, stats.dropped_total()),
+        (25, 25, 0)
+    );
     assert_eq!(outputs, 25);
     for stage in &stats.stages {
         assert_eq!((stage.inputs, stage.outputs), (25, 25), "{}", stage.name);

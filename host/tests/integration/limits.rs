@@ -28,7 +28,9 @@ fn misbehave_beside_a_healthy_session(behaviour: &str) -> (Error, usize) {
         let mut produced = 0;
         started_tx.send(()).unwrap();
         for index in 0..40 {
-            let outputs = session.push(Media::Frame(flat_frame(64, 36, 100, index))).expect("healthy push");
+            let outputs = session
+                .push(Media::Frame(flat_frame(64, 36, 100, index)))
+                .expect("healthy push");
             produced += outputs.len();
             thread::sleep(Duration::from_millis(5));
         }
@@ -36,9 +38,13 @@ fn misbehave_beside_a_healthy_session(behaviour: &str) -> (Error, usize) {
     });
     started_rx.recv().unwrap();
     let mut session = bad.start_session().expect("misbehaving session starts");
-    let error = session.push(Media::Frame(flat_frame(64, 36, 100, 0))).expect_err("the stage must fail");
+    let error = session
+        .push(Media::Frame(flat_frame(64, 36, 100, 0)))
+        .expect_err("the stage must fail");
     // The failed session stays failed, with the reason.
-    let again = session.push(Media::Frame(flat_frame(64, 36, 100, 1))).unwrap_err();
+    let again = session
+        .push(Media::Frame(flat_frame(64, 36, 100, 1)))
+        .unwrap_err();
     assert!(matches!(again, Error::SessionFailed(_)), "{again:?}");
     // The engine still starts new sessions of the same pipeline.
     check_engine_still_works(&engine, &bad);
@@ -46,7 +52,9 @@ fn misbehave_beside_a_healthy_session(behaviour: &str) -> (Error, usize) {
 }
 
 fn check_engine_still_works(engine: &Engine, bad: &Pipeline) {
-    let _fresh = bad.start_session().expect("a new session after the failure");
+    let _fresh = bad
+        .start_session()
+        .expect("a new session after the failure");
     let mut fine = pipeline(engine, "test-stage").start_session().unwrap();
     let outputs = fine.push(Media::Frame(flat_frame(16, 16, 1, 0))).unwrap();
     assert_eq!(outputs.len(), 1);
@@ -67,7 +75,10 @@ fn an_endless_loop_is_stopped_by_the_time_limit() {
     let started = Instant::now();
     let (error, produced) = misbehave_beside_a_healthy_session("loop");
     assert_eq!(failure_of(&error), &StageFailure::TimeLimit(CALL_TIMEOUT));
-    assert_eq!(error.to_string(), "stage test-stage failed: stopped after running past its time limit of 300 ms");
+    assert_eq!(
+        error.to_string(),
+        "stage test-stage failed: stopped after running past its time limit of 300 ms"
+    );
     assert_eq!(produced, 40, "the healthy session lost frames");
     // Generous bound: the point is that it was stopped at all.
     assert!(started.elapsed() < Duration::from_secs(30));
@@ -77,15 +88,23 @@ fn an_endless_loop_is_stopped_by_the_time_limit() {
 fn endless_allocation_is_stopped_by_the_memory_limit() {
     let (error, produced) = misbehave_beside_a_healthy_session("alloc");
     assert_eq!(failure_of(&error), &StageFailure::MemoryLimit(MEMORY_LIMIT));
-    assert_eq!(error.to_string(), "stage test-stage failed: stopped for exceeding its memory limit of 64 MiB");
+    assert_eq!(
+        error.to_string(),
+        "stage test-stage failed: stopped for exceeding its memory limit of 64 MiB"
+    );
     assert_eq!(produced, 40);
 }
 
 #[test]
 fn a_trap_fails_only_its_session_and_says_why() {
     let (error, produced) = misbehave_beside_a_healthy_session("trap");
-    let StageFailure::Trap(message) = failure_of(&error) else { panic!("{error:?}") };
-    assert!(message.contains("panicked"), "the panic message should be kept: {message}");
+    let StageFailure::Trap(message) = failure_of(&error) else {
+        panic!("{error:?}")
+    };
+    assert!(
+        message.contains("panicked"),
+        "the panic message should be kept: {message}"
+    );
     assert!(!error.to_string().contains('\n'), "{error}");
     assert_eq!(produced, 40);
 }
@@ -96,7 +115,9 @@ fn frames_handed_on_leave_the_stages_frame_budget() {
     // but each leaves the stage when it is handed on: the host must stop
     // counting it then, or a long session would be stopped for nothing.
     let engine = limited_engine();
-    let mut session = pipeline(&engine, "scale width=4096 height=4096").start_session().unwrap();
+    let mut session = pipeline(&engine, "scale width=4096 height=4096")
+        .start_session()
+        .unwrap();
     let mut failed = None;
     for pts in 0..16 {
         if let Err(error) = session.push(Media::Frame(flat_frame(16, 16, 1, pts))) {

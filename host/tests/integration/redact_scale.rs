@@ -16,7 +16,11 @@ const RECT: (u32, u32, u32, u32) = (100, 100, 400, 200);
 const BLACK: (u8, u8, u8) = (16, 128, 128);
 
 fn ffmpeg(args: &[&str]) {
-    let status = Command::new("ffmpeg").args(["-v", "error", "-y"]).args(args).status().expect("ffmpeg runs");
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y"])
+        .args(args)
+        .status()
+        .expect("ffmpeg runs");
     assert!(status.success(), "ffmpeg {args:?} failed");
 }
 
@@ -30,7 +34,12 @@ fn read_y4m(path: &Path) -> Vec<Frame> {
 /// right, bottom) in output pixels, before rounding.
 fn scaled(rect: (u32, u32, u32, u32), sx: f64, sy: f64) -> (f64, f64, f64, f64) {
     let (x, y, w, h) = rect;
-    (x as f64 * sx, y as f64 * sy, (x + w) as f64 * sx, (y + h) as f64 * sy)
+    (
+        x as f64 * sx,
+        y as f64 * sy,
+        (x + w) as f64 * sx,
+        (y + h) as f64 * sy,
+    )
 }
 
 fn inside(area: (f64, f64, f64, f64), x: u32, y: u32, margin: f64) -> bool {
@@ -55,7 +64,11 @@ fn psnr(ours: &[u8], theirs: &[u8], width: u32, keep: impl Fn(u32, u32) -> bool)
         }
     }
     let mse = sum / count.max(1) as f64;
-    if mse == 0.0 { f64::INFINITY } else { 10.0 * (255.0f64 * 255.0 / mse).log10() }
+    if mse == 0.0 {
+        f64::INFINITY
+    } else {
+        10.0 * (255.0f64 * 255.0 / mse).log10()
+    }
 }
 
 #[test]
@@ -70,12 +83,35 @@ fn redact_and_scale_match_ffmpeg_outside_the_redacted_area() {
     let input = work.join("in.y4m");
     let reference = work.join("reference.yuv");
     let frames = FRAMES.to_string();
-    ffmpeg(&["-i", source.to_str().unwrap(), "-frames:v", &frames, "-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe", input.to_str().unwrap()]);
-    ffmpeg(&["-i", input.to_str().unwrap(), "-vf", "scale=1280:720:flags=bilinear", "-pix_fmt", "yuv420p", "-f", "rawvideo", reference.to_str().unwrap()]);
+    ffmpeg(&[
+        "-i",
+        source.to_str().unwrap(),
+        "-frames:v",
+        &frames,
+        "-pix_fmt",
+        "yuv420p",
+        "-f",
+        "yuv4mpegpipe",
+        input.to_str().unwrap(),
+    ]);
+    ffmpeg(&[
+        "-i",
+        input.to_str().unwrap(),
+        "-vf",
+        "scale=1280:720:flags=bilinear",
+        "-pix_fmt",
+        "yuv420p",
+        "-f",
+        "rawvideo",
+        reference.to_str().unwrap(),
+    ]);
 
     let engine = engine();
     let (x, y, w, h) = RECT;
-    let pipeline = pipeline(&engine, &format!("redact rect={x},{y},{w},{h} mode=fill ! scale width=1280 height=720"));
+    let pipeline = pipeline(
+        &engine,
+        &format!("redact rect={x},{y},{w},{h} mode=fill ! scale width=1280 height=720"),
+    );
     let mut session = pipeline.start_session().unwrap();
     let mut ours = Vec::new();
     for frame in read_y4m(&input) {
@@ -85,7 +121,13 @@ fn redact_and_scale_match_ffmpeg_outside_the_redacted_area() {
     ours.extend(session.flush().unwrap());
     assert_eq!(ours.len(), FRAMES, "same frame count out as in");
 
-    let mut theirs = RawReader::new(std::fs::File::open(&reference).unwrap(), 1280, 720, framechain::io::FrameRate::DEFAULT).unwrap();
+    let mut theirs = RawReader::new(
+        std::fs::File::open(&reference).unwrap(),
+        1280,
+        720,
+        framechain::io::FrameRate::DEFAULT,
+    )
+    .unwrap();
     let luma_area = scaled(RECT, 1280.0 / 1920.0, 720.0 / 1080.0);
     let chroma_area = scaled(RECT, 640.0 / 1920.0, 360.0 / 1080.0);
     for (index, media) in ours.into_iter().enumerate() {
@@ -103,12 +145,20 @@ fn redact_and_scale_match_ffmpeg_outside_the_redacted_area() {
             for (at, &value) in samples.iter().enumerate() {
                 let (sx, sy) = (at as u32 % width, at as u32 / width);
                 if inside(area, sx, sy, 2.0) {
-                    assert_eq!(value, fill, "frame {index} {plane:?} ({sx},{sy}) is not the fill colour");
+                    assert_eq!(
+                        value, fill,
+                        "frame {index} {plane:?} ({sx},{sy}) is not the fill colour"
+                    );
                 }
             }
             // Outside (3 samples clear of the edge): close to FFmpeg.
-            let quality = psnr(samples, theirs.plane(plane), width, |sx, sy| !near(area, sx, sy, 3.0));
-            assert!(quality >= 35.0, "frame {index} {plane:?}: PSNR {quality:.2} dB vs FFmpeg, want >= 35");
+            let quality = psnr(samples, theirs.plane(plane), width, |sx, sy| {
+                !near(area, sx, sy, 3.0)
+            });
+            assert!(
+                quality >= 35.0,
+                "frame {index} {plane:?}: PSNR {quality:.2} dB vs FFmpeg, want >= 35"
+            );
         }
     }
     let _ = std::fs::remove_dir_all(&work);

@@ -20,11 +20,17 @@ fn stage_dirs() -> Vec<PathBuf> {
 pub fn config() -> EngineConfig {
     let registry = StageRegistry::with_dirs(stage_dirs());
     assert!(
-        registry.builtin_names().iter().any(|name| name == "test-stage"),
+        registry
+            .builtin_names()
+            .iter()
+            .any(|name| name == "test-stage"),
         "stage components not found in {:?}: run `cargo xtask build` first",
         registry.dirs()
     );
-    EngineConfig { registry, ..EngineConfig::default() }
+    EngineConfig {
+        registry,
+        ..EngineConfig::default()
+    }
 }
 
 pub fn engine() -> Engine {
@@ -32,7 +38,12 @@ pub fn engine() -> Engine {
 }
 
 pub fn engine_with(memory_limit: usize, call_timeout: Duration) -> Engine {
-    Engine::new(EngineConfig { memory_limit, call_timeout, ..config() }).expect("engine")
+    Engine::new(EngineConfig {
+        memory_limit,
+        call_timeout,
+        ..config()
+    })
+    .expect("engine")
 }
 
 pub fn pipeline(engine: &Engine, launch: &str) -> Pipeline {
@@ -57,14 +68,24 @@ pub fn testdata() -> Option<PathBuf> {
     if path.is_dir() {
         return Some(path);
     }
-    assert!(std::env::var_os("CI").is_none(), "test data not found at {} (CI needs it)", path.display());
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "test data not found at {} (CI needs it)",
+        path.display()
+    );
     eprintln!("skipping: test data not found at {}", path.display());
     None
 }
 
 /// True when an FFmpeg binary runs here. Required in CI.
 pub fn have_ffmpeg() -> bool {
-    let found = std::process::Command::new("ffmpeg").arg("-version").output().is_ok_and(|out| out.status.success());
-    assert!(found || std::env::var_os("CI").is_none(), "ffmpeg is required in CI");
+    let found = std::process::Command::new("ffmpeg")
+        .arg("-version")
+        .output()
+        .is_ok_and(|out| out.status.success());
+    assert!(
+        found || std::env::var_os("CI").is_none(),
+        "ffmpeg is required in CI"
+    );
     found
 }
