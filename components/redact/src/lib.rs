@@ -52,5 +52,5 @@ pub mod stage;
 
 pub use stage::RedactStage;
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "export"))]
 framechain_stage::export_stage!(RedactStage);

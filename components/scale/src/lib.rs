@@ -45,5 +45,5 @@ pub mod stage;
 
 pub use stage::ScaleStage;
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "export"))]
 framechain_stage::export_stage!(ScaleStage);

@@ -79,7 +79,9 @@ mod values;
 ///
 /// Invoke it once per stage crate, and only when building for wasm
 /// (`#[cfg(target_arch = "wasm32")]`), so native builds of the crate used by
-/// tests and benchmarks do not define the component's export symbols.
+/// tests and benchmarks do not define the component's export symbols. Stages
+/// whose kernels other wasm programs may link also gate it on a default
+/// `export` feature: two invocations in one program clash.
 pub use bindings::export_stage;
 
 pub use bindings::exports::framechain::stage::stage::{
