@@ -25,6 +25,13 @@ impl Layout {
         source_width: u32,
         source_height: u32,
     ) -> Result<Layout, String> {
+        if source_width == 0 || source_height == 0 {
+            // The contract makes such frames impossible; refuse rather than
+            // divide by zero if a host ever sends one.
+            return Err(format!(
+                "{STAGE_NAME}: cannot scale a {source_width}x{source_height} frame"
+            ));
+        }
         let (width, height) = match (config.width, config.height) {
             (Some(width), Some(height)) => (width, height),
             (Some(width), None) => (
@@ -256,6 +263,12 @@ mod tests {
         // Same aspect: no padding.
         let layout = Layout::plan(&config(Some(1280), Some(720), true), 1920, 1080).unwrap();
         assert!(!layout.has_padding());
+    }
+
+    #[test]
+    fn empty_inputs_are_refused() {
+        let error = Layout::plan(&config(Some(64), None, false), 0, 48).unwrap_err();
+        assert_eq!(error, "scale: cannot scale a 0x48 frame");
     }
 
     #[test]
