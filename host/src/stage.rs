@@ -99,12 +99,16 @@ impl LoadedStage {
             .processor()
             .call_create(&mut store, params)
             .map_err(|error| failed(classify(engine, &store, error)))?;
-        let processor = created.map_err(|error| Error::BadParameter {
-            stage: self.name().to_owned(),
-            message: match error {
+        let processor = created.map_err(|error| {
+            let message = match error {
                 crate::bindings::types::StageError::BadParameter(message) => message,
                 other => describe_stage_error(&other),
-            },
+            };
+            // Stages conventionally start their messages with their own
+            // name; the error adds it, so it would appear twice.
+            let prefix = format!("{}: ", self.name());
+            let message = message.strip_prefix(&prefix).map(str::to_owned).unwrap_or(message);
+            Error::BadParameter { stage: self.name().to_owned(), message }
         })?;
         Ok(StageInstance {
             engine: engine.clone(),
