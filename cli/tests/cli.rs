@@ -183,7 +183,7 @@ fn user_errors_are_one_line_and_exit_non_zero() {
         ),
         (
             vec!["run", "scale width=huge", "-i", "testsrc", "-o", out],
-            "scale: ",
+            "error: scale: width: expected a whole number",
         ),
         (
             vec!["run", "scale colour=red", "-i", "testsrc", "-o", out],

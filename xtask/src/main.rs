@@ -21,10 +21,26 @@ struct StageCrate {
 }
 
 const STAGE_CRATES: &[StageCrate] = &[
-    StageCrate { package: "framechain-scale", stage: "scale", shipped: true },
-    StageCrate { package: "framechain-redact", stage: "redact", shipped: true },
-    StageCrate { package: "framechain-test-stage", stage: "test-stage", shipped: false },
-    StageCrate { package: "framechain-test-packets", stage: "test-packets", shipped: false },
+    StageCrate {
+        package: "framechain-scale",
+        stage: "scale",
+        shipped: true,
+    },
+    StageCrate {
+        package: "framechain-redact",
+        stage: "redact",
+        shipped: true,
+    },
+    StageCrate {
+        package: "framechain-test-stage",
+        stage: "test-stage",
+        shipped: false,
+    },
+    StageCrate {
+        package: "framechain-test-packets",
+        stage: "test-packets",
+        shipped: false,
+    },
 ];
 
 const WASM_TARGET: &str = "wasm32-wasip2";
@@ -41,12 +57,16 @@ fn main() -> ExitCode {
         "build" => setup().and_then(|()| build()),
         "demo" => setup().and_then(|()| build()).and_then(|()| demo()),
         "test" => setup().and_then(|()| build()).and_then(|()| test()),
-        "bench" => setup().and_then(|()| build()).and_then(|()| bench(&args[1..])),
+        "bench" => setup()
+            .and_then(|()| build())
+            .and_then(|()| bench(&args[1..])),
         "help" | "--help" | "-h" => {
             println!("usage: cargo xtask <setup|build|demo|test|bench [criterion args]>");
             Ok(())
         }
-        other => Err(format!("unknown task \"{other}\" (tasks: setup, build, demo, test, bench)")),
+        other => Err(format!(
+            "unknown task \"{other}\" (tasks: setup, build, demo, test, bench)"
+        )),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -58,18 +78,30 @@ fn main() -> ExitCode {
 }
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
 }
 
 fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"))
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
 }
 
 fn run(command: &mut Command) -> Result<(), String> {
     let shown = format!("{command:?}");
     eprintln!("xtask: {shown}");
-    let status = command.current_dir(root()).status().map_err(|error| format!("cannot start {shown}: {error}"))?;
-    if status.success() { Ok(()) } else { Err(format!("{shown} failed ({status})")) }
+    let status = command
+        .current_dir(root())
+        .status()
+        .map_err(|error| format!("cannot start {shown}: {error}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{shown} failed ({status})"))
+    }
 }
 
 fn cargo() -> Command {
@@ -92,12 +124,22 @@ fn build() -> Result<(), String> {
     run(&mut command)?;
     let built = target_dir().join(WASM_TARGET).join("release");
     for stage in STAGE_CRATES {
-        let folder = target_dir().join(if stage.shipped { "stages" } else { "test-stages" });
-        std::fs::create_dir_all(&folder).map_err(|error| format!("cannot create {}: {error}", folder.display()))?;
+        let folder = target_dir().join(if stage.shipped {
+            "stages"
+        } else {
+            "test-stages"
+        });
+        std::fs::create_dir_all(&folder)
+            .map_err(|error| format!("cannot create {}: {error}", folder.display()))?;
         let from = built.join(format!("{}.wasm", stage.package.replace('-', "_")));
         let to = folder.join(format!("{}.wasm", stage.stage));
-        std::fs::copy(&from, &to)
-            .map_err(|error| format!("cannot copy {} to {}: {error}", from.display(), to.display()))?;
+        std::fs::copy(&from, &to).map_err(|error| {
+            format!(
+                "cannot copy {} to {}: {error}",
+                from.display(),
+                to.display()
+            )
+        })?;
     }
     run(cargo().args(["build", "--release", "-p", "framechain-cli"]))
 }
@@ -105,34 +147,61 @@ fn build() -> Result<(), String> {
 /// Environment that lets tests and benches find the built stages.
 fn stage_path() -> String {
     let target = target_dir();
-    format!("{}:{}", target.join("stages").display(), target.join("test-stages").display())
+    format!(
+        "{}:{}",
+        target.join("stages").display(),
+        target.join("test-stages").display()
+    )
 }
 
 fn demo() -> Result<(), String> {
     let out = root().join("demo-output");
-    std::fs::create_dir_all(&out).map_err(|error| format!("cannot create {}: {error}", out.display()))?;
+    std::fs::create_dir_all(&out)
+        .map_err(|error| format!("cannot create {}: {error}", out.display()))?;
     let output = out.join("redacted-720p.y4m");
     let snapshot = out.join("before-after.png");
     run(Command::new(target_dir().join("release/framechain"))
-        .args(["run", DEMO_CHAIN, "-i", "testsrc", "--size", "1920x1080", "--frames", "90", "-o"])
+        .args([
+            "run",
+            DEMO_CHAIN,
+            "-i",
+            "testsrc",
+            "--size",
+            "1920x1080",
+            "--frames",
+            "90",
+            "-o",
+        ])
         .arg(&output)
         .arg("--snapshot")
         .arg(&snapshot))?;
     println!("demo: wrote {}", output.display());
-    println!("demo: wrote {} (left: input frame 0, right: output frame 0)", snapshot.display());
+    println!(
+        "demo: wrote {} (left: input frame 0, right: output frame 0)",
+        snapshot.display()
+    );
     Ok(())
 }
 
 fn test() -> Result<(), String> {
     run(cargo().args(["fmt", "--all", "--check"]))?;
-    run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
     let mut clippy_wasm = cargo();
     clippy_wasm.args(["clippy", "--release", "--target", WASM_TARGET]);
     for stage in STAGE_CRATES {
         clippy_wasm.args(["-p", stage.package]);
     }
     run(clippy_wasm.args(["--", "-D", "warnings"]))?;
-    run(cargo().args(["test", "--workspace", "--release"]).env("FRAMECHAIN_STAGE_PATH", stage_path()))
+    run(cargo()
+        .args(["test", "--workspace", "--release"])
+        .env("FRAMECHAIN_STAGE_PATH", stage_path()))
 }
 
 fn bench(extra: &[String]) -> Result<(), String> {
