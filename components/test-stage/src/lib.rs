@@ -12,6 +12,8 @@
 //! | `remember` | on the first push keeps the frame's first Y sample in a global; on every push writes the kept value into the frame's first Y sample. Two sessions see their own values only if their memories are separate |
 //! | `read-plane` | reads the whole Y plane across the boundary and returns the frame (cost of one plane crossing) |
 //! | `roundtrip` | reads the Y plane and writes it back |
+//! | `hoard-frames` | creates 1080p frames without end and keeps them: the host's frame budget must stop it |
+//! | `probe-sandbox` | tries files, environment, arguments and the network, and tags the frame with a `probe:...` region saying what it reached |
 //!
 //! ```text
 //! test-stage behaviour=remember
@@ -40,10 +42,12 @@ pub enum Behaviour {
     Remember,
     ReadPlane,
     Roundtrip,
+    HoardFrames,
+    ProbeSandbox,
 }
 
 impl Behaviour {
-    const ALL: [(&'static str, Behaviour); 7] = [
+    const ALL: [(&'static str, Behaviour); 9] = [
         ("passthrough", Behaviour::Passthrough),
         ("loop", Behaviour::Loop),
         ("alloc", Behaviour::Alloc),
@@ -51,6 +55,8 @@ impl Behaviour {
         ("remember", Behaviour::Remember),
         ("read-plane", Behaviour::ReadPlane),
         ("roundtrip", Behaviour::Roundtrip),
+        ("hoard-frames", Behaviour::HoardFrames),
+        ("probe-sandbox", Behaviour::ProbeSandbox),
     ];
 
     fn from_name(name: &str) -> Option<Behaviour> {
@@ -64,7 +70,7 @@ pub fn param_specs() -> Vec<ParamSpec> {
         "behaviour",
         &names,
         "passthrough",
-        "What to do on push: passthrough, loop forever, alloc without end, trap, remember the first Y sample, read-plane or roundtrip the Y plane.",
+        "What to do on push: passthrough, loop forever, alloc without end, trap, remember the first Y sample, read-plane or roundtrip the Y plane, hoard-frames without end, probe-sandbox for capabilities.",
     )]
 }
 
@@ -132,6 +138,16 @@ impl StageProcessor for TestProcessor {
                     .write_plane(Plane::Y, &samples)
                     .map_err(|e| failure("writing back the Y plane", e))?;
             }
+            Behaviour::HoardFrames => hoard_frames(),
+            Behaviour::ProbeSandbox => frame.add_region(&framechain_stage::Region {
+                label: probe_sandbox(),
+                area: Rect {
+                    x: 0,
+                    y: 0,
+                    width: 1,
+                    height: 1,
+                },
+            }),
         }
         Ok(frame_output(frame))
     }
@@ -160,6 +176,40 @@ fn allocate_forever() -> ! {
             Err(poisoned) => poisoned.into_inner().push(std::hint::black_box(block)),
         }
     }
+}
+
+/// Frames kept alive by `hoard-frames`.
+static FRAMES: Mutex<Vec<Frame>> = Mutex::new(Vec::new());
+
+fn hoard_frames() -> ! {
+    loop {
+        match Frame::create(1920, 1080, PixelFormat::I420) {
+            Ok(frame) => match FRAMES.lock() {
+                Ok(mut frames) => frames.push(frame),
+                Err(poisoned) => poisoned.into_inner().push(frame),
+            },
+            Err(error) => panic!(
+                "{STAGE_NAME}: frame.create failed: {}",
+                frame_error_text(error)
+            ),
+        }
+    }
+}
+
+/// What the stage can reach from inside the sandbox, as
+/// `probe:files=...,env=N,args=N,net=...`.
+fn probe_sandbox() -> String {
+    let reached = |ok: bool| if ok { "reached" } else { "denied" };
+    let files = std::fs::read_dir("/").is_ok() || std::fs::read(".").is_ok();
+    let env = std::env::vars_os().count();
+    let args = std::env::args_os().count();
+    let net = std::net::TcpStream::connect(("127.0.0.1", 22)).is_ok()
+        || std::net::UdpSocket::bind(("0.0.0.0", 0)).is_ok();
+    format!(
+        "probe:files={},env={env},args={args},net={}",
+        reached(files),
+        reached(net)
+    )
 }
 
 fn remember(frame: &Frame) -> Result<(), StageError> {
@@ -213,7 +263,7 @@ mod tests {
         assert_eq!(
             behaviour("explode"),
             Err(StageError::BadParameter(
-                "test-stage: behaviour: expected one of passthrough, loop, alloc, trap, remember, read-plane, roundtrip, got \"explode\"".to_owned()
+                "test-stage: behaviour: expected one of passthrough, loop, alloc, trap, remember, read-plane, roundtrip, hoard-frames, probe-sandbox, got \"explode\"".to_owned()
             ))
         );
     }

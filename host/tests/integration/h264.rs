@@ -500,7 +500,9 @@ fn throughput_1080p() {
         let stream = std::fs::read(data.join("h264/throughput").join(name)).unwrap();
         let mut session = decoder.start_session().unwrap();
         // Warm-up: instantiate and decode a few packets.
-        session.push(chunks(&stream, 64 * 1024).next().unwrap()).unwrap();
+        session
+            .push(chunks(&stream, 64 * 1024).next().unwrap())
+            .unwrap();
         let mut session = decoder.start_session().unwrap();
         let start = Instant::now();
         let mut frames = 0;
@@ -509,7 +511,10 @@ fn throughput_1080p() {
         }
         frames += session.flush().unwrap().len();
         let secs = start.elapsed().as_secs_f64();
-        eprintln!("decode-h264 {name}: {frames} frames in {secs:.2} s = {:.1} fps", frames as f64 / secs);
+        eprintln!(
+            "decode-h264 {name}: {frames} frames in {secs:.2} s = {:.1} fps",
+            frames as f64 / secs
+        );
     }
 
     let stream = std::fs::read(data.join("h264/throughput/real1080p30_10s_cbp_6M.264")).unwrap();

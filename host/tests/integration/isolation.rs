@@ -81,3 +81,24 @@ fn every_frame_is_accounted_for() {
         assert!(stage.latency.p99() >= stage.latency.p50());
     }
 }
+
+/// A stage gets no files, environment, arguments or network.
+#[test]
+fn a_stage_reaches_no_files_environment_arguments_or_network() {
+    // The test process itself has an environment; the stage must not.
+    assert!(std::env::vars_os().count() > 0);
+    let engine = engine();
+    let mut session = pipeline(&engine, "test-stage behaviour=probe-sandbox")
+        .start_session()
+        .unwrap();
+    let out = session.push(Media::Frame(flat_frame(8, 8, 1, 0))).unwrap();
+    let Media::Frame(frame) = &out[0] else {
+        panic!("a frame")
+    };
+    let labels: Vec<&str> = frame
+        .regions
+        .iter()
+        .map(|region| region.label.as_str())
+        .collect();
+    assert_eq!(labels, ["probe:files=denied,env=0,args=0,net=denied"]);
+}

@@ -129,3 +129,12 @@ fn frames_handed_on_leave_the_stages_frame_budget() {
     // after handing them on, so it should never be stopped.
     assert!(failed.is_none(), "{failed:?}");
 }
+
+#[test]
+fn frames_a_stage_hoards_count_against_its_memory_limit() {
+    // Frames live in host memory, outside the stage's linear memory; without
+    // a budget of their own a stage could exhaust the node this way.
+    let (error, produced) = misbehave_beside_a_healthy_session("hoard-frames");
+    assert_eq!(failure_of(&error), &StageFailure::MemoryLimit(MEMORY_LIMIT));
+    assert_eq!(produced, 40);
+}
