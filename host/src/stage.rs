@@ -89,10 +89,20 @@ impl LoadedStage {
             stage: self.name().to_owned(),
             failure,
         };
-        let bindings = self
-            .pre
-            .instantiate(&mut store)
-            .map_err(|error| failed(classify(engine, &store, error)))?;
+        let bindings = self.pre.instantiate(&mut store).map_err(|error| {
+            // A trap in start code is the stage's fault; anything else
+            // (the pooling allocator is full, the host is out of memory)
+            // is the host's capacity and is reported as such.
+            if error.downcast_ref::<Trap>().is_some() {
+                failed(classify(engine, &store, error))
+            } else {
+                Error::Runtime(format!(
+                    "cannot start an instance of stage {}: {}",
+                    self.name(),
+                    error.root_cause()
+                ))
+            }
+        })?;
         store.set_epoch_deadline(engine.call_timeout_ticks());
         let created = bindings
             .framechain_stage_stage()
@@ -107,8 +117,14 @@ impl LoadedStage {
             // Stages conventionally start their messages with their own
             // name; the error adds it, so it would appear twice.
             let prefix = format!("{}: ", self.name());
-            let message = message.strip_prefix(&prefix).map(str::to_owned).unwrap_or(message);
-            Error::BadParameter { stage: self.name().to_owned(), message }
+            let message = message
+                .strip_prefix(&prefix)
+                .map(str::to_owned)
+                .unwrap_or(message);
+            Error::BadParameter {
+                stage: self.name().to_owned(),
+                message,
+            }
         })?;
         Ok(StageInstance {
             engine: engine.clone(),

@@ -102,3 +102,36 @@ fn a_stage_reaches_no_files_environment_arguments_or_network() {
         .collect();
     assert_eq!(labels, ["probe:files=denied,env=0,args=0,net=denied"]);
 }
+
+#[test]
+fn sessions_run_under_the_pooling_allocator() {
+    let config = framechain::EngineConfig {
+        pooling: Some(16),
+        ..crate::support::config()
+    };
+    let engine = framechain::Engine::new(config).unwrap();
+    let pipeline = pipeline(&engine, "redact rect=0,0,4,4 ! scale width=8 height=8");
+    // Eight sessions of two stages each fit a pool of sixteen instances.
+    let mut sessions: Vec<_> = (0..8).map(|_| pipeline.start_session().unwrap()).collect();
+    for (index, session) in sessions.iter_mut().enumerate() {
+        let out = session
+            .push(Media::Frame(flat_frame(16, 16, index as u8, 0)))
+            .unwrap();
+        assert_eq!(out.len(), 1);
+    }
+    // The pool is full: a ninth session is refused cleanly, not with a crash.
+    let error = pipeline
+        .start_session()
+        .err()
+        .expect("the pool is exhausted");
+    assert!(
+        error
+            .to_string()
+            .starts_with("wasmtime: cannot start an instance of stage redact: "),
+        "{error}"
+    );
+    drop(sessions);
+    pipeline
+        .start_session()
+        .expect("slots are reused once sessions end");
+}
