@@ -15,6 +15,22 @@ const WASI_LIB: &str = "/usr/lib/wasm32-wasi";
 /// Lets a build point at another clang (e.g. a wasi-sdk install).
 pub const CXX_ENV: &str = "FRAMECHAIN_WASM_CXX";
 
+/// Lets a build point at another archiver.
+pub const AR_ENV: &str = "FRAMECHAIN_WASM_AR";
+
+/// Archivers that write a symbol index for wasm objects, which wasm-ld
+/// needs; GNU ar does not understand wasm and would write none. Debian's
+/// `llvm` package (llvm-ar, in the base image) or `llvm-19` provide one.
+const ARCHIVERS: &[&str] = &[
+    "llvm-ar-19",
+    "llvm-ar",
+    "llvm-ar-18",
+    "llvm-ar-17",
+    "llvm-ar-16",
+    "llvm-ar-15",
+    "llvm-ar-14",
+];
+
 /// Archives from the Debian sysroot that the component needs, copied into
 /// OUT_DIR so that rustc's link line does not see Debian's older libc.a
 /// (it must use the wasi-libc that ships with Rust).
@@ -26,6 +42,10 @@ pub fn configure_wasm(build: &mut cc::Build, shim_include: &Path) {
     let cxx = std::env::var(CXX_ENV).unwrap_or_else(|_| "clang++-19".to_string());
     build
         .compiler(cxx)
+        .archiver(archiver())
+        // The C++ runtime is linked once, explicitly (link_wasm_runtime),
+        // not by cc for every part.
+        .cpp_link_stdlib(None)
         // cc passes --target=wasm32-wasip2; Debian's clang-19 has no sysroot
         // for that triple and would fall back to the host's glibc headers.
         // The later flag wins.
@@ -43,7 +63,28 @@ pub fn configure_wasm(build: &mut cc::Build, shim_include: &Path) {
         .define("_WASI_EMULATED_SIGNAL", None)
         // 128-bit SIMD: clang auto-vectorises OpenH264's C loops (~19% faster
         // encoding measured at 1080p). wasmtime enables SIMD by default.
-        .flag("-msimd128");
+        .flag("-msimd128")
+        // The other features Rust's wasm32 targets enable by default, which
+        // clang-19's generic CPU lacks: memcpy/memset become memory.copy /
+        // memory.fill instructions instead of calls into libc's loops.
+        .flag("-mbulk-memory")
+        .flag("-mnontrapping-fptoint")
+        .flag("-msign-ext");
+}
+
+fn archiver() -> String {
+    println!("cargo:rerun-if-env-changed={AR_ENV}");
+    if let Ok(ar) = std::env::var(AR_ENV) {
+        return ar;
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    ARCHIVERS
+        .iter()
+        .find(|name| std::env::split_paths(&path).any(|dir| dir.join(name).is_file()))
+        .map(|name| name.to_string())
+        .unwrap_or_else(|| {
+            panic!("no llvm-ar found (tried {ARCHIVERS:?}): install Debian's `llvm` or `llvm-19`, or set {AR_ENV}")
+        })
 }
 
 /// Makes the wasm C++ runtime libraries available to the final link.

@@ -52,7 +52,10 @@ impl DecodeStatus {
         let s = self.0;
         let table: &[(i32, &'static str)] = &[
             (ds::OUT_OF_MEMORY, "decoder out of memory"),
-            (ds::NO_PARAM_SETS, "missing parameter sets"),
+            (
+                ds::NO_PARAM_SETS,
+                "missing parameter sets (waiting for a keyframe)",
+            ),
             (ds::REF_LOST, "missing reference"),
             (ds::REF_LIST_NULL_PTRS, "missing reference"),
             (ds::DEP_LAYER_LOST, "missing dependency layer"),

@@ -6,16 +6,24 @@
 
 use std::path::PathBuf;
 
-/// `../shared/testdata/h264` next to the repository, or $FRAMECHAIN_TESTDATA.
+/// `../shared/testdata/h264` next to the repository (the shared folder from
+/// $FRAMECHAIN_TESTDATA when set, as for the host's tests). Missing test
+/// data skips a test, except in CI where it is a failure.
 pub fn testdata() -> Option<PathBuf> {
-    let dir = match std::env::var_os("FRAMECHAIN_TESTDATA") {
+    let shared = match std::env::var_os("FRAMECHAIN_TESTDATA") {
         Some(d) => PathBuf::from(d),
-        None => {
-            let manifest = std::fs::canonicalize(env!("CARGO_MANIFEST_DIR")).ok()?;
-            manifest.join("../../../shared/testdata/h264")
-        }
+        None => std::fs::canonicalize(env!("CARGO_MANIFEST_DIR"))
+            .ok()?
+            .join("../../../shared/testdata"),
     };
-    dir.join("README.md").is_file().then_some(dir)
+    let dir = shared.join("h264");
+    let found = dir.join("README.md").is_file();
+    assert!(
+        found || std::env::var_os("CI").is_none(),
+        "test data not found at {} (CI needs it)",
+        dir.display()
+    );
+    found.then_some(dir)
 }
 
 /// Splits a whole Annex-B stream into NAL units, each with its start code.
