@@ -9,6 +9,24 @@
 //! into plain C functions. No OpenH264 code lives in this repository.
 //!
 //! Everything here is single-threaded, as a component is.
+//!
+//! # Building
+//!
+//! `cargo build --release --target wasm32-wasip2 -p framechain-decode-h264`
+//! (or any crate depending on this one) does everything; it needs:
+//!
+//! - Debian packages `clang-19 lld-19 wasi-libc libc++-19-dev-wasm32
+//!   libc++abi-19-dev-wasm32 libclang-rt-19-dev-wasm32` (`scripts/setup.sh`)
+//!   and an `llvm-ar` (Debian's `llvm`, in the base image, or `llvm-19`).
+//! - crates.io access once: cargo downloads `openh264-sys2` (a build
+//!   dependency that compiles nothing) and `build/locate.rs` finds its
+//!   `upstream/` directory under `$CARGO_HOME/registry/src`.
+//!
+//! Optional environment: `FRAMECHAIN_OPENH264_SRC` (an OpenH264 tree to use
+//! instead, e.g. for offline or vendored builds), `FRAMECHAIN_WASM_CXX`
+//! (default `clang++-19`), `FRAMECHAIN_WASM_AR` (default: the first
+//! `llvm-ar` on `PATH`). Native builds (tests) use the host's C++ compiler
+//! and need none of this. The C++ flags and why are in `build/toolchain.rs`.
 
 mod decoder;
 mod encoder;
