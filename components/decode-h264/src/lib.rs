@@ -53,7 +53,7 @@ pub mod nal;
 pub mod stage;
 pub mod timing;
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "export"))]
 use stage::DecodeStage;
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "export"))]
 framechain_stage::export_stage!(DecodeStage);

@@ -48,7 +48,7 @@ pub mod config;
 pub mod engine;
 pub mod stage;
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "export"))]
 use stage::EncodeStage;
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "export"))]
 framechain_stage::export_stage!(EncodeStage);
