@@ -7,6 +7,8 @@ set -euo pipefail
 packages=(
   # C/C++ to wasm32 (OpenH264 inside the decode/encode stages)
   clang-19 lld-19 wasi-libc libc++-19-dev-wasm32 libc++abi-19-dev-wasm32 libclang-rt-19-dev-wasm32
+  # llvm-ar: GNU ar cannot index wasm objects
+  llvm
   # native OpenH264 assembly (optional native encoder)
   nasm
   # reference tools nobody here wrote: FFmpeg and GStreamer

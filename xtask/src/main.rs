@@ -32,6 +32,16 @@ const STAGE_CRATES: &[StageCrate] = &[
         shipped: true,
     },
     StageCrate {
+        package: "framechain-decode-h264",
+        stage: "decode-h264",
+        shipped: true,
+    },
+    StageCrate {
+        package: "framechain-encode-h264",
+        stage: "encode-h264",
+        shipped: true,
+    },
+    StageCrate {
         package: "framechain-test-stage",
         stage: "test-stage",
         shipped: false,

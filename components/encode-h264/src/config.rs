@@ -75,9 +75,9 @@ pub fn param_specs() -> Vec<ParamSpec> {
         param(
             "low-latency",
             ParamKind::Flag,
-            "true: rate control may skip a frame (listed as dropped) rather than overshoot the bitrate, keeping network queues short; false: every frame is encoded. Frames are never held back either way.",
+            "true: rate control may skip a frame (listed as dropped) rather than overshoot the bitrate, keeping network queues short on live links; false: every frame is encoded. Frames are never held back either way.",
         )
-        .with_default("true"),
+        .with_default("false"),
         param(
             "follow-keyframes",
             ParamKind::Flag,
@@ -179,8 +179,8 @@ mod tests {
             (c.profile, c.complexity),
             (Profile::Baseline, Complexity::Low)
         );
-        assert!(c.low_latency && !c.follow_keyframes);
-        assert!(c.encoder_config(640, 480).frame_skip);
+        assert!(!c.low_latency && !c.follow_keyframes);
+        assert!(!c.encoder_config(640, 480).frame_skip);
     }
 
     #[test]
@@ -194,7 +194,7 @@ mod tests {
             ("qp", "30"),
             ("profile", "main"),
             ("complexity", "high"),
-            ("low-latency", "false"),
+            ("low-latency", "true"),
             ("follow-keyframes", "true"),
         ]))
         .unwrap();
@@ -206,7 +206,7 @@ mod tests {
             (c.rate_control, c.profile, c.complexity),
             (RateControl::Off, Profile::Main, Complexity::High)
         );
-        assert!(!c.low_latency && c.follow_keyframes);
+        assert!(c.low_latency && c.follow_keyframes);
         let e = c.encoder_config(1920, 1080);
         assert_eq!((e.width, e.height, e.intra_period), (1920, 1080, 0));
         assert!(!e.frame_skip);

@@ -14,12 +14,13 @@
 //! | `qp` | integer 0..=51 | `26` | fixed quantiser with `rc=off` |
 //! | `profile` | `baseline` \| `main` \| `high` | `baseline` | CAVLC or CABAC |
 //! | `complexity` | `low` \| `medium` \| `high` | `low` | encoder effort |
-//! | `low-latency` | flag | `true` | rate control may skip frames instead of overshooting |
+//! | `low-latency` | flag | `false` | rate control may skip frames instead of overshooting (live links) |
 //! | `follow-keyframes` | flag | `false` | input keyframes become keyframes |
 //!
 //! ```text
 //! decode-h264 ! redact rect=100,100,400,200 ! encode-h264 bitrate=2000k gop=60
-//! encode-h264 rc=off qp=22 profile=main complexity=high low-latency=false
+//! encode-h264 rc=off qp=22 profile=main complexity=high
+//! encode-h264 bitrate=1500k low-latency=true
 //! ```
 //!
 //! # Behaviour
