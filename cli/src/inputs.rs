@@ -5,8 +5,8 @@ use std::io::{BufReader, BufWriter};
 use std::path::Path;
 
 use framechain::io::{
-    FrameRate, FramesIn, FramesOut, MediaReader, MediaWriter, RawReader, RawWriter, TestSource,
-    Y4mReader, Y4mWriter,
+    AnnexBReader, AnnexBWriter, FrameRate, FramesIn, FramesOut, MediaReader, MediaWriter, RawReader,
+    RawWriter, TestSource, Y4mReader, Y4mWriter,
 };
 
 use crate::RunArgs;
@@ -15,6 +15,8 @@ use crate::RunArgs;
 pub const TESTSRC: &str = "testsrc";
 /// Size of the generated clip when --size is not given.
 const TESTSRC_SIZE: (u32, u32) = (1920, 1080);
+/// File name endings of H.264 Annex-B streams.
+const H264_EXTENSIONS: [&str; 5] = ["h264", "264", "avc", "jsv", "26l"];
 /// Large reads keep syscalls off the per-frame cost for 3 MB pictures.
 const IO_BUFFER: usize = 1 << 20;
 
@@ -22,6 +24,7 @@ const IO_BUFFER: usize = 1 << 20;
 pub enum InputFormat {
     Y4m,
     Raw,
+    H264,
     Testsrc,
 }
 
@@ -29,6 +32,7 @@ pub enum InputFormat {
 pub enum OutputFormat {
     Y4m,
     Raw,
+    H264,
 }
 
 pub fn parse_size(text: &str) -> Result<(u32, u32), String> {
@@ -61,8 +65,9 @@ fn input_format(args: &RunArgs) -> Result<InputFormat, String> {
     match extension(&args.input).as_deref() {
         Some("y4m") => Ok(InputFormat::Y4m),
         Some("yuv" | "i420" | "raw") => Ok(InputFormat::Raw),
+        Some(ext) if H264_EXTENSIONS.contains(&ext) => Ok(InputFormat::H264),
         _ => Err(format!(
-            "cannot tell the format of input \"{}\" from its name; use .y4m or .yuv, or --input-format",
+            "cannot tell the format of input \"{}\" from its name; use .y4m, .yuv or .h264, or --input-format",
             args.input
         )),
     }
@@ -78,8 +83,9 @@ fn output_format(args: &RunArgs) -> Result<OutputFormat, String> {
     match extension(&args.output).as_deref() {
         Some("y4m") => Ok(OutputFormat::Y4m),
         Some("yuv" | "i420" | "raw") => Ok(OutputFormat::Raw),
+        Some(ext) if H264_EXTENSIONS.contains(&ext) => Ok(OutputFormat::H264),
         _ => Err(format!(
-            "cannot tell the format of output \"{}\" from its name; use .y4m or .yuv, or --output-format",
+            "cannot tell the format of output \"{}\" from its name; use .y4m, .yuv or .h264, or --output-format",
             args.output
         )),
     }
@@ -122,6 +128,7 @@ pub fn open_input(args: &RunArgs) -> Result<Box<dyn MediaReader>, String> {
                     .map_err(input_error)?,
             ))
         }
+        InputFormat::H264 => Box::new(AnnexBReader::new(open_read(&args.input)?, rate)),
     })
 }
 
@@ -137,6 +144,7 @@ pub fn open_output(args: &RunArgs, rate: FrameRate) -> Result<Box<dyn MediaWrite
     Ok(match format {
         OutputFormat::Y4m => Box::new(FramesOut(Y4mWriter::new(sink, rate))),
         OutputFormat::Raw => Box::new(FramesOut(RawWriter::new(sink))),
+        OutputFormat::H264 => Box::new(AnnexBWriter::new(sink)),
     })
 }
 
@@ -150,6 +158,6 @@ pub fn expected_inputs(args: &RunArgs) -> Option<u64> {
             let frame = width as u64 * height as u64 + 2 * cw as u64 * ch as u64;
             Some(std::fs::metadata(&args.input).ok()?.len() / frame)
         }
-        InputFormat::Y4m => None,
+        InputFormat::Y4m | InputFormat::H264 => None,
     }
 }

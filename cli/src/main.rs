@@ -18,6 +18,7 @@ Examples:
   framechain run \"redact rect=100,100,400,200 mode=fill ! scale width=1280 height=720\" -i in.y4m -o out.y4m
   ffmpeg -i in.mp4 -f yuv4mpegpipe - | framechain run \"scale width=640 height=360\" -i - -o - | ffplay -
   framechain run --pipeline examples/redact-and-scale.yaml -i testsrc --frames 90 -o out.y4m --snapshot out.png
+  framechain run --pipeline examples/telemedicine.yaml -i camera.h264 -o redacted-720p.h264
   framechain inspect redact";
 
 /// Runs video-processing stages as sandboxed WebAssembly components.
@@ -55,16 +56,16 @@ pub struct RunArgs {
     /// A YAML pipeline file describing the chain instead (see docs/pipeline-file.md).
     #[arg(long, short = 'p', value_name = "FILE")]
     pipeline: Option<PathBuf>,
-    /// Input: a .y4m file, a raw .yuv file (needs --size), `-` for Y4M on stdin, or `testsrc` for a generated clip.
+    /// Input: a .y4m file, a raw .yuv file (needs --size), an H.264 Annex-B .h264/.264 file, `-` for stdin (Y4M unless --input-format), or `testsrc` for a generated clip.
     #[arg(long, short = 'i', value_name = "IN")]
     input: String,
-    /// Output: a .y4m file, a raw .yuv file, or `-` for Y4M on stdout.
+    /// Output: a .y4m file, a raw .yuv file, an H.264 .h264/.264 file, or `-` for stdout (Y4M unless --output-format).
     #[arg(long, short = 'o', value_name = "OUT")]
     output: String,
-    /// Input format when the file name does not tell: y4m, raw, testsrc.
+    /// Input format when the file name does not tell: y4m, raw, h264, testsrc.
     #[arg(long, value_name = "FORMAT")]
     input_format: Option<inputs::InputFormat>,
-    /// Output format when the file name does not tell: y4m, raw.
+    /// Output format when the file name does not tell: y4m, raw, h264.
     #[arg(long, value_name = "FORMAT")]
     output_format: Option<inputs::OutputFormat>,
     /// Frame size of raw input or of testsrc, WIDTHxHEIGHT.
@@ -76,7 +77,7 @@ pub struct RunArgs {
     /// Number of frames testsrc generates.
     #[arg(long, default_value_t = 90, value_name = "N")]
     frames: u64,
-    /// Write a before/after PNG of one frame here.
+    /// Write a before/after PNG of one frame here: the first and the last point of the chain where it is a picture (e.g. after decode-h264 and before encode-h264).
     #[arg(long, value_name = "PNG")]
     snapshot: Option<PathBuf>,
     /// Which input frame (counting from 0) the snapshot shows.
@@ -193,7 +194,7 @@ fn run(registry: StageRegistry, args: RunArgs) -> Result<(), String> {
         .map_err(|error| error.to_string())?;
 
     let total = inputs::expected_inputs(&args);
-    let mut observer = progress::Observer::new(&args, total);
+    let mut observer = progress::Observer::new(&args, total, &pipeline);
     let result = framechain::run::run_stream(
         &mut session,
         reader.as_mut(),

@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use framechain::run::{Progress, RunObserver};
-use framechain::{Frame, Media};
+use framechain::{Frame, Media, Pipeline, Port};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::RunArgs;
@@ -12,19 +12,34 @@ use crate::RunArgs;
 pub struct Observer {
     bar: Option<ProgressBar>,
     snapshot: Option<Snapshot>,
-    inputs_seen: u64,
 }
 
-/// The input frame chosen for the snapshot, then the output with its pts.
+/// The chosen frame where the chain first carries pictures ("before") and
+/// the frame with the same pts where it last does ("after").
 struct Snapshot {
     path: PathBuf,
     frame_index: u64,
+    /// Chain positions (0 = input, i + 1 = output of stage i) of the
+    /// first and last picture-carrying points; `None` if there is none.
+    positions: Option<(usize, usize)>,
+    frames_seen: u64,
     before: Option<Frame>,
     after: Option<Frame>,
 }
 
+/// The first and last chain positions whose media are frames.
+fn picture_positions(pipeline: &Pipeline) -> Option<(usize, usize)> {
+    let ports = std::iter::once(pipeline.input()).chain(pipeline.stages().map(|stage| &stage.description().output));
+    let framed: Vec<usize> = ports
+        .enumerate()
+        .filter(|(_, port)| matches!(port, Port::Frames(_)))
+        .map(|(position, _)| position)
+        .collect();
+    Some((*framed.first()?, *framed.last()?))
+}
+
 impl Observer {
-    pub fn new(args: &RunArgs, total: Option<u64>) -> Observer {
+    pub fn new(args: &RunArgs, total: Option<u64>, pipeline: &Pipeline) -> Observer {
         let bar = (!args.quiet && std::io::stderr().is_terminal()).then(|| {
             let bar = match total {
                 Some(total) => ProgressBar::new(total),
@@ -43,14 +58,12 @@ impl Observer {
         let snapshot = args.snapshot.clone().map(|path| Snapshot {
             path,
             frame_index: args.snapshot_frame,
+            positions: picture_positions(pipeline),
+            frames_seen: 0,
             before: None,
             after: None,
         });
-        Observer {
-            bar,
-            snapshot,
-            inputs_seen: 0,
-        }
+        Observer { bar, snapshot }
     }
 
     pub fn finish(&mut self) {
@@ -85,17 +98,18 @@ impl RunObserver for Observer {
         }
     }
 
-    fn input(&mut self, media: &Media) {
-        if let (Some(snapshot), Media::Frame(frame)) = (&mut self.snapshot, media)
-            && self.inputs_seen == snapshot.frame_index
-        {
-            snapshot.before = Some(frame.clone());
+    fn passing(&mut self, position: usize, media: &Media) {
+        let (Some(snapshot), Media::Frame(frame)) = (&mut self.snapshot, media) else { return };
+        let Some((first, last)) = snapshot.positions else { return };
+        if position == first {
+            if snapshot.frames_seen == snapshot.frame_index {
+                snapshot.before = Some(frame.clone());
+            }
+            snapshot.frames_seen += 1;
         }
-        self.inputs_seen += 1;
-    }
-
-    fn output(&mut self, media: &Media) {
-        if let (Some(snapshot), Media::Frame(frame)) = (&mut self.snapshot, media)
+        // Checked after "before" so that a chain whose only picture point is
+        // one position (frames in, packets out) still pairs the frame with itself.
+        if position == last
             && snapshot.after.is_none()
             && snapshot.before.as_ref().map(|before| before.pts) == Some(frame.pts)
         {

@@ -16,12 +16,14 @@ pub fn session_summary(session: &Session, elapsed: Duration) -> String {
     let mut text = String::new();
     let _ = writeln!(
         text,
-        "framechain: {} in, {} out, {} dropped in {:.2} s ({:.1} fps)",
+        "framechain: {} in, {} out, {} dropped in {:.2} s ({:.1} fps out)",
         stats.inputs,
         stats.outputs,
         stats.dropped_total(),
         seconds,
-        stats.inputs as f64 / seconds
+        // Items out, not in: a decoder takes packets of any size but
+        // gives one item per picture.
+        stats.outputs as f64 / seconds
     );
     for (reason, count) in stats.dropped() {
         let _ = writeln!(text, "  dropped {count}: {reason}");

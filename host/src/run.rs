@@ -27,13 +27,11 @@ pub struct Progress {
     pub elapsed: Duration,
 }
 
-/// Watches a run: sees progress and each input and output item.
+/// Watches a run: sees progress and every item as it passes each
+/// position of the chain (0 = input, `i + 1` = output of stage `i`).
 pub trait RunObserver {
     fn progress(&mut self, _progress: Progress) {}
-    /// An item about to enter the session.
-    fn input(&mut self, _media: &Media) {}
-    /// An item that left the session, before it is written.
-    fn output(&mut self, _media: &Media) {}
+    fn passing(&mut self, _position: usize, _media: &Media) {}
 }
 
 /// An observer that watches nothing.
@@ -49,34 +47,24 @@ pub fn run_stream(
     observer: &mut dyn RunObserver,
 ) -> Result<Duration, RunError> {
     let started = Instant::now();
-    let mut write_all = |items: Vec<Media>, observer: &mut dyn RunObserver, written: &mut u64| {
+    let (mut inputs, mut outputs) = (0u64, 0u64);
+    let mut write_all = |items: Vec<Media>, written: &mut u64| {
         for item in items {
-            observer.output(&item);
             writer.write_media(item).map_err(RunError::Output)?;
             *written += 1;
         }
         Ok::<_, RunError>(())
     };
-    let (mut inputs, mut outputs) = (0u64, 0u64);
     while let Some(item) = reader.read_media().map_err(RunError::Input)? {
-        observer.input(&item);
         inputs += 1;
-        let produced = session.push(item)?;
-        write_all(produced, observer, &mut outputs)?;
-        observer.progress(Progress {
-            inputs,
-            outputs,
-            elapsed: started.elapsed(),
-        });
+        let produced = session.push_watched(item, &mut |position, media| observer.passing(position, media))?;
+        write_all(produced, &mut outputs)?;
+        observer.progress(Progress { inputs, outputs, elapsed: started.elapsed() });
     }
-    let flushed = session.flush()?;
-    write_all(flushed, observer, &mut outputs)?;
+    let flushed = session.flush_watched(&mut |position, media| observer.passing(position, media))?;
+    write_all(flushed, &mut outputs)?;
     writer.finish().map_err(RunError::Output)?;
     let elapsed = started.elapsed();
-    observer.progress(Progress {
-        inputs,
-        outputs,
-        elapsed,
-    });
+    observer.progress(Progress { inputs, outputs, elapsed });
     Ok(elapsed)
 }

@@ -49,26 +49,46 @@ impl Session {
     /// Pushes one item through every stage; returns what came out of the
     /// last stage (possibly nothing, possibly several items).
     pub fn push(&mut self, input: Media) -> Result<Vec<Media>> {
-        self.check_alive()?;
-        self.stats.inputs += 1;
-        let outputs = self.run_from(0, vec![input])?;
-        self.stats.outputs += outputs.len() as u64;
-        Ok(outputs)
+        self.push_watched(input, &mut |_, _| {})
     }
 
     /// End of stream: flushes each stage in order, pushing what each one
     /// still held through the stages after it.
     pub fn flush(&mut self) -> Result<Vec<Media>> {
+        self.flush_watched(&mut |_, _| {})
+    }
+
+    /// [`Session::push`], showing `watch` every item as it passes a
+    /// position of the chain: 0 is the session's input, `i + 1` the output
+    /// of stage `i`. Used for snapshots and taps; nothing is copied unless
+    /// the watcher copies.
+    pub fn push_watched(&mut self, input: Media, watch: &mut dyn FnMut(usize, &Media)) -> Result<Vec<Media>> {
+        self.check_alive()?;
+        self.stats.inputs += 1;
+        watch(0, &input);
+        let outputs = self.run_from(0, vec![input], watch)?;
+        self.stats.outputs += outputs.len() as u64;
+        Ok(outputs)
+    }
+
+    /// [`Session::flush`] with a watcher, as in [`Session::push_watched`].
+    pub fn flush_watched(&mut self, watch: &mut dyn FnMut(usize, &Media)) -> Result<Vec<Media>> {
         self.check_alive()?;
         let mut outputs = Vec::new();
         for index in 0..self.stages.len() {
             let started = Instant::now();
             let result = self.stages[index].flush();
             let flushed = self.account(index, started, 0, result)?;
-            outputs.extend(self.run_from(index + 1, flushed)?);
+            flushed.iter().for_each(|item| watch(index + 1, item));
+            outputs.extend(self.run_from(index + 1, flushed, watch)?);
         }
         self.stats.outputs += outputs.len() as u64;
         Ok(outputs)
+    }
+
+    /// Number of stages, so positions run from 0 to `stage_count()`.
+    pub fn stage_count(&self) -> usize {
+        self.stages.len()
     }
 
     /// Counts so far.
@@ -97,13 +117,20 @@ impl Session {
     }
 
     /// Pushes `items` through the stages from `first` on.
-    fn run_from(&mut self, first: usize, mut items: Vec<Media>) -> Result<Vec<Media>> {
+    fn run_from(
+        &mut self,
+        first: usize,
+        mut items: Vec<Media>,
+        watch: &mut dyn FnMut(usize, &Media),
+    ) -> Result<Vec<Media>> {
         for index in first..self.stages.len() {
             let mut next = Vec::with_capacity(items.len());
             for item in items {
                 let started = Instant::now();
                 let result = self.stages[index].push(item);
-                next.extend(self.account(index, started, 1, result)?);
+                let produced = self.account(index, started, 1, result)?;
+                produced.iter().for_each(|item| watch(index + 1, item));
+                next.extend(produced);
             }
             items = next;
         }

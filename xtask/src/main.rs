@@ -55,9 +55,11 @@ const STAGE_CRATES: &[StageCrate] = &[
 
 const WASM_TARGET: &str = "wasm32-wasip2";
 
-/// The default job: a generated 1080p clip, a policy rectangle filled,
-/// scaled to 720p.
-const DEMO_CHAIN: &str = "redact rect=120,67,600,135 mode=fill ! scale width=1280 height=720";
+/// The default job: a generated 1080p clip stands in for a patient's
+/// camera (encoded to H.264 first), then the telemedicine pipeline.
+const DEMO_PIPELINE: &str = "examples/telemedicine.yaml";
+/// Seconds of generated camera footage at 30 fps.
+const DEMO_FRAMES: &str = "150";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -168,26 +170,35 @@ fn demo() -> Result<(), String> {
     let out = root().join("demo-output");
     std::fs::create_dir_all(&out)
         .map_err(|error| format!("cannot create {}: {error}", out.display()))?;
-    let output = out.join("redacted-720p.y4m");
+    let framechain = target_dir().join("release/framechain");
+    let camera = out.join("camera-1080p.h264");
+    let output = out.join("redacted-720p.h264");
     let snapshot = out.join("before-after.png");
-    run(Command::new(target_dir().join("release/framechain"))
+    // 1. The "patient camera": a generated 1080p30 clip with a burnt-in name
+    //    plate, encoded to H.264 at 6 Mbit/s.
+    run(Command::new(&framechain)
         .args([
             "run",
-            DEMO_CHAIN,
+            "encode-h264 bitrate=6M fps=30 gop=60",
             "-i",
             "testsrc",
             "--size",
             "1920x1080",
-            "--frames",
-            "90",
-            "-o",
         ])
+        .args(["--frames", DEMO_FRAMES, "-q", "-o"])
+        .arg(&camera))?;
+    // 2. The telemedicine pipeline: decode, redact, scale, encode.
+    run(Command::new(&framechain)
+        .args(["run", "--pipeline", DEMO_PIPELINE, "-i"])
+        .arg(&camera)
+        .arg("-o")
         .arg(&output)
         .arg("--snapshot")
         .arg(&snapshot))?;
-    println!("demo: wrote {}", output.display());
+    println!("demo: camera stream  {}", camera.display());
+    println!("demo: redacted 720p  {}", output.display());
     println!(
-        "demo: wrote {} (left: input frame 0, right: output frame 0)",
+        "demo: snapshot       {} (left: decoded input, right: redacted and scaled, before encoding)",
         snapshot.display()
     );
     Ok(())
@@ -211,7 +222,10 @@ fn test() -> Result<(), String> {
     run(clippy_wasm.args(["--", "-D", "warnings"]))?;
     run(cargo()
         .args(["test", "--workspace", "--release"])
-        .env("FRAMECHAIN_STAGE_PATH", stage_path()))
+        .env("FRAMECHAIN_STAGE_PATH", stage_path()))?;
+    // The containerd shim end to end: a private containerd, `ctr run` and
+    // the CRI path on a real clip. Fails (never skips) when it cannot run.
+    run(Command::new("bash").arg(root().join("shim/tests/containerd.sh")))
 }
 
 fn bench(extra: &[String]) -> Result<(), String> {

@@ -125,8 +125,10 @@ fn make_frame(picture: &Picture) -> Result<Frame, String> {
 fn forward_codec_log(level: CodecLevel, message: &str) {
     let line = format!("{STAGE_NAME}: openh264: {message}");
     limited_log(|| match level {
-        CodecLevel::Error | CodecLevel::Warning => log::warn(&line),
-        CodecLevel::Info => log::info(&line),
+        // OpenH264 warns about its own settings and about damage the stage
+        // already reports as drops; only its errors deserve attention.
+        CodecLevel::Error => log::warn(&line),
+        CodecLevel::Warning | CodecLevel::Info => log::info(&line),
         CodecLevel::Debug => log::debug(&line),
     });
 }

@@ -1,18 +1,20 @@
-//! Reading and writing raw video around the host: Y4M (what `ffmpeg -f
-//! yuv4mpegpipe` speaks), headerless I420 with an explicit size, a
-//! synthetic test source, and PNG snapshots. Everything streams: one frame
+//! Reading and writing video around the host: Y4M (what `ffmpeg -f
+//! yuv4mpegpipe` speaks), headerless I420 with an explicit size, H.264
+//! Annex-B streams, a synthetic test source, and PNG snapshots. Everything streams: one frame
 //! in memory at a time.
 //!
 //! These readers parse only simple, fixed-layout headers of raw video a
 //! local tool produced; compressed, untrusted bitstreams are parsed only by
 //! stages inside the sandbox.
 
+mod annexb;
 mod raw;
 mod snapshot;
 mod stream;
 mod testsrc;
 mod y4m;
 
+pub use annexb::{AnnexBReader, AnnexBWriter, CHUNK as ANNEXB_CHUNK, NO_PTS};
 pub use raw::{RawReader, RawWriter};
 pub use snapshot::write_before_after_png;
 pub use stream::{FramesIn, FramesOut, MediaReader, MediaWriter};

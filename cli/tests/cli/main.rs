@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod telemedicine;
+
 fn stage_path() -> String {
     if let Ok(path) = std::env::var("FRAMECHAIN_STAGE_PATH") {
         return path;
@@ -16,7 +18,7 @@ fn stage_path() -> String {
     )
 }
 
-fn framechain(args: &[&str]) -> Output {
+pub fn framechain(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_framechain"))
         .args(args)
         .env("FRAMECHAIN_STAGE_PATH", stage_path())
@@ -25,17 +27,18 @@ fn framechain(args: &[&str]) -> Output {
         .expect("framechain runs")
 }
 
-fn scratch() -> PathBuf {
+pub fn scratch() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("framechain-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
 
-fn stderr(output: &Output) -> String {
+pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-/// The command failed with exactly one line on stderr, and no panic.
+/// The command failed with exactly one line on stderr, and the command
+/// itself did not panic (a stage's own panic message may be quoted).
 fn assert_one_line_error(output: &Output, expected: &str) {
     let text = stderr(output);
     assert_eq!(output.status.code(), Some(1), "exit status for: {text}");
@@ -45,10 +48,10 @@ fn assert_one_line_error(output: &Output, expected: &str) {
         text.contains(expected),
         "expected \"{expected}\" in: {text}"
     );
-    assert!(!text.contains("panicked"), "{text}");
+    assert!(!text.contains("thread 'main' panicked"), "{text}");
 }
 
-fn path_str(path: &Path) -> &str {
+pub fn path_str(path: &Path) -> &str {
     path.to_str().unwrap()
 }
 
@@ -279,3 +282,4 @@ fn stages_and_inspect_describe_the_built_in_stages() {
     assert!(text.contains("input:     i420 frames"), "{text}");
     assert!(text.contains("fill|pixelate|blur"), "{text}");
 }
+
