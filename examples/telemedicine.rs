@@ -45,10 +45,15 @@ fn transcode(input: &str, output: &str) -> Result<(), String> {
     let file = File::create(output).map_err(|e| format!("cannot create {output}: {e}"))?;
     let mut writer = AnnexBWriter::new(BufWriter::new(file));
 
-    let elapsed = run_stream(&mut session, &mut reader, &mut writer, &mut Unobserved).map_err(|e| e.to_string())?;
+    let elapsed = run_stream(&mut session, &mut reader, &mut writer, &mut Unobserved)
+        .map_err(|e| e.to_string())?;
     let stats = session.stats();
     let frames = stats.stages[0].outputs;
-    println!("{frames} frames in {:.2} s ({:.1} fps)", elapsed.as_secs_f64(), frames as f64 / elapsed.as_secs_f64());
+    println!(
+        "{frames} frames in {:.2} s ({:.1} fps)",
+        elapsed.as_secs_f64(),
+        frames as f64 / elapsed.as_secs_f64()
+    );
     for stage in &stats.stages {
         println!(
             "  {:<12} in {:>5} out {:>5} dropped {:>3}  p50 {:>8.2?}  p99 {:>8.2?}",

@@ -5,8 +5,8 @@ use std::io::{BufReader, BufWriter};
 use std::path::Path;
 
 use framechain::io::{
-    AnnexBReader, AnnexBWriter, FrameRate, FramesIn, FramesOut, MediaReader, MediaWriter, RawReader,
-    RawWriter, TestSource, Y4mReader, Y4mWriter,
+    AnnexBReader, AnnexBWriter, FrameRate, FramesIn, FramesOut, MediaReader, MediaWriter,
+    RawReader, RawWriter, TestSource, Y4mReader, Y4mWriter,
 };
 
 use crate::RunArgs;

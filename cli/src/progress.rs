@@ -29,7 +29,8 @@ struct Snapshot {
 
 /// The first and last chain positions whose media are frames.
 fn picture_positions(pipeline: &Pipeline) -> Option<(usize, usize)> {
-    let ports = std::iter::once(pipeline.input()).chain(pipeline.stages().map(|stage| &stage.description().output));
+    let ports = std::iter::once(pipeline.input())
+        .chain(pipeline.stages().map(|stage| &stage.description().output));
     let framed: Vec<usize> = ports
         .enumerate()
         .filter(|(_, port)| matches!(port, Port::Frames(_)))
@@ -99,8 +100,12 @@ impl RunObserver for Observer {
     }
 
     fn passing(&mut self, position: usize, media: &Media) {
-        let (Some(snapshot), Media::Frame(frame)) = (&mut self.snapshot, media) else { return };
-        let Some((first, last)) = snapshot.positions else { return };
+        let (Some(snapshot), Media::Frame(frame)) = (&mut self.snapshot, media) else {
+            return;
+        };
+        let Some((first, last)) = snapshot.positions else {
+            return;
+        };
         if position == first {
             if snapshot.frames_seen == snapshot.frame_index {
                 snapshot.before = Some(frame.clone());

@@ -57,14 +57,25 @@ pub fn run_stream(
     };
     while let Some(item) = reader.read_media().map_err(RunError::Input)? {
         inputs += 1;
-        let produced = session.push_watched(item, &mut |position, media| observer.passing(position, media))?;
+        let produced = session.push_watched(item, &mut |position, media| {
+            observer.passing(position, media)
+        })?;
         write_all(produced, &mut outputs)?;
-        observer.progress(Progress { inputs, outputs, elapsed: started.elapsed() });
+        observer.progress(Progress {
+            inputs,
+            outputs,
+            elapsed: started.elapsed(),
+        });
     }
-    let flushed = session.flush_watched(&mut |position, media| observer.passing(position, media))?;
+    let flushed =
+        session.flush_watched(&mut |position, media| observer.passing(position, media))?;
     write_all(flushed, &mut outputs)?;
     writer.finish().map_err(RunError::Output)?;
     let elapsed = started.elapsed();
-    observer.progress(Progress { inputs, outputs, elapsed });
+    observer.progress(Progress {
+        inputs,
+        outputs,
+        elapsed,
+    });
     Ok(elapsed)
 }

@@ -62,7 +62,11 @@ impl Session {
     /// position of the chain: 0 is the session's input, `i + 1` the output
     /// of stage `i`. Used for snapshots and taps; nothing is copied unless
     /// the watcher copies.
-    pub fn push_watched(&mut self, input: Media, watch: &mut dyn FnMut(usize, &Media)) -> Result<Vec<Media>> {
+    pub fn push_watched(
+        &mut self,
+        input: Media,
+        watch: &mut dyn FnMut(usize, &Media),
+    ) -> Result<Vec<Media>> {
         self.check_alive()?;
         self.stats.inputs += 1;
         watch(0, &input);

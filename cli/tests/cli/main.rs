@@ -282,4 +282,3 @@ fn stages_and_inspect_describe_the_built_in_stages() {
     assert!(text.contains("input:     i420 frames"), "{text}");
     assert!(text.contains("fill|pixelate|blur"), "{text}");
 }
-

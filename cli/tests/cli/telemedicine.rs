@@ -23,7 +23,11 @@ fn testdata() -> Option<PathBuf> {
     if path.is_dir() {
         return Some(path);
     }
-    assert!(std::env::var_os("CI").is_none(), "test data not found at {} (CI needs it)", path.display());
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "test data not found at {} (CI needs it)",
+        path.display()
+    );
     eprintln!("skipping: test data not found at {}", path.display());
     None
 }
@@ -35,16 +39,32 @@ fn ffmpeg_decode(input: &Path, filter: Option<&str>) -> Vec<u8> {
     if let Some(filter) = filter {
         command.args(["-vf", filter]);
     }
-    let output = command.args(["-pix_fmt", "yuv420p", "-f", "rawvideo", "-"]).output().expect("ffmpeg runs");
-    assert!(output.status.success(), "ffmpeg failed on {}", input.display());
-    assert!(output.stderr.is_empty(), "ffmpeg reported: {}", String::from_utf8_lossy(&output.stderr));
+    let output = command
+        .args(["-pix_fmt", "yuv420p", "-f", "rawvideo", "-"])
+        .output()
+        .expect("ffmpeg runs");
+    assert!(
+        output.status.success(),
+        "ffmpeg failed on {}",
+        input.display()
+    );
+    assert!(
+        output.stderr.is_empty(),
+        "ffmpeg reported: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     output.stdout
 }
 
 /// Where the rectangle lands in 720p, grown (`margin` > 0) or shrunk.
 fn rect_720p(margin: f64) -> (f64, f64, f64, f64) {
     let (x, y, w, h) = RECT;
-    (x * SCALE - margin, y * SCALE - margin, (x + w) * SCALE + margin, (y + h) * SCALE + margin)
+    (
+        x * SCALE - margin,
+        y * SCALE - margin,
+        (x + w) * SCALE + margin,
+        (y + h) * SCALE + margin,
+    )
 }
 
 fn in_rect(area: (f64, f64, f64, f64), x: usize, y: usize) -> bool {
@@ -58,7 +78,15 @@ fn real_1080p_footage_through_the_telemedicine_chain() {
     let source = data.join("h264/throughput/real1080p30_10s_cbp_6M.264");
     let output = scratch().join("telemedicine-720p.h264");
     let pipeline = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/telemedicine.yaml");
-    let run = framechain(&["run", "--pipeline", path_str(&pipeline), "-i", path_str(&source), "-o", path_str(&output)]);
+    let run = framechain(&[
+        "run",
+        "--pipeline",
+        path_str(&pipeline),
+        "-i",
+        path_str(&source),
+        "-o",
+        path_str(&output),
+    ]);
     assert!(run.status.success(), "{}", stderr(&run));
     let summary = stderr(&run);
     assert!(summary.contains(" 0 dropped"), "{summary}");
@@ -70,7 +98,10 @@ fn real_1080p_footage_through_the_telemedicine_chain() {
     // The bitrate is what was asked, within 10 %.
     let bits = std::fs::metadata(&output).unwrap().len() as f64 * 8.0;
     let bitrate = bits / SECONDS;
-    assert!((bitrate / BITRATE - 1.0).abs() <= 0.10, "bitrate {bitrate:.0} bit/s, asked 2000k");
+    assert!(
+        (bitrate / BITRATE - 1.0).abs() <= 0.10,
+        "bitrate {bitrate:.0} bit/s, asked 2000k"
+    );
 
     // Outside the redacted area it is the source, scaled (FFmpeg bilinear), within 32 dB.
     let reference = ffmpeg_decode(&source, Some("scale=1280:720:flags=bilinear"));
@@ -86,19 +117,39 @@ fn real_1080p_footage_through_the_telemedicine_chain() {
         }
     }
     let psnr = 10.0 * (255.0f64.powi(2) / (error / count as f64)).log10();
-    assert!(psnr >= 32.0, "PSNR outside the redacted area {psnr:.2} dB, want >= 32");
+    assert!(
+        psnr >= 32.0,
+        "PSNR outside the redacted area {psnr:.2} dB, want >= 32"
+    );
 
     // Inside it, no trace of the source: flat black in every frame, where
     // the source shows bright sky (mean far from black).
     let inside = rect_720p(-6.0);
     let area = |frame: &[u8]| -> Vec<u8> {
-        (0..LUMA).filter(|&i| in_rect(inside, i % 1280, i / 1280)).map(|i| frame[i]).collect()
+        (0..LUMA)
+            .filter(|&i| in_rect(inside, i % 1280, i / 1280))
+            .map(|i| frame[i])
+            .collect()
     };
-    let mean = |samples: &[u8]| samples.iter().map(|&s| s as f64).sum::<f64>() / samples.len() as f64;
-    for (number, (frame, theirs)) in ours.chunks_exact(FRAME).zip(reference.chunks_exact(FRAME)).enumerate() {
+    let mean =
+        |samples: &[u8]| samples.iter().map(|&s| s as f64).sum::<f64>() / samples.len() as f64;
+    for (number, (frame, theirs)) in ours
+        .chunks_exact(FRAME)
+        .zip(reference.chunks_exact(FRAME))
+        .enumerate()
+    {
         let (redacted, source) = (area(frame), area(theirs));
-        let (lowest, highest) = (redacted.iter().min().unwrap(), redacted.iter().max().unwrap());
-        assert!(*lowest >= 12 && *highest <= 20, "frame {number}: redacted area spans {lowest}..{highest}, not flat black");
-        assert!(mean(&source) - mean(&redacted) > 80.0, "frame {number}: the source there should be far from black");
+        let (lowest, highest) = (
+            redacted.iter().min().unwrap(),
+            redacted.iter().max().unwrap(),
+        );
+        assert!(
+            *lowest >= 12 && *highest <= 20,
+            "frame {number}: redacted area spans {lowest}..{highest}, not flat black"
+        );
+        assert!(
+            mean(&source) - mean(&redacted) > 80.0,
+            "frame {number}: the source there should be far from black"
+        );
     }
 }

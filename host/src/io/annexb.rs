@@ -40,7 +40,13 @@ impl<R: Read> MediaReader for AnnexBReader<R> {
             return Ok(None);
         }
         data.truncate(n);
-        Ok(Some(Media::Packet(Packet { codec: Codec::H264, data, pts: NO_PTS, dts: NO_PTS, keyframe: false })))
+        Ok(Some(Media::Packet(Packet {
+            codec: Codec::H264,
+            data,
+            pts: NO_PTS,
+            dts: NO_PTS,
+            keyframe: false,
+        })))
     }
 
     fn port(&self) -> Port {
@@ -66,9 +72,15 @@ impl<W: Write> AnnexBWriter<W> {
 impl<W: Write> MediaWriter for AnnexBWriter<W> {
     fn write_media(&mut self, media: Media) -> Result<(), IoError> {
         match media {
-            Media::Packet(packet) if packet.codec == Codec::H264 => Ok(self.output.write_all(&packet.data)?),
-            Media::Packet(_) => Err(IoError::Format("an H.264 output was given a packet of another codec".into())),
-            Media::Frame(_) => Err(IoError::Format("an H.264 output was given a raw frame".into())),
+            Media::Packet(packet) if packet.codec == Codec::H264 => {
+                Ok(self.output.write_all(&packet.data)?)
+            }
+            Media::Packet(_) => Err(IoError::Format(
+                "an H.264 output was given a packet of another codec".into(),
+            )),
+            Media::Frame(_) => Err(IoError::Format(
+                "an H.264 output was given a raw frame".into(),
+            )),
         }
     }
 
