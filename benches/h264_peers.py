@@ -14,6 +14,7 @@ each process. Every variant runs `--repeat` times; the median is reported.
     python3 benches/h264_peers.py [--clip FILE] [--repeat 3]
 
 Needs `cargo xtask build` first; GStreamer comes from scripts/setup.sh.
+FRAMECHAIN_BIN and FRAMECHAIN_STAGE_PATH point it at another build.
 """
 
 import argparse
@@ -27,6 +28,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+FRAMECHAIN = os.environ.get("FRAMECHAIN_BIN", str(ROOT / "target/release/framechain"))
 DEFAULT_CLIP = ROOT.parent / "shared/testdata/h264/throughput/real1080p30_10s_cbp_6M.264"
 ENCODE = "encode-h264 bitrate=2000k fps=30 gop=60"
 CHAIN = f"decode-h264 ! scale width=1280 height=720 ! {ENCODE}"
@@ -53,7 +55,7 @@ def frame_count(clip):
 
 
 def framechain_command(chain, clip, out):
-    return ["taskset", "-c", "0", str(ROOT / "target/release/framechain"), "run", chain,
+    return ["taskset", "-c", "0", FRAMECHAIN, "run", chain,
             "-i", str(clip), "-o", str(out)]
 
 
@@ -86,7 +88,7 @@ def main():
     variants = [("framechain wasm", framechain_command(CHAIN, args.clip, work / "wasm.h264"))]
     native_chain = CHAIN + " accel=native"
     os.environ.setdefault("FRAMECHAIN_STAGE_PATH", str(ROOT / "target/stages"))
-    inspect = subprocess.run([str(ROOT / "target/release/framechain"), "inspect", "encode-h264"],
+    inspect = subprocess.run([FRAMECHAIN, "inspect", "encode-h264"],
                              capture_output=True, text=True)
     if "accel" in inspect.stdout:
         variants.append(("framechain native-enc", framechain_command(native_chain, args.clip, work / "native.h264")))
