@@ -3,8 +3,11 @@
 //!
 //! For wasm32 targets the code is built with clang-19 against the wasi
 //! sysroot (toolchain.rs). For the host it is built with the default C++
-//! compiler, so that the codec can be tested natively without wasmtime.
+//! compiler, so that the codec can be tested natively without wasmtime and
+//! the host can offer a native encoder; on x86-64 Linux with OpenH264's
+//! assembly too (asm.rs).
 
+mod asm;
 mod locate;
 mod toolchain;
 
@@ -57,9 +60,26 @@ fn main() {
     println!("cargo:rerun-if-changed={}", shim.display());
 
     let src = locate::openh264_source();
+    let asm = if wasm {
+        asm::AsmObjects::none()
+    } else {
+        asm::assemble(&src, &out_dir)
+    };
+    // `framechain_openh264::NATIVE_ASM` tells tests and benchmarks which
+    // build they measure.
+    println!("cargo::rustc-check-cfg=cfg(framechain_openh264_asm)");
+    if asm.enabled() {
+        println!("cargo:rustc-cfg=framechain_openh264_asm");
+    }
 
     for part in PARTS {
         let mut build = base_build(wasm, &shim, &src);
+        if asm.enabled() {
+            // OpenH264 calls its assembly (chosen per CPU at run time) only
+            // when compiled with these.
+            build.define("X86_ASM", None).define("HAVE_AVX2", None);
+            build.objects(asm.for_part(part.name));
+        }
         for include in part.includes {
             build.include(src.join(include));
         }

@@ -166,17 +166,28 @@ impl Encoder {
 
     /// Encodes one packed I420 picture of the encoder's size.
     pub fn encode(&mut self, picture: &I420, timestamp_ms: i64) -> Result<Encoded, Error> {
-        let (w, h) = (self.width, self.height);
-        let (cw, ch) = I420::chroma_size(w, h);
-        if picture.width != w || picture.height != h {
+        if (picture.width, picture.height) != (self.width, self.height) {
             return Err(Error::Unsupported(format!(
-                "picture is {}x{}, encoder is {w}x{h}",
-                picture.width, picture.height
+                "picture is {}x{}, encoder is {}x{}",
+                picture.width, picture.height, self.width, self.height
             )));
         }
+        self.encode_planes([&picture.y, &picture.u, &picture.v], timestamp_ms)
+    }
+
+    /// Encodes one picture of the encoder's size given as its three packed
+    /// I420 planes (Y, U, V; no row padding), wherever they live: the host's
+    /// native encoder reads a frame's planes in place, copying nothing.
+    pub fn encode_planes(
+        &mut self,
+        [y, u, v]: [&[u8]; 3],
+        timestamp_ms: i64,
+    ) -> Result<Encoded, Error> {
+        let (w, h) = (self.width, self.height);
+        let (cw, ch) = I420::chroma_size(w, h);
         let luma = (w * h) as usize;
         let chroma = (cw * ch) as usize;
-        if picture.y.len() != luma || picture.u.len() != chroma || picture.v.len() != chroma {
+        if y.len() != luma || u.len() != chroma || v.len() != chroma {
             return Err(Error::Unsupported(
                 "plane sizes do not match the picture size".into(),
             ));
@@ -187,9 +198,9 @@ impl Encoder {
         let rv = unsafe {
             ffi::fc_enc_encode(
                 self.raw.as_ptr(),
-                picture.y.as_ptr(),
-                picture.u.as_ptr(),
-                picture.v.as_ptr(),
+                y.as_ptr(),
+                u.as_ptr(),
+                v.as_ptr(),
                 w as i32,
                 cw as i32,
                 timestamp_ms,
@@ -226,6 +237,13 @@ impl Encoder {
         Ok(Encoded { kind, data })
     }
 }
+
+// SAFETY: an `Encoder` exclusively owns its OpenH264 encoder, which keeps
+// no thread-local state and is set up single-threaded (the shim sets
+// iMultipleThreadIdc = 1), so it may move to another thread; `&mut self`
+// on every call keeps it from being used by two at once. (The log sink is
+// per thread: lines of an encoder moved away go to that thread's sink.)
+unsafe impl Send for Encoder {}
 
 impl Drop for Encoder {
     fn drop(&mut self) {

@@ -25,8 +25,14 @@
 //! Optional environment: `FRAMECHAIN_OPENH264_SRC` (an OpenH264 tree to use
 //! instead, e.g. for offline or vendored builds), `FRAMECHAIN_WASM_CXX`
 //! (default `clang++-19`), `FRAMECHAIN_WASM_AR` (default: the first
-//! `llvm-ar` on `PATH`). Native builds (tests) use the host's C++ compiler
-//! and need none of this. The C++ flags and why are in `build/toolchain.rs`.
+//! `llvm-ar` on `PATH`). Native builds (tests, and the host's optional
+//! native encoder) use the host's C++ compiler and need none of this; on
+//! x86-64 Linux they also assemble OpenH264's SIMD assembly with `nasm`
+//! (Debian's `nasm`; about 3x faster encoding), falling back to the
+//! portable C++ with a warning when it is missing
+//! (`FRAMECHAIN_OPENH264_NO_ASM=1` forces that, `FRAMECHAIN_NASM` picks
+//! the assembler; see `build/asm.rs` and [`NATIVE_ASM`]). The C++ flags for
+//! wasm and why are in `build/toolchain.rs`.
 
 mod decoder;
 mod encoder;
@@ -37,6 +43,10 @@ pub use decoder::{DecodeStatus, Decoded, Decoder, DecoderOptions, I420, PictureR
 pub use encoder::{
     Complexity, Encoded, Encoder, EncoderConfig, FrameKind, MIN_SIZE, Profile, RateControl,
 };
+
+/// True when this build of OpenH264 uses its x86 assembly (native x86-64
+/// Linux builds with `nasm`; see `build/asm.rs`). Always false in wasm.
+pub const NATIVE_ASM: bool = cfg!(framechain_openh264_asm);
 
 /// A codec failure.
 #[derive(Debug, Clone, PartialEq, Eq)]
