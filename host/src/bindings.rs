@@ -2,13 +2,16 @@
 //! wasmtime's `bindgen!`.
 //!
 //! The `frame` resource is mapped onto the host's own [`Frame`]: a frame's
-//! samples never live in a stage's linear memory, only in the host.
+//! samples never live in a stage's linear memory, only in the host. The
+//! `native-h264` encoder resource is the host's
+//! [`NativeEncoder`](crate::native_h264::NativeEncoder).
 
 wasmtime::component::bindgen!({
     path: "../wit",
     world: "stage-component",
     with: {
         "framechain:stage/types.frame": crate::frame::Frame,
+        "framechain:stage/native-h264.encoder": crate::native_h264::NativeEncoder,
     },
     // Host functions that touch the resource table can fail (a stage hands
     // in a handle it does not own); such a failure traps the stage.
@@ -18,4 +21,5 @@ wasmtime::component::bindgen!({
 });
 
 pub use framechain::stage::log::Level as LogLevel;
+pub use framechain::stage::native_h264;
 pub use framechain::stage::types;

@@ -39,6 +39,7 @@ mod error;
 mod frame;
 pub mod io;
 mod media;
+mod native_h264;
 mod pipeline;
 pub mod ports;
 mod registry;

@@ -138,7 +138,11 @@ impl LoadedStage {
 fn new_store(engine: &Engine, label: Arc<str>) -> Store<StageState> {
     let mut store = Store::new(
         engine.wasmtime(),
-        StageState::new(label, engine.config().memory_limit),
+        StageState::new(
+            label,
+            engine.config().memory_limit,
+            engine.config().native_h264,
+        ),
     );
     store.limiter(|state| &mut state.memory);
     store.epoch_deadline_trap();

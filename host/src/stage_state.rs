@@ -11,6 +11,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use crate::bindings::LogLevel;
 use crate::bindings::types::{self, FrameError, FrameInfo, PixelFormat, Plane, Rect, Region};
 use crate::frame::Frame;
+use crate::native_h264::NativeH264State;
 
 /// How much of a stage's stderr is kept to explain a trap (a Rust panic
 /// message lands there just before the trap).
@@ -35,12 +36,15 @@ pub(crate) struct StageState {
     pub(crate) label: Arc<str>,
     log_lines_this_call: u32,
     pub(crate) suppressed_log_lines: u64,
+    /// The `native-h264` import: whether it may be used, encoders held.
+    pub(crate) native_h264: NativeH264State,
 }
 
 impl StageState {
     /// A state with no WASI capabilities beyond clocks and randomness: no
     /// files, no network, no environment, no arguments, no stdin.
-    pub(crate) fn new(label: Arc<str>, memory_limit: usize) -> StageState {
+    /// `native_h264`: whether the stage may make native encoders.
+    pub(crate) fn new(label: Arc<str>, memory_limit: usize, native_h264: bool) -> StageState {
         let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
         let wasi = WasiCtx::builder()
             .stderr(stderr.clone())
@@ -61,6 +65,7 @@ impl StageState {
             label,
             log_lines_this_call: 0,
             suppressed_log_lines: 0,
+            native_h264: NativeH264State::new(native_h264),
         }
     }
 
