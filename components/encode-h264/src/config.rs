@@ -2,6 +2,7 @@
 
 use framechain_openh264::log::Level;
 use framechain_openh264::{Complexity, EncoderConfig, Profile, RateControl};
+use framechain_stage::bindings::framechain::stage::native_h264 as native;
 use framechain_stage::spec::{ParamSpecExt, choice, param};
 use framechain_stage::{ParamKind, ParamSpec, Params, StageError};
 
@@ -9,6 +10,16 @@ pub const STAGE_NAME: &str = "encode-h264";
 
 /// A frame carrying a region with this label is encoded as an IDR picture.
 pub const FORCE_KEYFRAME_LABEL: &str = "force-keyframe";
+
+/// Where the encoding runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Accel {
+    /// OpenH264 compiled into this component, inside the sandbox.
+    None,
+    /// The host's native encoder (the `native-h264` import): faster, but
+    /// it runs outside the sandbox, on pixels only.
+    Native,
+}
 
 /// What an `encode-h264` processor was asked to do.
 #[derive(Clone, Debug, PartialEq)]
@@ -26,6 +37,7 @@ pub struct EncodeConfig {
     pub low_latency: bool,
     /// Input frames flagged as keyframes become IDR pictures.
     pub follow_keyframes: bool,
+    pub accel: Accel,
 }
 
 pub fn param_specs() -> Vec<ParamSpec> {
@@ -84,6 +96,12 @@ pub fn param_specs() -> Vec<ParamSpec> {
             "true: input frames flagged as keyframes (e.g. IDR pictures from decode-h264) are encoded as keyframes too.",
         )
         .with_default("false"),
+        choice(
+            "accel",
+            &["none", "native"],
+            "none",
+            "none encodes inside the sandbox; native hands the frames to the host's native OpenH264 (with SIMD, several times faster), which runs outside the sandbox but only ever sees decoded pixels, never untrusted bytes. Fails if the host offers no native encoder.",
+        ),
     ]
 }
 
@@ -133,6 +151,10 @@ impl EncodeConfig {
             complexity,
             low_latency: params.flag("low-latency")?,
             follow_keyframes: params.flag("follow-keyframes")?,
+            accel: match params.choice("accel")? {
+                "native" => Accel::Native,
+                _ => Accel::None,
+            },
         })
     }
 
@@ -151,9 +173,45 @@ impl EncodeConfig {
             intra_period: self.gop,
             complexity: self.complexity,
             profile: self.profile,
-            frame_skip: self.low_latency && self.rate_control != RateControl::Off,
+            frame_skip: self.frame_skip(),
             log_level: Level::Warning,
         }
+    }
+
+    /// The same settings for the host's native encoder.
+    pub fn native_config(&self, width: u32, height: u32) -> native::EncoderConfig {
+        native::EncoderConfig {
+            width,
+            height,
+            fps: self.fps,
+            bitrate: self.bitrate,
+            max_bitrate: self.max_bitrate,
+            rate_control: match self.rate_control {
+                RateControl::Bitrate => native::RateControl::Bitrate,
+                RateControl::Quality => native::RateControl::Quality,
+                RateControl::Buffer => native::RateControl::Buffer,
+                RateControl::Off => native::RateControl::Off,
+            },
+            qp: self.qp,
+            intra_period: self.gop,
+            profile: match self.profile {
+                Profile::Baseline => native::Profile::Baseline,
+                Profile::Main => native::Profile::Main,
+                Profile::High => native::Profile::High,
+            },
+            complexity: match self.complexity {
+                Complexity::Low => native::Complexity::Low,
+                Complexity::Medium => native::Complexity::Medium,
+                Complexity::High => native::Complexity::High,
+            },
+            frame_skip: self.frame_skip(),
+        }
+    }
+
+    /// Rate control may skip pictures only on live links, and only when it
+    /// controls the rate at all.
+    fn frame_skip(&self) -> bool {
+        self.low_latency && self.rate_control != RateControl::Off
     }
 }
 
@@ -180,6 +238,7 @@ mod tests {
             (Profile::Baseline, Complexity::Low)
         );
         assert!(!c.low_latency && !c.follow_keyframes);
+        assert_eq!(c.accel, Accel::None);
         assert!(!c.encoder_config(640, 480).frame_skip);
     }
 
@@ -196,6 +255,7 @@ mod tests {
             ("complexity", "high"),
             ("low-latency", "true"),
             ("follow-keyframes", "true"),
+            ("accel", "native"),
         ]))
         .unwrap();
         assert_eq!(
@@ -207,9 +267,67 @@ mod tests {
             (RateControl::Off, Profile::Main, Complexity::High)
         );
         assert!(c.low_latency && c.follow_keyframes);
+        assert_eq!(c.accel, Accel::Native);
         let e = c.encoder_config(1920, 1080);
         assert_eq!((e.width, e.height, e.intra_period), (1920, 1080, 0));
         assert!(!e.frame_skip);
+    }
+
+    /// The variant's name, whichever type prints it (`RateControl::Off`, `Off`).
+    fn variant(value: impl std::fmt::Debug) -> String {
+        let text = format!("{value:?}");
+        text.rsplit("::").next().unwrap_or_default().to_owned()
+    }
+
+    #[test]
+    fn native_settings_match_the_in_wasm_ones() {
+        for pairs in [
+            &[][..],
+            &[
+                ("rc", "quality"),
+                ("profile", "high"),
+                ("complexity", "medium"),
+            ],
+            &[
+                ("bitrate", "1500k"),
+                ("max-bitrate", "3M"),
+                ("low-latency", "true"),
+            ],
+            &[
+                ("rc", "off"),
+                ("qp", "40"),
+                ("low-latency", "true"),
+                ("gop", "0"),
+                ("profile", "main"),
+                ("complexity", "high"),
+            ],
+            &[("rc", "buffer")],
+        ] {
+            let c = EncodeConfig::from_params(list(pairs)).unwrap();
+            let (wasm, host) = (c.encoder_config(1280, 720), c.native_config(1280, 720));
+            assert_eq!((host.width, host.height), (wasm.width, wasm.height));
+            assert_eq!(
+                (host.fps, host.bitrate, host.max_bitrate),
+                (wasm.fps, wasm.bitrate, wasm.max_bitrate)
+            );
+            assert_eq!(
+                (host.qp, host.intra_period, host.frame_skip),
+                (wasm.qp, wasm.intra_period, wasm.frame_skip)
+            );
+            assert_eq!(
+                [
+                    variant(host.rate_control),
+                    variant(host.profile),
+                    variant(host.complexity)
+                ],
+                [
+                    variant(wasm.rate_control),
+                    variant(wasm.profile),
+                    variant(wasm.complexity)
+                ],
+                "{pairs:?}"
+            );
+        }
     }
 
     #[test]
@@ -223,6 +341,7 @@ mod tests {
             &[("rc", "cbr")],
             &[("profile", "extended")],
             &[("keyint", "30")],
+            &[("accel", "gpu")],
         ] {
             assert!(
                 matches!(

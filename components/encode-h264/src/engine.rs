@@ -21,6 +21,17 @@ pub enum Encoded {
     Skipped,
 }
 
+/// Refuses picture sizes OpenH264 cannot encode, the same way whichever
+/// encoder (in wasm or the host's native one) would get them.
+pub fn check_size(w: u32, h: u32) -> Result<(), EncodeError> {
+    if w < MIN_SIZE || h < MIN_SIZE || !w.is_multiple_of(2) || !h.is_multiple_of(2) {
+        return Err(EncodeError::Unsupported(format!(
+            "OpenH264 encodes only even sizes of at least {MIN_SIZE}x{MIN_SIZE}, got {w}x{h}; put `scale` in front"
+        )));
+    }
+    Ok(())
+}
+
 pub struct Engine {
     config: EncodeConfig,
     /// Made for the first picture's size, again when the size changes.
@@ -47,11 +58,7 @@ impl Engine {
         force_idr: bool,
     ) -> Result<Encoded, EncodeError> {
         let (w, h) = (picture.width, picture.height);
-        if w < MIN_SIZE || h < MIN_SIZE || w % 2 != 0 || h % 2 != 0 {
-            return Err(EncodeError::Unsupported(format!(
-                "OpenH264 encodes only even sizes of at least {MIN_SIZE}x{MIN_SIZE}, got {w}x{h}; put `scale` in front"
-            )));
-        }
+        check_size(w, h)?;
         let encoder = match &mut self.encoder {
             Some(e) if e.size() == (w, h) => e,
             slot => {

@@ -16,11 +16,13 @@
 //! | `complexity` | `low` \| `medium` \| `high` | `low` | encoder effort |
 //! | `low-latency` | flag | `false` | rate control may skip frames instead of overshooting (live links) |
 //! | `follow-keyframes` | flag | `false` | input keyframes become keyframes |
+//! | `accel` | `none` \| `native` | `none` | `native`: the host's native encoder (see below) |
 //!
 //! ```text
 //! decode-h264 ! redact rect=100,100,400,200 ! encode-h264 bitrate=2000k gop=60
 //! encode-h264 rc=off qp=22 profile=main complexity=high
 //! encode-h264 bitrate=1500k low-latency=true
+//! encode-h264 bitrate=6M accel=native
 //! ```
 //!
 //! # Behaviour
@@ -39,14 +41,36 @@
 //! - With `low-latency=true` and a rate-controlled mode, a frame rate
 //!   control skips is listed in `output.dropped` (`skipped by rate control`).
 //!
+//! # `accel=native`
+//!
+//! By default (`accel=none`) OpenH264 runs compiled into this component,
+//! inside the sandbox: about 22 fps at 1080p on one core, since wasm gets
+//! none of OpenH264's SIMD assembly. With `accel=native` the stage hands
+//! its settings and each frame to the host's native encoder (the
+//! `native-h264` import of `wit/stage.wit`): the same OpenH264 release
+//! built natively with its x86 assembly, several times faster (numbers in
+//! `docs/performance.md`), and the frame's samples never cross into the
+//! component. Packets, keyframe flags, `force-keyframe` requests, `gop`,
+//! size changes and time stamps behave exactly as without it.
+//!
+//! The trade-off: the native encoder runs in the host process, outside the
+//! sandbox, and its memory (about 21 MiB at 1080p) is outside the stage's
+//! memory limit. It only ever reads frames, pixels the pipeline produced,
+//! never untrusted bitstream bytes, and the host bounds it (one encoder per
+//! session, pictures up to 4096x2304). A host without it (built without
+//! its `native-h264` feature, or `EngineConfig::native_h264` false)
+//! refuses the pipeline when it is built: `accel=native` never falls back
+//! silently.
+//!
 //! # Crate layout
 //!
 //! [`config`] holds the parameters, [`engine`] drives OpenH264 and
-//! re-creates it on size changes, [`stage`] holds the component's entry
-//! points.
+//! re-creates it on size changes, [`native`] does the same with the host's
+//! native encoder, [`stage`] holds the component's entry points.
 
 pub mod config;
 pub mod engine;
+pub mod native;
 pub mod stage;
 
 #[cfg(all(target_arch = "wasm32", feature = "export"))]

@@ -11,8 +11,9 @@ use framechain_stage::{
     Stage, StageDescription, StageError, StageProcessor, log,
 };
 
-use crate::config::{EncodeConfig, FORCE_KEYFRAME_LABEL, STAGE_NAME, param_specs};
+use crate::config::{Accel, EncodeConfig, FORCE_KEYFRAME_LABEL, STAGE_NAME, param_specs};
 use crate::engine::{EncodeError, Encoded, Engine};
+use crate::native::NativeEngine;
 
 /// The stage type registered with `export_stage!`.
 pub struct EncodeStage;
@@ -35,21 +36,34 @@ impl Stage for EncodeStage {
 /// One session's encoder.
 pub struct EncodeProcessor {
     config: EncodeConfig,
-    engine: RefCell<Engine>,
+    backend: RefCell<Backend>,
+}
+
+/// Where the pictures are encoded (`accel`).
+enum Backend {
+    /// OpenH264 in this component: the planes are read into its memory.
+    Wasm(Engine),
+    /// The host's native encoder: the frame stays in the host.
+    Native(NativeEngine),
 }
 
 impl StageProcessor for EncodeProcessor {
     fn create(params: Vec<(String, String)>) -> Result<ProcessorHandle, StageError> {
         let config = EncodeConfig::from_params(params)?;
         codec_log::set_sink(Some(forward_codec_log));
-        let engine = Engine::new(config.clone()).map_err(|e| {
-            StageError::BadParameter(format!(
-                "{STAGE_NAME}: OpenH264 does not accept these settings: {e}"
-            ))
-        })?;
+        let backend = match config.accel {
+            Accel::None => Backend::Wasm(Engine::new(config.clone()).map_err(|e| {
+                StageError::BadParameter(format!(
+                    "{STAGE_NAME}: OpenH264 does not accept these settings: {e}"
+                ))
+            })?),
+            Accel::Native => Backend::Native(NativeEngine::new(config.clone()).map_err(|e| {
+                StageError::BadParameter(format!("{STAGE_NAME}: accel=native: {e}"))
+            })?),
+        };
         Ok(ProcessorHandle::new(EncodeProcessor {
             config,
-            engine: RefCell::new(engine),
+            backend: RefCell::new(backend),
         }))
     }
 
@@ -58,19 +72,22 @@ impl StageProcessor for EncodeProcessor {
         let info = frame.info();
         let PixelFormat::I420 = info.format;
         let force = (self.config.follow_keyframes && info.keyframe) || wants_keyframe(&frame);
-        let picture = read_picture(&frame, info.width, info.height)?;
-        // OpenH264 rate control counts in milliseconds; pts in 90 kHz ticks.
-        let timestamp_ms = info.pts.max(0) / 90;
-        let encoded = self
-            .engine
-            .borrow_mut()
-            .encode(&picture, timestamp_ms, force)
-            .map_err(|e| match e {
-                EncodeError::Unsupported(m) => {
-                    StageError::UnsupportedInput(format!("{STAGE_NAME}: {m}"))
-                }
-                EncodeError::Codec(m) => StageError::Internal(format!("{STAGE_NAME}: {m}")),
-            })?;
+        let encoded = match &mut *self.backend.borrow_mut() {
+            Backend::Wasm(engine) => {
+                let picture = read_picture(&frame, info.width, info.height)?;
+                // OpenH264 rate control counts in milliseconds; pts in 90 kHz
+                // ticks. (The host's native encoder converts the same way.)
+                let timestamp_ms = info.pts.max(0) / 90;
+                engine.encode(&picture, timestamp_ms, force)
+            }
+            Backend::Native(engine) => engine.encode(&frame, (info.width, info.height), force),
+        }
+        .map_err(|e| match e {
+            EncodeError::Unsupported(m) => {
+                StageError::UnsupportedInput(format!("{STAGE_NAME}: {m}"))
+            }
+            EncodeError::Codec(m) => StageError::Internal(format!("{STAGE_NAME}: {m}")),
+        })?;
         let mut output = empty_output();
         match encoded {
             Encoded::AccessUnit { data, keyframe } => output.media.push(Media::Packet(Packet {
@@ -139,8 +156,10 @@ fn forward_codec_log(level: CodecLevel, message: &str) {
     }
     let line = format!("{STAGE_NAME}: openh264: {message}");
     match level {
-        CodecLevel::Error | CodecLevel::Warning => log::warn(&line),
-        CodecLevel::Info => log::info(&line),
+        // OpenH264 warns about its own settings and about damage the stage
+        // already reports as drops; only its errors deserve attention.
+        CodecLevel::Error => log::warn(&line),
+        CodecLevel::Warning | CodecLevel::Info => log::info(&line),
         CodecLevel::Debug => log::debug(&line),
     }
 }
