@@ -304,7 +304,7 @@ fn packet_time_stamps_follow_b_frames_into_display_order() {
 }
 
 /// A moving picture: a gradient and a bright square that travels.
-fn test_frame(width: u32, height: u32, n: u32) -> Frame {
+pub(crate) fn test_frame(width: u32, height: u32, n: u32) -> Frame {
     let mut frame = Frame::black(width, height).unwrap();
     let y = frame.plane_mut(Plane::Y);
     for r in 0..height {
@@ -321,7 +321,7 @@ fn test_frame(width: u32, height: u32, n: u32) -> Frame {
     frame
 }
 
-fn psnr(a: &[u8], b: &[u8]) -> f64 {
+pub(crate) fn psnr(a: &[u8], b: &[u8]) -> f64 {
     let mse = a
         .iter()
         .zip(b)
@@ -337,7 +337,7 @@ fn psnr(a: &[u8], b: &[u8]) -> f64 {
 
 /// Decodes (the first `frames` pictures of) an Annex-B stream with FFmpeg
 /// to raw I420.
-fn ffmpeg_decode(stream: &[u8], name: &str, frames: usize) -> Vec<u8> {
+pub(crate) fn ffmpeg_decode(stream: &[u8], name: &str, frames: usize) -> Vec<u8> {
     let path =
         std::env::temp_dir().join(format!("framechain-h264-{name}-{}.264", std::process::id()));
     std::fs::write(&path, stream).unwrap();
@@ -364,7 +364,7 @@ fn ffmpeg_decode(stream: &[u8], name: &str, frames: usize) -> Vec<u8> {
     out.stdout
 }
 
-fn encode(pipeline: &Pipeline, frames: Vec<Frame>) -> (Vec<u8>, Vec<Packet>) {
+pub(crate) fn encode(pipeline: &Pipeline, frames: Vec<Frame>) -> (Vec<u8>, Vec<Packet>) {
     let mut session = pipeline.start_session().unwrap();
     let mut packets = Vec::new();
     for frame in frames {
@@ -552,6 +552,8 @@ fn throughput_1080p() {
         "encode-h264 bitrate=4M low-latency=false complexity=high",
         "encode-h264 bitrate=4M low-latency=false profile=main",
         "encode-h264 bitrate=4M",
+        "encode-h264 bitrate=4M low-latency=false accel=native",
+        "encode-h264 bitrate=4M low-latency=false complexity=high accel=native",
     ] {
         let encoder = pipeline(&engine, launch);
         encode(&encoder, frames[..5].to_vec());

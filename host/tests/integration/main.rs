@@ -9,5 +9,6 @@ mod chain_checks;
 mod h264;
 mod isolation;
 mod limits;
+mod native_encoder;
 mod redact_scale;
 mod support;

@@ -1,0 +1,262 @@
+//! `encode-h264 accel=native`: the host's native encoder behind the
+//! `native-h264` import. Its output is read back by FFmpeg; keyframe
+//! requests, time stamps, bitrate and size changes behave as in wasm; a
+//! host that refuses the native encoder refuses the pipeline.
+
+use framechain::{
+    ChainSpec, Engine, EngineConfig, Error, Frame, Media, Pipeline, Plane, Rect, Region,
+};
+
+use crate::h264::{encode, ffmpeg_decode, psnr, test_frame};
+use crate::support::{config, engine, have_ffmpeg, pipeline};
+
+fn force_keyframe(frame: &mut Frame) {
+    frame.regions.push(Region {
+        label: "force-keyframe".into(),
+        area: Rect {
+            x: 0,
+            y: 0,
+            width: 1,
+            height: 1,
+        },
+    });
+}
+
+/// Pts (in frames at 30 fps) of the keyframe packets.
+fn keyframes(packets: &[framechain::Packet]) -> Vec<i64> {
+    packets
+        .iter()
+        .filter(|p| p.keyframe)
+        .map(|p| p.pts / 3000)
+        .collect()
+}
+
+#[test]
+fn native_stream_decodes_in_ffmpeg_with_requested_keyframes() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let engine = engine();
+    for profile in ["baseline", "main", "high"] {
+        let encoder = pipeline(
+            &engine,
+            &format!(
+                "encode-h264 bitrate=1500k gop=12 profile={profile} low-latency=false accel=native"
+            ),
+        );
+        let mut frames: Vec<Frame> = (0..30).map(|n| test_frame(640, 360, n)).collect();
+        force_keyframe(&mut frames[5]);
+        let originals = frames.clone();
+        let (stream, packets) = encode(&encoder, frames);
+        assert_eq!(packets.len(), 30, "{profile}: one packet per frame");
+        assert_eq!(
+            keyframes(&packets),
+            vec![0, 5, 17, 29],
+            "{profile}: keyframes at gop=12 restarting at the request"
+        );
+        assert!(
+            packets
+                .iter()
+                .enumerate()
+                .all(|(i, p)| p.pts == i as i64 * 3000 && p.dts == p.pts),
+            "{profile}: pts and dts are the frames' pts"
+        );
+
+        let raw = ffmpeg_decode(&stream, &format!("native-{profile}"), 30);
+        let size = 640 * 360 * 3 / 2;
+        assert_eq!(
+            raw.len(),
+            30 * size,
+            "{profile}: FFmpeg decodes every frame"
+        );
+        for (n, (theirs, ours)) in raw.chunks(size).zip(&originals).enumerate() {
+            let q = psnr(&theirs[..640 * 360], ours.plane(Plane::Y));
+            assert!(q > 32.0, "{profile} frame {n}: {q:.1} dB");
+        }
+    }
+}
+
+/// Smooth detail everywhere (two waves) that pans a few pixels per frame,
+/// so rate control has to work for its bits.
+fn busy_frame(width: u32, height: u32, n: u32) -> Frame {
+    let mut frame = Frame::black(width, height).unwrap();
+    for plane in [Plane::Y, Plane::U, Plane::V] {
+        let (w, _) = frame.plane_size(plane);
+        let scale = if plane == Plane::Y { 1.0 } else { 2.0 };
+        for (i, sample) in frame.plane_mut(plane).iter_mut().enumerate() {
+            let x = f64::from(i as u32 % w) * scale + f64::from(3 * n);
+            let y = f64::from(i as u32 / w) * scale + f64::from(n);
+            let wave = (x / 7.0 + y / 11.0).sin() + (x / 19.0 - y / 5.0).cos();
+            *sample = (126.0 + 50.0 * wave) as u8;
+        }
+    }
+    frame.pts = i64::from(n) * 3000;
+    frame
+}
+
+#[test]
+fn native_bitrate_is_as_asked_and_as_in_wasm() {
+    if !have_ffmpeg() {
+        return;
+    }
+    const FRAMES: u32 = 150;
+    let seconds = f64::from(FRAMES) / 30.0;
+    let engine = engine();
+    let frames: Vec<Frame> = (0..FRAMES).map(|n| busy_frame(640, 360, n)).collect();
+    for target in [1_500_000.0, 3_000_000.0] {
+        let mut streams = Vec::new();
+        for accel in ["none", "native"] {
+            let launch = format!("encode-h264 bitrate={target} low-latency=false accel={accel}");
+            let (stream, packets) = encode(&pipeline(&engine, &launch), frames.clone());
+            assert_eq!(packets.len(), FRAMES as usize, "{launch}");
+            let raw = ffmpeg_decode(&stream, &format!("rate-{accel}-{target}"), FRAMES as usize);
+            assert_eq!(
+                raw.len(),
+                FRAMES as usize * 640 * 360 * 3 / 2,
+                "{launch}: FFmpeg decodes every frame"
+            );
+            let rate = stream.len() as f64 * 8.0 / seconds;
+            eprintln!("{launch}: {:.0} kbit/s", rate / 1000.0);
+            assert!(
+                (0.85..=1.15).contains(&(rate / target)),
+                "{launch}: {:.0} kbit/s is not near the target",
+                rate / 1000.0
+            );
+            streams.push(stream);
+        }
+        // The same OpenH264 release with the same settings: OpenH264's
+        // assembly is exact to its C, so the streams agree (here they are
+        // identical); allow for a CPU whose code path rounds differently.
+        let ratio = streams[1].len() as f64 / streams[0].len() as f64;
+        eprintln!(
+            "at {target}: native/wasm size {ratio:.4}, identical: {}",
+            streams[0] == streams[1]
+        );
+        assert!(
+            (0.97..=1.03).contains(&ratio),
+            "native and wasm streams differ in size by {ratio:.3}x at {target}"
+        );
+    }
+}
+
+#[test]
+fn native_skips_frames_for_low_latency_as_wasm_does() {
+    const FRAMES: usize = 60;
+    let engine = engine();
+    let frames: Vec<Frame> = (0..FRAMES as u32)
+        .map(|n| busy_frame(640, 360, n))
+        .collect();
+    let mut results = Vec::new();
+    for accel in ["none", "native"] {
+        let encoder = pipeline(
+            &engine,
+            &format!("encode-h264 bitrate=150k low-latency=true accel={accel}"),
+        );
+        let mut session = encoder.start_session().unwrap();
+        let mut pts = Vec::new();
+        for frame in frames.clone() {
+            pts.extend(
+                session
+                    .push(Media::Frame(frame))
+                    .unwrap()
+                    .iter()
+                    .map(Media::pts),
+            );
+        }
+        let skipped = session.stats().dropped_total() as usize;
+        eprintln!("accel={accel}: {} packets, {skipped} skipped", pts.len());
+        assert_eq!(
+            pts.len() + skipped,
+            FRAMES,
+            "accel={accel}: every frame accounted for"
+        );
+        assert!(skipped > 0, "accel={accel}: rate control skipped nothing");
+        assert_eq!(
+            session.stats().dropped().into_keys().collect::<Vec<_>>(),
+            ["encode-h264: skipped by rate control"]
+        );
+        let dropped = skipped;
+        results.push((pts, dropped));
+    }
+    assert_eq!(results[0], results[1], "native skips the frames wasm skips");
+}
+
+#[test]
+fn native_follows_size_changes_and_keyframe_flags_like_wasm() {
+    let engine = engine();
+    let launch = "encode-h264 gop=0 follow-keyframes=true low-latency=false accel=native";
+    let mut frames: Vec<Frame> = (0..4).map(|n| test_frame(320, 240, n)).collect();
+    frames.extend((4..8).map(|n| test_frame(640, 360, n)));
+    frames[2].keyframe = true;
+    let (_, packets) = encode(&pipeline(&engine, launch), frames);
+    assert_eq!(packets.len(), 8);
+    assert_eq!(
+        keyframes(&packets),
+        vec![0, 2, 4],
+        "first frame, a flagged frame and a new size start with an IDR picture"
+    );
+
+    // Sizes OpenH264 cannot encode are refused as in wasm, as a stage error.
+    for accel in ["none", "native"] {
+        let encoder = pipeline(&engine, &format!("encode-h264 accel={accel}"));
+        let mut session = encoder.start_session().unwrap();
+        let error = session
+            .push(Media::Frame(test_frame(321, 240, 0)))
+            .unwrap_err();
+        let text = error.to_string();
+        assert!(
+            text.contains("even sizes") && text.contains("321x240"),
+            "accel={accel}: {text}"
+        );
+    }
+
+    // Larger than the native encoder takes (level 5.2's 36864 macroblocks).
+    let encoder = pipeline(&engine, "encode-h264 accel=native");
+    let mut session = encoder.start_session().unwrap();
+    let error = session
+        .push(Media::Frame(Frame::black(4352, 2304).unwrap()))
+        .unwrap_err();
+    assert!(error.to_string().contains("36864 macroblocks"), "{error}");
+}
+
+#[test]
+fn native_sessions_run_side_by_side_and_end_cleanly() {
+    let engine = engine();
+    let encoder = pipeline(&engine, "encode-h264 gop=10 accel=native");
+    let mut sessions: Vec<_> = (0..3).map(|_| encoder.start_session().unwrap()).collect();
+    for n in 0..12 {
+        for (k, session) in sessions.iter_mut().enumerate() {
+            let out = session
+                .push(Media::Frame(test_frame(160 + 32 * k as u32, 96, n)))
+                .unwrap();
+            assert_eq!(out.len(), 1);
+        }
+    }
+    for mut session in sessions {
+        assert!(session.flush().unwrap().is_empty());
+        assert!(session.failure().is_none());
+    }
+}
+
+#[test]
+fn a_host_that_refuses_the_native_encoder_refuses_the_pipeline() {
+    let engine = Engine::new(EngineConfig {
+        native_h264: false,
+        ..config()
+    })
+    .unwrap();
+    let chain = ChainSpec::parse_launch("encode-h264 accel=native").unwrap();
+    match Pipeline::build(&engine, &chain) {
+        Err(Error::BadParameter { stage, message }) => {
+            assert_eq!(stage, "encode-h264");
+            assert!(message.contains("accel=native"), "{message}");
+            assert!(message.contains("switched off"), "{message}");
+        }
+        Err(other) => panic!("wrong error: {other}"),
+        Ok(_) => panic!("the pipeline was built"),
+    }
+    // Without accel=native the same engine encodes in wasm as always.
+    let encoder = pipeline(&engine, "encode-h264");
+    let (_, packets) = encode(&encoder, vec![test_frame(64, 64, 0)]);
+    assert_eq!(packets.len(), 1);
+}
