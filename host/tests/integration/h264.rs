@@ -387,57 +387,71 @@ pub(crate) fn encode(pipeline: &Pipeline, frames: Vec<Frame>) -> (Vec<u8>, Vec<P
     (stream, packets)
 }
 
+/// Asks for frame `frame` to be a keyframe, as a viewer joining would.
+pub(crate) fn force_keyframe(frame: &mut Frame) {
+    frame.regions.push(Region {
+        label: "force-keyframe".into(),
+        area: Rect {
+            x: 0,
+            y: 0,
+            width: 1,
+            height: 1,
+        },
+    });
+}
+
+/// Pts (in frames at 30 fps) of the keyframe packets.
+pub(crate) fn keyframes(packets: &[Packet]) -> Vec<i64> {
+    packets
+        .iter()
+        .filter(|p| p.keyframe)
+        .map(|p| p.pts / 3000)
+        .collect()
+}
+
+/// In wasm and with the host's native encoder alike.
 #[test]
 fn encoded_stream_decodes_in_ffmpeg_with_requested_keyframes() {
     if !have_ffmpeg() {
         return;
     }
     let engine = engine();
-    for profile in ["baseline", "main"] {
+    for (accel, profile) in [
+        ("none", "baseline"),
+        ("none", "main"),
+        ("native", "baseline"),
+        ("native", "main"),
+        ("native", "high"),
+    ] {
+        let case = format!("accel={accel} profile={profile}");
         let encoder = pipeline(
             &engine,
-            &format!("encode-h264 bitrate=1500k gop=12 profile={profile} low-latency=false"),
+            &format!("encode-h264 bitrate=1500k gop=12 low-latency=false {case}"),
         );
         let mut frames: Vec<Frame> = (0..30).map(|n| test_frame(640, 360, n)).collect();
-        frames[5].regions.push(Region {
-            label: "force-keyframe".into(),
-            area: Rect {
-                x: 0,
-                y: 0,
-                width: 1,
-                height: 1,
-            },
-        });
+        force_keyframe(&mut frames[5]);
         let originals = frames.clone();
         let (stream, packets) = encode(&encoder, frames);
-        assert_eq!(packets.len(), 30);
-        let keyframes: Vec<i64> = packets
-            .iter()
-            .filter(|p| p.keyframe)
-            .map(|p| p.pts / 3000)
-            .collect();
+        assert_eq!(packets.len(), 30, "{case}: one packet per frame");
         assert_eq!(
-            keyframes,
+            keyframes(&packets),
             vec![0, 5, 17, 29],
-            "{profile}: keyframes at gop=12 restarting at the request"
+            "{case}: keyframes at gop=12 restarting at the request"
         );
         assert!(
             packets
                 .iter()
                 .enumerate()
-                .all(|(i, p)| p.pts == i as i64 * 3000 && p.dts == p.pts)
+                .all(|(i, p)| p.pts == i as i64 * 3000 && p.dts == p.pts),
+            "{case}: pts and dts are the frames' pts"
         );
 
-        let raw = ffmpeg_decode(&stream, profile, 30);
+        let raw = ffmpeg_decode(&stream, &format!("{accel}-{profile}"), 30);
         let size = 640 * 360 * 3 / 2;
-        assert_eq!(
-            raw.len(),
-            30 * size,
-            "{profile}: FFmpeg decodes every frame"
-        );
+        assert_eq!(raw.len(), 30 * size, "{case}: FFmpeg decodes every frame");
         for (n, (theirs, ours)) in raw.chunks(size).zip(&originals).enumerate() {
             let q = psnr(&theirs[..640 * 360], ours.plane(Plane::Y));
-            assert!(q > 32.0, "{profile} frame {n}: {q:.1} dB");
+            assert!(q > 32.0, "{case} frame {n}: {q:.1} dB");
         }
     }
 }
