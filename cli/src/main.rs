@@ -89,6 +89,9 @@ pub struct RunArgs {
     /// Time limit of each call into a stage, milliseconds.
     #[arg(long, default_value_t = 1000, value_name = "MS")]
     call_timeout: u64,
+    /// Refuse `encode-h264 accel=native`: every stage then runs inside the sandbox.
+    #[arg(long)]
+    no_native_encoder: bool,
     /// No progress bar, no summary.
     #[arg(long, short = 'q')]
     quiet: bool,
@@ -126,12 +129,14 @@ fn engine(
     registry: StageRegistry,
     memory_limit_mib: usize,
     call_timeout: Duration,
+    native_h264: bool,
 ) -> Result<Engine, String> {
     let config = EngineConfig {
         memory_limit: memory_limit_mib
             .checked_mul(1 << 20)
             .ok_or("--memory-limit is too large")?,
         call_timeout,
+        native_h264,
         cache_dir: cache_dir(),
         registry,
         ..EngineConfig::default()
@@ -152,7 +157,7 @@ fn list_stages(registry: &StageRegistry) -> Result<(), String> {
     if names.is_empty() {
         return Err("no built-in stages found; build them with `cargo xtask build` or set FRAMECHAIN_STAGE_PATH".into());
     }
-    let engine = engine(registry.clone(), 256, Duration::from_secs(1))?;
+    let engine = engine(registry.clone(), 256, Duration::from_secs(1), true)?;
     for name in names {
         match engine.load_stage(&name) {
             Ok(stage) => println!("{:<14} {}", stage.name(), stage.description().summary),
@@ -163,7 +168,7 @@ fn list_stages(registry: &StageRegistry) -> Result<(), String> {
 }
 
 fn inspect(registry: StageRegistry, reference: &str) -> Result<(), String> {
-    let engine = engine(registry, 256, Duration::from_secs(1))?;
+    let engine = engine(registry, 256, Duration::from_secs(1), true)?;
     let stage = engine
         .load_stage(reference)
         .map_err(|error| error.to_string())?;
@@ -182,6 +187,7 @@ fn run(registry: StageRegistry, args: RunArgs) -> Result<(), String> {
         registry,
         args.memory_limit,
         Duration::from_millis(args.call_timeout.max(1)),
+        !args.no_native_encoder,
     )?;
     let pipeline = Pipeline::build(&engine, &chain).map_err(|error| error.to_string())?;
     let mut reader = inputs::open_input(&args)?;

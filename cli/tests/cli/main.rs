@@ -254,6 +254,20 @@ fn user_errors_are_one_line_and_exit_non_zero() {
             ],
             "stage test-stage failed: crashed",
         ),
+        (
+            vec![
+                "run",
+                "encode-h264 accel=native",
+                "-i",
+                "testsrc",
+                "--size",
+                "64x64",
+                "--no-native-encoder",
+                "-o",
+                "out.h264",
+            ],
+            "the native H.264 encoder is switched off on this host",
+        ),
         (vec!["inspect", "no-such-stage"], "unknown stage"),
     ];
     for (args, expected) in cases {
