@@ -20,6 +20,6 @@ wasmtime::component::bindgen!({
     },
 });
 
-pub use framechain::stage::log::Level as LogLevel;
-pub use framechain::stage::native_h264;
-pub use framechain::stage::types;
+pub use self::framechain::stage::log::Level as LogLevel;
+pub use self::framechain::stage::native_h264;
+pub use self::framechain::stage::types;
