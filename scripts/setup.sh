@@ -14,6 +14,9 @@ packages=(
   # reference tools nobody here wrote: FFmpeg and GStreamer
   ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
+  # the containerd shim: its build (runwasi's crates) and its end-to-end test
+  # (shim/tests/containerd.sh: a private containerd, runc, a static pause binary)
+  protobuf-compiler libseccomp-dev containerd runc gcc libc6-dev python3
 )
 
 if ! rustup target list --installed | grep -qx wasm32-wasip2; then

@@ -3,6 +3,7 @@
 
 mod inputs;
 mod logger;
+mod package;
 mod progress;
 mod summary;
 
@@ -46,6 +47,8 @@ enum Command {
         /// A built-in stage name or a path to a .wasm component.
         stage: String,
     },
+    /// Build an OCI image (image-layout tarball) of a pipeline file and its stages for the containerd shim.
+    Package(package::PackageArgs),
 }
 
 #[derive(Args)]
@@ -122,6 +125,7 @@ fn execute(cli: Cli) -> Result<(), String> {
         Command::Stages => list_stages(&registry),
         Command::Inspect { stage } => inspect(registry, &stage),
         Command::Run(args) => run(registry, args),
+        Command::Package(args) => package::run(registry, args),
     }
 }
 

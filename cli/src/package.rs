@@ -1,0 +1,434 @@
+//! `framechain package`: an OCI image (image-layout tarball, for `ctr image
+//! import`, `skopeo copy oci-archive:...` or `k3s ctr images import`) holding
+//! a pipeline file and the stage components it names, to run with the
+//! containerd shim `containerd-shim-framechain-v1`.
+//!
+//! Inside the image the pipeline file is `/pipeline.yaml`, built-in stages
+//! are `/stages/<name>.wasm`, stages the file names by a relative path keep
+//! that path under `/`. The image's entrypoint is `/pipeline.yaml`, so a
+//! container's arguments are the shim's options (`-i IN -o OUT ...`).
+//!
+//! Two forms:
+//! - tar layer (default): one ordinary `tar` layer holding all the files,
+//!   for every containerd (Debian's 1.6.20 included).
+//! - `--wasm-layers`: the pipeline file and each component are layers of
+//!   their own (media types `application/vnd.framechain.pipeline.v1+yaml`
+//!   and `application/vnd.bytecodealliance.wasm.component.layer.v0+wasm`,
+//!   platform `wasm`), which lets the shim precompile the components once
+//!   per node; containerd 1.6.25+/1.7.7+ only (older ones refuse such images
+//!   with `mismatched image rootfs and manifest layers`).
+//!
+//! `--precompile` stores components compiled for this machine's wasmtime
+//! and CPU instead of the `.wasm` (tar-layer form only): a container then
+//! starts without compiling, but the image only runs on nodes with the
+//! same CPU architecture and the same framechain version.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Component, Path, PathBuf};
+
+use clap::Args;
+use framechain::{ChainSpec, Engine, EngineConfig, StageRegistry};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+/// OCI media types.
+const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+const TAR_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
+const COMPONENT_LAYER: &str = "application/vnd.bytecodealliance.wasm.component.layer.v0+wasm";
+const PIPELINE_LAYER: &str = "application/vnd.framechain.pipeline.v1+yaml";
+const TITLE: &str = "org.opencontainers.image.title";
+
+/// Where the pipeline file goes in the image.
+const PIPELINE_IN_IMAGE: &str = "pipeline.yaml";
+
+#[derive(Args)]
+pub struct PackageArgs {
+    /// The YAML pipeline file to package.
+    #[arg(long, short = 'p', value_name = "FILE")]
+    pipeline: PathBuf,
+    /// The image tarball to write (an OCI image layout in a tar archive).
+    #[arg(long, short = 'o', value_name = "TAR")]
+    output: PathBuf,
+    /// Image name recorded for `ctr image import`.
+    #[arg(
+        long,
+        default_value = "framechain.local/pipeline:latest",
+        value_name = "NAME"
+    )]
+    name: String,
+    /// One OCI layer per file with wasm media types (containerd 1.6.25+/1.7.7+) instead of one tar layer.
+    #[arg(long, conflicts_with = "precompile")]
+    wasm_layers: bool,
+    /// Store the components compiled for this machine (same CPU architecture and framechain version needed on the node).
+    #[arg(long)]
+    precompile: bool,
+    /// Add another file to the image: HOST_PATH:IMAGE_PATH (tar-layer form only), e.g. a test clip.
+    #[arg(long, value_name = "SRC:DEST", conflicts_with = "wasm_layers")]
+    add: Vec<String>,
+}
+
+/// A file of the image: its path inside the image (relative to `/`) and
+/// its content.
+struct ImageFile {
+    path: String,
+    data: Vec<u8>,
+    media_type: &'static str,
+}
+
+pub fn run(registry: StageRegistry, args: PackageArgs) -> Result<(), String> {
+    let files = collect_files(&registry, &args)?;
+    let name = args.name.clone();
+    let (manifest, blobs) = if args.wasm_layers {
+        wasm_layer_image(&files)?
+    } else {
+        tar_layer_image(&files)?
+    };
+    write_layout(&args.output, &name, &manifest, &blobs)?;
+    let size: usize = blobs.values().map(Vec::len).sum();
+    eprintln!(
+        "framechain: wrote {} ({name}, {} form, {} files, {} KiB)",
+        args.output.display(),
+        if args.wasm_layers {
+            "wasm-layer"
+        } else {
+            "tar-layer"
+        },
+        files.len(),
+        size.div_ceil(1024)
+    );
+    Ok(())
+}
+
+/// The pipeline file, every component it names, and the `--add` files.
+fn collect_files(registry: &StageRegistry, args: &PackageArgs) -> Result<Vec<ImageFile>, String> {
+    let text = std::fs::read(&args.pipeline)
+        .map_err(|error| format!("cannot read {}: {error}", args.pipeline.display()))?;
+    let yaml = String::from_utf8(text.clone())
+        .map_err(|_| format!("{} is not UTF-8 text", args.pipeline.display()))?;
+    let chain = ChainSpec::parse_pipeline_yaml(&yaml)
+        .map_err(|error| format!("{}: {error}", args.pipeline.display()))?;
+    let base = args.pipeline.parent().unwrap_or(Path::new("."));
+    let mut files = vec![ImageFile {
+        path: PIPELINE_IN_IMAGE.into(),
+        data: text,
+        media_type: PIPELINE_LAYER,
+    }];
+    let engine = if args.precompile {
+        Some(Engine::new(EngineConfig::default()).map_err(|error| error.to_string())?)
+    } else {
+        None
+    };
+    for stage in &chain.stages {
+        let (source, in_image) = if stage.stage.contains('/') || stage.stage.ends_with(".wasm") {
+            let relative = image_path(&stage.stage).ok_or_else(|| {
+                format!(
+                    "stage \"{}\": a packaged pipeline can only name stages by built-in name or by a relative path below its folder",
+                    stage.stage
+                )
+            })?;
+            (base.join(&stage.stage), relative)
+        } else {
+            let source = registry
+                .resolve(&stage.stage)
+                .map_err(|error| error.to_string())?;
+            (source, format!("stages/{}.wasm", stage.stage))
+        };
+        if files.iter().any(|file| file.path == in_image) {
+            continue;
+        }
+        let mut data = std::fs::read(&source)
+            .map_err(|error| format!("cannot read stage {}: {error}", source.display()))?;
+        if let Some(engine) = &engine {
+            data = engine
+                .precompile(&data)
+                .map_err(|error| format!("cannot precompile {}: {error}", source.display()))?;
+        }
+        files.push(ImageFile {
+            path: in_image,
+            data,
+            media_type: COMPONENT_LAYER,
+        });
+    }
+    for extra in &args.add {
+        let (source, target) = extra
+            .split_once(':')
+            .ok_or_else(|| format!("--add {extra}: expected HOST_PATH:IMAGE_PATH"))?;
+        let path = image_path(target.trim_start_matches('/'))
+            .ok_or_else(|| format!("--add {extra}: the image path must not contain .."))?;
+        let data =
+            std::fs::read(source).map_err(|error| format!("cannot read {source}: {error}"))?;
+        files.push(ImageFile {
+            path,
+            data,
+            media_type: TAR_LAYER,
+        });
+    }
+    Ok(files)
+}
+
+/// A relative path without `..`, `.` or root, as `a/b/c`.
+fn image_path(path: &str) -> Option<String> {
+    let mut parts = Vec::new();
+    for component in Path::new(path).components() {
+        match component {
+            Component::Normal(part) => parts.push(part.to_str()?.to_owned()),
+            Component::CurDir => {}
+            Component::ParentDir | Component::RootDir | Component::Prefix(_) => return None,
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join("/"))
+}
+
+type Blobs = BTreeMap<String, Vec<u8>>;
+
+fn digest(data: &[u8]) -> String {
+    let hash = Sha256::digest(data);
+    let hex: String = hash.iter().map(|byte| format!("{byte:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+/// Adds a blob and returns its OCI descriptor.
+fn add_blob(
+    blobs: &mut Blobs,
+    media_type: &str,
+    data: Vec<u8>,
+    title: Option<&str>,
+) -> serde_json::Value {
+    let digest = digest(&data);
+    let mut descriptor = json!({ "mediaType": media_type, "digest": digest, "size": data.len() });
+    if let Some(title) = title {
+        descriptor["annotations"] = json!({ TITLE: title });
+    }
+    blobs.insert(digest, data);
+    descriptor
+}
+
+fn oci_architecture() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+fn entrypoint() -> serde_json::Value {
+    json!([format!("/{PIPELINE_IN_IMAGE}")])
+}
+
+fn finish_manifest(
+    blobs: &mut Blobs,
+    config: serde_json::Value,
+    layers: Vec<serde_json::Value>,
+) -> Result<Vec<u8>, String> {
+    let config = serde_json::to_vec(&config).map_err(|error| error.to_string())?;
+    let config = add_blob(blobs, CONFIG, config, None);
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": MANIFEST,
+        "config": config,
+        "layers": layers,
+    });
+    serde_json::to_vec(&manifest).map_err(|error| error.to_string())
+}
+
+/// One uncompressed tar layer with every file; a linux image.
+fn tar_layer_image(files: &[ImageFile]) -> Result<(Vec<u8>, Blobs), String> {
+    let mut layer = tar::Builder::new(Vec::new());
+    let mut dirs: Vec<String> = Vec::new();
+    for file in files {
+        let mut parent = String::new();
+        for part in file
+            .path
+            .split('/')
+            .rev()
+            .skip(1)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+        {
+            parent = if parent.is_empty() {
+                part.to_owned()
+            } else {
+                format!("{parent}/{part}")
+            };
+            if !dirs.contains(&parent) {
+                dirs.push(parent.clone());
+                append(
+                    &mut layer,
+                    &format!("{parent}/"),
+                    &[],
+                    0o755,
+                    tar::EntryType::Directory,
+                )?;
+            }
+        }
+        append(
+            &mut layer,
+            &file.path,
+            &file.data,
+            0o644,
+            tar::EntryType::Regular,
+        )?;
+    }
+    let layer = layer.into_inner().map_err(|error| error.to_string())?;
+    let mut blobs = Blobs::new();
+    let diff_id = digest(&layer);
+    let layers = vec![add_blob(&mut blobs, TAR_LAYER, layer, None)];
+    let config = json!({
+        "architecture": oci_architecture(),
+        "os": "linux",
+        "config": { "Entrypoint": entrypoint(), "WorkingDir": "/" },
+        "rootfs": { "type": "layers", "diff_ids": [diff_id] },
+    });
+    let manifest = finish_manifest(&mut blobs, config, layers)?;
+    Ok((manifest, blobs))
+}
+
+/// A layer per file with its own media type; a `wasm` platform image, as
+/// runwasi expects for OCI wasm artifacts.
+fn wasm_layer_image(files: &[ImageFile]) -> Result<(Vec<u8>, Blobs), String> {
+    let mut blobs = Blobs::new();
+    let layers = files
+        .iter()
+        .map(|file| {
+            add_blob(
+                &mut blobs,
+                file.media_type,
+                file.data.clone(),
+                Some(&file.path),
+            )
+        })
+        .collect();
+    let config = json!({
+        "architecture": "wasm",
+        "os": "wasip2",
+        "config": { "Entrypoint": entrypoint() },
+        "rootfs": { "type": "layers", "diff_ids": [] },
+    });
+    let manifest = finish_manifest(&mut blobs, config, layers)?;
+    Ok((manifest, blobs))
+}
+
+fn append(
+    archive: &mut tar::Builder<Vec<u8>>,
+    path: &str,
+    data: &[u8],
+    mode: u32,
+    kind: tar::EntryType,
+) -> Result<(), String> {
+    let mut header = tar::Header::new_ustar();
+    header.set_entry_type(kind);
+    header.set_size(data.len() as u64);
+    header.set_mode(mode);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(0);
+    archive
+        .append_data(&mut header, path, data)
+        .map_err(|error| format!("cannot add {path} to the layer: {error}"))
+}
+
+/// Writes the OCI image layout (`oci-layout`, `index.json`, `blobs/`) as a
+/// tar archive.
+fn write_layout(output: &Path, name: &str, manifest: &[u8], blobs: &Blobs) -> Result<(), String> {
+    let manifest_digest = digest(manifest);
+    let tag = name
+        .rsplit_once(':')
+        .map(|(_, tag)| tag)
+        .filter(|tag| !tag.contains('/'));
+    let index = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{
+            "mediaType": MANIFEST,
+            "digest": manifest_digest,
+            "size": manifest.len(),
+            "annotations": {
+                "io.containerd.image.name": name,
+                "org.opencontainers.image.ref.name": tag.unwrap_or("latest"),
+            },
+        }],
+    });
+    let index = serde_json::to_vec(&index).map_err(|error| error.to_string())?;
+    let file = File::create(output)
+        .map_err(|error| format!("cannot create {}: {error}", output.display()))?;
+    let mut archive = tar::Builder::new(BufWriter::new(file));
+    let write_error = |error: std::io::Error| format!("cannot write {}: {error}", output.display());
+    let add = |archive: &mut tar::Builder<BufWriter<File>>, path: &str, data: &[u8], kind| {
+        let mut header = tar::Header::new_ustar();
+        header.set_entry_type(kind);
+        header.set_size(data.len() as u64);
+        header.set_mode(if kind == tar::EntryType::Directory {
+            0o755
+        } else {
+            0o644
+        });
+        header.set_mtime(0);
+        archive
+            .append_data(&mut header, path, data)
+            .map_err(write_error)
+    };
+    add(
+        &mut archive,
+        "oci-layout",
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+        tar::EntryType::Regular,
+    )?;
+    add(&mut archive, "index.json", &index, tar::EntryType::Regular)?;
+    add(&mut archive, "blobs/", &[], tar::EntryType::Directory)?;
+    add(
+        &mut archive,
+        "blobs/sha256/",
+        &[],
+        tar::EntryType::Directory,
+    )?;
+    let manifest_path = format!("blobs/sha256/{}", &manifest_digest["sha256:".len()..]);
+    add(
+        &mut archive,
+        &manifest_path,
+        manifest,
+        tar::EntryType::Regular,
+    )?;
+    for (digest, data) in blobs {
+        let path = format!("blobs/sha256/{}", &digest["sha256:".len()..]);
+        add(&mut archive, &path, data, tar::EntryType::Regular)?;
+    }
+    let mut inner = archive.into_inner().map_err(write_error)?;
+    inner.flush().map_err(write_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_paths_stay_inside_the_image() {
+        assert_eq!(
+            image_path("./stages/x.wasm").as_deref(),
+            Some("stages/x.wasm")
+        );
+        assert_eq!(image_path("../x.wasm"), None);
+        assert_eq!(image_path("/abs/x.wasm"), None);
+    }
+
+    #[test]
+    fn tar_layer_image_lists_its_layer_in_the_config() {
+        let files = vec![ImageFile {
+            path: "stages/a.wasm".into(),
+            data: b"\0asm".to_vec(),
+            media_type: COMPONENT_LAYER,
+        }];
+        let (manifest, blobs) = tar_layer_image(&files).unwrap();
+        let manifest: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
+        let config = &blobs[manifest["config"]["digest"].as_str().unwrap()];
+        let config: serde_json::Value = serde_json::from_slice(config).unwrap();
+        assert_eq!(
+            config["rootfs"]["diff_ids"][0],
+            manifest["layers"][0]["digest"]
+        );
+        assert_eq!(config["config"]["Entrypoint"][0], "/pipeline.yaml");
+    }
+}

@@ -1,0 +1,207 @@
+//! `containerd-shim-framechain-v1`: a containerd shim (built on runwasi's
+//! `containerd-shim-wasm`) that runs a framechain pipeline from a container
+//! image. containerd starts it for runtime `io.containerd.framechain.v1`;
+//! Kubernetes pods select it with a RuntimeClass whose handler is
+//! `framechain` (see `deploy/k3s/` and `docs/deploy-k3s.md`).
+//!
+//! runwasi creates the container (namespaces, cgroup with the pod's memory
+//! limit, the image's root file system) and, inside it, calls
+//! [`Sandbox::run_wasi`]. There the framechain host reads the pipeline file
+//! named by the first process argument and the stage components beside it,
+//! and runs the chain from the input to the output the other arguments
+//! name (see [`job`]). Success exits 0; anything else writes one line
+//! `framechain: error: ...` to the container's stderr (its log) and exits 1.
+//!
+//! Images come in two forms (`framechain package`):
+//! - plain tar layers (any containerd): the pipeline file and the stages
+//!   are files in the root file system; precompiled components (`framechain
+//!   package --precompile`) on the stage path are loaded without compiling.
+//! - wasm layers (containerd 1.6.25+/1.7.7+): the pipeline file and each
+//!   component are their own OCI layers; the shim's [`Compiler`] compiles the
+//!   components once per node and containerd keeps the result.
+
+mod annexb;
+mod job;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use containerd_shim_wasm::sandbox::Sandbox;
+use containerd_shim_wasm::sandbox::context::{RuntimeContext, Source, WasmLayer};
+use containerd_shim_wasm::shim::{Cli, Compiler, Shim, Version, version};
+use framechain::{Engine, EngineConfig};
+
+use job::Job;
+
+/// OCI layer media type of a WebAssembly component (what `framechain
+/// package --wasm-layers` writes for each stage).
+pub const COMPONENT_LAYER: &str = "application/vnd.bytecodealliance.wasm.component.layer.v0+wasm";
+/// OCI layer media type of the pipeline file in the wasm-layer form.
+pub const PIPELINE_LAYER: &str = "application/vnd.framechain.pipeline.v1+yaml";
+/// Annotation that names a layer's file.
+const TITLE: &str = "org.opencontainers.image.title";
+
+struct FramechainShim;
+
+impl Shim for FramechainShim {
+    type Sandbox = FramechainSandbox;
+
+    fn name() -> &'static str {
+        "framechain"
+    }
+
+    fn version() -> Version {
+        version!()
+    }
+
+    async fn compiler() -> Option<impl Compiler> {
+        match Engine::new(EngineConfig::default()) {
+            Ok(engine) => Some(StageCompiler { engine }),
+            Err(error) => {
+                log::error!("framechain: no precompilation: {error}");
+                None
+            }
+        }
+    }
+
+    fn supported_layers_types() -> &'static [&'static str] {
+        &[COMPONENT_LAYER, "application/wasm", PIPELINE_LAYER]
+    }
+}
+
+#[derive(Clone, Default)]
+struct FramechainSandbox;
+
+impl Sandbox for FramechainSandbox {
+    async fn run_wasi(&self, ctx: &impl RuntimeContext) -> Result<i32> {
+        let args = ctx.args().to_vec();
+        let envs = ctx.envs().to_vec();
+        let layers = match ctx.entrypoint().source {
+            Source::Oci(layers) => Some(layers.to_vec()),
+            Source::File(_) => None,
+        };
+        // The pipeline runs on a thread of its own: this function is called
+        // inside runwasi's tokio runtime, and WASI's blocking calls (a stage
+        // writing to its stderr) start a runtime of their own, which tokio
+        // refuses inside another. The thread also turns a panic into a
+        // message instead of a hung container.
+        let outcome = std::thread::Builder::new()
+            .name("framechain".into())
+            .spawn(move || {
+                let job = Job::from_args(&args)?;
+                if let Some(layers) = layers {
+                    unpack_layers(&job.pipeline, &layers)?;
+                }
+                job.run(&envs)
+            })
+            .map_err(|error| format!("cannot start the pipeline thread: {error}"))
+            .and_then(|thread| {
+                thread.join().unwrap_or_else(|panic| {
+                    let message = panic
+                        .downcast_ref::<String>()
+                        .map(String::as_str)
+                        .or_else(|| panic.downcast_ref::<&str>().copied())
+                        .unwrap_or("unknown panic");
+                    Err(format!("internal error: {message}"))
+                })
+            });
+        Ok(match outcome {
+            Ok(summary) => {
+                eprintln!("{summary}");
+                0
+            }
+            Err(message) => {
+                eprintln!("framechain: error: {message}");
+                1
+            }
+        })
+    }
+
+    /// Every container given to this runtime is a framechain job: problems
+    /// with it (no pipeline file, a bad one) are reported by `run_wasi` in
+    /// the container's log, where a user looks, instead of failing the
+    /// container's creation with a message only the shim log shows.
+    async fn can_handle(&self, _ctx: &impl RuntimeContext) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// The wasm-layer form: writes the pipeline layer to the path the first
+/// argument names and each component layer to the path its title
+/// annotation gives, relative to the pipeline file's folder (`framechain
+/// package` titles built-in stages `stages/<name>.wasm`), so the job then
+/// runs as in the tar-layer form.
+fn unpack_layers(pipeline: &Path, layers: &[WasmLayer]) -> Result<(), String> {
+    let base = pipeline.parent().unwrap_or(Path::new("/"));
+    for layer in layers {
+        let target: PathBuf = if layer.config.media_type().to_string() == PIPELINE_LAYER {
+            pipeline.to_path_buf()
+        } else {
+            let title = layer
+                .config
+                .annotations()
+                .as_ref()
+                .and_then(|annotations| annotations.get(TITLE))
+                .filter(|title| {
+                    Path::new(title)
+                        .components()
+                        .all(|part| matches!(part, std::path::Component::Normal(_)))
+                })
+                .ok_or_else(|| {
+                    format!(
+                        "component layer {} has no relative {TITLE} annotation naming its file",
+                        layer.config.digest()
+                    )
+                })?;
+            base.join(title)
+        };
+        if let Some(folder) = target.parent() {
+            std::fs::create_dir_all(folder)
+                .map_err(|error| format!("cannot create {}: {error}", folder.display()))?;
+        }
+        std::fs::write(&target, &layer.layer)
+            .map_err(|error| format!("cannot write {}: {error}", target.display()))?;
+    }
+    Ok(())
+}
+
+/// Compiles component layers ahead of time, once per node: containerd
+/// stores the result beside the image and hands it to later containers.
+struct StageCompiler {
+    engine: Engine,
+}
+
+impl Compiler for StageCompiler {
+    fn cache_key(&self) -> impl std::hash::Hash {
+        // Compiled code is only valid for the same wasmtime, settings and
+        // CPU; the shim version pins the first two, the node the last.
+        (
+            env!("CARGO_PKG_NAME"),
+            env!("CARGO_PKG_VERSION"),
+            std::env::consts::ARCH,
+        )
+    }
+
+    async fn compile(&self, layers: &[WasmLayer]) -> Result<Vec<Option<Vec<u8>>>> {
+        precompile_layers(&self.engine, layers)
+    }
+}
+
+fn precompile_layers(engine: &Engine, layers: &[WasmLayer]) -> Result<Vec<Option<Vec<u8>>>> {
+    layers
+        .iter()
+        .map(|layer| {
+            let is_component = layer.config.media_type().to_string() != PIPELINE_LAYER
+                && layer.layer.starts_with(b"\0asm");
+            if layer.precompiled || !is_component {
+                return Ok(None);
+            }
+            let compiled = engine.precompile(&layer.layer)?;
+            Ok(Some(compiled))
+        })
+        .collect()
+}
+
+fn main() {
+    FramechainShim::run(None);
+}
