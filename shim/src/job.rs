@@ -23,11 +23,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use framechain::io::{
-    FrameRate, FramesIn, FramesOut, MediaReader, MediaWriter, RawWriter, Y4mReader, Y4mWriter,
+    AnnexBReader, AnnexBWriter, FrameRate, FramesIn, FramesOut, MediaReader, MediaWriter,
+    RawWriter, Y4mReader, Y4mWriter,
 };
 use framechain::{ChainSpec, Engine, EngineConfig, Pipeline, StageRegistry};
-
-use crate::annexb::{AnnexBIn, AnnexBOut};
 
 /// Large reads and writes keep syscalls off the per-frame cost.
 const IO_BUFFER: usize = 1 << 20;
@@ -191,7 +190,7 @@ impl Job {
         let input_error = |error: framechain::io::IoError| format!("input {}: {error}", self.input);
         Ok(match format {
             Format::Y4m => Box::new(FramesIn(Y4mReader::new(source).map_err(input_error)?)),
-            Format::H264 => Box::new(AnnexBIn::new(source, self.fps)),
+            Format::H264 => Box::new(AnnexBReader::new(source, self.fps)),
             Format::Raw => {
                 return Err(
                     "raw input is not supported in a container; use .y4m or .h264".to_owned(),
@@ -215,7 +214,7 @@ impl Job {
         Ok(match format {
             Format::Y4m => Box::new(FramesOut(Y4mWriter::new(sink, rate))),
             Format::Raw => Box::new(FramesOut(RawWriter::new(sink))),
-            Format::H264 => Box::new(AnnexBOut::new(sink)),
+            Format::H264 => Box::new(AnnexBWriter::new(sink)),
         })
     }
 }

@@ -20,7 +20,6 @@
 //!   component are their own OCI layers; the shim's [`Compiler`] compiles the
 //!   components once per node and containerd keeps the result.
 
-mod annexb;
 mod job;
 
 use std::path::{Path, PathBuf};

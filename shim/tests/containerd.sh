@@ -12,7 +12,9 @@
 #      each exits non-zero with one readable `framechain: error:` line in the
 #      container's log, while a good job runs beside them and containerd
 #      keeps working;
-#   4. the kubelet's path through containerd's CRI plugin (shim/tests/cri.rs):
+#   4. a container memory limit (128 MiB) that ends a pipeline whose stage
+#      allocates without end (framechain's own per-stage limit set higher);
+#   5. the kubelet's path through containerd's CRI plugin (shim/tests/cri.rs):
 #      a pod sandbox with the framechain runtime handler, a container, its
 #      exit code and log.
 # Any failure ends the script non-zero with a line saying what failed; it
@@ -142,8 +144,17 @@ stages:
     params:
       behaviour: trap
 EOF
+cat >"$work/alloc.yaml" <<'EOF'
+version: 1
+stages:
+  - stage: decode-h264
+  - stage: stages/test-stage.wasm
+    params:
+      behaviour: alloc
+EOF
 extras=(--add "$work/broken.yaml:/broken.yaml" --add "$work/missing.yaml:/missing.yaml"
-  --add "$work/trap.yaml:/trap.yaml" --add "$target/test-stages/test-stage.wasm:/stages/test-stage.wasm")
+  --add "$work/trap.yaml:/trap.yaml" --add "$work/alloc.yaml:/alloc.yaml"
+  --add "$target/test-stages/test-stage.wasm:/stages/test-stage.wasm")
 FRAMECHAIN_STAGE_PATH="$target/stages" "$framechain" package --pipeline "$root/shim/tests/transcode.yaml" \
   --name framechain.local/transcode:test -o "$work/transcode.tar" "${extras[@]}"
 FRAMECHAIN_STAGE_PATH="$target/stages" "$framechain" package --pipeline "$root/shim/tests/transcode.yaml" \
@@ -234,7 +245,25 @@ kill -0 "$containerd_pid" 2>/dev/null || fail "containerd died"
 leftover=$("${ctr[@]}" containers list -q)
 [ -z "$leftover" ] || fail "containers left behind: $leftover"
 
-step "4. the kubelet's path: CRI RunPodSandbox / CreateContainer / StartContainer with the framechain handler"
+step "4. the container's memory limit holds the whole pipeline"
+# A stage that allocates without end, allowed 3000 MiB by framechain's own
+# per-stage limit, in a container limited to 128 MiB: the kernel's OOM
+# killer ends the container (SIGKILL, 137) long before any time limit.
+started=$(date +%s)
+code=0
+timeout -s KILL "$op_timeout" "${ctr[@]}" run --rm --runtime io.containerd.framechain.v1 \
+  --memory-limit $((128 << 20)) "${mount[@]}" framechain.local/transcode:test memory \
+  /alloc.yaml -i /data/in.264 -o /data/alloc.y4m --memory-limit 3000 --call-timeout 60000 \
+  >"$work/memory.log.out" 2>"$work/memory.log" || code=$?
+elapsed=$(($(date +%s) - started))
+[ "$code" -eq 137 ] || fail "memory: exited $code, expected 137 (killed at the 128 MiB limit): $(cat "$work/memory.log")"
+[ "$elapsed" -lt 60 ] || fail "memory: took $elapsed s, so a timeout ended it, not the memory limit"
+# Killed from outside: framechain had no chance to report an error of its own.
+! grep -q "framechain: error:" "$work/memory.log" || fail "memory: framechain stopped it, not the kernel: $(cat "$work/memory.log")"
+step "  memory: killed at the container's 128 MiB limit after ${elapsed} s (exit $code)"
+kill -0 "$containerd_pid" 2>/dev/null || fail "containerd died"
+
+step "5. the kubelet's path: CRI RunPodSandbox / CreateContainer / StartContainer with the framechain handler"
 (cd "$root" && FRAMECHAIN_CRI_SOCKET="$socket" FRAMECHAIN_CRI_DATA="$work/data" \
   FRAMECHAIN_CRI_FRAMES="$frames_in" timeout -s KILL 900 \
   cargo test --release -q -p containerd-shim-framechain --test cri -- --ignored --nocapture) ||
