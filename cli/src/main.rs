@@ -196,26 +196,18 @@ fn run(registry: StageRegistry, args: RunArgs) -> Result<(), String> {
     let pipeline = Pipeline::build(&engine, &chain).map_err(|error| error.to_string())?;
     let mut reader = inputs::open_input(&args)?;
     let mut writer = inputs::open_output(&args, reader.frame_rate())?;
-    pipeline
-        .check_ends(&reader.port(), &writer.port())
-        .map_err(|error| error.to_string())?;
-    let mut session = pipeline
-        .start_session()
-        .map_err(|error| error.to_string())?;
-
     let total = inputs::expected_inputs(&args);
     let mut observer = progress::Observer::new(&args, total, &pipeline);
-    let result = framechain::run::run_stream(
-        &mut session,
-        reader.as_mut(),
-        writer.as_mut(),
-        &mut observer,
-    );
+    let result =
+        framechain::run::run_pipeline(&pipeline, reader.as_mut(), writer.as_mut(), &mut observer);
     observer.finish();
+    let finished = result.map_err(|error| error.to_string())?;
     observer.write_snapshot()?;
-    let elapsed = result.map_err(|error| error.to_string())?;
     if !args.quiet {
-        eprint!("{}", summary::session_summary(&session, elapsed));
+        eprint!(
+            "{}",
+            summary::session_summary(&finished.session, finished.elapsed)
+        );
     }
     Ok(())
 }

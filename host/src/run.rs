@@ -79,3 +79,24 @@ pub fn run_stream(
     });
     Ok(elapsed)
 }
+
+/// What [`run_pipeline`] leaves behind: the session (for its stats) and
+/// the wall time of the run.
+pub struct Finished {
+    pub session: Session,
+    pub elapsed: Duration,
+}
+
+/// The whole job of a front end: checks that `reader` and `writer` fit the
+/// ends of `pipeline`, starts a session and runs the stream through it.
+pub fn run_pipeline(
+    pipeline: &crate::pipeline::Pipeline,
+    reader: &mut dyn MediaReader,
+    writer: &mut dyn MediaWriter,
+    observer: &mut dyn RunObserver,
+) -> Result<Finished, RunError> {
+    pipeline.check_ends(&reader.port(), &writer.port())?;
+    let mut session = pipeline.start_session()?;
+    let elapsed = run_stream(&mut session, reader, writer, observer)?;
+    Ok(Finished { session, elapsed })
+}

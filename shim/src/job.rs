@@ -150,14 +150,8 @@ impl Job {
         let built = started.elapsed();
         let mut reader = self.open_input()?;
         let mut writer = self.open_output(reader.frame_rate())?;
-        pipeline
-            .check_ends(&reader.port(), &writer.port())
-            .map_err(|error| error.to_string())?;
-        let mut session = pipeline
-            .start_session()
-            .map_err(|error| error.to_string())?;
-        let elapsed = framechain::run::run_stream(
-            &mut session,
+        let framechain::run::Finished { session, elapsed } = framechain::run::run_pipeline(
+            &pipeline,
             reader.as_mut(),
             writer.as_mut(),
             &mut framechain::run::Unobserved,
