@@ -204,3 +204,106 @@ fn precompile_layers(engine: &Engine, layers: &[WasmLayer]) -> Result<Vec<Option
 fn main() {
     FramechainShim::run(None);
 }
+
+#[cfg(test)]
+mod tests {
+    //! The wasm-layer form without containerd (Debian's 1.6.20 refuses such
+    //! images): the layers runwasi would hand over are precompiled by the
+    //! shim's compiler, unpacked beside the pipeline file and run.
+
+    use std::collections::HashMap;
+
+    use framechain::io::{FrameRate, FrameWriter, TestSource, Y4mWriter};
+    use oci_spec::image::{Descriptor, DescriptorBuilder, Digest, MediaType};
+
+    use super::*;
+
+    fn layer(media_type: &str, title: &str, data: Vec<u8>, precompiled: bool) -> WasmLayer {
+        let digest: Digest = format!("sha256:{}", "0".repeat(64))
+            .parse()
+            .expect("a digest");
+        let config: Descriptor = DescriptorBuilder::default()
+            .media_type(MediaType::Other(media_type.into()))
+            .digest(digest)
+            .size(data.len() as u64)
+            .annotations(HashMap::from([(TITLE.to_owned(), title.to_owned())]))
+            .build()
+            .expect("a descriptor");
+        WasmLayer {
+            config,
+            precompiled,
+            layer: data,
+        }
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("framechain-shim-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("a scratch folder");
+        dir
+    }
+
+    #[test]
+    fn wasm_layers_are_precompiled_unpacked_and_run() {
+        let redact = framechain::StageRegistry::from_environment()
+            .resolve("redact")
+            .expect("the redact stage (cargo xtask build; FRAMECHAIN_STAGE_PATH)");
+        let wasm = std::fs::read(&redact).expect("redact.wasm");
+        let pipeline = "version: 1\nname: layers\nstages:\n  - stage: redact\n    params:\n      rect: \"0,0,8,8\"\n      mode: fill\n";
+        let layers = [
+            layer(PIPELINE_LAYER, "pipeline.yaml", pipeline.into(), false),
+            layer(COMPONENT_LAYER, "stages/redact.wasm", wasm, false),
+        ];
+
+        let engine = Engine::new(EngineConfig::default()).expect("an engine");
+        let compiled = precompile_layers(&engine, &layers).expect("precompiled");
+        assert!(compiled[0].is_none(), "the pipeline file is not compiled");
+        let elf = compiled[1].clone().expect("the component is compiled");
+        assert!(elf.starts_with(b"\x7fELF"));
+
+        let dir = scratch("layers");
+        let handed_over = [
+            layers[0].clone(),
+            layer(COMPONENT_LAYER, "stages/redact.wasm", elf, true),
+        ];
+        unpack_layers(&dir.join("pipeline.yaml"), &handed_over).expect("unpacked");
+        let input = dir.join("in.y4m");
+        let mut source = TestSource::new(64, 48, 3, FrameRate::DEFAULT).expect("a test source");
+        let mut writer = Y4mWriter::new(std::fs::File::create(&input).unwrap(), FrameRate::DEFAULT);
+        while let Some(frame) = framechain::io::FrameReader::read_frame(&mut source).unwrap() {
+            writer.write_frame(&frame).unwrap();
+        }
+        writer.finish().unwrap();
+        let args: Vec<String> = [
+            dir.join("pipeline.yaml").to_str().unwrap(),
+            "-i",
+            input.to_str().unwrap(),
+            "-o",
+            dir.join("out.y4m").to_str().unwrap(),
+        ]
+        .iter()
+        .map(|arg| arg.to_string())
+        .collect();
+        let summary = Job::from_args(&args)
+            .unwrap()
+            .run(&[])
+            .expect("the job runs");
+        assert!(summary.contains("3 in, 3 out"), "{summary}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn layer_titles_cannot_leave_the_pipeline_folder() {
+        let dir = scratch("titles");
+        for title in ["../escape.wasm", "/etc/escape.wasm"] {
+            let error = unpack_layers(
+                &dir.join("pipeline.yaml"),
+                &[layer(COMPONENT_LAYER, title, b"\0asm".to_vec(), false)],
+            )
+            .unwrap_err();
+            assert!(error.contains("no relative"), "{error}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
