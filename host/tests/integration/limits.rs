@@ -10,16 +10,20 @@ use framechain::{Engine, Error, Media, Pipeline, StageFailure};
 use crate::support::{engine_with, flat_frame, pipeline};
 
 const MEMORY_LIMIT: usize = 64 << 20;
+/// Short, so the endless loop is stopped quickly.
 const CALL_TIMEOUT: Duration = Duration::from_millis(300);
+/// For the tests that are about memory, not time: long enough that a busy
+/// CI machine never turns a memory failure into a time-out.
+const GENEROUS_TIMEOUT: Duration = Duration::from_secs(20);
 
-fn limited_engine() -> Engine {
-    engine_with(MEMORY_LIMIT, CALL_TIMEOUT)
+fn limited_engine(call_timeout: Duration) -> Engine {
+    engine_with(MEMORY_LIMIT, call_timeout)
 }
 
 /// Runs a healthy session of `scale` on another thread while `misbehave`
 /// runs; returns the failure and the frames the healthy session produced.
-fn misbehave_beside_a_healthy_session(behaviour: &str) -> (Error, usize) {
-    let engine = limited_engine();
+fn misbehave_beside_a_healthy_session(behaviour: &str, call_timeout: Duration) -> (Error, usize) {
+    let engine = limited_engine(call_timeout);
     let bad = pipeline(&engine, &format!("test-stage behaviour={behaviour}"));
     let good = pipeline(&engine, "scale width=32 height=18");
     let (started_tx, started_rx) = mpsc::channel();
@@ -73,7 +77,7 @@ fn failure_of(error: &Error) -> &StageFailure {
 #[test]
 fn an_endless_loop_is_stopped_by_the_time_limit() {
     let started = Instant::now();
-    let (error, produced) = misbehave_beside_a_healthy_session("loop");
+    let (error, produced) = misbehave_beside_a_healthy_session("loop", CALL_TIMEOUT);
     assert_eq!(failure_of(&error), &StageFailure::TimeLimit(CALL_TIMEOUT));
     assert_eq!(
         error.to_string(),
@@ -86,7 +90,7 @@ fn an_endless_loop_is_stopped_by_the_time_limit() {
 
 #[test]
 fn endless_allocation_is_stopped_by_the_memory_limit() {
-    let (error, produced) = misbehave_beside_a_healthy_session("alloc");
+    let (error, produced) = misbehave_beside_a_healthy_session("alloc", GENEROUS_TIMEOUT);
     assert_eq!(failure_of(&error), &StageFailure::MemoryLimit(MEMORY_LIMIT));
     assert_eq!(
         error.to_string(),
@@ -97,7 +101,7 @@ fn endless_allocation_is_stopped_by_the_memory_limit() {
 
 #[test]
 fn a_trap_fails_only_its_session_and_says_why() {
-    let (error, produced) = misbehave_beside_a_healthy_session("trap");
+    let (error, produced) = misbehave_beside_a_healthy_session("trap", GENEROUS_TIMEOUT);
     let StageFailure::Trap(message) = failure_of(&error) else {
         panic!("{error:?}")
     };
@@ -114,7 +118,7 @@ fn frames_handed_on_leave_the_stages_frame_budget() {
     // 16 frames of 4096x4096 I420 is 384 MiB, far above the 64 MiB budget,
     // but each leaves the stage when it is handed on: the host must stop
     // counting it then, or a long session would be stopped for nothing.
-    let engine = limited_engine();
+    let engine = limited_engine(GENEROUS_TIMEOUT);
     let mut session = pipeline(&engine, "scale width=4096 height=4096")
         .start_session()
         .unwrap();
@@ -134,7 +138,7 @@ fn frames_handed_on_leave_the_stages_frame_budget() {
 fn frames_a_stage_hoards_count_against_its_memory_limit() {
     // Frames live in host memory, outside the stage's linear memory; without
     // a budget of their own a stage could exhaust the node this way.
-    let (error, produced) = misbehave_beside_a_healthy_session("hoard-frames");
+    let (error, produced) = misbehave_beside_a_healthy_session("hoard-frames", GENEROUS_TIMEOUT);
     assert_eq!(failure_of(&error), &StageFailure::MemoryLimit(MEMORY_LIMIT));
     assert_eq!(produced, 40);
 }
