@@ -137,12 +137,22 @@ impl Frame {
         Ok(())
     }
 
-    /// Copies timing and regions from `source`.
-    pub fn copy_metadata_from(&mut self, source: &Frame) {
-        self.pts = source.pts;
-        self.duration = source.duration;
-        self.keyframe = source.keyframe;
-        self.regions = source.regions.clone();
+    /// Timing and regions: what travels with the frame besides its samples.
+    pub fn metadata(&self) -> FrameMetadata {
+        FrameMetadata {
+            pts: self.pts,
+            duration: self.duration,
+            keyframe: self.keyframe,
+            regions: self.regions.clone(),
+        }
+    }
+
+    /// Takes over timing and regions (e.g. another frame's [`Frame::metadata`]).
+    pub fn set_metadata(&mut self, metadata: FrameMetadata) {
+        self.pts = metadata.pts;
+        self.duration = metadata.duration;
+        self.keyframe = metadata.keyframe;
+        self.regions = metadata.regions;
     }
 
     /// The frame's size in bytes (all three planes).
@@ -160,6 +170,15 @@ impl Frame {
             _ => Err(FrameError::OutOfBounds),
         }
     }
+}
+
+/// A frame's timing and regions, without its samples.
+#[derive(Clone, Debug)]
+pub struct FrameMetadata {
+    pub pts: i64,
+    pub duration: i64,
+    pub keyframe: bool,
+    pub regions: Vec<Region>,
 }
 
 /// Size of each chroma plane of an I420 picture: half, rounded up.

@@ -56,7 +56,7 @@ pub use bindings::types::{
 pub use chain::{ChainSpec, StageSpec};
 pub use engine::{EPOCH_TICK, Engine, EngineConfig};
 pub use error::{Error, Result, StageFailure};
-pub use frame::{Frame, MAX_DIMENSION, chroma_size};
+pub use frame::{Frame, FrameMetadata, MAX_DIMENSION, chroma_size};
 pub use media::{Media, Packet};
 pub use pipeline::Pipeline;
 pub use registry::{STAGE_PATH_ENV, StageRegistry};

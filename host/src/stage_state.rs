@@ -263,14 +263,9 @@ impl types::HostFrame for StageState {
     }
 
     fn copy_metadata(&mut self, handle: Resource<Frame>, source: Resource<Frame>) -> Result<()> {
-        let source = self.frame(&source)?;
-        let (pts, duration, keyframe) = (source.pts, source.duration, source.keyframe);
-        let regions = source.regions.clone();
-        let target = self.frame_mut(&handle)?;
-        target.pts = pts;
-        target.duration = duration;
-        target.keyframe = keyframe;
-        target.regions = regions;
+        // Two entries of one table cannot be borrowed at once: copy out, then in.
+        let metadata = self.frame(&source)?.metadata();
+        self.frame_mut(&handle)?.set_metadata(metadata);
         Ok(())
     }
 
