@@ -9,6 +9,7 @@
 
 mod asm;
 mod locate;
+mod simd;
 mod toolchain;
 
 use std::path::{Path, PathBuf};
@@ -60,6 +61,9 @@ fn main() {
     println!("cargo:rerun-if-changed={}", shim.display());
 
     let src = locate::openh264_source();
+    if wasm {
+        simd::check_files(&src);
+    }
     let asm = if wasm {
         asm::AsmObjects::none()
     } else {
@@ -83,9 +87,37 @@ fn main() {
         for include in part.includes {
             build.include(src.join(include));
         }
-        for dir in part.sources {
-            build.files(cpp_files(&src.join(dir)));
+        let mut files: Vec<PathBuf> = part
+            .sources
+            .iter()
+            .flat_map(|dir| cpp_files(&src.join(dir)))
+            .collect();
+        if wasm {
+            for rename in simd::part_renames(part.name) {
+                build.define(rename.from, rename.to);
+            }
+            build.include(manifest.join("simd"));
+            // Files with renames of their own are compiled apart, with the
+            // part's settings plus those renames.
+            let mut plain = Vec::new();
+            for file in files {
+                let relative = file.strip_prefix(&src).unwrap().to_string_lossy().into_owned();
+                let mut renames = simd::file_renames(&relative).peekable();
+                if renames.peek().is_none() {
+                    plain.push(file);
+                    continue;
+                }
+                let mut own = build.clone();
+                for rename in renames {
+                    own.define(rename.from, rename.to);
+                }
+                let objects = own.file(&file).compile_intermediates();
+                build.objects(objects);
+            }
+            files = plain;
+            files.extend(simd::sources(&manifest, part.name));
         }
+        build.files(files);
         build.compile(&format!("framechain_openh264_{}", part.name));
     }
 
