@@ -55,6 +55,24 @@ pub const RENAMES: &[Rename] = &[
     // common/src/mc.cpp); the wrapper calls it, then sets SIMD kernels.
     part("decoder", "InitMcFunc", "FramechainSimdInitMcFunc"),
     part("encoder", "InitMcFunc", "FramechainSimdInitMcFunc"),
+    // Deblocking: both codecs' DeblockingInit take common's C edge filters
+    // (common/src/deblocking_common.cpp); ours are in simd/common/deblock.cpp.
+    part("decoder", "DeblockLumaLt4V_c", "FramechainSimdDeblockLumaLt4V"),
+    part("decoder", "DeblockLumaLt4H_c", "FramechainSimdDeblockLumaLt4H"),
+    part("decoder", "DeblockLumaEq4V_c", "FramechainSimdDeblockLumaEq4V"),
+    part("decoder", "DeblockLumaEq4H_c", "FramechainSimdDeblockLumaEq4H"),
+    part("decoder", "DeblockChromaLt4V_c", "FramechainSimdDeblockChromaLt4V"),
+    part("decoder", "DeblockChromaLt4H_c", "FramechainSimdDeblockChromaLt4H"),
+    part("decoder", "DeblockChromaEq4V_c", "FramechainSimdDeblockChromaEq4V"),
+    part("decoder", "DeblockChromaEq4H_c", "FramechainSimdDeblockChromaEq4H"),
+    part("encoder", "DeblockLumaLt4V_c", "FramechainSimdDeblockLumaLt4V"),
+    part("encoder", "DeblockLumaLt4H_c", "FramechainSimdDeblockLumaLt4H"),
+    part("encoder", "DeblockLumaEq4V_c", "FramechainSimdDeblockLumaEq4V"),
+    part("encoder", "DeblockLumaEq4H_c", "FramechainSimdDeblockLumaEq4H"),
+    part("encoder", "DeblockChromaLt4V_c", "FramechainSimdDeblockChromaLt4V"),
+    part("encoder", "DeblockChromaLt4H_c", "FramechainSimdDeblockChromaLt4H"),
+    part("encoder", "DeblockChromaEq4V_c", "FramechainSimdDeblockChromaEq4V"),
+    part("encoder", "DeblockChromaEq4H_c", "FramechainSimdDeblockChromaEq4H"),
 ];
 
 /// The part-wide renames of `part`.
