@@ -73,6 +73,19 @@ pub const RENAMES: &[Rename] = &[
     part("encoder", "DeblockChromaLt4H_c", "FramechainSimdDeblockChromaLt4H"),
     part("encoder", "DeblockChromaEq4V_c", "FramechainSimdDeblockChromaEq4V"),
     part("encoder", "DeblockChromaEq4H_c", "FramechainSimdDeblockChromaEq4H"),
+    // Decoder inverse transforms plus prediction: InitPredFunc in decoder.cpp
+    // takes the C ones (defined in decode_mb_aux.cpp); ours are in
+    // simd/decoder/idct.cpp.
+    file(
+        "codec/decoder/core/src/decoder.cpp",
+        "IdctResAddPred_c",
+        "FramechainSimdIdctResAddPred",
+    ),
+    file(
+        "codec/decoder/core/src/decoder.cpp",
+        "IdctResAddPred8x8_c",
+        "FramechainSimdIdctResAddPred8x8",
+    ),
 ];
 
 /// The part-wide renames of `part`.
