@@ -86,6 +86,20 @@ pub const RENAMES: &[Rename] = &[
         "IdctResAddPred8x8_c",
         "FramechainSimdIdctResAddPred8x8",
     ),
+    // Encoder kernels (SAD, SATD, DCT, quantisation, reconstruction): the
+    // wrapper in simd/encoder/hooks.cpp calls InitFunctionPointers (encoder.cpp),
+    // then sets SIMD kernels in the table.
+    file(
+        "codec/encoder/core/src/encoder_ext.cpp",
+        "InitFunctionPointers",
+        "FramechainSimdInitFunctionPointers",
+    ),
+    // Pre-processing's per-frame SAD statistics (background detection).
+    file(
+        "codec/processing/src/vaacalc/vaacalculation.cpp",
+        "VAACalcSadBgd_c",
+        "FramechainSimdVAACalcSadBgd",
+    ),
 ];
 
 /// The part-wide renames of `part`.

@@ -1,0 +1,172 @@
+// Puts the encoder's wasm SIMD128 kernels (kernels.h) in its function table.
+//
+// build/simd.rs renames the call of InitFunctionPointers in encoder_ext.cpp
+// to FramechainSimdInitFunctionPointers: OpenH264 fills the table with its C
+// kernels as on any CPU without assembly, then we replace the entries we have
+// kernels for. Every kernel gives exactly the C kernel's results, so the
+// stream equals the one the C (and the x86 assembly) build encodes.
+//
+// Building with FRAMECHAIN_SIMD_VERIFY defined installs checked kernels
+// instead: each runs beside its C kernel and aborts on the first difference,
+// naming the kernel. Use it when changing a kernel.
+
+#include "decode_mb_aux.h"
+#include "encode_mb_aux.h"
+#include "encoder.h"
+#include "encoder_context.h"
+#include "kernels.h"
+#include "sad_common.h"
+#include "sample.h"
+
+#ifdef FRAMECHAIN_SIMD_VERIFY
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#endif
+
+namespace WelsEnc {
+
+// Defined in sample.cpp but not declared in sample.h.
+int32_t WelsSampleSatd8x4_c (uint8_t*, int32_t, uint8_t*, int32_t);
+int32_t WelsSampleSatd4x8_c (uint8_t*, int32_t, uint8_t*, int32_t);
+
+int32_t FramechainSimdInitFunctionPointers (sWelsEncCtx* pEncCtx, SWelsSvcCodingParam* pParam, uint32_t uiCpuFlag);
+
+namespace {
+
+#ifdef FRAMECHAIN_SIMD_VERIFY
+
+[[noreturn]] void Mismatch (const char* kName) {
+  fprintf (stderr, "framechain simd: %s differs from the C kernel\n", kName);
+  abort();
+}
+
+template <PSampleSadSatdCostFunc kSimd, PSampleSadSatdCostFunc kC>
+int32_t CheckedCost (uint8_t* a, int32_t sa, uint8_t* b, int32_t sb) {
+  int32_t x = kSimd (a, sa, b, sb);
+  if (x != kC (a, sa, b, sb))
+    Mismatch ("a SAD / SATD kernel");
+  return x;
+}
+
+template <PSample4SadCostFunc kSimd, PSample4SadCostFunc kC>
+void CheckedFour (uint8_t* a, int32_t sa, uint8_t* b, int32_t sb, int32_t* s) {
+  int32_t t[4];
+  kSimd (a, sa, b, sb, s);
+  kC (a, sa, b, sb, t);
+  if (memcmp (s, t, sizeof t))
+    Mismatch ("a SadFour kernel");
+}
+
+template <PDctFunc kSimd, PDctFunc kC, int kN>
+void CheckedDct (int16_t* d, uint8_t* a, int32_t sa, uint8_t* b, int32_t sb) {
+  int16_t t[64];
+  kSimd (d, a, sa, b, sb);
+  kC (t, a, sa, b, sb);
+  if (memcmp (d, t, kN * sizeof (int16_t)))
+    Mismatch ("a DCT kernel");
+}
+
+template <PQuantizationFunc kSimd, PQuantizationFunc kC, int kN>
+void CheckedQuant (int16_t* d, const int16_t* ff, const int16_t* mf) {
+  int16_t t[64];
+  memcpy (t, d, kN * sizeof (int16_t));
+  kSimd (d, ff, mf);
+  kC (t, ff, mf);
+  if (memcmp (d, t, kN * sizeof (int16_t)))
+    Mismatch ("a quantisation kernel");
+}
+
+void CheckedQuantDc (int16_t* d, int16_t ff, int16_t mf) {
+  int16_t t[16];
+  memcpy (t, d, sizeof t);
+  FramechainSimd::Quant4x4Dc (d, ff, mf);
+  WelsQuant4x4Dc_c (t, ff, mf);
+  if (memcmp (d, t, sizeof t))
+    Mismatch ("Quant4x4Dc");
+}
+
+void CheckedQuantMax (int16_t* d, const int16_t* ff, const int16_t* mf, int16_t* m) {
+  int16_t t[64], tm[4];
+  memcpy (t, d, sizeof t);
+  FramechainSimd::QuantFour4x4Max (d, ff, mf, m);
+  WelsQuantFour4x4Max_c (t, ff, mf, tm);
+  if (memcmp (d, t, sizeof t) || memcmp (m, tm, sizeof tm))
+    Mismatch ("QuantFour4x4Max");
+}
+
+template <PIDctFunc kSimd, PIDctFunc kC, int kSize>
+void CheckedIDct (uint8_t* rec, int32_t rs, uint8_t* pred, int32_t ps, int16_t* d) {
+  uint8_t t[8 * 8];
+  int16_t dc[64];
+  memcpy (dc, d, sizeof dc);
+  kC (t, 8, pred, ps, dc);
+  kSimd (rec, rs, pred, ps, d);
+  for (int y = 0; y < kSize; y++)
+    if (memcmp (rec + y * rs, t + 8 * y, kSize))
+      Mismatch ("an IDCT kernel");
+}
+
+#define FC_COST(simd, c) (CheckedCost<FramechainSimd::simd, c>)
+#define FC_FOUR(simd, c) (CheckedFour<FramechainSimd::simd, c>)
+#define FC_DCT(simd, c, n) (CheckedDct<FramechainSimd::simd, c, n>)
+#define FC_QUANT(simd, c, n) (CheckedQuant<FramechainSimd::simd, c, n>)
+#define FC_QUANT_DC (CheckedQuantDc)
+#define FC_QUANT_MAX (CheckedQuantMax)
+#define FC_IDCT(simd, c, n) (CheckedIDct<FramechainSimd::simd, c, n>)
+
+#else
+
+#define FC_COST(simd, c) (FramechainSimd::simd)
+#define FC_FOUR(simd, c) (FramechainSimd::simd)
+#define FC_DCT(simd, c, n) (FramechainSimd::simd)
+#define FC_QUANT(simd, c, n) (FramechainSimd::simd)
+#define FC_QUANT_DC (FramechainSimd::Quant4x4Dc)
+#define FC_QUANT_MAX (FramechainSimd::QuantFour4x4Max)
+#define FC_IDCT(simd, c, n) (FramechainSimd::simd)
+
+#endif
+
+} // namespace
+
+int32_t FramechainSimdInitFunctionPointers (sWelsEncCtx* pEncCtx, SWelsSvcCodingParam* pParam, uint32_t uiCpuFlag) {
+  int32_t iReturn = InitFunctionPointers (pEncCtx, pParam, uiCpuFlag);
+  SWelsFuncPtrList* f = pEncCtx->pFuncList;
+  SSampleDealingFunc& s = f->sSampleDealingFuncs;
+
+  s.pfSampleSad[BLOCK_16x16] = FC_COST (Sad16x16, WelsSampleSad16x16_c);
+  s.pfSampleSad[BLOCK_16x8] = FC_COST (Sad16x8, WelsSampleSad16x8_c);
+  s.pfSampleSad[BLOCK_8x16] = FC_COST (Sad8x16, WelsSampleSad8x16_c);
+  s.pfSampleSad[BLOCK_8x8] = FC_COST (Sad8x8, WelsSampleSad8x8_c);
+  s.pfSampleSad[BLOCK_8x4] = FC_COST (Sad8x4, WelsSampleSad8x4_c);
+  s.pfSampleSad[BLOCK_4x8] = FC_COST (Sad4x8, WelsSampleSad4x8_c);
+  s.pfSampleSad[BLOCK_4x4] = FC_COST (Sad4x4, WelsSampleSad4x4_c);
+
+  s.pfSample4Sad[BLOCK_16x16] = FC_FOUR (SadFour16x16, WelsSampleSadFour16x16_c);
+  s.pfSample4Sad[BLOCK_16x8] = FC_FOUR (SadFour16x8, WelsSampleSadFour16x8_c);
+  s.pfSample4Sad[BLOCK_8x16] = FC_FOUR (SadFour8x16, WelsSampleSadFour8x16_c);
+  s.pfSample4Sad[BLOCK_8x8] = FC_FOUR (SadFour8x8, WelsSampleSadFour8x8_c);
+  s.pfSample4Sad[BLOCK_8x4] = FC_FOUR (SadFour8x4, WelsSampleSadFour8x4_c);
+  s.pfSample4Sad[BLOCK_4x8] = FC_FOUR (SadFour4x8, WelsSampleSadFour4x8_c);
+  s.pfSample4Sad[BLOCK_4x4] = FC_FOUR (SadFour4x4, WelsSampleSadFour4x4_c);
+
+  s.pfSampleSatd[BLOCK_16x16] = FC_COST (Satd16x16, WelsSampleSatd16x16_c);
+  s.pfSampleSatd[BLOCK_16x8] = FC_COST (Satd16x8, WelsSampleSatd16x8_c);
+  s.pfSampleSatd[BLOCK_8x16] = FC_COST (Satd8x16, WelsSampleSatd8x16_c);
+  s.pfSampleSatd[BLOCK_8x8] = FC_COST (Satd8x8, WelsSampleSatd8x8_c);
+  s.pfSampleSatd[BLOCK_8x4] = FC_COST (Satd8x4, WelsSampleSatd8x4_c);
+  s.pfSampleSatd[BLOCK_4x8] = FC_COST (Satd4x8, WelsSampleSatd4x8_c);
+  s.pfSampleSatd[BLOCK_4x4] = FC_COST (Satd4x4, WelsSampleSatd4x4_c);
+
+  f->pfDctT4 = FC_DCT (DctT4, WelsDctT4_c, 16);
+  f->pfDctFourT4 = FC_DCT (DctFourT4, WelsDctFourT4_c, 64);
+  f->pfQuantization4x4 = FC_QUANT (Quant4x4, WelsQuant4x4_c, 16);
+  f->pfQuantizationFour4x4 = FC_QUANT (QuantFour4x4, WelsQuantFour4x4_c, 64);
+  f->pfQuantizationDc4x4 = FC_QUANT_DC;
+  f->pfQuantizationFour4x4Max = FC_QUANT_MAX;
+
+  f->pfIDctFourT4 = FC_IDCT (IDctFourT4Rec, WelsIDctFourT4Rec_c, 8);
+  return iReturn;
+}
+
+} // namespace WelsEnc

@@ -1,0 +1,51 @@
+// The encoder's wasm SIMD128 kernels (simd/encoder/*.cpp), installed in the
+// encoder's function table by hooks.cpp. Each has the signature and the exact
+// results of the OpenH264 C kernel it replaces (named beside it).
+
+#ifndef FRAMECHAIN_SIMD_ENCODER_KERNELS_H
+#define FRAMECHAIN_SIMD_ENCODER_KERNELS_H
+
+#include <stdint.h>
+
+namespace FramechainSimd {
+
+// sad.cpp: WelsSample{Sad,SadFour}WxH_c (common/src/sad_common.cpp).
+int32_t Sad16x16 (uint8_t*, int32_t, uint8_t*, int32_t);
+int32_t Sad16x8 (uint8_t*, int32_t, uint8_t*, int32_t);
+int32_t Sad8x16 (uint8_t*, int32_t, uint8_t*, int32_t);
+int32_t Sad8x8 (uint8_t*, int32_t, uint8_t*, int32_t);
+int32_t Sad8x4 (uint8_t*, int32_t, uint8_t*, int32_t);
+int32_t Sad4x8 (uint8_t*, int32_t, uint8_t*, int32_t);
+int32_t Sad4x4 (uint8_t*, int32_t, uint8_t*, int32_t);
+void SadFour16x16 (uint8_t*, int32_t, uint8_t*, int32_t, int32_t*);
+void SadFour16x8 (uint8_t*, int32_t, uint8_t*, int32_t, int32_t*);
+void SadFour8x16 (uint8_t*, int32_t, uint8_t*, int32_t, int32_t*);
+void SadFour8x8 (uint8_t*, int32_t, uint8_t*, int32_t, int32_t*);
+void SadFour8x4 (uint8_t*, int32_t, uint8_t*, int32_t, int32_t*);
+void SadFour4x8 (uint8_t*, int32_t, uint8_t*, int32_t, int32_t*);
+void SadFour4x4 (uint8_t*, int32_t, uint8_t*, int32_t, int32_t*);
+
+// satd.cpp: WelsSampleSatdWxH_c (encoder/core/src/sample.cpp).
+int32_t Satd16x16 (uint8_t*, int32_t, uint8_t*, int32_t);
+int32_t Satd16x8 (uint8_t*, int32_t, uint8_t*, int32_t);
+int32_t Satd8x16 (uint8_t*, int32_t, uint8_t*, int32_t);
+int32_t Satd8x8 (uint8_t*, int32_t, uint8_t*, int32_t);
+int32_t Satd8x4 (uint8_t*, int32_t, uint8_t*, int32_t);
+int32_t Satd4x8 (uint8_t*, int32_t, uint8_t*, int32_t);
+int32_t Satd4x4 (uint8_t*, int32_t, uint8_t*, int32_t);
+
+// dct_quant.cpp: WelsDctT4_c, WelsDctFourT4_c, WelsQuant*_c
+// (encoder/core/src/encode_mb_aux.cpp).
+void DctT4 (int16_t* pDct, uint8_t* pPix1, int32_t iStride1, uint8_t* pPix2, int32_t iStride2);
+void DctFourT4 (int16_t* pDct, uint8_t* pPix1, int32_t iStride1, uint8_t* pPix2, int32_t iStride2);
+void Quant4x4 (int16_t* pDct, const int16_t* pFF, const int16_t* pMF);
+void Quant4x4Dc (int16_t* pDct, int16_t iFF, int16_t iMF);
+void QuantFour4x4 (int16_t* pDct, const int16_t* pFF, const int16_t* pMF);
+void QuantFour4x4Max (int16_t* pDct, const int16_t* pFF, const int16_t* pMF, int16_t* pMax);
+
+// idct_rec.cpp: WelsIDctFourT4Rec_c (encoder/core/src/decode_mb_aux.cpp).
+void IDctFourT4Rec (uint8_t* pRec, int32_t iStride, uint8_t* pPred, int32_t iPredStride, int16_t* pDct);
+
+} // namespace FramechainSimd
+
+#endif
