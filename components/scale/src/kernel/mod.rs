@@ -24,6 +24,8 @@
 
 mod filter;
 pub mod passes;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod simd128;
 
 use std::fmt;
 
@@ -166,8 +168,17 @@ pub struct PlaneScaler {
     vertical: FilterBank,
     /// Scratch for the vertical pass, kept to avoid allocating per frame.
     accumulator: Vec<i32>,
+    /// The vertical pass's output row: `source width` samples, plus room
+    /// for the SIMD horizontal pass to read a whole window after the last
+    /// start.
     intermediate: Vec<u16>,
+    /// The horizontal bank laid out for the SIMD pass, when it fits.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    quads: Option<simd128::Quads>,
 }
+
+/// Samples after the source width in the intermediate row.
+const ROW_SLACK: usize = 4;
 
 impl PlaneScaler {
     /// Prepares scaling `source` (width, height) to `destination`.
@@ -178,13 +189,22 @@ impl PlaneScaler {
     ) -> Result<PlaneScaler, KernelError> {
         PlaneShape::tight(source.0, source.1).check("source", usize::MAX)?;
         PlaneShape::tight(destination.0, destination.1).check("destination", usize::MAX)?;
+        let horizontal = FilterBank::new(method, source.0, destination.0);
+        let row_len = source.0 + ROW_SLACK;
         Ok(PlaneScaler {
             source,
             destination,
-            horizontal: FilterBank::new(method, source.0, destination.0),
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            quads: simd128::Quads::new(
+                horizontal.starts(),
+                horizontal.weights(),
+                horizontal.taps(),
+                row_len,
+            ),
+            horizontal,
             vertical: FilterBank::new(method, source.1, destination.1),
             accumulator: vec![0; source.0],
-            intermediate: vec![0; source.0],
+            intermediate: vec![0; row_len],
         })
     }
 
@@ -222,27 +242,52 @@ impl PlaneScaler {
             );
             return Ok(());
         }
-        let intermediate = &mut self.intermediate[..self.source.0];
         for y in 0..height {
-            let (start, weights) = self.vertical.output(y);
-            passes::vertical(
+            let row_start = y * destination_shape.stride;
+            self.scale_row(
                 source,
                 source_shape.stride,
-                start,
-                weights,
-                &mut self.accumulator,
-                intermediate,
-            );
-            let row_start = y * destination_shape.stride;
-            passes::horizontal(
-                intermediate,
-                self.horizontal.starts(),
-                self.horizontal.weights(),
-                self.horizontal.taps(),
+                y,
                 &mut destination[row_start..row_start + width],
             );
         }
         Ok(())
+    }
+}
+
+impl PlaneScaler {
+    /// Output row `y`: the vertical pass over the source rows its window
+    /// covers, then the horizontal pass into `out`.
+    fn scale_row(&mut self, source: &[u8], stride: usize, y: usize, out: &mut [u8]) {
+        let width = self.source.0;
+        let (start, weights) = self.vertical.output(y);
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        {
+            let row = &mut self.intermediate[..width];
+            if !simd128::vertical(source, stride, start, weights, row) {
+                passes::vertical(source, stride, start, weights, &mut self.accumulator, row);
+            }
+            if let Some(quads) = &self.quads {
+                simd128::horizontal(&self.intermediate, quads, out);
+                return;
+            }
+        }
+        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+        passes::vertical(
+            source,
+            stride,
+            start,
+            weights,
+            &mut self.accumulator,
+            &mut self.intermediate[..width],
+        );
+        passes::horizontal(
+            &self.intermediate[..width],
+            self.horizontal.starts(),
+            self.horizontal.weights(),
+            self.horizontal.taps(),
+            out,
+        );
     }
 }
 
