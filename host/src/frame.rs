@@ -102,6 +102,18 @@ impl Frame {
         Ok(())
     }
 
+    /// Like [`Frame::write_plane`], but takes the buffer over instead of
+    /// copying it: a stage's plane arrives from wasm as a fresh `Vec`
+    /// already, and a 1080p frame is 3 MB.
+    pub fn replace_plane(&mut self, plane: Plane, data: Vec<u8>) -> Result<(), FrameError> {
+        let target = &mut self.planes[plane_index(plane)];
+        if data.len() != target.len() {
+            return Err(FrameError::WrongLength);
+        }
+        *target = data;
+        Ok(())
+    }
+
     /// Copies out the samples of a rectangle of one plane.
     pub fn read_rect(&self, plane: Plane, area: Rect) -> Result<Vec<u8>, FrameError> {
         let stride = self.checked_stride(plane, area)?;

@@ -216,7 +216,7 @@ impl types::HostFrame for StageState {
         plane: Plane,
         data: Vec<u8>,
     ) -> Result<Result<(), FrameError>> {
-        Ok(self.frame_mut(&handle)?.write_plane(plane, &data))
+        Ok(self.frame_mut(&handle)?.replace_plane(plane, data))
     }
 
     fn read_rect(
