@@ -19,7 +19,7 @@ const CHUNK: usize = 4096;
 
 /// Packets of `data` without time stamps (pts -1: the decoder numbers the
 /// frames in display order).
-fn chunks(data: &[u8], size: usize) -> impl Iterator<Item = Media> + '_ {
+pub(crate) fn chunks(data: &[u8], size: usize) -> impl Iterator<Item = Media> + '_ {
     data.chunks(size).map(|c| {
         Media::Packet(Packet {
             codec: Codec::H264,

@@ -1,13 +1,13 @@
 //! `encode-h264 accel=native`: the host's native encoder behind the
 //! `native-h264` import. Bitrate, skips and size changes behave as in wasm
 //! (FFmpeg decoding and keyframe requests are checked for both paths in
-//! `h264.rs`); a
-//! host that refuses the native encoder refuses the pipeline.
+//! `h264.rs`), both write the same bytes, and a host that refuses the
+//! native encoder refuses the pipeline.
 
 use framechain::{ChainSpec, Engine, EngineConfig, Error, Frame, Media, Pipeline, Plane};
 
-use crate::h264::{encode, ffmpeg_decode, keyframes, test_frame};
-use crate::support::{config, engine, have_ffmpeg, pipeline};
+use crate::h264::{chunks, encode, ffmpeg_decode, keyframes, test_frame};
+use crate::support::{config, engine, have_ffmpeg, pipeline, testdata};
 
 /// Smooth detail everywhere (two waves) that pans a few pixels per frame,
 /// so rate control has to work for its bits.
@@ -192,4 +192,53 @@ fn a_host_that_refuses_the_native_encoder_refuses_the_pipeline() {
     let encoder = pipeline(&engine, "encode-h264");
     let (_, packets) = encode(&encoder, vec![test_frame(64, 64, 0)]);
     assert_eq!(packets.len(), 1);
+}
+
+/// The wasm encoder is OpenH264's C with our SIMD128 kernels in place of the
+/// C ones; the native encoder is OpenH264's C with its x86 assembly. Each
+/// kernel computes exactly what the C one does, so the two must write the
+/// same bytes, on real footage and whatever the settings.
+#[test]
+fn wasm_and_native_encoders_write_identical_streams() {
+    let Some(data) = testdata() else { return };
+    let clip = std::fs::read(data.join("h264/throughput/real1080p30_10s_cbp_6M.264")).unwrap();
+    let engine = engine();
+    let mut source = pipeline(&engine, "decode-h264 ! scale width=960 height=540")
+        .start_session()
+        .unwrap();
+    let mut frames = Vec::new();
+    // About the first second of the clip.
+    for packet in chunks(&clip[..clip.len() / 8], 64 * 1024) {
+        frames.extend(source.push(packet).unwrap());
+    }
+    frames.extend(source.flush().unwrap());
+    let frames: Vec<Frame> = frames
+        .into_iter()
+        .map(|m| m.into_frame().unwrap())
+        .collect();
+    assert!(frames.len() >= 30, "{} frames decoded", frames.len());
+
+    for settings in [
+        "bitrate=2000k gop=60",
+        "rc=off qp=24 profile=main",
+        "bitrate=600k gop=15 complexity=medium low-latency=true",
+        "rc=quality bitrate=1500k profile=high complexity=high",
+    ] {
+        let (wasm, _) = encode(
+            &pipeline(&engine, &format!("encode-h264 {settings}")),
+            frames.clone(),
+        );
+        let (native, _) = encode(
+            &pipeline(&engine, &format!("encode-h264 {settings} accel=native")),
+            frames.clone(),
+        );
+        assert!(!wasm.is_empty(), "{settings}: nothing encoded");
+        let first_difference = wasm.iter().zip(&native).position(|(a, b)| a != b);
+        assert!(
+            wasm.len() == native.len() && first_difference.is_none(),
+            "{settings}: wasm wrote {} bytes, native {}, first difference at byte {first_difference:?}",
+            wasm.len(),
+            native.len()
+        );
+    }
 }

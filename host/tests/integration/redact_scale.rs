@@ -166,7 +166,7 @@ fn redact_and_scale_match_ffmpeg_outside_the_redacted_area() {
 }
 
 /// A frame whose three planes hold different, busy patterns.
-fn busy_frame(width: u32, height: u32, seed: u32) -> Frame {
+fn textured_frame(width: u32, height: u32, seed: u32) -> Frame {
     let mut frame = Frame::black(width, height).unwrap();
     for (index, plane) in [Plane::Y, Plane::U, Plane::V].into_iter().enumerate() {
         let (plane_width, _) = frame.plane_size(plane);
@@ -206,7 +206,7 @@ fn scale_stage_in_wasm_matches_the_native_kernels_exactly() {
         ((64, 48), (17, 9), "bilinear"),
     ];
     for (index, ((sw, sh), (dw, dh), method)) in cases.into_iter().enumerate() {
-        let source = busy_frame(sw, sh, index as u32);
+        let source = textured_frame(sw, sh, index as u32);
         let launch = format!("scale width={dw} height={dh} method={method}");
         let mut session = pipeline(&engine, &launch).start_session().unwrap();
         let mut out = session.push(Media::Frame(source.clone())).unwrap();
