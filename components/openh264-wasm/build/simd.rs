@@ -94,6 +94,13 @@ pub const RENAMES: &[Rename] = &[
         "InitFunctionPointers",
         "FramechainSimdInitFunctionPointers",
     ),
+    // Scene change detection's 8x8 SAD (its choice of kernel is inline in
+    // SceneChangeDetection.h, seen by two files of the part).
+    part(
+        "processing",
+        "WelsSampleSad8x8_c",
+        "FramechainSimdProcessingSad8x8",
+    ),
     // Pre-processing's per-frame SAD statistics (background detection).
     file(
         "codec/processing/src/vaacalc/vaacalculation.cpp",

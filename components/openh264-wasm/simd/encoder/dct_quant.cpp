@@ -1,6 +1,7 @@
 // Forward 4x4 transform of the residual and its quantisation, with wasm
 // SIMD128. Replaces WelsDctT4_c, WelsDctFourT4_c, WelsQuant4x4_c,
-// WelsQuant4x4Dc_c, WelsQuantFour4x4_c and WelsQuantFour4x4Max_c
+// WelsQuant4x4Dc_c, WelsQuantFour4x4_c, WelsQuantFour4x4Max_c and
+// WelsGetNoneZeroCount_c
 // (codec/encoder/core/src/encode_mb_aux.cpp) in the encoder's table
 // (hooks.cpp).
 
@@ -178,6 +179,14 @@ void QuantFour4x4Max (int16_t* pDct, const int16_t* pFF, const int16_t* pMF, int
     wasm_v128_store (p + 8, WithSign (q1, x1));
   }
   wasm_v128_store64_lane (pMax, MaxOfEach (m[0], m[1], m[2], m[3]), 0);
+}
+
+int32_t GetNoneZeroCount (int16_t* pLevel) {
+  // Zero lanes as -1 bytes (narrowing keeps -1 and 0), one bit each.
+  const v128_t kZero = wasm_i16x8_splat (0);
+  v128_t z = wasm_i8x16_narrow_i16x8 (wasm_i16x8_eq (wasm_v128_load (pLevel), kZero),
+                                      wasm_i16x8_eq (wasm_v128_load (pLevel + 8), kZero));
+  return 16 - __builtin_popcount (wasm_i8x16_bitmask (z));
 }
 
 } // namespace FramechainSimd

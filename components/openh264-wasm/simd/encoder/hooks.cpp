@@ -14,6 +14,8 @@
 #include "encode_mb_aux.h"
 #include "encoder.h"
 #include "encoder_context.h"
+#include "get_intra_predictor.h"
+#include "copy_mb.h"
 #include "kernels.h"
 #include "sad_common.h"
 #include "sample.h"
@@ -107,6 +109,41 @@ void CheckedIDct (uint8_t* rec, int32_t rs, uint8_t* pred, int32_t ps, int16_t* 
       Mismatch ("an IDCT kernel");
 }
 
+template <PCopyFunc kSimd, PCopyFunc kC, int kW, int kH>
+void CheckedCopy (uint8_t* d, int32_t sd, uint8_t* src, int32_t ss) {
+  uint8_t t[16 * 16];
+  kC (t, 16, src, ss);
+  kSimd (d, sd, src, ss);
+  for (int y = 0; y < kH; y++)
+    if (memcmp (d + y * sd, t + 16 * y, kW))
+      Mismatch ("a copy kernel");
+}
+
+void CheckedPlane (uint8_t* pred, uint8_t* ref, const int32_t stride) {
+  uint8_t t[256];
+  WelsI16x16LumaPredPlane_c (t, ref, stride);
+  FramechainSimd::I16x16LumaPredPlane (pred, ref, stride);
+  if (memcmp (pred, t, sizeof t))
+    Mismatch ("I16x16LumaPredPlane");
+}
+
+template <PDeQuantizationFunc kSimd, PDeQuantizationFunc kC, int kN>
+void CheckedDequant (int16_t* d, const uint16_t* mf) {
+  int16_t t[64];
+  memcpy (t, d, kN * sizeof (int16_t));
+  kSimd (d, mf);
+  kC (t, mf);
+  if (memcmp (d, t, kN * sizeof (int16_t)))
+    Mismatch ("a dequantisation kernel");
+}
+
+int32_t CheckedNzc (int16_t* d) {
+  int32_t n = FramechainSimd::GetNoneZeroCount (d);
+  if (n != WelsGetNoneZeroCount_c (d))
+    Mismatch ("GetNoneZeroCount");
+  return n;
+}
+
 #define FC_COST(simd, c) (CheckedCost<FramechainSimd::simd, c>)
 #define FC_FOUR(simd, c) (CheckedFour<FramechainSimd::simd, c>)
 #define FC_DCT(simd, c, n) (CheckedDct<FramechainSimd::simd, c, n>)
@@ -114,6 +151,10 @@ void CheckedIDct (uint8_t* rec, int32_t rs, uint8_t* pred, int32_t ps, int16_t* 
 #define FC_QUANT_DC (CheckedQuantDc)
 #define FC_QUANT_MAX (CheckedQuantMax)
 #define FC_IDCT(simd, c, n) (CheckedIDct<FramechainSimd::simd, c, n>)
+#define FC_COPY(simd, c, w, h) (CheckedCopy<FramechainSimd::simd, c, w, h>)
+#define FC_PLANE (CheckedPlane)
+#define FC_DEQUANT(simd, c, n) (CheckedDequant<FramechainSimd::simd, c, n>)
+#define FC_NZC (CheckedNzc)
 
 #else
 
@@ -124,6 +165,10 @@ void CheckedIDct (uint8_t* rec, int32_t rs, uint8_t* pred, int32_t ps, int16_t* 
 #define FC_QUANT_DC (FramechainSimd::Quant4x4Dc)
 #define FC_QUANT_MAX (FramechainSimd::QuantFour4x4Max)
 #define FC_IDCT(simd, c, n) (FramechainSimd::simd)
+#define FC_COPY(simd, c, w, h) (FramechainSimd::simd)
+#define FC_PLANE (FramechainSimd::I16x16LumaPredPlane)
+#define FC_DEQUANT(simd, c, n) (FramechainSimd::simd)
+#define FC_NZC (FramechainSimd::GetNoneZeroCount)
 
 #endif
 
@@ -165,7 +210,20 @@ int32_t FramechainSimdInitFunctionPointers (sWelsEncCtx* pEncCtx, SWelsSvcCoding
   f->pfQuantizationDc4x4 = FC_QUANT_DC;
   f->pfQuantizationFour4x4Max = FC_QUANT_MAX;
 
+  f->pfGetNoneZeroCount = FC_NZC;
+
   f->pfIDctFourT4 = FC_IDCT (IDctFourT4Rec, WelsIDctFourT4Rec_c, 8);
+  f->pfIDctT4 = FC_IDCT (IDctT4Rec, WelsIDctT4Rec_c, 4);
+  f->pfDequantization4x4 = FC_DEQUANT (Dequant4x4, WelsDequant4x4_c, 16);
+  f->pfDequantizationFour4x4 = FC_DEQUANT (DequantFour4x4, WelsDequantFour4x4_c, 64);
+
+  f->pfCopy16x16Aligned = FC_COPY (Copy16x16, WelsCopy16x16_c, 16, 16);
+  f->pfCopy16x16NotAligned = FC_COPY (Copy16x16, WelsCopy16x16_c, 16, 16);
+  f->pfCopy16x8NotAligned = FC_COPY (Copy16x8, WelsCopy16x8_c, 16, 8);
+  f->pfCopy8x16Aligned = FC_COPY (Copy8x16, WelsCopy8x16_c, 8, 16);
+  f->pfCopy8x8Aligned = FC_COPY (Copy8x8, WelsCopy8x8_c, 8, 8);
+
+  f->pfGetLumaI16x16Pred[I16_PRED_P] = FC_PLANE;
   return iReturn;
 }
 

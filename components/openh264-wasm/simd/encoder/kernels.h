@@ -42,9 +42,22 @@ void Quant4x4 (int16_t* pDct, const int16_t* pFF, const int16_t* pMF);
 void Quant4x4Dc (int16_t* pDct, int16_t iFF, int16_t iMF);
 void QuantFour4x4 (int16_t* pDct, const int16_t* pFF, const int16_t* pMF);
 void QuantFour4x4Max (int16_t* pDct, const int16_t* pFF, const int16_t* pMF, int16_t* pMax);
+int32_t GetNoneZeroCount (int16_t* pLevel); // WelsGetNoneZeroCount_c
 
-// idct_rec.cpp: WelsIDctFourT4Rec_c (encoder/core/src/decode_mb_aux.cpp).
+// idct_rec.cpp: WelsIDctFourT4Rec_c, WelsIDctT4Rec_c, WelsDequant4x4_c,
+// WelsDequantFour4x4_c (encoder/core/src/decode_mb_aux.cpp).
 void IDctFourT4Rec (uint8_t* pRec, int32_t iStride, uint8_t* pPred, int32_t iPredStride, int16_t* pDct);
+void IDctT4Rec (uint8_t* pRec, int32_t iStride, uint8_t* pPred, int32_t iPredStride, int16_t* pDct);
+void Dequant4x4 (int16_t* pRes, const uint16_t* kpMF);
+void DequantFour4x4 (int16_t* pRes, const uint16_t* kpMF);
+
+// copy_pred.cpp: WelsCopy{16x16,16x8,8x16,8x8}_c (common/src/copy_mb.cpp),
+// WelsI16x16LumaPredPlane_c (encoder/core/src/get_intra_predictor.cpp).
+void Copy16x16 (uint8_t* pDst, int32_t iStrideD, uint8_t* pSrc, int32_t iStrideS);
+void Copy16x8 (uint8_t* pDst, int32_t iStrideD, uint8_t* pSrc, int32_t iStrideS);
+void Copy8x16 (uint8_t* pDst, int32_t iStrideD, uint8_t* pSrc, int32_t iStrideS);
+void Copy8x8 (uint8_t* pDst, int32_t iStrideD, uint8_t* pSrc, int32_t iStrideS);
+void I16x16LumaPredPlane (uint8_t* pPred, uint8_t* pRef, const int32_t kiStride);
 
 } // namespace FramechainSimd
 
