@@ -28,9 +28,10 @@
 
 namespace WelsEnc {
 
-// Defined in sample.cpp but not declared in sample.h.
+// Defined in sample.cpp and md.cpp but not declared in their headers.
 int32_t WelsSampleSatd8x4_c (uint8_t*, int32_t, uint8_t*, int32_t);
 int32_t WelsSampleSatd4x8_c (uint8_t*, int32_t, uint8_t*, int32_t);
+int32_t AnalysisVaaInfoIntra_c (uint8_t* pDataY, const int32_t kiLineSize);
 
 int32_t FramechainSimdInitFunctionPointers (sWelsEncCtx* pEncCtx, SWelsSvcCodingParam* pParam, uint32_t uiCpuFlag);
 
@@ -144,6 +145,29 @@ int32_t CheckedNzc (int16_t* d) {
   return n;
 }
 
+template <PScanFunc kSimd, PScanFunc kC>
+void CheckedScan (int16_t* l, int16_t* d) {
+  int16_t t[16];
+  kSimd (l, d);
+  kC (t, d);
+  if (memcmp (l, t, sizeof t))
+    Mismatch ("a scan kernel");
+}
+
+int32_t CheckedSingleCtr (int16_t* d) {
+  int32_t n = FramechainSimd::CalculateSingleCtr4x4 (d);
+  if (n != WelsCalculateSingleCtr4x4_c (d))
+    Mismatch ("CalculateSingleCtr4x4");
+  return n;
+}
+
+int32_t CheckedVaaIntra (uint8_t* p, const int32_t s) {
+  int32_t n = FramechainSimd::AnalysisVaaInfoIntra (p, s);
+  if (n != AnalysisVaaInfoIntra_c (p, s))
+    Mismatch ("AnalysisVaaInfoIntra");
+  return n;
+}
+
 #define FC_COST(simd, c) (CheckedCost<FramechainSimd::simd, c>)
 #define FC_FOUR(simd, c) (CheckedFour<FramechainSimd::simd, c>)
 #define FC_DCT(simd, c, n) (CheckedDct<FramechainSimd::simd, c, n>)
@@ -155,6 +179,9 @@ int32_t CheckedNzc (int16_t* d) {
 #define FC_PLANE (CheckedPlane)
 #define FC_DEQUANT(simd, c, n) (CheckedDequant<FramechainSimd::simd, c, n>)
 #define FC_NZC (CheckedNzc)
+#define FC_SCAN(simd, c) (CheckedScan<FramechainSimd::simd, c>)
+#define FC_SINGLE_CTR (CheckedSingleCtr)
+#define FC_VAA_INTRA (CheckedVaaIntra)
 
 #else
 
@@ -169,6 +196,9 @@ int32_t CheckedNzc (int16_t* d) {
 #define FC_PLANE (FramechainSimd::I16x16LumaPredPlane)
 #define FC_DEQUANT(simd, c, n) (FramechainSimd::simd)
 #define FC_NZC (FramechainSimd::GetNoneZeroCount)
+#define FC_SCAN(simd, c) (FramechainSimd::simd)
+#define FC_SINGLE_CTR (FramechainSimd::CalculateSingleCtr4x4)
+#define FC_VAA_INTRA (FramechainSimd::AnalysisVaaInfoIntra)
 
 #endif
 
@@ -211,6 +241,10 @@ int32_t FramechainSimdInitFunctionPointers (sWelsEncCtx* pEncCtx, SWelsSvcCoding
   f->pfQuantizationFour4x4Max = FC_QUANT_MAX;
 
   f->pfGetNoneZeroCount = FC_NZC;
+  f->pfScan4x4 = FC_SCAN (Scan4x4DcAc, WelsScan4x4DcAc_c);
+  f->pfScan4x4Ac = FC_SCAN (Scan4x4Ac, WelsScan4x4Ac_c);
+  f->pfCalculateSingleCtr4x4 = FC_SINGLE_CTR;
+  f->pfGetVarianceFromIntraVaa = FC_VAA_INTRA;
 
   f->pfIDctFourT4 = FC_IDCT (IDctFourT4Rec, WelsIDctFourT4Rec_c, 8);
   f->pfIDctT4 = FC_IDCT (IDctT4Rec, WelsIDctT4Rec_c, 4);

@@ -59,6 +59,15 @@ void Copy8x16 (uint8_t* pDst, int32_t iStrideD, uint8_t* pSrc, int32_t iStrideS)
 void Copy8x8 (uint8_t* pDst, int32_t iStrideD, uint8_t* pSrc, int32_t iStrideS);
 void I16x16LumaPredPlane (uint8_t* pPred, uint8_t* pRef, const int32_t kiStride);
 
+// coeffs.cpp: WelsScan4x4DcAc_c, WelsScan4x4Ac_c, WelsCalculateSingleCtr4x4_c
+// (encoder/core/src/encode_mb_aux.cpp).
+void Scan4x4DcAc (int16_t* pLevel, int16_t* pDct);
+void Scan4x4Ac (int16_t* pLevel, int16_t* pDct);
+int32_t CalculateSingleCtr4x4 (int16_t* pDct);
+
+// vaa_intra.cpp: AnalysisVaaInfoIntra_c (encoder/core/src/md.cpp).
+int32_t AnalysisVaaInfoIntra (uint8_t* pDataY, const int32_t kiLineSize);
+
 } // namespace FramechainSimd
 
 #endif
