@@ -36,7 +36,8 @@ inline v128_t SadU16 (const uint8_t* p1, int32_t s1, const uint8_t* p2, int32_t 
 
 template <int W, int H>
 inline int32_t Sad (uint8_t* p1, int32_t s1, uint8_t* p2, int32_t s2) {
-  return SumU16x8 (SadU16<W, H> (p1, s1, p2, s2));
+  // At most 16 rows * 2 * 255 per lane.
+  return SumSmallU16x8 (SadU16<W, H> (p1, s1, p2, s2));
 }
 
 // The SADs against the reference moved one row up, one row down, one column
@@ -54,10 +55,11 @@ inline void SadFour (uint8_t* p1, int32_t s1, uint8_t* p2, int32_t s2, int32_t* 
   }
   // Reduce the four accumulators together: pairwise to 32 bits, then a
   // transpose-and-add leaves one total per lane.
-  v128_t a = wasm_u32x4_extadd_pairwise_u16x8 (up);
-  v128_t b = wasm_u32x4_extadd_pairwise_u16x8 (down);
-  v128_t c = wasm_u32x4_extadd_pairwise_u16x8 (left);
-  v128_t d = wasm_u32x4_extadd_pairwise_u16x8 (right);
+  // Lanes are at most 16 rows * 2 * 255: the signed widening is exact.
+  v128_t a = wasm_i32x4_extadd_pairwise_i16x8 (up);
+  v128_t b = wasm_i32x4_extadd_pairwise_i16x8 (down);
+  v128_t c = wasm_i32x4_extadd_pairwise_i16x8 (left);
+  v128_t d = wasm_i32x4_extadd_pairwise_i16x8 (right);
   v128_t ab = wasm_i32x4_add (wasm_i32x4_shuffle (a, b, 0, 2, 4, 6), wasm_i32x4_shuffle (a, b, 1, 3, 5, 7));
   v128_t cd = wasm_i32x4_add (wasm_i32x4_shuffle (c, d, 0, 2, 4, 6), wasm_i32x4_shuffle (c, d, 1, 3, 5, 7));
   v128_t all = wasm_i32x4_add (wasm_i32x4_shuffle (ab, cd, 0, 2, 4, 6), wasm_i32x4_shuffle (ab, cd, 1, 3, 5, 7));

@@ -25,6 +25,12 @@ static inline int32_t SumU16x8 (v128_t v) {
   return SumI32x4 (wasm_u32x4_extadd_pairwise_u16x8 (v));
 }
 
+// Sum of the eight 16-bit lanes when each is at most 32767: the signed
+// pairwise widening is a single x86 instruction, the unsigned one is not.
+static inline int32_t SumSmallU16x8 (v128_t v) {
+  return SumI32x4 (wasm_i32x4_extadd_pairwise_i16x8 (v));
+}
+
 // 4 bytes from each of 4 rows, row r in bytes 4r..4r+3.
 static inline v128_t Load4x4 (const uint8_t* p, int32_t iStride) {
   v128_t v = wasm_v128_load32_zero (p);
