@@ -108,6 +108,7 @@ fn parse_level(text: &str) -> Result<log::LevelFilter, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     logger::install(cli.log_level);
+    framechain::allocator::keep_frame_buffers();
     match execute(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {

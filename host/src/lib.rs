@@ -32,6 +32,7 @@
 //! [`Session`]s (per-stream instances, push/flush, [`SessionStats`]).
 //! [`io`] reads and writes Y4M and raw I420 for tools around the host.
 
+pub mod allocator;
 mod bindings;
 mod chain;
 mod engine;

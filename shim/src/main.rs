@@ -202,6 +202,8 @@ fn precompile_layers(engine: &Engine, layers: &[WasmLayer]) -> Result<Vec<Option
 }
 
 fn main() {
+    // Frames are large, short-lived buffers; see framechain::allocator.
+    framechain::allocator::keep_frame_buffers();
     FramechainShim::run(None);
 }
 
