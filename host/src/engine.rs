@@ -77,12 +77,21 @@ struct EngineInner {
     ticker: EpochTicker,
 }
 
+/// When set (to anything), the engine writes a perf map of the compiled
+/// stages, `/tmp/perf-<pid>.map`.
+pub const PERFMAP_ENV: &str = "FRAMECHAIN_PERFMAP";
+
 impl Engine {
     pub fn new(config: EngineConfig) -> Result<Engine> {
         let mut wasm_config = wasmtime::Config::new();
         wasm_config.wasm_component_model(true);
         wasm_config.epoch_interruption(true);
         wasm_config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+        // For `perf`: names for the compiled stages' functions (see
+        // docs/performance.md). Off by default: it writes a file per process.
+        if std::env::var_os(PERFMAP_ENV).is_some() {
+            wasm_config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         if let Some(instances) = config.pooling {
             wasm_config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_config(
                 instances,
