@@ -120,12 +120,13 @@ void CheckedCopy (uint8_t* d, int32_t sd, uint8_t* src, int32_t ss) {
       Mismatch ("a copy kernel");
 }
 
-void CheckedPlane (uint8_t* pred, uint8_t* ref, const int32_t stride) {
+template <PGetIntraPredFunc kSimd, PGetIntraPredFunc kC, int kSize>
+void CheckedPred (uint8_t* pred, uint8_t* ref, const int32_t stride) {
   uint8_t t[256];
-  WelsI16x16LumaPredPlane_c (t, ref, stride);
-  FramechainSimd::I16x16LumaPredPlane (pred, ref, stride);
-  if (memcmp (pred, t, sizeof t))
-    Mismatch ("I16x16LumaPredPlane");
+  kC (t, ref, stride);
+  kSimd (pred, ref, stride);
+  if (memcmp (pred, t, kSize))
+    Mismatch ("an intra prediction kernel");
 }
 
 template <PDeQuantizationFunc kSimd, PDeQuantizationFunc kC, int kN>
@@ -176,7 +177,7 @@ int32_t CheckedVaaIntra (uint8_t* p, const int32_t s) {
 #define FC_QUANT_MAX (CheckedQuantMax)
 #define FC_IDCT(simd, c, n) (CheckedIDct<FramechainSimd::simd, c, n>)
 #define FC_COPY(simd, c, w, h) (CheckedCopy<FramechainSimd::simd, c, w, h>)
-#define FC_PLANE (CheckedPlane)
+#define FC_PRED(simd, c, n) (CheckedPred<FramechainSimd::simd, c, n>)
 #define FC_DEQUANT(simd, c, n) (CheckedDequant<FramechainSimd::simd, c, n>)
 #define FC_NZC (CheckedNzc)
 #define FC_SCAN(simd, c) (CheckedScan<FramechainSimd::simd, c>)
@@ -193,7 +194,7 @@ int32_t CheckedVaaIntra (uint8_t* p, const int32_t s) {
 #define FC_QUANT_MAX (FramechainSimd::QuantFour4x4Max)
 #define FC_IDCT(simd, c, n) (FramechainSimd::simd)
 #define FC_COPY(simd, c, w, h) (FramechainSimd::simd)
-#define FC_PLANE (FramechainSimd::I16x16LumaPredPlane)
+#define FC_PRED(simd, c, n) (FramechainSimd::simd)
 #define FC_DEQUANT(simd, c, n) (FramechainSimd::simd)
 #define FC_NZC (FramechainSimd::GetNoneZeroCount)
 #define FC_SCAN(simd, c) (FramechainSimd::simd)
@@ -257,7 +258,9 @@ int32_t FramechainSimdInitFunctionPointers (sWelsEncCtx* pEncCtx, SWelsSvcCoding
   f->pfCopy8x16Aligned = FC_COPY (Copy8x16, WelsCopy8x16_c, 8, 16);
   f->pfCopy8x8Aligned = FC_COPY (Copy8x8, WelsCopy8x8_c, 8, 8);
 
-  f->pfGetLumaI16x16Pred[I16_PRED_P] = FC_PLANE;
+  f->pfGetLumaI16x16Pred[I16_PRED_P] = FC_PRED (I16x16LumaPredPlane, WelsI16x16LumaPredPlane_c, 256);
+  f->pfGetLumaI16x16Pred[I16_PRED_DC] = FC_PRED (I16x16LumaPredDc, WelsI16x16LumaPredDc_c, 256);
+  f->pfGetChromaPred[C_PRED_P] = FC_PRED (IChromaPredPlane, WelsIChromaPredPlane_c, 64);
   return iReturn;
 }
 

@@ -58,6 +58,8 @@ void Copy16x8 (uint8_t* pDst, int32_t iStrideD, uint8_t* pSrc, int32_t iStrideS)
 void Copy8x16 (uint8_t* pDst, int32_t iStrideD, uint8_t* pSrc, int32_t iStrideS);
 void Copy8x8 (uint8_t* pDst, int32_t iStrideD, uint8_t* pSrc, int32_t iStrideS);
 void I16x16LumaPredPlane (uint8_t* pPred, uint8_t* pRef, const int32_t kiStride);
+void I16x16LumaPredDc (uint8_t* pPred, uint8_t* pRef, const int32_t kiStride);   // WelsI16x16LumaPredDc_c
+void IChromaPredPlane (uint8_t* pPred, uint8_t* pRef, const int32_t kiStride);   // WelsIChromaPredPlane_c
 
 // coeffs.cpp: WelsScan4x4DcAc_c, WelsScan4x4Ac_c, WelsCalculateSingleCtr4x4_c
 // (encoder/core/src/encode_mb_aux.cpp).
