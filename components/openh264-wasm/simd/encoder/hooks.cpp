@@ -8,7 +8,9 @@
 //
 // Building with FRAMECHAIN_SIMD_VERIFY defined installs checked kernels
 // instead: each runs beside its C kernel and aborts on the first difference,
-// naming the kernel. Use it when changing a kernel.
+// naming the kernel (processing/vaa.cpp does the same). Use it when changing
+// a kernel: CXXFLAGS_wasm32_wasip2=-DFRAMECHAIN_SIMD_VERIFY cargo build ...,
+// then encode a few clips under several settings.
 
 #include "decode_mb_aux.h"
 #include "encode_mb_aux.h"
