@@ -101,7 +101,11 @@ fn main() {
             // part's settings plus those renames.
             let mut plain = Vec::new();
             for file in files {
-                let relative = file.strip_prefix(&src).unwrap().to_string_lossy().into_owned();
+                let relative = file
+                    .strip_prefix(&src)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
                 let mut renames = simd::file_renames(&relative).peekable();
                 if renames.peek().is_none() {
                     plain.push(file);
