@@ -416,6 +416,55 @@ void ChromaBlock (const uint8_t* pSrc, int32_t iSrcStride, uint8_t* pDst, int32_
   }
 }
 
+// ChromaBlock for one chunk (iWidth == N) of a fixed height H, fully
+// unrolled. Wasmtime's code for the row loop above carries the four weights,
+// the rounding constant and the two previous rows from one iteration to the
+// next through stack slots (stored at the end of every row, reloaded at the
+// top) and checks the epoch counter on every row; without a loop the values
+// stay in registers and neither is needed. Same arithmetic as ChromaBlock.
+template <int N, int H>
+void ChromaFixed (const uint8_t* pSrc, int32_t iSrcStride, uint8_t* pDst, int32_t iDstStride, int32_t dx,
+                  int32_t dy) {
+  const v128_t a = wasm_i16x8_splat ((int16_t) ((8 - dx) * (8 - dy)));
+  const v128_t b = wasm_i16x8_splat ((int16_t) (dx * (8 - dy)));
+  const v128_t c = wasm_i16x8_splat ((int16_t) ((8 - dx) * dy));
+  const v128_t d = wasm_i16x8_splat ((int16_t) (dx * dy));
+  const v128_t r = wasm_i16x8_splat (32);
+  v128_t s0[H + 1], s1[H + 1];
+#pragma clang loop unroll(full)
+  for (int i = 0; i <= H; i++) {
+    s0[i] = LoadWide<N> (pSrc + i * iSrcStride);
+    s1[i] = LoadWide<N> (pSrc + i * iSrcStride + 1);
+  }
+#pragma clang loop unroll(full)
+  for (int i = 0; i < H; i++) {
+    v128_t v = wasm_i16x8_add (wasm_i16x8_add (wasm_i16x8_mul (s0[i], a), wasm_i16x8_mul (s1[i], b)),
+                               wasm_i16x8_add (wasm_i16x8_mul (s0[i + 1], c), wasm_i16x8_mul (s1[i + 1], d)));
+    v = wasm_u16x8_shr (wasm_i16x8_add (v, r), 6);
+    StorePx<N> (pDst + i * iDstStride, wasm_u8x16_narrow_i16x8 (v, v));
+  }
+}
+
+// The decoder's chroma blocks: widths 8, 4, 2 with heights 8, 4 or 2 (half
+// the luma partition's). Returns false for any other shape.
+template <int N>
+FC_INLINE bool ChromaFixedAny (const uint8_t* pSrc, int32_t iSrcStride, uint8_t* pDst, int32_t iDstStride,
+                               int32_t dx, int32_t dy, int32_t iHeight) {
+  switch (iHeight) {
+  case 8:
+    ChromaFixed<N, 8> (pSrc, iSrcStride, pDst, iDstStride, dx, dy);
+    return true;
+  case 4:
+    ChromaFixed<N, 4> (pSrc, iSrcStride, pDst, iDstStride, dx, dy);
+    return true;
+  case 2:
+    ChromaFixed<N, 2> (pSrc, iSrcStride, pDst, iDstStride, dx, dy);
+    return true;
+  default:
+    return false;
+  }
+}
+
 template <int N>
 void CopyBlock (const uint8_t* pSrc, int32_t iSrcStride, uint8_t* pDst, int32_t iDstStride, int32_t iWidth,
                 int32_t iHeight) {
@@ -439,6 +488,12 @@ void McChromaSimd (const uint8_t* pSrc, int32_t iSrcStride, uint8_t* pDst, int32
       CopyBlock<2> (pSrc, iSrcStride, pDst, iDstStride, iWidth, iHeight);
     return;
   }
+  if (iWidth == 8 && ChromaFixedAny<8> (pSrc, iSrcStride, pDst, iDstStride, dx, dy, iHeight))
+    return;
+  if (iWidth == 4 && ChromaFixedAny<4> (pSrc, iSrcStride, pDst, iDstStride, dx, dy, iHeight))
+    return;
+  if (iWidth == 2 && ChromaFixedAny<2> (pSrc, iSrcStride, pDst, iDstStride, dx, dy, iHeight))
+    return;
   if (iWidth >= 8)
     ChromaBlock<8> (pSrc, iSrcStride, pDst, iDstStride, dx, dy, iWidth, iHeight);
   else if (iWidth >= 4)
