@@ -34,37 +34,48 @@ impl Frame {
     /// A black I420 frame. Fails with `BadDimensions` for a zero or
     /// oversized side.
     pub fn black(width: u32, height: u32) -> Result<Frame, FrameError> {
-        if width == 0 || height == 0 || width > MAX_DIMENSION || height > MAX_DIMENSION {
-            return Err(FrameError::BadDimensions);
-        }
-        let (cw, ch) = chroma_size(width, height);
-        let luma = (width * height) as usize;
-        let chroma = (cw * ch) as usize;
-        Ok(Frame {
+        let [luma, chroma, _] = plane_lengths(width, height)?;
+        Ok(Frame::with_planes(
             width,
             height,
-            planes: [
+            [
                 vec![BLACK_Y; luma],
                 vec![NEUTRAL_CHROMA; chroma],
                 vec![NEUTRAL_CHROMA; chroma],
             ],
+        ))
+    }
+
+    /// A frame from its three planes, which must have exactly the I420 sizes
+    /// (`WrongLength` otherwise). The buffers are taken over, not copied.
+    pub fn from_planes(width: u32, height: u32, planes: [Vec<u8>; 3]) -> Result<Frame, FrameError> {
+        let lengths = plane_lengths(width, height)?;
+        if planes
+            .iter()
+            .zip(lengths)
+            .any(|(data, len)| data.len() != len)
+        {
+            return Err(FrameError::WrongLength);
+        }
+        Ok(Frame::with_planes(width, height, planes))
+    }
+
+    /// Bytes a `width` x `height` frame holds (all three planes), or
+    /// `BadDimensions`: lets a caller check a budget before allocating.
+    pub fn byte_len_for(width: u32, height: u32) -> Result<usize, FrameError> {
+        Ok(plane_lengths(width, height)?.iter().sum())
+    }
+
+    fn with_planes(width: u32, height: u32, planes: [Vec<u8>; 3]) -> Frame {
+        Frame {
+            width,
+            height,
+            planes,
             pts: 0,
             duration: 0,
             keyframe: false,
             regions: Vec::new(),
-        })
-    }
-
-    /// A frame from its three planes, which must have exactly the I420 sizes.
-    pub fn from_planes(width: u32, height: u32, planes: [Vec<u8>; 3]) -> Result<Frame, FrameError> {
-        let mut frame = Frame::black(width, height)?;
-        for (index, data) in planes.into_iter().enumerate() {
-            if data.len() != frame.planes[index].len() {
-                return Err(FrameError::WrongLength);
-            }
-            frame.planes[index] = data;
         }
-        Ok(frame)
     }
 
     pub fn width(&self) -> u32 {
@@ -194,6 +205,17 @@ pub struct FrameMetadata {
 }
 
 /// Size of each chroma plane of an I420 picture: half, rounded up.
+/// Bytes of the Y, U and V planes of a `width` x `height` I420 frame, or
+/// `BadDimensions` for a zero or oversized side.
+fn plane_lengths(width: u32, height: u32) -> Result<[usize; 3], FrameError> {
+    if width == 0 || height == 0 || width > MAX_DIMENSION || height > MAX_DIMENSION {
+        return Err(FrameError::BadDimensions);
+    }
+    let (cw, ch) = chroma_size(width, height);
+    let chroma = cw as usize * ch as usize;
+    Ok([width as usize * height as usize, chroma, chroma])
+}
+
 pub fn chroma_size(width: u32, height: u32) -> (u32, u32) {
     (width.div_ceil(2), height.div_ceil(2))
 }
@@ -244,6 +266,28 @@ mod tests {
         ));
         assert!(matches!(
             Frame::black(10, MAX_DIMENSION + 1),
+            Err(FrameError::BadDimensions)
+        ));
+    }
+
+    #[test]
+    fn from_planes_takes_exact_planes_and_refuses_others() {
+        let planes = || [vec![1u8; 15], vec![2u8; 6], vec![3u8; 6]];
+        let frame = Frame::from_planes(5, 3, planes()).unwrap();
+        assert_eq!(frame.plane(Plane::Y), &[1u8; 15][..]);
+        assert_eq!(frame.plane(Plane::V), &[3u8; 6][..]);
+        assert_eq!(Frame::byte_len_for(5, 3), Ok(frame.byte_len()));
+        let [y, u, _] = planes();
+        assert!(matches!(
+            Frame::from_planes(5, 3, [y, u, vec![3u8; 5]]),
+            Err(FrameError::WrongLength)
+        ));
+        assert!(matches!(
+            Frame::from_planes(0, 3, planes()),
+            Err(FrameError::BadDimensions)
+        ));
+        assert!(matches!(
+            Frame::byte_len_for(MAX_DIMENSION + 1, 2),
             Err(FrameError::BadDimensions)
         ));
     }

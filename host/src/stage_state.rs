@@ -70,6 +70,19 @@ impl StageState {
     }
 
     /// Hands a frame to the stage, returning its handle.
+    /// Fails the call (a memory overrun) if `bytes` more of frames would
+    /// exceed the stage's frame budget.
+    fn admit_frame_bytes(&mut self, bytes: usize) -> Result<()> {
+        if self.frame_bytes + bytes > self.frame_budget {
+            self.memory.exceeded = true;
+            wasmtime::bail!(
+                "frames held by the stage would exceed its memory limit of {} MiB",
+                self.frame_budget >> 20
+            );
+        }
+        Ok(())
+    }
+
     pub(crate) fn insert_frame(&mut self, frame: Frame) -> Result<Resource<Frame>> {
         self.frame_bytes += frame.byte_len();
         Ok(self.table.push(frame)?)
@@ -162,17 +175,31 @@ impl types::HostFrame for StageState {
         height: u32,
         _format: PixelFormat,
     ) -> Result<Result<Resource<Frame>, FrameError>> {
-        let frame = match Frame::black(width, height) {
+        // Check the budget before allocating: a side may be up to 16384.
+        let bytes = match Frame::byte_len_for(width, height) {
+            Ok(bytes) => bytes,
+            Err(error) => return Ok(Err(error)),
+        };
+        self.admit_frame_bytes(bytes)?;
+        match Frame::black(width, height) {
+            Ok(frame) => Ok(Ok(self.insert_frame(frame)?)),
+            Err(error) => Ok(Err(error)),
+        }
+    }
+
+    fn from_planes(
+        &mut self,
+        width: u32,
+        height: u32,
+        y: Vec<u8>,
+        u: Vec<u8>,
+        v: Vec<u8>,
+    ) -> Result<Result<Resource<Frame>, FrameError>> {
+        let frame = match Frame::from_planes(width, height, [y, u, v]) {
             Ok(frame) => frame,
             Err(error) => return Ok(Err(error)),
         };
-        if self.frame_bytes + frame.byte_len() > self.frame_budget {
-            self.memory.exceeded = true;
-            wasmtime::bail!(
-                "frames held by the stage would exceed its memory limit of {} MiB",
-                self.frame_budget >> 20
-            );
-        }
+        self.admit_frame_bytes(frame.byte_len())?;
         Ok(Ok(self.insert_frame(frame)?))
     }
 

@@ -5,7 +5,7 @@ use std::cell::{Cell, RefCell};
 
 use framechain_openh264::log::{self as codec_log, Level as CodecLevel};
 use framechain_stage::{
-    Codec, DroppedFrame, Frame, Media, Output, PixelFormat, Plane, Port, ProcessorHandle, Stage,
+    Codec, DroppedFrame, Frame, Media, Output, PixelFormat, Port, ProcessorHandle, Stage,
     StageDescription, StageError, StageProcessor, log,
 };
 
@@ -102,21 +102,13 @@ fn to_output(batch: Batch) -> Result<Output, StageError> {
 
 fn make_frame(picture: &Picture) -> Result<Frame, String> {
     let image = &picture.image;
-    let frame = Frame::create(image.width, image.height, PixelFormat::I420).map_err(|e| {
-        format!(
-            "cannot make a {}x{} frame: {e:?}",
-            image.width, image.height
-        )
-    })?;
-    for (plane, data) in [
-        (Plane::Y, &image.y),
-        (Plane::U, &image.u),
-        (Plane::V, &image.v),
-    ] {
-        frame
-            .write_plane(plane, data)
-            .map_err(|e| format!("cannot fill the {plane:?} plane: {e:?}"))?;
-    }
+    let frame = Frame::from_planes(image.width, image.height, &image.y, &image.u, &image.v)
+        .map_err(|e| {
+            format!(
+                "cannot make a {}x{} frame: {e:?}",
+                image.width, image.height
+            )
+        })?;
     let t = picture.timing;
     frame.set_timing(t.pts, t.duration, t.keyframe);
     Ok(frame)

@@ -138,24 +138,15 @@ impl Prepared {
             .scale([sy, su, sv], destination)
             .map_err(|e| internal(e.to_string()))?;
 
-        let output =
-            Frame::create(layout.width, layout.height, PixelFormat::I420).map_err(|e| {
-                internal(format!(
-                    "cannot create a {}x{} frame: {}",
-                    layout.width,
-                    layout.height,
-                    frame_error_text(e)
-                ))
-            })?;
-        for (plane, data) in I420_PLANES.iter().zip(&self.planes) {
-            output.write_plane(*plane, data).map_err(|e| {
-                internal(format!(
-                    "writing the {} plane: {}",
-                    plane_name(*plane),
-                    frame_error_text(e)
-                ))
-            })?;
-        }
+        let [y, u, v] = &self.planes;
+        let output = Frame::from_planes(layout.width, layout.height, y, u, v).map_err(|e| {
+            internal(format!(
+                "cannot make a {}x{} frame: {}",
+                layout.width,
+                layout.height,
+                frame_error_text(e)
+            ))
+        })?;
         output.copy_metadata(source);
         let regions = source.regions();
         if !regions.is_empty() {
