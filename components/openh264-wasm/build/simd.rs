@@ -50,6 +50,8 @@ const fn file(path: &'static str, from: &'static str, to: &'static str) -> Renam
 }
 
 /// Every redirection. The `to` functions are defined in `simd/`.
+// One rename per line reads as a table; rustfmt would spread each over five.
+#[rustfmt::skip]
 pub const RENAMES: &[Rename] = &[
     // Motion compensation: both codecs call common's InitMcFunc (defined in
     // common/src/mc.cpp); the wrapper calls it, then sets SIMD kernels.
