@@ -8,7 +8,8 @@ Runs, one after the other and each pinned to one CPU (`taskset -c 0`):
   GStreamer    openh264dec ! videoscale ! openh264enc                              (native OpenH264)
 
 on the same clip, and prints frames per second, the ratio to GStreamer,
-framechain's per-stage p50/p99 latency and the peak memory (max RSS) of
+framechain's per-stage p50/p99 latency, its end-to-end latency per frame
+out, and the peak memory (max RSS) of
 each process. Every variant runs `--repeat` times; the median is reported.
 
     python3 benches/h264_peers.py [--clip FILE] [--repeat 3]
@@ -108,7 +109,7 @@ def main():
         print(f"{name:<24}{fps:>8.1f}{fps / peer_fps:>8.2f}x{rss:>8.0f} MiB")
     for name, (_, _, summary) in results.items():
         if name.startswith("framechain"):
-            print(f"{name} per-stage latency (p50 / p99):")
+            print(f"{name} latency (p50 / p99), per stage call and end-to-end per frame out:")
             for stage, p50, p99 in stage_latencies(summary):
                 print(f"  {stage:<14}{p50:>12}{p99:>12}")
 

@@ -46,6 +46,21 @@ pub fn session_summary(session: &Session, elapsed: Duration) -> String {
             ms(stage.latency.max())
         );
     }
+    // Per item out of the chain, from the start of the call that let it out.
+    let latency = &stats.output_latency;
+    if latency.count() > 0 {
+        let _ = writeln!(
+            text,
+            "  {:<14} {:>7} {:>7} {:>7} {:>10} {:>10} {:>10}",
+            "end-to-end",
+            stats.inputs,
+            stats.outputs,
+            stats.dropped_total(),
+            ms(latency.p50()),
+            ms(latency.p99()),
+            ms(latency.max())
+        );
+    }
     if session.suppressed_log_lines() > 0 {
         let _ = writeln!(
             text,

@@ -68,16 +68,18 @@ impl Session {
         watch: &mut dyn FnMut(usize, &Media),
     ) -> Result<Vec<Media>> {
         self.check_alive()?;
+        let started = Instant::now();
         self.stats.inputs += 1;
         watch(0, &input);
         let outputs = self.run_from(0, vec![input], watch)?;
-        self.stats.outputs += outputs.len() as u64;
+        self.count_outputs(&outputs, started);
         Ok(outputs)
     }
 
     /// [`Session::flush`] with a watcher, as in [`Session::push_watched`].
     pub fn flush_watched(&mut self, watch: &mut dyn FnMut(usize, &Media)) -> Result<Vec<Media>> {
         self.check_alive()?;
+        let flush_started = Instant::now();
         let mut outputs = Vec::new();
         for index in 0..self.stages.len() {
             let started = Instant::now();
@@ -86,8 +88,17 @@ impl Session {
             flushed.iter().for_each(|item| watch(index + 1, item));
             outputs.extend(self.run_from(index + 1, flushed, watch)?);
         }
-        self.stats.outputs += outputs.len() as u64;
+        self.count_outputs(&outputs, flush_started);
         Ok(outputs)
+    }
+
+    /// Counts what the last stage let out of a call that began at `started`.
+    fn count_outputs(&mut self, outputs: &[Media], started: Instant) {
+        self.stats.outputs += outputs.len() as u64;
+        let latency = started.elapsed();
+        for _ in outputs {
+            self.stats.output_latency.record(latency);
+        }
     }
 
     /// Number of stages, so positions run from 0 to `stage_count()`.

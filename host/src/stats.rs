@@ -114,6 +114,11 @@ pub struct SessionStats {
     /// Media items the last stage produced.
     pub outputs: u64,
     pub stages: Vec<StageStats>,
+    /// For each item the last stage produced: the time from the start of the
+    /// `push` (or `flush`) that let it out to the end of that call, through
+    /// every stage. A decoder fed blind chunks lets several pictures out of
+    /// one push; each counts with that push's whole time.
+    pub output_latency: LatencyHistogram,
 }
 
 impl SessionStats {

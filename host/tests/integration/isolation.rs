@@ -80,6 +80,17 @@ fn every_frame_is_accounted_for() {
         assert_eq!(stage.latency.count(), 26, "{}", stage.name);
         assert!(stage.latency.p99() >= stage.latency.p50());
     }
+    // Each frame out is timed through the whole chain, so it cannot be much
+    // faster than the slowest stage (half its median leaves room for the
+    // histogram's rounding and the untimed-out flush call).
+    let chain = &stats.output_latency;
+    assert_eq!(chain.count(), 25);
+    let slowest_stage_p50 = stats.stages.iter().map(|s| s.latency.p50()).max().unwrap();
+    assert!(
+        chain.p50() >= slowest_stage_p50 / 2,
+        "{:?} vs {slowest_stage_p50:?}",
+        chain.p50()
+    );
 }
 
 /// A stage gets no files, environment, arguments or network.
