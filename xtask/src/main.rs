@@ -145,15 +145,42 @@ fn build() -> Result<(), String> {
             .map_err(|error| format!("cannot create {}: {error}", folder.display()))?;
         let from = built.join(format!("{}.wasm", stage.package.replace('-', "_")));
         let to = folder.join(format!("{}.wasm", stage.stage));
-        std::fs::copy(&from, &to).map_err(|error| {
-            format!(
-                "cannot copy {} to {}: {error}",
-                from.display(),
-                to.display()
-            )
-        })?;
+        copy(&from, &to)?;
     }
+    build_sleepy_describe()?;
     run(cargo().args(["build", "--release", "-p", "framechain-cli"]))
+}
+
+/// The test stage again, with `describe` sleeping an hour (feature
+/// `sleepy-describe`), as `target/test-stages/test-stage-sleepy-describe.wasm`.
+/// Runs after the normal build has been copied: both builds write the same
+/// `framechain_test_stage.wasm`, so the copies must not cross.
+fn build_sleepy_describe() -> Result<(), String> {
+    run(cargo().args([
+        "build",
+        "--release",
+        "--target",
+        WASM_TARGET,
+        "-p",
+        "framechain-test-stage",
+        "--features",
+        "sleepy-describe",
+    ]))?;
+    let built = target_dir().join(WASM_TARGET).join("release");
+    copy(
+        &built.join("framechain_test_stage.wasm"),
+        &target_dir().join("test-stages/test-stage-sleepy-describe.wasm"),
+    )
+}
+
+fn copy(from: &Path, to: &Path) -> Result<(), String> {
+    std::fs::copy(from, to).map(drop).map_err(|error| {
+        format!(
+            "cannot copy {} to {}: {error}",
+            from.display(),
+            to.display()
+        )
+    })
 }
 
 /// Environment that lets tests and benches find the built stages.
@@ -220,6 +247,19 @@ fn test() -> Result<(), String> {
         clippy_wasm.args(["-p", stage.package]);
     }
     run(clippy_wasm.args(["--", "-D", "warnings"]))?;
+    run(cargo().args([
+        "clippy",
+        "--release",
+        "--target",
+        WASM_TARGET,
+        "-p",
+        "framechain-test-stage",
+        "--features",
+        "sleepy-describe",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
     run(cargo()
         .args(["test", "--workspace", "--release"])
         .env("FRAMECHAIN_STAGE_PATH", stage_path()))?;

@@ -14,6 +14,22 @@
 //! | `roundtrip` | reads the Y plane and writes it back |
 //! | `hoard-frames` | creates 1080p frames without end and keeps them: the host's frame budget must stop it |
 //! | `probe-sandbox` | tries files, environment, arguments and the network, and tags the frame with a `probe:...` region saying what it reached |
+//! | `sleep` | sleeps an hour in WASI (clocks/poll, not a wasm loop): the time limit must hold for blocking calls too |
+//! | `sleep-in-create` | sleeps an hour in `create`, after reading the parameters |
+//! | `sleep-in-flush` | passes frames on; sleeps an hour in `flush` |
+//! | `region-flood` | adds 1x1 `face` regions to the frame without end: the host's region cap must stop it |
+//! | `long-label` | adds one region whose label is 1 MiB long |
+//! | `metadata-clones` | sets 256 regions with 64-byte labels on the frame, then without end makes 2x2 frames, copies the metadata onto each and keeps them: the host must charge the cloned regions to the stage |
+//! | `multiply` | returns 40 new frames (the input's size and metadata) per input, and not the input: two in a row turn 1 frame into 1600 |
+//! | `drop-reasons` | returns nothing and reports 10,000 drops per push, each with its own 10 KB reason holding a newline, an escape code and a forged `framechain: error:` line |
+//! | `log-flood` | logs 100,000 lines of 64 KB per push, each with a forged `framechain: error:` line and an escape code, then returns the frame |
+//! | `error-forgery` | fails with an internal error whose text holds a newline, a forged `framechain: error:` line, an escape code and 1 MB of `x` |
+//! | `swallow` | returns nothing and reports no drop: the frame vanishes unreported |
+//! | `stderr-flood` | writes 10 MB to stderr in 1 KB pieces, then returns the frame |
+//!
+//! Built with the `sleepy-describe` feature (`cargo xtask build` makes
+//! `target/test-stages/test-stage-sleepy-describe.wasm`), `describe` itself
+//! sleeps an hour, so loading the stage must hit the time limit.
 //!
 //! ```text
 //! test-stage behaviour=remember
@@ -21,13 +37,14 @@
 //! ```
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::time::Duration;
 
 use framechain_stage::media::{empty_output, expect_frame, frame_error_text, frame_output};
 use framechain_stage::spec::choice;
 use framechain_stage::{
-    Frame, Media, Output, ParamSpec, Params, PixelFormat, Plane, Port, ProcessorHandle, Rect,
-    Stage, StageDescription, StageError, StageProcessor,
+    DroppedFrame, Frame, Media, Output, ParamSpec, Params, PixelFormat, Plane, Port,
+    ProcessorHandle, Rect, Region, Stage, StageDescription, StageError, StageProcessor,
 };
 
 pub const STAGE_NAME: &str = "test-stage";
@@ -44,10 +61,22 @@ pub enum Behaviour {
     Roundtrip,
     HoardFrames,
     ProbeSandbox,
+    Sleep,
+    SleepInCreate,
+    SleepInFlush,
+    RegionFlood,
+    LongLabel,
+    MetadataClones,
+    Multiply,
+    DropReasons,
+    LogFlood,
+    ErrorForgery,
+    Swallow,
+    StderrFlood,
 }
 
 impl Behaviour {
-    const ALL: [(&'static str, Behaviour); 9] = [
+    const ALL: [(&'static str, Behaviour); 21] = [
         ("passthrough", Behaviour::Passthrough),
         ("loop", Behaviour::Loop),
         ("alloc", Behaviour::Alloc),
@@ -57,6 +86,18 @@ impl Behaviour {
         ("roundtrip", Behaviour::Roundtrip),
         ("hoard-frames", Behaviour::HoardFrames),
         ("probe-sandbox", Behaviour::ProbeSandbox),
+        ("sleep", Behaviour::Sleep),
+        ("sleep-in-create", Behaviour::SleepInCreate),
+        ("sleep-in-flush", Behaviour::SleepInFlush),
+        ("region-flood", Behaviour::RegionFlood),
+        ("long-label", Behaviour::LongLabel),
+        ("metadata-clones", Behaviour::MetadataClones),
+        ("multiply", Behaviour::Multiply),
+        ("drop-reasons", Behaviour::DropReasons),
+        ("log-flood", Behaviour::LogFlood),
+        ("error-forgery", Behaviour::ErrorForgery),
+        ("swallow", Behaviour::Swallow),
+        ("stderr-flood", Behaviour::StderrFlood),
     ];
 
     fn from_name(name: &str) -> Option<Behaviour> {
@@ -70,7 +111,7 @@ pub fn param_specs() -> Vec<ParamSpec> {
         "behaviour",
         &names,
         "passthrough",
-        "What to do on push: passthrough, loop forever, alloc without end, trap, remember the first Y sample, read-plane or roundtrip the Y plane, hoard-frames without end, probe-sandbox for capabilities.",
+        "What to do on push: passthrough, loop forever, alloc without end, trap, remember the first Y sample, read-plane or roundtrip the Y plane, hoard-frames without end, probe-sandbox for capabilities; hostile: sleep (in push, create or flush), region-flood, long-label, metadata-clones, multiply, drop-reasons, log-flood, error-forgery, swallow, stderr-flood.",
     )]
 }
 
@@ -89,6 +130,10 @@ impl Stage for TestStage {
     type Processor = TestProcessor;
 
     fn describe() -> StageDescription {
+        // The `sleepy-describe` build blocks before saying anything, so the
+        // host's time limit must cover loading a stage too.
+        #[cfg(feature = "sleepy-describe")]
+        sleep_an_hour();
         StageDescription {
             name: STAGE_NAME.to_owned(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -115,15 +160,28 @@ static HOARD: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 
 impl StageProcessor for TestProcessor {
     fn create(params: Vec<(String, String)>) -> Result<ProcessorHandle, StageError> {
-        Ok(ProcessorHandle::new(TestProcessor {
-            behaviour: behaviour_from_params(params)?,
-        }))
+        let behaviour = behaviour_from_params(params)?;
+        if behaviour == Behaviour::SleepInCreate {
+            sleep_an_hour();
+        }
+        Ok(ProcessorHandle::new(TestProcessor { behaviour }))
     }
 
     fn push(&self, input: Media) -> Result<Output, StageError> {
         let frame = expect_frame(STAGE_NAME, input)?;
         match self.behaviour {
-            Behaviour::Passthrough => {}
+            Behaviour::Passthrough | Behaviour::SleepInCreate | Behaviour::SleepInFlush => {}
+            Behaviour::Sleep => sleep_an_hour(),
+            Behaviour::RegionFlood => flood_regions(&frame),
+            Behaviour::LongLabel => frame.add_region(&long_label_region()),
+            Behaviour::MetadataClones => clone_metadata_forever(&frame)?,
+            Behaviour::Multiply => return multiply(&frame),
+            Behaviour::DropReasons => return Ok(forged_drops(&frame)),
+            Behaviour::LogFlood => flood_log(),
+            Behaviour::ErrorForgery => return Err(forged_error()),
+            // The frame is dropped here, and nothing says so.
+            Behaviour::Swallow => return Ok(empty_output()),
+            Behaviour::StderrFlood => flood_stderr(),
             Behaviour::Loop => spin_forever(),
             Behaviour::Alloc => allocate_forever(),
             // Deliberate: this behaviour exists to make the component trap.
@@ -153,7 +211,149 @@ impl StageProcessor for TestProcessor {
     }
 
     fn flush(&self) -> Result<Output, StageError> {
+        if self.behaviour == Behaviour::SleepInFlush {
+            sleep_an_hour();
+        }
         Ok(empty_output())
+    }
+}
+
+/// Blocks in WASI (`wasi:clocks` / `poll`), where no wasm runs and so no
+/// epoch check fires: the host must stop the call some other way.
+fn sleep_an_hour() {
+    std::thread::sleep(Duration::from_secs(3600));
+}
+
+/// A 1x1 rectangle at the origin: regions whose cost is all host-side.
+const PIXEL: Rect = Rect {
+    x: 0,
+    y: 0,
+    width: 1,
+    height: 1,
+};
+
+/// Adds regions without end: `add-region` cannot fail, so only the host
+/// (a cap per frame, or the time limit) ends this.
+fn flood_regions(frame: &Frame) -> ! {
+    let region = Region {
+        label: "face".to_owned(),
+        area: PIXEL,
+    };
+    loop {
+        frame.add_region(&region);
+    }
+}
+
+/// One region with a 1 MiB label, far past any sane label length.
+fn long_label_region() -> Region {
+    Region {
+        label: "a".repeat(1 << 20),
+        area: PIXEL,
+    }
+}
+
+/// Frames kept alive by `metadata-clones`, each carrying a host-side copy
+/// of the input's regions.
+static CLONES: Mutex<Vec<Frame>> = Mutex::new(Vec::new());
+
+/// Sets as many 64-byte-label regions as the host takes (256 is what the
+/// host's caps allow at most), then clones them onto tiny frames without
+/// end. The frames cost almost no pixels; what grows is the host's copies
+/// of the regions, which must be charged to this stage.
+fn clone_metadata_forever(frame: &Frame) -> Result<(), StageError> {
+    let regions: Vec<Region> = (0..256)
+        .map(|i| Region {
+            label: format!("{i:0>64}"),
+            area: PIXEL,
+        })
+        .collect();
+    frame.set_regions(&regions);
+    loop {
+        let clone = Frame::create(2, 2, PixelFormat::I420)
+            .map_err(|e| failure("creating a 2x2 frame", e))?;
+        clone.copy_metadata(frame);
+        match CLONES.lock() {
+            Ok(mut clones) => clones.push(clone),
+            Err(poisoned) => poisoned.into_inner().push(clone),
+        }
+    }
+}
+
+/// Frames `multiply` returns per input.
+const MULTIPLY_BY: usize = 40;
+
+/// 40 new frames of the input's size and metadata, instead of the input:
+/// a stage may return many frames per call, and two in a row multiply.
+fn multiply(input: &Frame) -> Result<Output, StageError> {
+    let info = input.info();
+    let mut media = Vec::with_capacity(MULTIPLY_BY);
+    for _ in 0..MULTIPLY_BY {
+        let frame = Frame::create(info.width, info.height, PixelFormat::I420)
+            .map_err(|e| failure("creating a copy of the input", e))?;
+        frame.copy_metadata(input);
+        frame.set_timing(info.pts, info.duration, info.keyframe);
+        media.push(Media::Frame(frame));
+    }
+    Ok(Output {
+        media,
+        dropped: Vec::new(),
+    })
+}
+
+/// A line a terminal would show as the host's own error: it starts a new
+/// line, then turns the text red and clears the screen.
+const FORGED_LINE: &str = "\nframechain: error: forged \x1b[31m\x1b[2J\n";
+
+/// Counts drop reasons over the whole session, so every reason ever
+/// reported is distinct (the host must not keep one map entry per reason).
+static DROPS_REPORTED: AtomicU64 = AtomicU64::new(0);
+
+/// No frames out, and 10,000 drops for the one input, each with its own
+/// 10 KB reason carrying a forged error line.
+fn forged_drops(frame: &Frame) -> Output {
+    const DROPS: usize = 10_000;
+    const REASON_BYTES: usize = 10 * 1024;
+    let pts = frame.info().pts;
+    let dropped = (0..DROPS)
+        .map(|_| {
+            let n = DROPS_REPORTED.fetch_add(1, Ordering::Relaxed);
+            let mut reason = format!("reason {n}{FORGED_LINE}");
+            reason.extend(std::iter::repeat_n('r', REASON_BYTES - reason.len()));
+            DroppedFrame { pts, reason }
+        })
+        .collect();
+    Output {
+        media: Vec::new(),
+        dropped,
+    }
+}
+
+/// 100,000 log lines of 64 KB per push, each forging an error line and
+/// clearing the screen: the host must escape, cut and cap stage logs.
+fn flood_log() {
+    const LINES: usize = 100_000;
+    const LINE_BYTES: usize = 64 * 1024;
+    let mut line = format!("{STAGE_NAME}: log-flood{FORGED_LINE}");
+    line.extend(std::iter::repeat_n('l', LINE_BYTES - line.len()));
+    for _ in 0..LINES {
+        framechain_stage::log::info(&line);
+    }
+}
+
+/// An error text that tries to end the host's error line early, print a
+/// forged one, clear the screen, and fill the terminal.
+fn forged_error() -> StageError {
+    let mut text = "line one\nframechain: error: forged\x1b[2J".to_owned();
+    text.extend(std::iter::repeat_n('x', 1 << 20));
+    StageError::Internal(text)
+}
+
+/// 10 MB on the stage's stderr in 1 KB pieces: the host's capture of it
+/// must neither fail nor grow.
+fn flood_stderr() {
+    let piece = "e".repeat(1023) + "\n";
+    for _ in 0..10 * 1024 {
+        eprint!("{piece}");
     }
 }
 
@@ -263,7 +463,7 @@ mod tests {
         assert_eq!(
             behaviour("explode"),
             Err(StageError::BadParameter(
-                "test-stage: behaviour: expected one of passthrough, loop, alloc, trap, remember, read-plane, roundtrip, hoard-frames, probe-sandbox, got \"explode\"".to_owned()
+                "test-stage: behaviour: expected one of passthrough, loop, alloc, trap, remember, read-plane, roundtrip, hoard-frames, probe-sandbox, sleep, sleep-in-create, sleep-in-flush, region-flood, long-label, metadata-clones, multiply, drop-reasons, log-flood, error-forgery, swallow, stderr-flood, got \"explode\"".to_owned()
             ))
         );
     }
