@@ -112,6 +112,10 @@ fn main() -> ExitCode {
     match execute(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
+            // The last guard of "one line a person can trust": whatever a
+            // message quotes (a stage's text, a file's bytes) was escaped
+            // where it was quoted; this catches anything that was not.
+            let message = framechain::text::untrusted(&message, 2_000);
             eprintln!("framechain: error: {message}");
             ExitCode::FAILURE
         }

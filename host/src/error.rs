@@ -42,6 +42,14 @@ pub enum Error {
 
     #[error("wasmtime: {0}")]
     Runtime(String),
+
+    /// A precompiled (native code) file outside every trusted source; see
+    /// `EngineConfig::trusted_precompiled`. Never shows the file's bytes.
+    #[error(
+        "refusing {}: it is precompiled native code, which would run outside the sandbox, and it is not in a folder trusted for precompiled stages (use the stage's .wasm component; an operator can trust a folder, see docs/security.md)",
+        path.display()
+    )]
+    UntrustedPrecompiled { path: PathBuf },
 }
 
 /// How a stage failed one session.
@@ -53,6 +61,14 @@ pub enum StageFailure {
     /// The stage tried to use more memory than its limit.
     #[error("stopped for exceeding its memory limit of {} MiB", .0 >> 20)]
     MemoryLimit(usize),
+    /// What the stage gave out in one call, with what is already between
+    /// stages, would exceed the session's in-flight limit.
+    #[error("stopped for giving out more than the session's in-flight limit of {} MiB", .0 >> 20)]
+    InFlightLimit(usize),
+    /// The stage broke one of the host's fixed limits (see
+    /// [`crate::limits`]): too many regions on a frame, a label too long.
+    #[error("stopped for breaking a limit: {0}")]
+    Limit(String),
     /// The stage trapped (a panic, an unreachable, a bad handle).
     #[error("crashed: {0}")]
     Trap(String),
@@ -62,13 +78,16 @@ pub enum StageFailure {
 }
 
 /// Renders a stage's own error as `kind: message`.
+/// The stage's text is escaped and cut: it is untrusted.
 pub(crate) fn describe_stage_error(error: &StageError) -> String {
-    match error {
-        StageError::BadParameter(message) => format!("bad parameter: {message}"),
-        StageError::UnsupportedInput(message) => format!("unsupported input: {message}"),
-        StageError::CorruptInput(message) => format!("corrupt input: {message}"),
-        StageError::Internal(message) => format!("internal error: {message}"),
-    }
+    let (kind, message) = match error {
+        StageError::BadParameter(message) => ("bad parameter", message),
+        StageError::UnsupportedInput(message) => ("unsupported input", message),
+        StageError::CorruptInput(message) => ("corrupt input", message),
+        StageError::Internal(message) => ("internal error", message),
+    };
+    let message = crate::text::untrusted(message, crate::text::MAX_MESSAGE_CHARS);
+    format!("{kind}: {message}")
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

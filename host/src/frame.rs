@@ -183,6 +183,39 @@ impl Frame {
         self.planes.iter().map(Vec::len).sum()
     }
 
+    /// Host memory the frame stands for: its samples and its regions. What
+    /// a stage's budget is charged while the frame is in its hands.
+    pub fn held_bytes(&self) -> usize {
+        self.byte_len() + regions_bytes(&self.regions)
+    }
+
+    /// [`Frame::black`], filled piece by piece, giving up (`Ok(None)`) once
+    /// `deadline` has passed: a 16384x16384 frame is 400 MB to write, and a
+    /// stage's call must end by its deadline even inside the host.
+    pub(crate) fn black_by(
+        width: u32,
+        height: u32,
+        deadline: std::time::Instant,
+    ) -> Result<Option<Frame>, FrameError> {
+        /// Bytes written between two looks at the clock (well under 1 ms).
+        const PIECE: usize = 1 << 20;
+        let lengths = plane_lengths(width, height)?;
+        let mut planes: [Vec<u8>; 3] = Default::default();
+        for (index, (plane, len)) in planes.iter_mut().zip(lengths).enumerate() {
+            let value = if index == 0 { BLACK_Y } else { NEUTRAL_CHROMA };
+            // Zeroed memory comes from the kernel untouched; writing it is
+            // the cost, so the writing is what is cut into pieces.
+            *plane = vec![0; len];
+            for piece in plane.chunks_mut(PIECE) {
+                if std::time::Instant::now() >= deadline {
+                    return Ok(None);
+                }
+                piece.fill(value);
+            }
+        }
+        Ok(Some(Frame::with_planes(width, height, planes)))
+    }
+
     /// Checks that `area` lies inside `plane` and returns the plane's stride.
     fn checked_stride(&self, plane: Plane, area: Rect) -> Result<usize, FrameError> {
         let (width, height) = self.plane_size(plane);
@@ -193,6 +226,15 @@ impl Frame {
             _ => Err(FrameError::OutOfBounds),
         }
     }
+}
+
+/// Host bytes a list of regions is charged: each label plus a fixed
+/// overhead per region.
+pub(crate) fn regions_bytes(regions: &[Region]) -> usize {
+    regions
+        .iter()
+        .map(|region| region.label.len() + crate::limits::REGION_OVERHEAD_BYTES)
+        .sum()
 }
 
 /// A frame's timing and regions, without its samples.

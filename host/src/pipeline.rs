@@ -1,5 +1,6 @@
 //! A checked chain of loaded stages, from which sessions are started.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -7,6 +8,7 @@ use crate::bindings::types::Port;
 use crate::chain::ChainSpec;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
+use crate::limits::{MAX_PARAMS, MAX_STAGES};
 use crate::ports;
 use crate::session::Session;
 use crate::stage::LoadedStage;
@@ -33,6 +35,14 @@ impl Pipeline {
     pub fn build(engine: &Engine, chain: &ChainSpec) -> Result<Pipeline> {
         if chain.stages.is_empty() {
             return Err(Error::InvalidChain("the chain has no stages".into()));
+        }
+        // Every entry point (launch line, pipeline file, a ChainSpec built
+        // by an embedder) comes through here.
+        if chain.stages.len() > MAX_STAGES {
+            return Err(Error::InvalidChain(format!(
+                "the chain has {} stages (at most {MAX_STAGES})",
+                chain.stages.len()
+            )));
         }
         let mut stages = Vec::with_capacity(chain.stages.len());
         for spec in &chain.stages {
@@ -136,8 +146,18 @@ impl Pipeline {
 /// naming what the stage does accept.
 fn check_param_names(stage: &LoadedStage, params: &[(String, String)]) -> Result<()> {
     let specs = &stage.description().params;
+    if params.len() > MAX_PARAMS {
+        return Err(Error::BadParameter {
+            stage: stage.name().to_owned(),
+            message: format!("{} parameters given (at most {MAX_PARAMS})", params.len()),
+        });
+    }
+    // Sets, not scans: both lists come from people and stages.
+    let known: HashSet<&str> = specs.iter().map(|spec| spec.name.as_str()).collect();
+    let given: HashSet<&str> = params.iter().map(|(key, _)| key.as_str()).collect();
     for (key, _) in params {
-        if !specs.iter().any(|spec| &spec.name == key) {
+        if !known.contains(key.as_str()) {
+            let key = crate::text::untrusted(key, crate::text::MAX_NAME_CHARS);
             let known: Vec<&str> = specs.iter().map(|spec| spec.name.as_str()).collect();
             let known = if known.is_empty() {
                 "none".to_owned()
@@ -151,7 +171,7 @@ fn check_param_names(stage: &LoadedStage, params: &[(String, String)]) -> Result
         }
     }
     for spec in specs.iter().filter(|spec| spec.required) {
-        if !params.iter().any(|(key, _)| key == &spec.name) {
+        if !given.contains(spec.name.as_str()) {
             return Err(Error::BadParameter {
                 stage: stage.name().to_owned(),
                 message: format!(

@@ -17,6 +17,10 @@ pub enum RunError {
     Output(IoError),
     #[error(transparent)]
     Pipeline(#[from] Error),
+    /// Input went in and nothing at all came out: almost always an input
+    /// the first stage could not use (e.g. bytes that are not H.264).
+    #[error("no output: {inputs} inputs went in and nothing came out ({reason})")]
+    NoOutput { inputs: u64, reason: String },
 }
 
 /// Where a run is, for progress display.
@@ -47,29 +51,40 @@ pub fn run_stream(
     observer: &mut dyn RunObserver,
 ) -> Result<Duration, RunError> {
     let started = Instant::now();
-    let (mut inputs, mut outputs) = (0u64, 0u64);
-    let mut write_all = |items: Vec<Media>, written: &mut u64| {
-        for item in items {
-            writer.write_media(item).map_err(RunError::Output)?;
-            *written += 1;
-        }
-        Ok::<_, RunError>(())
+    let mut inputs = 0u64;
+    // Outputs are written as the last stage lets each one out; the first
+    // write error stops the run once the current push returns.
+    let mut sink = Sink {
+        writer,
+        written: 0,
+        error: None,
     };
     while let Some(item) = reader.read_media().map_err(RunError::Input)? {
         inputs += 1;
-        let produced = session.push_watched(item, &mut |position, media| {
-            observer.passing(position, media)
-        })?;
-        write_all(produced, &mut outputs)?;
+        session.push_into(
+            item,
+            &mut |position, media| observer.passing(position, media),
+            &mut |media| sink.write(media),
+        )?;
+        sink.check()?;
         observer.progress(Progress {
             inputs,
-            outputs,
+            outputs: sink.written,
             elapsed: started.elapsed(),
         });
     }
-    let flushed =
-        session.flush_watched(&mut |position, media| observer.passing(position, media))?;
-    write_all(flushed, &mut outputs)?;
+    session.flush_into(
+        &mut |position, media| observer.passing(position, media),
+        &mut |media| sink.write(media),
+    )?;
+    sink.check()?;
+    let (writer, outputs) = (sink.writer, sink.written);
+    if inputs > 0 && outputs == 0 {
+        return Err(RunError::NoOutput {
+            inputs,
+            reason: why_nothing(session),
+        });
+    }
     writer.finish().map_err(RunError::Output)?;
     let elapsed = started.elapsed();
     observer.progress(Progress {
@@ -78,6 +93,47 @@ pub fn run_stream(
         elapsed,
     });
     Ok(elapsed)
+}
+
+/// The writer end of a run, counting what it wrote and keeping the first
+/// write error.
+struct Sink<'a> {
+    writer: &'a mut dyn MediaWriter,
+    written: u64,
+    error: Option<IoError>,
+}
+
+impl Sink<'_> {
+    fn write(&mut self, media: Media) {
+        if self.error.is_none() {
+            match self.writer.write_media(media) {
+                Ok(()) => self.written += 1,
+                Err(error) => self.error = Some(error),
+            }
+        }
+    }
+
+    fn check(&mut self) -> Result<(), RunError> {
+        self.error.take().map_or(Ok(()), |error| Err(RunError::Output(error)))
+    }
+}
+
+/// What the stages say about a run with no output: their drops, or the
+/// first stage that let nothing out.
+fn why_nothing(session: &Session) -> String {
+    let dropped = session.stats().dropped();
+    if !dropped.is_empty() {
+        let reasons: Vec<String> = dropped
+            .iter()
+            .take(3)
+            .map(|(reason, n)| format!("{n} dropped by {reason}"))
+            .collect();
+        return reasons.join(", ");
+    }
+    match session.stats().stages.iter().find(|stage| stage.outputs == 0) {
+        Some(stage) => format!("{} gave nothing and reported no drops", stage.name),
+        None => "the stages gave nothing".to_owned(),
+    }
 }
 
 /// What [`run_pipeline`] leaves behind: the session (for its stats) and

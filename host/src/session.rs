@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::bindings::types::Port;
 use crate::engine::Engine;
 use crate::error::{Error, Result, StageFailure};
 use crate::media::Media;
@@ -14,12 +15,27 @@ use crate::stats::{SessionStats, StageStats};
 /// A running stream. Owns one instance of every stage; no other session
 /// can reach their memory. If a stage fails, the session fails: later calls
 /// return [`Error::SessionFailed`], while the engine and other sessions go on.
+///
+/// Items run depth-first: each output of a stage goes through the rest of
+/// the chain before the stage's next output, so the host holds at most one
+/// call's outputs per stage at a time (charged to the session's in-flight
+/// budget, [`crate::EngineConfig::in_flight_limit`]) and the first picture
+/// comes out as soon as it can.
 pub struct Session {
     id: u64,
     stages: Vec<StageInstance>,
+    /// Whether each stage takes frames: for those the host can check that
+    /// every input is accounted for.
+    takes_frames: Vec<bool>,
     stats: SessionStats,
     failure: Option<String>,
+    in_flight_bytes: usize,
+    in_flight_limit: usize,
 }
+
+/// The reason under which the host counts frames a stage neither passed
+/// on, reported as dropped, nor still holds.
+pub const UNREPORTED_DROP: &str = "unreported by stage";
 
 impl Session {
     pub(crate) fn start(engine: &Engine, stages: &[PipelineStage], id: u64) -> Result<Session> {
@@ -36,8 +52,14 @@ impl Session {
         Ok(Session {
             id,
             stages: instances,
+            takes_frames: stages
+                .iter()
+                .map(|stage| matches!(stage.loaded.description().input, Port::Frames(_)))
+                .collect(),
             stats,
             failure: None,
+            in_flight_bytes: 0,
+            in_flight_limit: engine.config().in_flight_limit,
         })
     }
 
@@ -67,38 +89,56 @@ impl Session {
         input: Media,
         watch: &mut dyn FnMut(usize, &Media),
     ) -> Result<Vec<Media>> {
-        self.check_alive()?;
-        let started = Instant::now();
-        self.stats.inputs += 1;
-        watch(0, &input);
-        let outputs = self.run_from(0, vec![input], watch)?;
-        self.count_outputs(&outputs, started);
+        let mut outputs = Vec::new();
+        self.push_into(input, watch, &mut |media| outputs.push(media))?;
         Ok(outputs)
     }
 
     /// [`Session::flush`] with a watcher, as in [`Session::push_watched`].
     pub fn flush_watched(&mut self, watch: &mut dyn FnMut(usize, &Media)) -> Result<Vec<Media>> {
+        let mut outputs = Vec::new();
+        self.flush_into(watch, &mut |media| outputs.push(media))?;
+        Ok(outputs)
+    }
+
+    /// [`Session::push_watched`], handing each output of the last stage to
+    /// `out` as soon as it is ready instead of collecting them: nothing
+    /// waits in the host for the rest of the push.
+    pub fn push_into(
+        &mut self,
+        input: Media,
+        watch: &mut dyn FnMut(usize, &Media),
+        out: &mut dyn FnMut(Media),
+    ) -> Result<()> {
+        self.check_alive()?;
+        let started = Instant::now();
+        self.stats.inputs += 1;
+        watch(0, &input);
+        self.in_flight_bytes += media_bytes(&input);
+        self.run_from(0, input, started, watch, out)
+    }
+
+    /// [`Session::flush_watched`], handing each output to `out` as in
+    /// [`Session::push_into`].
+    pub fn flush_into(
+        &mut self,
+        watch: &mut dyn FnMut(usize, &Media),
+        out: &mut dyn FnMut(Media),
+    ) -> Result<()> {
         self.check_alive()?;
         let flush_started = Instant::now();
-        let mut outputs = Vec::new();
         for index in 0..self.stages.len() {
             let started = Instant::now();
             let result = self.stages[index].flush();
             let flushed = self.account(index, started, 0, result)?;
-            flushed.iter().for_each(|item| watch(index + 1, item));
-            outputs.extend(self.run_from(index + 1, flushed, watch)?);
+            self.check_flushed_accounting(index);
+            self.admit_in_flight(index, &flushed)?;
+            for item in flushed {
+                watch(index + 1, &item);
+                self.run_from(index + 1, item, flush_started, watch, out)?;
+            }
         }
-        self.count_outputs(&outputs, flush_started);
-        Ok(outputs)
-    }
-
-    /// Counts what the last stage let out of a call that began at `started`.
-    fn count_outputs(&mut self, outputs: &[Media], started: Instant) {
-        self.stats.outputs += outputs.len() as u64;
-        let latency = started.elapsed();
-        for _ in outputs {
-            self.stats.output_latency.record(latency);
-        }
+        Ok(())
     }
 
     /// Number of stages, so positions run from 0 to `stage_count()`.
@@ -116,12 +156,24 @@ impl Session {
         self.failure.as_deref()
     }
 
-    /// Log lines stages wrote beyond their per-call allowance.
+    /// Log lines stages wrote beyond their allowance.
     pub fn suppressed_log_lines(&self) -> u64 {
         self.stages
             .iter()
             .map(StageInstance::suppressed_log_lines)
             .sum()
+    }
+
+    /// Host memory the session holds now: for each stage, what the host
+    /// keeps for it (frames in its hands, their regions, native encoders),
+    /// plus items in flight between stages. Linear memories are not
+    /// included: each is capped by [`crate::EngineConfig::memory_limit`].
+    pub fn host_bytes(&self) -> usize {
+        self.stages
+            .iter()
+            .map(|stage| stage.host_bytes().0)
+            .sum::<usize>()
+            + self.in_flight_bytes
     }
 
     fn check_alive(&self) -> Result<()> {
@@ -131,25 +183,83 @@ impl Session {
         }
     }
 
-    /// Pushes `items` through the stages from `first` on.
+    /// Runs `item`, in flight before stage `index`, through the rest of the
+    /// chain depth-first, handing what comes out of the last stage to `out`.
     fn run_from(
         &mut self,
-        first: usize,
-        mut items: Vec<Media>,
+        index: usize,
+        item: Media,
+        started: Instant,
         watch: &mut dyn FnMut(usize, &Media),
-    ) -> Result<Vec<Media>> {
-        for index in first..self.stages.len() {
-            let mut next = Vec::with_capacity(items.len());
-            for item in items {
-                let started = Instant::now();
-                let result = self.stages[index].push(item);
-                let produced = self.account(index, started, 1, result)?;
-                produced.iter().for_each(|item| watch(index + 1, item));
-                next.extend(produced);
-            }
-            items = next;
+        out: &mut dyn FnMut(Media),
+    ) -> Result<()> {
+        // The item leaves the host's hands: the next stage's budget (for a
+        // frame) or linear memory (for a packet) holds it now, or the caller.
+        self.in_flight_bytes = self.in_flight_bytes.saturating_sub(media_bytes(&item));
+        if index == self.stages.len() {
+            self.stats.outputs += 1;
+            self.stats.output_latency.record(started.elapsed());
+            out(item);
+            return Ok(());
         }
-        Ok(items)
+        let call_started = Instant::now();
+        let result = self.stages[index].push(item);
+        let produced = self.account(index, call_started, 1, result)?;
+        self.check_accounting(index);
+        self.admit_in_flight(index, &produced)?;
+        for item in produced {
+            watch(index + 1, &item);
+            self.run_from(index + 1, item, started, watch, out)?;
+        }
+        Ok(())
+    }
+
+    /// Charges what stage `index` just produced to the in-flight budget, or
+    /// fails the session: the outputs of one call are all in the host at
+    /// once, and a stage could make them without end.
+    fn admit_in_flight(&mut self, index: usize, produced: &[Media]) -> Result<()> {
+        let bytes: usize = produced.iter().map(media_bytes).sum();
+        let total = self.in_flight_bytes.saturating_add(bytes);
+        if total > self.in_flight_limit {
+            return Err(self.fail(index, StageFailure::InFlightLimit(self.in_flight_limit)));
+        }
+        self.in_flight_bytes = total;
+        self.stats.peak_in_flight_bytes = self.stats.peak_in_flight_bytes.max(total);
+        Ok(())
+    }
+
+    /// After a push: frames stage `index` took in but neither passed on,
+    /// reported as dropped, nor still holds are counted as dropped.
+    fn check_accounting(&mut self, index: usize) {
+        let held = self.stages[index].frames_held();
+        self.count_unreported(index, held);
+    }
+
+    /// After a flush nothing more will come out of the stage: every input
+    /// not passed on or reported is counted as dropped, held or not.
+    fn check_flushed_accounting(&mut self, index: usize) {
+        self.count_unreported(index, 0);
+    }
+
+    fn count_unreported(&mut self, index: usize, held: u64) {
+        if !self.takes_frames[index] {
+            // A decoder takes packets and gives pictures: the counts are of
+            // different things and cannot be compared.
+            return;
+        }
+        let stats = &mut self.stats.stages[index];
+        let accounted = stats.outputs + stats.dropped_total() + held;
+        let Some(missing) = stats.inputs.checked_sub(accounted).filter(|n| *n > 0) else {
+            return;
+        };
+        if !stats.dropped.contains_key(UNREPORTED_DROP) {
+            log::warn!(
+                "session {}: stage {} consumed frames without passing them on or reporting them dropped",
+                self.id,
+                stats.name
+            );
+        }
+        *stats.dropped.entry(UNREPORTED_DROP.to_owned()).or_default() += missing;
     }
 
     /// Records one call's latency and counts, or fails the session.
@@ -160,26 +270,39 @@ impl Session {
         inputs: u64,
         result: std::result::Result<CallOutput, StageFailure>,
     ) -> Result<Vec<Media>> {
+        let peak = self.stages[index].host_bytes().1;
         let stats = &mut self.stats.stages[index];
         stats.latency.record(started.elapsed());
         stats.inputs += inputs;
+        stats.peak_host_bytes = stats.peak_host_bytes.max(peak);
         match result {
             Ok(output) => {
                 stats.outputs += output.media.len() as u64;
                 for dropped in output.dropped {
-                    *stats.dropped.entry(dropped.reason).or_default() += 1;
+                    stats.count_drop(&dropped.reason);
                 }
                 Ok(output.media)
             }
-            Err(failure) => {
-                let error = Error::StageFailed {
-                    stage: stats.name.clone(),
-                    failure,
-                };
-                log::debug!("session {}: {error}", self.id);
-                self.failure = Some(error.to_string());
-                Err(error)
-            }
+            Err(failure) => Err(self.fail(index, failure)),
         }
+    }
+
+    /// Fails the session because of stage `index`.
+    fn fail(&mut self, index: usize, failure: StageFailure) -> Error {
+        let error = Error::StageFailed {
+            stage: self.stats.stages[index].name.clone(),
+            failure,
+        };
+        log::debug!("session {}: {error}", self.id);
+        self.failure = Some(error.to_string());
+        error
+    }
+}
+
+/// Host bytes an item stands for while it is between stages.
+fn media_bytes(media: &Media) -> usize {
+    match media {
+        Media::Frame(frame) => frame.held_bytes(),
+        Media::Packet(packet) => packet.data.len(),
     }
 }

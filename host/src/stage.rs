@@ -10,7 +10,9 @@ use crate::bindings::types::{Media as WitMedia, Output, StageDescription};
 use crate::bindings::{StageComponent, StageComponentPre};
 use crate::engine::Engine;
 use crate::error::{Error, Result, StageFailure, describe_stage_error};
+use crate::limits::MAX_PARAMS;
 use crate::stage_state::StageState;
+use crate::text;
 
 /// A compiled, checked stage component: ready to be instantiated cheaply
 /// (its imports are resolved once, in an `InstancePre`).
@@ -41,7 +43,7 @@ impl LoadedStage {
                 classify(engine, &store, error)
             ))
         })?;
-        store.set_epoch_deadline(engine.call_timeout_ticks());
+        arm_deadline(engine, &mut store);
         let description = bindings
             .framechain_stage_stage()
             .call_describe(&mut store)
@@ -51,9 +53,7 @@ impl LoadedStage {
                     classify(engine, &store, error)
                 ))
             })?;
-        if description.name.is_empty() {
-            return Err(invalid("describe() gave an empty stage name".into()));
-        }
+        let description = checked_description(description).map_err(invalid)?;
         Ok(LoadedStage {
             path,
             pre,
@@ -103,7 +103,7 @@ impl LoadedStage {
                 ))
             }
         })?;
-        store.set_epoch_deadline(engine.call_timeout_ticks());
+        arm_deadline(engine, &mut store);
         let created = bindings
             .framechain_stage_stage()
             .processor()
@@ -111,7 +111,9 @@ impl LoadedStage {
             .map_err(|error| failed(classify(engine, &store, error)))?;
         let processor = created.map_err(|error| {
             let message = match error {
-                crate::bindings::types::StageError::BadParameter(message) => message,
+                crate::bindings::types::StageError::BadParameter(message) => {
+                    text::untrusted(&message, text::MAX_MESSAGE_CHARS)
+                }
                 other => describe_stage_error(&other),
             };
             // Stages conventionally start their messages with their own
@@ -148,17 +150,27 @@ fn new_store(engine: &Engine, label: Arc<str>) -> Store<StageState> {
     store.epoch_deadline_trap();
     // Instantiation runs the component's start code: it is under the
     // time limit too.
-    store.set_epoch_deadline(engine.call_timeout_ticks());
+    arm_deadline(engine, &mut store);
     store
+}
+
+/// Starts the time limit of one call: the epoch deadline stops wasm code,
+/// the state's deadline stops host code (WASI waits, long frame work).
+fn arm_deadline(engine: &Engine, store: &mut Store<StageState>) {
+    store.data_mut().start_call(engine.call_timeout());
+    store.set_epoch_deadline(engine.call_timeout_ticks());
 }
 
 /// Turns a wasmtime error from a call into the reason a person needs.
 fn classify(engine: &Engine, store: &Store<StageState>, error: wasmtime::Error) -> StageFailure {
     let state = store.data();
+    if let Some(reason) = &state.limit_broken {
+        return StageFailure::Limit(reason.clone());
+    }
     if state.memory.exceeded {
         return StageFailure::MemoryLimit(state.memory.limit);
     }
-    if matches!(error.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
+    if state.deadline_passed || matches!(error.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
         return StageFailure::TimeLimit(engine.config().call_timeout);
     }
     // wasmtime's error carries a multi-line wasm backtrace; people need the
@@ -167,7 +179,7 @@ fn classify(engine: &Engine, store: &Store<StageState>, error: wasmtime::Error) 
         Some(trap) => trap.to_string(),
         None => error.root_cause().to_string(),
     };
-    let trap = trap.lines().next().unwrap_or("trap").to_owned();
+    let trap = text::untrusted(trap.lines().next().unwrap_or("trap"), text::MAX_MESSAGE_CHARS);
     let message = match state.panic_message() {
         Some(panic) => format!("{panic} ({trap})"),
         None => trap,
@@ -224,9 +236,7 @@ impl StageInstance {
             ResourceAny,
         ) -> wasmtime::Result<Result<Output, crate::bindings::types::StageError>>,
     ) -> Result<CallOutput, StageFailure> {
-        self.store.data_mut().start_call();
-        self.store
-            .set_epoch_deadline(self.engine.call_timeout_ticks());
+        arm_deadline(&self.engine, &mut self.store);
         let result = f(&self.bindings, &mut self.store, self.processor);
         let output = match result {
             Err(error) => return Err(classify(&self.engine, &self.store, error)),
@@ -250,10 +260,72 @@ impl StageInstance {
         })
     }
 
-    /// Log lines the stage wrote beyond its per-call allowance.
+    /// Log lines the stage wrote beyond its allowance.
     pub(crate) fn suppressed_log_lines(&self) -> u64 {
         self.store.data().suppressed_log_lines
     }
+
+    /// Bytes the host holds for the instance now, and at most so far.
+    pub(crate) fn host_bytes(&self) -> (usize, usize) {
+        let state = self.store.data();
+        (state.host_bytes(), state.peak_host_bytes)
+    }
+
+    /// Frames the stage holds in its resource table.
+    pub(crate) fn frames_held(&self) -> u64 {
+        self.store.data().frames_held()
+    }
+}
+
+/// Longest stage or parameter name.
+const MAX_NAME_LEN: usize = 64;
+/// Most choices one parameter may list.
+const MAX_CHOICES: usize = 256;
+
+/// A stage's description as the host keeps it: names that are plain
+/// tokens (they appear in chains, logs and errors), every other text
+/// escaped and cut to length, and bounded counts. Refuses what cannot be
+/// made safe by escaping: a name a person could not type.
+fn checked_description(mut description: StageDescription) -> Result<StageDescription, String> {
+    check_name("stage name", &description.name)?;
+    if description.params.len() > MAX_PARAMS {
+        return Err(format!(
+            "describe() lists {} parameters (at most {MAX_PARAMS})",
+            description.params.len()
+        ));
+    }
+    let short = |text: &mut String| *text = text::untrusted(text, text::MAX_NAME_CHARS);
+    let long = |text: &mut String| *text = text::untrusted(text, text::MAX_MESSAGE_CHARS);
+    short(&mut description.version);
+    long(&mut description.summary);
+    for param in &mut description.params {
+        check_name("parameter name", &param.name)?;
+        if param.choices.len() > MAX_CHOICES {
+            return Err(format!(
+                "describe() lists {} choices for \"{}\" (at most {MAX_CHOICES})",
+                param.choices.len(),
+                param.name
+            ));
+        }
+        param.choices.iter_mut().for_each(short);
+        if let Some(default) = &mut param.default {
+            short(default);
+        }
+        long(&mut param.help);
+    }
+    Ok(description)
+}
+
+/// A name is 1 to 64 ASCII letters, digits, `-`, `_` or `.`.
+fn check_name(what: &str, name: &str) -> Result<(), String> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    if name.is_empty() || name.len() > MAX_NAME_LEN || !name.chars().all(plain) {
+        return Err(format!(
+            "describe() gave the {what} \"{}\" (expected 1 to {MAX_NAME_LEN} ASCII letters, digits, '-', '_' or '.')",
+            text::untrusted(name, text::MAX_NAME_CHARS)
+        ));
+    }
+    Ok(())
 }
 
 fn trap(error: wasmtime::Error) -> StageFailure {

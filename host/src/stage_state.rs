@@ -2,24 +2,25 @@
 //! the WIT imports (`frame`, `log`) a stage calls.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::{Resource, ResourceTable};
-use wasmtime::{ResourceLimiter, Result};
+use wasmtime::{ResourceLimiter, Result, Trap};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::bindings::LogLevel;
 use crate::bindings::types::{self, FrameError, FrameInfo, PixelFormat, Plane, Rect, Region};
 use crate::frame::Frame;
+use crate::limits::{
+    LOG_LINES_PER_CALL, LOG_LINES_PER_SESSION, MAX_LABEL_BYTES, MAX_REGIONS_PER_FRAME,
+};
 use crate::native_h264::NativeH264State;
+use crate::text;
 
 /// How much of a stage's stderr is kept to explain a trap (a Rust panic
 /// message lands there just before the trap).
 const STDERR_CAPACITY: usize = 64 * 1024;
-
-/// Log lines a stage may write per call; more are counted, not printed, so
-/// a stage cannot flood the node's log.
-const LOG_LINES_PER_CALL: u32 = 64;
 
 /// The per-instance state behind one stage of one session.
 pub(crate) struct StageState {
@@ -27,15 +28,30 @@ pub(crate) struct StageState {
     table: ResourceTable,
     stderr: MemoryOutputPipe,
     pub(crate) memory: MemoryCap,
-    /// Bytes of frames the stage holds in its resource table. Frames live in
-    /// host memory, outside the linear-memory limit, so they get a budget of
-    /// their own or a stage could exhaust the node through `frame.create`.
-    frame_bytes: usize,
-    frame_budget: usize,
+    /// Bytes the host holds for this stage: the frames in its resource
+    /// table with their regions, and its native encoders. They live in host
+    /// memory, outside the linear-memory limit, so they get a budget of
+    /// their own or a stage could exhaust the node through `frame.create`,
+    /// `add-region` or `copy-metadata`.
+    host_bytes: usize,
+    host_budget: usize,
+    /// Frame handles in the resource table.
+    frames_held: u64,
+    /// Largest `host_bytes` seen, for tests and reports.
+    pub(crate) peak_host_bytes: usize,
     /// Name of the stage and the session, for log lines.
     pub(crate) label: Arc<str>,
     log_lines_this_call: u32,
+    log_lines_total: u64,
     pub(crate) suppressed_log_lines: u64,
+    /// When the current call must end. Wasm code is stopped by the epoch
+    /// deadline; host code (WASI waits, long frame operations) checks this.
+    deadline: Instant,
+    /// Set when host code stopped a call for passing `deadline`.
+    pub(crate) deadline_passed: bool,
+    /// Set when the stage broke a fixed limit (region count, label length):
+    /// the reason, for the session's error.
+    pub(crate) limit_broken: Option<String>,
     /// The `native-h264` import: whether it may be used, encoders held.
     pub(crate) native_h264: NativeH264State,
 }
@@ -60,44 +76,128 @@ impl StageState {
                 limit: memory_limit,
                 exceeded: false,
             },
-            frame_bytes: 0,
-            frame_budget: memory_limit,
+            host_bytes: 0,
+            host_budget: memory_limit,
+            frames_held: 0,
+            peak_host_bytes: 0,
             label,
             log_lines_this_call: 0,
+            log_lines_total: 0,
             suppressed_log_lines: 0,
+            deadline: Instant::now(),
+            deadline_passed: false,
+            limit_broken: None,
             native_h264: NativeH264State::new(native_h264),
         }
     }
 
-    /// Hands a frame to the stage, returning its handle.
-    /// Fails the call (a memory overrun) if `bytes` more of frames would
-    /// exceed the stage's frame budget.
-    fn admit_frame_bytes(&mut self, bytes: usize) -> Result<()> {
-        if self.frame_bytes + bytes > self.frame_budget {
+    /// Charges `bytes` more to the stage's host budget, or fails the call
+    /// as a memory overrun.
+    pub(crate) fn charge(&mut self, bytes: usize) -> Result<()> {
+        let total = self.host_bytes.saturating_add(bytes);
+        if total > self.host_budget {
             self.memory.exceeded = true;
             wasmtime::bail!(
-                "frames held by the stage would exceed its memory limit of {} MiB",
-                self.frame_budget >> 20
+                "what the host holds for the stage would exceed its memory limit of {} MiB",
+                self.host_budget >> 20
             );
+        }
+        self.host_bytes = total;
+        self.peak_host_bytes = self.peak_host_bytes.max(total);
+        Ok(())
+    }
+
+    /// Returns `bytes` charged earlier.
+    pub(crate) fn release(&mut self, bytes: usize) {
+        self.host_bytes = self.host_bytes.saturating_sub(bytes);
+    }
+
+    /// Bytes the host holds for the stage now.
+    pub(crate) fn host_bytes(&self) -> usize {
+        self.host_bytes
+    }
+
+    /// Hands a frame to the stage, returning its handle. The frame is
+    /// charged to the stage's budget first: an input too large for the
+    /// stage fails the call before the stage sees it.
+    pub(crate) fn insert_frame(&mut self, frame: Frame) -> Result<Resource<Frame>> {
+        self.charge(frame.held_bytes())?;
+        let handle = self.table.push(frame)?;
+        self.frames_held += 1;
+        Ok(handle)
+    }
+
+    /// Takes back a frame the stage returned or dropped.
+    pub(crate) fn take_frame(&mut self, handle: Resource<Frame>) -> Result<Frame> {
+        let frame = self.table.delete(handle)?;
+        self.frames_held -= 1;
+        self.release(frame.held_bytes());
+        Ok(frame)
+    }
+
+    /// Called before each call into the stage (and before instantiation):
+    /// a fresh log allowance and the deadline host code must keep.
+    pub(crate) fn start_call(&mut self, timeout: Duration) {
+        self.log_lines_this_call = 0;
+        self.deadline = Instant::now() + timeout;
+    }
+
+    /// Fails the call if its deadline has passed. Host functions that can
+    /// take long call it, so the time limit holds in host code too.
+    pub(crate) fn check_deadline(&mut self) -> Result<()> {
+        if Instant::now() >= self.deadline {
+            self.deadline_passed = true;
+            return Err(Trap::Interrupt.into());
         }
         Ok(())
     }
 
-    pub(crate) fn insert_frame(&mut self, frame: Frame) -> Result<Resource<Frame>> {
-        self.frame_bytes += frame.byte_len();
-        Ok(self.table.push(frame)?)
+    /// When the current call must end.
+    pub(crate) fn deadline(&self) -> Instant {
+        self.deadline
     }
 
-    /// Takes back a frame the stage returned.
-    pub(crate) fn take_frame(&mut self, handle: Resource<Frame>) -> Result<Frame> {
-        let frame = self.table.delete(handle)?;
-        self.frame_bytes = self.frame_bytes.saturating_sub(frame.byte_len());
-        Ok(frame)
+    /// Fails the call because the stage broke a fixed limit.
+    fn break_limit(&mut self, reason: String) -> wasmtime::Error {
+        let error = wasmtime::format_err!("{reason}");
+        self.limit_broken = Some(reason);
+        error
     }
 
-    /// Called before each call into the stage.
-    pub(crate) fn start_call(&mut self) {
-        self.log_lines_this_call = 0;
+    /// Checks a frame's new region list against the caps and charges the
+    /// change in its size. `old` is what the frame carried before.
+    fn recharge_regions(&mut self, old: &[Region], new: &[Region]) -> Result<()> {
+        if new.len() > MAX_REGIONS_PER_FRAME {
+            return Err(self.break_limit(format!(
+                "a frame may carry at most {MAX_REGIONS_PER_FRAME} regions, the stage gave it {}",
+                new.len()
+            )));
+        }
+        if let Some(long) = new.iter().find(|r| r.label.len() > MAX_LABEL_BYTES) {
+            return Err(self.break_limit(format!(
+                "a region label may be at most {MAX_LABEL_BYTES} bytes, the stage gave one of {}",
+                long.label.len()
+            )));
+        }
+        let (old, new) = (
+            crate::frame::regions_bytes(old),
+            crate::frame::regions_bytes(new),
+        );
+        if new > old {
+            self.charge(new - old)
+        } else {
+            self.release(old - new);
+            Ok(())
+        }
+    }
+
+    /// Frames the stage holds now (handles in its resource table).
+    pub(crate) fn frames_held(&self) -> u64 {
+        self.frames_held
+    }
+
+    pub(crate) fn table_mut(&mut self) -> &mut ResourceTable {
+        &mut self.table
     }
 
     /// The panic message the stage printed to stderr before it trapped,
@@ -111,7 +211,8 @@ impl StageState {
         let location = lines.next()?;
         let location = &location[location.find("panicked at")?..];
         let message = lines.next().unwrap_or("").trim();
-        Some(format!("{} {message}", location.trim()).trim().to_owned())
+        let line = format!("{} {message}", location.trim());
+        Some(text::untrusted(line.trim(), text::MAX_MESSAGE_CHARS))
     }
 
     fn frame(&self, handle: &Resource<Frame>) -> Result<&Frame> {
@@ -180,9 +281,19 @@ impl types::HostFrame for StageState {
             Ok(bytes) => bytes,
             Err(error) => return Ok(Err(error)),
         };
-        self.admit_frame_bytes(bytes)?;
-        match Frame::black(width, height) {
-            Ok(frame) => Ok(Ok(self.insert_frame(frame)?)),
+        self.check_deadline()?;
+        self.charge(bytes)?;
+        let deadline = self.deadline;
+        // Filling a large frame takes a while (400 MB at 16384x16384): it
+        // is done in pieces that each check the call's deadline.
+        let made = Frame::black_by(width, height, deadline);
+        self.release(bytes);
+        match made {
+            Ok(Some(frame)) => Ok(Ok(self.insert_frame(frame)?)),
+            Ok(None) => {
+                self.deadline_passed = true;
+                Err(Trap::Interrupt.into())
+            }
             Err(error) => Ok(Err(error)),
         }
     }
@@ -195,11 +306,11 @@ impl types::HostFrame for StageState {
         u: Vec<u8>,
         v: Vec<u8>,
     ) -> Result<Result<Resource<Frame>, FrameError>> {
+        self.check_deadline()?;
         let frame = match Frame::from_planes(width, height, [y, u, v]) {
             Ok(frame) => frame,
             Err(error) => return Ok(Err(error)),
         };
-        self.admit_frame_bytes(frame.byte_len())?;
         Ok(Ok(self.insert_frame(frame)?))
     }
 
@@ -234,6 +345,7 @@ impl types::HostFrame for StageState {
     }
 
     fn read_plane(&mut self, handle: Resource<Frame>, plane: Plane) -> Result<Vec<u8>> {
+        self.check_deadline()?;
         Ok(self.frame(&handle)?.plane(plane).to_vec())
     }
 
@@ -243,6 +355,7 @@ impl types::HostFrame for StageState {
         plane: Plane,
         data: Vec<u8>,
     ) -> Result<Result<(), FrameError>> {
+        self.check_deadline()?;
         Ok(self.frame_mut(&handle)?.replace_plane(plane, data))
     }
 
@@ -252,6 +365,7 @@ impl types::HostFrame for StageState {
         plane: Plane,
         area: Rect,
     ) -> Result<Result<Vec<u8>, FrameError>> {
+        self.check_deadline()?;
         Ok(self.frame(&handle)?.read_rect(plane, area))
     }
 
@@ -262,6 +376,7 @@ impl types::HostFrame for StageState {
         area: Rect,
         data: Vec<u8>,
     ) -> Result<Result<(), FrameError>> {
+        self.check_deadline()?;
         Ok(self.frame_mut(&handle)?.write_rect(plane, area, &data))
     }
 
@@ -272,6 +387,7 @@ impl types::HostFrame for StageState {
         area: Rect,
         value: u8,
     ) -> Result<Result<(), FrameError>> {
+        self.check_deadline()?;
         Ok(self.frame_mut(&handle)?.fill_rect(plane, area, value))
     }
 
@@ -280,11 +396,23 @@ impl types::HostFrame for StageState {
     }
 
     fn set_regions(&mut self, handle: Resource<Frame>, regions: Vec<Region>) -> Result<()> {
-        self.frame_mut(&handle)?.regions = regions;
-        Ok(())
+        let old = std::mem::take(&mut self.frame_mut(&handle)?.regions);
+        let checked = self.recharge_regions(&old, &regions);
+        // On failure the frame keeps what it had (and was charged for).
+        self.frame_mut(&handle)?.regions = if checked.is_ok() { regions } else { old };
+        checked
     }
 
     fn add_region(&mut self, handle: Resource<Frame>, region: Region) -> Result<()> {
+        let frame = self.frame(&handle)?;
+        if frame.regions.len() >= MAX_REGIONS_PER_FRAME || region.label.len() > MAX_LABEL_BYTES {
+            // Let the full check word the error.
+            let mut regions = frame.regions.clone();
+            regions.push(region);
+            let old = frame.regions.clone();
+            return self.recharge_regions(&old, &regions);
+        }
+        self.recharge_regions(&[], std::slice::from_ref(&region))?;
         self.frame_mut(&handle)?.regions.push(region);
         Ok(())
     }
@@ -292,6 +420,11 @@ impl types::HostFrame for StageState {
     fn copy_metadata(&mut self, handle: Resource<Frame>, source: Resource<Frame>) -> Result<()> {
         // Two entries of one table cannot be borrowed at once: copy out, then in.
         let metadata = self.frame(&source)?.metadata();
+        let old = std::mem::take(&mut self.frame_mut(&handle)?.regions);
+        if let Err(error) = self.recharge_regions(&old, &metadata.regions) {
+            self.frame_mut(&handle)?.regions = old;
+            return Err(error);
+        }
         self.frame_mut(&handle)?.set_metadata(metadata);
         Ok(())
     }
@@ -304,11 +437,15 @@ impl types::HostFrame for StageState {
 
 impl crate::bindings::framechain::stage::log::Host for StageState {
     fn log(&mut self, level: LogLevel, message: String) -> Result<()> {
-        self.log_lines_this_call += 1;
-        if self.log_lines_this_call > LOG_LINES_PER_CALL {
+        self.log_lines_this_call = self.log_lines_this_call.saturating_add(1);
+        self.log_lines_total += 1;
+        if self.log_lines_this_call > LOG_LINES_PER_CALL
+            || self.log_lines_total > LOG_LINES_PER_SESSION
+        {
             self.suppressed_log_lines += 1;
             return Ok(());
         }
+        let message = text::untrusted(&message, text::MAX_MESSAGE_CHARS);
         let level = match level {
             LogLevel::Trace => log::Level::Trace,
             LogLevel::Debug => log::Level::Debug,

@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::limits::{MAX_DROP_REASON_CHARS, MAX_DROP_REASONS, OTHER_DROP_REASONS};
+
 /// A compact latency histogram: logarithmic buckets with 32 linear steps per
 /// power of two, so any percentile is exact to about 3 % while a session
 /// stores only the buckets it used, whatever its length.
@@ -98,9 +100,26 @@ pub struct StageStats {
     pub dropped: BTreeMap<String, u64>,
     /// Time of each `push` and `flush` call.
     pub latency: LatencyHistogram,
+    /// Most host memory held for the stage at once (its frames, their
+    /// regions, native encoders), in bytes.
+    pub peak_host_bytes: usize,
 }
 
 impl StageStats {
+    /// Counts one drop the stage reported. The reason is the stage's text:
+    /// it is escaped and cut, and past [`MAX_DROP_REASONS`] distinct
+    /// reasons the rest share one entry, so a stage cannot grow the map (or
+    /// a summary) without end.
+    pub(crate) fn count_drop(&mut self, reason: &str) {
+        let reason = crate::text::untrusted(reason, MAX_DROP_REASON_CHARS);
+        let key = if self.dropped.contains_key(&reason) || self.dropped.len() < MAX_DROP_REASONS {
+            reason
+        } else {
+            OTHER_DROP_REASONS.to_owned()
+        };
+        *self.dropped.entry(key).or_default() += 1;
+    }
+
     pub fn dropped_total(&self) -> u64 {
         self.dropped.values().sum()
     }
@@ -119,6 +138,9 @@ pub struct SessionStats {
     /// every stage. A decoder fed blind chunks lets several pictures out of
     /// one push; each counts with that push's whole time.
     pub output_latency: LatencyHistogram,
+    /// Most bytes held between stages at once (depth-first, at most one
+    /// call's outputs per stage).
+    pub peak_in_flight_bytes: usize,
 }
 
 impl SessionStats {
