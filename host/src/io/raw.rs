@@ -2,7 +2,10 @@
 
 use std::io::{Read, Write};
 
-use super::{FrameRate, FrameReader, FrameWriter, IoError, read_i420, write_i420};
+use super::{
+    FrameRate, FrameReader, FrameWriter, IoError, MAX_FRAME_BYTES, check_frame_size, read_i420,
+    write_i420,
+};
 use crate::frame::Frame;
 
 /// Reads raw I420 pictures of a known size.
@@ -15,12 +18,21 @@ pub struct RawReader<R> {
 }
 
 impl<R: Read> RawReader<R> {
+    /// Frames of `width` x `height`, up to [`MAX_FRAME_BYTES`].
     pub fn new(input: R, width: u32, height: u32, rate: FrameRate) -> Result<Self, IoError> {
-        if Frame::black(width, height).is_err() {
-            return Err(IoError::Format(format!(
-                "frame size {width}x{height} is not supported"
-            )));
-        }
+        Self::with_max_frame_bytes(input, width, height, rate, MAX_FRAME_BYTES)
+    }
+
+    /// As [`RawReader::new`], refusing a size whose pictures would be over
+    /// `max_frame_bytes` (all three planes).
+    pub fn with_max_frame_bytes(
+        input: R,
+        width: u32,
+        height: u32,
+        rate: FrameRate,
+        max_frame_bytes: usize,
+    ) -> Result<Self, IoError> {
+        check_frame_size(width, height, max_frame_bytes, "raw I420")?;
         Ok(RawReader {
             input,
             width,
@@ -89,6 +101,28 @@ mod tests {
         assert_eq!(
             error,
             "the raw I420 input is truncated: frame 2 has 5 of its 10 bytes"
+        );
+    }
+
+    #[test]
+    fn a_huge_size_is_checked_from_its_numbers() {
+        let (error, peak) = crate::io::test_alloc::peak_during(|| {
+            let mut reader = RawReader::new(&[1u8; 45][..], 16384, 16384, FrameRate::DEFAULT)
+                .expect("the largest size is allowed");
+            reader.read_frame().unwrap_err().to_string()
+        });
+        assert_eq!(
+            error,
+            "the raw I420 input is truncated: frame 1 has 45 of its 402653184 bytes"
+        );
+        assert!(peak < 1 << 20, "{peak} bytes held for 45 bytes of input");
+        let error = RawReader::new(&[][..], 0, 2, FrameRate::DEFAULT)
+            .err()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            error,
+            "raw I420 frame size 0x2 is not supported (1 to 16384 on each side)"
         );
     }
 }

@@ -17,7 +17,8 @@ pub struct TestSource {
 
 impl TestSource {
     pub fn new(width: u32, height: u32, frames: u64, rate: FrameRate) -> Result<Self, IoError> {
-        if width < 16 || height < 16 || Frame::black(width, height).is_err() {
+        // Checked from the numbers: validating must not allocate a frame.
+        if width < 16 || height < 16 || Frame::byte_len_for(width, height).is_err() {
             return Err(IoError::Format(format!(
                 "test source size {width}x{height} is not supported (16x16 or more)"
             )));
@@ -134,5 +135,18 @@ mod tests {
         assert_eq!(second.pts, 3000);
         assert!(source.read_frame().unwrap().is_some());
         assert!(source.read_frame().unwrap().is_none());
+    }
+
+    #[test]
+    fn checking_the_size_allocates_no_frame() {
+        let (source, peak) = crate::io::test_alloc::peak_during(|| {
+            TestSource::new(16384, 16384, 1, FrameRate::DEFAULT)
+        });
+        assert!(source.is_ok());
+        assert!(peak < 1 << 20, "{peak} bytes held to check a size");
+        let error = TestSource::new(16385, 16, 1, FrameRate::DEFAULT)
+            .err()
+            .unwrap();
+        assert!(error.to_string().contains("not supported"), "{error}");
     }
 }

@@ -3,8 +3,12 @@
 
 use std::io::{BufRead, Write};
 
-use super::{FrameRate, FrameReader, FrameWriter, IoError, read_i420, write_i420};
+use super::{
+    FrameRate, FrameReader, FrameWriter, IoError, MAX_FRAME_BYTES, check_frame_size, read_i420,
+    write_i420,
+};
 use crate::frame::Frame;
+use crate::text::untrusted;
 
 const SIGNATURE: &str = "YUV4MPEG2";
 /// Longer header or `FRAME` lines are not Y4M from any real tool; the
@@ -12,6 +16,8 @@ const SIGNATURE: &str = "YUV4MPEG2";
 const MAX_LINE: usize = 4096;
 /// The 4:2:0 colour spaces Y4M writers use; they differ only in chroma siting.
 const I420_COLOUR_SPACES: [&str; 4] = ["420", "420jpeg", "420paldv", "420mpeg2"];
+/// Longest piece of a header value echoed in an error.
+const MAX_ECHO: usize = 40;
 
 /// Reads a Y4M stream frame by frame.
 pub struct Y4mReader<R> {
@@ -23,8 +29,14 @@ pub struct Y4mReader<R> {
 }
 
 impl<R: BufRead> Y4mReader<R> {
-    /// Reads and checks the stream header.
-    pub fn new(mut input: R) -> Result<Self, IoError> {
+    /// Reads and checks the stream header; frames up to [`MAX_FRAME_BYTES`].
+    pub fn new(input: R) -> Result<Self, IoError> {
+        Self::with_max_frame_bytes(input, MAX_FRAME_BYTES)
+    }
+
+    /// Reads and checks the stream header, refusing a frame size whose
+    /// pictures would be over `max_frame_bytes` (all three planes).
+    pub fn with_max_frame_bytes(mut input: R, max_frame_bytes: usize) -> Result<Self, IoError> {
         let header = read_line(&mut input, "the Y4M header")?
             .ok_or_else(|| IoError::Format("the input is empty (expected a Y4M stream)".into()))?;
         let mut words = header.split(' ');
@@ -35,23 +47,32 @@ impl<R: BufRead> Y4mReader<R> {
         }
         let (mut width, mut height, mut rate) = (None, None, FrameRate::DEFAULT);
         for word in words.filter(|word| !word.is_empty()) {
-            let (tag, value) = word.split_at(1);
+            // The tag is one character, which need not be one byte: split
+            // after the first char, never at a byte index.
+            let mut chars = word.chars();
+            let tag = chars.next();
+            let value = chars.as_str();
             match tag {
-                "W" => width = value.parse::<u32>().ok(),
-                "H" => height = value.parse::<u32>().ok(),
-                "F" => {
+                Some('W') => width = value.parse::<u32>().ok(),
+                Some('H') => height = value.parse::<u32>().ok(),
+                Some('F') => {
                     rate = FrameRate::parse(value).ok_or_else(|| {
-                        IoError::Format(format!("Y4M header has a bad frame rate \"{value}\""))
+                        IoError::Format(format!(
+                            "Y4M header has a bad frame rate \"{}\"",
+                            untrusted(value, MAX_ECHO)
+                        ))
                     })?
                 }
-                "C" if !I420_COLOUR_SPACES.contains(&value) => {
+                Some('C') if !I420_COLOUR_SPACES.contains(&value) => {
                     return Err(IoError::Format(format!(
-                        "Y4M colour space C{value} is not supported (framechain reads 8-bit 4:2:0: C420, C420jpeg, C420paldv, C420mpeg2)"
+                        "Y4M colour space C{} is not supported (framechain reads 8-bit 4:2:0: C420, C420jpeg, C420paldv, C420mpeg2)",
+                        untrusted(value, MAX_ECHO)
                     )));
                 }
-                "I" if !matches!(value, "p" | "?") => {
+                Some('I') if !matches!(value, "p" | "?") => {
                     return Err(IoError::Format(format!(
-                        "Y4M interlacing I{value} is not supported (framechain reads progressive video)"
+                        "Y4M interlacing I{} is not supported (framechain reads progressive video)",
+                        untrusted(value, MAX_ECHO)
                     )));
                 }
                 _ => {}
@@ -62,11 +83,7 @@ impl<R: BufRead> Y4mReader<R> {
                 "Y4M header lacks a valid width (W) or height (H)".into(),
             ));
         };
-        if Frame::black(width, height).is_err() {
-            return Err(IoError::Format(format!(
-                "Y4M frame size {width}x{height} is not supported"
-            )));
-        }
+        check_frame_size(width, height, max_frame_bytes, "Y4M")?;
         Ok(Y4mReader {
             input,
             width,
@@ -247,6 +264,54 @@ mod tests {
             .to_string();
         assert!(error.contains("lacks a valid width"), "{error}");
         assert!(Y4mReader::new(&b""[..]).is_err());
+    }
+
+    #[test]
+    fn any_first_byte_of_a_tag_is_an_error_or_ignored_never_a_panic() {
+        // `é` is two bytes: splitting the tag at byte 1 panicked.
+        let error = Y4mReader::new("YUV4MPEG2 é W4 H2\n".as_bytes()).map(|r| r.size());
+        assert_eq!(error.unwrap(), (4, 2));
+        let error = Y4mReader::new("YUV4MPEG2 W4 H2 C\u{1b}[2J\n".as_bytes())
+            .err()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            error,
+            "Y4M colour space C\\u{1b}[2J is not supported (framechain reads 8-bit 4:2:0: C420, C420jpeg, C420paldv, C420mpeg2)"
+        );
+    }
+
+    #[test]
+    fn a_huge_declared_size_is_refused_or_read_without_allocating_it() {
+        let header = b"YUV4MPEG2 W16384 H16384\nFRAME\nabc";
+        let ((header_ok, error), peak) = crate::io::test_alloc::peak_during(|| {
+            let mut reader = Y4mReader::new(&header[..]).unwrap();
+            let error = reader.read_frame().unwrap_err().to_string();
+            (reader.size(), error)
+        });
+        assert_eq!(header_ok, (16384, 16384));
+        assert_eq!(
+            error,
+            "the Y4M stream is truncated: frame 1 has 3 of its 402653184 bytes"
+        );
+        assert!(peak < 1 << 20, "{peak} bytes held for a 35-byte input");
+
+        let error = Y4mReader::with_max_frame_bytes(&header[..], 1 << 20)
+            .err()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            error,
+            "Y4M frame size 16384x16384 (402653184 bytes) is over this reader's limit of 1048576 bytes"
+        );
+        let error = Y4mReader::new(&b"YUV4MPEG2 W16385 H2\n"[..])
+            .err()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            error,
+            "Y4M frame size 16385x2 is not supported (1 to 16384 on each side)"
+        );
     }
 
     #[test]
