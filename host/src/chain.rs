@@ -9,13 +9,11 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::limits::{MAX_PARAMS, MAX_STAGES};
 use crate::text::untrusted;
 
-/// Most stages a chain may have. Every stage is an instance per session
-/// with its own memory, so the chain's length bounds what one session costs.
-pub const MAX_STAGES: usize = 64;
-/// Most parameters one stage may be given (real stages take a handful).
-pub const MAX_PARAMS: usize = 256;
+// MAX_STAGES bounds what one session costs (an instance per stage, each with
+// its own memory); MAX_PARAMS is far above what any real stage takes.
 /// Longest launch line, in bytes: the longest single argument Linux passes
 /// to a program (`MAX_ARG_STRLEN`).
 pub const MAX_LAUNCH_LINE: usize = 128 * 1024;
