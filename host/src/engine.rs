@@ -11,6 +11,7 @@ use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{InstanceAllocationStrategy, PoolingAllocationConfig};
 
+use crate::artifacts::{Cache, DEFAULT_MAX_COMPONENT_BYTES, TrustedPrecompiled};
 use crate::error::{Error, Result};
 use crate::registry::StageRegistry;
 use crate::stage::LoadedStage;
@@ -26,6 +27,10 @@ pub struct EngineConfig {
     /// Linear memory each stage instance may use. The host-side frames a
     /// stage holds count against the same figure, separately.
     pub memory_limit: usize,
+    /// Bytes a session may hold between its stages at once: the outputs of
+    /// a call waiting to go through the rest of the chain. Sessions run
+    /// items depth-first, so this is at most one call's outputs per stage.
+    pub in_flight_limit: usize,
     /// Longest time one `push`, `flush` or `create` call may run before the
     /// stage is stopped and its session failed.
     pub call_timeout: Duration,
@@ -35,8 +40,23 @@ pub struct EngineConfig {
     /// demand.
     pub pooling: Option<u32>,
     /// Where compiled components are kept between runs; `None` compiles at
-    /// every start.
+    /// every start. Each file is signed with a random per-installation key
+    /// kept in the folder (`cache-key`, mode 0600): a file that was planted,
+    /// changed or copied from another name is compiled again, never run. A
+    /// folder that is not the current user's own or that others may write
+    /// to is not used (one warning in the log).
     pub cache_dir: Option<PathBuf>,
+    /// Where precompiled (native code) stage files may be loaded from.
+    /// Empty by default: every stage is compiled from its wasm, and a
+    /// precompiled file (`framechain package --precompile`) is refused with
+    /// `Error::UntrustedPrecompiled`, because wasmtime runs such a file's
+    /// machine code as it is, outside the sandbox. Only name folders that
+    /// nobody but the operator can write to.
+    pub trusted_precompiled: Vec<TrustedPrecompiled>,
+    /// Largest stage component file read, in bytes (default 64 MiB; the
+    /// shipped stages are 3-4 MB). Stage files must be regular files: a
+    /// device or FIFO (`/dev/zero`) is refused before it is read.
+    pub max_component_bytes: usize,
     /// Where built-in stages are found.
     pub registry: StageRegistry,
     /// Let stages use the host's native H.264 encoder (the `native-h264`
@@ -53,9 +73,12 @@ impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             memory_limit: 256 << 20,
+            in_flight_limit: 256 << 20,
             call_timeout: Duration::from_secs(1),
             pooling: None,
             cache_dir: None,
+            trusted_precompiled: Vec::new(),
+            max_component_bytes: DEFAULT_MAX_COMPONENT_BYTES,
             registry: StageRegistry::from_environment(),
             native_h264: true,
         }
@@ -177,33 +200,45 @@ impl Engine {
             .unwrap_or_else(|poison| poison.into_inner())
     }
 
+    /// Compiles a stage file. A precompiled file is deserialized only if
+    /// the operator trusts it (`trusted_precompiled`); wasm is compiled, or
+    /// taken from the signed cache.
     fn compile(&self, path: &Path) -> Result<Component> {
-        let bytes = std::fs::read(path).map_err(|source| Error::ReadComponent {
-            path: path.to_owned(),
-            source,
-        })?;
+        let config = &self.inner.config;
+        let file = crate::artifacts::read_stage_file(path, config.max_component_bytes)?;
         let invalid = |error: wasmtime::Error| Error::InvalidComponent {
             path: path.to_owned(),
             reason: format!("{error:#}"),
         };
-        if is_precompiled(&bytes) {
-            // SAFETY: only files the operator put on the stage path are
-            // deserialized; wasmtime checks that they were compiled by a
-            // compatible engine with the same settings.
-            return unsafe { Component::deserialize(&self.inner.wasmtime, &bytes) }
+        if file.is_precompiled() {
+            if !crate::artifacts::is_trusted(path, &file, &config.trusted_precompiled) {
+                return Err(Error::UntrustedPrecompiled {
+                    path: path.to_owned(),
+                });
+            }
+            // SAFETY: deserializing runs the file's machine code unchecked;
+            // these bytes are exactly the ones read from a folder (or with a
+            // content hash) the operator listed as trusted. wasmtime still
+            // checks that they were compiled by a compatible engine.
+            return unsafe { Component::deserialize(&self.inner.wasmtime, &file.bytes) }
                 .map_err(invalid);
         }
-        let Some(cache_dir) = &self.inner.config.cache_dir else {
+        let bytes = file.bytes;
+        let Some(cache) = config.cache_dir.as_deref().and_then(Cache::open) else {
             return Component::new(&self.inner.wasmtime, &bytes).map_err(invalid);
         };
-        let cached = cache_dir.join(self.cache_key(&bytes));
-        if let Ok(cached_bytes) = std::fs::read(&cached) {
-            // SAFETY: the cache directory holds only files this function
-            // wrote, named by the hash of their source and of the engine
-            // settings; a stale or damaged one fails to deserialize and is
-            // compiled again below.
+        let name = self.cache_key(&bytes);
+        // Compiled code is larger than its wasm; the cap only keeps a
+        // planted huge file or a device from being read.
+        let cache_cap = config.max_component_bytes.saturating_mul(8);
+        if let Some(artifact) = cache.load(&name, cache_cap) {
+            // SAFETY: `load` returns only bytes whose tag proves this
+            // installation compiled them from this very wasm (the name is
+            // the hash of the wasm and of the engine settings, and is part
+            // of the signed data). A stale artifact fails wasmtime's
+            // compatibility check and is compiled again below.
             if let Ok(component) =
-                unsafe { Component::deserialize(&self.inner.wasmtime, &cached_bytes) }
+                unsafe { Component::deserialize(&self.inner.wasmtime, &artifact) }
             {
                 return Ok(component);
             }
@@ -213,13 +248,7 @@ impl Engine {
             .wasmtime
             .precompile_component(&bytes)
             .map_err(invalid)?;
-        // The cache is an optimisation: failing to write it is not an error.
-        if std::fs::create_dir_all(cache_dir).is_ok() {
-            let partial = cached.with_extension("partial");
-            if std::fs::write(&partial, &compiled).is_ok() {
-                let _ = std::fs::rename(&partial, &cached);
-            }
-        }
+        cache.store(&name, &compiled);
         // SAFETY: `compiled` was produced by this engine just above.
         unsafe { Component::deserialize(&self.inner.wasmtime, &compiled) }.map_err(invalid)
     }
@@ -242,11 +271,6 @@ impl Drop for EngineInner {
     fn drop(&mut self) {
         self.ticker.stop();
     }
-}
-
-/// Precompiled wasmtime artifacts are ELF files; components start with `\0asm`.
-fn is_precompiled(bytes: &[u8]) -> bool {
-    bytes.starts_with(b"\x7fELF")
 }
 
 fn pooling_config(instances: u32, memory_limit: usize) -> PoolingAllocationConfig {

@@ -33,6 +33,7 @@
 //! [`io`] reads and writes Y4M and raw I420 for tools around the host.
 
 pub mod allocator;
+mod artifacts;
 mod bindings;
 mod chain;
 mod engine;
@@ -50,6 +51,7 @@ mod stage;
 mod stage_state;
 mod stats;
 
+pub use artifacts::{DEFAULT_MAX_COMPONENT_BYTES, TrustedPrecompiled};
 pub use bindings::types::{
     Codec, FrameError, ParamKind, ParamSpec, PixelFormat, Plane, Port, Rect, Region,
     StageDescription,

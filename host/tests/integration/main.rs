@@ -10,5 +10,6 @@ mod h264;
 mod isolation;
 mod limits;
 mod native_encoder;
+mod precompiled;
 mod redact_scale;
 mod support;
