@@ -217,7 +217,14 @@ impl wit::HostEncoder for StageState {
         // The encoder's memory is the host's: it counts against the
         // stage's budget like its frames, before it is made.
         let bytes = encoder_bytes(&config);
-        self.charge(bytes)?;
+        if !self.try_charge(bytes) {
+            return Ok(Err(format!(
+                "a native encoder for {}x{} is charged {} MiB, more than is left of the stage's memory limit",
+                config.width,
+                config.height,
+                bytes >> 20
+            )));
+        }
         let mut encoder = match make_encoder(&config) {
             Ok(encoder) => encoder,
             Err(message) => {

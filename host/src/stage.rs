@@ -205,9 +205,11 @@ pub(crate) struct CallOutput {
 impl StageInstance {
     pub(crate) fn push(&mut self, input: crate::media::Media) -> Result<CallOutput, StageFailure> {
         let input = match input {
-            crate::media::Media::Frame(frame) => {
-                WitMedia::Frame(self.store.data_mut().insert_frame(frame).map_err(trap)?)
-            }
+            crate::media::Media::Frame(frame) => match self.store.data_mut().insert_frame(frame) {
+                Ok(handle) => WitMedia::Frame(handle),
+                // Over budget: the input is refused before the stage sees it.
+                Err(error) => return Err(classify(&self.engine, &self.store, error)),
+            },
             crate::media::Media::Packet(packet) => WitMedia::Packet(packet),
         };
         self.call(|bindings, store, processor| {

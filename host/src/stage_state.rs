@@ -107,6 +107,18 @@ impl StageState {
         Ok(())
     }
 
+    /// Charges `bytes` if they fit the budget; `false` (and nothing
+    /// charged) if not, for requests a stage may be refused without failing.
+    pub(crate) fn try_charge(&mut self, bytes: usize) -> bool {
+        let total = self.host_bytes.saturating_add(bytes);
+        if total > self.host_budget {
+            return false;
+        }
+        self.host_bytes = total;
+        self.peak_host_bytes = self.peak_host_bytes.max(total);
+        true
+    }
+
     /// Returns `bytes` charged earlier.
     pub(crate) fn release(&mut self, bytes: usize) {
         self.host_bytes = self.host_bytes.saturating_sub(bytes);

@@ -18,25 +18,29 @@ pub const MAX_NAME_CHARS: usize = 80;
 /// `\u{..}` escapes instead of being passed through.
 pub fn untrusted(text: &str, max_chars: usize) -> String {
     let mut out = String::with_capacity(text.len().min(max_chars * 2));
-    let mut kept = 0usize;
+    // Characters of `out`: escapes count as what they print, so the cap
+    // holds for the shown text whatever the input is made of.
+    let mut shown = 0usize;
     let mut chars = text.chars();
-    for c in chars.by_ref() {
-        if kept == max_chars {
+    while let Some(c) = chars.next() {
+        let piece = if needs_escape(c) {
+            match c {
+                '\n' => "\\n".to_owned(),
+                '\r' => "\\r".to_owned(),
+                '\t' => "\\t".to_owned(),
+                _ => format!("\\u{{{:x}}}", c as u32),
+            }
+        } else {
+            c.to_string()
+        };
+        let width = piece.chars().count();
+        if shown + width > max_chars {
             let rest = 1 + chars.count();
             out.push_str(&format!("…(+{rest} chars)"));
             return out;
         }
-        kept += 1;
-        if needs_escape(c) {
-            match c {
-                '\n' => out.push_str("\\n"),
-                '\r' => out.push_str("\\r"),
-                '\t' => out.push_str("\\t"),
-                _ => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
-            }
-        } else {
-            out.push(c);
-        }
+        shown += width;
+        out.push_str(&piece);
     }
     out
 }

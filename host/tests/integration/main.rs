@@ -7,6 +7,7 @@
 
 mod chain_checks;
 mod h264;
+mod hostile;
 mod isolation;
 mod limits;
 mod native_encoder;
