@@ -47,6 +47,11 @@ const STAGE_CRATES: &[StageCrate] = &[
         shipped: false,
     },
     StageCrate {
+        package: "framechain-fuzz-stage",
+        stage: "fuzz-stage",
+        shipped: false,
+    },
+    StageCrate {
         package: "framechain-test-packets",
         stage: "test-packets",
         shipped: false,
