@@ -26,7 +26,7 @@ use framechain::io::{
     AnnexBReader, AnnexBWriter, FrameRate, FramesIn, FramesOut, MediaReader, MediaWriter,
     RawWriter, Y4mReader, Y4mWriter,
 };
-use framechain::{ChainSpec, Engine, EngineConfig, Pipeline, StageRegistry};
+use framechain::{ChainSpec, Engine, EngineConfig, Pipeline, StageRegistry, TrustedPrecompiled};
 
 /// Large reads and writes keep syscalls off the per-frame cost.
 const IO_BUFFER: usize = 1 << 20;
@@ -133,8 +133,11 @@ impl Job {
     }
 
     /// Runs the job to the end. Returns a one-line summary for the log, or
-    /// one line saying what went wrong.
-    pub fn run(&self, envs: &[String]) -> Result<String, String> {
+    /// one line saying what went wrong. `trusted` is the precompiled code the
+    /// shim's operator trusts (see `main.rs`); it never comes from the
+    /// container's own arguments or environment, which the pod's author
+    /// chooses.
+    pub fn run(&self, envs: &[String], trusted: Vec<TrustedPrecompiled>) -> Result<String, String> {
         let started = Instant::now();
         let chain =
             ChainSpec::read_pipeline_file(&self.pipeline).map_err(|error| error.to_string())?;
@@ -142,6 +145,7 @@ impl Job {
             memory_limit: self.memory_limit_mib << 20,
             call_timeout: self.call_timeout,
             cache_dir: None,
+            trusted_precompiled: trusted,
             registry: StageRegistry::with_dirs(self.stage_dirs(envs)),
             ..EngineConfig::default()
         })
@@ -288,9 +292,9 @@ mod tests {
     #[test]
     fn a_missing_pipeline_file_is_one_clear_line() {
         let job = Job::from_args(&words("/nonexistent/pipeline.yaml")).unwrap();
-        let error = job.run(&[]).unwrap_err();
+        let error = job.run(&[], Vec::new()).unwrap_err();
         assert!(
-            error.contains("cannot read /nonexistent/pipeline.yaml"),
+            error.contains("/nonexistent/pipeline.yaml") && error.contains("cannot read"),
             "{error}"
         );
         assert!(!error.contains('\n'), "{error}");

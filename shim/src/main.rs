@@ -14,21 +14,30 @@
 //!
 //! Images come in two forms (`framechain package`):
 //! - plain tar layers (any containerd): the pipeline file and the stages
-//!   are files in the root file system; precompiled components (`framechain
-//!   package --precompile`) on the stage path are loaded without compiling.
+//!   are files in the root file system. Precompiled components (`framechain
+//!   package --precompile`) are native code that would run outside the
+//!   sandbox, so they are loaded only from the image's `/stages` folder and
+//!   only when the node's operator set [`TRUST_IMAGE_PRECOMPILED_ENV`]`=1`
+//!   in containerd's environment; otherwise such an image fails with one
+//!   line saying so.
 //! - wasm layers (containerd 1.6.25+/1.7.7+): the pipeline file and each
 //!   component are their own OCI layers; the shim's [`Compiler`] compiles the
-//!   components once per node and containerd keeps the result.
+//!   components once per node and containerd keeps the result. The shim
+//!   trusts exactly what its own compiler produced (runwasi marks those
+//!   layers `precompiled`; only containerd's API, not an image, can attach
+//!   them), by content hash; a component layer that is native code in the
+//!   image itself is refused.
 
 mod job;
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use anyhow::Result;
 use containerd_shim_wasm::sandbox::Sandbox;
 use containerd_shim_wasm::sandbox::context::{RuntimeContext, Source, WasmLayer};
 use containerd_shim_wasm::shim::{Cli, Compiler, Shim, Version, version};
-use framechain::{Engine, EngineConfig};
+use framechain::{Engine, EngineConfig, TrustedPrecompiled};
 
 use job::Job;
 
@@ -39,6 +48,20 @@ pub const COMPONENT_LAYER: &str = "application/vnd.bytecodealliance.wasm.compone
 pub const PIPELINE_LAYER: &str = "application/vnd.framechain.pipeline.v1+yaml";
 /// Annotation that names a layer's file.
 const TITLE: &str = "org.opencontainers.image.title";
+
+/// Set to `1` in the environment containerd starts the shim with (the
+/// operator's decision, e.g. K3s's `k3s-agent.service.env`), this lets
+/// containers load the precompiled components of tar-layer images from
+/// [`IMAGE_STAGE_DIR`]. Unset (the default), only wasm is compiled there.
+pub const TRUST_IMAGE_PRECOMPILED_ENV: &str = "FRAMECHAIN_SHIM_TRUST_IMAGE_PRECOMPILED";
+/// The image's stage folder, where `framechain package` puts the stages.
+pub const IMAGE_STAGE_DIR: &str = "/stages";
+
+/// [`TRUST_IMAGE_PRECOMPILED_ENV`] as the shim process found it at start.
+/// Read once in `main`, before any container exists: inside a container's
+/// process the environment is set from the container's spec, which the
+/// pod's author chooses, so it must never decide what is trusted.
+static TRUST_IMAGE_PRECOMPILED: OnceLock<bool> = OnceLock::new();
 
 struct FramechainShim;
 
@@ -88,10 +111,15 @@ impl Sandbox for FramechainSandbox {
             .name("framechain".into())
             .spawn(move || {
                 let job = Job::from_args(&args)?;
-                if let Some(layers) = layers {
-                    unpack_layers(&job.pipeline, &layers)?;
+                if let Some(layers) = &layers {
+                    unpack_layers(&job.pipeline, layers)?;
                 }
-                job.run(&envs)
+                let image_dir = TRUST_IMAGE_PRECOMPILED
+                    .get()
+                    .copied()
+                    .unwrap_or(false)
+                    .then_some(Path::new(IMAGE_STAGE_DIR));
+                job.run(&envs, trusted_precompiled(layers.as_deref(), image_dir))
             })
             .map_err(|error| format!("cannot start the pipeline thread: {error}"))
             .and_then(|thread| {
@@ -164,6 +192,23 @@ fn unpack_layers(pipeline: &Path, layers: &[WasmLayer]) -> Result<(), String> {
     Ok(())
 }
 
+/// The precompiled code a container may load: the component layers the
+/// shim's own compiler produced (by content, so no file planted beside them
+/// passes), and the image's stage folder if the operator trusts images.
+fn trusted_precompiled(
+    layers: Option<&[WasmLayer]>,
+    image_stage_dir: Option<&Path>,
+) -> Vec<TrustedPrecompiled> {
+    let mut trusted: Vec<TrustedPrecompiled> = layers
+        .unwrap_or_default()
+        .iter()
+        .filter(|layer| layer.precompiled)
+        .map(|layer| TrustedPrecompiled::content(&layer.layer))
+        .collect();
+    trusted.extend(image_stage_dir.map(|dir| TrustedPrecompiled::Folder(dir.to_owned())));
+    trusted
+}
+
 /// Compiles component layers ahead of time, once per node: containerd
 /// stores the result beside the image and hands it to later containers.
 struct StageCompiler {
@@ -202,6 +247,8 @@ fn precompile_layers(engine: &Engine, layers: &[WasmLayer]) -> Result<Vec<Option
 }
 
 fn main() {
+    let _ = TRUST_IMAGE_PRECOMPILED
+        .set(std::env::var_os(TRUST_IMAGE_PRECOMPILED_ENV).is_some_and(|value| value == "1"));
     // Frames are large, short-lived buffers; see framechain::allocator.
     framechain::allocator::keep_frame_buffers();
     FramechainShim::run(None);
@@ -270,6 +317,34 @@ mod tests {
             layer(COMPONENT_LAYER, "stages/redact.wasm", elf, true),
         ];
         unpack_layers(&dir.join("pipeline.yaml"), &handed_over).expect("unpacked");
+        let job = job_on_test_clip(&dir);
+        let summary = job
+            .run(&[], trusted_precompiled(Some(&handed_over), None))
+            .expect("the job runs");
+        assert!(summary.contains("3 in, 3 out"), "{summary}");
+
+        // The same native code as a layer of the image itself (not marked
+        // precompiled by runwasi): the image's author could have written
+        // any machine code there, so it is refused.
+        let from_image = [
+            layers[0].clone(),
+            layer(
+                COMPONENT_LAYER,
+                "stages/redact.wasm",
+                handed_over[1].layer.clone(),
+                false,
+            ),
+        ];
+        unpack_layers(&dir.join("pipeline.yaml"), &from_image).expect("unpacked");
+        let error = job
+            .run(&[], trusted_precompiled(Some(&from_image), None))
+            .unwrap_err();
+        assert!(error.contains("precompiled native code"), "{error}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A job running `dir/pipeline.yaml` on a 3-frame clip written to `dir`.
+    fn job_on_test_clip(dir: &Path) -> Job {
         let input = dir.join("in.y4m");
         let mut source = TestSource::new(64, 48, 3, FrameRate::DEFAULT).expect("a test source");
         let mut writer = Y4mWriter::new(std::fs::File::create(&input).unwrap(), FrameRate::DEFAULT);
@@ -287,10 +362,45 @@ mod tests {
         .iter()
         .map(|arg| arg.to_string())
         .collect();
-        let summary = Job::from_args(&args)
-            .unwrap()
-            .run(&[])
-            .expect("the job runs");
+        Job::from_args(&args).unwrap()
+    }
+
+    /// The tar-layer form of `framechain package --precompile`: the stage
+    /// folder holds native code. It runs only when the operator trusts the
+    /// image's stage folder; the container's own environment (which the
+    /// pod's author writes) cannot turn that on.
+    #[test]
+    fn precompiled_image_stages_run_only_when_the_operator_trusts_them() {
+        let redact = framechain::StageRegistry::from_environment()
+            .resolve("redact")
+            .expect("the redact stage (cargo xtask build; FRAMECHAIN_STAGE_PATH)");
+        let engine = Engine::new(EngineConfig::default()).expect("an engine");
+        let elf = engine
+            .precompile(&std::fs::read(&redact).expect("redact.wasm"))
+            .expect("precompiled");
+        let dir = scratch("tar-precompiled");
+        std::fs::create_dir_all(dir.join("stages")).unwrap();
+        std::fs::write(dir.join("stages/redact.wasm"), elf).unwrap();
+        std::fs::write(
+            dir.join("pipeline.yaml"),
+            "version: 1\nstages:\n  - stage: redact\n    params:\n      rect: \"0,0,8,8\"\n      mode: fill\n",
+        )
+        .unwrap();
+        let job = job_on_test_clip(&dir);
+
+        let container_env = [format!("{TRUST_IMAGE_PRECOMPILED_ENV}=1")];
+        let error = job
+            .run(&container_env, trusted_precompiled(None, None))
+            .unwrap_err();
+        assert!(
+            error.contains("refusing") && error.contains("precompiled native code"),
+            "{error}"
+        );
+        assert!(!error.contains('\n'), "{error}");
+
+        let summary = job
+            .run(&[], trusted_precompiled(None, Some(&dir.join("stages"))))
+            .expect("the trusted image runs");
         assert!(summary.contains("3 in, 3 out"), "{summary}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -7,7 +7,10 @@
 #   1. `ctr run --runtime io.containerd.framechain.v1` a decode-h264 ! redact
 #      ! encode-h264 pipeline on a real H.264 clip: exit 0, as many frames out
 #      as in, and FFmpeg decodes the output without error;
-#   2. the same from an image with precompiled components (timed);
+#   2. the same from an image with precompiled components (timed), under a
+#      runtime whose operator trusts images' precompiled stages
+#      (FRAMECHAIN_SHIM_TRUST_IMAGE_PRECOMPILED=1 in the shim's environment);
+#      under the default runtime the same image is refused with one line;
 #   3. a broken pipeline file, a missing component and a stage that traps:
 #      each exits non-zero with one readable `framechain: error:` line in the
 #      container's log, while a good job runs beside them and containerd
@@ -80,6 +83,14 @@ trap cleanup EXIT
 # containerd-shim-framechain-v1.
 mkdir -p "$work/bin" "$work/data"
 ln -s "$shim" "$work/bin/containerd-shim-framechain-v1"
+# A second runtime, io.containerd.framechaintrusted.v1: the same shim
+# started with the operator's switch that trusts the precompiled stages of
+# images (the shim reads it from its own environment at start, never from
+# the container's). An operator may register such a runtime for selected
+# namespaces, or set the variable in containerd's environment for all.
+printf '#!/bin/sh\nFRAMECHAIN_SHIM_TRUST_IMAGE_PRECOMPILED=1 exec "%s" "$@"\n' "$shim" \
+  >"$work/bin/containerd-shim-framechaintrusted-v1"
+chmod +x "$work/bin/containerd-shim-framechaintrusted-v1"
 socket=$work/containerd.sock
 
 step "building the pause image (a static binary) for pod sandboxes"
@@ -175,13 +186,16 @@ cp "$clip" "$work/data/in.264"
 frames_in=$(ffprobe -v error -count_frames -select_streams v:0 -show_entries stream=nb_read_frames -of csv=p=0 "$clip")
 mount=(--mount "type=bind,src=$work/data,dst=/data,options=rbind:rw")
 
-# run_job NAME IMAGE LOG ARGS...: runs one container to its end; prints its exit code.
+# run_job NAME IMAGE LOG ARGS...: runs one container to its end; prints its
+# exit code. $runtime (default io.containerd.framechain.v1) picks the
+# runtime, $ctr_env adds `--env K=V` options to the container.
 run_job() {
   local name=$1 image=$2 log=$3
   shift 3
   local code=0
-  timeout -s KILL "$op_timeout" "${ctr[@]}" run --rm --runtime io.containerd.framechain.v1 "${mount[@]}" \
-    "$image" "$name" "$@" >"$log.out" 2>"$log" || code=$?
+  # shellcheck disable=SC2086
+  timeout -s KILL "$op_timeout" "${ctr[@]}" run --rm --runtime "${runtime:-io.containerd.framechain.v1}" "${mount[@]}" \
+    ${ctr_env:-} "$image" "$name" "$@" >"$log.out" 2>"$log" || code=$?
   [ "$code" -ne 137 ] || fail "$name: killed after $op_timeout s (or by the OOM killer)"
   echo "$code"
 }
@@ -208,15 +222,26 @@ grep -q "^framechain: " "$work/transcode.log" || fail "no summary in the contain
 step "  $(grep '^framechain: ' "$work/transcode.log")"
 check_output "$work/data/out.264"
 
-step "2. the same with precompiled components"
+step "2. the same with precompiled components (runtime trusting them)"
 started=$(date +%s%N)
-code=$(run_job precompiled framechain.local/transcode:precompiled "$work/precompiled.log" \
-  /pipeline.yaml -i /data/in.264 -o /data/out-precompiled.264)
+code=$(runtime=io.containerd.framechaintrusted.v1 run_job precompiled framechain.local/transcode:precompiled \
+  "$work/precompiled.log" /pipeline.yaml -i /data/in.264 -o /data/out-precompiled.264)
 elapsed_precompiled=$((($(date +%s%N) - started) / 1000000))
 [ "$code" -eq 0 ] || fail "precompiled transcode exited $code: $(cat "$work/precompiled.log")"
 step "  $(grep '^framechain: ' "$work/precompiled.log")"
 check_output "$work/data/out-precompiled.264"
 step "  ctr run wall time: $elapsed_plain ms from .wasm, $elapsed_precompiled ms precompiled"
+# Native code from an image is the operator's decision: under the default
+# runtime the precompiled image fails with one line, and the container's own
+# environment cannot turn the trust on.
+code=$(ctr_env="--env FRAMECHAIN_SHIM_TRUST_IMAGE_PRECOMPILED=1" run_job untrusted \
+  framechain.local/transcode:precompiled "$work/untrusted.log" \
+  /pipeline.yaml -i /data/in.264 -o /data/out-untrusted.264)
+[ "$code" -eq 1 ] || fail "untrusted precompiled image exited $code: $(cat "$work/untrusted.log")"
+grep -q "^framechain: error: refusing /stages/.*precompiled native code" "$work/untrusted.log" ||
+  fail "untrusted precompiled image: no one-line refusal: $(cat "$work/untrusted.log")"
+[ "$(wc -l <"$work/untrusted.log")" -eq 1 ] || fail "untrusted precompiled image: more than one line: $(cat "$work/untrusted.log")"
+step "  default runtime: $(cat "$work/untrusted.log")"
 
 step "3. failures end their container only"
 # A good job runs beside the failing ones.
