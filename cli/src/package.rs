@@ -21,7 +21,10 @@
 //! `--precompile` stores components compiled for this machine's wasmtime
 //! and CPU instead of the `.wasm` (tar-layer form only): a container then
 //! starts without compiling, but the image only runs on nodes with the
-//! same CPU architecture and the same framechain version.
+//! same CPU architecture and the same framechain version, and only where
+//! the node's operator trusts images' precompiled code (it is native code
+//! that runs outside the sandbox; docs/deploy-k3s.md, "What the shim
+//! trusts"). The `framechain` command itself never loads such files.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -62,7 +65,7 @@ pub struct PackageArgs {
     /// One OCI layer per file with wasm media types (containerd 1.6.25+/1.7.7+) instead of one tar layer.
     #[arg(long, conflicts_with = "precompile")]
     wasm_layers: bool,
-    /// Store the components compiled for this machine (same CPU architecture and framechain version needed on the node).
+    /// Store the components compiled for this machine (same CPU architecture and framechain version needed on the node, whose shim must trust precompiled images: docs/deploy-k3s.md).
     #[arg(long)]
     precompile: bool,
     /// Add another file to the image: HOST_PATH:IMAGE_PATH (tar-layer form only), e.g. a test clip.

@@ -208,6 +208,7 @@ impl Cache {
         // Anyone who can write to the folder could swap the key file's
         // directory entry or fill it; only a private folder is used.
         let metadata = std::fs::metadata(dir).map_err(|error| error.to_string())?;
+        // SAFETY: geteuid has no preconditions and cannot fail.
         let me = unsafe { libc::geteuid() };
         if metadata.uid() != me {
             return Err(format!(
