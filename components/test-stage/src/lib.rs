@@ -26,6 +26,8 @@
 //! | `error-forgery` | fails with an internal error whose text holds a newline, a forged `framechain: error:` line, an escape code and 1 MB of `x` |
 //! | `swallow` | returns nothing and reports no drop: the frame vanishes unreported |
 //! | `stderr-flood` | writes 10 MB to stderr in 1 KB pieces, then returns the frame |
+//! | `aliased-drops` | reports 4096 drops whose reasons all point at the same 16 MiB of text: 64 GiB if the host copied each one |
+//! | `aliased-labels` | sets 200 regions whose labels all point at the same 16 MiB: 3.2 GB if the host copied each one |
 //!
 //! Built with the `sleepy-describe` feature (`cargo xtask build` makes
 //! `target/test-stages/test-stage-sleepy-describe.wasm`), `describe` itself
@@ -73,10 +75,12 @@ pub enum Behaviour {
     ErrorForgery,
     Swallow,
     StderrFlood,
+    AliasedDrops,
+    AliasedLabels,
 }
 
 impl Behaviour {
-    const ALL: [(&'static str, Behaviour); 21] = [
+    const ALL: [(&'static str, Behaviour); 23] = [
         ("passthrough", Behaviour::Passthrough),
         ("loop", Behaviour::Loop),
         ("alloc", Behaviour::Alloc),
@@ -98,6 +102,8 @@ impl Behaviour {
         ("error-forgery", Behaviour::ErrorForgery),
         ("swallow", Behaviour::Swallow),
         ("stderr-flood", Behaviour::StderrFlood),
+        ("aliased-drops", Behaviour::AliasedDrops),
+        ("aliased-labels", Behaviour::AliasedLabels),
     ];
 
     fn from_name(name: &str) -> Option<Behaviour> {
@@ -111,7 +117,7 @@ pub fn param_specs() -> Vec<ParamSpec> {
         "behaviour",
         &names,
         "passthrough",
-        "What to do on push: passthrough, loop forever, alloc without end, trap, remember the first Y sample, read-plane or roundtrip the Y plane, hoard-frames without end, probe-sandbox for capabilities; hostile: sleep (in push, create or flush), region-flood, long-label, metadata-clones, multiply, drop-reasons, log-flood, error-forgery, swallow, stderr-flood.",
+        "What to do on push: passthrough, loop forever, alloc without end, trap, remember the first Y sample, read-plane or roundtrip the Y plane, hoard-frames without end, probe-sandbox for capabilities; hostile: sleep (in push, create or flush), region-flood, long-label, metadata-clones, multiply, drop-reasons, log-flood, error-forgery, swallow, stderr-flood, aliased-drops, aliased-labels.",
     )]
 }
 
@@ -137,7 +143,7 @@ impl Stage for TestStage {
         StageDescription {
             name: STAGE_NAME.to_owned(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
-            summary: "Test stage: passes frames on, or misbehaves on request (loop, alloc, trap)."
+            summary: "Test stage: passes frames on, or misbehaves on request (loop, alloc, trap, sleep, floods, forgeries)."
                 .to_owned(),
             input: Port::Frames(vec![PixelFormat::I420]),
             output: Port::Frames(vec![PixelFormat::I420]),
@@ -182,6 +188,8 @@ impl StageProcessor for TestProcessor {
             // The frame is dropped here, and nothing says so.
             Behaviour::Swallow => return Ok(empty_output()),
             Behaviour::StderrFlood => flood_stderr(),
+            Behaviour::AliasedDrops => return Ok(aliased_drops(&frame)),
+            Behaviour::AliasedLabels => set_aliased_labels(&frame),
             Behaviour::Loop => spin_forever(),
             Behaviour::Alloc => allocate_forever(),
             // Deliberate: this behaviour exists to make the component trap.
@@ -310,6 +318,46 @@ static DROPS_REPORTED: AtomicU64 = AtomicU64::new(0);
 
 /// No frames out, and 10,000 drops for the one input, each with its own
 /// 10 KB reason carrying a forged error line.
+/// Drop reasons that all share one 16 MiB buffer. Each `String` is made
+/// from the same raw parts, which Rust would never allow: the point is the
+/// (pointer, length) pairs the host is handed, 4096 of them for 16 MiB.
+/// The stage's own frees after the call are its own problem.
+fn aliased_drops(frame: &Frame) -> Output {
+    const DROPS: usize = 4096;
+    const TEXT_BYTES: usize = 16 << 20;
+    let pts = frame.info().pts;
+    let text: &'static mut str = Box::leak("x".repeat(TEXT_BYTES).into_boxed_str());
+    let (ptr, len) = (text.as_mut_ptr(), text.len());
+    let dropped = (0..DROPS)
+        .map(|_| DroppedFrame {
+            pts,
+            // SAFETY: deliberately not (the strings alias); see above.
+            reason: unsafe { String::from_raw_parts(ptr, len, len) },
+        })
+        .collect();
+    Output {
+        media: Vec::new(),
+        dropped,
+    }
+}
+
+/// Regions whose labels share one 16 MiB buffer, as `aliased-drops` does
+/// with drop reasons. The strings are leaked, never freed.
+fn set_aliased_labels(frame: &Frame) {
+    const REGIONS: usize = 200;
+    let text: &'static mut str = Box::leak("x".repeat(16 << 20).into_boxed_str());
+    let (ptr, len) = (text.as_mut_ptr(), text.len());
+    let regions: Vec<Region> = (0..REGIONS)
+        .map(|_| Region {
+            // SAFETY: deliberately not (the strings alias); see above.
+            label: unsafe { String::from_raw_parts(ptr, len, len) },
+            area: PIXEL,
+        })
+        .collect();
+    frame.set_regions(&regions);
+    std::mem::forget(regions);
+}
+
 fn forged_drops(frame: &Frame) -> Output {
     const DROPS: usize = 10_000;
     const REASON_BYTES: usize = 10 * 1024;
@@ -463,7 +511,7 @@ mod tests {
         assert_eq!(
             behaviour("explode"),
             Err(StageError::BadParameter(
-                "test-stage: behaviour: expected one of passthrough, loop, alloc, trap, remember, read-plane, roundtrip, hoard-frames, probe-sandbox, sleep, sleep-in-create, sleep-in-flush, region-flood, long-label, metadata-clones, multiply, drop-reasons, log-flood, error-forgery, swallow, stderr-flood, got \"explode\"".to_owned()
+                "test-stage: behaviour: expected one of passthrough, loop, alloc, trap, remember, read-plane, roundtrip, hoard-frames, probe-sandbox, sleep, sleep-in-create, sleep-in-flush, region-flood, long-label, metadata-clones, multiply, drop-reasons, log-flood, error-forgery, swallow, stderr-flood, aliased-drops, aliased-labels, got \"explode\"".to_owned()
             ))
         );
     }
