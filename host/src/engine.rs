@@ -124,11 +124,16 @@ impl Engine {
         let wasmtime = wasmtime::Engine::new(&wasm_config).map_err(runtime)?;
         let mut linker = Linker::new(&wasmtime);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(runtime)?;
+        // WASI waits (sleeps, polls) end by the call's deadline too.
+        crate::waits::bound_waits_by_deadline(&mut linker).map_err(runtime)?;
         crate::bindings::StageComponent::add_to_linker::<_, HasSelf<StageState>>(
             &mut linker,
             |state| state,
         )
         .map_err(runtime)?;
+        // Stage arguments that could make the host copy without bound are
+        // read lazily (src/lift.rs).
+        crate::lift::bound_stage_imports(&mut linker).map_err(runtime)?;
         let ticker = EpochTicker::start(wasmtime.clone())?;
         Ok(Engine {
             inner: Arc::new(EngineInner {
@@ -151,6 +156,11 @@ impl Engine {
 
     pub(crate) fn wasmtime(&self) -> &wasmtime::Engine {
         &self.inner.wasmtime
+    }
+
+    /// The per-call time limit.
+    pub(crate) fn call_timeout(&self) -> Duration {
+        self.inner.config.call_timeout
     }
 
     /// Epoch ticks that make up the per-call time limit.

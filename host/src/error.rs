@@ -69,6 +69,10 @@ pub enum StageFailure {
     /// [`crate::limits`]): too many regions on a frame, a label too long.
     #[error("stopped for breaking a limit: {0}")]
     Limit(String),
+    /// The stage broke a rule of the contract the host can check (e.g. it
+    /// gave out packets though it describes its output as frames).
+    #[error("stopped for breaking the stage contract: {0}")]
+    Contract(String),
     /// The stage trapped (a panic, an unreachable, a bad handle).
     #[error("crashed: {0}")]
     Trap(String),

@@ -40,6 +40,8 @@ mod engine;
 mod error;
 mod frame;
 pub mod io;
+pub mod limits;
+mod lift;
 mod media;
 mod native_h264;
 mod pipeline;
@@ -50,6 +52,8 @@ mod session;
 mod stage;
 mod stage_state;
 mod stats;
+pub mod text;
+mod waits;
 
 pub use artifacts::{DEFAULT_MAX_COMPONENT_BYTES, TrustedPrecompiled};
 pub use bindings::types::{

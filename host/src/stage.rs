@@ -6,7 +6,7 @@ use std::sync::Arc;
 use wasmtime::component::ResourceAny;
 use wasmtime::{Store, Trap};
 
-use crate::bindings::types::{Media as WitMedia, Output, StageDescription};
+use crate::bindings::types::{Media as WitMedia, Output, Port, StageDescription, StageError};
 use crate::bindings::{StageComponent, StageComponentPre};
 use crate::engine::Engine;
 use crate::error::{Error, Result, StageFailure, describe_stage_error};
@@ -133,6 +133,7 @@ impl LoadedStage {
             store,
             bindings,
             processor,
+            gives_frames: matches!(self.description.output, Port::Frames(_)),
         })
     }
 }
@@ -147,6 +148,8 @@ fn new_store(engine: &Engine, label: Arc<str>) -> Store<StageState> {
         ),
     );
     store.limiter(|state| &mut state.memory);
+    // What one crossing may make the host copy (see crate::lift).
+    store.set_hostcall_fuel(crate::lift::hostcall_fuel(engine.config().memory_limit));
     store.epoch_deadline_trap();
     // Instantiation runs the component's start code: it is under the
     // time limit too.
@@ -169,6 +172,12 @@ fn classify(engine: &Engine, store: &Store<StageState>, error: wasmtime::Error) 
     }
     if state.memory.exceeded {
         return StageFailure::MemoryLimit(state.memory.limit);
+    }
+    if format!("{error:#}").contains(crate::lift::HOSTCALL_FUEL_EXHAUSTED) {
+        return StageFailure::Limit(format!(
+            "one call handed the host more than {} MiB to copy",
+            crate::lift::hostcall_fuel(state.memory.limit) >> 20
+        ));
     }
     if state.deadline_passed || matches!(error.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
         return StageFailure::TimeLimit(engine.config().call_timeout);
@@ -193,6 +202,10 @@ pub(crate) struct StageInstance {
     store: Store<StageState>,
     bindings: StageComponent,
     processor: ResourceAny,
+    /// Whether the stage's output port is frames (else packets): what it
+    /// gives out must be of that kind, or the next stage would get media
+    /// it never agreed to take.
+    gives_frames: bool,
 }
 
 /// What the host gets back from one call, frames already taken out of the
@@ -212,34 +225,31 @@ impl StageInstance {
             },
             crate::media::Media::Packet(packet) => WitMedia::Packet(packet),
         };
-        self.call(|bindings, store, processor| {
-            bindings
-                .framechain_stage_stage()
-                .processor()
-                .call_push(store, processor, &input)
-        })
+        arm_deadline(&self.engine, &mut self.store);
+        let result = self.bindings.framechain_stage_stage().processor().call_push(
+            &mut self.store,
+            self.processor,
+            &input,
+        );
+        self.finish_call(result)
     }
 
     pub(crate) fn flush(&mut self) -> Result<CallOutput, StageFailure> {
-        self.call(|bindings, store, processor| {
-            bindings
-                .framechain_stage_stage()
-                .processor()
-                .call_flush(store, processor)
-        })
+        arm_deadline(&self.engine, &mut self.store);
+        let result = self
+            .bindings
+            .framechain_stage_stage()
+            .processor()
+            .call_flush(&mut self.store, self.processor);
+        self.finish_call(result)
     }
 
-    /// Runs one call under the time limit and converts its output.
-    fn call(
+    /// Checks a call's output and takes the frames the stage gave out of
+    /// its table.
+    fn finish_call(
         &mut self,
-        f: impl FnOnce(
-            &StageComponent,
-            &mut Store<StageState>,
-            ResourceAny,
-        ) -> wasmtime::Result<Result<Output, crate::bindings::types::StageError>>,
+        result: wasmtime::Result<std::result::Result<Output, StageError>>,
     ) -> Result<CallOutput, StageFailure> {
-        arm_deadline(&self.engine, &mut self.store);
-        let result = f(&self.bindings, &mut self.store, self.processor);
         let output = match result {
             Err(error) => return Err(classify(&self.engine, &self.store, error)),
             Ok(Err(stage_error)) => {
@@ -247,6 +257,20 @@ impl StageInstance {
             }
             Ok(Ok(output)) => output,
         };
+        crate::lift::check_output(&output).map_err(StageFailure::Limit)?;
+        if let Some(wrong) = output
+            .media
+            .iter()
+            .find(|item| matches!(item, WitMedia::Frame(_)) != self.gives_frames)
+        {
+            let (gave, port) = match wrong {
+                WitMedia::Frame(_) => ("a frame", "packets"),
+                WitMedia::Packet(_) => ("a packet", "frames"),
+            };
+            return Err(StageFailure::Contract(format!(
+                "it gave out {gave}, but its output port is {port}"
+            )));
+        }
         let mut media = Vec::with_capacity(output.media.len());
         for item in output.media {
             media.push(match item {

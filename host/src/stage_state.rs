@@ -170,7 +170,7 @@ impl StageState {
     }
 
     /// Fails the call because the stage broke a fixed limit.
-    fn break_limit(&mut self, reason: String) -> wasmtime::Error {
+    pub(crate) fn break_limit(&mut self, reason: String) -> wasmtime::Error {
         let error = wasmtime::format_err!("{reason}");
         self.limit_broken = Some(reason);
         error
@@ -449,15 +449,24 @@ impl types::HostFrame for StageState {
 
 impl crate::bindings::framechain::stage::log::Host for StageState {
     fn log(&mut self, level: LogLevel, message: String) -> Result<()> {
+        self.log_line(level, &message);
+        Ok(())
+    }
+}
+
+impl StageState {
+    /// One log line from the stage: counted against its allowances, then
+    /// escaped and cut before it reaches the host's log.
+    pub(crate) fn log_line(&mut self, level: LogLevel, message: &str) {
         self.log_lines_this_call = self.log_lines_this_call.saturating_add(1);
         self.log_lines_total += 1;
         if self.log_lines_this_call > LOG_LINES_PER_CALL
             || self.log_lines_total > LOG_LINES_PER_SESSION
         {
             self.suppressed_log_lines += 1;
-            return Ok(());
+            return;
         }
-        let message = text::untrusted(&message, text::MAX_MESSAGE_CHARS);
+        let message = text::untrusted(message, text::MAX_MESSAGE_CHARS);
         let level = match level {
             LogLevel::Trace => log::Level::Trace,
             LogLevel::Debug => log::Level::Debug,
@@ -466,6 +475,5 @@ impl crate::bindings::framechain::stage::log::Host for StageState {
             LogLevel::Error => log::Level::Error,
         };
         log::log!(target: "framechain::stage", level, "[{}] {}", self.label, message);
-        Ok(())
     }
 }

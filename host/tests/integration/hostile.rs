@@ -398,3 +398,39 @@ fn a_native_encoder_is_charged_to_its_stage() {
     let text = assert_trustworthy(&error);
     assert!(text.contains("native encoder"), "{text}");
 }
+
+#[test]
+fn strings_a_stage_aliases_are_not_copied_again_and_again() {
+    // Both attacks hand the host (pointer, length) pairs that all point at
+    // one 16 MiB buffer: copied one by one, 64 GiB and 3.2 GB of host
+    // memory. Read within a budget (the stage's memory limit), they end the
+    // session instead.
+    let engine = Engine::new(EngineConfig {
+        memory_limit: 128 << 20,
+        call_timeout: GENEROUS_TIMEOUT,
+        ..config()
+    })
+    .unwrap();
+    for (behaviour, expected) in [
+        ("aliased-drops", "more than 128 MiB to copy"),
+        ("aliased-labels", "label may be at most 64 bytes"),
+    ] {
+        let bad = pipeline(&engine, &format!("test-stage behaviour={behaviour}"));
+        let (error, healthy) = attack_beside_a_healthy_session(&engine, |_| {
+            let mut session = bad.start_session().unwrap();
+            push_one(&mut session).expect_err(behaviour)
+        });
+        assert!(
+            matches!(
+                &error,
+                Error::StageFailed {
+                    failure: StageFailure::Limit(_),
+                    ..
+                }
+            ),
+            "{behaviour}: {error}"
+        );
+        assert!(assert_trustworthy(&error).contains(expected), "{error}");
+        assert_eq!(healthy, 40);
+    }
+}
