@@ -19,8 +19,11 @@ use framechain::{
     ChainSpec, Codec, Engine, EngineConfig, Frame, Media, Packet, Pipeline, Plane, StageRegistry,
 };
 
+/// A fuzz target: runs one input, panics on a broken promise.
+pub type Target = fn(&[u8]);
+
 /// Every target, by the name its corpus folder and cargo-fuzz binary have.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("y4m", y4m),
     ("raw", raw),
     ("annexb", annexb),
