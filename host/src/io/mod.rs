@@ -144,7 +144,7 @@ fn read_growing(reader: &mut impl std::io::Read, len: usize) -> std::io::Result<
         if data.len() == data.capacity() {
             // Doubling keeps the number of copies logarithmic; `reserve_exact`
             // to at most `len` keeps the last buffer the plane's exact size.
-            let target = (data.capacity() * 2).clamp(READ_STEP, len);
+            let target = (data.capacity() * 2).max(READ_STEP).min(len);
             data.reserve_exact(target - data.len());
         }
         let start = data.len();
