@@ -40,8 +40,8 @@ mod engine;
 mod error;
 mod frame;
 pub mod io;
-pub mod limits;
 mod lift;
+pub mod limits;
 mod media;
 mod native_h264;
 mod pipeline;
@@ -52,6 +52,7 @@ mod session;
 mod stage;
 mod stage_state;
 mod stats;
+mod stderr;
 pub mod text;
 mod waits;
 

@@ -12,8 +12,8 @@
 //! `log`) read them lazily here: a region list is counted and each label
 //! measured before anything is copied, a log line is cut before it is.
 
-use wasmtime::component::{ComponentType, Lift, Linker, Resource, WasmList, WasmStr};
 use wasmtime::StoreContextMut;
+use wasmtime::component::{ComponentType, Lift, Linker, Resource, WasmList, WasmStr};
 
 use crate::bindings::LogLevel;
 use crate::bindings::types::{HostFrame, Output, Rect, Region};

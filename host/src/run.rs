@@ -114,7 +114,9 @@ impl Sink<'_> {
     }
 
     fn check(&mut self) -> Result<(), RunError> {
-        self.error.take().map_or(Ok(()), |error| Err(RunError::Output(error)))
+        self.error
+            .take()
+            .map_or(Ok(()), |error| Err(RunError::Output(error)))
     }
 }
 
@@ -130,7 +132,12 @@ fn why_nothing(session: &Session) -> String {
             .collect();
         return reasons.join(", ");
     }
-    match session.stats().stages.iter().find(|stage| stage.outputs == 0) {
+    match session
+        .stats()
+        .stages
+        .iter()
+        .find(|stage| stage.outputs == 0)
+    {
         Some(stage) => format!("{} gave nothing and reported no drops", stage.name),
         None => "the stages gave nothing".to_owned(),
     }

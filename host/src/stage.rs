@@ -48,10 +48,17 @@ impl LoadedStage {
             .framechain_stage_stage()
             .call_describe(&mut store)
             .map_err(|error| {
-                invalid(format!(
-                    "describe() failed: {}",
-                    classify(engine, &store, error)
-                ))
+                // The stage has no name before describe() gives one: it is
+                // named by its file. A stage stopped at a limit is a stage
+                // that misbehaved, not a file that is not a stage.
+                let failure = classify(engine, &store, error);
+                match failure {
+                    StageFailure::Trap(_) => invalid(format!("describe() failed: {failure}")),
+                    failure => Error::StageFailed {
+                        stage: format!("{} (in describe)", path.display()),
+                        failure,
+                    },
+                }
             })?;
         let description = checked_description(description).map_err(invalid)?;
         Ok(LoadedStage {
@@ -188,7 +195,10 @@ fn classify(engine: &Engine, store: &Store<StageState>, error: wasmtime::Error) 
         Some(trap) => trap.to_string(),
         None => error.root_cause().to_string(),
     };
-    let trap = text::untrusted(trap.lines().next().unwrap_or("trap"), text::MAX_MESSAGE_CHARS);
+    let trap = text::untrusted(
+        trap.lines().next().unwrap_or("trap"),
+        text::MAX_MESSAGE_CHARS,
+    );
     let message = match state.panic_message() {
         Some(panic) => format!("{panic} ({trap})"),
         None => trap,
@@ -226,11 +236,11 @@ impl StageInstance {
             crate::media::Media::Packet(packet) => WitMedia::Packet(packet),
         };
         arm_deadline(&self.engine, &mut self.store);
-        let result = self.bindings.framechain_stage_stage().processor().call_push(
-            &mut self.store,
-            self.processor,
-            &input,
-        );
+        let result = self
+            .bindings
+            .framechain_stage_stage()
+            .processor()
+            .call_push(&mut self.store, self.processor, &input);
         self.finish_call(result)
     }
 

@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use wasmtime::component::{Resource, ResourceTable};
 use wasmtime::{ResourceLimiter, Result, Trap};
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::bindings::LogLevel;
@@ -16,17 +15,14 @@ use crate::limits::{
     LOG_LINES_PER_CALL, LOG_LINES_PER_SESSION, MAX_LABEL_BYTES, MAX_REGIONS_PER_FRAME,
 };
 use crate::native_h264::NativeH264State;
+use crate::stderr::StageStderr;
 use crate::text;
-
-/// How much of a stage's stderr is kept to explain a trap (a Rust panic
-/// message lands there just before the trap).
-const STDERR_CAPACITY: usize = 64 * 1024;
 
 /// The per-instance state behind one stage of one session.
 pub(crate) struct StageState {
     wasi: WasiCtx,
     table: ResourceTable,
-    stderr: MemoryOutputPipe,
+    stderr: StageStderr,
     pub(crate) memory: MemoryCap,
     /// Bytes the host holds for this stage: the frames in its resource
     /// table with their regions, and its native encoders. They live in host
@@ -61,7 +57,7 @@ impl StageState {
     /// files, no network, no environment, no arguments, no stdin.
     /// `native_h264`: whether the stage may make native encoders.
     pub(crate) fn new(label: Arc<str>, memory_limit: usize, native_h264: bool) -> StageState {
-        let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
+        let stderr = StageStderr::default();
         let wasi = WasiCtx::builder()
             .stderr(stderr.clone())
             .allow_tcp(false)
