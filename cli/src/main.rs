@@ -86,10 +86,12 @@ pub struct RunArgs {
     /// Which input frame (counting from 0) the snapshot shows.
     #[arg(long, default_value_t = 0, value_name = "N")]
     snapshot_frame: u64,
-    /// Memory limit of each stage instance, MiB.
+    /// Memory limit of each stage instance, MiB: its linear memory, and
+    /// separately what the host holds for it (frames, regions, encoders).
     #[arg(long, default_value_t = 256, value_name = "MIB")]
     memory_limit: usize,
-    /// Time limit of each call into a stage, milliseconds.
+    /// Time limit of each call into a stage (describe, create, push,
+    /// flush), milliseconds; it holds while the stage sleeps or waits too.
     #[arg(long, default_value_t = 1000, value_name = "MS")]
     call_timeout: u64,
     /// Refuse `encode-h264 accel=native`: every stage then runs inside the sandbox.
