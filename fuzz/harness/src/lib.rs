@@ -259,10 +259,9 @@ fn run_session(pipeline: &Pipeline, packets: impl IntoIterator<Item = Vec<u8>>) 
         for media in outputs {
             match media {
                 Media::Frame(frame) => assert_sound(&frame),
-                // The host does not yet check an output's kind against the
-                // stage's declared port (see `known_gaps` in tests/corpus.rs);
-                // a packet is still plain data the host holds safely.
-                Media::Packet(_) => {}
+                // The host stops a stage whose output does not match its
+                // declared port (tests/corpus.rs has the reproducer).
+                Media::Packet(_) => panic!("a frame port gave a packet"),
             }
         }
     };
