@@ -185,7 +185,7 @@ impl Engine {
             .instantiate_pre(&component)
             .map_err(|error| Error::InvalidComponent {
                 path: path.clone(),
-                reason: format!("{error:#}"),
+                reason: compile_error_reason(&error),
             })?;
         let stage = Arc::new(LoadedStage::new(self, path, pre)?);
         self.lock_loaded().insert(key, stage.clone());
@@ -218,8 +218,15 @@ impl Engine {
         let file = crate::artifacts::read_stage_file(path, config.max_component_bytes)?;
         let invalid = |error: wasmtime::Error| Error::InvalidComponent {
             path: path.to_owned(),
-            reason: format!("{error:#}"),
+            reason: compile_error_reason(&error),
         };
+        if !file.is_precompiled() && !file.bytes.starts_with(b"\0asm") {
+            // wasmtime's error would quote the file's first bytes.
+            return Err(Error::InvalidComponent {
+                path: path.to_owned(),
+                reason: "it is not WebAssembly (a .wasm file starts with \\0asm)".into(),
+            });
+        }
         if file.is_precompiled() {
             if !crate::artifacts::is_trusted(path, &file, &config.trusted_precompiled) {
                 return Err(Error::UntrustedPrecompiled {
@@ -293,6 +300,19 @@ fn pooling_config(instances: u32, memory_limit: usize) -> PoolingAllocationConfi
         .total_tables(instances.saturating_mul(8))
         .max_memory_size(memory_limit);
     pool
+}
+
+/// wasmtime's reason for refusing a component, as one bounded line: its
+/// errors chain several causes and a parser error spans lines, quoting
+/// names and offsets from the (untrusted) file.
+fn compile_error_reason(error: &wasmtime::Error) -> String {
+    let joined = format!("{error:#}")
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ");
+    crate::text::untrusted(&joined, crate::text::MAX_MESSAGE_CHARS)
 }
 
 pub(crate) fn runtime(error: wasmtime::Error) -> Error {

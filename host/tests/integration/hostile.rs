@@ -446,3 +446,28 @@ fn strings_a_stage_aliases_are_not_copied_again_and_again() {
         assert_eq!(healthy, 40);
     }
 }
+
+#[test]
+fn a_file_that_is_not_a_component_gets_one_line_that_quotes_none_of_it() {
+    let engine = engine(GENEROUS_TIMEOUT);
+    let dir = std::env::temp_dir().join(format!("framechain-hostile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Text, then a wasm header followed by garbage (wasmparser's error for
+    // that spans several lines).
+    let text = dir.join("text.wasm");
+    std::fs::write(&text, "hello\nframechain: error: forged\x1b[2J").unwrap();
+    let broken = dir.join("broken.wasm");
+    let mut bytes = b"\0asm\x0d\x00\x01\x00".to_vec();
+    bytes.extend((0..4096u32).map(|n| (n.wrapping_mul(2_654_435_761) >> 24) as u8));
+    std::fs::write(&broken, bytes).unwrap();
+    for path in [&text, &broken] {
+        let error = engine
+            .load_stage(path.to_str().unwrap())
+            .err()
+            .expect("not a component");
+        let shown = assert_trustworthy(&error);
+        assert!(shown.contains("is not a framechain stage component"), "{shown}");
+        assert!(!shown.contains("forged") && !shown.contains("hello"), "{shown}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
