@@ -95,7 +95,7 @@ impl ChainSpec {
     pub fn read_pipeline_file(path: &Path) -> Result<ChainSpec> {
         let shown = untrusted(&path.display().to_string(), 200);
         let text = read_bounded_text(path, MAX_PIPELINE_FILE)
-            .map_err(|reason| Error::InvalidChain(format!("{shown}: {reason}")))?;
+            .map_err(|reason| Error::InvalidChain(format!("cannot read {shown}: {reason}")))?;
         let mut chain = ChainSpec::parse_pipeline_yaml(&text)
             .map_err(|error| Error::InvalidChain(format!("{shown}: {error}")))?;
         let base = path.parent().unwrap_or(Path::new("."));
@@ -245,7 +245,7 @@ fn read_bounded_text(path: &Path, cap: u64) -> std::result::Result<String, Strin
     };
     // Checked before opening too: opening a FIFO for reading blocks until
     // someone writes to it.
-    check(std::fs::metadata(path).map_err(|error| format!("cannot read: {error}"))?)?;
+    check(std::fs::metadata(path).map_err(|error| error.to_string())?)?;
     let mut options = std::fs::OpenOptions::new();
     options.read(true);
     #[cfg(unix)]
@@ -254,18 +254,13 @@ fn read_bounded_text(path: &Path, cap: u64) -> std::result::Result<String, Strin
         // The path may have been replaced by a FIFO since; never block.
         options.custom_flags(libc::O_NONBLOCK);
     }
-    let file = options
-        .open(path)
-        .map_err(|error| format!("cannot read: {error}"))?;
+    let file = options.open(path).map_err(|error| error.to_string())?;
     // What was opened is what counts (the path may have changed since).
-    check(
-        file.metadata()
-            .map_err(|error| format!("cannot read: {error}"))?,
-    )?;
+    check(file.metadata().map_err(|error| error.to_string())?)?;
     let mut bytes = Vec::new();
     file.take(cap + 1)
         .read_to_end(&mut bytes)
-        .map_err(|error| format!("cannot read: {error}"))?;
+        .map_err(|error| error.to_string())?;
     if bytes.len() as u64 > cap {
         return Err(format!("the file is over the limit of {cap} bytes"));
     }
@@ -442,7 +437,7 @@ mod tests {
         let error = ChainSpec::read_pipeline_file(Path::new("/dev/zero"))
             .unwrap_err()
             .to_string();
-        assert_eq!(error, "invalid chain: /dev/zero: not a regular file");
+        assert_eq!(error, "invalid chain: cannot read /dev/zero: not a regular file");
         assert!(started.elapsed() < std::time::Duration::from_secs(1));
 
         let folder = std::env::temp_dir().join(format!("framechain-chain-{}", std::process::id()));
