@@ -466,8 +466,14 @@ fn a_file_that_is_not_a_component_gets_one_line_that_quotes_none_of_it() {
             .err()
             .expect("not a component");
         let shown = assert_trustworthy(&error);
-        assert!(shown.contains("is not a framechain stage component"), "{shown}");
-        assert!(!shown.contains("forged") && !shown.contains("hello"), "{shown}");
+        assert!(
+            shown.contains("is not a framechain stage component"),
+            "{shown}"
+        );
+        assert!(
+            !shown.contains("forged") && !shown.contains("hello"),
+            "{shown}"
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
