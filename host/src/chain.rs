@@ -437,7 +437,10 @@ mod tests {
         let error = ChainSpec::read_pipeline_file(Path::new("/dev/zero"))
             .unwrap_err()
             .to_string();
-        assert_eq!(error, "invalid chain: cannot read /dev/zero: not a regular file");
+        assert_eq!(
+            error,
+            "invalid chain: cannot read /dev/zero: not a regular file"
+        );
         assert!(started.elapsed() < std::time::Duration::from_secs(1));
 
         let folder = std::env::temp_dir().join(format!("framechain-chain-{}", std::process::id()));
