@@ -594,3 +594,40 @@ fn a_passthrough_stage_accounts_for_every_frame() {
     );
     assert!(!run.text().contains("unreported"), "{}", run.shown());
 }
+
+#[test]
+fn random_bytes_as_h264_fail_the_run_with_the_reason() {
+    // 1 MB of noise named .h264 used to "succeed" with no picture at all.
+    let input = crate::scratch().join("noise.h264");
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let noise: Vec<u8> = (0..1 << 20)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 32) as u8
+        })
+        .collect();
+    std::fs::write(&input, noise).unwrap();
+    let output = crate::scratch().join("noise.y4m");
+    let run = run_watched(
+        &[
+            "run",
+            "decode-h264",
+            "-i",
+            crate::path_str(&input),
+            "-o",
+            crate::path_str(&output),
+        ],
+        rss_kill_kib(256),
+    );
+    // The decoder's own warnings may come first; the error is the last line.
+    assert_eq!(run.code, Some(1), "{}", run.shown());
+    let last = run.text().lines().last().unwrap_or("").to_owned();
+    assert!(
+        last.starts_with("framechain: error: no output: 16 inputs went in and nothing came out"),
+        "{}",
+        run.shown()
+    );
+    assert_trustworthy_stderr(&run);
+}
