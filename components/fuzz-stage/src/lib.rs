@@ -17,8 +17,8 @@ use std::cell::RefCell;
 
 use framechain_stage::log::{Level, log};
 use framechain_stage::{
-    Codec, DroppedFrame, Frame, Media, Output, Params, PixelFormat, Plane, Port, ProcessorHandle,
-    Rect, Region, Stage, StageDescription, StageError, StageProcessor,
+    Codec, Control, DroppedFrame, Frame, Media, Output, Params, PixelFormat, Plane, Port,
+    ProcessorHandle, Rect, Region, Stage, StageDescription, StageError, StageProcessor,
 };
 
 pub const STAGE_NAME: &str = "fuzz-stage";
@@ -83,7 +83,12 @@ impl StageProcessor for FuzzProcessor {
                 .map(Media::Frame)
                 .collect(),
             dropped: Vec::new(),
+            notices: Vec::new(),
         })
+    }
+
+    fn control(&self, event: Control) -> Result<(), StageError> {
+        framechain_stage::control::ignore(event)
     }
 }
 
@@ -202,6 +207,7 @@ fn run(program: &mut Program<'_>, slots: &mut [Option<Frame>]) -> Result<Output,
     let mut output = Output {
         media: Vec::new(),
         dropped: Vec::new(),
+        notices: Vec::new(),
     };
     while !program.done() {
         let slot = |program: &mut Program<'_>| usize::from(program.byte()) % SLOTS;

@@ -10,8 +10,8 @@ use std::cell::{Cell, RefCell};
 use framechain_stage::geometry::plane_name;
 use framechain_stage::media::{empty_output, expect_frame, frame_error_text, frame_output};
 use framechain_stage::{
-    Frame, FrameError, Media, Output, PixelFormat, Plane, Port, ProcessorHandle, Rect, Stage,
-    StageDescription, StageError, StageProcessor, log,
+    Control, Frame, FrameError, Media, Output, PixelFormat, Plane, Port, ProcessorHandle, Rect,
+    Stage, StageDescription, StageError, StageProcessor, log,
 };
 
 use crate::areas::{Area, Skipped, areas_to_hide, describe};
@@ -80,6 +80,10 @@ impl StageProcessor for RedactProcessor {
 
     fn flush(&self) -> Result<Output, StageError> {
         Ok(empty_output())
+    }
+
+    fn control(&self, event: Control) -> Result<(), StageError> {
+        framechain_stage::control::ignore(event)
     }
 }
 

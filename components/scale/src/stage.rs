@@ -5,8 +5,8 @@ use std::cell::RefCell;
 use framechain_stage::geometry::{I420_PLANES, i420_plane_size, plane_name};
 use framechain_stage::media::{empty_output, expect_frame, frame_error_text, frame_output};
 use framechain_stage::{
-    Frame, Media, Output, PixelFormat, Plane, Port, ProcessorHandle, Stage, StageDescription,
-    StageError, StageProcessor,
+    Control, Frame, Media, Output, PixelFormat, Plane, Port, ProcessorHandle, Stage,
+    StageDescription, StageError, StageProcessor,
 };
 
 use crate::config::{STAGE_NAME, ScaleConfig, param_specs};
@@ -77,6 +77,10 @@ impl StageProcessor for ScaleProcessor {
     fn flush(&self) -> Result<Output, StageError> {
         // Every push produces its frame at once; nothing is held back.
         Ok(empty_output())
+    }
+
+    fn control(&self, event: Control) -> Result<(), StageError> {
+        framechain_stage::control::ignore(event)
     }
 }
 

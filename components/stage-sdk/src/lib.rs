@@ -6,14 +6,21 @@
 //! traits and calls [`export_stage!`]:
 //!
 //! ```ignore
-//! use framechain_stage::{ProcessorHandle, Stage, StageProcessor};
+//! use framechain_stage::{Control, ProcessorHandle, Stage, StageError, StageProcessor};
 //!
 //! struct MyStage;
 //! impl Stage for MyStage {
 //!     type Processor = MyProcessor;
 //!     fn describe() -> framechain_stage::StageDescription { /* … */ }
 //! }
-//! impl StageProcessor for MyProcessor { /* create, push, flush */ }
+//! impl StageProcessor for MyProcessor {
+//!     /* create, push, flush */
+//!     // A stage with no use for control events (keyframe requests,
+//!     // target bitrates) ignores them:
+//!     fn control(&self, event: Control) -> Result<(), StageError> {
+//!         framechain_stage::control::ignore(event)
+//!     }
+//! }
 //!
 //! #[cfg(target_arch = "wasm32")]
 //! framechain_stage::export_stage!(MyStage);
@@ -28,6 +35,10 @@
 //! - [`color`]: colour names and `#rrggbb` turned into Y'CbCr samples.
 //! - [`geometry`]: clipping rectangles and mapping them onto chroma planes.
 //! - [`media`]: small helpers for taking frames in and handing output back.
+//! - [`control`]: control events the host sends beside the data flow
+//!   ([`Control`]) and the notices a stage hands back ([`Notice`]); its
+//!   [`control::ignore`] is the whole `control` method of a stage that has
+//!   no use for them.
 //! - [`log`]: logging into the host's log.
 //!
 //! Everything except the frame and log imports is plain Rust, and the crate
@@ -54,20 +65,23 @@ pub mod bindings {
         // Comparable values make stage logic and its tests simpler; types
         // holding a frame handle cannot be compared, so only these get it.
         additional_type_attributes: {
-            "framechain:stage/types@0.1.0/rect": [#[derive(PartialEq, Eq, Hash)]],
-            "framechain:stage/types@0.1.0/region": [#[derive(PartialEq, Eq, Hash)]],
-            "framechain:stage/types@0.1.0/frame-info": [#[derive(PartialEq, Eq)]],
-            "framechain:stage/types@0.1.0/packet": [#[derive(PartialEq, Eq)]],
-            "framechain:stage/types@0.1.0/dropped-frame": [#[derive(PartialEq, Eq)]],
-            "framechain:stage/types@0.1.0/port": [#[derive(PartialEq, Eq)]],
-            "framechain:stage/types@0.1.0/param-spec": [#[derive(PartialEq, Eq)]],
-            "framechain:stage/types@0.1.0/stage-description": [#[derive(PartialEq, Eq)]],
-            "framechain:stage/types@0.1.0/stage-error": [#[derive(PartialEq, Eq)]],
+            "framechain:stage/types@0.2.0/rect": [#[derive(PartialEq, Eq, Hash)]],
+            "framechain:stage/types@0.2.0/region": [#[derive(PartialEq, Eq, Hash)]],
+            "framechain:stage/types@0.2.0/frame-info": [#[derive(PartialEq, Eq)]],
+            "framechain:stage/types@0.2.0/packet": [#[derive(PartialEq, Eq)]],
+            "framechain:stage/types@0.2.0/dropped-frame": [#[derive(PartialEq, Eq)]],
+            "framechain:stage/types@0.2.0/port": [#[derive(PartialEq, Eq)]],
+            "framechain:stage/types@0.2.0/param-spec": [#[derive(PartialEq, Eq)]],
+            "framechain:stage/types@0.2.0/stage-description": [#[derive(PartialEq, Eq)]],
+            "framechain:stage/types@0.2.0/stage-error": [#[derive(PartialEq, Eq)]],
+            "framechain:stage/types@0.2.0/control": [#[derive(PartialEq, Eq)]],
+            "framechain:stage/types@0.2.0/notice": [#[derive(PartialEq, Eq)]],
         },
     });
 }
 
 pub mod color;
+pub mod control;
 pub mod geometry;
 pub mod log;
 pub mod media;
@@ -88,8 +102,8 @@ pub use bindings::exports::framechain::stage::stage::{
     Guest as Stage, GuestProcessor as StageProcessor, Processor as ProcessorHandle,
 };
 pub use bindings::framechain::stage::types::{
-    Codec, DroppedFrame, Frame, FrameError, FrameInfo, Media, Output, Packet, ParamKind, ParamSpec,
-    PixelFormat, Plane, Port, Rect, Region, StageDescription, StageError,
+    Codec, Control, DroppedFrame, Frame, FrameError, FrameInfo, Media, Notice, Output, Packet,
+    ParamKind, ParamSpec, PixelFormat, Plane, Port, Rect, Region, StageDescription, StageError,
 };
 pub use params::Params;
 

@@ -19,6 +19,7 @@ pub fn frame_output(frame: Frame) -> Output {
     Output {
         media: vec![Media::Frame(frame)],
         dropped: Vec::new(),
+        notices: Vec::new(),
     }
 }
 
@@ -27,6 +28,7 @@ pub fn packet_output(packet: Packet) -> Output {
     Output {
         media: vec![Media::Packet(packet)],
         dropped: Vec::new(),
+        notices: Vec::new(),
     }
 }
 
@@ -36,6 +38,7 @@ pub fn empty_output() -> Output {
     Output {
         media: Vec::new(),
         dropped: Vec::new(),
+        notices: Vec::new(),
     }
 }
 

@@ -12,8 +12,8 @@
 
 use framechain_stage::media::{empty_output, expect_frame, frame_error_text, packet_output};
 use framechain_stage::{
-    Codec, Media, Output, Packet, Params, PixelFormat, Plane, Port, ProcessorHandle, Rect, Stage,
-    StageDescription, StageError, StageProcessor,
+    Codec, Control, Media, Output, Packet, Params, PixelFormat, Plane, Port, ProcessorHandle, Rect,
+    Stage, StageDescription, StageError, StageProcessor,
 };
 
 pub const STAGE_NAME: &str = "test-packets";
@@ -73,6 +73,10 @@ impl StageProcessor for TestPacketsProcessor {
 
     fn flush(&self) -> Result<Output, StageError> {
         Ok(empty_output())
+    }
+
+    fn control(&self, event: Control) -> Result<(), StageError> {
+        framechain_stage::control::ignore(event)
     }
 }
 

@@ -45,7 +45,7 @@ use std::time::Duration;
 use framechain_stage::media::{empty_output, expect_frame, frame_error_text, frame_output};
 use framechain_stage::spec::choice;
 use framechain_stage::{
-    DroppedFrame, Frame, Media, Output, ParamSpec, Params, PixelFormat, Plane, Port,
+    Control, DroppedFrame, Frame, Media, Output, ParamSpec, Params, PixelFormat, Plane, Port,
     ProcessorHandle, Rect, Region, Stage, StageDescription, StageError, StageProcessor,
 };
 
@@ -224,6 +224,10 @@ impl StageProcessor for TestProcessor {
         }
         Ok(empty_output())
     }
+
+    fn control(&self, event: Control) -> Result<(), StageError> {
+        framechain_stage::control::ignore(event)
+    }
 }
 
 /// Blocks in WASI (`wasi:clocks` / `poll`), where no wasm runs and so no
@@ -305,6 +309,7 @@ fn multiply(input: &Frame) -> Result<Output, StageError> {
     Ok(Output {
         media,
         dropped: Vec::new(),
+        notices: Vec::new(),
     })
 }
 
@@ -338,6 +343,7 @@ fn aliased_drops(frame: &Frame) -> Output {
     Output {
         media: Vec::new(),
         dropped,
+        notices: Vec::new(),
     }
 }
 
@@ -373,6 +379,7 @@ fn forged_drops(frame: &Frame) -> Output {
     Output {
         media: Vec::new(),
         dropped,
+        notices: Vec::new(),
     }
 }
 
