@@ -17,8 +17,8 @@ use crate::registry::StageRegistry;
 use crate::stage::LoadedStage;
 use crate::stage_state::StageState;
 
-/// How often the epoch clock ticks. Per-call time limits are rounded up to
-/// whole ticks, so this is their resolution.
+/// How often the epoch clock ticks. A running stage's time is checked
+/// against its limit at every tick, so this is the limit's resolution.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Limits and options shared by every pipeline an [`Engine`] runs.
@@ -31,8 +31,11 @@ pub struct EngineConfig {
     /// a call waiting to go through the rest of the chain. Sessions run
     /// items depth-first, so this is at most one call's outputs per stage.
     pub in_flight_limit: usize,
-    /// Longest time one `push`, `flush` or `create` call may run before the
-    /// stage is stopped and its session failed.
+    /// Longest time one `push`, `flush`, `control` or `create` call may
+    /// take before the stage is stopped and its session failed. It counts
+    /// the stage's own time (CPU time of the call's thread, plus waits the
+    /// stage asked for), not time spent waiting for a core, so an
+    /// overloaded node does not fail healthy calls.
     pub call_timeout: Duration,
     /// Use wasmtime's pooling allocator, sized for this many concurrent
     /// stage instances (sessions x stages). Pre-reserves memory slots so
@@ -161,12 +164,6 @@ impl Engine {
     /// The per-call time limit.
     pub(crate) fn call_timeout(&self) -> Duration {
         self.inner.config.call_timeout
-    }
-
-    /// Epoch ticks that make up the per-call time limit.
-    pub(crate) fn call_timeout_ticks(&self) -> u64 {
-        let tick = EPOCH_TICK.as_nanos();
-        (self.inner.config.call_timeout.as_nanos().div_ceil(tick)).max(1) as u64
     }
 
     /// Loads a stage by built-in name or path: compiles it (or takes it from

@@ -37,8 +37,20 @@ pub enum Error {
         failure: StageFailure,
     },
 
-    #[error("the session already failed ({0}); start a new session")]
-    SessionFailed(String),
+    /// A call on a session that failed earlier: which stage failed it and
+    /// how, so a caller can tell a time or memory limit from a crash.
+    #[error("the session already failed (stage {stage} failed: {failure}); start a new session")]
+    SessionFailed {
+        /// The stage that failed the session.
+        stage: String,
+        /// How it failed.
+        failure: StageFailure,
+    },
+
+    /// The live runtime cannot take another session within its latency
+    /// target: answer "busy" and let the caller try another node.
+    #[error("{0}")]
+    Busy(Busy),
 
     #[error("wasmtime: {0}")]
     Runtime(String),
@@ -50,6 +62,36 @@ pub enum Error {
         path.display()
     )]
     UntrustedPrecompiled { path: PathBuf },
+}
+
+/// Why the live runtime refused a session ([`Error::Busy`]).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Busy {
+    /// As many sessions as the runtime is configured for are open.
+    #[error("busy: {open} sessions are open (at most {max})")]
+    Sessions {
+        /// Sessions open now.
+        open: usize,
+        /// The configured maximum.
+        max: usize,
+    },
+    /// The sessions already open use this much of the runtime's workers,
+    /// and one more of this pipeline would pass the load the latency
+    /// target allows.
+    #[error(
+        "busy: the open sessions use {:.0} % of {workers} workers and one more needs about {:.0} % of a worker (at most {:.0} % in all)",
+        load * 100.0, needed * 100.0, limit * 100.0
+    )]
+    Load {
+        /// Busy fraction of the workers now, summed (2.0 = two workers).
+        load: f64,
+        /// What one more session of this pipeline is expected to need.
+        needed: f64,
+        /// The most the runtime admits, summed over workers.
+        limit: f64,
+        /// Worker threads.
+        workers: usize,
+    },
 }
 
 /// How a stage failed one session.

@@ -35,6 +35,7 @@
 pub mod allocator;
 mod artifacts;
 mod bindings;
+mod call_clock;
 mod chain;
 mod engine;
 mod error;
@@ -63,11 +64,11 @@ pub use bindings::types::{
 };
 pub use chain::{ChainSpec, StageSpec};
 pub use engine::{EPOCH_TICK, Engine, EngineConfig};
-pub use error::{Error, Result, StageFailure};
+pub use error::{Busy, Error, Result, StageFailure};
 pub use frame::{Frame, FrameMetadata, MAX_DIMENSION, chroma_size};
 pub use media::{Media, Packet};
 pub use pipeline::Pipeline;
 pub use registry::{STAGE_PATH_ENV, StageRegistry};
-pub use session::Session;
+pub use session::{MAX_PENDING_EVENTS, SessionEvent, Session};
 pub use stage::LoadedStage;
 pub use stats::{LatencyHistogram, SessionStats, StageStats};

@@ -37,6 +37,8 @@ pub(crate) fn hostcall_fuel(memory_limit: usize) -> usize {
 pub const MAX_MEDIA_PER_CALL: usize = 4_096;
 /// Drops one call may report.
 pub const MAX_DROPS_PER_CALL: usize = 65_536;
+/// Most notices (`keyframe-needed`) one call may give.
+pub const MAX_NOTICES_PER_CALL: usize = 64;
 
 /// Checks the counts of a call's output, so that neither a session's
 /// depth-first queue nor its accounting can be flooded from one call.
@@ -50,6 +52,12 @@ pub(crate) fn check_output(output: &Output) -> Result<(), String> {
     if drops > MAX_DROPS_PER_CALL {
         return Err(format!(
             "one call reported {drops} drops (at most {MAX_DROPS_PER_CALL})"
+        ));
+    }
+    let notices = output.notices.len();
+    if notices > MAX_NOTICES_PER_CALL {
+        return Err(format!(
+            "one call gave {notices} notices (at most {MAX_NOTICES_PER_CALL})"
         ));
     }
     Ok(())
@@ -69,7 +77,7 @@ pub(crate) struct LazyRegion {
 /// before anything is copied; a log line is cut before it is copied.
 pub(crate) fn bound_stage_imports(linker: &mut Linker<StageState>) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
-    let mut types = linker.instance("framechain:stage/types@0.1.0")?;
+    let mut types = linker.instance("framechain:stage/types@0.2.0")?;
     types.func_wrap(
         "[method]frame.set-regions",
         |mut store: StoreContextMut<'_, StageState>,
@@ -101,7 +109,7 @@ pub(crate) fn bound_stage_imports(linker: &mut Linker<StageState>) -> wasmtime::
             HostFrame::set_regions(store.data_mut(), frame, list)
         },
     )?;
-    let mut log = linker.instance("framechain:stage/log@0.1.0")?;
+    let mut log = linker.instance("framechain:stage/log@0.2.0")?;
     log.func_wrap(
         "log",
         |mut store: StoreContextMut<'_, StageState>, (level, message): (LogLevel, WasmStr)| {

@@ -1,10 +1,11 @@
 //! One stream through a pipeline: per-session stage instances, media
 //! pushed through them in order, and the accounting.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::bindings::types::Port;
+use crate::bindings::types::{Control, Notice, Port};
 use crate::engine::Engine;
 use crate::error::{Error, Result, StageFailure};
 use crate::media::Media;
@@ -28,9 +29,37 @@ pub struct Session {
     /// every input is accounted for.
     takes_frames: Vec<bool>,
     stats: SessionStats,
-    failure: Option<String>,
+    /// The stage that failed the session, and how.
+    failure: Option<(String, StageFailure)>,
     in_flight_bytes: usize,
     in_flight_limit: usize,
+    /// Events for the session's owner, oldest first (at most
+    /// [`MAX_PENDING_EVENTS`]; repeats of the newest are merged).
+    events: VecDeque<SessionEvent>,
+}
+
+/// Something a session tells its owner beside its media.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SessionEvent {
+    /// A stage (a decoder missing references) cannot go on without a
+    /// keyframe from upstream: the owner should ask the sender for one
+    /// (an RTCP PLI). The session has already asked the stages before it.
+    KeyframeNeeded {
+        /// The stage that needs it.
+        stage: String,
+    },
+}
+
+/// Events a session keeps for its owner before the oldest are discarded.
+pub const MAX_PENDING_EVENTS: usize = 64;
+
+/// When the item now going through the chain started.
+#[derive(Clone, Copy)]
+struct Timing {
+    /// The start of the `push` or `flush` call.
+    call: Instant,
+    /// When the input arrived, if the caller said (live sessions).
+    arrival: Option<Instant>,
 }
 
 /// The reason under which the host counts frames a stage neither passed
@@ -60,6 +89,7 @@ impl Session {
             failure: None,
             in_flight_bytes: 0,
             in_flight_limit: engine.config().in_flight_limit,
+            events: VecDeque::new(),
         })
     }
 
@@ -110,12 +140,61 @@ impl Session {
         watch: &mut dyn FnMut(usize, &Media),
         out: &mut dyn FnMut(Media),
     ) -> Result<()> {
+        self.push_arrived(input, None, watch, out)
+    }
+
+    /// [`Session::push_into`] for an input that arrived at `arrival` (the
+    /// instant its last byte came in): each output's latency from that
+    /// instant is recorded in [`SessionStats::arrival_latency`]. Live
+    /// sessions ([`crate::live`]) push this way.
+    pub fn push_arrived(
+        &mut self,
+        input: Media,
+        arrival: Option<Instant>,
+        watch: &mut dyn FnMut(usize, &Media),
+        out: &mut dyn FnMut(Media),
+    ) -> Result<()> {
         self.check_alive()?;
-        let started = Instant::now();
+        let timing = Timing {
+            call: Instant::now(),
+            arrival,
+        };
         self.stats.inputs += 1;
         watch(0, &input);
         self.in_flight_bytes += media_bytes(&input);
-        self.run_from(0, input, started, watch, out)
+        self.run_from(0, input, timing, watch, out)
+    }
+
+    /// Asks every stage for a keyframe on the next picture (a viewer sent
+    /// an RTCP PLI or FIR, or joined): the encoder, wherever it sits in
+    /// the chain, makes its next picture an IDR picture; other stages
+    /// ignore it.
+    pub fn request_keyframe(&mut self) -> Result<()> {
+        self.control_range(0..self.stages.len(), Control::RequestKeyframe)
+    }
+
+    /// Gives every stage a new target bitrate in bits per second (from
+    /// congestion control); encoders apply it from the next picture.
+    pub fn set_bitrate(&mut self, bits_per_second: u32) -> Result<()> {
+        self.control_range(
+            0..self.stages.len(),
+            Control::TargetBitrate(bits_per_second),
+        )
+    }
+
+    /// The events since the last call, oldest first.
+    pub fn take_events(&mut self) -> Vec<SessionEvent> {
+        self.events.drain(..).collect()
+    }
+
+    fn control_range(&mut self, stages: std::ops::Range<usize>, event: Control) -> Result<()> {
+        self.check_alive()?;
+        for index in stages {
+            if let Err(failure) = self.stages[index].control(event) {
+                return Err(self.fail(index, failure));
+            }
+        }
+        Ok(())
     }
 
     /// [`Session::flush_watched`], handing each output to `out` as in
@@ -126,7 +205,10 @@ impl Session {
         out: &mut dyn FnMut(Media),
     ) -> Result<()> {
         self.check_alive()?;
-        let flush_started = Instant::now();
+        let timing = Timing {
+            call: Instant::now(),
+            arrival: None,
+        };
         for index in 0..self.stages.len() {
             let started = Instant::now();
             let result = self.stages[index].flush();
@@ -135,7 +217,7 @@ impl Session {
             self.admit_in_flight(index, &flushed)?;
             for item in flushed {
                 watch(index + 1, &item);
-                self.run_from(index + 1, item, flush_started, watch, out)?;
+                self.run_from(index + 1, item, timing, watch, out)?;
             }
         }
         Ok(())
@@ -151,9 +233,11 @@ impl Session {
         &self.stats
     }
 
-    /// Why the session failed, if it did.
-    pub fn failure(&self) -> Option<&str> {
-        self.failure.as_deref()
+    /// The stage that failed the session and how, if one did.
+    pub fn failure(&self) -> Option<(&str, &StageFailure)> {
+        self.failure
+            .as_ref()
+            .map(|(stage, failure)| (stage.as_str(), failure))
     }
 
     /// Log lines stages wrote beyond their allowance.
@@ -178,7 +262,10 @@ impl Session {
 
     fn check_alive(&self) -> Result<()> {
         match &self.failure {
-            Some(reason) => Err(Error::SessionFailed(reason.clone())),
+            Some((stage, failure)) => Err(Error::SessionFailed {
+                stage: stage.clone(),
+                failure: failure.clone(),
+            }),
             None => Ok(()),
         }
     }
@@ -189,7 +276,7 @@ impl Session {
         &mut self,
         index: usize,
         item: Media,
-        started: Instant,
+        timing: Timing,
         watch: &mut dyn FnMut(usize, &Media),
         out: &mut dyn FnMut(Media),
     ) -> Result<()> {
@@ -198,7 +285,10 @@ impl Session {
         self.in_flight_bytes = self.in_flight_bytes.saturating_sub(media_bytes(&item));
         if index == self.stages.len() {
             self.stats.outputs += 1;
-            self.stats.output_latency.record(started.elapsed());
+            self.stats.output_latency.record(timing.call.elapsed());
+            if let Some(arrival) = timing.arrival {
+                self.stats.arrival_latency.record(arrival.elapsed());
+            }
             out(item);
             return Ok(());
         }
@@ -209,7 +299,7 @@ impl Session {
         self.admit_in_flight(index, &produced)?;
         for item in produced {
             watch(index + 1, &item);
-            self.run_from(index + 1, item, started, watch, out)?;
+            self.run_from(index + 1, item, timing, watch, out)?;
         }
         Ok(())
     }
@@ -281,20 +371,49 @@ impl Session {
                 for dropped in output.dropped {
                     stats.count_drop(&dropped.reason);
                 }
+                for notice in output.notices {
+                    self.notice(index, notice)?;
+                }
                 Ok(output.media)
             }
             Err(failure) => Err(self.fail(index, failure)),
         }
     }
 
+    /// Acts on a stage's notice: a stage that needs a keyframe gets one
+    /// asked of the stages before it (an encoder there makes one), and the
+    /// owner is told, to ask the sender.
+    fn notice(&mut self, index: usize, notice: Notice) -> Result<()> {
+        match notice {
+            Notice::KeyframeNeeded => {
+                self.control_range(0..index, Control::RequestKeyframe)?;
+                self.push_event(SessionEvent::KeyframeNeeded {
+                    stage: self.stats.stages[index].name.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Queues an event for the owner; a repeat of the newest one is merged,
+    /// and past [`MAX_PENDING_EVENTS`] the oldest is discarded, so an owner
+    /// that never looks cannot make the session grow.
+    fn push_event(&mut self, event: SessionEvent) {
+        if self.events.back() == Some(&event) {
+            return;
+        }
+        if self.events.len() == MAX_PENDING_EVENTS {
+            self.events.pop_front();
+        }
+        self.events.push_back(event);
+    }
+
     /// Fails the session because of stage `index`.
     fn fail(&mut self, index: usize, failure: StageFailure) -> Error {
-        let error = Error::StageFailed {
-            stage: self.stats.stages[index].name.clone(),
-            failure,
-        };
+        let stage = self.stats.stages[index].name.clone();
+        self.failure = Some((stage.clone(), failure.clone()));
+        let error = Error::StageFailed { stage, failure };
         log::debug!("session {}: {error}", self.id);
-        self.failure = Some(error.to_string());
         error
     }
 }

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use wasmtime::component::ResourceAny;
 use wasmtime::{Store, Trap};
 
-use crate::bindings::types::{Media as WitMedia, Output, Port, StageDescription, StageError};
+use crate::bindings::types::{
+    Control, Media as WitMedia, Notice, Output, Port, StageDescription, StageError,
+};
 use crate::bindings::{StageComponent, StageComponentPre};
 use crate::engine::Engine;
 use crate::error::{Error, Result, StageFailure, describe_stage_error};
@@ -157,18 +159,27 @@ fn new_store(engine: &Engine, label: Arc<str>) -> Store<StageState> {
     store.limiter(|state| &mut state.memory);
     // What one crossing may make the host copy (see crate::lift).
     store.set_hostcall_fuel(crate::lift::hostcall_fuel(engine.config().memory_limit));
-    store.epoch_deadline_trap();
+    // Every tick, the running call's own time is checked against its limit
+    // (crate::call_clock): time spent waiting for a core does not count.
+    store.epoch_deadline_callback(|mut context| {
+        let state = context.data_mut();
+        if state.clock.expired() {
+            state.deadline_passed = true;
+            return Err(Trap::Interrupt.into());
+        }
+        Ok(wasmtime::UpdateDeadline::Continue(1))
+    });
     // Instantiation runs the component's start code: it is under the
     // time limit too.
     arm_deadline(engine, &mut store);
     store
 }
 
-/// Starts the time limit of one call: the epoch deadline stops wasm code,
-/// the state's deadline stops host code (WASI waits, long frame work).
+/// Starts the time limit of one call on this thread: the epoch callback
+/// checks wasm code every tick, host code checks the same clock.
 fn arm_deadline(engine: &Engine, store: &mut Store<StageState>) {
     store.data_mut().start_call(engine.call_timeout());
-    store.set_epoch_deadline(engine.call_timeout_ticks());
+    store.set_epoch_deadline(1);
 }
 
 /// Turns a wasmtime error from a call into the reason a person needs.
@@ -223,6 +234,7 @@ pub(crate) struct StageInstance {
 pub(crate) struct CallOutput {
     pub media: Vec<crate::media::Media>,
     pub dropped: Vec<crate::bindings::types::DroppedFrame>,
+    pub notices: Vec<Notice>,
 }
 
 impl StageInstance {
@@ -242,6 +254,21 @@ impl StageInstance {
             .processor()
             .call_push(&mut self.store, self.processor, &input);
         self.finish_call(result)
+    }
+
+    /// Sends a control event (keyframe request, bitrate) into the stage.
+    pub(crate) fn control(&mut self, event: Control) -> Result<(), StageFailure> {
+        arm_deadline(&self.engine, &mut self.store);
+        match self
+            .bindings
+            .framechain_stage_stage()
+            .processor()
+            .call_control(&mut self.store, self.processor, event)
+        {
+            Err(error) => Err(classify(&self.engine, &self.store, error)),
+            Ok(Err(stage_error)) => Err(StageFailure::Rejected(describe_stage_error(&stage_error))),
+            Ok(Ok(())) => Ok(()),
+        }
     }
 
     pub(crate) fn flush(&mut self) -> Result<CallOutput, StageFailure> {
@@ -293,6 +320,7 @@ impl StageInstance {
         Ok(CallOutput {
             media,
             dropped: output.dropped,
+            notices: output.notices,
         })
     }
 

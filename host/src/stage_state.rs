@@ -2,13 +2,14 @@
 //! the WIT imports (`frame`, `log`) a stage calls.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use wasmtime::component::{Resource, ResourceTable};
 use wasmtime::{ResourceLimiter, Result, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::bindings::LogLevel;
+use crate::call_clock::CallClock;
 use crate::bindings::types::{self, FrameError, FrameInfo, PixelFormat, Plane, Rect, Region};
 use crate::frame::Frame;
 use crate::limits::{
@@ -40,10 +41,11 @@ pub(crate) struct StageState {
     log_lines_this_call: u32,
     log_lines_total: u64,
     pub(crate) suppressed_log_lines: u64,
-    /// When the current call must end. Wasm code is stopped by the epoch
-    /// deadline; host code (WASI waits, long frame operations) checks this.
-    deadline: Instant,
-    /// Set when host code stopped a call for passing `deadline`.
+    /// The current call's time used against its limit (CPU time plus
+    /// waits, see [`CallClock`]). Wasm code is checked by the epoch
+    /// callback; host code (WASI waits, long frame operations) checks it.
+    pub(crate) clock: CallClock,
+    /// Set when the call was stopped for reaching its time limit.
     pub(crate) deadline_passed: bool,
     /// Set when the stage broke a fixed limit (region count, label length):
     /// the reason, for the session's error.
@@ -80,7 +82,7 @@ impl StageState {
             log_lines_this_call: 0,
             log_lines_total: 0,
             suppressed_log_lines: 0,
-            deadline: Instant::now(),
+            clock: CallClock::idle(),
             deadline_passed: false,
             limit_broken: None,
             native_h264: NativeH264State::new(native_h264),
@@ -144,25 +146,27 @@ impl StageState {
     }
 
     /// Called before each call into the stage (and before instantiation):
-    /// a fresh log allowance and the deadline host code must keep.
+    /// a fresh log allowance and the time limit, counted from now on the
+    /// calling thread.
     pub(crate) fn start_call(&mut self, timeout: Duration) {
         self.log_lines_this_call = 0;
-        self.deadline = Instant::now() + timeout;
+        self.clock = CallClock::start(timeout);
     }
 
-    /// Fails the call if its deadline has passed. Host functions that can
+    /// Fails the call if it has used up its time. Host functions that can
     /// take long call it, so the time limit holds in host code too.
     pub(crate) fn check_deadline(&mut self) -> Result<()> {
-        if Instant::now() >= self.deadline {
+        if self.clock.expired() {
             self.deadline_passed = true;
             return Err(Trap::Interrupt.into());
         }
         Ok(())
     }
 
-    /// When the current call must end.
-    pub(crate) fn deadline(&self) -> Instant {
-        self.deadline
+    /// The wall-clock instant by which host work started now must end:
+    /// now plus what is left of the call's time.
+    pub(crate) fn deadline(&self) -> std::time::Instant {
+        self.clock.wall_deadline()
     }
 
     /// Fails the call because the stage broke a fixed limit.
@@ -291,7 +295,7 @@ impl types::HostFrame for StageState {
         };
         self.check_deadline()?;
         self.charge(bytes)?;
-        let deadline = self.deadline;
+        let deadline = self.deadline();
         // Filling a large frame takes a while (400 MB at 16384x16384): it
         // is done in pieces that each check the call's deadline.
         let made = Frame::black_by(width, height, deadline);

@@ -5,9 +5,11 @@
 //! stage that sleeps (`std::thread::sleep` is a monotonic-clock pollable
 //! and a `block`) waits inside the host, where no epoch check happens: it
 //! held a 1 s call for as long as it liked. These replacements wait for the
-//! same pollables, but only until the deadline of the call in progress
+//! same pollables, but only for what is left of the call's time
 //! ([`StageState::deadline`]); past it the call traps as a time-limit stop,
-//! exactly like wasm code that runs too long. Every other way a stage could
+//! exactly like wasm code that runs too long. The wait is charged to the
+//! call's clock ([`crate::call_clock`]): waiting is the stage's choice, so
+//! it counts as the stage's time though it uses no CPU. Every other way a stage could
 //! wait (stdin, stdout, stderr, sockets) is closed, in memory or refused by
 //! the stage's `WasiCtx`, so these two functions are the only places a
 //! stage can wait in the host.
@@ -35,8 +37,9 @@ pub(crate) fn bound_waits_by_deadline(linker: &mut Linker<StageState>) -> wasmti
         |mut store: StoreContextMut<'_, StageState>,
          (pollables,): (Vec<Resource<DynPollable>>,)| {
             let state = store.data_mut();
-            let deadline = state.deadline();
+            let (deadline, started) = (state.deadline(), Instant::now());
             let ready = wait_until(deadline, state.table_mut().poll(pollables));
+            state.clock.charge_wait(started.elapsed());
             finish(state, ready).map(|ready| (ready,))
         },
     )?;
@@ -44,8 +47,9 @@ pub(crate) fn bound_waits_by_deadline(linker: &mut Linker<StageState>) -> wasmti
         "[method]pollable.block",
         |mut store: StoreContextMut<'_, StageState>, (pollable,): (Resource<DynPollable>,)| {
             let state = store.data_mut();
-            let deadline = state.deadline();
+            let (deadline, started) = (state.deadline(), Instant::now());
             let done = wait_until(deadline, state.table_mut().block(pollable));
+            state.clock.charge_wait(started.elapsed());
             finish(state, done)
         },
     )?;
