@@ -8,13 +8,33 @@ pub const STAGE_NAME: &str = "decode-h264";
 /// Ticks of the 90 kHz clock per second.
 pub const CLOCK: f64 = 90_000.0;
 
+/// How input packets are cut (`alignment`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Alignment {
+    /// Anywhere: a NAL unit is complete when the next start code arrives.
+    None,
+    /// Every packet ends at a NAL unit boundary.
+    Nal,
+    /// Every packet holds exactly one whole access unit (from `parse-h264`,
+    /// an RTP depacketizer or a demuxer): NAL-aligned, and each packet
+    /// starts a new access unit.
+    AccessUnit,
+}
+
+impl Alignment {
+    /// Packets end at NAL unit boundaries: a packet's last unit is complete
+    /// when the packet is.
+    pub fn nal_aligned(self) -> bool {
+        self != Alignment::None
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct DecodeConfig {
     /// Duration of one frame in 90 kHz ticks.
     pub frame_duration: i64,
     pub conceal_errors: bool,
-    /// Every packet ends at a NAL unit boundary.
-    pub nal_aligned: bool,
+    pub alignment: Alignment,
 }
 
 pub fn param_specs() -> Vec<ParamSpec> {
@@ -33,9 +53,9 @@ pub fn param_specs() -> Vec<ParamSpec> {
         .with_default("true"),
         choice(
             "alignment",
-            &["none", "nal"],
+            &["none", "nal", "access-unit"],
             "none",
-            "How packets are cut: none = anywhere (a NAL unit is decoded once the next start code arrives); nal = every packet ends at a NAL unit boundary (whole access units from a demuxer), which decodes each picture one packet earlier.",
+            "How packets are cut: none = anywhere (a NAL unit is decoded once the next start code arrives, so a picture comes out one packet late); nal = every packet ends at a NAL unit boundary; access-unit = every packet holds exactly one whole access unit (from parse-h264, an RTP depacketizer or a demuxer). nal and access-unit decode each picture at once, in the push that brings it.",
         ),
     ]
 }
@@ -47,7 +67,11 @@ impl DecodeConfig {
         Ok(DecodeConfig {
             frame_duration: (CLOCK / fps).round() as i64,
             conceal_errors: params.flag("error-concealment")?,
-            nal_aligned: params.choice("alignment")? == "nal",
+            alignment: match params.choice("alignment")? {
+                "nal" => Alignment::Nal,
+                "access-unit" => Alignment::AccessUnit,
+                _ => Alignment::None,
+            },
         })
     }
 }
@@ -71,7 +95,7 @@ mod tests {
             DecodeConfig {
                 frame_duration: 3000,
                 conceal_errors: true,
-                nal_aligned: false
+                alignment: Alignment::None
             }
         );
     }
@@ -89,9 +113,17 @@ mod tests {
             DecodeConfig {
                 frame_duration: 3003,
                 conceal_errors: false,
-                nal_aligned: true
+                alignment: Alignment::Nal
             }
         );
+    }
+
+    #[test]
+    fn access_unit_alignment() {
+        let c = DecodeConfig::from_params(list(&[("alignment", "access-unit")])).unwrap();
+        assert_eq!(c.alignment, Alignment::AccessUnit);
+        assert!(c.alignment.nal_aligned() && Alignment::Nal.nal_aligned());
+        assert!(!Alignment::None.nal_aligned());
     }
 
     #[test]

@@ -5,7 +5,7 @@ use framechain_openh264::{Decoder, DecoderOptions, I420, log::Level};
 
 use crate::access_unit::AuTracker;
 use crate::annexb::{Split, Splitter};
-use crate::config::DecodeConfig;
+use crate::config::{Alignment, DecodeConfig};
 use crate::timing::{Lost, Timeline, Timing};
 
 /// Largest NAL unit accepted: far above any real slice (a 4K intra slice at
@@ -31,6 +31,9 @@ pub struct Batch {
     pub lost: Vec<Lost>,
     /// Things worth a log line (garbage skipped, concealment).
     pub notes: Vec<String>,
+    /// Gaps in the references that began in this batch: each one is a
+    /// `keyframe-needed` notice.
+    pub keyframes_needed: usize,
 }
 
 pub struct Engine {
@@ -41,6 +44,11 @@ pub struct Engine {
     /// Made on first use and again after each flush, so a flushed processor
     /// can decode a new stream.
     decoder: Option<Decoder>,
+    /// The decoder has a clean IDR picture to build on (since it was made).
+    has_idr: bool,
+    /// A gap in the references is open: its keyframe-needed notice was
+    /// given, the next one waits for a clean IDR picture.
+    in_gap: bool,
 }
 
 impl Engine {
@@ -50,6 +58,8 @@ impl Engine {
             tracker: AuTracker::new(),
             timeline: Timeline::new(config.frame_duration, GIVE_UP_WINDOW),
             decoder: None,
+            has_idr: false,
+            in_gap: false,
             config,
         };
         // Fail at create time rather than on the first packet.
@@ -60,9 +70,13 @@ impl Engine {
     /// Takes the next piece of the byte stream.
     pub fn push(&mut self, data: &[u8], pts: i64) -> Result<Batch, String> {
         let mut batch = Batch::default();
+        if self.config.alignment == Alignment::AccessUnit {
+            // The packet is one whole access unit: it starts a new one.
+            self.tracker.end_access_unit();
+        }
         let split = self.splitter.push(data, pts);
         self.absorb(split, &mut batch)?;
-        if self.config.nal_aligned {
+        if self.config.alignment.nal_aligned() {
             let split = self.splitter.finish();
             self.absorb(split, &mut batch)?;
         }
@@ -88,7 +102,20 @@ impl Engine {
         }
         batch.lost.extend(self.timeline.finish());
         self.tracker = AuTracker::new();
+        // The next stream starts with a new decoder and must start with a
+        // keyframe of its own.
+        self.has_idr = false;
+        self.in_gap = false;
         Ok(batch)
+    }
+
+    /// The decoder lacks references: opens a gap, and counts a
+    /// keyframe-needed notice unless one is open already.
+    fn lacks_references(&mut self, batch: &mut Batch) {
+        if !self.in_gap {
+            self.in_gap = true;
+            batch.keyframes_needed += 1;
+        }
     }
 
     fn ensure_decoder(&mut self) -> Result<(), String> {
@@ -115,6 +142,9 @@ impl Engine {
                 pts,
                 reason: format!("NAL unit larger than {MAX_NAL_SIZE} bytes"),
             });
+            // Whatever the unit held is gone, and later pictures may refer
+            // to it.
+            self.lacks_references(batch);
         }
         for unit in split.units {
             let place = self.tracker.place(&unit.data);
@@ -133,6 +163,14 @@ impl Engine {
                 self.timeline.note_problem(place.au, problem);
             }
             let concealed = decoded.status.concealed();
+            // References are missing when a predicted picture comes before
+            // any IDR picture, or when the decoder reports damage (a lost
+            // reference, missing parameter sets, a corrupt or concealed
+            // slice): later pictures build on what was lost. A clean IDR
+            // slice closes the gap.
+            let lacking = (place.vcl && !place.idr && !self.has_idr)
+                || concealed
+                || decoded.status.reason().is_some();
             if let Some(p) = decoded.picture {
                 let image = p.to_i420();
                 let timing = self.timeline.picture(p.token());
@@ -144,6 +182,12 @@ impl Engine {
                     ));
                 }
                 batch.pictures.push(Picture { image, timing });
+            }
+            if lacking {
+                self.lacks_references(batch);
+            } else if place.idr {
+                self.has_idr = true;
+                self.in_gap = false;
             }
         }
         Ok(())

@@ -4,9 +4,10 @@
 use std::cell::{Cell, RefCell};
 
 use framechain_openh264::log::{self as codec_log, Level as CodecLevel};
+use framechain_stage::control::{self, notify};
 use framechain_stage::{
-    Codec, DroppedFrame, Frame, Media, Output, PixelFormat, Port, ProcessorHandle, Stage,
-    StageDescription, StageError, StageProcessor, log,
+    Codec, Control, DroppedFrame, Frame, Media, Notice, Output, PixelFormat, Port, ProcessorHandle,
+    Stage, StageDescription, StageError, StageProcessor, log,
 };
 
 use crate::config::{DecodeConfig, STAGE_NAME, param_specs};
@@ -67,6 +68,12 @@ impl StageProcessor for DecodeProcessor {
         let batch = self.engine.borrow_mut().flush().map_err(internal)?;
         to_output(batch)
     }
+
+    fn control(&self, event: Control) -> Result<(), StageError> {
+        // A decoder cannot make keyframes or change a bitrate; it asks for
+        // keyframes itself (the keyframe-needed notice).
+        control::ignore(event)
+    }
 }
 
 fn internal(message: String) -> StageError {
@@ -81,7 +88,11 @@ fn to_output(batch: Batch) -> Result<Output, StageError> {
     let mut output = Output {
         media: Vec::with_capacity(batch.pictures.len()),
         dropped: Vec::new(),
+        notices: Vec::new(),
     };
+    for _ in 0..batch.keyframes_needed {
+        notify(&mut output, Notice::KeyframeNeeded);
+    }
     for picture in batch.pictures {
         match make_frame(&picture) {
             Ok(frame) => output.media.push(Media::Frame(frame)),

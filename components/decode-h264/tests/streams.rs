@@ -7,7 +7,7 @@ mod common;
 use common::{Decoded, Rng, decode_in_pieces, default_config, expected_hashes, testdata};
 use framechain_decode_h264::access_unit::AuTracker;
 use framechain_decode_h264::annexb::Splitter;
-use framechain_decode_h264::config::DecodeConfig;
+use framechain_decode_h264::config::{Alignment, DecodeConfig};
 use framechain_decode_h264::engine::Engine;
 
 macro_rules! need_testdata {
@@ -90,7 +90,7 @@ fn byte_sized_packets_and_nal_aligned_packets_give_the_same_pictures() {
 
     // alignment=nal, one NAL unit per packet.
     let config = DecodeConfig {
-        nal_aligned: true,
+        alignment: Alignment::Nal,
         ..default_config()
     };
     let mut engine = Engine::new(config).unwrap();

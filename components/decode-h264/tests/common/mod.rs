@@ -79,6 +79,8 @@ pub struct Decoded {
     pub pts: Vec<i64>,
     pub keyframes: usize,
     pub lost: Vec<Lost>,
+    /// keyframe-needed notices.
+    pub keyframes_needed: usize,
 }
 
 impl Decoded {
@@ -95,6 +97,7 @@ impl Decoded {
             self.keyframes += usize::from(p.timing.keyframe);
         }
         self.lost.extend(batch.lost);
+        self.keyframes_needed += batch.keyframes_needed;
     }
 }
 

@@ -38,6 +38,14 @@ impl AuTracker {
         Self::default()
     }
 
+    /// The current access unit is complete: the next NAL unit starts a new
+    /// one, whatever it is. For input whose packets each hold exactly one
+    /// access unit (`decode-h264 alignment=access-unit`), where the packet
+    /// boundary is known to be an access-unit boundary.
+    pub fn end_access_unit(&mut self) {
+        self.ended = true;
+    }
+
     /// Places the next NAL unit of the stream.
     pub fn place(&mut self, unit: &[u8]) -> Placement {
         let nal_type = nal::nal_type(unit);
@@ -139,6 +147,18 @@ mod tests {
             ids(&[IDR0, EOS, IDR0]),
             vec![(1, true), (1, false), (2, true)]
         );
+    }
+
+    #[test]
+    fn an_ended_access_unit_makes_the_next_unit_start_one() {
+        let mut t = AuTracker::new();
+        t.place(SPS);
+        t.place(IDR0);
+        t.end_access_unit();
+        // A slice that would otherwise continue the picture (first_mb 9).
+        let p = t.place(P9);
+        assert_eq!((p.au, p.starts_au), (2, true));
+        assert!(!t.place(P9).starts_au);
     }
 
     #[test]
