@@ -99,6 +99,19 @@ fn check_config(config: &EncoderConfig) -> Result<(), String> {
     Ok(())
 }
 
+/// Why a new target bitrate is refused, before OpenH264 sees it: the
+/// contract asks for at least 1000 bits per second, and OpenH264 counts in
+/// an `int`.
+fn check_bitrate(bitrate: u32) -> Result<(), String> {
+    if !(1000..=i32::MAX as u32).contains(&bitrate) {
+        return Err(format!(
+            "a target bitrate must be 1000 to {} bits per second, got {bitrate}",
+            i32::MAX
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(feature = "native-h264")]
 fn make_encoder(config: &EncoderConfig) -> Result<NativeEncoder, String> {
     use framechain_openh264::{Complexity, Profile, RateControl};
@@ -266,6 +279,36 @@ impl wit::HostEncoder for StageState {
         _frame: Resource<Frame>,
         _force_keyframe: bool,
     ) -> Result<Result<Option<Packet>, String>> {
+        // No encoder can have been made.
+        wasmtime::bail!("the native H.264 encoder is not built into this host")
+    }
+
+    #[cfg(feature = "native-h264")]
+    fn set_bitrate(
+        &mut self,
+        encoder: Resource<NativeEncoder>,
+        bitrate: u32,
+    ) -> Result<Result<(), String>> {
+        if let Err(message) = check_bitrate(bitrate) {
+            return Ok(Err(message));
+        }
+        let Some(codec) = table(self).get_mut(&encoder)?.codec.as_mut() else {
+            wasmtime::bail!("native encoder used while it is encoding");
+        };
+        codec_log::install();
+        // OpenH264 changes the target in place (SetOption BITRATE): no new
+        // sequence, no IDR picture; rate control follows from the next one.
+        Ok(codec
+            .set_bitrate(bitrate)
+            .map_err(|error| error.to_string()))
+    }
+
+    #[cfg(not(feature = "native-h264"))]
+    fn set_bitrate(
+        &mut self,
+        _encoder: Resource<NativeEncoder>,
+        _bitrate: u32,
+    ) -> Result<Result<(), String>> {
         // No encoder can have been made.
         wasmtime::bail!("the native H.264 encoder is not built into this host")
     }

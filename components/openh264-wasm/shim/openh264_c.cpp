@@ -190,6 +190,31 @@ int32_t fc_enc_force_idr(void* enc) {
   return e->enc->ForceIntraFrame(true);
 }
 
+int32_t fc_enc_set_bitrate(void* enc, int32_t bitrate) {
+  Encoder* e = static_cast<Encoder*>(enc);
+  if (bitrate <= 0) return cmInitParaError;
+  // The peak is kept per layer (from max_bitrate, or the level's limit);
+  // the target must not exceed it.
+  SBitrateInfo peak;
+  memset(&peak, 0, sizeof(peak));
+  peak.iLayer = SPATIAL_LAYER_0;
+  int rv = e->enc->GetOption(ENCODER_OPTION_MAX_BITRATE, &peak);
+  if (rv != cmResultSuccess) return rv;
+  if (peak.iBitrate != UNSPECIFIED_BIT_RATE && peak.iBitrate < bitrate) {
+    peak.iLayer = SPATIAL_LAYER_0;
+    peak.iBitrate = bitrate;
+    rv = e->enc->SetOption(ENCODER_OPTION_MAX_BITRATE, &peak);
+    if (rv != cmResultSuccess) return rv;
+  }
+  // SPATIAL_LAYER_ALL sets the total target and the (single) layer's share
+  // of it; rate control picks the change up at the next picture.
+  SBitrateInfo target;
+  memset(&target, 0, sizeof(target));
+  target.iLayer = SPATIAL_LAYER_ALL;
+  target.iBitrate = bitrate;
+  return e->enc->SetOption(ENCODER_OPTION_BITRATE, &target);
+}
+
 int32_t fc_enc_encode(void* enc, const uint8_t* y, const uint8_t* u, const uint8_t* v, int32_t y_stride,
                       int32_t uv_stride, int64_t timestamp_ms, int32_t* frame_type, int32_t* size) {
   Encoder* e = static_cast<Encoder*>(enc);

@@ -59,6 +59,11 @@ void* fc_enc_new(const fc_enc_config* config, int32_t* error);
 void fc_enc_free(void* enc);
 /* Makes the next encoded picture an IDR picture. */
 int32_t fc_enc_force_idr(void* enc);
+/* Changes the target bitrate (bits per second, > 0) for the pictures that
+ * follow, without a new sequence. Raises the layer's peak bitrate first when
+ * it is below the new target (OpenH264 refuses a target above the peak).
+ * Returns OpenH264's CM_RETURN code. */
+int32_t fc_enc_set_bitrate(void* enc, int32_t bitrate);
 /* Encodes one I420 picture of the configured size. Returns OpenH264's
  * CM_RETURN code; on success *frame_type is its EVideoFrameType and *size
  * the byte count that fc_enc_take will copy. */

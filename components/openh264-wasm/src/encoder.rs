@@ -164,6 +164,26 @@ impl Encoder {
         unsafe { ffi::fc_enc_force_idr(self.raw.as_ptr()) };
     }
 
+    /// Changes the target bitrate (bits per second) for the pictures that
+    /// follow, without a new sequence or an IDR picture. OpenH264 needs at
+    /// least one bit per frame of its frame rate. A peak bitrate below the
+    /// new target is raised to it; with [`RateControl::Off`] the value is
+    /// kept but has no effect.
+    pub fn set_bitrate(&mut self, bitrate: u32) -> Result<(), Error> {
+        let value = i32::try_from(bitrate).unwrap_or(i32::MAX);
+        if value <= 0 {
+            return Err(Error::Unsupported("a bitrate must be above 0".into()));
+        }
+        // SAFETY: valid encoder.
+        let rv = unsafe { ffi::fc_enc_set_bitrate(self.raw.as_ptr(), value) };
+        if rv != 0 {
+            return Err(Error::Unsupported(format!(
+                "OpenH264 refused the bitrate {bitrate} (CM_RETURN {rv})"
+            )));
+        }
+        Ok(())
+    }
+
     /// Encodes one packed I420 picture of the encoder's size.
     pub fn encode(&mut self, picture: &I420, timestamp_ms: i64) -> Result<Encoded, Error> {
         if (picture.width, picture.height) != (self.width, self.height) {

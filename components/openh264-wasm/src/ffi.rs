@@ -61,6 +61,7 @@ unsafe extern "C" {
     pub fn fc_enc_new(config: *const EncConfig, error: *mut i32) -> *mut c_void;
     pub fn fc_enc_free(enc: *mut c_void);
     pub fn fc_enc_force_idr(enc: *mut c_void) -> i32;
+    pub fn fc_enc_set_bitrate(enc: *mut c_void, bitrate: i32) -> i32;
     pub fn fc_enc_encode(
         enc: *mut c_void,
         y: *const u8,

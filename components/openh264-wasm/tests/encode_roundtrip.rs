@@ -139,3 +139,46 @@ fn wrong_plane_sizes_are_refused() {
     };
     assert!(enc.encode(&bad, 0).is_err());
 }
+
+/// Bytes of the predicted pictures of `pictures` encoded by `enc`.
+fn predicted_bytes(enc: &mut Encoder, pictures: &[I420], first_ms: i64) -> usize {
+    pictures
+        .iter()
+        .enumerate()
+        .map(|(i, p)| enc.encode(p, first_ms + i as i64 * 83).unwrap())
+        .filter(|out| out.kind == FrameKind::Predicted)
+        .map(|out| out.data.len())
+        .sum()
+}
+
+#[test]
+fn bitrate_changes_take_effect_without_a_new_sequence() {
+    let Some(dir) = common::testdata() else {
+        eprintln!("test data not found; skipping");
+        return;
+    };
+    let mut pictures = read_yuv(&dir.join("yuv/CiscoVT2people_320x192_12fps.yuv"), 320, 192);
+    pictures.extend(pictures.clone().into_iter().rev());
+    let settings = EncoderConfig {
+        intra_period: 0,
+        bitrate: 1_000_000,
+        max_bitrate: 1_500_000,
+        ..config(320, 192)
+    };
+    // Four passes over the 18 pictures: two at 1 Mbit/s, two at 100 kbit/s.
+    let mut enc = Encoder::new(&settings).unwrap();
+    predicted_bytes(&mut enc, &pictures, 0);
+    let high = predicted_bytes(&mut enc, &pictures, 1500);
+    enc.set_bitrate(100_000).unwrap();
+    predicted_bytes(&mut enc, &pictures, 3000);
+    let low = predicted_bytes(&mut enc, &pictures, 4500);
+    assert!(
+        low * 3 < high,
+        "1 Mbit/s: {high} bytes, 100 kbit/s: {low} bytes"
+    );
+    // Above the peak bitrate: the peak is raised, no error; and no IDR.
+    enc.set_bitrate(20_000_000).unwrap();
+    let out = enc.encode(&pictures[0], 6000).unwrap();
+    assert_eq!(out.kind, FrameKind::Predicted);
+    assert!(enc.set_bitrate(0).is_err());
+}
