@@ -42,6 +42,7 @@ mod error;
 mod frame;
 pub mod io;
 mod lift;
+pub mod live;
 pub mod limits;
 mod media;
 mod native_h264;

@@ -17,6 +17,8 @@ use crate::stage::LoadedStage;
 /// stage has accepted and whose ports fit together. Nothing has flowed yet;
 /// [`Pipeline::start_session`] makes the per-session instances.
 pub struct Pipeline {
+    /// Unique in the process, for the live runtime's cost accounting.
+    id: u64,
     engine: Engine,
     name: String,
     stages: Vec<PipelineStage>,
@@ -82,7 +84,9 @@ impl Pipeline {
                 .collect::<Vec<_>>()
                 .join("!")
         });
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         Ok(Pipeline {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             engine: engine.clone(),
             name,
             stages,
@@ -90,6 +94,13 @@ impl Pipeline {
         })
     }
 
+    /// A number no other pipeline of this process has.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The chain's name: the pipeline file's `name`, or the stage names
+    /// joined by `!`.
     pub fn name(&self) -> &str {
         &self.name
     }

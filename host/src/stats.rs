@@ -138,15 +138,31 @@ pub struct SessionStats {
     /// every stage. A decoder fed blind chunks lets several pictures out of
     /// one push; each counts with that push's whole time.
     pub output_latency: LatencyHistogram,
+    /// For each item the last stage produced in a live session: the time
+    /// from the arrival of the input it came from (the instant its last
+    /// byte arrived, as the caller said) until the output was ready. This is
+    /// the latency a viewer sees, queueing included; it stays empty in a
+    /// session driven by `push`/`flush`, which has no arrival times.
+    pub arrival_latency: LatencyHistogram,
+    /// Items the session itself dropped, not a stage, by reason: a live
+    /// session that fell behind drops whole pictures up to the next
+    /// keyframe as `late` (counted in `inputs`), and outputs its owner did
+    /// not take in time as `receiver behind` (not counted in `outputs`).
+    /// See [`crate::live`].
+    pub session_drops: BTreeMap<String, u64>,
     /// Most bytes held between stages at once (depth-first, at most one
     /// call's outputs per stage).
     pub peak_in_flight_bytes: usize,
 }
 
 impl SessionStats {
-    /// Drops reported by every stage, by `stage: reason`.
+    /// Drops reported by every stage, by `stage: reason`, and those of the
+    /// session itself, by `session: reason`.
     pub fn dropped(&self) -> BTreeMap<String, u64> {
         let mut all = BTreeMap::new();
+        for (reason, n) in &self.session_drops {
+            *all.entry(format!("session: {reason}")).or_default() += n;
+        }
         for stage in &self.stages {
             for (reason, n) in &stage.dropped {
                 *all.entry(format!("{}: {reason}", stage.name)).or_default() += n;
@@ -155,8 +171,10 @@ impl SessionStats {
         all
     }
 
+    /// Every drop: by the stages and before the first stage.
     pub fn dropped_total(&self) -> u64 {
-        self.stages.iter().map(StageStats::dropped_total).sum()
+        self.stages.iter().map(StageStats::dropped_total).sum::<u64>()
+            + self.session_drops.values().sum::<u64>()
     }
 }
 

@@ -1,0 +1,171 @@
+//! What the runtime carries, measured, and whether one more session fits.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::error::Busy;
+
+/// Weight of a new sample in a cost average: about the last 30 pictures
+/// (one second at 30 fps) count, so a scene change shows within a second.
+const COST_SMOOTHING: f64 = 1.0 / 30.0;
+
+/// Open sessions and the measured cost of their pipelines.
+pub(crate) struct Admission {
+    workers: usize,
+    max_sessions: usize,
+    max_load: f64,
+    loads: Mutex<Loads>,
+}
+
+#[derive(Default)]
+struct Loads {
+    next_key: u64,
+    sessions: HashMap<u64, SessionLoad>,
+    /// CPU seconds per picture, by pipeline id, learnt from every session
+    /// of the pipeline and kept after they close.
+    pipeline_cost: HashMap<u64, f64>,
+}
+
+struct SessionLoad {
+    pipeline: u64,
+    fps: f64,
+}
+
+impl Admission {
+    pub(crate) fn new(workers: usize, max_sessions: usize, max_load: f64) -> Admission {
+        Admission {
+            workers,
+            max_sessions,
+            max_load: max_load.clamp(0.05, 1.0),
+            loads: Mutex::default(),
+        }
+    }
+
+    /// Admits a session of pipeline `pipeline` at `fps` pictures a second,
+    /// or says why not. Returns the session's key for later reports.
+    ///
+    /// A pipeline not measured yet has no cost to go on: up to one session
+    /// per worker is admitted until its first pictures are measured.
+    pub(crate) fn admit(&self, pipeline: u64, fps: f64) -> Result<u64, Busy> {
+        let mut loads = self.lock();
+        let open = loads.sessions.len();
+        if open >= self.max_sessions {
+            return Err(Busy::Sessions {
+                open,
+                max: self.max_sessions,
+            });
+        }
+        let limit = self.max_load * self.workers as f64;
+        match loads.pipeline_cost.get(&pipeline) {
+            Some(cost) => {
+                let load = loads.load();
+                let needed = cost * fps;
+                if load + needed > limit {
+                    return Err(Busy::Load {
+                        load,
+                        needed,
+                        limit,
+                        workers: self.workers,
+                    });
+                }
+            }
+            None => {
+                let unmeasured = loads
+                    .sessions
+                    .values()
+                    .filter(|session| session.pipeline == pipeline)
+                    .count();
+                if unmeasured >= self.workers {
+                    return Err(Busy::Load {
+                        load: loads.load(),
+                        needed: 1.0,
+                        limit,
+                        workers: self.workers,
+                    });
+                }
+            }
+        }
+        loads.next_key += 1;
+        let key = loads.next_key;
+        loads.sessions.insert(key, SessionLoad { pipeline, fps });
+        Ok(key)
+    }
+
+    /// Reports the CPU time one picture of session `key` took.
+    pub(crate) fn measured(&self, key: u64, cpu: Duration) {
+        let mut loads = self.lock();
+        let Some(pipeline) = loads.sessions.get(&key).map(|session| session.pipeline) else {
+            return;
+        };
+        let sample = cpu.as_secs_f64();
+        loads
+            .pipeline_cost
+            .entry(pipeline)
+            .and_modify(|cost| *cost += (sample - *cost) * COST_SMOOTHING)
+            .or_insert(sample);
+    }
+
+    /// The session is gone.
+    pub(crate) fn close(&self, key: u64) {
+        self.lock().sessions.remove(&key);
+    }
+
+    /// Open sessions, and the load they put on the workers (1.0 = one
+    /// worker busy all the time).
+    pub(crate) fn report(&self) -> (usize, f64) {
+        let loads = self.lock();
+        (loads.sessions.len(), loads.load())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Loads> {
+        self.loads
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+}
+
+impl Loads {
+    /// Expected busy workers: each session's pipeline cost times its rate.
+    fn load(&self) -> f64 {
+        self.sessions
+            .values()
+            .map(|session| self.pipeline_cost.get(&session.pipeline).unwrap_or(&0.0) * session.fps)
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_past_the_measured_load() {
+        let admission = Admission::new(2, 100, 0.9);
+        // Unmeasured: one session per worker.
+        let first = admission.admit(7, 30.0).unwrap();
+        admission.admit(7, 30.0).unwrap();
+        assert!(matches!(admission.admit(7, 30.0), Err(Busy::Load { .. })));
+        // 10 ms a picture at 30 fps: 0.3 of a worker each; 1.8 allows 6.
+        admission.measured(first, Duration::from_millis(10));
+        for _ in 0..4 {
+            admission.admit(7, 30.0).unwrap();
+        }
+        let refused = admission.admit(7, 30.0).unwrap_err();
+        assert!(refused.to_string().starts_with("busy: "), "{refused}");
+        // Closing one makes room again.
+        admission.close(first);
+        admission.admit(7, 30.0).unwrap();
+        assert_eq!(admission.report().0, 6);
+    }
+
+    #[test]
+    fn refuses_past_the_session_cap() {
+        let admission = Admission::new(1, 1, 0.9);
+        admission.admit(1, 30.0).unwrap();
+        assert_eq!(
+            admission.admit(2, 30.0),
+            Err(Busy::Sessions { open: 1, max: 1 })
+        );
+    }
+}

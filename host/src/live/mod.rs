@@ -1,0 +1,171 @@
+//! Live sessions: many streams on a few cores, fed one access unit at a
+//! time as it arrives, with backpressure, admission and control events.
+//!
+//! A [`LiveRuntime`] owns a few worker threads (one per core by default)
+//! and the sessions opened on it. A media server calls
+//! [`LiveSession::push`] from its network code (async or not: it never
+//! blocks) and reads [`LiveEvent`]s back, blocking with
+//! [`LiveSession::recv`] or from async code with [`LiveSession::next`].
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use std::time::Instant;
+//! use framechain::live::{LiveConfig, LiveEvent, LiveRuntime};
+//! use framechain::{ChainSpec, Codec, Engine, EngineConfig, Packet, Pipeline};
+//!
+//! # fn main() -> Result<(), framechain::Error> {
+//! let engine = Engine::new(EngineConfig::default())?;
+//! let chain = ChainSpec::parse_launch(
+//!     "decode-h264 alignment=access-unit ! scale width=1280 height=720 ! encode-h264 bitrate=2M",
+//! )?;
+//! let pipeline = Arc::new(Pipeline::build(&engine, &chain)?);
+//! let runtime = LiveRuntime::new(LiveConfig::default())?;
+//! let session = runtime.open(&pipeline, 30.0)?; // Err(Error::Busy(_)) when full
+//! # let access_unit: Vec<u8> = Vec::new();
+//! // From the network: one whole access unit, as it arrives.
+//! session.push(
+//!     Packet { codec: Codec::H264, data: access_unit, pts: 0, dts: 0, keyframe: true },
+//!     Instant::now(),
+//! );
+//! session.request_keyframe(); // a viewer sent a PLI
+//! session.finish();
+//! while let Some(event) = session.recv() {
+//!     match event {
+//!         LiveEvent::Output { media, latency } => { /* send it on */ }
+//!         LiveEvent::KeyframeNeeded => { /* send a PLI upstream */ }
+//!         LiveEvent::Dropped { reason, count } => {}
+//!         LiveEvent::Failed(error) => eprintln!("{error}"),
+//!         LiveEvent::Ended(stats) => break,
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # How the work is shared
+//!
+//! Each session is a [`crate::Session`] (one isolated instance of every
+//! stage) with a bounded queue of access units in front of it. A session
+//! with work waits in one run queue; a free worker takes the session at
+//! its head, runs one access unit through the whole chain (depth-first,
+//! so its picture comes out at once) and puts the session back at the
+//! tail if it has more. A session never runs on two workers at once, so a
+//! slow or hostile session holds at most one worker, for at most one
+//! call's time limit per stage, while the others go round the rest. The
+//! stage calls are ordinary blocking wasmtime calls on threads the
+//! runtime owns: nothing runs on the embedder's async executor, whose
+//! workers are never blocked. docs/architecture.md compares this with
+//! wasmtime's async calls.
+//!
+//! # Falling behind
+//!
+//! A session holds at most [`LiveConfig::queue_depth`] access units
+//! ahead. When one more arrives, the session is behind: the waiting
+//! pictures are dropped, whole, up to the next keyframe (counted as
+//! `late`), the owner gets [`LiveEvent::KeyframeNeeded`] to ask the sender
+//! for one, and the session catches up from that keyframe. Which access
+//! units are keyframes is the caller's word ([`crate::Packet::keyframe`],
+//! from the sandboxed `parse-h264` stage or the RTP layer); the host never
+//! reads the bitstream. A wrong flag costs pictures (the decoder reports
+//! missing references), not safety.
+//!
+//! # Admission
+//!
+//! The runtime measures the CPU time each session's pictures take and
+//! learns each pipeline's cost per picture. [`LiveRuntime::open`] refuses
+//! a session with [`crate::Error::Busy`] when the sessions already open,
+//! plus one more at the pipeline's cost and frame rate, would use more
+//! than [`LiveConfig::max_load`] of the workers, so an overloaded node
+//! says "busy" instead of making every call late.
+
+mod admission;
+mod inbox;
+mod runtime;
+mod session;
+
+use std::time::Duration;
+
+pub use runtime::LiveRuntime;
+pub use session::LiveSession;
+
+use crate::error::Error;
+use crate::media::Media;
+use crate::stats::SessionStats;
+
+/// The drop reason of pictures a session that fell behind skipped.
+pub const LATE_DROP: &str = "late";
+
+/// The drop reason of outputs the owner did not take in time: its event
+/// queue was full.
+pub const RECEIVER_BEHIND_DROP: &str = "receiver behind";
+
+/// Settings of a [`LiveRuntime`].
+#[derive(Clone, Debug)]
+pub struct LiveConfig {
+    /// Worker threads that run stage calls. Default: the cores this
+    /// process may use.
+    pub workers: usize,
+    /// Access units a session may hold waiting before it counts as behind
+    /// (3: 100 ms at 30 fps).
+    pub queue_depth: usize,
+    /// Sessions open at once, at most.
+    pub max_sessions: usize,
+    /// The share of the workers' time admission lets sessions use, from 0
+    /// to 1 (0.9: a session's picture waits little for a worker at that
+    /// load, and a burst has room).
+    pub max_load: f64,
+    /// Events a session keeps for its owner; past it, outputs are dropped
+    /// as [`RECEIVER_BEHIND_DROP`] rather than queued without end.
+    pub event_depth: usize,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        LiveConfig {
+            workers: std::thread::available_parallelism().map_or(1, usize::from),
+            queue_depth: 3,
+            max_sessions: 1024,
+            max_load: 0.9,
+            event_depth: 64,
+        }
+    }
+}
+
+/// What a live session tells its owner.
+#[derive(Debug)]
+pub enum LiveEvent {
+    /// An item out of the last stage (for an encoding chain, one access
+    /// unit), with its latency from the arrival of the input it came from.
+    Output {
+        /// The item.
+        media: Media,
+        /// From the arrival of its input's last byte to now.
+        latency: Duration,
+    },
+    /// The session needs a keyframe from the sender: it fell behind and
+    /// dropped pictures, or its decoder lost references. Send a PLI.
+    KeyframeNeeded,
+    /// Inputs or pictures dropped since the last such event.
+    Dropped {
+        /// `late`, `receiver behind`, or `stage: reason` from a stage.
+        reason: String,
+        /// How many.
+        count: u64,
+    },
+    /// The session failed (a stage broke a limit or crashed); an
+    /// [`LiveEvent::Ended`] follows.
+    Failed(Error),
+    /// The last event: the session's counts and latencies.
+    Ended(Box<SessionStats>),
+}
+
+#[cfg(test)]
+mod tests {
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn handles_move_between_threads() {
+        assert_send_sync::<super::LiveRuntime>();
+        assert_send_sync::<super::LiveSession>();
+    }
+}

@@ -1,0 +1,152 @@
+//! The worker threads and the run queue they share.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+
+use super::admission::Admission;
+use super::session::{LiveSession, SessionShared};
+use super::LiveConfig;
+use crate::error::{Error, Result};
+use crate::pipeline::Pipeline;
+
+/// Worker threads running live sessions, and the sessions' admission. The
+/// workers stop when the runtime is dropped; sessions still open then end
+/// without flushing.
+pub struct LiveRuntime {
+    shared: Arc<RuntimeShared>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+/// What the workers, the runtime and the session handles share.
+pub(crate) struct RuntimeShared {
+    config: LiveConfig,
+    admission: Admission,
+    run: Mutex<RunQueue>,
+    work: Condvar,
+}
+
+#[derive(Default)]
+struct RunQueue {
+    /// Sessions with work, in the order they got it: a worker takes the
+    /// head, runs one input through it and puts it back at the tail.
+    sessions: VecDeque<Arc<SessionShared>>,
+    stopping: bool,
+}
+
+impl LiveRuntime {
+    /// Starts `config.workers` worker threads (at least one).
+    pub fn new(config: LiveConfig) -> Result<LiveRuntime> {
+        let workers = config.workers.max(1);
+        let shared = Arc::new(RuntimeShared {
+            admission: Admission::new(workers, config.max_sessions, config.max_load),
+            config: LiveConfig { workers, ..config },
+            run: Mutex::default(),
+            work: Condvar::new(),
+        });
+        let mut runtime = LiveRuntime {
+            shared: shared.clone(),
+            workers: Vec::with_capacity(workers),
+        };
+        for index in 0..workers {
+            let shared = shared.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("framechain-live-{index}"))
+                .spawn(move || shared.work_loop())
+                .map_err(|error| {
+                    Error::Runtime(format!("cannot start a live worker thread: {error}"))
+                })?;
+            runtime.workers.push(thread);
+        }
+        Ok(runtime)
+    }
+
+    /// Opens a session of `pipeline` whose input comes at `fps` pictures a
+    /// second, or refuses it with [`Error::Busy`] when the runtime cannot
+    /// carry it within its load limit. The stage instances are made on a
+    /// worker; a failure there arrives as [`super::LiveEvent::Failed`].
+    pub fn open(&self, pipeline: &Arc<Pipeline>, fps: f64) -> Result<LiveSession> {
+        let fps = if fps.is_finite() && fps > 0.0 {
+            fps
+        } else {
+            30.0
+        };
+        let key = self
+            .shared
+            .admission
+            .admit(pipeline.id(), fps)
+            .map_err(Error::Busy)?;
+        Ok(LiveSession::open(self.shared.clone(), key, pipeline.clone()))
+    }
+
+    /// Sessions open now.
+    pub fn sessions(&self) -> usize {
+        self.shared.admission.report().0
+    }
+
+    /// The load the open sessions put on the workers, as busy workers
+    /// (1.0 = one worker busy all the time), from measured cost per picture
+    /// times each session's frame rate.
+    pub fn load(&self) -> f64 {
+        self.shared.admission.report().1
+    }
+
+    /// The runtime's settings (with the worker count it started).
+    pub fn config(&self) -> &LiveConfig {
+        &self.shared.config
+    }
+}
+
+impl Drop for LiveRuntime {
+    fn drop(&mut self) {
+        self.shared.lock_run().stopping = true;
+        self.shared.work.notify_all();
+        for worker in self.workers.drain(..) {
+            let _ = worker.join();
+        }
+    }
+}
+
+impl RuntimeShared {
+    pub(crate) fn config(&self) -> &LiveConfig {
+        &self.config
+    }
+
+    pub(crate) fn admission(&self) -> &Admission {
+        &self.admission
+    }
+
+    /// Puts a session with work at the tail of the run queue.
+    pub(crate) fn enqueue(&self, session: Arc<SessionShared>) {
+        self.lock_run().sessions.push_back(session);
+        self.work.notify_one();
+    }
+
+    fn work_loop(self: Arc<Self>) {
+        loop {
+            let session = {
+                let mut run = self.lock_run();
+                loop {
+                    if run.stopping {
+                        return;
+                    }
+                    if let Some(session) = run.sessions.pop_front() {
+                        break session;
+                    }
+                    run = self
+                        .work
+                        .wait(run)
+                        .unwrap_or_else(|poison| poison.into_inner());
+                }
+            };
+            if session.run_turn(&self) {
+                self.enqueue(session);
+            }
+        }
+    }
+
+    fn lock_run(&self) -> MutexGuard<'_, RunQueue> {
+        // Pushes and pops only: a panic elsewhere cannot leave it half-done.
+        self.run.lock().unwrap_or_else(|poison| poison.into_inner())
+    }
+}

@@ -1,0 +1,395 @@
+//! One live session: the owner's handle, the bounded input queue with its
+//! backpressure, and the turn a worker runs.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::future::poll_fn;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use super::inbox::{Inbox, Offer};
+use super::runtime::RuntimeShared;
+use super::{LATE_DROP, LiveEvent, RECEIVER_BEHIND_DROP};
+use crate::call_clock::thread_cpu_time;
+use crate::media::{Media, Packet};
+use crate::pipeline::Pipeline;
+use crate::session::{Session, SessionEvent};
+
+/// The owner's handle on a live session. Pushing never blocks; events are
+/// read with [`LiveSession::recv`] (blocking) or [`LiveSession::next`]
+/// (async). Dropping the handle without [`LiveSession::finish`] ends the
+/// session at once: waiting input is discarded, nothing is flushed.
+pub struct LiveSession {
+    shared: Arc<SessionShared>,
+    runtime: Arc<RuntimeShared>,
+}
+
+/// What the handle and the workers share.
+pub(crate) struct SessionShared {
+    /// The admission key, for load reports.
+    key: u64,
+    pipeline: Arc<Pipeline>,
+    queue_depth: usize,
+    input: Mutex<Input>,
+    inbox: Inbox,
+    /// The stage instances. Only the worker running the session's turn
+    /// touches them: a session is in the run queue or running at most once.
+    session: Mutex<Option<Session>>,
+    /// Drop counts already sent as `Dropped` events.
+    reported: Mutex<BTreeMap<String, u64>>,
+}
+
+/// The input side, under one lock the owner and the workers share briefly.
+#[derive(Default)]
+struct Input {
+    /// Access units waiting, with their arrival.
+    queue: VecDeque<(Media, Instant)>,
+    /// Set after the session fell behind: inputs are dropped until a
+    /// keyframe arrives.
+    skipping: bool,
+    /// Late drops not yet counted in the session's stats.
+    late: u64,
+    keyframe_requested: bool,
+    bitrate: Option<u32>,
+    /// The session still has to be instantiated (done on a worker).
+    start: bool,
+    /// The owner called `finish`: flush after the queue is empty.
+    finishing: bool,
+    /// The owner dropped the handle: end without flushing.
+    abandoned: bool,
+    /// `Ended` was sent: nothing more happens.
+    ended: bool,
+    /// In the run queue or running on a worker.
+    scheduled: bool,
+}
+
+impl Input {
+    fn has_work(&self) -> bool {
+        !self.ended
+            && (self.start
+                || !self.queue.is_empty()
+                || self.late > 0
+                || self.keyframe_requested
+                || self.bitrate.is_some()
+                || self.finishing
+                || self.abandoned)
+    }
+}
+
+fn is_keyframe(media: &Media) -> bool {
+    match media {
+        Media::Packet(packet) => packet.keyframe,
+        Media::Frame(frame) => frame.metadata().keyframe,
+    }
+}
+
+impl LiveSession {
+    pub(crate) fn open(
+        runtime: Arc<RuntimeShared>,
+        key: u64,
+        pipeline: Arc<Pipeline>,
+    ) -> LiveSession {
+        let config = runtime.config();
+        let shared = Arc::new(SessionShared {
+            key,
+            pipeline,
+            queue_depth: config.queue_depth.max(1),
+            input: Mutex::new(Input {
+                start: true,
+                ..Input::default()
+            }),
+            inbox: Inbox::new(config.event_depth),
+            session: Mutex::new(None),
+            reported: Mutex::default(),
+        });
+        // Instantiate on a worker now, so the first picture does not pay
+        // for it (and stage code never runs on the caller's thread).
+        shared.schedule(&runtime);
+        LiveSession { shared, runtime }
+    }
+
+    /// Pushes one whole access unit that arrived at `arrival` (when its
+    /// last byte came in). Never blocks. If the session already holds
+    /// [`super::LiveConfig::queue_depth`] waiting, it is behind: see
+    /// [`crate::live`] for what it drops.
+    pub fn push(&self, packet: Packet, arrival: Instant) {
+        self.push_media(Media::Packet(packet), arrival);
+    }
+
+    /// [`LiveSession::push`] for any media the pipeline's first stage
+    /// takes (raw frames for a chain without a decoder).
+    pub fn push_media(&self, media: Media, arrival: Instant) {
+        let keyframe = is_keyframe(&media);
+        let mut input = self.shared.lock_input();
+        if input.ended || input.finishing {
+            return;
+        }
+        if input.skipping {
+            if !keyframe {
+                input.late += 1;
+                drop(input);
+                self.shared.schedule(&self.runtime);
+                return;
+            }
+            input.skipping = false;
+        }
+        if input.queue.len() >= self.shared.queue_depth {
+            // Behind: keep from the newest keyframe waiting (or this one)
+            // and drop everything before it; with none, drop it all and
+            // wait for one.
+            let late = if keyframe {
+                input.queue.len()
+            } else {
+                match input.queue.iter().rposition(|(item, _)| is_keyframe(item)) {
+                    Some(newest_key) => newest_key,
+                    None => {
+                        input.skipping = true;
+                        input.queue.len() + 1
+                    }
+                }
+            };
+            let from_queue = late.min(input.queue.len());
+            input.queue.drain(..from_queue);
+            input.late += late as u64;
+            // Ask for a keyframe: whether one is waiting or not, the
+            // sender should know the receiver skipped.
+            self.shared.inbox.send(LiveEvent::KeyframeNeeded);
+            if input.skipping {
+                drop(input);
+                self.shared.schedule(&self.runtime);
+                return;
+            }
+        }
+        input.queue.push_back((media, arrival));
+        drop(input);
+        self.shared.schedule(&self.runtime);
+    }
+
+    /// Asks the session's encoder for a keyframe on its next picture (a
+    /// viewer sent a PLI or FIR, or joined).
+    pub fn request_keyframe(&self) {
+        self.shared.lock_input().keyframe_requested = true;
+        self.shared.schedule(&self.runtime);
+    }
+
+    /// Sets the encoder's target bitrate, bits per second, from the next
+    /// picture on (congestion control). Only the newest value is kept.
+    pub fn set_bitrate(&self, bits_per_second: u32) {
+        self.shared.lock_input().bitrate = Some(bits_per_second);
+        self.shared.schedule(&self.runtime);
+    }
+
+    /// End of input: the session runs what is waiting, flushes its stages
+    /// and sends [`LiveEvent::Ended`].
+    pub fn finish(&self) {
+        self.shared.lock_input().finishing = true;
+        self.shared.schedule(&self.runtime);
+    }
+
+    /// The next event, waiting for it; `None` once [`LiveEvent::Ended`]
+    /// was taken. Do not call from an async executor's thread: use
+    /// [`LiveSession::next`] there.
+    pub fn recv(&self) -> Option<LiveEvent> {
+        self.shared.inbox.recv()
+    }
+
+    /// The next event if there is one, without waiting.
+    pub fn try_recv(&self) -> Option<LiveEvent> {
+        self.shared.inbox.try_recv()
+    }
+
+    /// The next event, for async code; `None` once [`LiveEvent::Ended`]
+    /// was taken.
+    pub async fn next(&self) -> Option<LiveEvent> {
+        poll_fn(|context| self.shared.inbox.poll_recv(context)).await
+    }
+}
+
+impl Drop for LiveSession {
+    fn drop(&mut self) {
+        let mut input = self.shared.lock_input();
+        if !input.ended {
+            input.abandoned = true;
+            input.queue.clear();
+        }
+        drop(input);
+        self.shared.schedule(&self.runtime);
+    }
+}
+
+impl SessionShared {
+    /// Puts the session in the run queue unless it is there or running.
+    fn schedule(self: &Arc<Self>, runtime: &RuntimeShared) {
+        let mut input = self.lock_input();
+        if input.scheduled || !input.has_work() {
+            return;
+        }
+        input.scheduled = true;
+        drop(input);
+        runtime.enqueue(self.clone());
+    }
+
+    /// One turn on a worker: pending controls, then at most one input (or
+    /// the start, the flush, the end). Returns whether the session has
+    /// more work and goes back in the run queue.
+    pub(crate) fn run_turn(self: &Arc<Self>, runtime: &RuntimeShared) -> bool {
+        let mut input = self.lock_input();
+        let start = std::mem::take(&mut input.start);
+        let late = std::mem::take(&mut input.late);
+        let keyframe = std::mem::take(&mut input.keyframe_requested);
+        let bitrate = input.bitrate.take();
+        let next = input.queue.pop_front();
+        let finish = next.is_none() && input.finishing && input.queue.is_empty();
+        let abandoned = input.abandoned;
+        drop(input);
+
+        let mut slot = self
+            .session
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        if start {
+            match self.pipeline.start_session() {
+                Ok(session) => *slot = Some(session),
+                Err(error) => {
+                    self.inbox.send(LiveEvent::Failed(error));
+                    return self.end(runtime, &mut slot);
+                }
+            }
+        }
+        let Some(session) = slot.as_mut() else {
+            return self.end(runtime, &mut slot);
+        };
+        if abandoned {
+            return self.end(runtime, &mut slot);
+        }
+        let dropped_before = session.stats().dropped_total();
+        if late > 0 {
+            session.count_input_drops(LATE_DROP, late);
+        }
+        let mut result = Ok(());
+        if keyframe {
+            result = result.and_then(|()| session.request_keyframe());
+        }
+        if let Some(bits) = bitrate {
+            result = result.and_then(|()| session.set_bitrate(bits));
+        }
+        if let (Ok(()), Some((media, arrival))) = (&result, next) {
+            let cpu = thread_cpu_time();
+            result = self.push_one(session, media, arrival);
+            runtime
+                .admission()
+                .measured(self.key, thread_cpu_time().saturating_sub(cpu));
+        }
+        if result.is_ok() && finish {
+            result = self.flush(session);
+        }
+        for event in session.take_events() {
+            match event {
+                SessionEvent::KeyframeNeeded { .. } => self.inbox.send(LiveEvent::KeyframeNeeded),
+            }
+        }
+        if session.stats().dropped_total() != dropped_before {
+            self.report_drops(session);
+        }
+        match result {
+            Err(error) => {
+                self.inbox.send(LiveEvent::Failed(error));
+                self.end(runtime, &mut slot)
+            }
+            Ok(()) if finish => self.end(runtime, &mut slot),
+            Ok(()) => self.reschedule(),
+        }
+    }
+
+    fn push_one(&self, session: &mut Session, media: Media, arrival: Instant) -> crate::Result<()> {
+        let mut refused = 0;
+        let result = session.push_arrived(media, Some(arrival), &mut |_, _| {}, &mut |media| {
+            let latency = arrival.elapsed();
+            if let Offer::Full = self.inbox.offer_output(LiveEvent::Output { media, latency }) {
+                refused += 1;
+            }
+        });
+        for _ in 0..refused {
+            session.count_output_drop(RECEIVER_BEHIND_DROP);
+        }
+        result
+    }
+
+    fn flush(&self, session: &mut Session) -> crate::Result<()> {
+        let mut refused = 0;
+        let result = session.flush_into(&mut |_, _| {}, &mut |media| {
+            let event = LiveEvent::Output {
+                media,
+                latency: std::time::Duration::ZERO,
+            };
+            if let Offer::Full = self.inbox.offer_output(event) {
+                refused += 1;
+            }
+        });
+        for _ in 0..refused {
+            session.count_output_drop(RECEIVER_BEHIND_DROP);
+        }
+        result
+    }
+
+    /// Sends a `Dropped` event per reason whose count grew in this turn.
+    /// Turns that drop nothing skip this (the totals are compared first).
+    fn report_drops(&self, session: &Session) {
+        let now = session.stats().dropped();
+        let mut reported = self
+            .reported
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        for (reason, count) in &now {
+            let before = reported.get(reason).copied().unwrap_or(0);
+            if *count > before {
+                self.inbox.send(LiveEvent::Dropped {
+                    reason: reason.clone(),
+                    count: count - before,
+                });
+            }
+        }
+        *reported = now;
+    }
+
+    /// After a turn: back in the run queue if there is more to do.
+    fn reschedule(&self) -> bool {
+        let mut input = self.lock_input();
+        if input.has_work() {
+            true
+        } else {
+            input.scheduled = false;
+            false
+        }
+    }
+
+    /// Ends the session: sends `Ended` with its counts, drops the stage
+    /// instances and gives its share of the workers back.
+    fn end(
+        &self,
+        runtime: &RuntimeShared,
+        slot: &mut MutexGuard<'_, Option<Session>>,
+    ) -> bool {
+        let mut input = self.lock_input();
+        input.ended = true;
+        input.queue.clear();
+        input.scheduled = false;
+        drop(input);
+        let session = slot.take();
+        let stats = session
+            .as_ref()
+            .map(|session| session.stats().clone())
+            .unwrap_or_default();
+        drop(session);
+        runtime.admission().close(self.key);
+        self.inbox.send(LiveEvent::Ended(Box::new(stats)));
+        false
+    }
+
+    fn lock_input(&self) -> MutexGuard<'_, Input> {
+        // Every update under this lock is a few field writes that cannot
+        // panic half-way.
+        self.input
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+}
