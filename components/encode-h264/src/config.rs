@@ -8,9 +8,6 @@ use framechain_stage::{ParamKind, ParamSpec, Params, StageError};
 
 pub const STAGE_NAME: &str = "encode-h264";
 
-/// A frame carrying a region with this label is encoded as an IDR picture.
-pub const FORCE_KEYFRAME_LABEL: &str = "force-keyframe";
-
 /// Where the encoding runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Accel {

@@ -49,6 +49,19 @@ impl Engine {
         })
     }
 
+    /// Changes the target bitrate for the pictures that follow (already
+    /// checked: see [`crate::control::target_bitrate`]), in the encoder at
+    /// work and in the one made for the next new size.
+    pub fn set_bitrate(&mut self, bitrate: u32) -> Result<(), EncodeError> {
+        self.config.bitrate = bitrate;
+        match &mut self.encoder {
+            Some(encoder) => encoder
+                .set_bitrate(bitrate)
+                .map_err(|e| EncodeError::Codec(e.to_string())),
+            None => Ok(()),
+        }
+    }
+
     /// Encodes one picture. `timestamp_ms` feeds rate control; `force_idr`
     /// makes the picture a keyframe.
     pub fn encode(

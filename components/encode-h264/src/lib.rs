@@ -32,10 +32,17 @@
 //!   returns nothing. Packet `pts` and `dts` are the frame's pts; `keyframe`
 //!   marks IDR pictures, which always carry SPS and PPS (constant ids), so a
 //!   receiver can join at any keyframe.
-//! - Keyframe requests: a frame carrying a region labelled `force-keyframe`
-//!   (any area) is encoded as an IDR picture, and the `gop` count restarts
-//!   there. With `follow-keyframes=true`, frames whose info says keyframe
-//!   are treated the same way.
+//! - Keyframe requests: after a `request-keyframe` control event (a viewer's
+//!   RTCP PLI or FIR, a decoder's `keyframe-needed` notice further down the
+//!   session) the next picture is encoded as an IDR picture, and the `gop`
+//!   count restarts there; a picture rate control skips does not use the
+//!   request up. With `follow-keyframes=true`, frames whose info says
+//!   keyframe are treated the same way.
+//! - Bitrate changes: a `target-bitrate(n)` control event changes the
+//!   target for the following pictures without a new sequence (OpenH264's
+//!   `ENCODER_OPTION_BITRATE`, in wasm and natively), clamped to 10k..=100M
+//!   and to `max-bitrate` when set; it outlives a size change. With
+//!   `rc=off` it has no effect. See [`control`].
 //! - A frame of a new size starts a new sequence (new encoder, IDR first).
 //!   Sizes must be even and at least 16x16 (`unsupported-input` otherwise).
 //! - With `low-latency=true` and a rate-controlled mode, a frame rate
@@ -50,8 +57,9 @@
 //! `native-h264` import of `wit/stage.wit`): the same OpenH264 release
 //! built natively with its x86 assembly, several times faster (numbers in
 //! `docs/performance.md`), and the frame's samples never cross into the
-//! component. Packets, keyframe flags, `force-keyframe` requests, `gop`,
-//! size changes and time stamps behave exactly as without it.
+//! component. Packets, keyframe flags, keyframe requests, bitrate changes
+//! (the import's `set-bitrate`), `gop`, size changes and time stamps
+//! behave exactly as without it.
 //!
 //! The trade-off: the native encoder runs in the host process, outside the
 //! sandbox, and its memory (about 21 MiB at 1080p) is outside the stage's
@@ -64,11 +72,13 @@
 //!
 //! # Crate layout
 //!
-//! [`config`] holds the parameters, [`engine`] drives OpenH264 and
+//! [`config`] holds the parameters, [`control`] the control events,
+//! [`engine`] drives OpenH264 and
 //! re-creates it on size changes, [`native`] does the same with the host's
 //! native encoder, [`stage`] holds the component's entry points.
 
 pub mod config;
+pub mod control;
 pub mod engine;
 pub mod native;
 pub mod stage;

@@ -3,7 +3,8 @@
 //!
 //! The stage keeps the same rules as the in-wasm [`Engine`](crate::engine::Engine):
 //! sizes are checked the same way, a new size makes a new encoder (a new
-//! sequence, IDR first), keyframe requests force an IDR picture. The frame
+//! sequence, IDR first), keyframe requests force an IDR picture, a new
+//! target bitrate goes to the host's encoder (`set-bitrate`). The frame
 //! never enters this component's memory: the host encodes it where it is.
 //!
 //! Only works inside a host; natively (tests) the import cannot be called.
@@ -30,6 +31,16 @@ impl NativeEngine {
             config,
             encoder: None,
         })
+    }
+
+    /// Changes the target bitrate for the pictures that follow, in the
+    /// host's encoder at work and in the one made for the next new size.
+    pub fn set_bitrate(&mut self, bitrate: u32) -> Result<(), EncodeError> {
+        self.config.bitrate = bitrate;
+        match &mut self.encoder {
+            Some((encoder, _)) => encoder.set_bitrate(bitrate).map_err(EncodeError::Codec),
+            None => Ok(()),
+        }
     }
 
     /// Encodes one frame of `width` x `height`; `force_idr` makes it a

@@ -7,11 +7,12 @@ use framechain_openh264::I420;
 use framechain_openh264::log::{self as codec_log, Level as CodecLevel};
 use framechain_stage::media::{empty_output, expect_frame};
 use framechain_stage::{
-    Codec, DroppedFrame, Frame, Media, Output, Packet, PixelFormat, Plane, Port, ProcessorHandle,
-    Stage, StageDescription, StageError, StageProcessor, log,
+    Codec, Control, DroppedFrame, Frame, Media, Output, Packet, PixelFormat, Plane, Port,
+    ProcessorHandle, Stage, StageDescription, StageError, StageProcessor, log,
 };
 
-use crate::config::{Accel, EncodeConfig, FORCE_KEYFRAME_LABEL, STAGE_NAME, param_specs};
+use crate::config::{Accel, EncodeConfig, STAGE_NAME, param_specs};
+use crate::control::{KeyframeRequest, target_bitrate};
 use crate::engine::{EncodeError, Encoded, Engine};
 use crate::native::NativeEngine;
 
@@ -25,7 +26,7 @@ impl Stage for EncodeStage {
         StageDescription {
             name: STAGE_NAME.to_owned(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
-            summary: "Encodes I420 frames to H.264 (Annex-B, one packet per frame, no frame delay) with OpenH264 inside the sandbox; a frame region labelled force-keyframe requests a keyframe.".to_owned(),
+            summary: "Encodes I420 frames to H.264 (Annex-B, one packet per frame, no frame delay) with OpenH264 inside the sandbox (or the host's native one); takes request-keyframe and target-bitrate control events.".to_owned(),
             input: Port::Frames(vec![PixelFormat::I420]),
             output: Port::Packets(Codec::H264),
             params: param_specs(),
@@ -37,6 +38,8 @@ impl Stage for EncodeStage {
 pub struct EncodeProcessor {
     config: EncodeConfig,
     backend: RefCell<Backend>,
+    /// A `request-keyframe` waiting for its IDR picture.
+    keyframe: Cell<KeyframeRequest>,
 }
 
 /// Where the pictures are encoded (`accel`).
@@ -64,6 +67,7 @@ impl StageProcessor for EncodeProcessor {
         Ok(ProcessorHandle::new(EncodeProcessor {
             config,
             backend: RefCell::new(backend),
+            keyframe: Cell::new(KeyframeRequest::default()),
         }))
     }
 
@@ -71,7 +75,8 @@ impl StageProcessor for EncodeProcessor {
         let frame = expect_frame(STAGE_NAME, input)?;
         let info = frame.info();
         let PixelFormat::I420 = info.format;
-        let force = (self.config.follow_keyframes && info.keyframe) || wants_keyframe(&frame);
+        let mut request = self.keyframe.get();
+        let force = request.force(self.config.follow_keyframes && info.keyframe);
         let encoded = match &mut *self.backend.borrow_mut() {
             Backend::Wasm(engine) => {
                 let picture = read_picture(&frame, info.width, info.height)?;
@@ -88,6 +93,8 @@ impl StageProcessor for EncodeProcessor {
             }
             EncodeError::Codec(m) => StageError::Internal(format!("{STAGE_NAME}: {m}")),
         })?;
+        request.encoded(&encoded);
+        self.keyframe.set(request);
         let mut output = empty_output();
         match encoded {
             Encoded::AccessUnit { data, keyframe } => output.media.push(Media::Packet(Packet {
@@ -111,16 +118,35 @@ impl StageProcessor for EncodeProcessor {
         // packet.
         Ok(empty_output())
     }
-}
 
-/// The keyframe request: a region labelled `force-keyframe` (its area does
-/// not matter). The contract has no per-frame request field; a region is
-/// metadata any earlier stage or the host can attach.
-fn wants_keyframe(frame: &Frame) -> bool {
-    frame
-        .regions()
-        .iter()
-        .any(|r| r.label == FORCE_KEYFRAME_LABEL)
+    fn control(&self, event: Control) -> Result<(), StageError> {
+        match event {
+            Control::RequestKeyframe => {
+                let mut request = self.keyframe.get();
+                request.request();
+                self.keyframe.set(request);
+            }
+            Control::TargetBitrate(requested) => {
+                let bitrate = target_bitrate(&self.config, requested);
+                let result = match &mut *self.backend.borrow_mut() {
+                    Backend::Wasm(engine) => engine.set_bitrate(bitrate),
+                    Backend::Native(engine) => engine.set_bitrate(bitrate),
+                };
+                match result {
+                    Ok(()) if bitrate != requested => log::info(&format!(
+                        "{STAGE_NAME}: target bitrate {requested} held to {bitrate} by the settings"
+                    )),
+                    Ok(()) => {}
+                    // A rate the encoder refuses is ignored, as the
+                    // contract allows; the stream goes on at the old one.
+                    Err(EncodeError::Codec(m) | EncodeError::Unsupported(m)) => log::warn(
+                        &format!("{STAGE_NAME}: target bitrate {bitrate} ignored: {m}"),
+                    ),
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 fn read_picture(frame: &Frame, width: u32, height: u32) -> Result<I420, StageError> {

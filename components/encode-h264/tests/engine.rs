@@ -235,3 +235,32 @@ fn ffmpeg_decodes_the_stream() {
         }
     }
 }
+
+/// Bytes of the access units for pictures `range` of a 320x192 sequence.
+fn bytes(engine: &mut Engine, range: std::ops::Range<u32>, size: (u32, u32)) -> usize {
+    range
+        .map(
+            |i| match engine.encode(&picture(size.0, size.1, i), i64::from(i) * 33, false) {
+                Ok(Encoded::AccessUnit { data, .. }) => data.len(),
+                Ok(Encoded::Skipped) => 0,
+                Err(e) => panic!("{e:?}"),
+            },
+        )
+        .sum()
+}
+
+#[test]
+fn a_new_target_bitrate_steers_the_following_pictures() {
+    let settings = config(&[("bitrate", "2M"), ("gop", "0"), ("fps", "30")]);
+    let mut engine = Engine::new(settings).unwrap();
+    bytes(&mut engine, 0..30, (320, 192));
+    let high = bytes(&mut engine, 30..90, (320, 192));
+    engine.set_bitrate(100_000).unwrap();
+    bytes(&mut engine, 90..120, (320, 192));
+    let low = bytes(&mut engine, 120..180, (320, 192));
+    assert!(low * 4 < high, "2 Mbit/s: {high} bytes, 100 kbit/s: {low}");
+    // A new size makes a new encoder: it keeps the new target.
+    bytes(&mut engine, 180..210, (352, 288));
+    let resized = bytes(&mut engine, 210..270, (352, 288));
+    assert!(resized * 3 < high, "after resize: {resized} bytes");
+}
