@@ -73,3 +73,20 @@ pub use registry::{STAGE_PATH_ENV, StageRegistry};
 pub use session::{MAX_PENDING_EVENTS, SessionEvent, Session};
 pub use stage::LoadedStage;
 pub use stats::{LatencyHistogram, SessionStats, StageStats};
+
+/// What an embedder moves between threads (a session per task, a pipeline
+/// shared by a server's connections) must stay `Send` (and `Sync` where
+/// shared); this fails to compile if a change breaks that.
+const _: () = {
+    const fn send<T: Send>() {}
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<Engine>();
+    send_sync::<Pipeline>();
+    send::<Session>();
+    send_sync::<Frame>();
+    send_sync::<Media>();
+    send_sync::<Error>();
+    send_sync::<live::LiveRuntime>();
+    send_sync::<live::LiveSession>();
+    send_sync::<live::LiveEvent>();
+};

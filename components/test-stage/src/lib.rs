@@ -77,10 +77,11 @@ pub enum Behaviour {
     StderrFlood,
     AliasedDrops,
     AliasedLabels,
+    Burn,
 }
 
 impl Behaviour {
-    const ALL: [(&'static str, Behaviour); 23] = [
+    const ALL: [(&'static str, Behaviour); 24] = [
         ("passthrough", Behaviour::Passthrough),
         ("loop", Behaviour::Loop),
         ("alloc", Behaviour::Alloc),
@@ -104,6 +105,7 @@ impl Behaviour {
         ("stderr-flood", Behaviour::StderrFlood),
         ("aliased-drops", Behaviour::AliasedDrops),
         ("aliased-labels", Behaviour::AliasedLabels),
+        ("burn", Behaviour::Burn),
     ];
 
     fn from_name(name: &str) -> Option<Behaviour> {
@@ -117,7 +119,7 @@ pub fn param_specs() -> Vec<ParamSpec> {
         "behaviour",
         &names,
         "passthrough",
-        "What to do on push: passthrough, loop forever, alloc without end, trap, remember the first Y sample, read-plane or roundtrip the Y plane, hoard-frames without end, probe-sandbox for capabilities; hostile: sleep (in push, create or flush), region-flood, long-label, metadata-clones, multiply, drop-reasons, log-flood, error-forgery, swallow, stderr-flood, aliased-drops, aliased-labels.",
+        "What to do on push: passthrough, loop forever, alloc without end, trap, remember the first Y sample, read-plane or roundtrip the Y plane, hoard-frames without end, probe-sandbox for capabilities; hostile: sleep (in push, create or flush), region-flood, long-label, metadata-clones, multiply, drop-reasons, log-flood, error-forgery, swallow, stderr-flood, aliased-drops, aliased-labels; burn: spin 45 ms of CPU per frame, then pass it on (a stage using most of a 50 ms time limit on every call).",
     )]
 }
 
@@ -191,6 +193,7 @@ impl StageProcessor for TestProcessor {
             Behaviour::AliasedDrops => return Ok(aliased_drops(&frame)),
             Behaviour::AliasedLabels => set_aliased_labels(&frame),
             Behaviour::Loop => spin_forever(),
+            Behaviour::Burn => burn(BURN_PER_FRAME),
             Behaviour::Alloc => allocate_forever(),
             // Deliberate: this behaviour exists to make the component trap.
             Behaviour::Trap => panic!("{STAGE_NAME}: trapping because behaviour=trap"),
@@ -409,6 +412,18 @@ fn flood_stderr() {
     let piece = "e".repeat(1023) + "\n";
     for _ in 0..10 * 1024 {
         eprint!("{piece}");
+    }
+}
+
+/// CPU time `burn` spends on every frame.
+const BURN_PER_FRAME: std::time::Duration = std::time::Duration::from_millis(45);
+
+/// Spins for `time` by the monotonic clock (WASI's), then returns.
+fn burn(time: std::time::Duration) {
+    let until = std::time::Instant::now() + time;
+    let mut turns: u64 = 0;
+    while std::time::Instant::now() < until {
+        turns = std::hint::black_box(turns.wrapping_add(1));
     }
 }
 

@@ -78,7 +78,7 @@ impl Input {
 fn is_keyframe(media: &Media) -> bool {
     match media {
         Media::Packet(packet) => packet.keyframe,
-        Media::Frame(frame) => frame.metadata().keyframe,
+        Media::Frame(frame) => frame.keyframe,
     }
 }
 

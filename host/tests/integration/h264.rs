@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use framechain::{Codec, Frame, Media, Packet, Pipeline, Plane, Rect, Region, Session};
+use framechain::{Codec, Frame, Media, Packet, Pipeline, Plane, Session};
 use sha1_smol::Sha1;
 
 use crate::support::{engine, have_ffmpeg, pipeline, testdata};
@@ -365,9 +365,22 @@ pub(crate) fn ffmpeg_decode(stream: &[u8], name: &str, frames: usize) -> Vec<u8>
 }
 
 pub(crate) fn encode(pipeline: &Pipeline, frames: Vec<Frame>) -> (Vec<u8>, Vec<Packet>) {
+    encode_requesting_keyframes(pipeline, frames, &[])
+}
+
+/// [`encode`], asking the session for a keyframe (as a viewer's PLI would)
+/// before each frame whose index is in `requests`.
+pub(crate) fn encode_requesting_keyframes(
+    pipeline: &Pipeline,
+    frames: Vec<Frame>,
+    requests: &[usize],
+) -> (Vec<u8>, Vec<Packet>) {
     let mut session = pipeline.start_session().unwrap();
     let mut packets = Vec::new();
-    for frame in frames {
+    for (index, frame) in frames.into_iter().enumerate() {
+        if requests.contains(&index) {
+            session.request_keyframe().expect("keyframe request");
+        }
         packets.extend(
             session
                 .push(Media::Frame(frame))
@@ -385,19 +398,6 @@ pub(crate) fn encode(pipeline: &Pipeline, frames: Vec<Frame>) -> (Vec<u8>, Vec<P
         .flat_map(|p| p.data.iter().copied())
         .collect();
     (stream, packets)
-}
-
-/// Asks for frame `frame` to be a keyframe, as a viewer joining would.
-pub(crate) fn force_keyframe(frame: &mut Frame) {
-    frame.regions.push(Region {
-        label: "force-keyframe".into(),
-        area: Rect {
-            x: 0,
-            y: 0,
-            width: 1,
-            height: 1,
-        },
-    });
 }
 
 /// Pts (in frames at 30 fps) of the keyframe packets.
@@ -428,10 +428,9 @@ fn encoded_stream_decodes_in_ffmpeg_with_requested_keyframes() {
             &engine,
             &format!("encode-h264 bitrate=1500k gop=12 low-latency=false {case}"),
         );
-        let mut frames: Vec<Frame> = (0..30).map(|n| test_frame(640, 360, n)).collect();
-        force_keyframe(&mut frames[5]);
+        let frames: Vec<Frame> = (0..30).map(|n| test_frame(640, 360, n)).collect();
         let originals = frames.clone();
-        let (stream, packets) = encode(&encoder, frames);
+        let (stream, packets) = encode_requesting_keyframes(&encoder, frames, &[5]);
         assert_eq!(packets.len(), 30, "{case}: one packet per frame");
         assert_eq!(
             keyframes(&packets),

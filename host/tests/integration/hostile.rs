@@ -101,7 +101,7 @@ fn a_stage_sleeping_in_push_is_stopped_by_its_time_limit() {
         );
         assert!(matches!(
             push_one(&mut session),
-            Err(Error::SessionFailed(_))
+            Err(Error::SessionFailed { .. })
         ));
         error
     });

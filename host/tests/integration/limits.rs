@@ -49,7 +49,7 @@ fn misbehave_beside_a_healthy_session(behaviour: &str, call_timeout: Duration) -
     let again = session
         .push(Media::Frame(flat_frame(64, 36, 100, 1)))
         .unwrap_err();
-    assert!(matches!(again, Error::SessionFailed(_)), "{again:?}");
+    assert!(matches!(again, Error::SessionFailed { .. }), "{again:?}");
     // The engine still starts new sessions of the same pipeline.
     check_engine_still_works(&engine, &bad);
     (error, healthy.join().expect("healthy thread"))

@@ -10,6 +10,7 @@ mod h264;
 mod hostile;
 mod isolation;
 mod limits;
+mod live;
 mod native_encoder;
 mod precompiled;
 mod redact_scale;

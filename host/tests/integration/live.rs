@@ -1,0 +1,364 @@
+//! The live side: control events through real stages (keyframe requests,
+//! bitrate changes, a decoder asking for a keyframe), and the live runtime
+//! (one access unit at a time, backpressure, admission, async owners).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use framechain::live::{LATE_DROP, LiveConfig, LiveEvent, LiveRuntime, LiveSession};
+use framechain::{
+    Busy, Codec, Error, Frame, Media, Packet, Plane, SessionEvent, SessionStats,
+    StageFailure,
+};
+
+use crate::h264::{encode_requesting_keyframes, keyframes, test_frame};
+use crate::support::{engine, flat_frame, pipeline, testdata};
+
+/// The first `limit` access units of the 1080p Constrained Baseline clip
+/// (GOP 60), cut by the sandboxed `parse-h264` stage.
+fn access_units(limit: usize) -> Option<Vec<Packet>> {
+    let clip = testdata()?.join("h264/throughput/real1080p30_10s_cbp_6M.264");
+    let data = std::fs::read(&clip).expect("the throughput clip");
+    let engine = engine();
+    let parser = pipeline(&engine, "parse-h264");
+    let mut session = parser.start_session().unwrap();
+    let mut units = Vec::new();
+    for chunk in data.chunks(64 << 10) {
+        let packet = Packet {
+            codec: Codec::H264,
+            data: chunk.to_vec(),
+            pts: -1,
+            dts: -1,
+            keyframe: false,
+        };
+        units.extend(session.push(Media::Packet(packet)).unwrap());
+        if units.len() >= limit {
+            break;
+        }
+    }
+    if units.len() < limit {
+        units.extend(session.flush().unwrap());
+    }
+    let units: Vec<Packet> = units
+        .into_iter()
+        .take(limit)
+        .map(|media| media.into_packet().expect("parse-h264 gives packets"))
+        .collect();
+    assert_eq!(units.len(), limit, "the clip has {limit} access units");
+    Some(units)
+}
+
+#[test]
+fn parse_h264_cuts_one_access_unit_per_packet_with_keyframes_marked() {
+    let Some(units) = access_units(121) else {
+        return;
+    };
+    let keys: Vec<usize> = (0..units.len()).filter(|&n| units[n].keyframe).collect();
+    assert_eq!(keys, vec![0, 60, 120], "GOP 60: IDR pictures at 0, 60, 120");
+    // Each starts with a start code and holds one picture: the decoder,
+    // told so, gives one frame per packet with no delay.
+    let engine = engine();
+    let decoder = pipeline(&engine, "decode-h264 alignment=access-unit");
+    let mut session = decoder.start_session().unwrap();
+    for (n, unit) in units.iter().enumerate() {
+        assert!(unit.data.starts_with(&[0, 0, 1]) || unit.data.starts_with(&[0, 0, 0, 1]));
+        let out = session.push(Media::Packet(unit.clone())).unwrap();
+        assert_eq!(out.len(), 1, "access unit {n} gives its picture at once");
+    }
+    assert!(session.flush().unwrap().is_empty());
+}
+
+#[test]
+fn keyframe_request_makes_the_next_picture_an_idr() {
+    let engine = engine();
+    for accel in ["none", "native"] {
+        let encoder = pipeline(
+            &engine,
+            &format!("encode-h264 bitrate=1000k gop=100 accel={accel}"),
+        );
+        let frames: Vec<Frame> = (0..20).map(|n| test_frame(320, 180, n)).collect();
+        let (_, packets) = encode_requesting_keyframes(&encoder, frames.clone(), &[7, 13]);
+        assert_eq!(keyframes(&packets), vec![0, 7, 13], "accel={accel}");
+        // Without requests, only the first.
+        let (_, packets) = encode_requesting_keyframes(&encoder, frames, &[]);
+        assert_eq!(keyframes(&packets), vec![0], "accel={accel}");
+    }
+}
+
+/// Frames of noise: every bit the encoder is allowed, it spends.
+fn noise_frame(n: u32) -> Frame {
+    let mut frame = Frame::black(320, 180).unwrap();
+    let mut state = u64::from(n) * 0x9E37_79B9_7F4A_7C15 + 1;
+    for sample in frame.plane_mut(Plane::Y) {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        *sample = 16 + (state % 220) as u8;
+    }
+    frame.pts = i64::from(n) * 3000;
+    frame
+}
+
+#[test]
+fn bitrate_change_takes_effect() {
+    let engine = engine();
+    for accel in ["none", "native"] {
+        let encoder = pipeline(
+            &engine,
+            &format!("encode-h264 bitrate=3000k gop=1000 accel={accel}"),
+        );
+        let mut session = encoder.start_session().unwrap();
+        let mut bytes = [0usize; 2];
+        for n in 0..120 {
+            if n == 60 {
+                session.set_bitrate(300_000).unwrap();
+            }
+            for media in session.push(Media::Frame(noise_frame(n))).unwrap() {
+                // Skip the first second of each half: rate control settles.
+                if n % 60 >= 30 {
+                    bytes[(n / 60) as usize] += media.into_packet().unwrap().data.len();
+                }
+            }
+        }
+        // One second at 3 Mbit/s is ~375 kB, at 300 kbit/s ~37 kB.
+        assert!(
+            bytes[1] * 3 < bytes[0],
+            "accel={accel}: {} bytes/s before, {} after the change to 300k",
+            bytes[0],
+            bytes[1]
+        );
+    }
+}
+
+#[test]
+fn decoder_missing_references_asks_for_a_keyframe_and_recovers() {
+    let Some(units) = access_units(121) else {
+        return;
+    };
+    let engine = engine();
+    let chain = pipeline(
+        &engine,
+        "decode-h264 alignment=access-unit error-concealment=false ! scale width=320 height=180",
+    );
+    let mut session = chain.start_session().unwrap();
+    let mut out = 0;
+    let mut asked = Vec::new();
+    // Pictures 10..=14 are lost on the way: 15..59 miss their references.
+    for (n, unit) in units.iter().enumerate() {
+        if (10..15).contains(&n) {
+            continue;
+        }
+        out += session.push(Media::Packet(unit.clone())).unwrap().len();
+        for event in session.take_events() {
+            assert_eq!(
+                event,
+                SessionEvent::KeyframeNeeded {
+                    stage: "decode-h264".into()
+                }
+            );
+            asked.push(n);
+        }
+    }
+    out += session.flush().unwrap().len();
+    assert_eq!(asked, vec![15], "asked once, at the first broken picture");
+    let stats = session.stats();
+    let decode = &stats.stages[0];
+    assert_eq!(decode.inputs, 116);
+    assert_eq!(
+        decode.outputs + decode.dropped_total(),
+        116,
+        "every access unit is a picture or a drop: {:?}",
+        decode.dropped
+    );
+    // 0..10 and 60..121 come out; some of 15..60 may not.
+    assert!(out >= 10 + 61, "{out} pictures");
+    assert!(decode.dropped_total() > 0, "broken pictures are reported");
+}
+
+/// Waits for a session's events up to `Ended`.
+fn drain(session: &LiveSession) -> (Vec<Media>, Vec<LiveEvent>, SessionStats) {
+    let mut outputs = Vec::new();
+    let mut others = Vec::new();
+    while let Some(event) = session.recv() {
+        match event {
+            LiveEvent::Output { media, .. } => outputs.push(media),
+            LiveEvent::Ended(stats) => return (outputs, others, *stats),
+            other => others.push(other),
+        }
+    }
+    panic!("no Ended event");
+}
+
+fn runtime(workers: usize, queue_depth: usize) -> LiveRuntime {
+    LiveRuntime::new(LiveConfig {
+        workers,
+        queue_depth,
+        ..LiveConfig::default()
+    })
+    .unwrap()
+}
+
+#[test]
+fn live_session_decodes_each_access_unit_as_it_arrives() {
+    let Some(units) = access_units(30) else {
+        return;
+    };
+    let engine = engine();
+    let chain = Arc::new(pipeline(
+        &engine,
+        "decode-h264 alignment=access-unit ! scale width=640 height=360 ! encode-h264 bitrate=800k",
+    ));
+    let runtime = runtime(2, 3);
+    let session = runtime.open(&chain, 30.0).unwrap();
+    let start = Instant::now();
+    for (n, unit) in units.into_iter().enumerate() {
+        // Paced at 60 fps: the machine keeps up, nothing is late.
+        let due = start + Duration::from_millis(n as u64 * 1000 / 60);
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        session.push(unit, Instant::now());
+    }
+    session.finish();
+    let (outputs, _, stats) = drain(&session);
+    assert_eq!(stats.inputs, 30);
+    assert_eq!(outputs.len() as u64 + stats.dropped_total(), 30);
+    assert!(outputs.len() >= 28, "{} of 30 pictures out", outputs.len());
+    assert!(outputs.iter().all(|m| matches!(m, Media::Packet(_))));
+    assert_eq!(stats.arrival_latency.count(), outputs.len() as u64);
+    assert!(stats.arrival_latency.max() > Duration::ZERO);
+    drop(session);
+    assert_eq!(runtime.sessions(), 0, "an ended session leaves the runtime");
+}
+
+#[test]
+fn falling_behind_drops_whole_pictures_up_to_the_next_keyframe() {
+    let Some(units) = access_units(100) else {
+        return;
+    };
+    let engine = engine();
+    let chain = Arc::new(pipeline(&engine, "decode-h264 alignment=access-unit"));
+    let runtime = runtime(1, 3);
+    let session = runtime.open(&chain, 30.0).unwrap();
+    // All 100 at once: far more than the session can take ahead.
+    let arrival = Instant::now();
+    for unit in &units {
+        session.push(unit.clone(), arrival);
+    }
+    session.finish();
+    let (outputs, events, stats) = drain(&session);
+    let late = stats.session_drops.get(LATE_DROP).copied().unwrap_or(0);
+    assert_eq!(stats.inputs, 100, "late drops count as inputs");
+    assert_eq!(
+        outputs.len() as u64 + stats.dropped_total(),
+        100,
+        "every access unit comes out or is counted: {:?}",
+        stats.dropped()
+    );
+    assert!(late >= 50, "{late} late");
+    assert!(events.iter().any(|e| matches!(e, LiveEvent::KeyframeNeeded)));
+    assert!(events.iter().any(
+        |e| matches!(e, LiveEvent::Dropped { reason, count } if reason == "session: late" && *count > 0)
+    ));
+    // Whole pictures were skipped: the decoder never saw a picture without
+    // its references, and the keyframe at 60 was kept.
+    let decode = &stats.stages[0];
+    assert_eq!(decode.dropped_total(), 0, "{:?}", decode.dropped);
+    let pts: Vec<i64> = outputs.iter().map(Media::pts).collect();
+    assert!(pts.contains(&(60 * 3000)), "the keyframe at 60 came through: {pts:?}");
+}
+
+#[test]
+fn admission_refuses_with_a_typed_error() {
+    let engine = engine();
+    let chain = Arc::new(pipeline(&engine, "scale width=64 height=36"));
+    let runtime = LiveRuntime::new(LiveConfig {
+        workers: 1,
+        max_sessions: 2,
+        ..LiveConfig::default()
+    })
+    .unwrap();
+    let first = runtime.open(&chain, 30.0).unwrap();
+    let _second = runtime.open(&chain, 30.0).unwrap();
+    match runtime.open(&chain, 30.0) {
+        Err(Error::Busy(Busy::Sessions { open: 2, max: 2 })) => {}
+        other => panic!("expected busy, got {:?}", other.map(|_| ())),
+    }
+    first.finish();
+    drain(&first);
+    runtime.open(&chain, 30.0).expect("room again after one ended");
+}
+
+#[test]
+fn many_sessions_share_the_workers_and_each_gets_its_own_frames() {
+    let engine = engine();
+    let chain = Arc::new(pipeline(&engine, "scale width=32 height=18"));
+    let runtime = runtime(2, 64);
+    let sessions: Vec<LiveSession> = (0..24)
+        .map(|_| runtime.open(&chain, 30.0).unwrap())
+        .collect();
+    for (index, session) in sessions.iter().enumerate() {
+        for n in 0..20 {
+            let frame = flat_frame(64, 36, 16 + index as u8, n);
+            session.push_media(Media::Frame(frame), Instant::now());
+        }
+        session.finish();
+    }
+    for (index, session) in sessions.iter().enumerate() {
+        let (outputs, _, stats) = drain(session);
+        assert_eq!(outputs.len(), 20, "session {index}: {:?}", stats.dropped());
+        for (n, media) in outputs.into_iter().enumerate() {
+            let frame = media.into_frame().unwrap();
+            assert_eq!(frame.pts, n as i64);
+            assert!(
+                frame.plane(Plane::Y).iter().all(|&y| y == 16 + index as u8),
+                "session {index} got another session's picture"
+            );
+        }
+    }
+}
+
+#[test]
+fn async_owners_never_run_stage_code_on_their_executor() {
+    // A stage that sleeps waits in WASI; on a tokio worker that used to
+    // panic in wasmtime-wasi's block_on. Here it runs on the runtime's own
+    // workers and is stopped by its time limit like any other.
+    let engine = crate::support::engine_with(64 << 20, Duration::from_millis(200));
+    let sleepy = Arc::new(pipeline(&engine, "test-stage behaviour=sleep"));
+    let healthy = Arc::new(pipeline(&engine, "scale width=32 height=18"));
+    let runtime = runtime(2, 8);
+    let executor = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+        .unwrap();
+    executor.block_on(async {
+        let bad = runtime.open(&sleepy, 30.0).unwrap();
+        let good = runtime.open(&healthy, 30.0).unwrap();
+        bad.push_media(Media::Frame(flat_frame(64, 36, 50, 0)), Instant::now());
+        for n in 0..10 {
+            good.push_media(Media::Frame(flat_frame(64, 36, 50, n)), Instant::now());
+        }
+        good.finish();
+        bad.finish();
+        let mut failure = None;
+        while let Some(event) = bad.next().await {
+            match event {
+                LiveEvent::Failed(Error::StageFailed { failure: f, .. }) => failure = Some(f),
+                LiveEvent::Ended(_) => break,
+                _ => {}
+            }
+        }
+        assert!(
+            matches!(failure, Some(StageFailure::TimeLimit(_))),
+            "{failure:?}"
+        );
+        let mut frames = 0;
+        while let Some(event) = good.next().await {
+            match event {
+                LiveEvent::Output { .. } => frames += 1,
+                LiveEvent::Ended(_) => break,
+                _ => {}
+            }
+        }
+        assert_eq!(frames, 10);
+    });
+}
