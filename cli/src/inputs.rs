@@ -1,7 +1,5 @@
 //! Opening the input and output named on the command line.
 
-use std::fs::File;
-use std::io::{BufReader, BufWriter};
 use std::path::Path;
 
 use framechain::io::{
@@ -17,8 +15,6 @@ pub const TESTSRC: &str = "testsrc";
 const TESTSRC_SIZE: (u32, u32) = (1920, 1080);
 /// File name endings of H.264 Annex-B streams.
 const H264_EXTENSIONS: [&str; 5] = ["h264", "264", "avc", "jsv", "26l"];
-/// Large reads keep syscalls off the per-frame cost for 3 MB pictures.
-const IO_BUFFER: usize = 1 << 20;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum InputFormat {
@@ -97,15 +93,8 @@ fn extension(name: &str) -> Option<String> {
         .map(|ext| ext.to_string_lossy().to_ascii_lowercase())
 }
 
-fn open_read(name: &str) -> Result<Box<dyn std::io::BufRead>, String> {
-    if name == "-" {
-        return Ok(Box::new(BufReader::with_capacity(
-            IO_BUFFER,
-            std::io::stdin(),
-        )));
-    }
-    let file = File::open(name).map_err(|error| format!("cannot open input {name}: {error}"))?;
-    Ok(Box::new(BufReader::with_capacity(IO_BUFFER, file)))
+fn open_read(name: &str) -> Result<Box<dyn std::io::BufRead + Send>, String> {
+    framechain::io::open_source(name).map_err(|error| error.to_string())
 }
 
 pub fn open_input(args: &RunArgs) -> Result<Box<dyn MediaReader>, String> {
@@ -134,13 +123,7 @@ pub fn open_input(args: &RunArgs) -> Result<Box<dyn MediaReader>, String> {
 
 pub fn open_output(args: &RunArgs, rate: FrameRate) -> Result<Box<dyn MediaWriter>, String> {
     let format = output_format(args)?;
-    let sink: Box<dyn std::io::Write> = if args.output == "-" {
-        Box::new(BufWriter::with_capacity(IO_BUFFER, std::io::stdout()))
-    } else {
-        let file = File::create(&args.output)
-            .map_err(|error| format!("cannot create output {}: {error}", args.output))?;
-        Box::new(BufWriter::with_capacity(IO_BUFFER, file))
-    };
+    let sink = framechain::io::open_sink(&args.output).map_err(|error| error.to_string())?;
     Ok(match format {
         OutputFormat::Y4m => Box::new(FramesOut(Y4mWriter::new(sink, rate))),
         OutputFormat::Raw => Box::new(FramesOut(RawWriter::new(sink))),

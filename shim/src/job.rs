@@ -17,8 +17,6 @@
 //! `<name>.wasm` in `stages/` beside the pipeline file, in the pipeline
 //! file's folder, then in `$FRAMECHAIN_STAGE_PATH` of the container.
 
-use std::fs::File;
-use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -28,8 +26,6 @@ use framechain::io::{
 };
 use framechain::{ChainSpec, Engine, EngineConfig, Pipeline, StageRegistry, TrustedPrecompiled};
 
-/// Large reads and writes keep syscalls off the per-frame cost.
-const IO_BUFFER: usize = 1 << 20;
 /// File name endings of H.264 Annex-B streams.
 const H264_EXTENSIONS: [&str; 5] = ["h264", "264", "avc", "jsv", "26l"];
 
@@ -178,13 +174,7 @@ impl Job {
             Some(format) => format,
             None => format_of(&self.input, "input")?,
         };
-        let source: Box<dyn std::io::BufRead> = if self.input == "-" {
-            Box::new(BufReader::with_capacity(IO_BUFFER, std::io::stdin()))
-        } else {
-            let file = File::open(&self.input)
-                .map_err(|error| format!("cannot open input {}: {error}", self.input))?;
-            Box::new(BufReader::with_capacity(IO_BUFFER, file))
-        };
+        let source = framechain::io::open_source(&self.input).map_err(|error| error.to_string())?;
         let input_error = |error: framechain::io::IoError| format!("input {}: {error}", self.input);
         Ok(match format {
             Format::Y4m => Box::new(FramesIn(Y4mReader::new(source).map_err(input_error)?)),
@@ -202,13 +192,7 @@ impl Job {
             Some(format) => format,
             None => format_of(&self.output, "output")?,
         };
-        let sink: Box<dyn std::io::Write> = if self.output == "-" {
-            Box::new(BufWriter::with_capacity(IO_BUFFER, std::io::stdout()))
-        } else {
-            let file = File::create(&self.output)
-                .map_err(|error| format!("cannot create output {}: {error}", self.output))?;
-            Box::new(BufWriter::with_capacity(IO_BUFFER, file))
-        };
+        let sink = framechain::io::open_sink(&self.output).map_err(|error| error.to_string())?;
         Ok(match format {
             Format::Y4m => Box::new(FramesOut(Y4mWriter::new(sink, rate))),
             Format::Raw => Box::new(FramesOut(RawWriter::new(sink))),

@@ -176,7 +176,7 @@ fn user_errors_are_one_line_and_exit_non_zero() {
                 "-o",
                 out,
             ],
-            "cannot open input /no/such/file.y4m",
+            "cannot read /no/such/file.y4m: No such file or directory",
         ),
         (
             vec!["run", "scale width=8 height=8", "-i", truncated, "-o", out],

@@ -8,6 +8,7 @@
 //! stages inside the sandbox.
 
 mod annexb;
+mod open;
 mod raw;
 mod snapshot;
 mod stream;
@@ -15,6 +16,7 @@ mod testsrc;
 mod y4m;
 
 pub use annexb::{AnnexBReader, AnnexBWriter, CHUNK as ANNEXB_CHUNK, NO_PTS};
+pub use open::{IO_BUFFER, STDIO, open_sink, open_source};
 pub use raw::{RawReader, RawWriter};
 pub use snapshot::write_before_after_png;
 pub use stream::{FramesIn, FramesOut, MediaReader, MediaWriter};
