@@ -42,6 +42,11 @@ const STAGE_CRATES: &[StageCrate] = &[
         shipped: true,
     },
     StageCrate {
+        package: "framechain-parse-h264",
+        stage: "parse-h264",
+        shipped: true,
+    },
+    StageCrate {
         package: "framechain-test-stage",
         stage: "test-stage",
         shipped: false,

@@ -46,11 +46,12 @@ impl AuTracker {
         self.ended = true;
     }
 
-    /// Places the next NAL unit of the stream.
-    pub fn place(&mut self, unit: &[u8]) -> Placement {
+    /// Whether `unit`, placed next, would begin a new access unit. Asking
+    /// changes nothing; a unit still being gathered may be asked about
+    /// once its header (and, for slices, `first_mb_in_slice`) is in.
+    pub fn starts_new(&self, unit: &[u8]) -> bool {
         let nal_type = nal::nal_type(unit);
-        let vcl = nal_type.is_some_and(nal::is_vcl);
-        let starts = self.current == 0
+        self.current == 0
             || self.ended
             || match nal_type {
                 Some(types::AUD) => true,
@@ -59,7 +60,14 @@ impl AuTracker {
                     self.has_vcl && nal::first_mb_in_slice(unit) == Some(0)
                 }
                 _ => false,
-            };
+            }
+    }
+
+    /// Places the next NAL unit of the stream.
+    pub fn place(&mut self, unit: &[u8]) -> Placement {
+        let nal_type = nal::nal_type(unit);
+        let vcl = nal_type.is_some_and(nal::is_vcl);
+        let starts = self.starts_new(unit);
         if starts {
             self.current += 1;
             self.has_vcl = false;

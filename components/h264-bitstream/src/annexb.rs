@@ -91,6 +91,12 @@ impl Splitter {
         split
     }
 
+    /// The bytes of the unit still being gathered (start code first), if
+    /// any: enough, often, to read its header before it is complete.
+    pub fn pending(&self) -> Option<&[u8]> {
+        self.start.map(|start| &self.buf[start..])
+    }
+
     /// End of the stream (or of an aligned packet): the current unit is
     /// complete. Returns it, if any.
     pub fn finish(&mut self) -> Split {
@@ -286,6 +292,16 @@ mod tests {
             (tail.discarded, tail.units[0].data.clone()),
             (0, vec![0, 0, 1, 0x65, 0x88])
         );
+    }
+
+    #[test]
+    fn the_pending_unit_can_be_read_before_it_is_complete() {
+        let mut s = Splitter::new(1 << 20);
+        assert_eq!(s.pending(), None);
+        s.push(&[A, &C[..6]].concat(), -1);
+        assert_eq!(s.pending(), Some(&C[1..6]));
+        s.finish();
+        assert_eq!(s.pending(), None);
     }
 
     #[test]
