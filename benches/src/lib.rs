@@ -17,6 +17,12 @@ pub const HEIGHT: u32 = 1080;
 
 /// An engine whose registry holds the shipped and the test stages.
 pub fn engine() -> Engine {
+    Engine::new(EngineConfig::default().with_bench_stages()).expect("engine")
+}
+
+/// Where the benches find stages: `$FRAMECHAIN_STAGE_PATH`, else the
+/// workspace's `target/stages` and `target/test-stages`.
+pub fn stage_registry() -> StageRegistry {
     let dirs = match std::env::var_os(framechain::STAGE_PATH_ENV) {
         Some(path) => std::env::split_paths(&path).collect(),
         None => {
@@ -24,11 +30,21 @@ pub fn engine() -> Engine {
             vec![target.join("stages"), target.join("test-stages")]
         }
     };
-    let config = EngineConfig {
-        registry: StageRegistry::with_dirs(dirs),
-        ..EngineConfig::default()
-    };
-    Engine::new(config).expect("engine")
+    StageRegistry::with_dirs(dirs)
+}
+
+/// Engine settings with the benches' stage registry.
+pub trait WithBenchStages {
+    fn with_bench_stages(self) -> Self;
+}
+
+impl WithBenchStages for EngineConfig {
+    fn with_bench_stages(self) -> Self {
+        EngineConfig {
+            registry: stage_registry(),
+            ..self
+        }
+    }
 }
 
 /// A session of a one-line chain.
