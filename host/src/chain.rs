@@ -31,7 +31,11 @@ const ECHO: usize = 60;
 /// One stage of a chain: a built-in name or a path, and its parameters.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StageSpec {
+    /// A built-in stage name (looked up in the stage registry) or a path to
+    /// a `.wasm` component, as the user wrote it.
     pub stage: String,
+    /// `key=value` parameters in the order written; the stage checks them
+    /// against what it declares when the pipeline is built.
     pub params: Vec<(String, String)>,
 }
 
@@ -40,6 +44,7 @@ pub struct StageSpec {
 pub struct ChainSpec {
     /// A name for logs and metrics (the pipeline file's `name`).
     pub name: Option<String>,
+    /// The stages, first to last: the output of each feeds the next.
     pub stages: Vec<StageSpec>,
 }
 

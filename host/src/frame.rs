@@ -78,10 +78,12 @@ impl Frame {
         }
     }
 
+    /// Width of the picture in luma samples (the Y plane).
     pub fn width(&self) -> u32 {
         self.width
     }
 
+    /// Height of the picture in luma rows (the Y plane).
     pub fn height(&self) -> u32 {
         self.height
     }
@@ -99,6 +101,8 @@ impl Frame {
         &self.planes[plane_index(plane)]
     }
 
+    /// The samples of one plane, to change in place (its size is fixed:
+    /// a stage that resizes makes a new frame).
     pub fn plane_mut(&mut self, plane: Plane) -> &mut [u8] {
         &mut self.planes[plane_index(plane)]
     }
@@ -240,13 +244,17 @@ pub(crate) fn regions_bytes(regions: &[Region]) -> usize {
 /// A frame's timing and regions, without its samples.
 #[derive(Clone, Debug)]
 pub struct FrameMetadata {
+    /// Presentation time, 90 kHz ticks.
     pub pts: i64,
+    /// How long the picture shows, 90 kHz ticks (0 when unknown).
     pub duration: i64,
+    /// Whether the picture came from (or must become) a keyframe.
     pub keyframe: bool,
+    /// Labelled areas of the picture that stages found or were told about
+    /// (e.g. text to redact), handed on to the next stage.
     pub regions: Vec<Region>,
 }
 
-/// Size of each chroma plane of an I420 picture: half, rounded up.
 /// Bytes of the Y, U and V planes of a `width` x `height` I420 frame, or
 /// `BadDimensions` for a zero or oversized side.
 fn plane_lengths(width: u32, height: u32) -> Result<[usize; 3], FrameError> {
@@ -258,6 +266,9 @@ fn plane_lengths(width: u32, height: u32) -> Result<[usize; 3], FrameError> {
     Ok([width as usize * height as usize, chroma, chroma])
 }
 
+/// Size of each chroma plane (U and V) of a `width` x `height` I420
+/// picture: half each side, rounded up, so odd sizes keep their last column
+/// and row of colour.
 pub fn chroma_size(width: u32, height: u32) -> (u32, u32) {
     (width.div_ceil(2), height.div_ceil(2))
 }

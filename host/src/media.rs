@@ -7,7 +7,9 @@ pub use crate::bindings::types::Packet;
 /// One item of media entering or leaving a stage.
 #[derive(Debug)]
 pub enum Media {
+    /// A decoded I420 picture, between decoder and encoder.
     Frame(Frame),
+    /// Compressed bytes (H.264): what a decoder takes and an encoder gives.
     Packet(Packet),
 }
 
@@ -20,6 +22,8 @@ impl Media {
         }
     }
 
+    /// The picture, or `None` for a packet: for a sink that only writes
+    /// pictures.
     pub fn into_frame(self) -> Option<Frame> {
         match self {
             Media::Frame(frame) => Some(frame),
@@ -27,6 +31,8 @@ impl Media {
         }
     }
 
+    /// The packet, or `None` for a picture: for a sink that only writes
+    /// compressed bytes.
     pub fn into_packet(self) -> Option<Packet> {
         match self {
             Media::Packet(packet) => Some(packet),

@@ -28,12 +28,16 @@ pub fn describe(port: &Port) -> String {
     }
 }
 
+/// The name of a pixel format as messages and `framechain inspect` show
+/// it (`i420`).
 pub fn pixel_format_name(format: PixelFormat) -> &'static str {
     match format {
         PixelFormat::I420 => "i420",
     }
 }
 
+/// The name of a codec as messages and `framechain inspect` show it
+/// (`h264`).
 pub fn codec_name(codec: Codec) -> &'static str {
     match codec {
         Codec::H264 => "h264",

@@ -45,6 +45,8 @@ impl StageRegistry {
         StageRegistry { dirs }
     }
 
+    /// The folders searched for `<name>.wasm`, first match wins: for
+    /// messages, and for a front end that adds its own folders in front.
     pub fn dirs(&self) -> &[PathBuf] {
         &self.dirs
     }

@@ -11,30 +11,47 @@ use crate::session::Session;
 /// Why a run stopped early.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    /// The input could not be read or is not what its format says
+    /// (truncated, a bad header).
     #[error("input: {0}")]
     Input(IoError),
+    /// The output could not be written (disk full, a closed pipe).
     #[error("output: {0}")]
     Output(IoError),
+    /// The pipeline failed: the ends do not fit the chain, or a stage
+    /// failed or broke a limit.
     #[error(transparent)]
     Pipeline(#[from] Error),
     /// Input went in and nothing at all came out: almost always an input
     /// the first stage could not use (e.g. bytes that are not H.264).
     #[error("no output: {inputs} inputs went in and nothing came out ({reason})")]
-    NoOutput { inputs: u64, reason: String },
+    NoOutput {
+        /// Items read from the input and pushed into the session.
+        inputs: u64,
+        /// What the stages said: their drops, or which stage gave nothing.
+        reason: String,
+    },
 }
 
 /// Where a run is, for progress display.
 #[derive(Clone, Copy, Debug)]
 pub struct Progress {
+    /// Items read from the input and pushed so far.
     pub inputs: u64,
+    /// Items written to the output so far.
     pub outputs: u64,
+    /// Wall time since the run started.
     pub elapsed: Duration,
 }
 
 /// Watches a run: sees progress and every item as it passes each
 /// position of the chain (0 = input, `i + 1` = output of stage `i`).
 pub trait RunObserver {
+    /// Called after every input item is through the chain, and once at
+    /// the end: for a progress bar.
     fn progress(&mut self, _progress: Progress) {}
+    /// Called for every item at every position of the chain, before it
+    /// moves on: for a snapshot of one frame before and after the stages.
     fn passing(&mut self, _position: usize, _media: &Media) {}
 }
 
@@ -146,7 +163,9 @@ fn why_nothing(session: &Session) -> String {
 /// What [`run_pipeline`] leaves behind: the session (for its stats) and
 /// the wall time of the run.
 pub struct Finished {
+    /// The finished session: its stats and suppressed log line count.
     pub session: Session,
+    /// Wall time from the first read to the last write.
     pub elapsed: Duration,
 }
 

@@ -21,6 +21,7 @@ const LINEAR_BITS: u32 = 5;
 const LINEAR_STEPS: u64 = 1 << LINEAR_BITS;
 
 impl LatencyHistogram {
+    /// Adds one sample (microsecond resolution).
     pub fn record(&mut self, latency: Duration) {
         let us = latency.as_micros().min(u64::MAX as u128) as u64;
         *self.buckets.entry(bucket_of(us)).or_default() += 1;
@@ -29,14 +30,17 @@ impl LatencyHistogram {
         self.total_us = self.total_us.saturating_add(us);
     }
 
+    /// How many samples were recorded: 0 means the percentiles say nothing.
     pub fn count(&self) -> u64 {
         self.count
     }
 
+    /// The largest sample, exact (not rounded to a bucket).
     pub fn max(&self) -> Duration {
         Duration::from_micros(self.max_us)
     }
 
+    /// The average of the samples, exact; zero when there are none.
     pub fn mean(&self) -> Duration {
         Duration::from_micros(self.total_us.checked_div(self.count).unwrap_or(0))
     }
@@ -58,10 +62,12 @@ impl LatencyHistogram {
         self.max()
     }
 
+    /// The median: half the samples took at most this long.
     pub fn p50(&self) -> Duration {
         self.quantile(0.50)
     }
 
+    /// The 99th percentile: the tail a viewer notices as stalls.
     pub fn p99(&self) -> Duration {
         self.quantile(0.99)
     }
@@ -120,6 +126,7 @@ impl StageStats {
         *self.dropped.entry(key).or_default() += 1;
     }
 
+    /// Inputs the stage dropped, whatever the reason.
     pub fn dropped_total(&self) -> u64 {
         self.dropped.values().sum()
     }
@@ -132,6 +139,7 @@ pub struct SessionStats {
     pub inputs: u64,
     /// Media items the last stage produced.
     pub outputs: u64,
+    /// Each stage's own counts and call latency, in chain order.
     pub stages: Vec<StageStats>,
     /// For each item the last stage produced: the time from the start of the
     /// `push` (or `flush`) that let it out to the end of that call, through
@@ -173,7 +181,10 @@ impl SessionStats {
 
     /// Every drop: by the stages and before the first stage.
     pub fn dropped_total(&self) -> u64 {
-        self.stages.iter().map(StageStats::dropped_total).sum::<u64>()
+        self.stages
+            .iter()
+            .map(StageStats::dropped_total)
+            .sum::<u64>()
             + self.session_drops.values().sum::<u64>()
     }
 }

@@ -27,6 +27,8 @@ pub struct AnnexBReader<R> {
 }
 
 impl<R: Read> AnnexBReader<R> {
+    /// Chunks of `input`; `rate` is reported as the stream's frame rate,
+    /// since the reader does not read the stream's own timing.
     pub fn new(input: R, rate: FrameRate) -> Self {
         AnnexBReader { input, rate }
     }
@@ -64,6 +66,7 @@ pub struct AnnexBWriter<W: Write> {
 }
 
 impl<W: Write> AnnexBWriter<W> {
+    /// Writes packets to `output` as they come, unchanged.
     pub fn new(output: W) -> Self {
         AnnexBWriter { output }
     }

@@ -31,11 +31,15 @@ pub const TICKS_PER_SECOND: i64 = 90_000;
 /// A frame rate as a fraction, e.g. 30000/1001.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FrameRate {
+    /// Frames per `den` seconds (30000 in 30000/1001).
     pub num: u32,
+    /// Seconds per `num` frames (1001 in 30000/1001); never 0 from `parse`.
     pub den: u32,
 }
 
 impl FrameRate {
+    /// 30 fps: the rate of streams that do not say theirs (raw files,
+    /// H.264 without timing) unless the user gives one.
     pub const DEFAULT: FrameRate = FrameRate { num: 30, den: 1 };
 
     /// Duration of one frame in 90 kHz ticks.
@@ -49,6 +53,7 @@ impl FrameRate {
             as i64
     }
 
+    /// Frames per second as a number, e.g. 29.97: for pacing and display.
     pub fn as_f64(self) -> f64 {
         self.num as f64 / self.den.max(1) as f64
     }
@@ -73,6 +78,8 @@ pub trait FrameReader {
 
 /// A sink of frames.
 pub trait FrameWriter {
+    /// Writes one picture (a format with a header writes it before the
+    /// first).
     fn write_frame(&mut self, frame: &Frame) -> Result<(), IoError>;
     /// Flushes buffered output.
     fn finish(&mut self) -> Result<(), IoError>;
@@ -81,8 +88,11 @@ pub trait FrameWriter {
 /// A problem with an input or output stream, as one line.
 #[derive(Debug, thiserror::Error)]
 pub enum IoError {
+    /// The operating system refused a read or write.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// The bytes are not what the format says (a bad header, a truncated
+    /// frame), or a file could not be opened; the text is the whole line.
     #[error("{0}")]
     Format(String),
 }

@@ -73,6 +73,7 @@ pub struct RawWriter<W: Write> {
 }
 
 impl<W: Write> RawWriter<W> {
+    /// Writes the planes of each picture to `output`, with nothing between.
     pub fn new(output: W) -> Self {
         RawWriter { output }
     }

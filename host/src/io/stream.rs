@@ -11,14 +11,19 @@ pub trait MediaReader {
     fn read_media(&mut self) -> Result<Option<Media>, IoError>;
     /// What the source gives.
     fn port(&self) -> Port;
+    /// Frame rate of the stream, as declared or as configured: what the
+    /// writer records and what pacing follows.
     fn frame_rate(&self) -> FrameRate;
 }
 
 /// A sink of media items.
 pub trait MediaWriter {
+    /// Writes one item out of the chain.
     fn write_media(&mut self, media: Media) -> Result<(), IoError>;
     /// What the sink takes.
     fn port(&self) -> Port;
+    /// Flushes buffered output; a write error that was held back shows
+    /// here.
     fn finish(&mut self) -> Result<(), IoError>;
 }
 

@@ -16,6 +16,8 @@ pub struct TestSource {
 }
 
 impl TestSource {
+    /// A clip of `frames` pictures of `width` x `height` (at least 16x16,
+    /// so the name plate fits) at `rate`.
     pub fn new(width: u32, height: u32, frames: u64, rate: FrameRate) -> Result<Self, IoError> {
         // Checked from the numbers: validating must not allocate a frame.
         if width < 16 || height < 16 || Frame::byte_len_for(width, height).is_err() {

@@ -93,6 +93,7 @@ impl<R: BufRead> Y4mReader<R> {
         })
     }
 
+    /// Width and height the stream header declared: every frame has them.
     pub fn size(&self) -> (u32, u32) {
         (self.width, self.height)
     }
@@ -164,6 +165,8 @@ pub struct Y4mWriter<W: Write> {
 }
 
 impl<W: Write> Y4mWriter<W> {
+    /// A writer that declares `rate` in the header; the size is taken from
+    /// the first frame.
     pub fn new(output: W, rate: FrameRate) -> Self {
         Y4mWriter {
             output,
