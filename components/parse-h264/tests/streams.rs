@@ -27,10 +27,11 @@ fn testdata() -> Option<PathBuf> {
     found.then_some(dir)
 }
 
-/// Pictures as (width, height, Y, U, V), in output order.
-fn pictures(
-    batches: impl IntoIterator<Item = Batch>,
-) -> Vec<(u32, u32, Vec<u8>, Vec<u8>, Vec<u8>)> {
+/// A picture as (width, height, Y, U, V).
+type Picture = (u32, u32, Vec<u8>, Vec<u8>, Vec<u8>);
+
+/// Pictures in output order.
+fn pictures(batches: impl IntoIterator<Item = Batch>) -> Vec<Picture> {
     batches
         .into_iter()
         .flat_map(|b| b.pictures)
