@@ -45,8 +45,8 @@ impl Admission {
     /// Admits a session of pipeline `pipeline` at `fps` pictures a second,
     /// or says why not. Returns the session's key for later reports.
     ///
-    /// A pipeline not measured yet has no cost to go on: up to one session
-    /// per worker is admitted until its first pictures are measured.
+    /// A pipeline not measured yet has no cost to go on: it is admitted
+    /// while the load is under the limit, and its first pictures give it.
     pub(crate) fn admit(&self, pipeline: u64, fps: f64) -> Result<u64, Busy> {
         let mut loads = self.lock();
         let open = loads.sessions.len();
@@ -70,16 +70,14 @@ impl Admission {
                     });
                 }
             }
+            // Nothing measured yet to go on: admitted while the workers
+            // have room at all; its first pictures give the cost.
             None => {
-                let unmeasured = loads
-                    .sessions
-                    .values()
-                    .filter(|session| session.pipeline == pipeline)
-                    .count();
-                if unmeasured >= self.workers {
+                let load = loads.load();
+                if load >= limit {
                     return Err(Busy::Load {
-                        load: loads.load(),
-                        needed: 1.0,
+                        load,
+                        needed: 0.0,
                         limit,
                         workers: self.workers,
                     });
@@ -142,10 +140,9 @@ mod tests {
     #[test]
     fn refuses_past_the_measured_load() {
         let admission = Admission::new(2, 100, 0.9);
-        // Unmeasured: one session per worker.
+        // Unmeasured: admitted.
         let first = admission.admit(7, 30.0).unwrap();
         admission.admit(7, 30.0).unwrap();
-        assert!(matches!(admission.admit(7, 30.0), Err(Busy::Load { .. })));
         // 10 ms a picture at 30 fps: 0.3 of a worker each; 1.8 allows 6.
         admission.measured(first, Duration::from_millis(10));
         for _ in 0..4 {

@@ -75,10 +75,12 @@ impl Input {
     }
 }
 
+/// Whether the session can restart from this input after skipping: a
+/// keyframe access unit, or any raw picture (it needs no other).
 fn is_keyframe(media: &Media) -> bool {
     match media {
         Media::Packet(packet) => packet.keyframe,
-        Media::Frame(frame) => frame.keyframe,
+        Media::Frame(_) => true,
     }
 }
 
