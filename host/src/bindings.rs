@@ -6,6 +6,9 @@
 //! `native-h264` encoder resource is the host's
 //! [`NativeEncoder`](crate::native_h264::NativeEncoder).
 
+// The generated items carry the WIT's own doc comments where it has them.
+#![allow(missing_docs)]
+
 wasmtime::component::bindgen!({
     path: "../wit",
     world: "stage-component",

@@ -103,11 +103,20 @@ struct EngineInner {
     ticker: EpochTicker,
 }
 
+/// A wasm page, the unit linear memories grow by.
+const WASM_PAGE: u64 = 64 << 10;
+
+/// Guard region after each pooled memory: catches most out-of-bounds
+/// accesses with a fault instead of a check.
+const POOLED_GUARD_BYTES: u64 = 2 << 20;
+
 /// When set (to anything), the engine writes a perf map of the compiled
 /// stages, `/tmp/perf-<pid>.map`.
 pub const PERFMAP_ENV: &str = "FRAMECHAIN_PERFMAP";
 
 impl Engine {
+    /// Makes the wasmtime engine with `config`'s limits, links the WASI
+    /// and framechain imports, and starts the epoch clock thread.
     pub fn new(config: EngineConfig) -> Result<Engine> {
         let mut wasm_config = wasmtime::Config::new();
         wasm_config.wasm_component_model(true);
@@ -119,6 +128,16 @@ impl Engine {
             wasm_config.profiler(wasmtime::ProfilingStrategy::PerfMap);
         }
         if let Some(instances) = config.pooling {
+            // Each slot reserves only what the memory limit allows, not
+            // wasmtime's default 4 GiB plus guard: a thousand sessions of
+            // four stages would otherwise reserve over 20 TiB of address
+            // space. Bounds checks become explicit (a few percent of wasm
+            // time; see docs/performance.md).
+            let reservation = (config.memory_limit as u64).next_multiple_of(WASM_PAGE);
+            wasm_config
+                .memory_reservation(reservation)
+                .memory_guard_size(POOLED_GUARD_BYTES)
+                .memory_reservation_for_growth(0);
             wasm_config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_config(
                 instances,
                 config.memory_limit,
@@ -149,10 +168,12 @@ impl Engine {
         })
     }
 
+    /// The settings the engine was made with.
     pub fn config(&self) -> &EngineConfig {
         &self.inner.config
     }
 
+    /// Where built-in stages are looked up.
     pub fn registry(&self) -> &StageRegistry {
         &self.inner.config.registry
     }

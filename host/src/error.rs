@@ -8,32 +8,62 @@ use crate::bindings::types::StageError;
 /// Anything that can go wrong while loading, checking or running a chain.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// A stage file could not be read (missing, not a regular file, too
+    /// large).
     #[error("cannot read stage component {}: {source}", path.display())]
     ReadComponent {
+        /// The stage file.
         path: PathBuf,
+        /// Why it could not be read.
         source: std::io::Error,
     },
 
+    /// The file is not a component implementing the framechain contract
+    /// (not wasm, another world, a `describe` that breaks the rules).
     #[error("{} is not a framechain stage component: {reason}", path.display())]
-    InvalidComponent { path: PathBuf, reason: String },
+    InvalidComponent {
+        /// The stage file.
+        path: PathBuf,
+        /// What is wrong with it, escaped and cut.
+        reason: String,
+    },
 
+    /// No built-in stage has this name and it is not a path.
     #[error(
         "unknown stage \"{name}\" (built-in stages: {known}; or give a path to a .wasm component)"
     )]
-    UnknownStage { name: String, known: String },
+    UnknownStage {
+        /// The name asked for.
+        name: String,
+        /// The built-in names, comma-separated.
+        known: String,
+    },
 
+    /// The chain's text or file is malformed or over a cap.
     #[error("invalid chain: {0}")]
     InvalidChain(String),
 
+    /// A stage refused a parameter (unknown, missing, bad value).
     #[error("{stage}: {message}")]
-    BadParameter { stage: String, message: String },
+    BadParameter {
+        /// The stage that refused it.
+        stage: String,
+        /// What is wrong, for a person.
+        message: String,
+    },
 
+    /// One stage's output does not fit the next stage's input (or the
+    /// chain's ends do not fit the source or sink).
     #[error("chain does not fit: {0}")]
     ChainMismatch(String),
 
+    /// A stage failed a session: the session is over.
     #[error("stage {stage} failed: {failure}")]
     StageFailed {
+        /// The stage's name.
         stage: String,
+        /// How it failed: match on it to tell a time or memory limit from
+        /// a crash or the stage's own error.
         failure: StageFailure,
     },
 
@@ -52,6 +82,8 @@ pub enum Error {
     #[error("{0}")]
     Busy(Busy),
 
+    /// The host itself could not do something (start a thread, make an
+    /// instance slot): not the stage's fault.
     #[error("wasmtime: {0}")]
     Runtime(String),
 
@@ -61,7 +93,10 @@ pub enum Error {
         "refusing {}: it is precompiled native code, which would run outside the sandbox, and it is not in a folder trusted for precompiled stages (use the stage's .wasm component; an operator can trust a folder, see docs/security.md)",
         path.display()
     )]
-    UntrustedPrecompiled { path: PathBuf },
+    UntrustedPrecompiled {
+        /// The refused file.
+        path: PathBuf,
+    },
 }
 
 /// Why the live runtime refused a session ([`Error::Busy`]).
@@ -136,4 +171,5 @@ pub(crate) fn describe_stage_error(error: &StageError) -> String {
     format!("{kind}: {message}")
 }
 
+/// The host's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -32,6 +32,8 @@
 //! [`Session`]s (per-stream instances, push/flush, [`SessionStats`]).
 //! [`io`] reads and writes Y4M and raw I420 for tools around the host.
 
+#![deny(missing_docs)]
+
 pub mod allocator;
 mod artifacts;
 mod bindings;

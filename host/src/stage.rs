@@ -75,6 +75,7 @@ impl LoadedStage {
         &self.description.name
     }
 
+    /// The file the stage was loaded from.
     pub fn path(&self) -> &Path {
         &self.path
     }
