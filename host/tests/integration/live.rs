@@ -208,20 +208,20 @@ fn live_session_decodes_each_access_unit_as_it_arrives() {
         &engine,
         "decode-h264 alignment=access-unit ! scale width=640 height=360 ! encode-h264 bitrate=800k",
     ));
-    let runtime = runtime(2, 3);
+    // Room for all 30: a loaded test machine may fall behind, and this
+    // test is about the path, not the backpressure (tested below).
+    let runtime = runtime(2, 30);
     let session = runtime.open(&chain, 30.0).unwrap();
     let start = Instant::now();
     for (n, unit) in units.into_iter().enumerate() {
-        // Paced at 60 fps: the machine keeps up, nothing is late.
-        let due = start + Duration::from_millis(n as u64 * 1000 / 60);
+        let due = start + Duration::from_millis(n as u64 * 1000 / 30);
         std::thread::sleep(due.saturating_duration_since(Instant::now()));
         session.push(unit, Instant::now());
     }
     session.finish();
     let (outputs, _, stats) = drain(&session);
     assert_eq!(stats.inputs, 30);
-    assert_eq!(outputs.len() as u64 + stats.dropped_total(), 30);
-    assert!(outputs.len() >= 28, "{} of 30 pictures out", outputs.len());
+    assert_eq!(outputs.len(), 30, "{:?}", stats.dropped());
     assert!(outputs.iter().all(|m| matches!(m, Media::Packet(_))));
     assert_eq!(stats.arrival_latency.count(), outputs.len() as u64);
     assert!(stats.arrival_latency.max() > Duration::ZERO);
