@@ -48,7 +48,8 @@ pub fn parse_rate(text: &str) -> Result<FrameRate, String> {
         .ok_or_else(|| format!("expected a frame rate like 30 or 30000/1001, got \"{text}\""))
 }
 
-fn input_format(args: &RunArgs) -> Result<InputFormat, String> {
+/// The input's format: as given, or from its name.
+pub fn input_format(args: &RunArgs) -> Result<InputFormat, String> {
     if let Some(format) = args.input_format {
         return Ok(format);
     }
@@ -66,6 +67,16 @@ fn input_format(args: &RunArgs) -> Result<InputFormat, String> {
             "cannot tell the format of input \"{}\" from its name; use .y4m, .yuv or .h264, or --input-format",
             args.input
         )),
+    }
+}
+
+/// The name of an input format, as `--input-format` spells it.
+pub fn format_name(format: InputFormat) -> &'static str {
+    match format {
+        InputFormat::Y4m => "y4m",
+        InputFormat::Raw => "raw",
+        InputFormat::H264 => "h264",
+        InputFormat::Testsrc => "testsrc",
     }
 }
 

@@ -5,6 +5,7 @@ mod inputs;
 mod logger;
 mod package;
 mod progress;
+mod realtime;
 mod summary;
 
 use std::path::PathBuf;
@@ -20,6 +21,7 @@ Examples:
   ffmpeg -i in.mp4 -f yuv4mpegpipe - | framechain run \"scale width=640 height=360\" -i - -o - | ffplay -
   framechain run --pipeline examples/redact-and-scale.yaml -i testsrc --frames 90 -o out.y4m --snapshot out.png
   framechain run --pipeline examples/telemedicine.yaml -i camera.h264 -o redacted-720p.h264
+  framechain run --pipeline examples/telemedicine.yaml -i camera.h264 -o redacted-720p.h264 --realtime
   framechain inspect redact";
 
 /// Runs video-processing stages as sandboxed WebAssembly components.
@@ -74,7 +76,7 @@ pub struct RunArgs {
     /// Frame size of raw input or of testsrc, WIDTHxHEIGHT.
     #[arg(long, value_name = "WxH", value_parser = inputs::parse_size)]
     size: Option<(u32, u32)>,
-    /// Frame rate of raw input or of testsrc (30, 30000/1001).
+    /// Frame rate of raw input, of testsrc, and of an H.264 input played --realtime (30, 30000/1001; default 30).
     #[arg(long, value_name = "RATE", value_parser = inputs::parse_rate)]
     fps: Option<framechain::io::FrameRate>,
     /// Number of frames testsrc generates.
@@ -97,6 +99,14 @@ pub struct RunArgs {
     /// Refuse `encode-h264 accel=native`: every stage then runs inside the sandbox.
     #[arg(long)]
     no_native_encoder: bool,
+    /// Play an H.264 input as a live camera: cut it into access units inside the sandbox (parse-h264),
+    /// send access unit k at k/fps (--fps, default 30) into a live session of the chain, and report
+    /// latency from each access unit's arrival to its output in the summary's end-to-end row; a session
+    /// that falls behind drops pictures up to the next keyframe (counted as `late`). A first stage
+    /// `decode-h264` without an `alignment` parameter gets `alignment=access-unit` (one whole access
+    /// unit per packet: no one-picture delay). H.264 input only; not with --snapshot.
+    #[arg(long, conflicts_with = "snapshot")]
+    realtime: bool,
     /// No progress bar, no summary.
     #[arg(long, short = 'q')]
     quiet: bool,
@@ -200,6 +210,9 @@ fn run(registry: StageRegistry, args: RunArgs) -> Result<(), String> {
         Duration::from_millis(args.call_timeout.max(1)),
         !args.no_native_encoder,
     )?;
+    if args.realtime {
+        return realtime::run(&engine, chain, &args);
+    }
     let pipeline = Pipeline::build(&engine, &chain).map_err(|error| error.to_string())?;
     let mut reader = inputs::open_input(&args)?;
     let mut writer = inputs::open_output(&args, reader.frame_rate())?;

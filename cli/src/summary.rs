@@ -3,15 +3,36 @@
 use std::fmt::Write;
 use std::time::Duration;
 
-use framechain::{LoadedStage, ParamKind, Session};
+use framechain::{LatencyHistogram, LoadedStage, ParamKind, Session, SessionStats, StageStats};
 
 fn ms(duration: Duration) -> String {
     format!("{:.2} ms", duration.as_secs_f64() * 1000.0)
 }
 
-/// Frames in/out/dropped, throughput, and per-stage latency.
+/// Frames in/out/dropped, throughput, and per-stage latency of a run
+/// driven by `push`/`flush`: end-to-end is per item out of the chain,
+/// from the start of the call that let it out.
 pub fn session_summary(session: &Session, elapsed: Duration) -> String {
     let stats = session.stats();
+    summary(
+        stats,
+        elapsed,
+        &[],
+        &stats.output_latency,
+        session.suppressed_log_lines(),
+    )
+}
+
+/// The summary of any run: `before` are stages that ran ahead of the
+/// chain in a session of their own (`parse-h264` in realtime mode), shown
+/// first; `end_to_end` is the latency the `end-to-end` row reports.
+pub fn summary(
+    stats: &SessionStats,
+    elapsed: Duration,
+    before: &[&StageStats],
+    end_to_end: &LatencyHistogram,
+    suppressed_log_lines: u64,
+) -> String {
     let seconds = elapsed.as_secs_f64().max(1e-9);
     let mut text = String::new();
     let _ = writeln!(
@@ -33,7 +54,7 @@ pub fn session_summary(session: &Session, elapsed: Duration) -> String {
         "  {:<14} {:>7} {:>7} {:>7} {:>10} {:>10} {:>10}",
         "stage", "in", "out", "dropped", "p50", "p99", "max"
     );
-    for stage in &stats.stages {
+    for stage in before.iter().copied().chain(&stats.stages) {
         let _ = writeln!(
             text,
             "  {:<14} {:>7} {:>7} {:>7} {:>10} {:>10} {:>10}",
@@ -46,9 +67,7 @@ pub fn session_summary(session: &Session, elapsed: Duration) -> String {
             ms(stage.latency.max())
         );
     }
-    // Per item out of the chain, from the start of the call that let it out.
-    let latency = &stats.output_latency;
-    if latency.count() > 0 {
+    if end_to_end.count() > 0 {
         let _ = writeln!(
             text,
             "  {:<14} {:>7} {:>7} {:>7} {:>10} {:>10} {:>10}",
@@ -56,16 +75,15 @@ pub fn session_summary(session: &Session, elapsed: Duration) -> String {
             stats.inputs,
             stats.outputs,
             stats.dropped_total(),
-            ms(latency.p50()),
-            ms(latency.p99()),
-            ms(latency.max())
+            ms(end_to_end.p50()),
+            ms(end_to_end.p99()),
+            ms(end_to_end.max())
         );
     }
-    if session.suppressed_log_lines() > 0 {
+    if suppressed_log_lines > 0 {
         let _ = writeln!(
             text,
-            "  ({} stage log lines suppressed)",
-            session.suppressed_log_lines()
+            "  ({suppressed_log_lines} stage log lines suppressed)"
         );
     }
     text

@@ -6,6 +6,7 @@ use std::process::{Command, Output};
 
 mod hostile;
 mod precompiled;
+mod realtime;
 mod telemedicine;
 
 fn stage_path() -> String {
@@ -41,7 +42,7 @@ pub fn stderr(output: &Output) -> String {
 
 /// The command failed with exactly one line on stderr, and the command
 /// itself did not panic (a stage's own panic message may be quoted).
-fn assert_one_line_error(output: &Output, expected: &str) {
+pub fn assert_one_line_error(output: &Output, expected: &str) {
     let text = stderr(output);
     assert_eq!(output.status.code(), Some(1), "exit status for: {text}");
     assert_eq!(text.lines().count(), 1, "one line expected, got: {text}");

@@ -16,7 +16,7 @@ const SCALE: f64 = 1280.0 / 1920.0;
 const LUMA: usize = 1280 * 720;
 const FRAME: usize = LUMA * 3 / 2;
 
-fn testdata() -> Option<PathBuf> {
+pub fn testdata() -> Option<PathBuf> {
     let path = std::env::var_os("FRAMECHAIN_TESTDATA")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata"));
