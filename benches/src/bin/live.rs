@@ -32,7 +32,8 @@ scenarios (each prints a table; all loops are bounded):
             --source both|1080|720 --accel both|wasm|native --max-n 8 --seconds 6
   thousand  many 320x180 5 fps sessions of decode ! redact ! encode
             --sessions 1000 --seconds 25 --accel wasm|native --pooling off|on
-            --max-load 0.9 --min-free-mib 3072
+            --max-load 0.9 --min-free-mib 6144 --force (open past admission
+            with fresh, unmeasured pipelines)
   memory    RSS after each added 1080p->720p session (paced at 5 fps)
             --max 8 --step-seconds 2 --accel wasm|native
   fairness  K healthy 720p->360p sessions beside one with a 45 ms burner stage
@@ -93,7 +94,7 @@ impl Opts {
             let key = key
                 .strip_prefix("--")
                 .ok_or_else(|| format!("expected --key, got {key:?}"))?;
-            if key == "glibc-default" {
+            if key == "glibc-default" || key == "force" {
                 map.insert(key.to_owned(), "1".to_owned());
                 continue;
             }
@@ -504,6 +505,8 @@ struct Summary {
     late: u64,
     /// Drops for other reasons (a stage's, `receiver behind`).
     other_drops: u64,
+    /// Those other drops by reason.
+    reasons: BTreeMap<String, u64>,
     /// Inputs neither out nor counted as dropped, by the sessions' stats.
     lost: i64,
     failed: usize,
@@ -522,6 +525,7 @@ impl Summary {
             outputs: 0,
             late: 0,
             other_drops: 0,
+            reasons: BTreeMap::new(),
             lost: 0,
             failed: 0,
             p50: Duration::ZERO,
@@ -545,10 +549,14 @@ impl Summary {
             match &record.stats {
                 Some(stats) => {
                     summary.outputs += stats.outputs;
-                    let dropped = stats.dropped();
-                    let late = dropped.get(LATE_DROP).copied().unwrap_or(0);
+                    let late = late_drops(stats);
                     summary.late += late;
                     summary.other_drops += stats.dropped_total() - late;
+                    for (reason, count) in stats.dropped() {
+                        if !is_late(&reason) {
+                            *summary.reasons.entry(reason).or_default() += count;
+                        }
+                    }
                     summary.lost +=
                         feed.next as i64 - stats.outputs as i64 - stats.dropped_total() as i64;
                     if stats.inputs != feed.next as u64 {
@@ -568,9 +576,29 @@ impl Summary {
         summary
     }
 
+    /// `reason: count, ...` of the drops other than late ones.
+    fn reasons(&self) -> String {
+        self.reasons
+            .iter()
+            .map(|(reason, count)| format!("{reason}: {count}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     fn drop_share(&self) -> f64 {
         (self.late + self.other_drops) as f64 / self.pushed.max(1) as f64
     }
+}
+
+/// Pictures a session skipped because it fell behind.
+fn late_drops(stats: &SessionStats) -> u64 {
+    stats.session_drops.get(LATE_DROP).copied().unwrap_or(0)
+}
+
+/// A drop reason for late pictures: `Dropped` events name them
+/// `session: late` (from `SessionStats::dropped`), not `LATE_DROP`.
+fn is_late(reason: &str) -> bool {
+    reason == LATE_DROP || reason.strip_prefix("session: ") == Some(LATE_DROP)
 }
 
 fn first_failure<'a>(feeds: impl IntoIterator<Item = &'a Feed>) -> Option<String> {
@@ -646,6 +674,34 @@ fn header(title: &str) {
     );
 }
 
+/// `stage p50/p99, ...` of one session's stage calls, in ms.
+fn stage_latencies(feed: &Feed) -> String {
+    let Some(stats) = &feed.record.stats else {
+        return String::new();
+    };
+    stats
+        .stages
+        .iter()
+        .map(|stage| {
+            format!(
+                "{} {}/{}",
+                stage.name,
+                ms(stage.latency.p50()),
+                ms(stage.latency.p99())
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Waits (at most 10 s) until the runtime has no session open.
+fn wait_closed(runtime: &LiveRuntime) {
+    let until = Instant::now() + Duration::from_secs(10);
+    while runtime.sessions() > 0 && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 fn open_or_describe(
     runtime: &LiveRuntime,
     pipeline: &Arc<Pipeline>,
@@ -685,26 +741,7 @@ fn one(opts: &Opts) -> Result<(), String> {
             finish_all(&mut feeds);
             let cpu = cpu.percent();
             let summary = Summary::of(&feeds, None);
-            let stages = feeds[0]
-                .record
-                .stats
-                .as_ref()
-                .map(|stats| {
-                    stats
-                        .stages
-                        .iter()
-                        .map(|stage| {
-                            format!(
-                                "{} {}/{}",
-                                stage.name,
-                                ms(stage.latency.p50()),
-                                ms(stage.latency.p99())
-                            )
-                        })
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                })
-                .unwrap_or_default();
+            let stages = stage_latencies(&feeds[0]);
             println!(
                 "| {} | {run} | {} | {} | {} | {} | {} | {} | {cpu:.0} | {stages} |",
                 accel_name(native),
@@ -717,6 +754,9 @@ fn one(opts: &Opts) -> Result<(), String> {
             );
             if let Some(failure) = first_failure(&feeds) {
                 println!("  failed: {failure}");
+            }
+            if summary.other_drops > 0 {
+                println!("  other drops: {}", summary.reasons());
             }
             p50s.push(summary.p50.as_secs_f64() * 1e3);
             p99s.push(summary.p99.as_secs_f64() * 1e3);
@@ -836,6 +876,9 @@ fn density(opts: &Opts) -> Result<(), String> {
                 };
                 finish_all(&mut feeds);
                 let cpu = cpu.percent();
+                // The probe, if admitted, is made and ended on a worker:
+                // wait until it is gone so the next step starts empty.
+                wait_closed(&runtime);
                 let summary = Summary::of(&feeds, None);
                 println!(
                     "| {n} | {forced} | {} | {} | {} | {} | {} | {:.2} | {} | {} | {cpu:.0} | {load:.2} | {probe} |",
@@ -850,6 +893,9 @@ fn density(opts: &Opts) -> Result<(), String> {
                 );
                 if let Some(failure) = first_failure(&feeds) {
                     println!("  failed: {failure}");
+                }
+                if summary.other_drops > 0 {
+                    println!("  other drops: {}", summary.reasons());
                 }
                 let broken = summary.p99 > Duration::from_millis(200)
                     || summary.drop_share() > 0.001
@@ -883,7 +929,8 @@ fn thousand(opts: &Opts) -> Result<(), String> {
     let sessions: usize = opts.get("sessions", 1000)?;
     let seconds: f64 = opts.get("seconds", 25.0)?;
     let max_load: f64 = opts.get("max-load", 0.9)?;
-    let min_free: f64 = opts.get("min-free-mib", 3072.0)?;
+    let min_free: f64 = opts.get("min-free-mib", 6144.0)?;
+    let force = opts.flag("force");
     let native = opts.accels("wasm")?[0];
     let pooling = match opts.text("pooling", "off").as_str() {
         "on" => Some(u32::try_from(sessions * 3 + 16).unwrap_or(u32::MAX)),
@@ -937,6 +984,7 @@ fn thousand(opts: &Opts) -> Result<(), String> {
     let open_start = Instant::now();
     let mut feeds = Vec::with_capacity(sessions);
     let mut refusal = None;
+    let mut forced = 0;
     for index in 0..sessions {
         if index % 50 == 0 && available_mib() < min_free {
             refusal = Some(format!(
@@ -952,8 +1000,18 @@ fn thousand(opts: &Opts) -> Result<(), String> {
                 feeds.push(Feed::new(session, &clip, open_start + offset, total));
             }
             Err(message) => {
-                refusal = Some(format!("refused session {index}: {message}"));
-                break;
+                if refusal.is_none() {
+                    refusal = Some(format!("admission refused session {index}: {message}"));
+                }
+                if !force {
+                    break;
+                }
+                // Past admission: a pipeline not measured yet is let in.
+                let fresh = build(&engine, &chain)?;
+                let session = open_or_describe(&runtime, &fresh, clip.fps)?;
+                forced += 1;
+                let offset = period * index as u32 / sessions as u32;
+                feeds.push(Feed::new(session, &clip, open_start + offset, total));
             }
         }
     }
@@ -982,7 +1040,7 @@ fn thousand(opts: &Opts) -> Result<(), String> {
     let steady = Summary::of(&feeds, started_all);
     println!("| figure | value |");
     println!("|---|---|");
-    println!("| sessions opened | {opened} of {sessions} |");
+    println!("| sessions opened | {opened} of {sessions} ({forced} forced past admission) |");
     if let Some(refusal) = &refusal {
         println!("| why not all | {refusal} |");
     }
@@ -1016,12 +1074,19 @@ fn thousand(opts: &Opts) -> Result<(), String> {
         "| inputs pushed / outputs / late drops / other drops | {} / {} / {} / {} |",
         all.pushed, all.outputs, all.late, all.other_drops
     );
+    println!("| other drops by reason | {} |", all.reasons());
     println!("| inputs neither out nor counted (lost) | {} |", all.lost);
     println!("| failed sessions | {} |", all.failed);
     if let Some(failure) = first_failure(&feeds) {
         println!("| first failure | {failure} |");
     }
     println!("| runtime load mid-run (busy workers) | {load:.2} |");
+    if let Some(feed) = feeds.first() {
+        println!(
+            "| first session's stage calls p50/p99 ms | {} |",
+            stage_latencies(feed)
+        );
+    }
     println!("| process CPU | {cpu:.0} % of one core |");
     println!("(load average after: {})", loadavg());
     Ok(())
@@ -1081,7 +1146,9 @@ fn memory(opts: &Opts) -> Result<(), String> {
         let rss = rss_mib();
         let late: u64 = feeds
             .iter()
-            .map(|feed| feed.record.drops.get(LATE_DROP).copied().unwrap_or(0))
+            .flat_map(|feed| &feed.record.drops)
+            .filter(|(reason, _)| is_late(reason))
+            .map(|(_, count)| count)
             .sum();
         println!("| {n} | {rss:.0} | {:.1} | {late} |", rss - previous);
         previous = rss;
@@ -1171,9 +1238,7 @@ fn fairness(opts: &Opts) -> Result<(), String> {
             let summary = Summary::of(&feeds[..k], None);
             let burner = if with_burner {
                 let feed = &feeds[k];
-                let late = feed.record.stats.as_ref().map_or(0, |stats| {
-                    stats.dropped().get(LATE_DROP).copied().unwrap_or(0)
-                });
+                let late = feed.record.stats.as_ref().map_or(0, late_drops);
                 format!(
                     "{} / {late} / {}",
                     feed.record.outputs,
@@ -1193,6 +1258,9 @@ fn fairness(opts: &Opts) -> Result<(), String> {
             );
             if let Some(failure) = first_failure(&feeds[..k]) {
                 println!("  healthy session failed: {failure}");
+            }
+            if summary.other_drops > 0 {
+                println!("  healthy other drops: {}", summary.reasons());
             }
             p50s[usize::from(with_burner)].push(summary.p50.as_secs_f64() * 1e3);
             p99s[usize::from(with_burner)].push(summary.p99.as_secs_f64() * 1e3);
