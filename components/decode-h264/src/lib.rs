@@ -1,7 +1,7 @@
 //! The `decode-h264` stage of framechain: decodes an H.264 Annex-B byte
 //! stream to I420 frames. Untrusted bitstream bytes are parsed only here,
 //! inside the WebAssembly sandbox, by OpenH264 (built by
-//! `framechain-openh264-wasm`).
+//! `framechain-openh264`).
 //!
 //! # Parameters
 //!

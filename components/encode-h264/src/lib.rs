@@ -1,5 +1,5 @@
 //! The `encode-h264` stage of framechain: encodes I420 frames to an H.264
-//! Annex-B byte stream with OpenH264 (built by `framechain-openh264-wasm`),
+//! Annex-B byte stream with OpenH264 (built by `framechain-openh264`),
 //! inside the WebAssembly sandbox.
 //!
 //! # Parameters

@@ -1,7 +1,7 @@
 //! Native debugging aid: decodes an Annex-B file to raw I420 (all pictures,
 //! display order, cropped) and reports the speed.
 //!
-//! `cargo run --release -p framechain-openh264-wasm --example decode_file -- IN.264 [OUT.yuv]`
+//! `cargo run --release -p framechain-openh264 --example decode_file -- IN.264 [OUT.yuv]`
 
 use std::io::Write;
 use std::time::Instant;
