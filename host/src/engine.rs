@@ -8,13 +8,13 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{Component, Linker};
 use wasmtime::{InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::artifacts::{Cache, DEFAULT_MAX_COMPONENT_BYTES, TrustedPrecompiled};
 use crate::error::{Error, Result};
 use crate::registry::StageRegistry;
-use crate::stage::LoadedStage;
+use crate::stage::{InstanceLimits, LoadedStage};
 use crate::stage_state::StageState;
 
 /// How often the epoch clock ticks. A running stage's time is checked
@@ -145,17 +145,7 @@ impl Engine {
         }
         let wasmtime = wasmtime::Engine::new(&wasm_config).map_err(runtime)?;
         let mut linker = Linker::new(&wasmtime);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(runtime)?;
-        // WASI waits (sleeps, polls) end by the call's deadline too.
-        crate::waits::bound_waits_by_deadline(&mut linker).map_err(runtime)?;
-        crate::bindings::StageComponent::add_to_linker::<_, HasSelf<StageState>>(
-            &mut linker,
-            |state| state,
-        )
-        .map_err(runtime)?;
-        // Stage arguments that could make the host copy without bound are
-        // read lazily (src/lift.rs).
-        crate::lift::bound_stage_imports(&mut linker).map_err(runtime)?;
+        crate::imports::add_to_linker(&mut linker).map_err(runtime)?;
         let ticker = EpochTicker::start(wasmtime.clone())?;
         Ok(Engine {
             inner: Arc::new(EngineInner {
@@ -178,13 +168,14 @@ impl Engine {
         &self.inner.config.registry
     }
 
-    pub(crate) fn wasmtime(&self) -> &wasmtime::Engine {
-        &self.inner.wasmtime
-    }
-
-    /// The per-call time limit.
-    pub(crate) fn call_timeout(&self) -> Duration {
-        self.inner.config.call_timeout
+    /// What each stage instance runs under.
+    pub(crate) fn instance_limits(&self) -> InstanceLimits {
+        let config = &self.inner.config;
+        InstanceLimits {
+            memory_limit: config.memory_limit,
+            call_timeout: config.call_timeout,
+            native_h264: config.native_h264,
+        }
     }
 
     /// Loads a stage by built-in name or path: compiles it (or takes it from
@@ -205,7 +196,7 @@ impl Engine {
                 path: path.clone(),
                 reason: compile_error_reason(&error),
             })?;
-        let stage = Arc::new(LoadedStage::new(self, path, pre)?);
+        let stage = Arc::new(LoadedStage::new(self.instance_limits(), path, pre)?);
         self.lock_loaded().insert(key, stage.clone());
         Ok(stage)
     }

@@ -39,11 +39,12 @@ mod artifacts;
 mod bindings;
 mod call_clock;
 mod chain;
+mod crossing;
 mod engine;
 mod error;
 mod frame;
+mod imports;
 pub mod io;
-mod lift;
 pub mod live;
 pub mod limits;
 mod media;
@@ -58,7 +59,6 @@ mod stage_state;
 mod stats;
 mod stderr;
 pub mod text;
-mod waits;
 
 pub use artifacts::{DEFAULT_MAX_COMPONENT_BYTES, TrustedPrecompiled};
 pub use bindings::types::{

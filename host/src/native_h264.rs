@@ -1,4 +1,5 @@
-//! The host side of the `native-h264` import: an H.264 encoder (OpenH264,
+//! The native H.264 encoder behind the `native-h264` import (whose host
+//! functions are in `crate::imports`): an H.264 encoder (OpenH264,
 //! built natively with its x86 assembly where available) that a stage such
 //! as `encode-h264 accel=native` drives instead of the OpenH264 compiled
 //! into its own wasm.
@@ -26,14 +27,9 @@
 //!   encoder is off unless a pipeline asks for it (`accel=native`) and an
 //!   operator can switch it off ([`crate::EngineConfig::native_h264`]).
 
-use wasmtime::Result;
-use wasmtime::component::{Resource, ResourceTable};
-use wasmtime_wasi::WasiView;
-
 use crate::bindings::native_h264::{self as wit, EncoderConfig};
 use crate::bindings::types::Packet;
 use crate::frame::Frame;
-use crate::stage_state::StageState;
 
 /// Native encoders one stage instance may hold at once. One is what a
 /// stage needs (a new picture size replaces the encoder).
@@ -43,13 +39,13 @@ pub const MAX_ENCODERS_PER_INSTANCE: u32 = 1;
 /// level 5.2's maximum frame size (36864, e.g. 4096x2304 or 2304x4096).
 pub const MAX_MACROBLOCKS: u32 = 36_864;
 
-/// The per-instance state of the import, kept in [`StageState`].
+/// The per-instance state of the import, kept in the instance's store.
 #[derive(Debug)]
 pub(crate) struct NativeH264State {
     /// False when the engine's operator switched the native encoder off.
     pub(crate) allowed: bool,
     /// Encoders this instance holds now.
-    live: u32,
+    pub(crate) live: u32,
 }
 
 impl NativeH264State {
@@ -60,10 +56,12 @@ impl NativeH264State {
 
 /// What a stage's `encoder` handle refers to in its resource table.
 pub struct NativeEncoder {
+    /// The codec; taken out while it encodes (the frame it reads lives in
+    /// the same resource table).
     #[cfg(feature = "native-h264")]
-    codec: Option<framechain_openh264::Encoder>,
+    pub(crate) codec: Option<framechain_openh264::Encoder>,
     /// What the encoder is charged to the stage's host budget.
-    charged: usize,
+    pub(crate) charged: usize,
 }
 
 /// Host memory a native encoder of `config`'s size is charged to its stage:
@@ -77,7 +75,7 @@ pub(crate) fn encoder_bytes(config: &EncoderConfig) -> usize {
 }
 
 /// Why a settings record is refused, before OpenH264 sees it.
-fn check_config(config: &EncoderConfig) -> Result<(), String> {
+pub(crate) fn check_config(config: &EncoderConfig) -> Result<(), String> {
     let (w, h) = (config.width, config.height);
     let macroblocks = u64::from(w.div_ceil(16)) * u64::from(h.div_ceil(16));
     if w > crate::MAX_DIMENSION || h > crate::MAX_DIMENSION || macroblocks > MAX_MACROBLOCKS.into()
@@ -102,7 +100,7 @@ fn check_config(config: &EncoderConfig) -> Result<(), String> {
 /// Why a new target bitrate is refused, before OpenH264 sees it: the
 /// contract asks for at least 1000 bits per second, and OpenH264 counts in
 /// an `int`.
-fn check_bitrate(bitrate: u32) -> Result<(), String> {
+pub(crate) fn check_bitrate(bitrate: u32) -> Result<(), String> {
     if !(1000..=i32::MAX as u32).contains(&bitrate) {
         return Err(format!(
             "a target bitrate must be 1000 to {} bits per second, got {bitrate}",
@@ -113,7 +111,7 @@ fn check_bitrate(bitrate: u32) -> Result<(), String> {
 }
 
 #[cfg(feature = "native-h264")]
-fn make_encoder(config: &EncoderConfig) -> Result<NativeEncoder, String> {
+pub(crate) fn make_encoder(config: &EncoderConfig) -> Result<NativeEncoder, String> {
     use framechain_openh264::{Complexity, Profile, RateControl};
     check_config(config)?;
     let settings = framechain_openh264::EncoderConfig {
@@ -154,14 +152,14 @@ fn make_encoder(config: &EncoderConfig) -> Result<NativeEncoder, String> {
 }
 
 #[cfg(not(feature = "native-h264"))]
-fn make_encoder(config: &EncoderConfig) -> Result<NativeEncoder, String> {
+pub(crate) fn make_encoder(config: &EncoderConfig) -> Result<NativeEncoder, String> {
     check_config(config)?;
     Err("this host was built without the native H.264 encoder (cargo feature `native-h264`)".into())
 }
 
 /// Encodes `frame` with `codec`, reading its planes where they are.
 #[cfg(feature = "native-h264")]
-fn encode_frame(
+pub(crate) fn encode_frame(
     codec: &mut framechain_openh264::Encoder,
     frame: &Frame,
     force_keyframe: bool,
@@ -204,151 +202,47 @@ fn encode_frame(
     })
 }
 
-/// The stage instance's resource table, where its frames and encoders live.
-fn table(state: &mut StageState) -> &mut ResourceTable {
-    WasiView::ctx(state).table
-}
+/// OpenH264's log lines from native encoders. They are collected during
+/// the native call and then go through the calling stage's log allowance
+/// (`StageState::log_line`), like the stage's own lines: one throttle for
+/// both, and each line tagged with its stage and session.
+pub(crate) mod codec_log {
+    use std::cell::RefCell;
 
-impl wit::Host for StageState {}
+    use crate::bindings::LogLevel;
 
-impl wit::HostEncoder for StageState {
-    fn create(&mut self, config: EncoderConfig) -> Result<Result<Resource<NativeEncoder>, String>> {
-        if !self.native_h264.allowed {
-            return Ok(Err(
-                "the native H.264 encoder is switched off on this host".into()
-            ));
-        }
-        if self.native_h264.live >= MAX_ENCODERS_PER_INSTANCE {
-            return Ok(Err(format!(
-                "a stage instance may hold {MAX_ENCODERS_PER_INSTANCE} native encoder at a time; \
-                 drop the old one first"
-            )));
-        }
-        if let Err(message) = check_config(&config) {
-            return Ok(Err(message));
-        }
-        // The encoder's memory is the host's: it counts against the
-        // stage's budget like its frames, before it is made.
-        let bytes = encoder_bytes(&config);
-        if !self.try_charge(bytes) {
-            return Ok(Err(format!(
-                "a native encoder for {}x{} is charged {} MiB, more than is left of the stage's memory limit",
-                config.width,
-                config.height,
-                bytes >> 20
-            )));
-        }
-        let mut encoder = match make_encoder(&config) {
-            Ok(encoder) => encoder,
-            Err(message) => {
-                self.release(bytes);
-                return Ok(Err(message));
-            }
-        };
-        encoder.charged = bytes;
-        let handle = table(self).push(encoder)?;
-        self.native_h264.live += 1;
-        Ok(Ok(handle))
+    /// Lines kept per native call; OpenH264 logs a few at most.
+    const MAX_LINES: usize = 16;
+
+    thread_local! {
+        static LINES: RefCell<Vec<(LogLevel, String)>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// Routes this thread's OpenH264 log lines here (the sink is per
+    /// thread; calls are cheap).
+    pub(crate) fn install() {
+        #[cfg(feature = "native-h264")]
+        framechain_openh264::log::set_sink(Some(collect));
     }
 
     #[cfg(feature = "native-h264")]
-    fn encode(
-        &mut self,
-        encoder: Resource<NativeEncoder>,
-        frame: Resource<Frame>,
-        force_keyframe: bool,
-    ) -> Result<Result<Option<Packet>, String>> {
-        let table = table(self);
-        // The encoder and the frame live in the same table: take the codec
-        // out of its entry (a pointer move) while the frame is borrowed.
-        let Some(mut codec) = table.get_mut(&encoder)?.codec.take() else {
-            wasmtime::bail!("native encoder used while it is encoding");
-        };
-        let result = table
-            .get(&frame)
-            .map(|frame| encode_frame(&mut codec, frame, force_keyframe));
-        table.get_mut(&encoder)?.codec = Some(codec);
-        // A handle the stage does not own traps the stage.
-        Ok(result?)
-    }
-
-    #[cfg(not(feature = "native-h264"))]
-    fn encode(
-        &mut self,
-        _encoder: Resource<NativeEncoder>,
-        _frame: Resource<Frame>,
-        _force_keyframe: bool,
-    ) -> Result<Result<Option<Packet>, String>> {
-        // No encoder can have been made.
-        wasmtime::bail!("the native H.264 encoder is not built into this host")
-    }
-
-    #[cfg(feature = "native-h264")]
-    fn set_bitrate(
-        &mut self,
-        encoder: Resource<NativeEncoder>,
-        bitrate: u32,
-    ) -> Result<Result<(), String>> {
-        if let Err(message) = check_bitrate(bitrate) {
-            return Ok(Err(message));
-        }
-        let Some(codec) = table(self).get_mut(&encoder)?.codec.as_mut() else {
-            wasmtime::bail!("native encoder used while it is encoding");
-        };
-        codec_log::install();
-        // OpenH264 changes the target in place (SetOption BITRATE): no new
-        // sequence, no IDR picture; rate control follows from the next one.
-        Ok(codec
-            .set_bitrate(bitrate)
-            .map_err(|error| error.to_string()))
-    }
-
-    #[cfg(not(feature = "native-h264"))]
-    fn set_bitrate(
-        &mut self,
-        _encoder: Resource<NativeEncoder>,
-        _bitrate: u32,
-    ) -> Result<Result<(), String>> {
-        // No encoder can have been made.
-        wasmtime::bail!("the native H.264 encoder is not built into this host")
-    }
-
-    fn drop(&mut self, encoder: Resource<NativeEncoder>) -> Result<()> {
-        let encoder = table(self).delete(encoder)?;
-        self.release(encoder.charged);
-        self.native_h264.live = self.native_h264.live.saturating_sub(1);
-        Ok(())
-    }
-}
-
-/// OpenH264's log lines from native encoders, into the host's log.
-#[cfg(feature = "native-h264")]
-mod codec_log {
-    use std::cell::Cell;
-
-    use framechain_openh264::log::{Level, set_sink};
-
-    /// Routes this thread's OpenH264 log lines to the host's log (the sink
-    /// is per thread; calls are cheap).
-    pub(super) fn install() {
-        set_sink(Some(forward));
-    }
-
-    fn forward(level: Level, message: &str) {
-        thread_local! {
-            static LOGGED: Cell<u64> = const { Cell::new(0) };
-        }
-        // The same throttle as the in-wasm encoder: a misbehaving encoder
-        // must not flood the node's log.
-        let n = LOGGED.with(|c| c.replace(c.get() + 1));
-        if n >= 100 && !n.is_multiple_of(1000) {
-            return;
-        }
+    fn collect(level: framechain_openh264::log::Level, message: &str) {
+        use framechain_openh264::log::Level;
         let level = match level {
-            Level::Error | Level::Warning => log::Level::Warn,
-            Level::Info => log::Level::Info,
-            Level::Debug => log::Level::Debug,
+            Level::Error | Level::Warning => LogLevel::Warn,
+            Level::Info => LogLevel::Info,
+            Level::Debug => LogLevel::Debug,
         };
-        log::log!(target: "framechain::native_h264", level, "openh264: {message}");
+        LINES.with(|lines| {
+            let mut lines = lines.borrow_mut();
+            if lines.len() < MAX_LINES {
+                lines.push((level, format!("openh264: {message}")));
+            }
+        });
+    }
+
+    /// The lines collected on this thread since the last call.
+    pub(crate) fn take() -> Vec<(LogLevel, String)> {
+        LINES.with(|lines| std::mem::take(&mut *lines.borrow_mut()))
     }
 }

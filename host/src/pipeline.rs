@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::limits::{MAX_PARAMS, MAX_STAGES};
 use crate::ports;
 use crate::session::Session;
-use crate::stage::LoadedStage;
+use crate::stage::{ConfiguredStage, LoadedStage};
 
 /// A chain whose stages are loaded and compiled, whose parameters every
 /// stage has accepted and whose ports fit together. Nothing has flowed yet;
@@ -21,13 +21,8 @@ pub struct Pipeline {
     id: u64,
     engine: Engine,
     name: String,
-    stages: Vec<PipelineStage>,
+    stages: Vec<ConfiguredStage>,
     sessions_started: AtomicU64,
-}
-
-pub(crate) struct PipelineStage {
-    pub(crate) loaded: Arc<LoadedStage>,
-    pub(crate) params: Vec<(String, String)>,
 }
 
 impl Pipeline {
@@ -50,7 +45,7 @@ impl Pipeline {
         for spec in &chain.stages {
             let loaded = engine.load_stage(&spec.stage)?;
             check_param_names(&loaded, &spec.params)?;
-            stages.push(PipelineStage {
+            stages.push(ConfiguredStage {
                 loaded,
                 params: spec.params.clone(),
             });
@@ -72,7 +67,7 @@ impl Pipeline {
         // media flows, so a typo fails the command and not the first frame.
         for stage in &stages {
             stage.loaded.instantiate(
-                engine,
+                engine.instance_limits(),
                 Arc::from(format!("{}#check", stage.loaded.name())),
                 &stage.params,
             )?;
@@ -149,7 +144,12 @@ impl Pipeline {
     /// store with its own linear memory.
     pub fn start_session(&self) -> Result<Session> {
         let id = self.sessions_started.fetch_add(1, Ordering::Relaxed) + 1;
-        Session::start(&self.engine, &self.stages, id)
+        Session::start(
+            self.engine.instance_limits(),
+            self.engine.config().in_flight_limit,
+            &self.stages,
+            id,
+        )
     }
 }
 

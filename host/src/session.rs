@@ -6,11 +6,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::bindings::types::{Control, Notice, Port};
-use crate::engine::Engine;
 use crate::error::{Error, Result, StageFailure};
 use crate::media::Media;
-use crate::pipeline::PipelineStage;
-use crate::stage::{CallOutput, StageInstance};
+use crate::stage::{CallOutput, ConfiguredStage, InstanceLimits, StageInstance};
 use crate::stats::{SessionStats, StageStats};
 
 /// A running stream. Owns one instance of every stage; no other session
@@ -67,12 +65,17 @@ struct Timing {
 pub const UNREPORTED_DROP: &str = "unreported by stage";
 
 impl Session {
-    pub(crate) fn start(engine: &Engine, stages: &[PipelineStage], id: u64) -> Result<Session> {
+    pub(crate) fn start(
+        limits: InstanceLimits,
+        in_flight_limit: usize,
+        stages: &[ConfiguredStage],
+        id: u64,
+    ) -> Result<Session> {
         let mut instances = Vec::with_capacity(stages.len());
         let mut stats = SessionStats::default();
         for stage in stages {
             let label: Arc<str> = Arc::from(format!("session {id} {}", stage.loaded.name()));
-            instances.push(stage.loaded.instantiate(engine, label, &stage.params)?);
+            instances.push(stage.loaded.instantiate(limits, label, &stage.params)?);
             stats.stages.push(StageStats {
                 name: stage.loaded.name().to_owned(),
                 ..StageStats::default()
@@ -88,7 +91,7 @@ impl Session {
             stats,
             failure: None,
             in_flight_bytes: 0,
-            in_flight_limit: engine.config().in_flight_limit,
+            in_flight_limit,
             events: VecDeque::new(),
         })
     }

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use wasmtime::component::ResourceAny;
 use wasmtime::{Store, Trap};
@@ -10,7 +11,6 @@ use crate::bindings::types::{
     Control, Media as WitMedia, Notice, Output, Port, StageDescription, StageError,
 };
 use crate::bindings::{StageComponent, StageComponentPre};
-use crate::engine::Engine;
 use crate::error::{Error, Result, StageFailure, describe_stage_error};
 use crate::limits::MAX_PARAMS;
 use crate::stage_state::StageState;
@@ -24,9 +24,27 @@ pub struct LoadedStage {
     description: StageDescription,
 }
 
+/// A stage of a chain with the parameters its instances are made with.
+pub(crate) struct ConfiguredStage {
+    pub(crate) loaded: Arc<LoadedStage>,
+    pub(crate) params: Vec<(String, String)>,
+}
+
+/// The limits every instance of a stage runs under, from the engine's
+/// settings ([`crate::EngineConfig`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct InstanceLimits {
+    /// Linear memory, and separately the host budget, per instance.
+    pub(crate) memory_limit: usize,
+    /// The stage's own time per call (see [`crate::call_clock`]).
+    pub(crate) call_timeout: Duration,
+    /// Whether the instance may make native encoders.
+    pub(crate) native_h264: bool,
+}
+
 impl LoadedStage {
     pub(crate) fn new(
-        engine: &Engine,
+        limits: InstanceLimits,
         path: PathBuf,
         pre: wasmtime::component::InstancePre<StageState>,
     ) -> Result<Self> {
@@ -38,14 +56,14 @@ impl LoadedStage {
         // The description is read from a throwaway instance, under the same
         // limits as any call, so a hostile `describe` cannot hang the host.
         let label: Arc<str> = Arc::from(format!("{}#describe", path.display()));
-        let mut store = new_store(engine, label);
+        let mut store = new_store(pre.instance_pre().engine(), limits, label);
         let bindings = pre.instantiate(&mut store).map_err(|error| {
             invalid(format!(
                 "instantiation failed: {}",
-                classify(engine, &store, error)
+                classify(limits, &store, error)
             ))
         })?;
-        arm_deadline(engine, &mut store);
+        arm_deadline(limits, &mut store);
         let description = bindings
             .framechain_stage_stage()
             .call_describe(&mut store)
@@ -53,7 +71,7 @@ impl LoadedStage {
                 // The stage has no name before describe() gives one: it is
                 // named by its file. A stage stopped at a limit is a stage
                 // that misbehaved, not a file that is not a stage.
-                let failure = classify(engine, &store, error);
+                let failure = classify(limits, &store, error);
                 match failure {
                     StageFailure::Trap(_) => invalid(format!("describe() failed: {failure}")),
                     failure => Error::StageFailed {
@@ -90,11 +108,11 @@ impl LoadedStage {
     /// the stage's own message.
     pub(crate) fn instantiate(
         &self,
-        engine: &Engine,
+        limits: InstanceLimits,
         label: Arc<str>,
         params: &[(String, String)],
     ) -> Result<StageInstance> {
-        let mut store = new_store(engine, label);
+        let mut store = new_store(self.pre.instance_pre().engine(), limits, label);
         let failed = |failure: StageFailure| Error::StageFailed {
             stage: self.name().to_owned(),
             failure,
@@ -104,7 +122,7 @@ impl LoadedStage {
             // (the pooling allocator is full, the host is out of memory)
             // is the host's capacity and is reported as such.
             if error.downcast_ref::<Trap>().is_some() {
-                failed(classify(engine, &store, error))
+                failed(classify(limits, &store, error))
             } else {
                 Error::Runtime(format!(
                     "cannot start an instance of stage {}: {}",
@@ -113,12 +131,12 @@ impl LoadedStage {
                 ))
             }
         })?;
-        arm_deadline(engine, &mut store);
+        arm_deadline(limits, &mut store);
         let created = bindings
             .framechain_stage_stage()
             .processor()
             .call_create(&mut store, params)
-            .map_err(|error| failed(classify(engine, &store, error)))?;
+            .map_err(|error| failed(classify(limits, &store, error)))?;
         let processor = created.map_err(|error| {
             let message = match error {
                 crate::bindings::types::StageError::BadParameter(message) => {
@@ -139,7 +157,7 @@ impl LoadedStage {
             }
         })?;
         Ok(StageInstance {
-            engine: engine.clone(),
+            limits,
             store,
             bindings,
             processor,
@@ -148,18 +166,18 @@ impl LoadedStage {
     }
 }
 
-fn new_store(engine: &Engine, label: Arc<str>) -> Store<StageState> {
+fn new_store(
+    engine: &wasmtime::Engine,
+    limits: InstanceLimits,
+    label: Arc<str>,
+) -> Store<StageState> {
     let mut store = Store::new(
-        engine.wasmtime(),
-        StageState::new(
-            label,
-            engine.config().memory_limit,
-            engine.config().native_h264,
-        ),
+        engine,
+        StageState::new(label, limits.memory_limit, limits.native_h264),
     );
     store.limiter(|state| &mut state.memory);
     // What one crossing may make the host copy (see crate::lift).
-    store.set_hostcall_fuel(crate::lift::hostcall_fuel(engine.config().memory_limit));
+    store.set_hostcall_fuel(crate::crossing::hostcall_fuel(limits.memory_limit));
     // Every tick, the running call's own time is checked against its limit
     // (crate::call_clock): time spent waiting for a core does not count.
     store.epoch_deadline_callback(|mut context| {
@@ -172,19 +190,23 @@ fn new_store(engine: &Engine, label: Arc<str>) -> Store<StageState> {
     });
     // Instantiation runs the component's start code: it is under the
     // time limit too.
-    arm_deadline(engine, &mut store);
+    arm_deadline(limits, &mut store);
     store
 }
 
 /// Starts the time limit of one call on this thread: the epoch callback
 /// checks wasm code every tick, host code checks the same clock.
-fn arm_deadline(engine: &Engine, store: &mut Store<StageState>) {
-    store.data_mut().start_call(engine.call_timeout());
+fn arm_deadline(limits: InstanceLimits, store: &mut Store<StageState>) {
+    store.data_mut().start_call(limits.call_timeout);
     store.set_epoch_deadline(1);
 }
 
 /// Turns a wasmtime error from a call into the reason a person needs.
-fn classify(engine: &Engine, store: &Store<StageState>, error: wasmtime::Error) -> StageFailure {
+fn classify(
+    limits: InstanceLimits,
+    store: &Store<StageState>,
+    error: wasmtime::Error,
+) -> StageFailure {
     let state = store.data();
     if let Some(reason) = &state.limit_broken {
         return StageFailure::Limit(reason.clone());
@@ -192,14 +214,14 @@ fn classify(engine: &Engine, store: &Store<StageState>, error: wasmtime::Error) 
     if state.memory.exceeded {
         return StageFailure::MemoryLimit(state.memory.limit);
     }
-    if format!("{error:#}").contains(crate::lift::HOSTCALL_FUEL_EXHAUSTED) {
+    if format!("{error:#}").contains(crate::crossing::HOSTCALL_FUEL_EXHAUSTED) {
         return StageFailure::Limit(format!(
             "one call handed the host more than {} MiB to copy",
-            crate::lift::hostcall_fuel(state.memory.limit) >> 20
+            crate::crossing::hostcall_fuel(state.memory.limit) >> 20
         ));
     }
     if state.deadline_passed || matches!(error.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
-        return StageFailure::TimeLimit(engine.config().call_timeout);
+        return StageFailure::TimeLimit(limits.call_timeout);
     }
     // wasmtime's error carries a multi-line wasm backtrace; people need the
     // trap itself and, for a Rust stage, the panic message it printed.
@@ -220,7 +242,7 @@ fn classify(engine: &Engine, store: &Store<StageState>, error: wasmtime::Error) 
 
 /// One stage of one session: its own store, linear memory and processor.
 pub(crate) struct StageInstance {
-    engine: Engine,
+    limits: InstanceLimits,
     store: Store<StageState>,
     bindings: StageComponent,
     processor: ResourceAny,
@@ -244,11 +266,11 @@ impl StageInstance {
             crate::media::Media::Frame(frame) => match self.store.data_mut().insert_frame(frame) {
                 Ok(handle) => WitMedia::Frame(handle),
                 // Over budget: the input is refused before the stage sees it.
-                Err(error) => return Err(classify(&self.engine, &self.store, error)),
+                Err(error) => return Err(classify(self.limits, &self.store, error)),
             },
             crate::media::Media::Packet(packet) => WitMedia::Packet(packet),
         };
-        arm_deadline(&self.engine, &mut self.store);
+        arm_deadline(self.limits, &mut self.store);
         let result = self
             .bindings
             .framechain_stage_stage()
@@ -259,21 +281,21 @@ impl StageInstance {
 
     /// Sends a control event (keyframe request, bitrate) into the stage.
     pub(crate) fn control(&mut self, event: Control) -> Result<(), StageFailure> {
-        arm_deadline(&self.engine, &mut self.store);
+        arm_deadline(self.limits, &mut self.store);
         match self
             .bindings
             .framechain_stage_stage()
             .processor()
             .call_control(&mut self.store, self.processor, event)
         {
-            Err(error) => Err(classify(&self.engine, &self.store, error)),
+            Err(error) => Err(classify(self.limits, &self.store, error)),
             Ok(Err(stage_error)) => Err(StageFailure::Rejected(describe_stage_error(&stage_error))),
             Ok(Ok(())) => Ok(()),
         }
     }
 
     pub(crate) fn flush(&mut self) -> Result<CallOutput, StageFailure> {
-        arm_deadline(&self.engine, &mut self.store);
+        arm_deadline(self.limits, &mut self.store);
         let result = self
             .bindings
             .framechain_stage_stage()
@@ -289,13 +311,13 @@ impl StageInstance {
         result: wasmtime::Result<std::result::Result<Output, StageError>>,
     ) -> Result<CallOutput, StageFailure> {
         let output = match result {
-            Err(error) => return Err(classify(&self.engine, &self.store, error)),
+            Err(error) => return Err(classify(self.limits, &self.store, error)),
             Ok(Err(stage_error)) => {
                 return Err(StageFailure::Rejected(describe_stage_error(&stage_error)));
             }
             Ok(Ok(output)) => output,
         };
-        crate::lift::check_output(&output).map_err(StageFailure::Limit)?;
+        crate::crossing::check_output(&output).map_err(StageFailure::Limit)?;
         if let Some(wrong) = output
             .media
             .iter()

@@ -1,5 +1,7 @@
-//! What each stage instance's wasmtime `Store` holds, and the host side of
-//! the WIT imports (`frame`, `log`) a stage calls.
+//! What each stage instance's wasmtime `Store` holds: its WASI context and
+//! resource table, its host budget, the clock of the call in progress, and
+//! its log allowance. The WIT imports that act on it are in
+//! [`crate::imports`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +12,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::bindings::LogLevel;
 use crate::call_clock::CallClock;
-use crate::bindings::types::{self, FrameError, FrameInfo, PixelFormat, Plane, Rect, Region};
+use crate::bindings::types::Region;
 use crate::frame::Frame;
 use crate::limits::{
     LOG_LINES_PER_CALL, LOG_LINES_PER_SESSION, MAX_LABEL_BYTES, MAX_REGIONS_PER_FRAME,
@@ -178,7 +180,7 @@ impl StageState {
 
     /// Checks a frame's new region list against the caps and charges the
     /// change in its size. `old` is what the frame carried before.
-    fn recharge_regions(&mut self, old: &[Region], new: &[Region]) -> Result<()> {
+    pub(crate) fn recharge_regions(&mut self, old: &[Region], new: &[Region]) -> Result<()> {
         if new.len() > MAX_REGIONS_PER_FRAME {
             return Err(self.break_limit(format!(
                 "a frame may carry at most {MAX_REGIONS_PER_FRAME} regions, the stage gave it {}",
@@ -227,11 +229,14 @@ impl StageState {
         Some(text::untrusted(line.trim(), text::MAX_MESSAGE_CHARS))
     }
 
-    fn frame(&self, handle: &Resource<Frame>) -> Result<&Frame> {
+    /// The frame behind a handle the stage passed; a handle it does not
+    /// own traps the stage.
+    pub(crate) fn frame(&self, handle: &Resource<Frame>) -> Result<&Frame> {
         Ok(self.table.get(handle)?)
     }
 
-    fn frame_mut(&mut self, handle: &Resource<Frame>) -> Result<&mut Frame> {
+    /// [`StageState::frame`], to change it.
+    pub(crate) fn frame_mut(&mut self, handle: &Resource<Frame>) -> Result<&mut Frame> {
         Ok(self.table.get_mut(handle)?)
     }
 }
@@ -276,181 +281,6 @@ impl ResourceLimiter for MemoryCap {
         // A table entry is a pointer; a million of them is far beyond what any
         // stage needs and still bounded.
         Ok(desired <= 1 << 20)
-    }
-}
-
-impl types::Host for StageState {}
-
-impl types::HostFrame for StageState {
-    fn create(
-        &mut self,
-        width: u32,
-        height: u32,
-        _format: PixelFormat,
-    ) -> Result<Result<Resource<Frame>, FrameError>> {
-        // Check the budget before allocating: a side may be up to 16384.
-        let bytes = match Frame::byte_len_for(width, height) {
-            Ok(bytes) => bytes,
-            Err(error) => return Ok(Err(error)),
-        };
-        self.check_deadline()?;
-        self.charge(bytes)?;
-        let deadline = self.deadline();
-        // Filling a large frame takes a while (400 MB at 16384x16384): it
-        // is done in pieces that each check the call's deadline.
-        let made = Frame::black_by(width, height, deadline);
-        self.release(bytes);
-        match made {
-            Ok(Some(frame)) => Ok(Ok(self.insert_frame(frame)?)),
-            Ok(None) => {
-                self.deadline_passed = true;
-                Err(Trap::Interrupt.into())
-            }
-            Err(error) => Ok(Err(error)),
-        }
-    }
-
-    fn from_planes(
-        &mut self,
-        width: u32,
-        height: u32,
-        y: Vec<u8>,
-        u: Vec<u8>,
-        v: Vec<u8>,
-    ) -> Result<Result<Resource<Frame>, FrameError>> {
-        self.check_deadline()?;
-        let frame = match Frame::from_planes(width, height, [y, u, v]) {
-            Ok(frame) => frame,
-            Err(error) => return Ok(Err(error)),
-        };
-        Ok(Ok(self.insert_frame(frame)?))
-    }
-
-    fn info(&mut self, handle: Resource<Frame>) -> Result<FrameInfo> {
-        let frame = self.frame(&handle)?;
-        Ok(FrameInfo {
-            width: frame.width(),
-            height: frame.height(),
-            format: PixelFormat::I420,
-            pts: frame.pts,
-            duration: frame.duration,
-            keyframe: frame.keyframe,
-        })
-    }
-
-    fn set_timing(
-        &mut self,
-        handle: Resource<Frame>,
-        pts: i64,
-        duration: i64,
-        keyframe: bool,
-    ) -> Result<()> {
-        let frame = self.frame_mut(&handle)?;
-        frame.pts = pts;
-        frame.duration = duration;
-        frame.keyframe = keyframe;
-        Ok(())
-    }
-
-    fn plane_size(&mut self, handle: Resource<Frame>, plane: Plane) -> Result<(u32, u32)> {
-        Ok(self.frame(&handle)?.plane_size(plane))
-    }
-
-    fn read_plane(&mut self, handle: Resource<Frame>, plane: Plane) -> Result<Vec<u8>> {
-        self.check_deadline()?;
-        Ok(self.frame(&handle)?.plane(plane).to_vec())
-    }
-
-    fn write_plane(
-        &mut self,
-        handle: Resource<Frame>,
-        plane: Plane,
-        data: Vec<u8>,
-    ) -> Result<Result<(), FrameError>> {
-        self.check_deadline()?;
-        Ok(self.frame_mut(&handle)?.replace_plane(plane, data))
-    }
-
-    fn read_rect(
-        &mut self,
-        handle: Resource<Frame>,
-        plane: Plane,
-        area: Rect,
-    ) -> Result<Result<Vec<u8>, FrameError>> {
-        self.check_deadline()?;
-        Ok(self.frame(&handle)?.read_rect(plane, area))
-    }
-
-    fn write_rect(
-        &mut self,
-        handle: Resource<Frame>,
-        plane: Plane,
-        area: Rect,
-        data: Vec<u8>,
-    ) -> Result<Result<(), FrameError>> {
-        self.check_deadline()?;
-        Ok(self.frame_mut(&handle)?.write_rect(plane, area, &data))
-    }
-
-    fn fill_rect(
-        &mut self,
-        handle: Resource<Frame>,
-        plane: Plane,
-        area: Rect,
-        value: u8,
-    ) -> Result<Result<(), FrameError>> {
-        self.check_deadline()?;
-        Ok(self.frame_mut(&handle)?.fill_rect(plane, area, value))
-    }
-
-    fn regions(&mut self, handle: Resource<Frame>) -> Result<Vec<Region>> {
-        Ok(self.frame(&handle)?.regions.clone())
-    }
-
-    fn set_regions(&mut self, handle: Resource<Frame>, regions: Vec<Region>) -> Result<()> {
-        let old = std::mem::take(&mut self.frame_mut(&handle)?.regions);
-        let checked = self.recharge_regions(&old, &regions);
-        // On failure the frame keeps what it had (and was charged for).
-        self.frame_mut(&handle)?.regions = if checked.is_ok() { regions } else { old };
-        checked
-    }
-
-    fn add_region(&mut self, handle: Resource<Frame>, region: Region) -> Result<()> {
-        let frame = self.frame(&handle)?;
-        if frame.regions.len() >= MAX_REGIONS_PER_FRAME || region.label.len() > MAX_LABEL_BYTES {
-            // Let the full check word the error.
-            let mut regions = frame.regions.clone();
-            regions.push(region);
-            let old = frame.regions.clone();
-            return self.recharge_regions(&old, &regions);
-        }
-        self.recharge_regions(&[], std::slice::from_ref(&region))?;
-        self.frame_mut(&handle)?.regions.push(region);
-        Ok(())
-    }
-
-    fn copy_metadata(&mut self, handle: Resource<Frame>, source: Resource<Frame>) -> Result<()> {
-        // Two entries of one table cannot be borrowed at once: copy out, then in.
-        let metadata = self.frame(&source)?.metadata();
-        let old = std::mem::take(&mut self.frame_mut(&handle)?.regions);
-        if let Err(error) = self.recharge_regions(&old, &metadata.regions) {
-            self.frame_mut(&handle)?.regions = old;
-            return Err(error);
-        }
-        self.frame_mut(&handle)?.set_metadata(metadata);
-        Ok(())
-    }
-
-    fn drop(&mut self, handle: Resource<Frame>) -> Result<()> {
-        self.take_frame(handle)?;
-        Ok(())
-    }
-}
-
-impl crate::bindings::framechain::stage::log::Host for StageState {
-    fn log(&mut self, level: LogLevel, message: String) -> Result<()> {
-        self.log_line(level, &message);
-        Ok(())
     }
 }
 

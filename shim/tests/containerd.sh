@@ -261,7 +261,7 @@ expect_failure() {
 expect_failure broken "broken.yaml" /broken.yaml -i /data/in.264 -o /data/broken.264
 expect_failure missing "not-there.wasm" /missing.yaml -i /data/in.264 -o /data/missing.264
 expect_failure trap "test-stage.*trap" /trap.yaml -i /data/in.264 -o /data/trap.y4m
-expect_failure no-input "cannot open input /data/absent.264" /pipeline.yaml -i /data/absent.264 -o /data/x.264
+expect_failure no-input "cannot read /data/absent.264: No such file or directory" /pipeline.yaml -i /data/absent.264 -o /data/x.264
 wait "$beside" || fail "the job beside the failures did not finish"
 [ "$(cat "$work/beside.code")" -eq 0 ] || fail "the job beside the failures exited $(cat "$work/beside.code"): $(cat "$work/beside.log")"
 check_output "$work/data/out-beside.264"
