@@ -56,11 +56,11 @@
 //! [`annexb`] splits the byte stream, [`nal`] reads NAL headers,
 //! [`access_unit`] groups units into pictures (those three live in
 //! `framechain-h264-bitstream`, shared with `parse-h264`), [`timing`] keeps time stamps
-//! and drop accounting, [`engine`] drives OpenH264, [`config`] holds the
+//! and drop accounting, [`decoder`] drives OpenH264, [`config`] holds the
 //! parameters and [`stage`] the component's entry points.
 
 pub mod config;
-pub mod engine;
+pub mod decoder;
 pub mod stage;
 pub mod timing;
 

@@ -1,5 +1,5 @@
 //! The `decode-h264` stage: the component's entry points on top of the
-//! engine.
+//! [`Decoder`].
 
 use std::cell::{Cell, RefCell};
 
@@ -11,7 +11,7 @@ use framechain_stage::{
 };
 
 use crate::config::{DecodeConfig, STAGE_NAME, param_specs};
-use crate::engine::{Batch, Engine, Picture};
+use crate::decoder::{Batch, Decoder, Picture};
 
 /// The stage type registered with `export_stage!`.
 pub struct DecodeStage;
@@ -33,17 +33,17 @@ impl Stage for DecodeStage {
 
 /// One session's decoder.
 pub struct DecodeProcessor {
-    engine: RefCell<Engine>,
+    decoder: RefCell<Decoder>,
 }
 
 impl StageProcessor for DecodeProcessor {
     fn create(params: Vec<(String, String)>) -> Result<ProcessorHandle, StageError> {
         let config = DecodeConfig::from_params(params)?;
         codec_log::set_sink(Some(forward_codec_log));
-        let engine =
-            Engine::new(config).map_err(|e| StageError::Internal(format!("{STAGE_NAME}: {e}")))?;
+        let decoder =
+            Decoder::new(config).map_err(|e| StageError::Internal(format!("{STAGE_NAME}: {e}")))?;
         Ok(ProcessorHandle::new(DecodeProcessor {
-            engine: RefCell::new(engine),
+            decoder: RefCell::new(decoder),
         }))
     }
 
@@ -57,7 +57,7 @@ impl StageProcessor for DecodeProcessor {
             }
         };
         let batch = self
-            .engine
+            .decoder
             .borrow_mut()
             .push(&packet.data, packet.pts)
             .map_err(internal)?;
@@ -65,7 +65,7 @@ impl StageProcessor for DecodeProcessor {
     }
 
     fn flush(&self) -> Result<Output, StageError> {
-        let batch = self.engine.borrow_mut().flush().map_err(internal)?;
+        let batch = self.decoder.borrow_mut().flush().map_err(internal)?;
         to_output(batch)
     }
 

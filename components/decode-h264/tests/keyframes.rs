@@ -7,7 +7,7 @@ use common::{Decoded, decode_in_pieces, default_config, expected_hashes, testdat
 use framechain_decode_h264::access_unit::AuTracker;
 use framechain_decode_h264::annexb::Splitter;
 use framechain_decode_h264::config::{Alignment, DecodeConfig};
-use framechain_decode_h264::engine::Engine;
+use framechain_decode_h264::decoder::Decoder;
 
 macro_rules! need_testdata {
     () => {
@@ -78,16 +78,16 @@ fn access_unit_packets_decode_at_once() {
     let reference = decode_in_pieces(&data, 1 << 20, 1, default_config());
     let aus = access_units(&data);
     assert_eq!(aus.len(), 100);
-    let mut engine = Engine::new(au_config()).unwrap();
+    let mut decoder = Decoder::new(au_config()).unwrap();
     let mut out = Decoded::default();
     for (i, (au, _)) in aus.iter().enumerate() {
-        let batch = engine.push(au, 3000 * i as i64).unwrap();
+        let batch = decoder.push(au, 3000 * i as i64).unwrap();
         // Baseline, no reordering: the picture comes out of its own push.
         assert_eq!(batch.pictures.len(), 1, "access unit {i}");
         assert_eq!(batch.pictures[0].timing.pts, 3000 * i as i64);
         out.add(batch);
     }
-    let tail = engine.flush().unwrap();
+    let tail = decoder.flush().unwrap();
     assert!(tail.pictures.is_empty());
     out.add(tail);
     assert_eq!(out.sha1.digest(), reference.sha1.digest());
@@ -103,12 +103,12 @@ fn access_unit_packets_keep_their_pts_through_reordering() {
             .unwrap();
     let reference = decode_in_pieces(&data, 1 << 20, 1, default_config());
     let aus = access_units(&data);
-    let mut engine = Engine::new(au_config()).unwrap();
+    let mut decoder = Decoder::new(au_config()).unwrap();
     let mut out = Decoded::default();
     for (i, (au, _)) in aus.iter().enumerate() {
-        out.add(engine.push(au, 1000 + i as i64).unwrap());
+        out.add(decoder.push(au, 1000 + i as i64).unwrap());
     }
-    out.add(engine.flush().unwrap());
+    out.add(decoder.flush().unwrap());
     assert_eq!(out.sha1.digest(), reference.sha1.digest());
     assert_eq!(out.frames, reference.frames);
     // Every packet's pts came out once.
@@ -139,12 +139,12 @@ fn decode_aus<'a>(aus: impl IntoIterator<Item = &'a (Vec<u8>, bool)>, conceal: b
         conceal_errors: conceal,
         ..au_config()
     };
-    let mut engine = Engine::new(config).unwrap();
+    let mut decoder = Decoder::new(config).unwrap();
     let mut out = Decoded::default();
     for (au, _) in aus {
-        out.add(engine.push(au, -1).unwrap());
+        out.add(decoder.push(au, -1).unwrap());
     }
-    out.add(engine.flush().unwrap());
+    out.add(decoder.flush().unwrap());
     out
 }
 

@@ -1,4 +1,4 @@
-//! The decode engine on the real test streams, natively: bit-exact output
+//! The decoder on the real test streams, natively: bit-exact output
 //! whatever the packet cuts, time stamps, resolution changes, damage and
 //! garbage.
 
@@ -8,7 +8,7 @@ use common::{Decoded, Rng, decode_in_pieces, default_config, expected_hashes, te
 use framechain_decode_h264::access_unit::AuTracker;
 use framechain_decode_h264::annexb::Splitter;
 use framechain_decode_h264::config::{Alignment, DecodeConfig};
-use framechain_decode_h264::engine::Engine;
+use framechain_decode_h264::decoder::Decoder;
 
 macro_rules! need_testdata {
     () => {
@@ -93,18 +93,18 @@ fn byte_sized_packets_and_nal_aligned_packets_give_the_same_pictures() {
         alignment: Alignment::Nal,
         ..default_config()
     };
-    let mut engine = Engine::new(config).unwrap();
+    let mut decoder = Decoder::new(config).unwrap();
     let mut splitter = Splitter::new(usize::MAX);
     let mut units = splitter.push(&data, -1).units;
     units.extend(splitter.finish().units);
     let mut out = Decoded::default();
     let mut frames_before_flush = 0;
     for u in &units {
-        let batch = engine.push(&u.data, -1).unwrap();
+        let batch = decoder.push(&u.data, -1).unwrap();
         frames_before_flush += batch.pictures.len();
         out.add(batch);
     }
-    out.add(engine.flush().unwrap());
+    out.add(decoder.flush().unwrap());
     assert_eq!(out.sha1.digest(), reference);
     // Baseline without reordering: every picture is out before the flush.
     assert_eq!(frames_before_flush, 100);
@@ -129,12 +129,12 @@ fn packet_pts_follow_b_frames_into_display_order() {
         }
         packets.last_mut().unwrap().extend_from_slice(&u.data);
     }
-    let mut engine = Engine::new(default_config()).unwrap();
+    let mut decoder = Decoder::new(default_config()).unwrap();
     let mut out = Decoded::default();
     for (i, p) in packets.iter().enumerate() {
-        out.add(engine.push(p, 1000 + i as i64).unwrap());
+        out.add(decoder.push(p, 1000 + i as i64).unwrap());
     }
-    out.add(engine.flush().unwrap());
+    out.add(decoder.flush().unwrap());
     assert_eq!(out.frames, 9);
     let mut sorted = out.pts.clone();
     sorted.sort();

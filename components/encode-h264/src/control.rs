@@ -13,7 +13,7 @@
 //!   picture size. With `rc=off` it is kept but has no effect.
 
 use crate::config::EncodeConfig;
-use crate::engine::Encoded;
+use crate::encoder::Encoded;
 
 /// Lowest and highest target bitrate, as for the `bitrate` parameter.
 pub const BITRATE_RANGE: std::ops::RangeInclusive<u32> = 10_000..=100_000_000;

@@ -73,13 +73,15 @@
 //! # Crate layout
 //!
 //! [`config`] holds the parameters, [`control`] the control events,
-//! [`engine`] drives OpenH264 and
-//! re-creates it on size changes, [`native`] does the same with the host's
-//! native encoder, [`stage`] holds the component's entry points.
+//! [`encoder`] drives OpenH264 in this component
+//! ([`WasmEncoder`](encoder::WasmEncoder)) and re-creates it on size
+//! changes, [`native`] does the same with the host's native encoder
+//! ([`NativeEncoder`](native::NativeEncoder)), [`stage`] holds the
+//! component's entry points.
 
 pub mod config;
 pub mod control;
-pub mod engine;
+pub mod encoder;
 pub mod native;
 pub mod stage;
 

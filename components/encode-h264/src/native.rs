@@ -1,7 +1,7 @@
 //! `accel=native`: the same encoding done by the host's native encoder
 //! (the `native-h264` import) instead of the OpenH264 in this component.
 //!
-//! The stage keeps the same rules as the in-wasm [`Engine`](crate::engine::Engine):
+//! The stage keeps the same rules as the in-wasm [`WasmEncoder`](crate::encoder::WasmEncoder):
 //! sizes are checked the same way, a new size makes a new encoder (a new
 //! sequence, IDR first), keyframe requests force an IDR picture, a new
 //! target bitrate goes to the host's encoder (`set-bitrate`). The frame
@@ -13,21 +13,23 @@ use framechain_stage::Frame;
 use framechain_stage::bindings::framechain::stage::native_h264::Encoder;
 
 use crate::config::EncodeConfig;
-use crate::engine::{EncodeError, Encoded, check_size};
+use crate::encoder::{EncodeError, Encoded, check_size};
 
-pub struct NativeEngine {
+/// The `encode-h264` encoder for `accel=native`: the host's native OpenH264
+/// encoder, one per picture size.
+pub struct NativeEncoder {
     config: EncodeConfig,
     /// The host's encoder and the size it was made for.
     encoder: Option<(Encoder, (u32, u32))>,
 }
 
-impl NativeEngine {
+impl NativeEncoder {
     /// Checks that the host offers a native encoder and accepts the
     /// settings, so that a pipeline asking for one fails when it is built,
     /// not on its first frame.
-    pub fn new(config: EncodeConfig) -> Result<NativeEngine, String> {
+    pub fn new(config: EncodeConfig) -> Result<NativeEncoder, String> {
         drop(Encoder::create(config.native_config(640, 480))?);
-        Ok(NativeEngine {
+        Ok(NativeEncoder {
             config,
             encoder: None,
         })

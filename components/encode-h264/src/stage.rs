@@ -1,5 +1,5 @@
 //! The `encode-h264` stage: the component's entry points on top of the
-//! engine.
+//! encoders ([`WasmEncoder`], [`NativeEncoder`]).
 
 use std::cell::{Cell, RefCell};
 
@@ -13,8 +13,8 @@ use framechain_stage::{
 
 use crate::config::{Accel, EncodeConfig, STAGE_NAME, param_specs};
 use crate::control::{KeyframeRequest, target_bitrate};
-use crate::engine::{EncodeError, Encoded, Engine};
-use crate::native::NativeEngine;
+use crate::encoder::{EncodeError, Encoded, WasmEncoder};
+use crate::native::NativeEncoder;
 
 /// The stage type registered with `export_stage!`.
 pub struct EncodeStage;
@@ -45,9 +45,9 @@ pub struct EncodeProcessor {
 /// Where the pictures are encoded (`accel`).
 enum Backend {
     /// OpenH264 in this component: the planes are read into its memory.
-    Wasm(Engine),
+    Wasm(WasmEncoder),
     /// The host's native encoder: the frame stays in the host.
-    Native(NativeEngine),
+    Native(NativeEncoder),
 }
 
 impl StageProcessor for EncodeProcessor {
@@ -55,12 +55,12 @@ impl StageProcessor for EncodeProcessor {
         let config = EncodeConfig::from_params(params)?;
         codec_log::set_sink(Some(forward_codec_log));
         let backend = match config.accel {
-            Accel::None => Backend::Wasm(Engine::new(config.clone()).map_err(|e| {
+            Accel::None => Backend::Wasm(WasmEncoder::new(config.clone()).map_err(|e| {
                 StageError::BadParameter(format!(
                     "{STAGE_NAME}: OpenH264 does not accept these settings: {e}"
                 ))
             })?),
-            Accel::Native => Backend::Native(NativeEngine::new(config.clone()).map_err(|e| {
+            Accel::Native => Backend::Native(NativeEncoder::new(config.clone()).map_err(|e| {
                 StageError::BadParameter(format!("{STAGE_NAME}: accel=native: {e}"))
             })?),
         };
@@ -78,14 +78,14 @@ impl StageProcessor for EncodeProcessor {
         let mut request = self.keyframe.get();
         let force = request.force(self.config.follow_keyframes && info.keyframe);
         let encoded = match &mut *self.backend.borrow_mut() {
-            Backend::Wasm(engine) => {
+            Backend::Wasm(encoder) => {
                 let picture = read_picture(&frame, info.width, info.height)?;
                 // OpenH264 rate control counts in milliseconds; pts in 90 kHz
                 // ticks. (The host's native encoder converts the same way.)
                 let timestamp_ms = info.pts.max(0) / 90;
-                engine.encode(&picture, timestamp_ms, force)
+                encoder.encode(&picture, timestamp_ms, force)
             }
-            Backend::Native(engine) => engine.encode(&frame, (info.width, info.height), force),
+            Backend::Native(encoder) => encoder.encode(&frame, (info.width, info.height), force),
         }
         .map_err(|e| match e {
             EncodeError::Unsupported(m) => {
@@ -129,8 +129,8 @@ impl StageProcessor for EncodeProcessor {
             Control::TargetBitrate(requested) => {
                 let bitrate = target_bitrate(&self.config, requested);
                 let result = match &mut *self.backend.borrow_mut() {
-                    Backend::Wasm(engine) => engine.set_bitrate(bitrate),
-                    Backend::Native(engine) => engine.set_bitrate(bitrate),
+                    Backend::Wasm(encoder) => encoder.set_bitrate(bitrate),
+                    Backend::Native(encoder) => encoder.set_bitrate(bitrate),
                 };
                 match result {
                     Ok(()) if bitrate != requested => log::info(&format!(

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use framechain_decode_h264::config::{Alignment, DecodeConfig};
-use framechain_decode_h264::engine::{Batch, Engine};
+use framechain_decode_h264::decoder::{Batch, Decoder};
 use framechain_parse_h264::parser::{AccessUnit, Parser};
 
 /// The shared H.264 test streams (`$FRAMECHAIN_TESTDATA/h264`, else
@@ -79,7 +79,7 @@ fn access_units_decode_to_the_whole_stream() {
         "conformance/MPS_MW_A.264",
     ] {
         let data = std::fs::read(dir.join(name)).unwrap();
-        let mut whole = Engine::new(DecodeConfig::from_params(vec![]).unwrap()).unwrap();
+        let mut whole = Decoder::new(DecodeConfig::from_params(vec![]).unwrap()).unwrap();
         let whole = [whole.push(&data, -1).unwrap(), whole.flush().unwrap()];
         let keyframes: usize = whole
             .iter()
@@ -92,7 +92,7 @@ fn access_units_decode_to_the_whole_stream() {
                 alignment: Alignment::AccessUnit,
                 ..DecodeConfig::from_params(vec![]).unwrap()
             };
-            let mut decoder = Engine::new(config).unwrap();
+            let mut decoder = Decoder::new(config).unwrap();
             let mut batches: Vec<Batch> = aus
                 .iter()
                 .map(|au| decoder.push(&au.data, au.pts).unwrap())

@@ -1,12 +1,12 @@
 #![allow(dead_code)] // each test binary uses a different part
 
-//! Helpers for the native engine tests: the test streams, reference hashes,
+//! Helpers for the native decoder tests: the test streams, reference hashes,
 //! and a deterministic random source for cutting packets.
 
 use std::path::{Path, PathBuf};
 
 use framechain_decode_h264::config::DecodeConfig;
-use framechain_decode_h264::engine::{Batch, Engine};
+use framechain_decode_h264::decoder::{Batch, Decoder};
 use framechain_decode_h264::timing::Lost;
 use sha1_smol::Sha1;
 
@@ -104,16 +104,16 @@ impl Decoded {
 /// Decodes `data` cut into packets of random sizes up to `max_packet`, with
 /// no time stamps.
 pub fn decode_in_pieces(data: &[u8], max_packet: u64, seed: u64, config: DecodeConfig) -> Decoded {
-    let mut engine = Engine::new(config).unwrap();
+    let mut decoder = Decoder::new(config).unwrap();
     let mut rng = Rng(seed);
     let mut out = Decoded::default();
     let mut rest = data;
     while !rest.is_empty() {
         let n = (1 + rng.below(max_packet) as usize).min(rest.len());
-        out.add(engine.push(&rest[..n], -1).unwrap());
+        out.add(decoder.push(&rest[..n], -1).unwrap());
         rest = &rest[n..];
     }
-    out.add(engine.flush().unwrap());
+    out.add(decoder.flush().unwrap());
     out
 }
 

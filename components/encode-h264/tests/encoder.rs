@@ -1,10 +1,11 @@
-//! The encode engine natively: keyframes, size changes, rate control, and
-//! decoding the result with our decoder and (when installed) FFmpeg.
+//! The in-wasm encoder (`WasmEncoder`) natively: keyframes, size changes,
+//! rate control, and decoding the result with our decoder and (when
+//! installed) FFmpeg.
 
 use framechain_decode_h264::config::DecodeConfig;
-use framechain_decode_h264::engine::Engine as Decoder;
+use framechain_decode_h264::decoder::Decoder;
 use framechain_encode_h264::config::EncodeConfig;
-use framechain_encode_h264::engine::{EncodeError, Encoded, Engine};
+use framechain_encode_h264::encoder::{EncodeError, Encoded, WasmEncoder};
 use framechain_openh264::I420;
 
 fn config(pairs: &[(&str, &str)]) -> EncodeConfig {
@@ -61,14 +62,14 @@ fn psnr(a: &[u8], b: &[u8]) -> f64 {
 /// Encodes `n` pictures; returns the stream and each picture's keyframe flag
 /// (None when skipped).
 fn encode(
-    engine: &mut Engine,
+    encoder: &mut WasmEncoder,
     sizes: &[(u32, u32)],
     force: &[usize],
 ) -> (Vec<u8>, Vec<Option<bool>>) {
     let mut stream = Vec::new();
     let mut flags = Vec::new();
     for (i, (w, h)) in sizes.iter().enumerate() {
-        match engine
+        match encoder
             .encode(
                 &picture(*w, *h, i as u32),
                 i as i64 * 33,
@@ -108,8 +109,8 @@ fn decode(stream: &[u8]) -> Vec<I420> {
 
 #[test]
 fn gop_and_forced_keyframes() {
-    let mut engine = Engine::new(config(&[("gop", "10"), ("low-latency", "false")])).unwrap();
-    let (stream, flags) = encode(&mut engine, &[(320, 192); 30], &[4]);
+    let mut encoder = WasmEncoder::new(config(&[("gop", "10"), ("low-latency", "false")])).unwrap();
+    let (stream, flags) = encode(&mut encoder, &[(320, 192); 30], &[4]);
     let keyframes: Vec<usize> = flags
         .iter()
         .enumerate()
@@ -127,13 +128,13 @@ fn gop_and_forced_keyframes() {
 
 #[test]
 fn a_new_size_starts_a_new_sequence() {
-    let mut engine = Engine::new(config(&[("low-latency", "false")])).unwrap();
+    let mut encoder = WasmEncoder::new(config(&[("low-latency", "false")])).unwrap();
     let sizes: Vec<(u32, u32)> = [(320, 192); 5]
         .into_iter()
         .chain([(160, 96); 5])
         .chain([(640, 360); 3])
         .collect();
-    let (stream, flags) = encode(&mut engine, &sizes, &[]);
+    let (stream, flags) = encode(&mut encoder, &sizes, &[]);
     assert_eq!(flags[0], Some(true));
     assert_eq!(flags[5], Some(true));
     assert_eq!(flags[10], Some(true));
@@ -145,23 +146,23 @@ fn a_new_size_starts_a_new_sequence() {
 
 #[test]
 fn sizes_openh264_cannot_encode_are_unsupported() {
-    let mut engine = Engine::new(config(&[])).unwrap();
+    let mut encoder = WasmEncoder::new(config(&[])).unwrap();
     for (w, h) in [(321, 192), (320, 191), (8, 8)] {
-        let r = engine.encode(&picture(w, h, 0), 0, false);
+        let r = encoder.encode(&picture(w, h, 0), 0, false);
         assert!(
             matches!(r, Err(EncodeError::Unsupported(_))),
             "{w}x{h}: {r:?}"
         );
     }
     // And it still works afterwards.
-    assert!(engine.encode(&picture(64, 64, 0), 0, false).is_ok());
+    assert!(encoder.encode(&picture(64, 64, 0), 0, false).is_ok());
 }
 
 #[test]
 fn bitrate_and_fixed_qp_steer_the_size() {
     let sizes = [(320, 192); 30];
     let bytes = |pairs: &[(&str, &str)]| {
-        encode(&mut Engine::new(config(pairs)).unwrap(), &sizes, &[])
+        encode(&mut WasmEncoder::new(config(pairs)).unwrap(), &sizes, &[])
             .0
             .len()
     };
@@ -181,8 +182,8 @@ fn bitrate_and_fixed_qp_steer_the_size() {
 
 #[test]
 fn low_latency_may_skip_frames_at_a_starved_bitrate() {
-    let mut engine = Engine::new(config(&[("bitrate", "10k"), ("fps", "60")])).unwrap();
-    let (stream, flags) = encode(&mut engine, &[(640, 360); 40], &[]);
+    let mut encoder = WasmEncoder::new(config(&[("bitrate", "10k"), ("fps", "60")])).unwrap();
+    let (stream, flags) = encode(&mut encoder, &[(640, 360); 40], &[]);
     let skipped = flags.iter().filter(|f| f.is_none()).count();
     eprintln!(
         "10k at 640x360: {skipped} of 40 skipped, {} bytes",
@@ -203,13 +204,13 @@ fn ffmpeg_decodes_the_stream() {
         return;
     }
     for profile in ["baseline", "main"] {
-        let mut engine = Engine::new(config(&[
+        let mut encoder = WasmEncoder::new(config(&[
             ("gop", "12"),
             ("profile", profile),
             ("low-latency", "false"),
         ]))
         .unwrap();
-        let (stream, _) = encode(&mut engine, &[(320, 192); 25], &[7]);
+        let (stream, _) = encode(&mut encoder, &[(320, 192); 25], &[7]);
         let path = std::env::temp_dir().join(format!(
             "framechain-encode-h264-{profile}-{}.264",
             std::process::id()
@@ -237,10 +238,10 @@ fn ffmpeg_decodes_the_stream() {
 }
 
 /// Bytes of the access units for pictures `range` of a 320x192 sequence.
-fn bytes(engine: &mut Engine, range: std::ops::Range<u32>, size: (u32, u32)) -> usize {
+fn bytes(encoder: &mut WasmEncoder, range: std::ops::Range<u32>, size: (u32, u32)) -> usize {
     range
         .map(
-            |i| match engine.encode(&picture(size.0, size.1, i), i64::from(i) * 33, false) {
+            |i| match encoder.encode(&picture(size.0, size.1, i), i64::from(i) * 33, false) {
                 Ok(Encoded::AccessUnit { data, .. }) => data.len(),
                 Ok(Encoded::Skipped) => 0,
                 Err(e) => panic!("{e:?}"),
@@ -252,15 +253,15 @@ fn bytes(engine: &mut Engine, range: std::ops::Range<u32>, size: (u32, u32)) -> 
 #[test]
 fn a_new_target_bitrate_steers_the_following_pictures() {
     let settings = config(&[("bitrate", "2M"), ("gop", "0"), ("fps", "30")]);
-    let mut engine = Engine::new(settings).unwrap();
-    bytes(&mut engine, 0..30, (320, 192));
-    let high = bytes(&mut engine, 30..90, (320, 192));
-    engine.set_bitrate(100_000).unwrap();
-    bytes(&mut engine, 90..120, (320, 192));
-    let low = bytes(&mut engine, 120..180, (320, 192));
+    let mut encoder = WasmEncoder::new(settings).unwrap();
+    bytes(&mut encoder, 0..30, (320, 192));
+    let high = bytes(&mut encoder, 30..90, (320, 192));
+    encoder.set_bitrate(100_000).unwrap();
+    bytes(&mut encoder, 90..120, (320, 192));
+    let low = bytes(&mut encoder, 120..180, (320, 192));
     assert!(low * 4 < high, "2 Mbit/s: {high} bytes, 100 kbit/s: {low}");
     // A new size makes a new encoder: it keeps the new target.
-    bytes(&mut engine, 180..210, (352, 288));
-    let resized = bytes(&mut engine, 210..270, (352, 288));
+    bytes(&mut encoder, 180..210, (352, 288));
+    let resized = bytes(&mut encoder, 210..270, (352, 288));
     assert!(resized * 3 < high, "after resize: {resized} bytes");
 }

@@ -1,5 +1,8 @@
-//! The encoder proper, free of the component interface so it can be driven
-//! natively by tests: I420 pictures in, Annex-B access units out.
+//! The encoder proper ([`WasmEncoder`], OpenH264 in this component), free
+//! of the component interface so it can be driven natively by tests: I420
+//! pictures in, Annex-B access units out. Also what it shares with the
+//! host's native encoder ([`crate::native::NativeEncoder`]): the results,
+//! the errors and the size check.
 
 use framechain_openh264::{Encoder, Error, FrameKind, I420, MIN_SIZE};
 
@@ -32,18 +35,20 @@ pub fn check_size(w: u32, h: u32) -> Result<(), EncodeError> {
     Ok(())
 }
 
-pub struct Engine {
+/// The `encode-h264` encoder with OpenH264 compiled into this component
+/// (`accel=none`): one OpenH264 encoder per picture size.
+pub struct WasmEncoder {
     config: EncodeConfig,
     /// Made for the first picture's size, again when the size changes.
     encoder: Option<Encoder>,
 }
 
-impl Engine {
+impl WasmEncoder {
     /// Checks that OpenH264 accepts the settings, so a bad combination is
     /// reported when the processor is made, not on the first frame.
-    pub fn new(config: EncodeConfig) -> Result<Engine, String> {
+    pub fn new(config: EncodeConfig) -> Result<WasmEncoder, String> {
         Encoder::new(&config.encoder_config(640, 480)).map_err(|e| e.to_string())?;
-        Ok(Engine {
+        Ok(WasmEncoder {
             config,
             encoder: None,
         })

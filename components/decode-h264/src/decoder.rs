@@ -1,7 +1,7 @@
 //! The decoder proper, free of the component interface so it can be driven
 //! natively by tests: bytes in, pictures with timing and drop reports out.
 
-use framechain_openh264::{Decoder, DecoderOptions, I420, log::Level};
+use framechain_openh264::{self as openh264, DecoderOptions, I420, log::Level};
 
 use crate::access_unit::AuTracker;
 use crate::annexb::{Split, Splitter};
@@ -36,14 +36,17 @@ pub struct Batch {
     pub keyframes_needed: usize,
 }
 
-pub struct Engine {
+/// The `decode-h264` decoder: splits the byte stream into NAL units, feeds
+/// them to OpenH264 and gives its pictures their time stamps, reporting
+/// what was lost and when a keyframe is needed.
+pub struct Decoder {
     config: DecodeConfig,
     splitter: Splitter,
     tracker: AuTracker,
     timeline: Timeline,
-    /// Made on first use and again after each flush, so a flushed processor
-    /// can decode a new stream.
-    decoder: Option<Decoder>,
+    /// OpenH264's decoder, made on first use and again after each flush, so
+    /// a flushed processor can decode a new stream.
+    openh264: Option<openh264::Decoder>,
     /// The decoder has a clean IDR picture to build on (since it was made).
     has_idr: bool,
     /// A gap in the references is open: its keyframe-needed notice was
@@ -51,20 +54,20 @@ pub struct Engine {
     in_gap: bool,
 }
 
-impl Engine {
-    pub fn new(config: DecodeConfig) -> Result<Engine, String> {
-        let mut engine = Engine {
+impl Decoder {
+    pub fn new(config: DecodeConfig) -> Result<Decoder, String> {
+        let mut decoder = Decoder {
             splitter: Splitter::new(MAX_NAL_SIZE),
             tracker: AuTracker::new(),
             timeline: Timeline::new(config.frame_duration, GIVE_UP_WINDOW),
-            decoder: None,
+            openh264: None,
             has_idr: false,
             in_gap: false,
             config,
         };
         // Fail at create time rather than on the first packet.
-        engine.ensure_decoder()?;
-        Ok(engine)
+        decoder.ensure_openh264()?;
+        Ok(decoder)
     }
 
     /// Takes the next piece of the byte stream.
@@ -89,7 +92,7 @@ impl Engine {
         let mut batch = Batch::default();
         let split = self.splitter.finish();
         self.absorb(split, &mut batch)?;
-        if let Some(mut decoder) = self.decoder.take() {
+        if let Some(mut decoder) = self.openh264.take() {
             for _ in 0..decoder.end_of_stream() {
                 if let Some(p) = decoder.flush_one() {
                     let timing = self.timeline.picture(p.token());
@@ -118,14 +121,16 @@ impl Engine {
         }
     }
 
-    fn ensure_decoder(&mut self) -> Result<(), String> {
-        if self.decoder.is_none() {
+    fn ensure_openh264(&mut self) -> Result<(), String> {
+        if self.openh264.is_none() {
             let options = DecoderOptions {
                 conceal_errors: self.config.conceal_errors,
                 log_level: Level::Warning,
             };
-            self.decoder =
-                Some(Decoder::new(&options).map_err(|e| format!("cannot start OpenH264: {e}"))?);
+            self.openh264 = Some(
+                openh264::Decoder::new(&options)
+                    .map_err(|e| format!("cannot start OpenH264: {e}"))?,
+            );
         }
         Ok(())
     }
@@ -156,8 +161,8 @@ impl Engine {
             if place.vcl {
                 self.timeline.note_slice(place.au, place.idr);
             }
-            self.ensure_decoder()?;
-            let decoder = self.decoder.as_mut().expect("ensured above");
+            self.ensure_openh264()?;
+            let decoder = self.openh264.as_mut().expect("ensured above");
             let decoded = decoder.decode_nal(&unit.data, place.au);
             if let Some(problem) = decoded.status.reason() {
                 self.timeline.note_problem(place.au, problem);
