@@ -26,7 +26,7 @@ usage: live <scenario> [--key value]...
 
 scenarios (each prints a table; all loops are bounded):
   one       one paced 1080p30 session of the telemedicine chain
-            --repeat 3 --accel both|wasm|native
+            --repeat 3 --accel both|wasm|native --worst (list the latest pictures)
   density   N paced sessions at once, N = 1.. until p99 > 200 ms or drops > 0.1 %,
             single-session throughput, and an admission probe
             --source both|1080|720 --accel both|wasm|native --max-n 8 --seconds 6
@@ -40,6 +40,7 @@ scenarios (each prints a table; all loops are bounded):
             (call_timeout 50 ms), against the same K alone
             --k 2 --repeat 3 --seconds 8
 
+one and density: --queue-depth N (LiveConfig::queue_depth, default 3)
 common: --tmp DIR (generated sources and the compile cache; default
 $TMPDIR/framechain-live-bench), --testdata DIR (default ../shared/testdata
 or $FRAMECHAIN_TESTDATA). Stages from $FRAMECHAIN_STAGE_PATH or target/.";
@@ -94,7 +95,7 @@ impl Opts {
             let key = key
                 .strip_prefix("--")
                 .ok_or_else(|| format!("expected --key, got {key:?}"))?;
-            if key == "glibc-default" || key == "force" {
+            if key == "glibc-default" || key == "force" || key == "worst" {
                 map.insert(key.to_owned(), "1".to_owned());
                 continue;
             }
@@ -651,18 +652,53 @@ fn loadavg() -> String {
         .join(" ")
 }
 
-/// CPU use of the process over a stretch of wall time, in % of one core.
-struct CpuMeter(Duration, Instant);
+/// Busy and total jiffies of the whole machine, from /proc/stat.
+fn machine_jiffies() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let total: u64 = fields.iter().sum();
+    let idle = fields.get(3).copied().unwrap_or(0) + fields.get(4).copied().unwrap_or(0);
+    (total - idle, total)
+}
+
+/// CPU use of the process over a stretch of wall time, in % of one core,
+/// and of the whole machine.
+struct CpuMeter(Duration, Instant, (u64, u64));
 
 impl CpuMeter {
     fn start() -> CpuMeter {
-        CpuMeter(cpu_time(), Instant::now())
+        CpuMeter(cpu_time(), Instant::now(), machine_jiffies())
+    }
+
+    /// The machine's busy share over the same stretch, in % of one core
+    /// (200 % = both cores of two busy): this process and everyone else.
+    fn machine_percent(&self) -> f64 {
+        let (busy, total) = machine_jiffies();
+        let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+        let total = (total - self.2.1).max(1) as f64;
+        100.0 * cores * (busy - self.2.0) as f64 / total
     }
 
     fn percent(&self) -> f64 {
         let cpu = cpu_time().saturating_sub(self.0).as_secs_f64();
         100.0 * cpu / self.1.elapsed().as_secs_f64()
     }
+}
+
+/// The runtime's settings, with `--queue-depth` if given.
+fn live_config(opts: &Opts) -> Result<LiveConfig, String> {
+    let default = LiveConfig::default();
+    Ok(LiveConfig {
+        queue_depth: opts.get("queue-depth", default.queue_depth)?,
+        ..default
+    })
 }
 
 fn header(title: &str) {
@@ -672,6 +708,34 @@ fn header(title: &str) {
         loadavg(),
         available_mib()
     );
+}
+
+/// Prints the access units (by index) whose outputs came latest.
+fn worst_pictures(feed: &Feed) {
+    let mut by_latency: Vec<(Duration, usize)> = feed
+        .record
+        .latencies
+        .iter()
+        .map(|&(arrival, latency)| {
+            let index = arrival.saturating_duration_since(feed.start).as_secs_f64()
+                / feed.period.as_secs_f64();
+            (latency, index.round() as usize)
+        })
+        .collect();
+    by_latency.sort_by(|a, b| b.cmp(a));
+    let worst: Vec<String> = by_latency
+        .iter()
+        .take(10)
+        .map(|(latency, index)| {
+            let key = feed.units[index % feed.units.len()].keyframe;
+            format!(
+                "#{index}{} {}",
+                if key { " (IDR)" } else { "" },
+                ms(*latency)
+            )
+        })
+        .collect();
+    println!("  latest outputs (access unit, ms): {}", worst.join(", "));
 }
 
 /// `stage p50/p99, ...` of one session's stage calls, in ms.
@@ -724,7 +788,7 @@ fn one(opts: &Opts) -> Result<(), String> {
         clip.label, clip.fps
     ));
     println!(
-        "| variant | run | p50 ms | p99 ms | max ms | late drops | other drops | lost | CPU % | per-stage p50/p99 ms |"
+        "| variant | run | p50 ms | p99 ms | max ms | late drops | other drops | lost | CPU % (machine %) | per-stage p50/p99 ms |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     for native in opts.accels("both")? {
@@ -732,18 +796,21 @@ fn one(opts: &Opts) -> Result<(), String> {
         let pipeline = build(&engine, &chain)?;
         let (mut p50s, mut p99s) = (Vec::new(), Vec::new());
         for run in 1..=repeat {
-            let runtime = LiveRuntime::new(LiveConfig::default()).map_err(|e| e.to_string())?;
+            let runtime = LiveRuntime::new(live_config(opts)?).map_err(|e| e.to_string())?;
             let session = open_or_describe(&runtime, &pipeline, clip.fps)?;
             let start = Instant::now() + Duration::from_millis(300);
             let mut feeds = vec![Feed::new(session, &clip, start, clip.units.len())];
             let cpu = CpuMeter::start();
             pace(&mut feeds, None);
             finish_all(&mut feeds);
-            let cpu = cpu.percent();
+            let cpu = format!("{:.0} ({:.0})", cpu.percent(), cpu.machine_percent());
             let summary = Summary::of(&feeds, None);
             let stages = stage_latencies(&feeds[0]);
+            if opts.flag("worst") {
+                worst_pictures(&feeds[0]);
+            }
             println!(
-                "| {} | {run} | {} | {} | {} | {} | {} | {} | {cpu:.0} | {stages} |",
+                "| {} | {run} | {} | {} | {} | {} | {} | {} | {cpu} | {stages} |",
                 accel_name(native),
                 ms(summary.p50),
                 ms(summary.p99),
@@ -831,10 +898,10 @@ fn density(opts: &Opts) -> Result<(), String> {
                 clip.fps
             );
             println!(
-                "| N | forced past admission | p50 ms | p99 ms | max ms | worst session p99 ms | late drops | drop % | other drops | lost | CPU % | runtime load | probe: one more session |"
+                "| N | forced past admission | p50 ms | p99 ms | max ms | worst session p99 ms | late drops | drop % | other drops | lost | CPU % (machine %) | runtime load | probe: one more session |"
             );
             println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
-            let runtime = LiveRuntime::new(LiveConfig::default()).map_err(|e| e.to_string())?;
+            let runtime = LiveRuntime::new(live_config(opts)?).map_err(|e| e.to_string())?;
             let total = (seconds * clip.fps) as usize;
             let mut best = 0;
             let mut first_refusal: Option<(usize, String)> = None;
@@ -875,13 +942,13 @@ fn density(opts: &Opts) -> Result<(), String> {
                     Err(refusal) => refusal,
                 };
                 finish_all(&mut feeds);
-                let cpu = cpu.percent();
+                let cpu = format!("{:.0} ({:.0})", cpu.percent(), cpu.machine_percent());
                 // The probe, if admitted, is made and ended on a worker:
                 // wait until it is gone so the next step starts empty.
                 wait_closed(&runtime);
                 let summary = Summary::of(&feeds, None);
                 println!(
-                    "| {n} | {forced} | {} | {} | {} | {} | {} | {:.2} | {} | {} | {cpu:.0} | {load:.2} | {probe} |",
+                    "| {n} | {forced} | {} | {} | {} | {} | {} | {:.2} | {} | {} | {cpu} | {load:.2} | {probe} |",
                     ms(summary.p50),
                     ms(summary.p99),
                     ms(summary.max),
@@ -1035,7 +1102,11 @@ fn thousand(opts: &Opts) -> Result<(), String> {
     settle(&mut feeds, Duration::from_millis(500));
     let rss_end = rss_mib();
     finish_all(&mut feeds);
-    let cpu = cpu.percent();
+    let cpu = format!(
+        "{:.0} % of one core (machine {:.0} %)",
+        cpu.percent(),
+        cpu.machine_percent()
+    );
     let all = Summary::of(&feeds, None);
     let steady = Summary::of(&feeds, started_all);
     println!("| figure | value |");
@@ -1087,7 +1158,7 @@ fn thousand(opts: &Opts) -> Result<(), String> {
             stage_latencies(feed)
         );
     }
-    println!("| process CPU | {cpu:.0} % of one core |");
+    println!("| process CPU | {cpu} |");
     println!("(load average after: {})", loadavg());
     Ok(())
 }
@@ -1200,7 +1271,7 @@ fn fairness(opts: &Opts) -> Result<(), String> {
         clip.fps
     ));
     println!(
-        "| run | burner | healthy p50 ms | healthy p99 ms | healthy max ms | healthy worst p99 ms | healthy drops | burner out / late drops / failed | CPU % |"
+        "| run | burner | healthy p50 ms | healthy p99 ms | healthy max ms | healthy worst p99 ms | healthy drops | burner out / late drops / failed | CPU % (machine %) |"
     );
     println!("|---:|---|---:|---:|---:|---:|---:|---|---:|");
     let total = (seconds * clip.fps) as usize;
@@ -1234,7 +1305,7 @@ fn fairness(opts: &Opts) -> Result<(), String> {
             let cpu = CpuMeter::start();
             pace(&mut feeds, None);
             finish_all(&mut feeds);
-            let cpu = cpu.percent();
+            let cpu = format!("{:.0} ({:.0})", cpu.percent(), cpu.machine_percent());
             let summary = Summary::of(&feeds[..k], None);
             let burner = if with_burner {
                 let feed = &feeds[k];
@@ -1248,7 +1319,7 @@ fn fairness(opts: &Opts) -> Result<(), String> {
                 "-".to_owned()
             };
             println!(
-                "| {run} | {} | {} | {} | {} | {} | {} | {burner} | {cpu:.0} |",
+                "| {run} | {} | {} | {} | {} | {} | {} | {burner} | {cpu} |",
                 if with_burner { "yes" } else { "no" },
                 ms(summary.p50),
                 ms(summary.p99),
