@@ -99,14 +99,22 @@ mod tests {
     fn sleeping_uses_no_cpu_but_spinning_does() {
         let clock = CallClock::start(Duration::from_millis(50));
         std::thread::sleep(Duration::from_millis(60));
-        assert!(!clock.expired(), "a thread off the CPU used {:?}", clock.used());
+        assert!(
+            !clock.expired(),
+            "a thread off the CPU used {:?}",
+            clock.used()
+        );
         // Spin until the kernel's own account of this thread (getrusage)
         // shows 60 ms on the CPU, however long that takes on a busy machine.
         let give_up = Instant::now() + Duration::from_secs(20);
         while rusage_thread_cpu() < Duration::from_millis(60) && Instant::now() < give_up {
             std::hint::spin_loop();
         }
-        assert!(clock.expired(), "60 ms of spinning used only {:?}", clock.used());
+        assert!(
+            clock.expired(),
+            "60 ms of spinning used only {:?}",
+            clock.used()
+        );
     }
 
     /// CPU time of this thread by getrusage, a second source.

@@ -53,4 +53,3 @@ pub(crate) fn check_output(output: &Output) -> Result<(), String> {
     }
     Ok(())
 }
-

@@ -45,8 +45,8 @@ mod error;
 mod frame;
 mod imports;
 pub mod io;
-pub mod live;
 pub mod limits;
+pub mod live;
 mod media;
 mod native_h264;
 mod pipeline;
@@ -72,7 +72,7 @@ pub use frame::{Frame, FrameMetadata, MAX_DIMENSION, chroma_size};
 pub use media::{Media, Packet};
 pub use pipeline::Pipeline;
 pub use registry::{STAGE_PATH_ENV, StageRegistry};
-pub use session::{MAX_PENDING_EVENTS, SessionEvent, Session};
+pub use session::{MAX_PENDING_EVENTS, Session, SessionEvent};
 pub use stage::LoadedStage;
 pub use stats::{LatencyHistogram, SessionStats, StageStats};
 

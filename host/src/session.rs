@@ -190,14 +190,22 @@ impl Session {
     /// stays accounted for.
     pub fn count_input_drops(&mut self, reason: &str, count: u64) {
         self.stats.inputs += count;
-        *self.stats.session_drops.entry(reason.to_owned()).or_default() += count;
+        *self
+            .stats
+            .session_drops
+            .entry(reason.to_owned())
+            .or_default() += count;
     }
 
     /// Counts an output of the last stage that its owner could not take
     /// (a live session's event queue was full) as dropped for `reason`.
     pub fn count_output_drop(&mut self, reason: &str) {
         self.stats.outputs = self.stats.outputs.saturating_sub(1);
-        *self.stats.session_drops.entry(reason.to_owned()).or_default() += 1;
+        *self
+            .stats
+            .session_drops
+            .entry(reason.to_owned())
+            .or_default() += 1;
     }
 
     /// The events since the last call, oldest first.

@@ -11,8 +11,8 @@ use wasmtime::{ResourceLimiter, Result, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::bindings::LogLevel;
-use crate::call_clock::CallClock;
 use crate::bindings::types::Region;
+use crate::call_clock::CallClock;
 use crate::frame::Frame;
 use crate::limits::{
     LOG_LINES_PER_CALL, LOG_LINES_PER_SESSION, MAX_LABEL_BYTES, MAX_REGIONS_PER_FRAME,

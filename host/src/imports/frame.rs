@@ -177,4 +177,3 @@ impl types::HostFrame for StageState {
         Ok(())
     }
 }
-

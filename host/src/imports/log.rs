@@ -12,4 +12,3 @@ impl crate::bindings::framechain::stage::log::Host for StageState {
         Ok(())
     }
 }
-

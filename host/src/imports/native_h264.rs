@@ -120,7 +120,9 @@ impl wit::HostEncoder for StageState {
         codec_log::install();
         // OpenH264 changes the target in place (SetOption BITRATE): no new
         // sequence, no IDR picture; rate control follows from the next one.
-        let result = codec.set_bitrate(bitrate).map_err(|error| error.to_string());
+        let result = codec
+            .set_bitrate(bitrate)
+            .map_err(|error| error.to_string());
         forward_codec_log(self);
         Ok(result)
     }
@@ -142,4 +144,3 @@ impl wit::HostEncoder for StageState {
         Ok(())
     }
 }
-

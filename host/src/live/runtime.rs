@@ -4,9 +4,9 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
+use super::LiveConfig;
 use super::admission::Admission;
 use super::session::{LiveSession, SessionShared};
-use super::LiveConfig;
 use crate::error::{Error, Result};
 use crate::pipeline::Pipeline;
 
@@ -76,7 +76,11 @@ impl LiveRuntime {
             .admission
             .admit(pipeline.id(), fps)
             .map_err(Error::Busy)?;
-        Ok(LiveSession::open(self.shared.clone(), key, pipeline.clone()))
+        Ok(LiveSession::open(
+            self.shared.clone(),
+            key,
+            pipeline.clone(),
+        ))
     }
 
     /// Sessions open now.

@@ -306,7 +306,10 @@ impl SessionShared {
         let mut refused = 0;
         let result = session.push_arrived(media, Some(arrival), &mut |_, _| {}, &mut |media| {
             let latency = arrival.elapsed();
-            if let Offer::Full = self.inbox.offer_output(LiveEvent::Output { media, latency }) {
+            if let Offer::Full = self
+                .inbox
+                .offer_output(LiveEvent::Output { media, latency })
+            {
                 refused += 1;
             }
         });
@@ -366,11 +369,7 @@ impl SessionShared {
 
     /// Ends the session: sends `Ended` with its counts, drops the stage
     /// instances and gives its share of the workers back.
-    fn end(
-        &self,
-        runtime: &RuntimeShared,
-        slot: &mut MutexGuard<'_, Option<Session>>,
-    ) -> bool {
+    fn end(&self, runtime: &RuntimeShared, slot: &mut MutexGuard<'_, Option<Session>>) -> bool {
         let mut input = self.lock_input();
         input.ended = true;
         input.queue.clear();

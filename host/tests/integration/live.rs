@@ -7,8 +7,7 @@ use std::time::{Duration, Instant};
 
 use framechain::live::{LATE_DROP, LiveConfig, LiveEvent, LiveRuntime, LiveSession};
 use framechain::{
-    Busy, Codec, Error, Frame, Media, Packet, Plane, SessionEvent, SessionStats,
-    StageFailure,
+    Busy, Codec, Error, Frame, Media, Packet, Plane, SessionEvent, SessionStats, StageFailure,
 };
 
 use crate::h264::{encode_requesting_keyframes, keyframes, test_frame};
@@ -254,7 +253,11 @@ fn falling_behind_drops_whole_pictures_up_to_the_next_keyframe() {
         stats.dropped()
     );
     assert!(late >= 50, "{late} late");
-    assert!(events.iter().any(|e| matches!(e, LiveEvent::KeyframeNeeded)));
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, LiveEvent::KeyframeNeeded))
+    );
     assert!(events.iter().any(
         |e| matches!(e, LiveEvent::Dropped { reason, count } if reason == "session: late" && *count > 0)
     ));
@@ -263,7 +266,10 @@ fn falling_behind_drops_whole_pictures_up_to_the_next_keyframe() {
     let decode = &stats.stages[0];
     assert_eq!(decode.dropped_total(), 0, "{:?}", decode.dropped);
     let pts: Vec<i64> = outputs.iter().map(Media::pts).collect();
-    assert!(pts.contains(&(60 * 3000)), "the keyframe at 60 came through: {pts:?}");
+    assert!(
+        pts.contains(&(60 * 3000)),
+        "the keyframe at 60 came through: {pts:?}"
+    );
 }
 
 #[test]
@@ -284,7 +290,9 @@ fn admission_refuses_with_a_typed_error() {
     }
     first.finish();
     drain(&first);
-    runtime.open(&chain, 30.0).expect("room again after one ended");
+    runtime
+        .open(&chain, 30.0)
+        .expect("room again after one ended");
 }
 
 #[test]
