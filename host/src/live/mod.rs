@@ -60,10 +60,11 @@
 //! # Falling behind
 //!
 //! A session holds at most [`LiveConfig::queue_depth`] access units
-//! ahead. When one more arrives, the session is behind: the waiting
-//! pictures are dropped, whole, up to the next keyframe (counted as
-//! `late`), the owner gets [`LiveEvent::KeyframeNeeded`] to ask the sender
-//! for one, and the session catches up from that keyframe. Which access
+//! ahead. When one more arrives, the session is behind: it drops whole
+//! pictures up to the next keyframe (counted as `late`): the arriving one
+//! and every later one until a keyframe comes, which then replaces what is
+//! still waiting. The owner gets [`LiveEvent::KeyframeNeeded`] to ask the
+//! sender for one, and the session catches up from that keyframe. Which access
 //! units are keyframes is the caller's word ([`crate::Packet::keyframe`],
 //! from the sandboxed `parse-h264` stage or the RTP layer); the host never
 //! reads the bitstream. A wrong flag costs pictures (the decoder reports

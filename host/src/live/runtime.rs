@@ -1,7 +1,8 @@
 //! The worker threads and the run queue they share.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread::JoinHandle;
 
 use super::LiveConfig;
@@ -12,7 +13,7 @@ use crate::pipeline::Pipeline;
 
 /// Worker threads running live sessions, and the sessions' admission. The
 /// workers stop when the runtime is dropped; sessions still open then end
-/// without flushing.
+/// without flushing, their owners get `Failed` and `Ended`.
 pub struct LiveRuntime {
     shared: Arc<RuntimeShared>,
     workers: Vec<JoinHandle<()>>,
@@ -24,6 +25,8 @@ pub(crate) struct RuntimeShared {
     admission: Admission,
     run: Mutex<RunQueue>,
     work: Condvar,
+    /// Every session opened, to end those still open at shut-down.
+    opened: Mutex<Vec<Weak<SessionShared>>>,
 }
 
 #[derive(Default)]
@@ -43,6 +46,7 @@ impl LiveRuntime {
             config: LiveConfig { workers, ..config },
             run: Mutex::default(),
             work: Condvar::new(),
+            opened: Mutex::default(),
         });
         let mut runtime = LiveRuntime {
             shared: shared.clone(),
@@ -76,11 +80,16 @@ impl LiveRuntime {
             .admission
             .admit(pipeline.id(), fps)
             .map_err(Error::Busy)?;
-        Ok(LiveSession::open(
-            self.shared.clone(),
-            key,
-            pipeline.clone(),
-        ))
+        let session = LiveSession::open(self.shared.clone(), key, pipeline.clone());
+        let mut opened = self
+            .shared
+            .opened
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        opened.retain(|session| session.strong_count() > 0);
+        opened.push(Arc::downgrade(session.shared()));
+        drop(opened);
+        Ok(session)
     }
 
     /// Sessions open now.
@@ -108,6 +117,16 @@ impl Drop for LiveRuntime {
         for worker in self.workers.drain(..) {
             let _ = worker.join();
         }
+        let opened = std::mem::take(
+            &mut *self
+                .shared
+                .opened
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner()),
+        );
+        for session in opened.iter().filter_map(Weak::upgrade) {
+            session.shut_down(&self.shared, "the live runtime has shut down");
+        }
     }
 }
 
@@ -120,10 +139,17 @@ impl RuntimeShared {
         &self.admission
     }
 
-    /// Puts a session with work at the tail of the run queue.
-    pub(crate) fn enqueue(&self, session: Arc<SessionShared>) {
-        self.lock_run().sessions.push_back(session);
+    /// Puts a session with work at the tail of the run queue; false when
+    /// the runtime is shutting down and no worker will take it.
+    pub(crate) fn enqueue(&self, session: Arc<SessionShared>) -> bool {
+        let mut run = self.lock_run();
+        if run.stopping {
+            return false;
+        }
+        run.sessions.push_back(session);
+        drop(run);
         self.work.notify_one();
+        true
     }
 
     fn work_loop(self: Arc<Self>) {
@@ -143,8 +169,16 @@ impl RuntimeShared {
                         .unwrap_or_else(|poison| poison.into_inner());
                 }
             };
-            if session.run_turn(&self) {
-                self.enqueue(session);
+            // A panic here is a host bug; it ends that session, not the
+            // worker and every session behind it.
+            match catch_unwind(AssertUnwindSafe(|| session.run_turn(&self))) {
+                Ok(true) => {
+                    if !self.enqueue(session.clone()) {
+                        session.shut_down(&self, "the live runtime has shut down");
+                    }
+                }
+                Ok(false) => {}
+                Err(_) => session.shut_down(&self, "the host failed while running the session"),
             }
         }
     }

@@ -109,6 +109,10 @@ impl LiveSession {
         LiveSession { shared, runtime }
     }
 
+    pub(crate) fn shared(&self) -> &Arc<SessionShared> {
+        &self.shared
+    }
+
     /// Pushes one whole access unit that arrived at `arrival` (when its
     /// last byte came in). Never blocks. If the session already holds
     /// [`super::LiveConfig::queue_depth`] waiting, it is behind: see
@@ -135,25 +139,18 @@ impl LiveSession {
             input.skipping = false;
         }
         if input.queue.len() >= self.shared.queue_depth {
-            // Behind: keep from the newest keyframe waiting (or this one)
-            // and drop everything before it; with none, drop it all and
-            // wait for one.
-            let late = if keyframe {
-                input.queue.len()
+            // Behind. A keyframe restarts the stream: the pictures waiting
+            // are stale, drop them and keep it. Any other picture cannot be
+            // decoded without the ones before it: keep those (they are
+            // whole), drop it and every picture until the next keyframe.
+            if keyframe {
+                input.late += input.queue.len() as u64;
+                input.queue.clear();
             } else {
-                match input.queue.iter().rposition(|(item, _)| is_keyframe(item)) {
-                    Some(newest_key) => newest_key,
-                    None => {
-                        input.skipping = true;
-                        input.queue.len() + 1
-                    }
-                }
-            };
-            let from_queue = late.min(input.queue.len());
-            input.queue.drain(..from_queue);
-            input.late += late as u64;
-            // Ask for a keyframe: whether one is waiting or not, the
-            // sender should know the receiver skipped.
+                input.late += 1;
+                input.skipping = true;
+            }
+            // Ask the sender for a keyframe to catch up from.
             self.shared.inbox.send(LiveEvent::KeyframeNeeded);
             if input.skipping {
                 drop(input);
@@ -227,7 +224,9 @@ impl SessionShared {
         }
         input.scheduled = true;
         drop(input);
-        runtime.enqueue(self.clone());
+        if !runtime.enqueue(self.clone()) {
+            self.shut_down(runtime, "the live runtime has shut down");
+        }
     }
 
     /// One turn on a worker: pending controls, then at most one input (or
@@ -354,6 +353,22 @@ impl SessionShared {
             }
         }
         *reported = now;
+    }
+
+    /// Ends the session from outside a turn: the runtime is shutting down,
+    /// or a turn panicked (a host bug). The owner gets `Failed` and
+    /// `Ended`, so nobody waits for events that will never come.
+    pub(crate) fn shut_down(&self, runtime: &RuntimeShared, reason: &str) {
+        if self.lock_input().ended {
+            return;
+        }
+        self.inbox
+            .send(LiveEvent::Failed(crate::Error::Runtime(reason.to_owned())));
+        let mut slot = self
+            .session
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        self.end(runtime, &mut slot);
     }
 
     /// After a turn: back in the run queue if there is more to do.

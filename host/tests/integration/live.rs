@@ -273,6 +273,54 @@ fn falling_behind_drops_whole_pictures_up_to_the_next_keyframe() {
 }
 
 #[test]
+fn a_session_behind_keeps_at_most_its_queue_and_restarts_at_a_keyframe() {
+    let Some(units) = access_units(100) else {
+        return;
+    };
+    // One worker, held by a stage that sleeps until its time limit: the
+    // second session takes all 100 access units while it cannot run.
+    let engine = crate::support::engine_with(64 << 20, Duration::from_millis(400));
+    let sleepy = Arc::new(pipeline(&engine, "test-stage behaviour=sleep"));
+    let decoder = Arc::new(pipeline(&engine, "decode-h264 alignment=access-unit"));
+    let runtime = runtime(1, 3);
+    let blocker = runtime.open(&sleepy, 30.0).unwrap();
+    blocker.push_media(Media::Frame(flat_frame(64, 36, 50, 0)), Instant::now());
+    std::thread::sleep(Duration::from_millis(100));
+    let session = runtime.open(&decoder, 30.0).unwrap();
+    for unit in &units {
+        session.push(unit.clone(), Instant::now());
+    }
+    session.finish();
+    let (outputs, _, stats) = drain(&session);
+    // 0, 1, 2 wait; 3..59 are dropped (no keyframe); 60 replaces 0, 1, 2;
+    // 61, 62 wait; 63..99 are dropped.
+    let pts: Vec<i64> = outputs.iter().map(|m| m.pts() / 3000).collect();
+    assert_eq!(pts, vec![60, 61, 62]);
+    assert_eq!(stats.session_drops.get(LATE_DROP), Some(&97));
+    assert_eq!(stats.inputs, 100);
+    blocker.finish();
+    drain(&blocker);
+}
+
+#[test]
+fn owners_hear_when_the_runtime_shuts_down() {
+    let engine = engine();
+    let chain = Arc::new(pipeline(&engine, "scale width=32 height=18"));
+    let runtime = runtime(1, 3);
+    let session = runtime.open(&chain, 30.0).unwrap();
+    session.push_media(Media::Frame(flat_frame(64, 36, 50, 0)), Instant::now());
+    drop(runtime);
+    // Whatever ran before, the owner is told and nothing blocks for ever.
+    let (_, events, _) = drain(&session);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, LiveEvent::Failed(Error::Runtime(reason)) if reason.contains("shut down"))),
+        "{events:?}"
+    );
+}
+
+#[test]
 fn admission_refuses_with_a_typed_error() {
     let engine = engine();
     let chain = Arc::new(pipeline(&engine, "scale width=64 height=36"));
