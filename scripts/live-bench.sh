@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every scenario of the `live` benchmark (benches/src/bin/live.rs) and
 # tees the tables to a results file. Bounded: each scenario stops by itself
-# (about 10 minutes in all on two cores). Numbers are read in
+# (about 10 minutes in all on two cores; `thousand --force` holds about
+# 13 GiB for half a minute). Numbers are read in
 # docs/performance.md, "Live sessions".
 #
 #   scripts/live-bench.sh [RESULTS-FILE]     (default: live-bench-results.md in a temp folder)
@@ -37,6 +38,9 @@ live=(target/release/live)
     "${live[@]}" density --tmp "$tmp" --source both --accel both
     "${live[@]}" memory --tmp "$tmp" --accel wasm
     "${live[@]}" fairness --tmp "$tmp" --k 2 --repeat "$repeat"
-    "${live[@]}" thousand --tmp "$tmp" --sessions "$sessions" --seconds 25
+    # As many as admission lets in, then all of them past admission (about
+    # 13 MiB each: the run stops opening below 6 GiB of available memory).
+    "${live[@]}" thousand --tmp "$tmp" --sessions "$sessions" --seconds 25 --pooling on
+    "${live[@]}" thousand --tmp "$tmp" --sessions "$sessions" --seconds 25 --pooling on --force
 } 2>&1 | tee "$results"
 echo "results: $results"

@@ -1041,7 +1041,9 @@ fn thousand(opts: &Opts) -> Result<(), String> {
             units: clip.units.clone(),
             fps: 50.0,
         };
-        let mut feeds = vec![Feed::new(warm, &fast, Instant::now(), 20)];
+        // 100 pictures: the cost average starts from the first (cold)
+        // picture and forgets it only slowly (1/30 per picture).
+        let mut feeds = vec![Feed::new(warm, &fast, Instant::now(), 100)];
         pace(&mut feeds, None);
         finish_all(&mut feeds);
     }
