@@ -36,6 +36,27 @@ pub struct Session {
     events: VecDeque<SessionEvent>,
 }
 
+/// What a session's memory is made of ([`Session::memory`]), in bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SessionMemory {
+    /// The stages' linear memories (each capped by
+    /// [`crate::EngineConfig::memory_limit`]).
+    pub linear: usize,
+    /// What the host holds for the stages: frames in their hands, their
+    /// regions, native encoders (each stage's budget is the same limit).
+    pub host: usize,
+    /// Items between stages (capped by
+    /// [`crate::EngineConfig::in_flight_limit`]).
+    pub in_flight: usize,
+}
+
+impl SessionMemory {
+    /// All of it.
+    pub fn total(&self) -> usize {
+        self.linear + self.host + self.in_flight
+    }
+}
+
 /// Something a session tells its owner beside its media.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SessionEvent {
@@ -165,7 +186,10 @@ impl Session {
         self.stats.inputs += 1;
         watch(0, &input);
         self.in_flight_bytes += media_bytes(&input);
-        self.run_from(0, input, timing, watch, out)
+        let result = self.run_from(0, input, timing, watch, out);
+        let total = self.memory().total();
+        self.stats.peak_memory_bytes = self.stats.peak_memory_bytes.max(total);
+        result
     }
 
     /// Asks every stage for a keyframe on the next picture (a viewer sent
@@ -272,6 +296,16 @@ impl Session {
             .iter()
             .map(StageInstance::suppressed_log_lines)
             .sum()
+    }
+
+    /// What the session's memory is made of now: its stages' linear
+    /// memories, what the host holds for them, and items between stages.
+    pub fn memory(&self) -> SessionMemory {
+        SessionMemory {
+            linear: self.stages.iter().map(StageInstance::linear_bytes).sum(),
+            host: self.stages.iter().map(|stage| stage.host_bytes().0).sum(),
+            in_flight: self.in_flight_bytes,
+        }
     }
 
     /// Host memory the session holds now: for each stage, what the host

@@ -358,6 +358,11 @@ impl StageInstance {
         (state.host_bytes(), state.peak_host_bytes)
     }
 
+    /// Linear memory the instance has now.
+    pub(crate) fn linear_bytes(&self) -> usize {
+        self.store.data().memory.linear_bytes
+    }
+
     /// Frames the stage holds in its resource table.
     pub(crate) fn frames_held(&self) -> u64 {
         self.store.data().frames_held()

@@ -75,6 +75,7 @@ impl StageState {
             memory: MemoryCap {
                 limit: memory_limit,
                 exceeded: false,
+                linear_bytes: 0,
             },
             host_bytes: 0,
             host_budget: memory_limit,
@@ -256,12 +257,15 @@ impl WasiView for StageState {
 pub(crate) struct MemoryCap {
     pub(crate) limit: usize,
     pub(crate) exceeded: bool,
+    /// Linear memory the instance has now, all its memories together (a
+    /// memory only grows, so each growth adds its difference).
+    pub(crate) linear_bytes: usize,
 }
 
 impl ResourceLimiter for MemoryCap {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _max: Option<usize>,
     ) -> Result<bool> {
@@ -269,6 +273,7 @@ impl ResourceLimiter for MemoryCap {
             self.exceeded = true;
             return Ok(false);
         }
+        self.linear_bytes += desired.saturating_sub(current);
         Ok(true)
     }
 

@@ -158,6 +158,9 @@ pub struct SessionStats {
     /// not take in time as `receiver behind` (not counted in `outputs`).
     /// See [`crate::live`].
     pub session_drops: BTreeMap<String, u64>,
+    /// The most memory the session had after a push: linear memories,
+    /// host frames and encoders, items in flight ([`crate::SessionMemory`]).
+    pub peak_memory_bytes: usize,
     /// Most bytes held between stages at once (depth-first, at most one
     /// call's outputs per stage).
     pub peak_in_flight_bytes: usize,

@@ -158,6 +158,11 @@ fn decoder_missing_references_asks_for_a_keyframe_and_recovers() {
             asked.push(n);
         }
     }
+    let memory = session.memory();
+    assert!(
+        memory.linear > 0 && memory.total() >= memory.linear,
+        "{memory:?}"
+    );
     out += session.flush().unwrap().len();
     assert_eq!(asked, vec![15], "asked once, at the first broken picture");
     let stats = session.stats();
@@ -224,6 +229,13 @@ fn live_session_decodes_each_access_unit_as_it_arrives() {
     assert!(outputs.iter().all(|m| matches!(m, Media::Packet(_))));
     assert_eq!(stats.arrival_latency.count(), outputs.len() as u64);
     assert!(stats.arrival_latency.max() > Duration::ZERO);
+    // Three stages with their codecs' memories: more than a 1080p picture,
+    // within what the limits allow (3 x (256 MiB linear + 256 MiB host)).
+    assert!(
+        stats.peak_memory_bytes > 1920 * 1080 * 3 / 2 && stats.peak_memory_bytes < 3 * (512 << 20),
+        "{} bytes",
+        stats.peak_memory_bytes
+    );
     drop(session);
     assert_eq!(runtime.sessions(), 0, "an ended session leaves the runtime");
 }
