@@ -119,8 +119,13 @@ impl Splitter {
                 // A real unit never ends in 00 (its last byte holds the RBSP
                 // stop bit or is cabac_zero_word's 03).
                 let len = unit.len() - unit.iter().rev().take_while(|b| **b == 0).count();
-                // A unit is a start code plus at least its header byte.
-                if len > 3 {
+                // A unit is a start code plus at least its header byte. The
+                // limit holds whether the unit arrived whole in one piece
+                // or grew over several (`enforce_limit`).
+                if len > self.max_unit {
+                    split.discarded += len;
+                    split.oversized.push((self.unit_packet, self.unit_pts));
+                } else if len > 3 {
                     split.units.push(NalUnit {
                         data: unit[..len].to_vec(),
                         packet: self.unit_packet,
@@ -146,11 +151,13 @@ impl Splitter {
             return;
         };
         if self.buf.len() - start > self.max_unit {
-            split.discarded += self.buf.len() - start;
             split.oversized.push((self.unit_packet, self.unit_pts));
             self.start = None;
             let keep = 2.min(self.buf.len());
             let drop = self.buf.len() - keep;
+            // The bytes kept are counted when they turn out to be garbage
+            // (not a start code), as after any other garbage.
+            split.discarded += drop.saturating_sub(start);
             self.buf.drain(..drop);
             self.scan = self.scan.saturating_sub(drop);
         }
@@ -268,6 +275,30 @@ mod tests {
         assert_eq!(tail.units.len(), 1);
         assert_eq!(tail.units[0].data, B.to_vec());
         assert_eq!(tail.units[0].pts, 8);
+    }
+
+    #[test]
+    fn units_over_the_limit_are_dropped_even_when_they_arrive_whole() {
+        // Found by the parse_h264 fuzz target: a unit that began and ended
+        // inside one piece was never held against the limit.
+        let mut big = vec![0, 0, 1, 0x65];
+        big.extend(std::iter::repeat_n(0xaa, 40));
+        for tail in [&[][..], B] {
+            let mut s = Splitter::new(16);
+            let mut split = s.push(&[A, &big, B, &big, tail].concat(), 7);
+            let end = s.finish();
+            split.units.extend(end.units);
+            split.oversized.extend(end.oversized);
+            split.discarded += end.discarded;
+            let units: Vec<Vec<u8>> = split.units.into_iter().map(|u| u.data).collect();
+            let mut expected = vec![A[1..].to_vec(), B.to_vec()];
+            if !tail.is_empty() {
+                expected.push(B.to_vec());
+            }
+            assert_eq!(units, expected);
+            assert_eq!(split.oversized, vec![(0, 7), (0, 7)]);
+            assert_eq!(split.discarded, 2 * big.len());
+        }
     }
 
     #[test]

@@ -353,6 +353,32 @@ mod tests {
     }
 
     #[test]
+    fn an_oversized_nal_unit_is_dropped_even_inside_one_packet() {
+        // Found by the parse_h264 fuzz target: a NAL unit that began and
+        // ended in the same packet escaped the NAL limit (here the access
+        // unit limit is larger, so it came out whole).
+        let mut p = Parser::with_limits(3000, 64, 1000);
+        let mut big_slice = vec![0, 0, 1, 0x41, 0x14];
+        big_slice.extend(std::iter::repeat_n(0x55, 200));
+        let mut parsed = p.push(&[SPS, PPS, IDR, &big_slice, P0].concat(), 0, -1);
+        let tail = p.flush();
+        parsed.access_units.extend(tail.access_units);
+        parsed.dropped.extend(tail.dropped);
+        assert_eq!(
+            parsed.dropped,
+            vec![Dropped {
+                pts: 0,
+                reason: "NAL unit larger than 64 bytes".into(),
+            }]
+        );
+        let data: Vec<Vec<u8>> = parsed.access_units.into_iter().map(|au| au.data).collect();
+        assert_eq!(
+            data,
+            vec![[long(SPS), long(PPS), IDR.to_vec()].concat(), long(P0)]
+        );
+    }
+
+    #[test]
     fn garbage_is_counted_not_fatal() {
         let mut p = Parser::new(3000);
         let parsed = p.push(&[0x12, 0x34, 0x56], -1, -1);

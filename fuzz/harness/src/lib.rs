@@ -8,6 +8,10 @@
 //! a host panic, an error that is not one printable line, a frame that is
 //! not what its size says — and libFuzzer records that input as a crash.
 
+mod parse_h264;
+
+pub use parse_h264::parse_h264;
+
 use std::cell::RefCell;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -31,6 +35,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("launch_line", launch_line),
     ("decode_h264", decode_h264),
     ("stage_calls", stage_calls),
+    ("parse_h264", parse_h264),
 ];
 
 /// Largest frame the reader targets accept: fuzz inputs are small, and a

@@ -76,6 +76,67 @@ fn stage_calls() {
     replay("stage_calls");
 }
 
+#[test]
+fn parse_h264() {
+    replay("parse_h264");
+}
+
+/// The shared H.264 test streams (`$FRAMECHAIN_TESTDATA/h264`, else
+/// `../shared/testdata/h264` next to the repository), read in place: never
+/// copied into the corpus. None skips, except in CI.
+fn testdata() -> Option<PathBuf> {
+    let shared = std::env::var_os("FRAMECHAIN_TESTDATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata")
+        });
+    let dir = shared.join("h264");
+    let found = dir.join("README.md").is_file();
+    assert!(
+        found || std::env::var_os("CI").is_none(),
+        "no test data at {}",
+        dir.display()
+    );
+    found.then_some(dir)
+}
+
+/// Small conformance streams (the seeds `parse_h264` was fuzzed from),
+/// whole, through the `parse_h264` target with several cuttings: the
+/// stage's limits and one-byte to 255-byte packets, and small limits (NAL
+/// units up to 259 bytes, access units up to 514) so that drops happen.
+#[test]
+fn parse_h264_conformance_streams() {
+    let Some(dir) = testdata() else {
+        return;
+    };
+    for name in PARSE_H264_SEEDS {
+        let stream = std::fs::read(dir.join("conformance").join(name))
+            .unwrap_or_else(|error| panic!("{name}: {error}"));
+        for header in [
+            &[0x00, 0, 0, 1, 1][..],
+            &[0x04, 0, 0, 3, 7, 0, 200][..],
+            &[0x0c, 0, 0, 2, 255, 13][..],
+            &[0x01, 255, 255, 3, 1, 50, 255][..],
+            &[0x09, 60, 100, 1, 64][..],
+        ] {
+            eprintln!("parse_h264: {name} with {header:?}");
+            framechain_fuzz_harness::parse_h264(&[header, &stream].concat());
+        }
+    }
+}
+
+/// Small streams of `../shared/testdata/h264/conformance`: Baseline with
+/// several slices, FMO and redundant slices, CABAC, IPCM, scaling lists.
+const PARSE_H264_SEEDS: &[&str] = &[
+    "SVA_BA2_D.264",
+    "SVA_Base_B.264",
+    "SVA_FM1_E.264",
+    "SVA_NL2_E.264",
+    "BASQP1_Sony_C.jsv",
+    "test_scalinglist_jm.264",
+    "Static.264",
+];
+
 /// A stage whose port says frames hands out a packet (program: opcode 18,
 /// `0xa5`). Found by the first replay of the `stage_calls` seeds: the host
 /// passed it on; since 77f02ee the host stops such a stage (Contract).
