@@ -17,8 +17,12 @@ use crate::stage::{ConfiguredStage, LoadedStage};
 /// stage has accepted and whose ports fit together. Nothing has flowed yet;
 /// [`Pipeline::start_session`] makes the per-session instances.
 pub struct Pipeline {
-    /// Unique in the process, for the live runtime's cost accounting.
+    /// Unique in the process.
     id: u64,
+    /// The same for pipelines of the same stage files and parameters: the
+    /// live runtime learns a pipeline's cost under it, so a server that
+    /// builds a pipeline per call still gets each call measured.
+    fingerprint: u64,
     engine: Engine,
     name: String,
     stages: Vec<ConfiguredStage>,
@@ -80,8 +84,18 @@ impl Pipeline {
                 .join("!")
         });
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        let fingerprint = {
+            use std::hash::{Hash, Hasher};
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            for stage in &stages {
+                stage.loaded.path().hash(&mut hasher);
+                stage.params.hash(&mut hasher);
+            }
+            hasher.finish()
+        };
         Ok(Pipeline {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            fingerprint,
             engine: engine.clone(),
             name,
             stages,
@@ -92,6 +106,11 @@ impl Pipeline {
     /// A number no other pipeline of this process has.
     pub fn id(&self) -> u64 {
         self.id
+    }
+
+    /// A number pipelines of the same stage files and parameters share.
+    pub fn fingerprint(&self) -> u64 {
+        self.fingerprint
     }
 
     /// The chain's name: the pipeline file's `name`, or the stage names

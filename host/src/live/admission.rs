@@ -30,7 +30,14 @@ struct Loads {
 struct SessionLoad {
     pipeline: u64,
     fps: f64,
+    /// Pictures measured so far; the first [`WARM_UP_PICTURES`] are not
+    /// counted in the cost (a fresh instance's first IDR picture costs
+    /// several times a steady one).
+    pictures: u64,
 }
+
+/// A session's first pictures, left out of its pipeline's cost.
+const WARM_UP_PICTURES: u64 = 5;
 
 impl Admission {
     pub(crate) fn new(workers: usize, max_sessions: usize, max_load: f64) -> Admission {
@@ -45,8 +52,9 @@ impl Admission {
     /// Admits a session of pipeline `pipeline` at `fps` pictures a second,
     /// or says why not. Returns the session's key for later reports.
     ///
-    /// A pipeline not measured yet has no cost to go on: it is admitted
-    /// while the load is under the limit, and its first pictures give it.
+    /// A pipeline not measured yet is judged by the dearest pipeline
+    /// measured so far; with none measured, it is admitted while the load
+    /// is under the limit, and its pictures give its cost.
     pub(crate) fn admit(&self, pipeline: u64, fps: f64) -> Result<u64, Busy> {
         let mut loads = self.lock();
         let open = loads.sessions.len();
@@ -57,45 +65,47 @@ impl Admission {
             });
         }
         let limit = self.max_load * self.workers as f64;
-        match loads.pipeline_cost.get(&pipeline) {
-            Some(cost) => {
-                let load = loads.load();
-                let needed = cost * fps;
-                if load + needed > limit {
-                    return Err(Busy::Load {
-                        load,
-                        needed,
-                        limit,
-                        workers: self.workers,
-                    });
-                }
-            }
-            // Nothing measured yet to go on: admitted while the workers
-            // have room at all; its first pictures give the cost.
-            None => {
-                let load = loads.load();
-                if load >= limit {
-                    return Err(Busy::Load {
-                        load,
-                        needed: 0.0,
-                        limit,
-                        workers: self.workers,
-                    });
-                }
-            }
+        // A pipeline not measured yet is judged by the dearest one known
+        // (with none known, nothing to go on: admitted while there is room).
+        let cost = loads
+            .pipeline_cost
+            .get(&pipeline)
+            .copied()
+            .or_else(|| loads.pipeline_cost.values().copied().reduce(f64::max));
+        let load = loads.load();
+        let needed = cost.unwrap_or(0.0) * fps;
+        if load + needed > limit || (cost.is_none() && load >= limit) {
+            return Err(Busy::Load {
+                load,
+                needed,
+                limit,
+                workers: self.workers,
+            });
         }
         loads.next_key += 1;
         let key = loads.next_key;
-        loads.sessions.insert(key, SessionLoad { pipeline, fps });
+        loads.sessions.insert(
+            key,
+            SessionLoad {
+                pipeline,
+                fps,
+                pictures: 0,
+            },
+        );
         Ok(key)
     }
 
     /// Reports the CPU time one picture of session `key` took.
     pub(crate) fn measured(&self, key: u64, cpu: Duration) {
         let mut loads = self.lock();
-        let Some(pipeline) = loads.sessions.get(&key).map(|session| session.pipeline) else {
+        let Some(session) = loads.sessions.get_mut(&key) else {
             return;
         };
+        session.pictures += 1;
+        if session.pictures <= WARM_UP_PICTURES {
+            return;
+        }
+        let pipeline = session.pipeline;
         let sample = cpu.as_secs_f64();
         loads
             .pipeline_cost
@@ -143,6 +153,11 @@ mod tests {
         // Unmeasured: admitted.
         let first = admission.admit(7, 30.0).unwrap();
         admission.admit(7, 30.0).unwrap();
+        // The warm-up pictures do not count.
+        for _ in 0..WARM_UP_PICTURES {
+            admission.measured(first, Duration::from_millis(500));
+        }
+        assert_eq!(admission.report().1, 0.0);
         // 10 ms a picture at 30 fps: 0.3 of a worker each; 1.8 allows 6.
         admission.measured(first, Duration::from_millis(10));
         for _ in 0..4 {
@@ -154,6 +169,8 @@ mod tests {
         admission.close(first);
         admission.admit(7, 30.0).unwrap();
         assert_eq!(admission.report().0, 6);
+        // Another, unmeasured pipeline is judged by the dearest known.
+        assert!(matches!(admission.admit(8, 30.0), Err(Busy::Load { .. })));
     }
 
     #[test]

@@ -55,7 +55,9 @@ impl Inbox {
 
     /// Queues a control event (keyframe needed, drops, failure, end). These
     /// are few and small; a repeated `KeyframeNeeded` is merged, and past
-    /// twice the depth the oldest non-final event is discarded.
+    /// twice the depth the oldest `KeyframeNeeded` or `Dropped` is
+    /// discarded (drop counts stay in the session's stats, which `Ended`
+    /// carries); outputs, `Failed` and `Ended` are never discarded.
     pub(crate) fn send(&self, event: LiveEvent) {
         let mut state = self.lock();
         if state.closed {
@@ -66,8 +68,12 @@ impl Inbox {
         {
             return;
         }
-        if state.events.len() >= self.depth * 2 {
-            state.events.pop_front();
+        if state.events.len() >= self.depth * 2
+            && let Some(oldest) = state.events.iter().position(|event| {
+                matches!(event, LiveEvent::KeyframeNeeded | LiveEvent::Dropped { .. })
+            })
+        {
+            state.events.remove(oldest);
         }
         state.closed = matches!(event, LiveEvent::Ended(_));
         state.events.push_back(event);

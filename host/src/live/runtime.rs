@@ -78,7 +78,7 @@ impl LiveRuntime {
         let key = self
             .shared
             .admission
-            .admit(pipeline.id(), fps)
+            .admit(pipeline.fingerprint(), fps)
             .map_err(Error::Busy)?;
         let session = LiveSession::open(self.shared.clone(), key, pipeline.clone());
         let mut opened = self

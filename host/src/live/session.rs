@@ -29,6 +29,7 @@ pub(crate) struct SessionShared {
     key: u64,
     pipeline: Arc<Pipeline>,
     queue_depth: usize,
+    max_wait: std::time::Duration,
     input: Mutex<Input>,
     inbox: Inbox,
     /// The stage instances. Only the worker running the session's turn
@@ -95,6 +96,7 @@ impl LiveSession {
             key,
             pipeline,
             queue_depth: config.queue_depth.max(1),
+            max_wait: config.max_wait,
             input: Mutex::new(Input {
                 start: true,
                 ..Input::default()
@@ -235,10 +237,10 @@ impl SessionShared {
     pub(crate) fn run_turn(self: &Arc<Self>, runtime: &RuntimeShared) -> bool {
         let mut input = self.lock_input();
         let start = std::mem::take(&mut input.start);
-        let late = std::mem::take(&mut input.late);
         let keyframe = std::mem::take(&mut input.keyframe_requested);
         let bitrate = input.bitrate.take();
-        let next = input.queue.pop_front();
+        let next = self.next_in_time(&mut input);
+        let late = std::mem::take(&mut input.late);
         let finish = next.is_none() && input.finishing && input.queue.is_empty();
         let abandoned = input.abandoned;
         drop(input);
@@ -247,6 +249,9 @@ impl SessionShared {
             .session
             .lock()
             .unwrap_or_else(|poison| poison.into_inner());
+        if abandoned {
+            return self.end(runtime, &mut slot);
+        }
         if start {
             match self.pipeline.start_session() {
                 Ok(session) => *slot = Some(session),
@@ -259,9 +264,6 @@ impl SessionShared {
         let Some(session) = slot.as_mut() else {
             return self.end(runtime, &mut slot);
         };
-        if abandoned {
-            return self.end(runtime, &mut slot);
-        }
         let dropped_before = session.stats().dropped_total();
         if late > 0 {
             session.count_input_drops(LATE_DROP, late);
@@ -299,6 +301,29 @@ impl SessionShared {
             Ok(()) if finish => self.end(runtime, &mut slot),
             Ok(()) => self.reschedule(),
         }
+    }
+
+    /// The next access unit to run, skipping what waited longer than
+    /// `max_wait`: such a picture is late already, and so is every one
+    /// after it until a keyframe, which is kept even if late (it restarts
+    /// the stream). Skips are counted as late and ask for a keyframe.
+    fn next_in_time(&self, input: &mut Input) -> Option<(Media, Instant)> {
+        let (media, arrival) = input.queue.pop_front()?;
+        if arrival.elapsed() <= self.max_wait || is_keyframe(&media) {
+            return Some((media, arrival));
+        }
+        input.late += 1;
+        while let Some((front, _)) = input.queue.front() {
+            if is_keyframe(front) {
+                break;
+            }
+            input.queue.pop_front();
+            input.late += 1;
+        }
+        // With no keyframe waiting, later arrivals are skipped up to one.
+        input.skipping = input.queue.is_empty();
+        self.inbox.send(LiveEvent::KeyframeNeeded);
+        input.queue.pop_front()
     }
 
     fn push_one(&self, session: &mut Session, media: Media, arrival: Instant) -> crate::Result<()> {
