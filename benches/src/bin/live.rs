@@ -33,7 +33,7 @@ scenarios (each prints a table; all loops are bounded):
   thousand  many 320x180 5 fps sessions of decode ! redact ! encode
             --sessions 1000 --seconds 25 --accel wasm|native --pooling off|on
             --max-load 0.9 --min-free-mib 6144 --force (open past admission
-            with fresh, unmeasured pipelines) --startup (one picture each, all
+            with LiveRuntime::open_past_admission) --startup (one picture each, all
             at once: time until every session gave it; --seconds bounds it)
   memory    RSS after each added 1080p->720p session (paced at 5 fps)
             --max 8 --step-seconds 2 --accel wasm|native
@@ -778,6 +778,17 @@ fn open_or_describe(
     })
 }
 
+/// Opens a session past admission's load check (the session cap holds).
+fn open_past_admission(
+    runtime: &LiveRuntime,
+    pipeline: &Arc<Pipeline>,
+    fps: f64,
+) -> Result<LiveSession, String> {
+    runtime
+        .open_past_admission(pipeline, fps)
+        .map_err(|error| format!("open failed: {error}"))
+}
+
 // ------------------------------------------------------------- scenarios
 
 fn one(opts: &Opts) -> Result<(), String> {
@@ -923,11 +934,9 @@ fn density(opts: &Opts) -> Result<(), String> {
                             if first_refusal.is_none() {
                                 first_refusal = Some((n, refusal));
                             }
-                            // Past admission: a fresh pipeline of the same
-                            // chain is not measured yet, so it is let in.
+                            // Past admission, to see what it would cost.
                             forced += 1;
-                            let fresh = build(&engine, &chain)?;
-                            open_or_describe(&runtime, &fresh, clip.fps)?
+                            open_past_admission(&runtime, &pipeline, clip.fps)?
                         }
                     };
                     feeds.push(Feed::new(
@@ -1093,9 +1102,7 @@ fn thousand(opts: &Opts) -> Result<(), String> {
                 if !force {
                     break;
                 }
-                // Past admission: a pipeline not measured yet is let in.
-                let fresh = build(&engine, &chain)?;
-                let session = open_or_describe(&runtime, &fresh, clip.fps)?;
+                let session = open_past_admission(&runtime, &pipeline, clip.fps)?;
                 forced += 1;
                 let offset = period * index as u32 / sessions as u32;
                 feeds.push(Feed::new(session, &clip, open_start + offset, total));
@@ -1325,9 +1332,10 @@ fn fairness(opts: &Opts) -> Result<(), String> {
                 ));
             }
             if with_burner {
-                // A fresh pipeline: never measured, so admission lets it in.
+                // Admission would refuse it (it needs 1.4 workers): that is
+                // the point of this scenario.
                 let burner = build(&engine, &burner_chain)?;
-                let session = open_or_describe(&runtime, &burner, clip.fps)?;
+                let session = open_past_admission(&runtime, &burner, clip.fps)?;
                 feeds.push(Feed::new(
                     session,
                     &clip,

@@ -56,6 +56,16 @@ impl Admission {
     /// measured so far; with none measured, it is admitted while the load
     /// is under the limit, and its pictures give its cost.
     pub(crate) fn admit(&self, pipeline: u64, fps: f64) -> Result<u64, Busy> {
+        self.admit_with(pipeline, fps, true)
+    }
+
+    /// [`Admission::admit`] without the load check (the session cap still
+    /// holds): for measurements and operators who know the load better.
+    pub(crate) fn admit_past_load(&self, pipeline: u64, fps: f64) -> Result<u64, Busy> {
+        self.admit_with(pipeline, fps, false)
+    }
+
+    fn admit_with(&self, pipeline: u64, fps: f64, check_load: bool) -> Result<u64, Busy> {
         let mut loads = self.lock();
         let open = loads.sessions.len();
         if open >= self.max_sessions {
@@ -74,7 +84,7 @@ impl Admission {
             .or_else(|| loads.pipeline_cost.values().copied().reduce(f64::max));
         let load = loads.load();
         let needed = cost.unwrap_or(0.0) * fps;
-        if load + needed > limit || (cost.is_none() && load >= limit) {
+        if check_load && (load + needed > limit || (cost.is_none() && load >= limit)) {
             return Err(Busy::Load {
                 load,
                 needed,

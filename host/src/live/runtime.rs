@@ -70,16 +70,35 @@ impl LiveRuntime {
     /// carry it within its load limit. The stage instances are made on a
     /// worker; a failure there arrives as [`super::LiveEvent::Failed`].
     pub fn open(&self, pipeline: &Arc<Pipeline>, fps: f64) -> Result<LiveSession> {
+        self.open_with(pipeline, fps, true)
+    }
+
+    /// [`LiveRuntime::open`] without the load check (`max_sessions` still
+    /// holds): for measuring what happens past capacity, or an operator
+    /// who knows the node's load better than the runtime's measurements.
+    /// The session counts in the load like any other.
+    pub fn open_past_admission(&self, pipeline: &Arc<Pipeline>, fps: f64) -> Result<LiveSession> {
+        self.open_with(pipeline, fps, false)
+    }
+
+    fn open_with(
+        &self,
+        pipeline: &Arc<Pipeline>,
+        fps: f64,
+        check_load: bool,
+    ) -> Result<LiveSession> {
         let fps = if fps.is_finite() && fps > 0.0 {
             fps
         } else {
             30.0
         };
-        let key = self
-            .shared
-            .admission
-            .admit(pipeline.fingerprint(), fps)
-            .map_err(Error::Busy)?;
+        let admission = &self.shared.admission;
+        let key = if check_load {
+            admission.admit(pipeline.fingerprint(), fps)
+        } else {
+            admission.admit_past_load(pipeline.fingerprint(), fps)
+        }
+        .map_err(Error::Busy)?;
         let session = LiveSession::open(self.shared.clone(), key, pipeline.clone());
         let mut opened = self
             .shared
