@@ -108,17 +108,18 @@ pub struct LiveConfig {
     /// process may use.
     pub workers: usize,
     /// Access units a session may hold waiting before it counts as behind
-    /// (3: 100 ms at 30 fps).
+    /// (5: 167 ms at 30 fps, room for a fresh session's first IDR picture,
+    /// which costs several times a steady one).
     pub queue_depth: usize,
     /// How long an access unit may wait for a worker before the session
-    /// counts as behind, however short its queue (150 ms: past it, the
-    /// picture cannot make a 200 ms glass-to-glass budget).
+    /// counts as behind, however short its queue (200 ms: past it, the
+    /// picture has missed a 200 ms glass-to-glass budget).
     pub max_wait: Duration,
     /// Sessions open at once, at most.
     pub max_sessions: usize,
     /// The share of the workers' time admission lets sessions use, from 0
-    /// to 1 (0.9: a session's picture waits little for a worker at that
-    /// load, and a burst has room).
+    /// to 1 (0.95: at that load a picture still waits well under the
+    /// queue's slack for a worker; measured in docs/performance.md).
     pub max_load: f64,
     /// Events a session keeps for its owner; past it, outputs are dropped
     /// as [`RECEIVER_BEHIND_DROP`] rather than queued without end.
@@ -129,10 +130,10 @@ impl Default for LiveConfig {
     fn default() -> Self {
         LiveConfig {
             workers: std::thread::available_parallelism().map_or(1, usize::from),
-            queue_depth: 3,
-            max_wait: Duration::from_millis(150),
+            queue_depth: 5,
+            max_wait: Duration::from_millis(200),
             max_sessions: 1024,
-            max_load: 0.9,
+            max_load: 0.95,
             event_depth: 64,
         }
     }
