@@ -41,7 +41,7 @@ scenarios (each prints a table; all loops are bounded):
             (call_timeout 50 ms), against the same K alone
             --k 2 --repeat 3 --seconds 8
 
-one and density: --queue-depth N (LiveConfig::queue_depth, default 3)
+one and density: --queue-depth N (LiveConfig::queue_depth, default 5)
 common: --tmp DIR (generated sources and the compile cache; default
 $TMPDIR/framechain-live-bench), --testdata DIR (default ../shared/testdata
 or $FRAMECHAIN_TESTDATA). Stages from $FRAMECHAIN_STAGE_PATH or target/.";
