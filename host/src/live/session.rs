@@ -118,7 +118,9 @@ impl LiveSession {
     /// Pushes one whole access unit that arrived at `arrival` (when its
     /// last byte came in). Never blocks. If the session already holds
     /// [`super::LiveConfig::queue_depth`] waiting, it is behind: see
-    /// [`crate::live`] for what it drops.
+    /// [`crate::live`] for what it drops. After [`LiveSession::finish`],
+    /// or once the session failed (the owner got [`LiveEvent::Failed`]),
+    /// pushes are ignored.
     pub fn push(&self, packet: Packet, arrival: Instant) {
         self.push_media(Media::Packet(packet), arrival);
     }
