@@ -533,7 +533,7 @@ mod tests {
         assert_eq!(
             behaviour("explode"),
             Err(StageError::BadParameter(
-                "test-stage: behaviour: expected one of passthrough, loop, alloc, trap, remember, read-plane, roundtrip, hoard-frames, probe-sandbox, sleep, sleep-in-create, sleep-in-flush, region-flood, long-label, metadata-clones, multiply, drop-reasons, log-flood, error-forgery, swallow, stderr-flood, aliased-drops, aliased-labels, got \"explode\"".to_owned()
+                "test-stage: behaviour: expected one of passthrough, loop, alloc, trap, remember, read-plane, roundtrip, hoard-frames, probe-sandbox, sleep, sleep-in-create, sleep-in-flush, region-flood, long-label, metadata-clones, multiply, drop-reasons, log-flood, error-forgery, swallow, stderr-flood, aliased-drops, aliased-labels, burn, got \"explode\"".to_owned()
             ))
         );
     }
