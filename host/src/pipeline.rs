@@ -17,8 +17,6 @@ use crate::stage::{ConfiguredStage, LoadedStage};
 /// stage has accepted and whose ports fit together. Nothing has flowed yet;
 /// [`Pipeline::start_session`] makes the per-session instances.
 pub struct Pipeline {
-    /// Unique in the process.
-    id: u64,
     /// The same for pipelines of the same stage files and parameters: the
     /// live runtime learns a pipeline's cost under it, so a server that
     /// builds a pipeline per call still gets each call measured.
@@ -83,7 +81,6 @@ impl Pipeline {
                 .collect::<Vec<_>>()
                 .join("!")
         });
-        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         let fingerprint = {
             use std::hash::{Hash, Hasher};
             let mut hasher = std::collections::hash_map::DefaultHasher::new();
@@ -94,18 +91,12 @@ impl Pipeline {
             hasher.finish()
         };
         Ok(Pipeline {
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             fingerprint,
             engine: engine.clone(),
             name,
             stages,
             sessions_started: AtomicU64::new(0),
         })
-    }
-
-    /// A number no other pipeline of this process has.
-    pub fn id(&self) -> u64 {
-        self.id
     }
 
     /// A number pipelines of the same stage files and parameters share.

@@ -313,11 +313,8 @@ impl Session {
     /// plus items in flight between stages. Linear memories are not
     /// included: each is capped by [`crate::EngineConfig::memory_limit`].
     pub fn host_bytes(&self) -> usize {
-        self.stages
-            .iter()
-            .map(|stage| stage.host_bytes().0)
-            .sum::<usize>()
-            + self.in_flight_bytes
+        let memory = self.memory();
+        memory.host + memory.in_flight
     }
 
     fn check_alive(&self) -> Result<()> {

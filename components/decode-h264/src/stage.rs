@@ -1,10 +1,11 @@
 //! The `decode-h264` stage: the component's entry points on top of the
 //! [`Decoder`].
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 
 use framechain_openh264::log::{self as codec_log, Level as CodecLevel};
 use framechain_stage::control::{self, notify};
+use framechain_stage::media::expect_packet;
 use framechain_stage::{
     Codec, Control, DroppedFrame, Frame, Media, Notice, Output, PixelFormat, Port, ProcessorHandle,
     Stage, StageDescription, StageError, StageProcessor, log,
@@ -48,14 +49,7 @@ impl StageProcessor for DecodeProcessor {
     }
 
     fn push(&self, input: Media) -> Result<Output, StageError> {
-        let packet = match input {
-            Media::Packet(packet) => packet,
-            Media::Frame(_) => {
-                return Err(StageError::UnsupportedInput(format!(
-                    "{STAGE_NAME}: takes h264 packets, got a raw frame"
-                )));
-            }
-        };
+        let packet = expect_packet(STAGE_NAME, Codec::H264, input)?;
         let batch = self
             .decoder
             .borrow_mut()
@@ -83,7 +77,7 @@ fn internal(message: String) -> StageError {
 /// Turns decoded pictures into host frames, and losses into drop reports.
 fn to_output(batch: Batch) -> Result<Output, StageError> {
     for note in &batch.notes {
-        limited_log(|| log::warn(&format!("{STAGE_NAME}: {note}")));
+        log::throttled(|| log::warn(&format!("{STAGE_NAME}: {note}")));
     }
     let mut output = Output {
         media: Vec::with_capacity(batch.pictures.len()),
@@ -127,28 +121,11 @@ fn make_frame(picture: &Picture) -> Result<Frame, String> {
 
 fn forward_codec_log(level: CodecLevel, message: &str) {
     let line = format!("{STAGE_NAME}: openh264: {message}");
-    limited_log(|| match level {
+    log::throttled(|| match level {
         // OpenH264 warns about its own settings and about damage the stage
         // already reports as drops; only its errors deserve attention.
         CodecLevel::Error => log::warn(&line),
         CodecLevel::Warning | CodecLevel::Info => log::info(&line),
         CodecLevel::Debug => log::debug(&line),
     });
-}
-
-thread_local! {
-    static LOGGED: Cell<u64> = const { Cell::new(0) };
-}
-
-/// A damaged stream can make OpenH264 complain about every slice; after the
-/// first 100 lines only every 1000th is logged.
-fn limited_log(emit: impl FnOnce()) {
-    let n = LOGGED.with(|c| {
-        let n = c.get();
-        c.set(n + 1);
-        n
-    });
-    if n < 100 || n.is_multiple_of(1000) {
-        emit();
-    }
 }

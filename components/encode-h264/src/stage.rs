@@ -172,20 +172,16 @@ fn read_picture(frame: &Frame, width: u32, height: u32) -> Result<I420, StageErr
 }
 
 fn forward_codec_log(level: CodecLevel, message: &str) {
-    thread_local! {
-        static LOGGED: Cell<u64> = const { Cell::new(0) };
-    }
     // Keep a misbehaving encoder from flooding the host log.
-    let n = LOGGED.with(|c| c.replace(c.get() + 1));
-    if n >= 100 && !n.is_multiple_of(1000) {
-        return;
-    }
-    let line = format!("{STAGE_NAME}: openh264: {message}");
-    match level {
-        // OpenH264 warns about its own settings and about damage the stage
-        // already reports as drops; only its errors deserve attention.
-        CodecLevel::Error => log::warn(&line),
-        CodecLevel::Warning | CodecLevel::Info => log::info(&line),
-        CodecLevel::Debug => log::debug(&line),
-    }
+    log::throttled(|| {
+        let line = format!("{STAGE_NAME}: openh264: {message}");
+        match level {
+            // OpenH264 warns about its own settings and about damage the
+            // stage already reports as drops; only its errors deserve
+            // attention.
+            CodecLevel::Error => log::warn(&line),
+            CodecLevel::Warning | CodecLevel::Info => log::info(&line),
+            CodecLevel::Debug => log::debug(&line),
+        }
+    });
 }

@@ -1,8 +1,9 @@
 //! The `parse-h264` stage: the component's entry points on top of the
 //! parser.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 
+use framechain_stage::media::expect_packet;
 use framechain_stage::spec::{ParamSpecExt, param};
 use framechain_stage::{
     Codec, Control, DroppedFrame, Media, Output, Packet, ParamKind, ParamSpec, Params, Port,
@@ -66,14 +67,7 @@ impl StageProcessor for ParseProcessor {
     }
 
     fn push(&self, input: Media) -> Result<Output, StageError> {
-        let packet = match input {
-            Media::Packet(packet) => packet,
-            Media::Frame(_) => {
-                return Err(StageError::UnsupportedInput(format!(
-                    "{STAGE_NAME}: takes h264 packets, got a raw frame"
-                )));
-            }
-        };
+        let packet = expect_packet(STAGE_NAME, Codec::H264, input)?;
         let parsed = self
             .parser
             .borrow_mut()
@@ -92,7 +86,7 @@ impl StageProcessor for ParseProcessor {
 
 fn to_output(parsed: Parsed) -> Output {
     if parsed.discarded > 0 {
-        limited_log(|| {
+        log::throttled(|| {
             log::warn(&format!(
                 "{STAGE_NAME}: skipped {} bytes that are not part of any NAL unit",
                 parsed.discarded
@@ -122,19 +116,6 @@ fn to_output(parsed: Parsed) -> Output {
             })
             .collect(),
         notices: Vec::new(),
-    }
-}
-
-thread_local! {
-    static LOGGED: Cell<u64> = const { Cell::new(0) };
-}
-
-/// Garbage input could warn on every packet; after the first 100 lines only
-/// every 1000th is logged.
-fn limited_log(emit: impl FnOnce()) {
-    let n = LOGGED.with(|c| c.replace(c.get() + 1));
-    if n < 100 || n.is_multiple_of(1000) {
-        emit();
     }
 }
 

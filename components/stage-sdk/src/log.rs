@@ -35,6 +35,21 @@ pub fn error(message: &str) {
     log(Level::Error, message);
 }
 
+/// Runs `emit` (which logs) for the first 100 calls in this instance, and
+/// after that for every 1000th: for lines that damaged or hostile input
+/// could cause on every packet or slice. One count per stage instance (a
+/// component's statics are its own), shared by every caller in it.
+pub fn throttled(emit: impl FnOnce()) {
+    use std::cell::Cell;
+    thread_local! {
+        static LOGGED: Cell<u64> = const { Cell::new(0) };
+    }
+    let n = LOGGED.with(|count| count.replace(count.get() + 1));
+    if n < 100 || n.is_multiple_of(1000) {
+        emit();
+    }
+}
+
 #[cfg(not(target_arch = "wasm32"))]
 fn level_name(level: Level) -> &'static str {
     match level {

@@ -1,6 +1,6 @@
 //! Small helpers for the media a processor takes in and hands back.
 
-use crate::{Frame, FrameError, Media, Output, Packet, StageError};
+use crate::{Codec, Frame, FrameError, Media, Output, Packet, StageError};
 
 /// The frame inside `input`, or an `unsupported-input` error naming the
 /// stage when it is a packet (the host should never route one here, but a
@@ -11,6 +11,22 @@ pub fn expect_frame(stage: &str, input: Media) -> Result<Frame, StageError> {
         Media::Packet(_) => Err(StageError::UnsupportedInput(format!(
             "{stage}: takes raw frames, got a compressed packet"
         ))),
+    }
+}
+
+/// The packet inside `input`, or an `unsupported-input` error naming the
+/// stage and the `codec` it takes when it is a raw frame.
+pub fn expect_packet(stage: &str, codec: Codec, input: Media) -> Result<Packet, StageError> {
+    match input {
+        Media::Packet(packet) => Ok(packet),
+        Media::Frame(_) => {
+            let codec = match codec {
+                Codec::H264 => "h264",
+            };
+            Err(StageError::UnsupportedInput(format!(
+                "{stage}: takes {codec} packets, got a raw frame"
+            )))
+        }
     }
 }
 
