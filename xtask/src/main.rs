@@ -61,6 +61,11 @@ const STAGE_CRATES: &[StageCrate] = &[
         stage: "test-packets",
         shipped: false,
     },
+    StageCrate {
+        package: "framechain-invert-box",
+        stage: "invert-box",
+        shipped: false,
+    },
 ];
 
 const WASM_TARGET: &str = "wasm32-wasip2";
@@ -273,6 +278,9 @@ fn test() -> Result<(), String> {
     run(cargo()
         .args(["test", "--workspace", "--release"])
         .env("FRAMECHAIN_STAGE_PATH", stage_path()))?;
+    // The manifests of deploy/k3s against Kubernetes 1.30's API schemas,
+    // offline (kubernetes-validate; about 1 s, plus a one-time pip install).
+    run(Command::new("bash").arg(root().join("scripts/validate-manifests.sh")))?;
     // The containerd shim end to end: a private containerd, `ctr run` and
     // the CRI path on a real clip. Fails (never skips) when it cannot run.
     run(Command::new("bash").arg(root().join("shim/tests/containerd.sh")))
