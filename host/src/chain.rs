@@ -37,6 +37,21 @@ pub struct StageSpec {
     /// `key=value` parameters in the order written; the stage checks them
     /// against what it declares when the pipeline is built.
     pub params: Vec<(String, String)>,
+    /// The content digest the stage file must have (`sha256:` and 64
+    /// lowercase hex digits), from a pipeline file's `digest:`; `None`
+    /// takes whatever file the name or path finds.
+    pub digest: Option<String>,
+}
+
+impl StageSpec {
+    /// A stage with parameters and no pinned digest.
+    pub fn new(stage: impl Into<String>, params: Vec<(String, String)>) -> StageSpec {
+        StageSpec {
+            stage: stage.into(),
+            params,
+            digest: None,
+        }
+    }
 }
 
 /// An ordered chain of stages.
@@ -87,10 +102,7 @@ impl ChainSpec {
                 };
                 params.push(stage, key, value.to_owned())?;
             }
-            stages.push(StageSpec {
-                stage: stage.to_owned(),
-                params: params.list,
-            });
+            stages.push(StageSpec::new(stage, params.list));
         }
         Ok(ChainSpec { name: None, stages })
     }
@@ -135,15 +147,46 @@ impl ChainSpec {
                     .push(&entry.stage, &key, value.into_text())
                     .map_err(message)?;
             }
+            let digest = entry
+                .digest
+                .map(|digest| parse_digest(&entry.stage, &digest))
+                .transpose()?;
             stages.push(StageSpec {
                 stage: entry.stage,
                 params: params.list,
+                digest,
             });
         }
         Ok(ChainSpec {
             name: file.name,
             stages,
         })
+    }
+
+    /// The chain as the YAML text of a pipeline file (version 1), with each
+    /// stage's `digest:` when it has one: what `framechain package` writes
+    /// into an image. Every text is a double-quoted scalar, so any name or
+    /// value reads back as the same text.
+    pub fn to_pipeline_yaml(&self) -> String {
+        let quote = yaml_quoted;
+        let mut yaml = String::from("version: 1\n");
+        if let Some(name) = &self.name {
+            yaml.push_str(&format!("name: {}\n", quote(name)));
+        }
+        yaml.push_str("stages:\n");
+        for stage in &self.stages {
+            yaml.push_str(&format!("  - stage: {}\n", quote(&stage.stage)));
+            if let Some(digest) = &stage.digest {
+                yaml.push_str(&format!("    digest: {}\n", quote(digest)));
+            }
+            if !stage.params.is_empty() {
+                yaml.push_str("    params:\n");
+                for (key, value) in &stage.params {
+                    yaml.push_str(&format!("      {}: {}\n", quote(key), quote(value)));
+                }
+            }
+        }
+        yaml
     }
 
     /// The chain as a launch line (for logs and `--help` examples).
@@ -210,6 +253,37 @@ impl Params {
         self.list.push((key.to_owned(), value));
         Ok(())
     }
+}
+
+/// `text` as a YAML double-quoted scalar: `\` and `"` escaped, control
+/// characters as `\uXXXX`, everything else as it is.
+fn yaml_quoted(text: &str) -> String {
+    let mut quoted = String::with_capacity(text.len() + 2);
+    quoted.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => quoted.push_str("\\\""),
+            '\\' => quoted.push_str("\\\\"),
+            c if c.is_control() => quoted.push_str(&format!("\\u{:04x}", c as u32)),
+            c => quoted.push(c),
+        }
+    }
+    quoted.push('"');
+    quoted
+}
+
+/// A pinned digest as written (`sha256:` and 64 hex digits, either case),
+/// lowercased as [`crate::content_digest`] gives it.
+fn parse_digest(stage: &str, digest: &str) -> std::result::Result<String, String> {
+    let hex = digest.strip_prefix("sha256:").unwrap_or("");
+    if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(format!(
+            "{}: digest \"{}\" is not sha256: followed by 64 hex digits",
+            untrusted(stage, ECHO),
+            untrusted(digest, 80)
+        ));
+    }
+    Ok(format!("sha256:{}", hex.to_ascii_lowercase()))
 }
 
 fn check_stage_count(count: usize) -> Result<()> {
@@ -303,6 +377,9 @@ struct PipelineFile {
 #[serde(deny_unknown_fields)]
 struct PipelineStage {
     stage: String,
+    /// `sha256:HEX`: the stage file must have exactly this content.
+    #[serde(default)]
+    digest: Option<String>,
     #[serde(default)]
     params: BTreeMap<String, ParamValue>,
 }
@@ -487,6 +564,37 @@ mod tests {
                 ("width", "1280")
             ])
         );
+    }
+
+    #[test]
+    fn pinned_digests_are_read_checked_and_written_back() {
+        let hex = "AB".repeat(32);
+        let yaml = format!(
+            "version: 1\nname: pinned\nstages:\n  - stage: redact\n    digest: sha256:{hex}\n    params: {{rect: \"1,2,3,4\", label: \"a\\\"b\\\\c\"}}\n  - stage: ./my stage.wasm\n"
+        );
+        let chain = ChainSpec::parse_pipeline_yaml(&yaml).unwrap();
+        let lower = format!("sha256:{}", hex.to_ascii_lowercase());
+        assert_eq!(chain.stages[0].digest.as_deref(), Some(lower.as_str()));
+        assert_eq!(chain.stages[1].digest, None);
+        let written = chain.to_pipeline_yaml();
+        assert!(
+            written.contains(&format!("    digest: \"{lower}\"\n")),
+            "{written}"
+        );
+        assert_eq!(ChainSpec::parse_pipeline_yaml(&written).unwrap(), chain);
+
+        for bad in [
+            "sha256:abc",
+            "md5:00",
+            &format!("sha256:{}", "g".repeat(64)),
+        ] {
+            let yaml = format!("version: 1\nstages:\n  - stage: scale\n    digest: \"{bad}\"\n");
+            let error = ChainSpec::parse_pipeline_yaml(&yaml).unwrap_err();
+            assert!(
+                error.starts_with("scale: digest") && error.contains("64 hex digits"),
+                "{error}"
+            );
+        }
     }
 
     #[test]

@@ -181,13 +181,52 @@ impl Engine {
     /// Loads a stage by built-in name or path: compiles it (or takes it from
     /// the cache), checks that it is a framechain stage and reads its
     /// description. Loading the same file twice returns the same stage.
+    ///
+    /// A stage asked for by name must describe itself under that name
+    /// (`redact.wasm` must say `redact`), so the name a pipeline file, a
+    /// package and a policy use is the one the stage reports; a file whose
+    /// name differs is refused with [`Error::StageNameMismatch`].
     pub fn load_stage(&self, reference: &str) -> Result<Arc<LoadedStage>> {
+        self.load_stage_pinned(reference, None)
+    }
+
+    /// [`Engine::load_stage`], and with `digest` (`sha256:HEX`) the stage
+    /// file's content must have that digest, or the load is refused with
+    /// [`Error::DigestMismatch`]. A stage loaded earlier from the same path
+    /// with other content is read again, so a pin names what runs.
+    pub fn load_stage_pinned(
+        &self,
+        reference: &str,
+        digest: Option<&str>,
+    ) -> Result<Arc<LoadedStage>> {
         let path = self.registry().resolve(reference)?;
         let key = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
-        if let Some(stage) = self.lock_loaded().get(&key) {
-            return Ok(stage.clone());
+        let cached = self.lock_loaded().get(&key).cloned();
+        let stage = match cached {
+            Some(stage) if digest.is_none_or(|digest| stage.digest() == digest) => stage,
+            _ => self.load_file(reference, path, key, digest)?,
+        };
+        self.registry().check_name(reference, &stage)?;
+        Ok(stage)
+    }
+
+    /// Reads, checks against a pinned digest, compiles and describes a
+    /// stage file, and keeps it for the next load of the same path.
+    fn load_file(
+        &self,
+        reference: &str,
+        path: PathBuf,
+        key: PathBuf,
+        pinned: Option<&str>,
+    ) -> Result<Arc<LoadedStage>> {
+        let file = crate::artifacts::read_stage_file(&path, self.inner.config.max_component_bytes)?;
+        let digest = crate::registry::content_digest(&file.bytes);
+        // Checked before compiling: a file that is not the pinned one is
+        // never compiled, never run, and never replaces the loaded one.
+        if let Some(expected) = pinned {
+            crate::registry::check_digest(reference, &path, expected, &digest)?;
         }
-        let component = self.compile(&path)?;
+        let component = self.compile(&path, file)?;
         let pre = self
             .inner
             .linker
@@ -196,7 +235,7 @@ impl Engine {
                 path: path.clone(),
                 reason: compile_error_reason(&error),
             })?;
-        let stage = Arc::new(LoadedStage::new(self.instance_limits(), path, pre)?);
+        let stage = Arc::new(LoadedStage::new(self.instance_limits(), path, digest, pre)?);
         self.lock_loaded().insert(key, stage.clone());
         Ok(stage)
     }
@@ -222,9 +261,8 @@ impl Engine {
     /// Compiles a stage file. A precompiled file is deserialized only if
     /// the operator trusts it (`trusted_precompiled`); wasm is compiled, or
     /// taken from the signed cache.
-    fn compile(&self, path: &Path) -> Result<Component> {
+    fn compile(&self, path: &Path, file: crate::artifacts::StageFile) -> Result<Component> {
         let config = &self.inner.config;
-        let file = crate::artifacts::read_stage_file(path, config.max_component_bytes)?;
         let invalid = |error: wasmtime::Error| Error::InvalidComponent {
             path: path.to_owned(),
             reason: compile_error_reason(&error),

@@ -39,6 +39,36 @@ pub enum Error {
         known: String,
     },
 
+    /// A stage asked for by name is in a file of that name but describes
+    /// itself under another name (see `StageRegistry::check_name`).
+    #[error(
+        "stage file {} describes itself as {name}; name the file {name}.wasm (or give its path)",
+        path.display()
+    )]
+    StageNameMismatch {
+        /// The stage file found for the name.
+        path: PathBuf,
+        /// The name the stage gives itself in `describe()`.
+        name: String,
+    },
+
+    /// A stage file's content is not the one its pipeline pins
+    /// (`digest: sha256:HEX` beside `stage:`).
+    #[error(
+        "stage {stage} ({}) is pinned to {expected} but the file is {actual}; refusing a stage file that is not the pinned one",
+        path.display()
+    )]
+    DigestMismatch {
+        /// The stage as the chain names it.
+        stage: String,
+        /// The file that was found.
+        path: PathBuf,
+        /// The digest the chain pins.
+        expected: String,
+        /// The digest of the file's content.
+        actual: String,
+    },
+
     /// The chain's text or file is malformed or over a cap.
     #[error("invalid chain: {0}")]
     InvalidChain(String),

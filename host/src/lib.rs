@@ -71,7 +71,7 @@ pub use error::{Busy, Error, Result, StageFailure};
 pub use frame::{Frame, FrameMetadata, MAX_DIMENSION, chroma_size};
 pub use media::{Media, Packet};
 pub use pipeline::Pipeline;
-pub use registry::{STAGE_PATH_ENV, StageRegistry};
+pub use registry::{STAGE_PATH_ENV, StageRegistry, content_digest};
 pub use session::{MAX_PENDING_EVENTS, Session, SessionEvent, SessionMemory};
 pub use stage::LoadedStage;
 pub use stats::{LatencyHistogram, SessionStats, StageStats};

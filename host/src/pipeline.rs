@@ -45,7 +45,7 @@ impl Pipeline {
         }
         let mut stages = Vec::with_capacity(chain.stages.len());
         for spec in &chain.stages {
-            let loaded = engine.load_stage(&spec.stage)?;
+            let loaded = engine.load_stage_pinned(&spec.stage, spec.digest.as_deref())?;
             check_param_names(&loaded, &spec.params)?;
             stages.push(ConfiguredStage {
                 loaded,

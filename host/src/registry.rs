@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::stage::LoadedStage;
 
 /// Environment variable holding extra stage directories, `:`-separated,
 /// searched before the default ones.
@@ -95,10 +96,55 @@ impl StageRegistry {
             names.join(", ")
         }
     }
+
+    /// A stage found by name must describe itself under that name: the name
+    /// `run`, pipeline files, `framechain package` (`stages/<name>.wasm`)
+    /// and admission policies use is then the one `describe()` gives and
+    /// `framechain stages` lists. A stage given by path is named by its
+    /// `describe()` alone (its file name is free, as cargo's
+    /// `my_stage.wasm` for a stage `my-stage`).
+    pub fn check_name(&self, reference: &str, stage: &LoadedStage) -> Result<()> {
+        if is_path(reference) || stage.name() == reference {
+            return Ok(());
+        }
+        Err(Error::StageNameMismatch {
+            path: stage.path().to_owned(),
+            name: stage.name().to_owned(),
+        })
+    }
 }
 
-fn is_path(reference: &str) -> bool {
+/// Whether a stage reference is a path (contains `/` or ends in `.wasm`)
+/// rather than the name of a stage in the registry's folders.
+pub(crate) fn is_path(reference: &str) -> bool {
     reference.contains('/') || reference.ends_with(".wasm")
+}
+
+/// The content digest of a stage file as pipeline files pin it:
+/// `sha256:` and 64 lowercase hex digits.
+pub fn content_digest(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    let hash = sha2::Sha256::digest(bytes);
+    let hex: String = hash.iter().map(|byte| format!("{byte:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+/// Refuses a stage file whose content is not the one pinned.
+pub(crate) fn check_digest(
+    reference: &str,
+    path: &Path,
+    expected: &str,
+    actual: &str,
+) -> Result<()> {
+    if expected == actual {
+        return Ok(());
+    }
+    Err(Error::DigestMismatch {
+        stage: crate::text::untrusted(reference, crate::text::MAX_NAME_CHARS),
+        path: path.to_owned(),
+        expected: expected.to_owned(),
+        actual: actual.to_owned(),
+    })
 }
 
 #[cfg(test)]

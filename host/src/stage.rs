@@ -20,6 +20,7 @@ use crate::text;
 /// (its imports are resolved once, in an `InstancePre`).
 pub struct LoadedStage {
     path: PathBuf,
+    digest: String,
     pre: StageComponentPre<StageState>,
     description: StageDescription,
 }
@@ -46,6 +47,7 @@ impl LoadedStage {
     pub(crate) fn new(
         limits: InstanceLimits,
         path: PathBuf,
+        digest: String,
         pre: wasmtime::component::InstancePre<StageState>,
     ) -> Result<Self> {
         let invalid = |reason: String| Error::InvalidComponent {
@@ -83,6 +85,7 @@ impl LoadedStage {
         let description = checked_description(description).map_err(invalid)?;
         Ok(LoadedStage {
             path,
+            digest,
             pre,
             description,
         })
@@ -96,6 +99,13 @@ impl LoadedStage {
     /// The file the stage was loaded from.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The content digest of the file the stage was compiled from,
+    /// `sha256:` and 64 lowercase hex digits: what a pipeline file pins
+    /// with `digest:`.
+    pub fn digest(&self) -> &str {
+        &self.digest
     }
 
     /// What the stage said about itself: ports, parameters, help.

@@ -339,13 +339,7 @@ fn chains_and_parameter_lists_are_capped_in_every_entry_point() {
     // pipeline applies them again.
     let long = ChainSpec {
         name: None,
-        stages: vec![
-            StageSpec {
-                stage: "test-stage".into(),
-                params: vec![],
-            };
-            MAX_STAGES + 1
-        ],
+        stages: vec![StageSpec::new("test-stage", vec![]); MAX_STAGES + 1],
     };
     let error = Pipeline::build(&engine, &long)
         .err()
@@ -353,12 +347,12 @@ fn chains_and_parameter_lists_are_capped_in_every_entry_point() {
     assert!(error.to_string().contains("at most 64"), "{error}");
     let many_params = ChainSpec {
         name: None,
-        stages: vec![StageSpec {
-            stage: "test-stage".into(),
-            params: (0..100_000)
+        stages: vec![StageSpec::new(
+            "test-stage",
+            (0..100_000)
                 .map(|n| (format!("p{n}"), "1".to_owned()))
                 .collect(),
-        }],
+        )],
     };
     let error = Pipeline::build(&engine, &many_params)
         .err()

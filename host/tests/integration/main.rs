@@ -14,4 +14,5 @@ mod live;
 mod native_encoder;
 mod precompiled;
 mod redact_scale;
+mod stage_names;
 mod support;
