@@ -17,6 +17,11 @@ packages=(
   # the containerd shim: its build (runwasi's crates) and its end-to-end test
   # (shim/tests/containerd.sh: a private containerd, runc, a static pause binary)
   protobuf-compiler libseccomp-dev containerd runc gcc libc6-dev python3
+  # GStreamer's webrtcbin as a WHIP publisher (scripts/gst-whip-publish.py and
+  # serve's gstreamer test): Python bindings, libnice's ICE element and
+  # bindings, openssl for the ECDSA certificate (docs/webrtc-stack.md)
+  python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 gir1.2-gst-plugins-bad-1.0
+  gstreamer1.0-nice gir1.2-nice-0.1 openssl
 )
 
 if ! rustup target list --installed | grep -qx wasm32-wasip2; then

@@ -1,0 +1,461 @@
+#!/usr/bin/python3
+"""Publish an H.264 file to a WHIP endpoint with GStreamer's webrtcbin.
+
+A real GStreamer WebRTC peer for framechain serve's tests and for people who
+publish from edge boxes: Annex-B file -> h264parse -> real-time pacing ->
+rtph264pay (packetization mode 1) -> webrtcbin (max-bundle, send-only).
+
+Debian bookworm's GStreamer 1.22 has no WHIP client element (whipsink and
+whipclientsink live in gst-plugins-rs, which Debian does not ship), so this
+script does the WHIP exchange itself (RFC 9725): one POST of the complete offer
+after ICE gathering, the answer from the 201, DELETE on the Location at the end.
+
+The DTLS certificate matters: webrtcbin 1.22 makes an RSA-2048 certificate by
+default, and framechain serve's DTLS (str0m's dimpl) does not do RSA, so the
+handshake fails. `--cert ecdsa` (the default) generates an ECDSA P-256
+certificate with the openssl command and hands it to webrtcbin's DTLS elements
+before the offer that is sent is made; see docs/webrtc-stack.md.
+
+Prints one line per state change on stdout (`ice-connection-state: ...`,
+`dtls-state: ...`, `connection-state: ...`) and a final `result:` line.
+Exit status: 0 when connected and the frames were sent, 1 on any failure,
+2 on bad arguments.
+"""
+
+import argparse
+import base64
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+try:
+    import gi
+
+    gi.require_version("Gst", "1.0")
+    gi.require_version("GstWebRTC", "1.0")
+    gi.require_version("GstSdp", "1.0")
+    from gi.repository import GLib, Gst, GstSdp, GstWebRTC
+except (ImportError, ValueError) as err:  # ValueError: typelib missing
+    print(
+        f"gst-whip-publish: GStreamer Python bindings missing ({err}); "
+        "install python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-bad-1.0 gstreamer1.0-nice",
+        file=sys.stderr,
+    )
+    sys.exit(1)
+
+
+_KEEP_ALIVE = []
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+def ecdsa_pem():
+    """A fresh self-signed ECDSA P-256 certificate and its key, as one PEM text.
+
+    GStreamer's DTLS certificate reads the first certificate and the first
+    private key of the string (PEM_read_bio_X509 / PEM_read_bio_PrivateKey), so
+    any key type OpenSSL knows works; WebRTC needs no CA chain, the SDP
+    fingerprint authenticates it.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        key = os.path.join(tmp, "key.pem")
+        cert = os.path.join(tmp, "cert.pem")
+        try:
+            subprocess.run(
+                [
+                    "openssl", "req", "-x509", "-newkey", "ec",
+                    "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", key, "-out", cert, "-days", "30", "-sha256",
+                    "-subj", "/CN=framechain-gst-whip",
+                ],
+                check=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+        except FileNotFoundError:
+            raise SystemExit("gst-whip-publish: the openssl command is needed for --cert ecdsa")
+        except subprocess.CalledProcessError as err:
+            raise SystemExit(f"gst-whip-publish: openssl failed: {err.stderr.decode().strip()}")
+        with open(cert) as c, open(key) as k:
+            return c.read() + k.read()
+
+
+def profile_level_id(path):
+    """The stream's profile-level-id (RFC 6184) from its first SPS, or None.
+
+    rtph264pay 1.22 puts only sprop-parameter-sets in the fmtp; without
+    profile-level-id an answerer must assume Baseline level 1.0 (42000a), so
+    the offer states it.
+    """
+    with open(path, "rb") as f:
+        data = f.read(1 << 20)
+    i = 0
+    while True:
+        i = data.find(b"\x00\x00\x01", i)
+        if i < 0 or i + 6 > len(data):
+            return None
+        if data[i + 3] & 0x1F == 7:
+            return data[i + 4 : i + 7].hex()
+        i += 3
+
+
+def sha256_fingerprint(pem):
+    """The SDP fingerprint (RFC 8122) of the first certificate in `pem`."""
+    body = pem.split("-----BEGIN CERTIFICATE-----", 1)[1].split("-----END CERTIFICATE-----", 1)[0]
+    digest = hashlib.sha256(base64.b64decode("".join(body.split()))).hexdigest().upper()
+    return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
+
+
+class Publisher:
+    def __init__(self, args):
+        self.args = args
+        self.loop = GLib.MainLoop()
+        self.failure = None
+        self.location = None
+        self.connected_at = None
+        self.frames_sent = 0
+        self.eos = False
+        self.released = False
+        self.offer_posted = False
+        self.started = time.monotonic()
+        self.pem = ecdsa_pem() if args.cert == "ecdsa" else None
+
+        # h264parse timestamps the access units from the caps' framerate,
+        # identity "count" bounds the clip to --frames access units, and
+        # identity "pace" (sync=true) sends the packets at the frame rate.
+        plid = profile_level_id(args.file)
+        if plid is None:
+            raise SystemExit(f"gst-whip-publish: no H.264 SPS in the first MiB of {args.file}")
+        desc = (
+            f"filesrc location=\"{args.file}\" ! video/x-h264,stream-format=byte-stream,framerate={args.fps}/1"
+            " ! h264parse ! video/x-h264,stream-format=byte-stream,alignment=au"
+            f" ! identity name=count eos-after={args.frames if args.frames > 0 else -1}"
+            f" ! rtph264pay name=pay config-interval=-1 aggregate-mode=zero-latency pt={args.pt} mtu=1200"
+            f" ! application/x-rtp,media=video,encoding-name=H264,clock-rate=90000,payload={args.pt}"
+            f",packetization-mode=(string)1,profile-level-id=(string){plid}"
+            " ! identity name=pace sync=true"
+            " ! webrtcbin name=webrtc bundle-policy=max-bundle"
+        )
+        self.pipe = Gst.parse_launch(desc)
+        self.webrtc = self.pipe.get_by_name("webrtc")
+        if self.pem:
+            self.webrtc.connect("deep-element-added", self.on_deep_element_added)
+        self.webrtc.connect("on-negotiation-needed", self.on_negotiation_needed)
+        self.webrtc.connect("notify::ice-gathering-state", self.on_gathering)
+        self.webrtc.connect("notify::ice-connection-state", self.on_state, "ice-connection-state")
+        self.webrtc.connect("notify::connection-state", self.on_state, "connection-state")
+
+        # Hold the media until DTLS is up: a file has no natural start, and
+        # its first access unit is the only IDR for a whole GOP. The block
+        # sits after the payloader so that its caps (which webrtcbin needs
+        # for the offer) are already downstream, and before the pacing.
+        pay_src = self.pipe.get_by_name("pay").get_static_pad("src")
+        self.block_pad = pay_src
+        self.block_id = pay_src.add_probe(
+            Gst.PadProbeType.BLOCK | Gst.PadProbeType.BUFFER | Gst.PadProbeType.BUFFER_LIST,
+            lambda *_: Gst.PadProbeReturn.OK,
+        )
+        count_src = self.pipe.get_by_name("count").get_static_pad("src")
+        count_src.add_probe(Gst.PadProbeType.BUFFER, self.count_frame)
+        count_src.add_probe(Gst.PadProbeType.EVENT_DOWNSTREAM, self.on_event)
+
+        if args.ice_address:
+            self.restrict_ice(args.ice_address)
+
+        bus = self.pipe.get_bus()
+        bus.add_signal_watch()
+        bus.connect("message", self.on_message)
+
+    def restrict_ice(self, addresses):
+        # libnice leaves loopback out of its host candidates and, in 1.22's
+        # webrtcbin, never pairs its other addresses with a 127.0.0.1 server
+        # candidate; naming the local addresses makes it gather exactly those.
+        try:
+            gi.require_version("Nice", "0.1")
+            from gi.repository import Nice
+        except (ImportError, ValueError) as err:
+            raise SystemExit(f"gst-whip-publish: --ice-address needs gir1.2-nice-0.1 ({err})")
+        # webrtcbin 1.22 hands out its ICE object, and that its NiceAgent,
+        # without a reference of the caller's own: keep both wrappers alive
+        # as long as the process, so Python never drops a reference it was
+        # not given (which frees webrtcbin's ICE agent under it).
+        ice = self.webrtc.get_property("ice-agent")
+        agent = ice.get_property("agent")
+        _KEEP_ALIVE.extend([ice, agent])
+        for text in addresses:
+            addr = Nice.Address.new()
+            if not addr.set_from_string(text):
+                raise SystemExit(f"gst-whip-publish: --ice-address {text}: not an IP address")
+            agent.add_local_address(addr)
+
+    # --- negotiation -----------------------------------------------------
+    def on_negotiation_needed(self, _element):
+        for i in range(64):
+            trans = self.webrtc.emit("get-transceiver", i)
+            if trans is None:
+                break
+            # WHIP publishes; a send-only m-line is what the server expects.
+            trans.set_property("direction", GstWebRTC.WebRTCRTPTransceiverDirection.SENDONLY)
+        promise = Gst.Promise.new_with_change_func(self.on_offer_created, None)
+        self.webrtc.emit("create-offer", None, promise)
+
+    def transports(self):
+        found = []
+        for i in range(64):
+            trans = self.webrtc.emit("get-transceiver", i)
+            if trans is None:
+                break
+            dtls = trans.get_property("sender").get_property("transport")
+            if dtls is not None and all(dtls is not t for t in found):
+                found.append(dtls)
+        return found
+
+    def on_deep_element_added(self, _bin, _sub_bin, element):
+        # The certificate must be in place before the DTLS decoder goes to
+        # READY: that is when it hooks the certificate check onto its
+        # connection, and setting `pem` later makes a new connection without
+        # it (OpenSSL then answers the server's certificate with unknown_ca).
+        # webrtcbin adds its transport bins, with their dtlssrtpdec, when the
+        # local description is set, before any state change.
+        factory = element.get_factory()
+        if factory is not None and factory.get_name() == "dtlssrtpdec":
+            element.set_property("pem", self.pem)
+            log("certificate: ecdsa-p256")
+
+    def offer_reply(self, promise):
+        if promise.wait() != Gst.PromiseResult.REPLIED:
+            self.fail("create-offer did not reply")
+            return None
+        reply = promise.get_reply()
+        offer = reply.get_value("offer") if reply and reply.has_field("offer") else None
+        if offer is None:
+            err = reply.get_value("error") if reply and reply.has_field("error") else "no offer"
+            self.fail(f"create-offer failed: {err}")
+            return None
+        # The reply structure owns the offer: keep both alive together.
+        return reply, offer
+
+    def on_offer_created(self, promise, _data):
+        got = self.offer_reply(promise)
+        if got is None:
+            return
+        _reply, offer = got
+        self.webrtc.emit("set-local-description", offer, Gst.Promise.new())
+        GLib.idle_add(self.maybe_post)
+
+    def on_gathering(self, *_):
+        state = self.webrtc.get_property("ice-gathering-state")
+        log(f"ice-gathering-state: {state.value_nick}")
+        GLib.idle_add(self.maybe_post)
+
+    def maybe_post(self):
+        if self.offer_posted:
+            return False
+        state = self.webrtc.get_property("ice-gathering-state")
+        local = self.webrtc.get_property("local-description")
+        if state != GstWebRTC.WebRTCICEGatheringState.COMPLETE or local is None:
+            return False
+        self.offer_posted = True
+        self.watch_dtls()
+        offer = local.sdp.as_text()
+        if self.pem:
+            # webrtcbin 1.22 made the offer before its transport got our
+            # certificate, and it hashes every base64 line of the certificate
+            # property, the private key included, so its a=fingerprint would
+            # be wrong either way: state the right one.
+            fingerprint = f"a=fingerprint:sha-256 {sha256_fingerprint(self.pem)}"
+            offer = "\r\n".join(
+                fingerprint if line.startswith("a=fingerprint:") else line
+                for line in offer.split("\r\n")
+            )
+        if self.args.verbose:
+            sys.stderr.write("offer:\n" + offer)
+        try:
+            answer = self.post(offer)
+        except RuntimeError as err:
+            self.fail(str(err))
+            return False
+        if self.args.verbose:
+            sys.stderr.write("answer:\n" + answer)
+        res, sdp = GstSdp.SDPMessage.new_from_text(answer)
+        if res != GstSdp.SDPResult.OK:
+            self.fail("the answer is not SDP")
+            return False
+        desc = GstWebRTC.WebRTCSessionDescription.new(GstWebRTC.WebRTCSDPType.ANSWER, sdp)
+        self.webrtc.emit("set-remote-description", desc, Gst.Promise.new())
+        log("whip: answer set")
+        return False
+
+    def post(self, offer):
+        req = urllib.request.Request(
+            self.args.url,
+            data=offer.encode(),
+            method="POST",
+            headers={"Content-Type": "application/sdp", **self.auth()},
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                status = resp.status
+                body = resp.read().decode()
+                location = resp.headers.get("Location")
+        except urllib.error.HTTPError as err:
+            detail = err.read().decode(errors="replace").strip().splitlines()
+            raise RuntimeError(f"whip: POST answered {err.code} {detail[0] if detail else ''}".strip())
+        except (urllib.error.URLError, OSError) as err:
+            raise RuntimeError(f"whip: POST failed: {err}")
+        if status != 201:
+            raise RuntimeError(f"whip: POST answered {status}, expected 201")
+        if location:
+            self.location = urllib.parse.urljoin(self.args.url, location)
+        log(f"whip: 201 Created, location {location}")
+        return body
+
+    def auth(self):
+        return {"Authorization": f"Bearer {self.args.token}"} if self.args.token else {}
+
+    def delete(self):
+        if not self.location:
+            return
+        req = urllib.request.Request(self.location, method="DELETE", headers=self.auth())
+        try:
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                log(f"whip: DELETE answered {resp.status}")
+        except urllib.error.HTTPError as err:
+            log(f"whip: DELETE answered {err.code}")
+        except (urllib.error.URLError, OSError) as err:
+            log(f"whip: DELETE failed: {err}")
+
+    # --- state -----------------------------------------------------------
+    def watch_dtls(self):
+        for dtls in self.transports():
+            dtls.connect("notify::state", self.on_dtls_state)
+
+    def on_dtls_state(self, dtls, _pspec):
+        state = dtls.get_property("state")
+        log(f"dtls-state: {state.value_nick}")
+        if state == GstWebRTC.WebRTCDTLSTransportState.CONNECTED:
+            GLib.idle_add(self.release)
+        elif state == GstWebRTC.WebRTCDTLSTransportState.FAILED:
+            GLib.idle_add(self.fail, "DTLS handshake failed")
+
+    def on_state(self, element, _pspec, name):
+        state = element.get_property(name)
+        log(f"{name}: {state.value_nick}")
+        if state.value_nick == "failed":
+            GLib.idle_add(self.fail, f"{name} failed")
+
+    def release(self):
+        if self.released:
+            return False
+        self.released = True
+        self.connected_at = time.monotonic()
+        # Start the clip's running time now, so identity paces it from here
+        # instead of bursting the frames that queued up while connecting.
+        clock = self.pipe.get_clock()
+        if clock is not None:
+            now = clock.get_time() - self.pipe.get_base_time()
+            self.block_pad.set_offset(now)
+        self.block_pad.remove_probe(self.block_id)
+        log(f"media: flowing after {self.connected_at - self.started:.2f} s")
+        return False
+
+    def count_frame(self, _pad, _info):
+        self.frames_sent += 1
+        return Gst.PadProbeReturn.OK
+
+    def on_event(self, _pad, info):
+        if info.get_event().type == Gst.EventType.EOS and not self.eos:
+            self.eos = True
+            # Let the last packets leave the socket before tearing down.
+            GLib.timeout_add(500, self.finish)
+        return Gst.PadProbeReturn.OK
+
+    def on_message(self, _bus, msg):
+        if msg.type == Gst.MessageType.ERROR:
+            err, dbg = msg.parse_error()
+            src = msg.src.get_name() if msg.src else "?"
+            self.fail(f"{src}: {err.message}" + (f" ({dbg.splitlines()[0]})" if dbg and self.args.verbose else ""))
+        elif msg.type == Gst.MessageType.WARNING and self.args.verbose:
+            err, _ = msg.parse_warning()
+            log(f"warning: {err.message}")
+
+    def fail(self, why):
+        if self.failure is None:
+            self.failure = why
+            log(f"error: {why}")
+        self.loop.quit()
+        return False
+
+    def finish(self):
+        self.loop.quit()
+        return False
+
+    def on_timeout(self):
+        if not self.released:
+            self.fail(f"not connected within {self.args.connect_timeout} s")
+        return False
+
+    def on_deadline(self):
+        if not self.eos:
+            log(f"stopping after {self.args.duration} s")
+            self.finish()
+        return False
+
+    def run(self):
+        if self.pipe.set_state(Gst.State.PLAYING) == Gst.StateChangeReturn.FAILURE:
+            log("error: the pipeline did not start")
+            return 1
+        GLib.timeout_add(int(self.args.connect_timeout * 1000), self.on_timeout)
+        GLib.timeout_add(int(self.args.duration * 1000), self.on_deadline)
+        self.loop.run()
+        self.delete()
+        self.pipe.set_state(Gst.State.NULL)
+        elapsed = time.monotonic() - self.connected_at if self.connected_at else 0.0
+        ok = self.failure is None and self.released
+        log(
+            f"result: {'ok' if ok else 'failed'} cert={self.args.cert} frames_sent={self.frames_sent}"
+            f" seconds={elapsed:.2f}" + ("" if ok else f" error={self.failure or 'not connected'}")
+        )
+        return 0 if ok else 1
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--url", required=True, help="WHIP endpoint, e.g. http://127.0.0.1:8080/whip/cam1")
+    p.add_argument("--token", default=os.environ.get("WHIP_TOKEN"), help="bearer token (or $WHIP_TOKEN)")
+    p.add_argument("--file", required=True, help="H.264 Annex-B elementary stream")
+    p.add_argument("--fps", type=int, default=30, help="frame rate the file is paced at (default 30)")
+    p.add_argument("--frames", type=int, default=0, help="send this many access units, then stop (0: whole file)")
+    p.add_argument("--cert", choices=["ecdsa", "default"], default="ecdsa",
+                   help="DTLS certificate: a generated ECDSA P-256 one (default), or webrtcbin's own RSA one")
+    p.add_argument("--pt", type=int, default=102, help="RTP payload type to offer (default 102)")
+    p.add_argument("--connect-timeout", type=float, default=10.0, help="seconds to reach DTLS connected")
+    p.add_argument("--duration", type=float, default=60.0, help="stop after this many seconds at most")
+    p.add_argument("--ice-address", action="append", default=[],
+                   help="gather ICE candidates on this local IP only (repeatable); "
+                   "use 127.0.0.1 when the server's candidate is on loopback")
+    p.add_argument("--verbose", action="store_true", help="print the SDP and warnings")
+    args = p.parse_args()
+    if not os.path.isfile(args.file):
+        p.error(f"no such file: {args.file}")
+    if args.fps <= 0 or args.duration <= 0 or args.connect_timeout <= 0:
+        p.error("--fps, --duration and --connect-timeout must be positive")
+    Gst.init(None)
+    for element in ("webrtcbin", "nicesrc", "dtlssrtpdec", "rtph264pay", "h264parse"):
+        if Gst.ElementFactory.find(element) is None:
+            print(f"gst-whip-publish: GStreamer element {element} missing "
+                  "(gstreamer1.0-plugins-bad, gstreamer1.0-plugins-good, gstreamer1.0-nice)", file=sys.stderr)
+            return 1
+    return Publisher(args).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
