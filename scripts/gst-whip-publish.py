@@ -123,6 +123,7 @@ class Publisher:
         self.connected_at = None
         self.frames_sent = 0
         self.eos = False
+        self.eos_at = None
         self.released = False
         self.offer_posted = False
         self.started = time.monotonic()
@@ -137,7 +138,7 @@ class Publisher:
         desc = (
             f"filesrc location=\"{args.file}\" ! video/x-h264,stream-format=byte-stream,framerate={args.fps}/1"
             " ! h264parse ! video/x-h264,stream-format=byte-stream,alignment=au"
-            f" ! identity name=count eos-after={args.frames if args.frames > 0 else -1}"
+            f" ! identity name=count eos-after={args.frames + 1 if args.frames > 0 else -1}"
             f" ! rtph264pay name=pay config-interval=-1 aggregate-mode=zero-latency pt={args.pt} mtu=1200"
             f" ! application/x-rtp,media=video,encoding-name=H264,clock-rate=90000,payload={args.pt}"
             f",packetization-mode=(string)1,profile-level-id=(string){plid}"
@@ -374,6 +375,7 @@ class Publisher:
     def on_event(self, _pad, info):
         if info.get_event().type == Gst.EventType.EOS and not self.eos:
             self.eos = True
+            self.eos_at = time.monotonic()
             # Let the last packets leave the socket before tearing down.
             GLib.timeout_add(500, self.finish)
         return Gst.PadProbeReturn.OK
@@ -418,10 +420,15 @@ class Publisher:
         self.loop.run()
         self.delete()
         self.pipe.set_state(Gst.State.NULL)
-        elapsed = time.monotonic() - self.connected_at if self.connected_at else 0.0
+        # Seconds from DTLS up to the clip's end (or to the stop): the pacing.
+        end = self.eos_at or time.monotonic()
+        elapsed = end - self.connected_at if self.connected_at else 0.0
+        # The first access unit waits at the block until DTLS is up: it was
+        # sent only if the media was released.
+        sent = self.frames_sent if self.released else 0
         ok = self.failure is None and self.released
         log(
-            f"result: {'ok' if ok else 'failed'} cert={self.args.cert} frames_sent={self.frames_sent}"
+            f"result: {'ok' if ok else 'failed'} cert={self.args.cert} frames_sent={sent}"
             f" seconds={elapsed:.2f}" + ("" if ok else f" error={self.failure or 'not connected'}")
         )
         return 0 if ok else 1
