@@ -163,6 +163,7 @@ fn build() -> Result<(), String> {
         copy(&from, &to)?;
     }
     build_sleepy_describe()?;
+    build_language_stages()?;
     run(cargo().args(["build", "--release", "-p", "framechain-cli"]))
 }
 
@@ -186,6 +187,15 @@ fn build_sleepy_describe() -> Result<(), String> {
         &built.join("framechain_test_stage.wasm"),
         &target_dir().join("test-stages/test-stage-sleepy-describe.wasm"),
     )
+}
+
+/// The Python and JavaScript stages (componentize-py, componentize-js),
+/// as `target/test-stages/python-invert-box.wasm` and `js-invert-box.wasm`:
+/// the script installs the pinned tools and builds only what changed.
+fn build_language_stages() -> Result<(), String> {
+    run(Command::new("bash")
+        .arg(root().join("scripts/build-language-stages.sh"))
+        .env("CARGO_TARGET_DIR", target_dir()))
 }
 
 fn copy(from: &Path, to: &Path) -> Result<(), String> {

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 mod hostile;
+mod languages;
 mod precompiled;
 mod realtime;
 mod telemedicine;
