@@ -22,6 +22,9 @@ packages=(
   # bindings, openssl for the ECDSA certificate (docs/webrtc-stack.md)
   python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 gir1.2-gst-plugins-bad-1.0
   gstreamer1.0-nice gir1.2-nice-0.1 openssl
+  # the real-browser test of `framechain serve` and scripts/glass-to-glass.sh:
+  # headless Chromium driven through chromedriver (WebDriver)
+  chromium chromium-driver
 )
 
 if ! rustup target list --installed | grep -qx wasm32-wasip2; then
