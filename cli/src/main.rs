@@ -22,7 +22,8 @@ Examples:
   framechain run --pipeline examples/redact-and-scale.yaml -i testsrc --frames 90 -o out.y4m --snapshot out.png
   framechain run --pipeline examples/telemedicine.yaml -i camera.h264 -o redacted-720p.h264
   framechain run --pipeline examples/telemedicine.yaml -i camera.h264 -o redacted-720p.h264 --realtime
-  framechain inspect redact";
+  framechain inspect redact
+  framechain serve --pipeline examples/telemedicine.yaml --http 127.0.0.1:8080 --media 127.0.0.1:40000 --stream room1:PUBLISH_TOKEN:VIEW_TOKEN";
 
 /// Runs video-processing stages as sandboxed WebAssembly components.
 #[derive(Parser)]
@@ -51,6 +52,8 @@ enum Command {
     },
     /// Build an OCI image (image-layout tarball) of a pipeline file and its stages for the containerd shim.
     Package(package::PackageArgs),
+    /// Serve a pipeline to WebRTC calls: publishers send with WHIP, viewers watch with WHEP (docs/serve.md).
+    Serve(framechain_serve::ServeArgs),
 }
 
 #[derive(Args)]
@@ -143,7 +146,18 @@ fn execute(cli: Cli) -> Result<(), String> {
         Command::Inspect { stage } => inspect(registry, &stage),
         Command::Run(args) => run(registry, args),
         Command::Package(args) => package::run(registry, args),
+        Command::Serve(args) => serve(registry, &args),
     }
+}
+
+fn serve(registry: StageRegistry, args: &framechain_serve::ServeArgs) -> Result<(), String> {
+    let config = EngineConfig {
+        cache_dir: cache_dir(),
+        registry,
+        ..EngineConfig::default()
+    };
+    let engine = Engine::new(config).map_err(|error| error.to_string())?;
+    framechain_serve::run(args, &engine).map_err(|error| error.to_string())
 }
 
 fn engine(

@@ -13,6 +13,8 @@
 //! is not part of the latency shown: over a network that wait belongs to
 //! the depacketizer, which knows where a picture ends from the RTP marker.
 
+// The alignment a live source's decoder needs, shared with `framechain serve`.
+use framechain_serve::align_leading_decoder as align_decoder;
 use std::collections::VecDeque;
 use std::io::BufRead;
 use std::sync::Arc;
@@ -28,8 +30,6 @@ use crate::inputs::{self, InputFormat};
 
 /// The stage that cuts the file into access units.
 const PARSER: &str = "parse-h264";
-/// The decoder that gets `alignment=access-unit` when it leads the chain.
-const DECODER: &str = "decode-h264";
 
 /// Runs `chain` on the file named by `args` in realtime. Every failure is
 /// one line.
@@ -123,24 +123,6 @@ pub fn run(engine: &Engine, mut chain: ChainSpec, args: &RunArgs) -> Result<(), 
     Ok(())
 }
 
-/// Gives a leading `decode-h264` without an `alignment` the alignment of
-/// what it gets here, one whole access unit per packet, so each picture
-/// comes out of the push that brought it rather than one packet later.
-fn align_decoder(chain: &mut ChainSpec) {
-    let Some(first) = chain.stages.first_mut() else {
-        return;
-    };
-    let is_decoder = first.stage == DECODER
-        || std::path::Path::new(&first.stage)
-            .file_name()
-            .is_some_and(|name| name == format!("{DECODER}.wasm").as_str());
-    if is_decoder && !first.params.iter().any(|(key, _)| key == "alignment") {
-        first
-            .params
-            .push(("alignment".to_owned(), "access-unit".to_owned()));
-    }
-}
-
 /// When access unit `index` is due: `index / rate` after the start, exact
 /// for rates like 30000/1001.
 fn due(start: Instant, index: u64, rate: FrameRate) -> Instant {
@@ -231,6 +213,8 @@ fn receive(
             LiveEvent::KeyframeNeeded => keyframes_needed += 1,
             // Counted in the stats that come with `Ended`.
             LiveEvent::Dropped { .. } => {}
+            // `run --realtime` never swaps a stage.
+            LiveEvent::Swapped { .. } | LiveEvent::SwapFailed { .. } => {}
             LiveEvent::Failed(error) => {
                 failure.get_or_insert(error.to_string());
                 stop.store(true, Ordering::Relaxed);

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::bindings::types::Port;
-use crate::chain::ChainSpec;
+use crate::chain::{ChainSpec, StageSpec};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::limits::{MAX_PARAMS, MAX_STAGES};
@@ -23,6 +23,8 @@ pub struct Pipeline {
     fingerprint: u64,
     engine: Engine,
     name: String,
+    /// The pipeline file's `name`, kept by [`Pipeline::with_stage_replaced`].
+    given_name: Option<String>,
     stages: Vec<ConfiguredStage>,
     sessions_started: AtomicU64,
 }
@@ -45,13 +47,21 @@ impl Pipeline {
         }
         let mut stages = Vec::with_capacity(chain.stages.len());
         for spec in &chain.stages {
-            let loaded = engine.load_stage_pinned(&spec.stage, spec.digest.as_deref())?;
-            check_param_names(&loaded, &spec.params)?;
-            stages.push(ConfiguredStage {
-                loaded,
-                params: spec.params.clone(),
-            });
+            stages.push(configure(engine, spec)?);
         }
+        let check: Vec<usize> = (0..stages.len()).collect();
+        Pipeline::assemble(engine, chain.name.clone(), stages, &check)
+    }
+
+    /// Checks that the stages fit together, lets the stages at `check` judge
+    /// their parameters (a trial `create`) and names and fingerprints the
+    /// chain.
+    fn assemble(
+        engine: &Engine,
+        given_name: Option<String>,
+        stages: Vec<ConfiguredStage>,
+        check: &[usize],
+    ) -> Result<Pipeline> {
         for pair in stages.windows(2) {
             let (from, to) = (&pair[0].loaded, &pair[1].loaded);
             let (output, input) = (&from.description().output, &to.description().input);
@@ -67,14 +77,14 @@ impl Pipeline {
         }
         // Let each stage judge its own parameter values now, before any
         // media flows, so a typo fails the command and not the first frame.
-        for stage in &stages {
+        for stage in check.iter().filter_map(|&index| stages.get(index)) {
             stage.loaded.instantiate(
                 engine.instance_limits(),
                 Arc::from(format!("{}#check", stage.loaded.name())),
                 &stage.params,
             )?;
         }
-        let name = chain.name.clone().unwrap_or_else(|| {
+        let name = given_name.clone().unwrap_or_else(|| {
             stages
                 .iter()
                 .map(|stage| stage.loaded.name())
@@ -94,9 +104,128 @@ impl Pipeline {
             fingerprint,
             engine: engine.clone(),
             name,
+            given_name,
             stages,
             sessions_started: AtomicU64::new(0),
         })
+    }
+
+    /// The same chain with stage `index` replaced by `stage` (a new
+    /// redaction policy, a fixed encoder build), for
+    /// [`crate::live::LiveRuntime::swap_pipeline`] and
+    /// [`Session::swap_to`]. The new stage is loaded, its parameters are
+    /// checked against its description and by a trial `create`, and its
+    /// ports must fit its neighbours and keep the chain's ends: it takes
+    /// what the old stage took at the chain's start and gives what the old
+    /// one gave at its end, so running sessions' inputs and owners still
+    /// fit. Nothing about `self` or its sessions changes.
+    pub fn with_stage_replaced(&self, index: usize, stage: &StageSpec) -> Result<Pipeline> {
+        if index >= self.stages.len() {
+            return Err(Error::InvalidChain(format!(
+                "no stage {index} to replace: the chain has {} stages (0 to {})",
+                self.stages.len(),
+                self.stages.len() - 1
+            )));
+        }
+        let replacement = configure(&self.engine, stage)?;
+        let mut stages: Vec<ConfiguredStage> = self
+            .stages
+            .iter()
+            .map(|stage| ConfiguredStage {
+                loaded: stage.loaded.clone(),
+                params: stage.params.clone(),
+            })
+            .collect();
+        // The ends first: a stage that cannot take the sessions' input or
+        // give their owners' output is refused before any trial `create`.
+        let (old, new) = (
+            self.stages[index].loaded.description(),
+            replacement.loaded.description(),
+        );
+        if index == 0 && !ports::fits(&old.input, &new.input) {
+            return Err(Error::ChainMismatch(format!(
+                "{} takes {} but the chain's input is {}",
+                new.name,
+                ports::describe(&new.input),
+                ports::describe(&old.input)
+            )));
+        }
+        if index + 1 == self.stages.len() && !ports::fits(&new.output, &old.output) {
+            return Err(Error::ChainMismatch(format!(
+                "{} gives {} but the chain's output is {}",
+                new.name,
+                ports::describe(&new.output),
+                ports::describe(&old.output)
+            )));
+        }
+        stages[index] = replacement;
+        Pipeline::assemble(&self.engine, self.given_name.clone(), stages, &[index])
+    }
+
+    /// The position of the first stage named `name` (as it describes
+    /// itself), for [`Pipeline::with_stage_replaced`].
+    pub fn stage_index(&self, name: &str) -> Option<usize> {
+        self.stages
+            .iter()
+            .position(|stage| stage.loaded.name() == name)
+    }
+
+    /// The positions at which `to` runs another stage, or the same stage
+    /// with other parameters, than `self`; an error when sessions of `self`
+    /// cannot switch to `to`: another number of stages, or ends that no
+    /// longer take what `self` takes or give what it gives.
+    pub(crate) fn replaced_positions(&self, to: &Pipeline) -> Result<Vec<usize>> {
+        if to.stages.len() != self.stages.len() {
+            return Err(Error::InvalidChain(format!(
+                "cannot swap a chain of {} stages for one of {}: replace stages one for one",
+                self.stages.len(),
+                to.stages.len()
+            )));
+        }
+        self.check_same_ends(to)?;
+        Ok(self
+            .stages
+            .iter()
+            .zip(&to.stages)
+            .enumerate()
+            .filter(|(_, (old, new))| {
+                !Arc::ptr_eq(&old.loaded, &new.loaded) || old.params != new.params
+            })
+            .map(|(index, _)| index)
+            .collect())
+    }
+
+    /// Whether `to`'s first stage takes what `self`'s takes and its last
+    /// gives what `self`'s gives.
+    fn check_same_ends(&self, to: &Pipeline) -> Result<()> {
+        if !ports::fits(self.input(), to.input()) {
+            return Err(Error::ChainMismatch(format!(
+                "{} takes {} but the chain's input is {}",
+                to.stages[0].loaded.name(),
+                ports::describe(to.input()),
+                ports::describe(self.input())
+            )));
+        }
+        if !ports::fits(to.output(), self.output()) {
+            return Err(Error::ChainMismatch(format!(
+                "{} gives {} but the chain's output is {}",
+                to.stages[to.stages.len() - 1].loaded.name(),
+                ports::describe(to.output()),
+                ports::describe(self.output())
+            )));
+        }
+        Ok(())
+    }
+
+    /// The stages with their parameters, for starting and swapping
+    /// instances.
+    pub(crate) fn configured(&self) -> &[ConfiguredStage] {
+        &self.stages
+    }
+
+    /// The limits this pipeline's instances run under.
+    pub(crate) fn instance_limits(&self) -> crate::stage::InstanceLimits {
+        self.engine.instance_limits()
     }
 
     /// A number pipelines of the same stage files and parameters share.
@@ -161,6 +290,16 @@ impl Pipeline {
             id,
         )
     }
+}
+
+/// Loads one stage and checks its parameter names.
+fn configure(engine: &Engine, spec: &StageSpec) -> Result<ConfiguredStage> {
+    let loaded = engine.load_stage_pinned(&spec.stage, spec.digest.as_deref())?;
+    check_param_names(&loaded, &spec.params)?;
+    Ok(ConfiguredStage {
+        loaded,
+        params: spec.params.clone(),
+    })
 }
 
 /// Rejects parameters the stage does not list and missing required ones,

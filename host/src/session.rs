@@ -273,6 +273,72 @@ impl Session {
         Ok(())
     }
 
+    /// Switches the session to `to`, a pipeline of the same length whose
+    /// stages differ from this session's at some positions (made with
+    /// [`crate::Pipeline::with_stage_replaced`] from the session's own
+    /// pipeline, on the same engine). Call it between pushes, before a
+    /// keyframe: the live runtime does so before the next keyframe access
+    /// unit (or raw picture) after a swap was asked for.
+    ///
+    /// First every replacement is instantiated and `create`d with its
+    /// parameters; if one fails, the session keeps all its old stages and
+    /// goes on, and the error is returned ([`Session::failure`] stays
+    /// `None`). Then, in chain order, each old stage is flushed (what it
+    /// still held goes through the rest of the chain to `out`, so no frame
+    /// is lost) and dropped, and its replacement takes its place. A failure
+    /// of an old stage's flush fails the session, as any stage failure.
+    /// Returns the positions replaced (empty when `to` runs the same
+    /// stages).
+    ///
+    /// The per-stage [`SessionStats::stages`] entries belong to positions:
+    /// a replacement's counts and latencies add to the old stage's, and
+    /// the entry takes the replacement's name.
+    pub fn swap_to(
+        &mut self,
+        from: &crate::Pipeline,
+        to: &crate::Pipeline,
+        out: &mut dyn FnMut(Media),
+    ) -> Result<Vec<usize>> {
+        self.check_alive()?;
+        let positions = from.replaced_positions(to)?;
+        if from.configured().len() != self.stages.len() {
+            return Err(Error::InvalidChain(format!(
+                "the session runs {} stages, not the {} of the pipeline to swap from",
+                self.stages.len(),
+                from.configured().len()
+            )));
+        }
+        let mut fresh = Vec::with_capacity(positions.len());
+        for &index in &positions {
+            let stage = &to.configured()[index];
+            let label: Arc<str> = Arc::from(format!("session {} {}", self.id, stage.loaded.name()));
+            fresh.push(
+                stage
+                    .loaded
+                    .instantiate(to.instance_limits(), label, &stage.params)?,
+            );
+        }
+        let timing = Timing {
+            call: Instant::now(),
+            arrival: None,
+        };
+        for (index, instance) in positions.iter().copied().zip(fresh) {
+            let started = Instant::now();
+            let result = self.stages[index].flush();
+            let flushed = self.account(index, started, 0, result)?;
+            self.check_flushed_accounting(index);
+            self.admit_in_flight(index, &flushed)?;
+            for item in flushed {
+                self.run_from(index + 1, item, timing, &mut |_, _| {}, out)?;
+            }
+            let stage = &to.configured()[index];
+            self.stages[index] = instance;
+            self.takes_frames[index] = matches!(stage.loaded.description().input, Port::Frames(_));
+            self.stats.stages[index].name = stage.loaded.name().to_owned();
+        }
+        Ok(positions)
+    }
+
     /// Number of stages, so positions run from 0 to `stage_count()`.
     pub fn stage_count(&self) -> usize {
         self.stages.len()

@@ -40,6 +40,11 @@ impl LatencyHistogram {
         Duration::from_micros(self.max_us)
     }
 
+    /// The sum of the samples, exact (per-call deltas of a stage's time).
+    pub fn total(&self) -> Duration {
+        Duration::from_micros(self.total_us)
+    }
+
     /// The average of the samples, exact; zero when there are none.
     pub fn mean(&self) -> Duration {
         Duration::from_micros(self.total_us.checked_div(self.count).unwrap_or(0))

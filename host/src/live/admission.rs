@@ -105,6 +105,23 @@ impl Admission {
         Ok(key)
     }
 
+    /// Session `key` now runs the pipeline with fingerprint `pipeline`
+    /// (a stage was swapped): its cost is learnt under that key from now
+    /// on, after a new warm-up (a fresh instance's first pictures cost
+    /// more). Until the new pipeline is measured, it counts at the old
+    /// one's cost, so the session's load does not vanish from admission.
+    pub(crate) fn repipeline(&self, key: u64, pipeline: u64) {
+        let mut loads = self.lock();
+        let Some(session) = loads.sessions.get_mut(&key) else {
+            return;
+        };
+        let old = std::mem::replace(&mut session.pipeline, pipeline);
+        session.pictures = 0;
+        if let Some(cost) = loads.pipeline_cost.get(&old).copied() {
+            loads.pipeline_cost.entry(pipeline).or_insert(cost);
+        }
+    }
+
     /// Reports the CPU time one picture of session `key` took.
     pub(crate) fn measured(&self, key: u64, cpu: Duration) {
         let mut loads = self.lock();
@@ -191,5 +208,25 @@ mod tests {
             admission.admit(2, 30.0),
             Err(Busy::Sessions { open: 1, max: 1 })
         );
+    }
+
+    #[test]
+    fn a_swapped_session_keeps_its_load_under_the_new_key() {
+        let admission = Admission::new(1, 100, 0.9);
+        let key = admission.admit(7, 30.0).unwrap();
+        for _ in 0..=WARM_UP_PICTURES {
+            admission.measured(key, Duration::from_millis(10));
+        }
+        let before = admission.report().1;
+        assert!((before - 0.3).abs() < 1e-9, "{before}");
+        admission.repipeline(key, 9);
+        assert!((admission.report().1 - before).abs() < 1e-9);
+        // The new pipeline's own pictures, past a new warm-up, set its cost.
+        for _ in 0..WARM_UP_PICTURES {
+            admission.measured(key, Duration::from_millis(900));
+        }
+        assert!((admission.report().1 - before).abs() < 1e-9);
+        admission.measured(key, Duration::from_millis(20));
+        assert!(admission.report().1 > before);
     }
 }

@@ -31,9 +31,11 @@
 //! session.finish();
 //! while let Some(event) = session.recv() {
 //!     match event {
-//!         LiveEvent::Output { media, latency } => { /* send it on */ }
+//!         LiveEvent::Output { media, latency, .. } => { /* send it on */ }
 //!         LiveEvent::KeyframeNeeded => { /* send a PLI upstream */ }
 //!         LiveEvent::Dropped { reason, count } => {}
+//!         LiveEvent::Swapped { stages, pts } => {}
+//!         LiveEvent::SwapFailed { error } => eprintln!("{error}"),
 //!         LiveEvent::Failed(error) => eprintln!("{error}"),
 //!         LiveEvent::Ended(stats) => break,
 //!     }
@@ -70,6 +72,19 @@
 //! from the sandboxed `parse-h264` stage or the RTP layer); the host never
 //! reads the bitstream. A wrong flag costs pictures (the decoder reports
 //! missing references), not safety.
+//!
+//! # Swapping a stage
+//!
+//! [`LiveRuntime::swap_pipeline`] (every open session of a pipeline) or
+//! [`LiveSession::swap_pipeline`] (one session) switches sessions to a
+//! pipeline made with [`crate::Pipeline::with_stage_replaced`] (a new
+//! redaction policy, a fixed encoder build) at each session's next
+//! keyframe, without ending the call: the new instance is created before
+//! the switch, the old one is flushed through the rest of the chain and
+//! dropped. The owner hears [`LiveEvent::Swapped`], or
+//! [`LiveEvent::SwapFailed`] when the new instance could not be made (the
+//! old stage goes on). docs/architecture.md, "Swapping a stage", has the
+//! details.
 //!
 //! # Admission
 //!
@@ -150,6 +165,11 @@ pub enum LiveEvent {
         /// From the arrival of its input's last byte to now (zero for what
         /// the final flush gives out, which has no input of its own).
         latency: Duration,
+        /// The time each stage spent on the input this came from, in chain
+        /// order (all zero for what the final flush gives out). The stage
+        /// latencies a server reports per call; their sum is at most
+        /// `latency`, the rest being the wait for a worker.
+        stages: Vec<Duration>,
     },
     /// The session needs a keyframe from the sender: it fell behind and
     /// dropped pictures, or its decoder lost references. Send a PLI.
@@ -161,6 +181,27 @@ pub enum LiveEvent {
         reason: String,
         /// How many.
         count: u64,
+    },
+    /// The session switched to the pipeline asked for with
+    /// [`LiveRuntime::swap_pipeline`] or [`LiveSession::swap_pipeline`],
+    /// just before the keyframe (or raw picture) with `pts`: what the old
+    /// stages still held came out before this event, and every output
+    /// after it went through the new stages.
+    Swapped {
+        /// The positions in the chain now running a new instance, with
+        /// the new stage's name (empty when the session already ran that
+        /// pipeline).
+        stages: Vec<(usize, String)>,
+        /// The pts of the input before which the switch happened.
+        pts: i64,
+    },
+    /// A swap asked for did not happen, and the session goes on with its
+    /// old stages: a new instance could not be made (its `create` failed
+    /// or broke a limit, or the engine had no room for another instance),
+    /// or the session's input ended before a keyframe came.
+    SwapFailed {
+        /// Why, naming the stage.
+        error: Error,
     },
     /// The session failed (a stage broke a limit or crashed); an
     /// [`LiveEvent::Ended`] follows.

@@ -111,6 +111,34 @@ impl LiveRuntime {
         Ok(session)
     }
 
+    /// Switches every open session running `from` (any pipeline with its
+    /// fingerprint: the same stage files and parameters) to `to`, made
+    /// with [`Pipeline::with_stage_replaced`] from it, each at its next
+    /// keyframe: see [`LiveSession::swap_pipeline`]. Each session's owner
+    /// hears [`super::LiveEvent::Swapped`] or
+    /// [`super::LiveEvent::SwapFailed`]. Returns how many sessions will
+    /// swap; sessions opened later open with whatever pipeline they are
+    /// given. An error (`to` has another number of stages, or other ends)
+    /// means no session was touched.
+    pub fn swap_pipeline(&self, from: &Pipeline, to: &Arc<Pipeline>) -> Result<usize> {
+        from.replaced_positions(to)?;
+        let sessions: Vec<Arc<SessionShared>> = self
+            .shared
+            .opened
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect();
+        let mut swapping = 0;
+        for session in sessions {
+            if session.runs(from.fingerprint(), to) && session.request_swap(to).is_ok() {
+                swapping += 1;
+            }
+        }
+        Ok(swapping)
+    }
+
     /// Sessions open now.
     pub fn sessions(&self) -> usize {
         self.shared.admission.report().0

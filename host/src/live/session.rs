@@ -27,7 +27,9 @@ pub struct LiveSession {
 pub(crate) struct SessionShared {
     /// The admission key, for load reports.
     key: u64,
-    pipeline: Arc<Pipeline>,
+    /// The pipeline the session's stages are instances of; a swap changes
+    /// it (only the worker running the session's turn does).
+    pipeline: Mutex<Arc<Pipeline>>,
     queue_depth: usize,
     max_wait: std::time::Duration,
     input: Mutex<Input>,
@@ -51,6 +53,8 @@ struct Input {
     late: u64,
     keyframe_requested: bool,
     bitrate: Option<u32>,
+    /// A pipeline to switch to before the next keyframe.
+    swap: Option<Arc<Pipeline>>,
     /// The session still has to be instantiated (done on a worker).
     start: bool,
     /// The owner called `finish`: flush after the queue is empty.
@@ -76,6 +80,24 @@ impl Input {
     }
 }
 
+/// Each stage's total call time so far, in chain order.
+fn stage_times(session: &Session) -> Vec<std::time::Duration> {
+    let stats = session.stats();
+    stats
+        .stages
+        .iter()
+        .map(|stage| stage.latency.total())
+        .collect()
+}
+
+/// The pts of an input, for the `Swapped` event.
+fn media_pts(media: &Media) -> i64 {
+    match media {
+        Media::Packet(packet) => packet.pts,
+        Media::Frame(frame) => frame.pts,
+    }
+}
+
 /// Whether the session can restart from this input after skipping: a
 /// keyframe access unit, or any raw picture (it needs no other).
 fn is_keyframe(media: &Media) -> bool {
@@ -94,7 +116,7 @@ impl LiveSession {
         let config = runtime.config();
         let shared = Arc::new(SessionShared {
             key,
-            pipeline,
+            pipeline: Mutex::new(pipeline),
             queue_depth: config.queue_depth.max(1),
             max_wait: config.max_wait,
             input: Mutex::new(Input {
@@ -181,6 +203,27 @@ impl LiveSession {
         self.shared.schedule(&self.runtime);
     }
 
+    /// Switches the session to `to` (made with
+    /// [`Pipeline::with_stage_replaced`] from the session's pipeline) just
+    /// before the next keyframe it runs (any raw picture counts as one),
+    /// without dropping a picture: the new instances are made first; if
+    /// that fails, the old stages go on and the owner gets
+    /// [`LiveEvent::SwapFailed`]; else the replaced stages are flushed
+    /// through the rest of the chain and dropped, and the owner gets
+    /// [`LiveEvent::Swapped`]. A later call replaces a swap still waiting.
+    /// An error now (the session has ended, or `to` has another number of
+    /// stages or other ends than the session's pipeline) means nothing
+    /// will happen.
+    pub fn swap_pipeline(&self, to: &Arc<Pipeline>) -> crate::Result<()> {
+        self.shared.request_swap(to)
+    }
+
+    /// The pipeline the session runs now (a swap still waiting is not
+    /// made yet).
+    pub fn pipeline(&self) -> Arc<Pipeline> {
+        self.shared.current_pipeline()
+    }
+
     /// End of input: the session runs what is waiting, flushes its stages
     /// and sends [`LiveEvent::Ended`].
     pub fn finish(&self) {
@@ -242,8 +285,15 @@ impl SessionShared {
         let keyframe = std::mem::take(&mut input.keyframe_requested);
         let bitrate = input.bitrate.take();
         let next = self.next_in_time(&mut input);
+        // A swap waits for a keyframe: stages switched mid-GOP would see
+        // pictures that depend on ones their predecessors took.
+        let swap = match &next {
+            Some((media, _)) if is_keyframe(media) => input.swap.take(),
+            _ => None,
+        };
         let late = std::mem::take(&mut input.late);
         let finish = next.is_none() && input.finishing && input.queue.is_empty();
+        let unswapped = if finish { input.swap.take() } else { None };
         let abandoned = input.abandoned;
         drop(input);
 
@@ -255,7 +305,7 @@ impl SessionShared {
             return self.end(runtime, &mut slot);
         }
         if start {
-            match self.pipeline.start_session() {
+            match self.current_pipeline().start_session() {
                 Ok(session) => *slot = Some(session),
                 Err(error) => {
                     self.inbox.send(LiveEvent::Failed(error));
@@ -276,6 +326,16 @@ impl SessionShared {
         }
         if let Some(bits) = bitrate {
             result = result.and_then(|()| session.set_bitrate(bits));
+        }
+        if let (Ok(()), Some(to), Some((media, _))) = (&result, swap, &next) {
+            result = self.swap(session, runtime, to, media_pts(media));
+        }
+        if unswapped.is_some() {
+            self.inbox.send(LiveEvent::SwapFailed {
+                error: crate::Error::Runtime(
+                    "the swap was not made: the session's input ended before a keyframe".into(),
+                ),
+            });
         }
         if let (Ok(()), Some((media, arrival))) = (&result, next) {
             let cpu = thread_cpu_time();
@@ -330,27 +390,127 @@ impl SessionShared {
 
     fn push_one(&self, session: &mut Session, media: Media, arrival: Instant) -> crate::Result<()> {
         let mut refused = 0;
+        let before = stage_times(session);
+        let mut outputs = Vec::new();
         let result = session.push_arrived(media, Some(arrival), &mut |_, _| {}, &mut |media| {
-            let latency = arrival.elapsed();
-            if let Offer::Full = self
-                .inbox
-                .offer_output(LiveEvent::Output { media, latency })
-            {
+            outputs.push((media, arrival.elapsed()));
+        });
+        // Stage times are known once the input went through the whole
+        // chain; the outputs wait for them (microseconds: one push).
+        let stages: Vec<_> = stage_times(session)
+            .iter()
+            .zip(&before)
+            .map(|(after, before)| after.saturating_sub(*before))
+            .collect();
+        for (media, latency) in outputs {
+            let stages = stages.clone();
+            let event = LiveEvent::Output {
+                media,
+                latency,
+                stages,
+            };
+            if let Offer::Full = self.inbox.offer_output(event) {
                 refused += 1;
             }
-        });
+        }
         for _ in 0..refused {
             session.count_output_drop(RECEIVER_BEHIND_DROP);
         }
         result
     }
 
+    /// Switches the session's stages to `to` before the input with `pts`.
+    /// A failure to make the new instances is the owner's `SwapFailed`
+    /// and the session goes on; an old stage failing in its flush fails
+    /// the session (the error is returned).
+    fn swap(
+        &self,
+        session: &mut Session,
+        runtime: &RuntimeShared,
+        to: Arc<Pipeline>,
+        pts: i64,
+    ) -> crate::Result<()> {
+        let from = self.current_pipeline();
+        let mut refused = 0;
+        let stage_count = session.stage_count();
+        let swapped = session.swap_to(&from, &to, &mut |media| {
+            // What the old stages still held: no input of its own.
+            let event = LiveEvent::Output {
+                media,
+                latency: std::time::Duration::ZERO,
+                stages: vec![std::time::Duration::ZERO; stage_count],
+            };
+            if let Offer::Full = self.inbox.offer_output(event) {
+                refused += 1;
+            }
+        });
+        for _ in 0..refused {
+            session.count_output_drop(RECEIVER_BEHIND_DROP);
+        }
+        match swapped {
+            Ok(positions) => {
+                let stages = positions
+                    .into_iter()
+                    .map(|index| (index, session.stats().stages[index].name.clone()))
+                    .collect();
+                runtime.admission().repipeline(self.key, to.fingerprint());
+                *self.lock_pipeline() = to;
+                self.inbox.send(LiveEvent::Swapped { stages, pts });
+                Ok(())
+            }
+            Err(error) if session.failure().is_some() => Err(error),
+            Err(error) => {
+                log::warn!("live session: swap to {} not made: {error}", to.name());
+                self.inbox.send(LiveEvent::SwapFailed { error });
+                Ok(())
+            }
+        }
+    }
+
+    /// Records a swap for the next keyframe, replacing one still waiting;
+    /// refused when the session ended or `to` does not fit it.
+    pub(crate) fn request_swap(&self, to: &Arc<Pipeline>) -> crate::Result<()> {
+        let current = self.current_pipeline();
+        let mut input = self.lock_input();
+        if input.ended {
+            return Err(crate::Error::Runtime(
+                "cannot swap a stage of a live session that has ended".into(),
+            ));
+        }
+        let base = input.swap.clone().unwrap_or(current);
+        base.replaced_positions(to)?;
+        input.swap = Some(to.clone());
+        Ok(())
+    }
+
+    /// Whether the session runs, or will run once a waiting swap is made,
+    /// a pipeline with `fingerprint` other than `to` itself.
+    pub(crate) fn runs(&self, fingerprint: u64, to: &Arc<Pipeline>) -> bool {
+        let current = self.current_pipeline();
+        let input = self.lock_input();
+        let target = input.swap.as_ref().unwrap_or(&current);
+        !input.ended && target.fingerprint() == fingerprint && !Arc::ptr_eq(target, to)
+    }
+
+    fn current_pipeline(&self) -> Arc<Pipeline> {
+        self.lock_pipeline().clone()
+    }
+
+    fn lock_pipeline(&self) -> MutexGuard<'_, Arc<Pipeline>> {
+        // Only ever replaced whole.
+        self.pipeline
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
     fn flush(&self, session: &mut Session) -> crate::Result<()> {
         let mut refused = 0;
+        let stage_count = session.stats().stages.len();
         let result = session.flush_into(&mut |_, _| {}, &mut |media| {
             let event = LiveEvent::Output {
                 media,
                 latency: std::time::Duration::ZERO,
+                stages: vec![std::time::Duration::ZERO; stage_count],
             };
             if let Offer::Full = self.inbox.offer_output(event) {
                 refused += 1;

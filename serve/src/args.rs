@@ -1,0 +1,115 @@
+//! `framechain serve`'s command line, shared by the CLI and the containerd
+//! shim (which runs `serve` as a pod's process).
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use framechain::Pipeline;
+
+use crate::{ServeConfig, ServeError, StreamSpec};
+
+/// Serve one pipeline to many WebRTC calls: publishers send with WHIP,
+/// viewers receive the processed video with WHEP (docs/serve.md).
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// The pipeline file every call runs (H.264 in, H.264 out).
+    #[arg(long, value_name = "FILE")]
+    pub pipeline: PathBuf,
+    /// Address of WHIP, WHEP, the pages, /healthz, /readyz and /metrics.
+    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:8080")]
+    pub http: SocketAddr,
+    /// The one UDP address all calls' media use (ICE-lite, DTLS-SRTP).
+    #[arg(long, value_name = "IP:UDPPORT", default_value = "127.0.0.1:40000")]
+    pub media: SocketAddr,
+    /// The address callers reach the media port at, when --media binds 0.0.0.0.
+    #[arg(long, value_name = "IP")]
+    pub advertise: Option<IpAddr>,
+    /// A stream and its bearer tokens; repeatable.
+    #[arg(long = "stream", value_name = "NAME:PUBLISH_TOKEN:VIEW_TOKEN", value_parser = parse_stream)]
+    pub streams: Vec<StreamSpec>,
+    /// A file of streams, one NAME:PUBLISH_TOKEN:VIEW_TOKEN per line (# comments), e.g. a mounted Secret.
+    #[arg(long, value_name = "FILE")]
+    pub streams_file: Option<PathBuf>,
+    /// Publishers (sessions) at once on this node, at most.
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    pub max_sessions: usize,
+    /// Viewers per stream, at most.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub max_viewers: usize,
+    /// The frame rate admission assumes for a publisher.
+    #[arg(long, value_name = "FPS", default_value_t = 30.0)]
+    pub fps: f64,
+    /// Seconds without media after which a publisher's call is ended.
+    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    pub idle_timeout: f64,
+    /// Worker threads running stage calls (default: the cores this process may use).
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+}
+
+fn parse_stream(text: &str) -> Result<StreamSpec, String> {
+    StreamSpec::parse(text).map_err(|error| error.to_string())
+}
+
+impl ServeArgs {
+    /// The streams of `--stream` and `--streams-file`.
+    pub fn all_streams(&self) -> Result<Vec<StreamSpec>, ServeError> {
+        let mut streams = self.streams.clone();
+        if let Some(path) = &self.streams_file {
+            let text = std::fs::read_to_string(path).map_err(|error| {
+                ServeError::Config(format!("cannot read {}: {error}", path.display()))
+            })?;
+            for (index, line) in text.lines().enumerate() {
+                let line = line.trim();
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                let spec = StreamSpec::parse(line).map_err(|error| {
+                    ServeError::Config(format!("{} line {}: {error}", path.display(), index + 1))
+                })?;
+                streams.push(spec);
+            }
+        }
+        if streams.is_empty() {
+            return Err(ServeError::Config(
+                "no streams: give --stream NAME:PUBLISH_TOKEN:VIEW_TOKEN or --streams-file"
+                    .to_owned(),
+            ));
+        }
+        Ok(streams)
+    }
+
+    /// The server's configuration around an already built pipeline.
+    pub fn config(&self, pipeline: Arc<Pipeline>) -> Result<ServeConfig, ServeError> {
+        if !(self.fps.is_finite() && self.fps > 0.0 && self.fps <= 240.0) {
+            return Err(ServeError::Config(
+                "--fps must be above 0 and at most 240".to_owned(),
+            ));
+        }
+        if !(self.idle_timeout.is_finite()
+            && self.idle_timeout >= 0.5
+            && self.idle_timeout <= 3600.0)
+        {
+            return Err(ServeError::Config(
+                "--idle-timeout must be 0.5 to 3600 seconds".to_owned(),
+            ));
+        }
+        let mut config = ServeConfig::new(pipeline);
+        config.http = self.http;
+        config.media = self.media;
+        config.advertise = self.advertise;
+        config.streams = self.all_streams()?;
+        config.max_sessions = self.max_sessions.max(1);
+        config.max_viewers = self.max_viewers.max(1);
+        config.fps = self.fps;
+        config.idle_timeout = Duration::from_secs_f64(self.idle_timeout);
+        if let Some(workers) = self.workers {
+            config.live.workers = workers.max(1);
+        }
+        config.check()?;
+        Ok(config)
+    }
+}

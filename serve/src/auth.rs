@@ -1,0 +1,151 @@
+//! Who may do what: a stream's publish token and view token, presented as
+//! `Authorization: Bearer TOKEN` (as WHIP and WHEP specify).
+
+use std::collections::HashMap;
+
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::StreamSpec;
+
+/// What a token lets its holder do on one stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// Send media (WHIP).
+    Publish,
+    /// Receive the processed media and the stream's statistics (WHEP).
+    View,
+}
+
+/// Why a request is refused before anything else happens.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Denied {
+    /// No `Authorization: Bearer` header: 401.
+    NoToken,
+    /// No such stream: 404.
+    UnknownStream,
+    /// A token that is not this stream's token for this role: 403.
+    WrongToken,
+}
+
+/// The streams' tokens, kept only as SHA-256 digests: comparing digests of
+/// equal length in constant time reveals neither a token's bytes nor its
+/// length, and a memory dump holds no token.
+pub(crate) struct Tokens {
+    streams: HashMap<String, [[u8; 32]; 2]>,
+}
+
+impl Tokens {
+    pub(crate) fn new(streams: &[StreamSpec]) -> Tokens {
+        let streams = streams
+            .iter()
+            .map(|spec| {
+                (
+                    spec.name.clone(),
+                    [digest(&spec.publish_token), digest(&spec.view_token)],
+                )
+            })
+            .collect();
+        Tokens { streams }
+    }
+
+    /// Checks the `Authorization` header value (if any) for `role` on
+    /// `stream`.
+    pub(crate) fn check(
+        &self,
+        stream: &str,
+        role: Role,
+        authorization: Option<&[u8]>,
+    ) -> Result<(), Denied> {
+        let token = authorization.and_then(bearer).ok_or(Denied::NoToken)?;
+        let digests = self.streams.get(stream).ok_or(Denied::UnknownStream)?;
+        let expected = match role {
+            Role::Publish => &digests[0],
+            Role::View => &digests[1],
+        };
+        if bool::from(digest_bytes(token).ct_eq(expected)) {
+            Ok(())
+        } else {
+            Err(Denied::WrongToken)
+        }
+    }
+}
+
+/// The token of `Bearer TOKEN` (the scheme is case-insensitive).
+fn bearer(header: &[u8]) -> Option<&[u8]> {
+    let header = header.trim_ascii();
+    let (scheme, rest) = header.split_at_checked(6)?;
+    if !scheme.eq_ignore_ascii_case(b"bearer") || !rest.first()?.is_ascii_whitespace() {
+        return None;
+    }
+    let token = rest.trim_ascii();
+    (!token.is_empty()).then_some(token)
+}
+
+fn digest(token: &str) -> [u8; 32] {
+    digest_bytes(token.as_bytes())
+}
+
+fn digest_bytes(token: &[u8]) -> [u8; 32] {
+    Sha256::digest(token).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokens() -> Tokens {
+        Tokens::new(&[
+            StreamSpec::parse("room1:publish-one:view-one").unwrap(),
+            StreamSpec::parse("room2:publish-two:view-two").unwrap(),
+        ])
+    }
+
+    #[test]
+    fn each_token_opens_only_its_own_door() {
+        let tokens = tokens();
+        assert_eq!(
+            tokens.check("room1", Role::Publish, Some(b"Bearer publish-one")),
+            Ok(())
+        );
+        assert_eq!(
+            tokens.check("room1", Role::View, Some(b"bearer  view-one ")),
+            Ok(())
+        );
+        assert_eq!(
+            tokens.check("room1", Role::View, Some(b"Bearer publish-one")),
+            Err(Denied::WrongToken)
+        );
+        assert_eq!(
+            tokens.check("room1", Role::Publish, Some(b"Bearer publish-two")),
+            Err(Denied::WrongToken)
+        );
+        assert_eq!(
+            tokens.check("room1", Role::Publish, Some(b"Bearer publish-on")),
+            Err(Denied::WrongToken)
+        );
+        assert_eq!(
+            tokens.check("room3", Role::Publish, Some(b"Bearer publish-one")),
+            Err(Denied::UnknownStream)
+        );
+    }
+
+    #[test]
+    fn a_missing_or_malformed_header_is_no_token() {
+        let tokens = tokens();
+        for header in [
+            None,
+            Some(&b""[..]),
+            Some(b"Bearer"),
+            Some(b"Bearer "),
+            Some(b"Basic publish-one"),
+            Some(b"Bearerpublish-one"),
+        ] {
+            assert_eq!(
+                tokens.check("room1", Role::Publish, header),
+                Err(Denied::NoToken),
+                "{header:?}"
+            );
+        }
+    }
+}

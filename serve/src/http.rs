@@ -1,0 +1,376 @@
+//! The HTTP side: WHIP and WHEP resources, the watch page's numbers, the
+//! probes, the metrics and the pages. Requests are checked here (size,
+//! type, token) and passed to the media loop, which owns every call.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use framechain::live::LiveRuntime;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::auth::{Denied, Role, Tokens};
+use crate::media::{Command, Refusal};
+use crate::metrics::Metrics;
+use crate::offer::{MAX_OFFER_BYTES, OfferError};
+
+/// Seconds a refused publisher is told to wait before trying again.
+const RETRY_AFTER_SECS: &str = "5";
+
+pub(crate) struct HttpState {
+    pub tokens: Tokens,
+    pub commands: mpsc::Sender<Command>,
+    pub metrics: Arc<Metrics>,
+    pub runtime: Arc<LiveRuntime>,
+    pub max_sessions: usize,
+}
+
+type Shared = Arc<HttpState>;
+
+pub(crate) fn router(state: Shared) -> Router {
+    Router::new()
+        .route("/whip/:stream", post(whip_post))
+        .route(
+            "/whip/:stream/:resource",
+            axum::routing::delete(whip_delete).patch(no_trickle),
+        )
+        .route("/whep/:stream", post(whep_post))
+        .route(
+            "/whep/:stream/:resource",
+            axum::routing::delete(whep_delete).patch(no_trickle),
+        )
+        .route("/streams/:stream/stats", get(stats))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .fallback(page)
+        .layer(DefaultBodyLimit::max(MAX_OFFER_BYTES))
+        .with_state(state)
+}
+
+fn text(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!("{message}\n"),
+    )
+        .into_response()
+}
+
+fn denied(denied: Denied) -> Response {
+    match denied {
+        Denied::NoToken => {
+            let mut response = text(
+                StatusCode::UNAUTHORIZED,
+                "a bearer token is required (Authorization: Bearer TOKEN)",
+            );
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response
+        }
+        Denied::UnknownStream => text(StatusCode::NOT_FOUND, "no such stream"),
+        Denied::WrongToken => text(
+            StatusCode::FORBIDDEN,
+            "this token does not allow that on this stream",
+        ),
+    }
+}
+
+fn authorize(
+    state: &HttpState,
+    headers: &HeaderMap,
+    stream: &str,
+    role: Role,
+) -> Result<(), Response> {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .map(HeaderValue::as_bytes);
+    state
+        .tokens
+        .check(stream, role, authorization)
+        .map_err(denied)
+}
+
+async fn whip_post(
+    State(state): State<Shared>,
+    Path(stream): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let response = offer(&state, &stream, Role::Publish, &headers, body).await;
+    state.metrics.http("whip", response.status().as_u16());
+    response
+}
+
+async fn whep_post(
+    State(state): State<Shared>,
+    Path(stream): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let response = offer(&state, &stream, Role::View, &headers, body).await;
+    state.metrics.http("whep", response.status().as_u16());
+    response
+}
+
+async fn offer(
+    state: &HttpState,
+    stream: &str,
+    role: Role,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(response) = authorize(state, headers, stream, role) {
+        return response;
+    }
+    let is_sdp = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|value| value.trim().eq_ignore_ascii_case("application/sdp"));
+    if !is_sdp {
+        return text(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "the offer must be sent as Content-Type: application/sdp",
+        );
+    }
+    let Ok(offer) = String::from_utf8(body.to_vec()) else {
+        return text(StatusCode::BAD_REQUEST, "the offer is not UTF-8 text");
+    };
+    let (reply, answer) = oneshot::channel();
+    let command = Command::Open {
+        stream: stream.to_owned(),
+        role,
+        offer,
+        reply,
+    };
+    if state.commands.send(command).await.is_err() {
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is shutting down",
+        );
+    }
+    let Ok(result) = answer.await else {
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is shutting down",
+        );
+    };
+    let prefix = match role {
+        Role::Publish => "whip",
+        Role::View => "whep",
+    };
+    match result {
+        Ok(created) => (
+            StatusCode::CREATED,
+            [
+                (header::CONTENT_TYPE, "application/sdp".to_owned()),
+                (
+                    header::LOCATION,
+                    format!("/{prefix}/{stream}/{}", created.resource),
+                ),
+            ],
+            created.answer,
+        )
+            .into_response(),
+        Err(refusal) => refused(state, refusal),
+    }
+}
+
+fn refused(state: &HttpState, refusal: Refusal) -> Response {
+    match refusal {
+        Refusal::Offer(OfferError::Malformed(why)) => text(
+            StatusCode::BAD_REQUEST,
+            &format!("malformed SDP offer: {why}"),
+        ),
+        Refusal::Offer(OfferError::NoH264) => text(
+            StatusCode::NOT_ACCEPTABLE,
+            "the offer has no H.264 video (packetization-mode=1) in the needed direction",
+        ),
+        Refusal::StreamBusy => {
+            state.metrics.refused("stream busy");
+            text(StatusCode::CONFLICT, "the stream already has a publisher")
+        }
+        Refusal::Full(reason) => {
+            state.metrics.refused(reason);
+            retry_later("the node is full; try again later or another node")
+        }
+        Refusal::ViewersFull => {
+            state.metrics.refused("viewers");
+            retry_later("the stream has its most viewers")
+        }
+        Refusal::Internal(why) => {
+            log::error!("cannot open a call: {why}");
+            text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the call could not start",
+            )
+        }
+    }
+}
+
+fn retry_later(message: &str) -> Response {
+    let mut response = text(StatusCode::SERVICE_UNAVAILABLE, message);
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from_static(RETRY_AFTER_SECS),
+    );
+    response
+}
+
+async fn whip_delete(
+    State(state): State<Shared>,
+    Path((stream, resource)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let response = close(&state, stream, resource, Role::Publish, &headers).await;
+    state.metrics.http("whip", response.status().as_u16());
+    response
+}
+
+async fn whep_delete(
+    State(state): State<Shared>,
+    Path((stream, resource)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let response = close(&state, stream, resource, Role::View, &headers).await;
+    state.metrics.http("whep", response.status().as_u16());
+    response
+}
+
+async fn close(
+    state: &HttpState,
+    stream: String,
+    resource: String,
+    role: Role,
+    headers: &HeaderMap,
+) -> Response {
+    if let Err(response) = authorize(state, headers, &stream, role) {
+        return response;
+    }
+    let (reply, found) = oneshot::channel();
+    let command = Command::Close {
+        stream,
+        role,
+        resource,
+        reply,
+    };
+    if state.commands.send(command).await.is_err() {
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is shutting down",
+        );
+    }
+    match found.await {
+        Ok(true) => text(StatusCode::OK, "ended"),
+        Ok(false) => text(StatusCode::NOT_FOUND, "no such call"),
+        Err(_) => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is shutting down",
+        ),
+    }
+}
+
+/// Trickle ICE is not needed: the answer holds the server's one candidate
+/// (ICE-lite), and RFC 9725 lets a server refuse `PATCH` with 405.
+async fn no_trickle() -> Response {
+    let mut response = text(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "trickle ICE is not supported: send the offer with all candidates",
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("DELETE"));
+    response
+}
+
+async fn stats(
+    State(state): State<Shared>,
+    Path(stream): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(response) = authorize(&state, &headers, &stream, Role::View) {
+        return response;
+    }
+    let (reply, report) = oneshot::channel();
+    if state
+        .commands
+        .send(Command::Stats { stream, reply })
+        .await
+        .is_err()
+    {
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is shutting down",
+        );
+    }
+    match report.await {
+        Ok(Some(report)) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            serde_json::to_string(&report).unwrap_or_default(),
+        )
+            .into_response(),
+        _ => text(StatusCode::NOT_FOUND, "no such stream"),
+    }
+}
+
+async fn healthz() -> Response {
+    text(StatusCode::OK, "ok")
+}
+
+/// Ready while one more publisher would be admitted: below the session cap,
+/// and the runtime's load plus one more session of the current average
+/// under its `max_load`. Kubernetes stops sending calls to a pod that is
+/// not ready.
+async fn readyz(State(state): State<Shared>) -> Response {
+    let runtime = &state.runtime;
+    let sessions = runtime.sessions();
+    let load = runtime.load();
+    let per_session = if sessions > 0 {
+        load / sessions as f64
+    } else {
+        0.0
+    };
+    let room = sessions < state.max_sessions && load + per_session <= runtime.config().max_load;
+    if room {
+        text(StatusCode::OK, "ready")
+    } else {
+        text(StatusCode::SERVICE_UNAVAILABLE, "full")
+    }
+}
+
+async fn metrics(State(state): State<Shared>) -> Response {
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.encode(),
+    )
+        .into_response()
+}
+
+async fn page(request: Request) -> Response {
+    if request.method() != axum::http::Method::GET {
+        return text(StatusCode::NOT_FOUND, "not found");
+    }
+    match crate::pages::asset(request.uri().path()) {
+        Some((content_type, body)) => (
+            StatusCode::OK,
+            [
+                (header::CONTENT_TYPE, content_type),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            body,
+        )
+            .into_response(),
+        None => text(StatusCode::NOT_FOUND, "not found"),
+    }
+}

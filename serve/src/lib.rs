@@ -1,0 +1,308 @@
+//! `framechain serve`: WebRTC ingest (WHIP, RFC 9725) and egress (WHEP)
+//! through a sandboxed live pipeline. One pipeline serves many calls; each
+//! publisher is one [`framechain::live::LiveSession`] with its own stage
+//! instances, and its viewers receive what the pipeline gives out.
+//!
+//! The pieces (private modules), in the order a call meets them:
+//! - `http`: WHIP/WHEP requests are checked (size, type, token) and handed
+//!   to the media loop;
+//! - `offer`: the SDP offer becomes an ICE-lite, H.264-only connection;
+//! - `media`: one task owns the UDP socket and every connection (str0m is
+//!   sans-IO), pushes publishers' access units into their sessions and
+//!   writes the sessions' outputs to the viewers;
+//! - `metrics` and `stream_stats`: what `/metrics` and the watch page show.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use framechain::{ChainSpec, Engine, EngineConfig, Pipeline};
+//! use framechain_serve::{Server, ServeConfig, StreamSpec};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let engine = Engine::new(EngineConfig::default())?;
+//! let chain = ChainSpec::parse_launch(
+//!     "decode-h264 alignment=access-unit ! scale width=1280 height=720 ! encode-h264",
+//! )?;
+//! let mut config = ServeConfig::new(Arc::new(Pipeline::build(&engine, &chain)?));
+//! config.streams.push(StreamSpec::parse("room1:publish-secret:view-secret")?);
+//! let server = Server::start(config)?;
+//! println!("WHIP at http://{}/whip/room1", server.http_addr());
+//! server.wait_for_signal();
+//! # Ok(())
+//! # }
+//! ```
+#![deny(missing_docs)]
+
+mod args;
+mod auth;
+mod config;
+mod http;
+mod media;
+mod metrics;
+mod offer;
+mod pages;
+mod stream_stats;
+
+pub use args::ServeArgs;
+pub use config::{ServeConfig, StreamSpec};
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use framechain::live::LiveRuntime;
+use framechain::{ChainSpec, Engine, Pipeline};
+use tokio::sync::{mpsc, watch};
+
+/// The decoder a pipeline must start with, told to take whole access units.
+const DECODER: &str = "decode-h264";
+/// The UDP receive buffer asked for: a one-thread loop with the default
+/// buffer starts losing packets near 100 publishers.
+const UDP_RECEIVE_BUFFER: usize = 16 << 20;
+/// Commands from the HTTP side waiting for the media loop, at most.
+const COMMAND_QUEUE: usize = 256;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// A command-line or configuration value is wrong.
+    #[error("{0}")]
+    Config(String),
+    /// A socket could not be bound.
+    #[error("cannot bind the {what} address {addr}: {source}")]
+    Bind {
+        /// `HTTP` or `media`.
+        what: &'static str,
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The system's error.
+        source: std::io::Error,
+    },
+    /// The live runtime or the pipeline failed to start.
+    #[error(transparent)]
+    Framechain(#[from] framechain::Error),
+}
+
+/// A running server. Dropping it (or [`Server::shutdown`]) ends every call
+/// and stops serving.
+pub struct Server {
+    http_addr: SocketAddr,
+    media_addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    tokio: Option<tokio::runtime::Runtime>,
+    live: Arc<LiveRuntime>,
+}
+
+impl Server {
+    /// Binds the HTTP and media sockets and serves on threads of its own
+    /// (two for the network, and the live runtime's workers for stages).
+    pub fn start(config: ServeConfig) -> Result<Server, ServeError> {
+        config.check()?;
+        check_pipeline(&config.pipeline)?;
+        let tokio = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("framechain-serve")
+            .enable_all()
+            .build()
+            .map_err(|error| {
+                ServeError::Config(format!("cannot start the network threads: {error}"))
+            })?;
+        let mut live_config = config.live.clone();
+        live_config.max_sessions = live_config.max_sessions.min(config.max_sessions);
+        let live = Arc::new(LiveRuntime::new(live_config)?);
+        let udp = bind_media(config.media)?;
+        let media_addr = udp.local_addr().map_err(|source| ServeError::Bind {
+            what: "media",
+            addr: config.media,
+            source,
+        })?;
+        let tcp = std::net::TcpListener::bind(config.http).map_err(|source| ServeError::Bind {
+            what: "HTTP",
+            addr: config.http,
+            source,
+        })?;
+        let http_addr = tcp.local_addr().map_err(|source| ServeError::Bind {
+            what: "HTTP",
+            addr: config.http,
+            source,
+        })?;
+        tcp.set_nonblocking(true)
+            .and_then(|()| udp.set_nonblocking(true))
+            .map_err(|source| ServeError::Bind {
+                what: "media",
+                addr: config.media,
+                source,
+            })?;
+        let candidate = match config.advertise {
+            Some(ip) => SocketAddr::new(ip, media_addr.port()),
+            None => media_addr,
+        };
+        let metrics = Arc::new(metrics::Metrics::new());
+        let (commands_tx, commands_rx) = mpsc::channel(COMMAND_QUEUE);
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let settings = media::MediaSettings {
+            pipeline: config.pipeline.clone(),
+            stage_names: config
+                .pipeline
+                .stages()
+                .map(|stage| stage.name().to_owned())
+                .collect(),
+            runtime: live.clone(),
+            metrics: metrics.clone(),
+            streams: config.streams.iter().map(|s| s.name.clone()).collect(),
+            candidate,
+            max_sessions: config.max_sessions,
+            max_viewers: config.max_viewers,
+            fps: config.fps,
+            idle_timeout: config.idle_timeout,
+            connect_timeout: config.connect_timeout,
+        };
+        let state = Arc::new(http::HttpState {
+            tokens: auth::Tokens::new(&config.streams),
+            commands: commands_tx,
+            metrics,
+            runtime: live.clone(),
+            max_sessions: config.max_sessions,
+        });
+        let started: Result<(), std::io::Error> = tokio.block_on(async {
+            let udp = tokio::net::UdpSocket::from_std(udp)?;
+            let tcp = tokio::net::TcpListener::from_std(tcp)?;
+            let media = media::MediaLoop::new(settings, Arc::new(udp), events_tx);
+            tokio::spawn(media.run(commands_rx, events_rx, shutdown_rx.clone()));
+            let mut http_shutdown = shutdown_rx;
+            let app = http::router(state);
+            tokio::spawn(async move {
+                let serving = axum::serve(tcp, app).with_graceful_shutdown(async move {
+                    let _ = http_shutdown.changed().await;
+                });
+                if let Err(error) = serving.await {
+                    log::error!("HTTP server failed: {error}");
+                }
+            });
+            Ok(())
+        });
+        started.map_err(|source| ServeError::Bind {
+            what: "HTTP",
+            addr: config.http,
+            source,
+        })?;
+        log::info!(
+            "serving {} stream(s): HTTP on {http_addr}, media on {media_addr} (candidate {candidate})",
+            config.streams.len()
+        );
+        Ok(Server {
+            http_addr,
+            media_addr,
+            shutdown,
+            tokio: Some(tokio),
+            live,
+        })
+    }
+
+    /// The bound HTTP address (with the real port when it was 0).
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// The bound media (UDP) address.
+    pub fn media_addr(&self) -> SocketAddr {
+        self.media_addr
+    }
+
+    /// Publishers' sessions open now.
+    pub fn sessions(&self) -> usize {
+        self.live.sessions()
+    }
+
+    /// Blocks until SIGINT or SIGTERM, then shuts down.
+    pub fn wait_for_signal(self) {
+        if let Some(tokio) = &self.tokio {
+            tokio.block_on(async {
+                let mut terminate =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = async {
+                        match terminate.as_mut() {
+                            Some(signal) => { signal.recv().await; }
+                            None => std::future::pending::<()>().await,
+                        }
+                    } => {}
+                }
+            });
+        }
+        log::info!("shutting down");
+        self.shutdown();
+    }
+
+    /// Ends every call and stops serving.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        let _ = self.shutdown.send(true);
+        if let Some(tokio) = self.tokio.take() {
+            tokio.shutdown_timeout(std::time::Duration::from_secs(2));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The pipeline must take H.264 access units and give H.264 out.
+fn check_pipeline(pipeline: &Pipeline) -> Result<(), ServeError> {
+    pipeline.check_ends(
+        &framechain::ports::h264_packets(),
+        &framechain::ports::h264_packets(),
+    )?;
+    Ok(())
+}
+
+/// Gives a leading `decode-h264` without an `alignment` the alignment of
+/// what a live source gives, one whole access unit per packet, so each
+/// picture comes out of the push that brought it rather than one later.
+pub fn align_leading_decoder(chain: &mut ChainSpec) {
+    let Some(first) = chain.stages.first_mut() else {
+        return;
+    };
+    let is_decoder = first.stage == DECODER
+        || std::path::Path::new(&first.stage)
+            .file_name()
+            .is_some_and(|name| name == format!("{DECODER}.wasm").as_str());
+    if is_decoder && !first.params.iter().any(|(key, _)| key == "alignment") {
+        first
+            .params
+            .push(("alignment".to_owned(), "access-unit".to_owned()));
+    }
+}
+
+/// `framechain serve`: builds the pipeline of `args.pipeline` on `engine`,
+/// serves until SIGINT or SIGTERM, then ends every call.
+pub fn run(args: &ServeArgs, engine: &Engine) -> Result<(), ServeError> {
+    let mut chain = ChainSpec::read_pipeline_file(&args.pipeline)?;
+    align_leading_decoder(&mut chain);
+    let pipeline = Arc::new(Pipeline::build(engine, &chain)?);
+    let config = args.config(pipeline)?;
+    Server::start(config)?.wait_for_signal();
+    Ok(())
+}
+
+/// The media socket, with a receive buffer for many publishers.
+fn bind_media(addr: SocketAddr) -> Result<std::net::UdpSocket, ServeError> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let bind_error = |source| ServeError::Bind {
+        what: "media",
+        addr,
+        source,
+    };
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))
+        .map_err(bind_error)?;
+    // Best effort: the kernel caps it at net.core.rmem_max.
+    let _ = socket.set_recv_buffer_size(UDP_RECEIVE_BUFFER);
+    socket.bind(&addr.into()).map_err(bind_error)?;
+    Ok(socket.into())
+}

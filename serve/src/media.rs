@@ -1,0 +1,780 @@
+//! The media loop: one task owns the UDP socket and every call's WebRTC
+//! connection. str0m is sans-IO, so this is the only place that reads the
+//! clock and the socket: datagrams, timeouts, commands from the HTTP side
+//! and the live sessions' events go in; datagrams and pictures come out.
+//!
+//! A frame's way: a publisher's RTP packets → str0m (depacketized into one
+//! Annex-B access unit, `Event::MediaData`) → [`LiveSession::push`] → the
+//! pipeline on a worker thread → `LiveEvent::Output` → every viewer's
+//! `Writer::write` (packetized, encrypted, sent).
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use framechain::live::{LiveEvent, LiveRuntime, LiveSession};
+use framechain::{Codec, Media, Packet, Pipeline};
+use str0m::format::Codec as RtpCodec;
+use str0m::media::{KeyframeRequestKind, MediaTime, Mid};
+use str0m::net::{Protocol, Receive};
+use str0m::{Event, IceConnectionState, Input, Output, Rtc};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::auth::Role;
+use crate::metrics::Metrics;
+use crate::offer::{self, OfferError};
+use crate::stream_stats::{StatsReport, StreamStats};
+
+/// Keyframe requests to one publisher, at most one per this interval: a
+/// viewer sending PLIs in a loop must not make the encoder send only
+/// keyframes to everybody.
+const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(500);
+/// How often connect and idle timeouts are checked.
+const HOUSEKEEPING_INTERVAL: Duration = Duration::from_millis(250);
+/// Datagrams read per wake-up before other work gets a turn.
+const DATAGRAMS_PER_WAKE: usize = 256;
+
+/// What the HTTP side asks the media loop.
+pub(crate) enum Command {
+    /// A WHIP or WHEP offer, already authorized.
+    Open {
+        stream: String,
+        role: Role,
+        offer: String,
+        reply: oneshot::Sender<Result<Created, Refusal>>,
+    },
+    /// `DELETE` of a call's resource, already authorized.
+    Close {
+        stream: String,
+        role: Role,
+        resource: String,
+        reply: oneshot::Sender<bool>,
+    },
+    /// The watch page's numbers.
+    Stats {
+        stream: String,
+        reply: oneshot::Sender<Option<StatsReport>>,
+    },
+}
+
+/// A call that was opened.
+pub(crate) struct Created {
+    /// The last part of its `Location`.
+    pub resource: String,
+    /// The SDP answer.
+    pub answer: String,
+}
+
+/// Why an offer did not open a call.
+#[derive(Debug)]
+pub(crate) enum Refusal {
+    Offer(OfferError),
+    /// The stream has a publisher: 409.
+    StreamBusy,
+    /// The node takes no more publishers: 503.
+    Full(&'static str),
+    /// The stream has its most viewers: 503.
+    ViewersFull,
+    /// The session could not start: 500.
+    Internal(String),
+}
+
+type CallId = u64;
+
+/// The media loop's settings.
+pub(crate) struct MediaSettings {
+    pub pipeline: Arc<Pipeline>,
+    pub stage_names: Vec<String>,
+    pub runtime: Arc<LiveRuntime>,
+    pub metrics: Arc<Metrics>,
+    pub streams: Vec<String>,
+    /// The candidate the answers carry (the bound address, or the
+    /// advertised one).
+    pub candidate: SocketAddr,
+    pub max_sessions: usize,
+    pub max_viewers: usize,
+    pub fps: f64,
+    pub idle_timeout: Duration,
+    pub connect_timeout: Duration,
+}
+
+struct Call {
+    stream: String,
+    resource: String,
+    rtc: Rtc,
+    mid: Mid,
+    created: Instant,
+    connected: bool,
+    last_media: Instant,
+    next_timeout: Option<Instant>,
+    role: CallRole,
+}
+
+enum CallRole {
+    Publisher {
+        last_seq: Option<u64>,
+        last_keyframe_request: Option<Instant>,
+    },
+    Viewer {
+        /// Set until the first keyframe went out: what comes before it
+        /// cannot be decoded.
+        waiting_for_keyframe: bool,
+    },
+}
+
+struct StreamState {
+    publisher: Option<CallId>,
+    /// The publisher's session, until it ended (it outlives the call while
+    /// it flushes); with the generation its events carry.
+    session: Option<(u64, Arc<LiveSession>)>,
+    viewers: Vec<CallId>,
+    stats: StreamStats,
+    last_keyframe_request: Option<Instant>,
+}
+
+/// A live session's event, tagged with its stream and generation.
+type SessionEvent = (String, u64, LiveEvent);
+
+pub(crate) struct MediaLoop {
+    settings: MediaSettings,
+    socket: Arc<UdpSocket>,
+    calls: HashMap<CallId, Call>,
+    /// Where each call's datagrams come from, once ICE matched them.
+    by_source: HashMap<SocketAddr, CallId>,
+    streams: HashMap<String, StreamState>,
+    timers: BinaryHeap<Reverse<(Instant, CallId)>>,
+    events: mpsc::UnboundedSender<SessionEvent>,
+    next_call: CallId,
+    next_generation: u64,
+}
+
+impl MediaLoop {
+    pub(crate) fn new(
+        settings: MediaSettings,
+        socket: Arc<UdpSocket>,
+        events: mpsc::UnboundedSender<SessionEvent>,
+    ) -> MediaLoop {
+        let streams = settings
+            .streams
+            .iter()
+            .map(|name| {
+                (
+                    name.clone(),
+                    StreamState {
+                        publisher: None,
+                        session: None,
+                        viewers: Vec::new(),
+                        stats: StreamStats::default(),
+                        last_keyframe_request: None,
+                    },
+                )
+            })
+            .collect();
+        MediaLoop {
+            settings,
+            socket,
+            calls: HashMap::new(),
+            by_source: HashMap::new(),
+            streams,
+            timers: BinaryHeap::new(),
+            events,
+            next_call: 1,
+            next_generation: 1,
+        }
+    }
+
+    /// Runs until `shutdown` turns true, then ends every call.
+    pub(crate) async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut session_events: mpsc::UnboundedReceiver<SessionEvent>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let socket = self.socket.clone();
+        let mut buf = vec![0u8; 2048];
+        let mut housekeeping = Instant::now() + HOUSEKEEPING_INTERVAL;
+        loop {
+            let deadline = self.next_deadline().min(housekeeping);
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => break,
+                Some(command) = commands.recv() => self.command(command),
+                Some((stream, generation, event)) = session_events.recv() => {
+                    self.session_event(&stream, generation, event);
+                    while let Ok((stream, generation, event)) = session_events.try_recv() {
+                        self.session_event(&stream, generation, event);
+                    }
+                }
+                received = socket.recv_from(&mut buf) => {
+                    if let Ok((length, source)) = received {
+                        self.datagram(&buf[..length], source, Instant::now());
+                    }
+                    for _ in 0..DATAGRAMS_PER_WAKE {
+                        match socket.try_recv_from(&mut buf) {
+                            Ok((length, source)) => self.datagram(&buf[..length], source, Instant::now()),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline.into()) => {}
+            }
+            let now = Instant::now();
+            self.expire_timers(now);
+            if now >= housekeeping {
+                self.housekeeping(now);
+                housekeeping = now + HOUSEKEEPING_INTERVAL;
+            }
+        }
+        let ids: Vec<_> = self.calls.keys().copied().collect();
+        for id in ids {
+            self.end_call(id, "server shutdown");
+        }
+    }
+
+    fn next_deadline(&self) -> Instant {
+        self.timers
+            .peek()
+            .map(|Reverse((when, _))| *when)
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(1))
+    }
+
+    fn command(&mut self, command: Command) {
+        match command {
+            Command::Open {
+                stream,
+                role,
+                offer,
+                reply,
+            } => {
+                let result = self.open(&stream, role, &offer);
+                let _ = reply.send(result);
+            }
+            Command::Close {
+                stream,
+                role,
+                resource,
+                reply,
+            } => {
+                let found = self.calls.iter().find_map(|(id, call)| {
+                    let role_matches = match call.role {
+                        CallRole::Publisher { .. } => role == Role::Publish,
+                        CallRole::Viewer { .. } => role == Role::View,
+                    };
+                    (call.stream == stream && call.resource == resource && role_matches)
+                        .then_some(*id)
+                });
+                if let Some(id) = found {
+                    self.end_call(id, "deleted");
+                }
+                let _ = reply.send(found.is_some());
+            }
+            Command::Stats { stream, reply } => {
+                let report = self.streams.get_mut(&stream).map(|state| {
+                    let live = state.publisher.is_some();
+                    let viewers = state.viewers.len();
+                    state.stats.report(&stream, live, viewers)
+                });
+                let _ = reply.send(report);
+            }
+        }
+    }
+
+    fn open(&mut self, stream: &str, role: Role, offer: &str) -> Result<Created, Refusal> {
+        let settings = &self.settings;
+        let state = self
+            .streams
+            .get(stream)
+            .ok_or(Refusal::Internal("unknown stream".to_owned()))?;
+        match role {
+            Role::Publish if state.publisher.is_some() => return Err(Refusal::StreamBusy),
+            Role::Publish if settings.runtime.sessions() >= settings.max_sessions => {
+                return Err(Refusal::Full("sessions"));
+            }
+            Role::View if state.viewers.len() >= settings.max_viewers => {
+                return Err(Refusal::ViewersFull);
+            }
+            _ => {}
+        }
+        let now = Instant::now();
+        let accepted =
+            offer::accept(offer, role, settings.candidate, now).map_err(Refusal::Offer)?;
+        let id = self.next_call;
+        self.next_call += 1;
+        let call_role = match role {
+            Role::Publish => {
+                let session = match settings.runtime.open(&settings.pipeline, settings.fps) {
+                    Ok(session) => Arc::new(session),
+                    Err(framechain::Error::Busy(_)) => return Err(Refusal::Full("busy")),
+                    Err(error) => return Err(Refusal::Internal(error.to_string())),
+                };
+                let generation = self.next_generation;
+                self.next_generation += 1;
+                spawn_forwarder(stream, generation, session.clone(), self.events.clone());
+                let state = self.streams.get_mut(stream).expect("checked above");
+                state.publisher = Some(id);
+                state.session = Some((generation, session));
+                state.stats = StreamStats::new(self.settings.stage_names.clone());
+                self.settings.metrics.admitted.inc();
+                self.settings
+                    .metrics
+                    .sessions
+                    .set(self.settings.runtime.sessions() as i64);
+                CallRole::Publisher {
+                    last_seq: None,
+                    last_keyframe_request: None,
+                }
+            }
+            Role::View => {
+                let state = self.streams.get_mut(stream).expect("checked above");
+                state.viewers.push(id);
+                self.settings.metrics.viewers.inc();
+                CallRole::Viewer {
+                    waiting_for_keyframe: true,
+                }
+            }
+        };
+        let resource = resource_id();
+        self.calls.insert(
+            id,
+            Call {
+                stream: stream.to_owned(),
+                resource: resource.clone(),
+                rtc: accepted.rtc,
+                mid: accepted.mid,
+                created: now,
+                connected: false,
+                last_media: now,
+                next_timeout: None,
+                role: call_role,
+            },
+        );
+        self.drive(id, now);
+        Ok(Created {
+            resource,
+            answer: accepted.answer,
+        })
+    }
+
+    /// One datagram from the network: ICE, DTLS, RTP or RTCP of a call,
+    /// or nothing anybody asked for.
+    fn datagram(&mut self, data: &[u8], source: SocketAddr, now: Instant) {
+        let Ok(contents) = data.try_into() else {
+            self.settings.metrics.udp_unmatched.inc();
+            return;
+        };
+        let input = Input::Receive(
+            now,
+            Receive {
+                proto: Protocol::Udp,
+                source,
+                destination: self.settings.candidate,
+                contents,
+            },
+        );
+        let known = self
+            .by_source
+            .get(&source)
+            .copied()
+            .filter(|id| self.calls.get(id).is_some_and(|c| c.rtc.accepts(&input)));
+        // Only a STUN binding request can start a new address: anything else
+        // from an unknown source is dropped without asking every call.
+        let id = known.or_else(|| {
+            is_stun(data)
+                .then(|| {
+                    self.calls
+                        .iter()
+                        .find(|(_, call)| call.rtc.accepts(&input))
+                        .map(|(id, _)| *id)
+                })
+                .flatten()
+        });
+        let Some(id) = id else {
+            self.settings.metrics.udp_unmatched.inc();
+            return;
+        };
+        if known.is_none() {
+            self.by_source.insert(source, id);
+        }
+        let call = self.calls.get_mut(&id).expect("found above");
+        if call.rtc.handle_input(input).is_err() {
+            self.end_call(id, "webrtc error");
+            return;
+        }
+        self.drive(id, now);
+    }
+
+    /// Polls a call's connection until it has nothing more to do now:
+    /// sends what it transmits, handles its events, notes its timeout.
+    fn drive(&mut self, id: CallId, now: Instant) {
+        loop {
+            let Some(call) = self.calls.get_mut(&id) else {
+                return;
+            };
+            if !call.rtc.is_alive() {
+                self.end_call(id, "disconnected");
+                return;
+            }
+            match call.rtc.poll_output() {
+                Ok(Output::Transmit(transmit)) => {
+                    // UDP: a full send buffer loses this datagram, as the
+                    // network could; RTCP and retransmission recover.
+                    let _ = self
+                        .socket
+                        .try_send_to(&transmit.contents, transmit.destination);
+                }
+                Ok(Output::Timeout(when)) => {
+                    if call.next_timeout != Some(when) {
+                        call.next_timeout = Some(when);
+                        self.timers.push(Reverse((when, id)));
+                    }
+                    return;
+                }
+                Ok(Output::Event(event)) => self.call_event(id, event, now),
+                Err(_) => {
+                    self.end_call(id, "webrtc error");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn expire_timers(&mut self, now: Instant) {
+        while let Some(Reverse((when, id))) = self.timers.peek().copied() {
+            if when > now {
+                break;
+            }
+            self.timers.pop();
+            let Some(call) = self.calls.get_mut(&id) else {
+                continue;
+            };
+            if call.next_timeout != Some(when) {
+                continue; // superseded by a later timeout
+            }
+            call.next_timeout = None;
+            if call.rtc.handle_input(Input::Timeout(now)).is_err() {
+                self.end_call(id, "webrtc error");
+                continue;
+            }
+            self.drive(id, now);
+        }
+    }
+
+    /// Ends calls that never connected and publishers that went quiet.
+    fn housekeeping(&mut self, now: Instant) {
+        let mut to_end = Vec::new();
+        for (id, call) in &self.calls {
+            if !call.connected && now.duration_since(call.created) > self.settings.connect_timeout {
+                to_end.push((*id, "connect timeout"));
+            } else if call.connected
+                && matches!(call.role, CallRole::Publisher { .. })
+                && now.duration_since(call.last_media) > self.settings.idle_timeout
+            {
+                to_end.push((*id, "no media"));
+            }
+        }
+        for (id, reason) in to_end {
+            self.end_call(id, reason);
+        }
+    }
+
+    fn call_event(&mut self, id: CallId, event: Event, now: Instant) {
+        match event {
+            Event::Connected => {
+                let Some(call) = self.calls.get_mut(&id) else {
+                    return;
+                };
+                call.connected = true;
+                call.last_media = now;
+                if matches!(call.role, CallRole::Viewer { .. }) {
+                    let stream = call.stream.clone();
+                    // A new viewer can only start at a keyframe.
+                    self.stream_keyframe(&stream, now);
+                }
+            }
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                self.end_call(id, "ice disconnected");
+            }
+            Event::MediaData(data) => self.media_in(id, data, now),
+            Event::KeyframeRequest(_) => {
+                if let Some(call) = self.calls.get(&id) {
+                    let stream = call.stream.clone();
+                    self.stream_keyframe(&stream, now);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// An access unit from a publisher goes into its session.
+    fn media_in(&mut self, id: CallId, data: str0m::media::MediaData, now: Instant) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let CallRole::Publisher { last_seq, .. } = &mut call.role else {
+            return;
+        };
+        if data.mid != call.mid {
+            return;
+        }
+        call.last_media = now;
+        let first = **data.seq_range.start();
+        let last = **data.seq_range.end();
+        let lost = last_seq.map_or(0, |previous| first.saturating_sub(previous + 1));
+        *last_seq = Some(last_seq.map_or(last, |previous| previous.max(last)));
+        let packets = last.saturating_sub(first) + 1;
+        let keyframe = data.is_keyframe();
+        let contiguous = data.contiguous;
+        let stream = call.stream.clone();
+        let packet = Packet {
+            codec: Codec::H264,
+            data: data.data.to_vec(),
+            pts: data
+                .time
+                .rebase(str0m::media::Frequency::NINETY_KHZ)
+                .numer() as i64,
+            dts: data
+                .time
+                .rebase(str0m::media::Frequency::NINETY_KHZ)
+                .numer() as i64,
+            keyframe,
+        };
+        let metrics = &self.settings.metrics;
+        metrics.frames_in.inc();
+        metrics.rtp_packets.inc_by(packets);
+        metrics.rtp_lost.inc_by(lost);
+        if let Some(state) = self.streams.get_mut(&stream) {
+            state.stats.frames_in += 1;
+            state.stats.rtp_packets += packets;
+            state.stats.rtp_lost += lost;
+            if let Some((_, session)) = &state.session {
+                session.push(packet, now);
+            }
+        }
+        if !contiguous {
+            // Packets were lost: the decoder will need a keyframe.
+            self.publisher_keyframe(id, now);
+        }
+    }
+
+    /// Asks a stream's session (its encoder) for a keyframe, at most once
+    /// per [`KEYFRAME_REQUEST_INTERVAL`].
+    fn stream_keyframe(&mut self, stream: &str, now: Instant) {
+        let Some(state) = self.streams.get_mut(stream) else {
+            return;
+        };
+        if state
+            .last_keyframe_request
+            .is_some_and(|last| now.duration_since(last) < KEYFRAME_REQUEST_INTERVAL)
+        {
+            return;
+        }
+        if let Some((_, session)) = &state.session {
+            session.request_keyframe();
+            state.last_keyframe_request = Some(now);
+        }
+    }
+
+    /// Sends a PLI to a publisher, at most once per
+    /// [`KEYFRAME_REQUEST_INTERVAL`].
+    fn publisher_keyframe(&mut self, id: CallId, now: Instant) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let CallRole::Publisher {
+            last_keyframe_request,
+            ..
+        } = &mut call.role
+        else {
+            return;
+        };
+        if last_keyframe_request
+            .is_some_and(|last| now.duration_since(last) < KEYFRAME_REQUEST_INTERVAL)
+        {
+            return;
+        }
+        *last_keyframe_request = Some(now);
+        if let Some(mut writer) = call.rtc.writer(call.mid)
+            && writer
+                .request_keyframe(None, KeyframeRequestKind::Pli)
+                .is_ok()
+        {
+            self.settings.metrics.keyframe_requests.inc();
+        }
+        self.drive(id, now);
+    }
+
+    fn session_event(&mut self, stream: &str, generation: u64, event: LiveEvent) {
+        let now = Instant::now();
+        let Some(state) = self.streams.get_mut(stream) else {
+            return;
+        };
+        let current = state
+            .session
+            .as_ref()
+            .is_some_and(|(live, _)| *live == generation);
+        let metrics = self.settings.metrics.clone();
+        match event {
+            LiveEvent::Output {
+                media,
+                latency,
+                stages,
+            } if current => {
+                let Media::Packet(packet) = media else {
+                    return;
+                };
+                metrics.frames_out.inc();
+                metrics.end_to_end(latency);
+                for (name, time) in self.settings.stage_names.iter().zip(&stages) {
+                    metrics.stage_latency(name, *time);
+                }
+                state.stats.record(now, latency, stages);
+                let viewers = state.viewers.clone();
+                self.send_to_viewers(&viewers, &packet, now);
+            }
+            LiveEvent::Output { .. } => {}
+            LiveEvent::KeyframeNeeded => {
+                if current && let Some(publisher) = state.publisher {
+                    self.publisher_keyframe(publisher, now);
+                }
+            }
+            LiveEvent::Dropped { reason, count } => {
+                metrics.dropped(&reason, count);
+                if current {
+                    *state.stats.dropped.entry(reason).or_default() += count;
+                }
+            }
+            LiveEvent::Swapped { stages, .. } => {
+                for (_, name) in stages {
+                    metrics.swapped(&name, "ok");
+                }
+            }
+            LiveEvent::SwapFailed { error } => {
+                log::warn!("stream {stream}: a stage swap failed, the old stages go on: {error}");
+                metrics.swapped("", "failed");
+            }
+            LiveEvent::Failed(error) => {
+                log::warn!("stream {stream}: the session failed: {error}");
+                metrics.ended("session failed");
+            }
+            LiveEvent::Ended(_) => {
+                metrics
+                    .sessions
+                    .set(self.settings.runtime.sessions() as i64);
+                if !current {
+                    return;
+                }
+                state.session = None;
+                let publisher = state.publisher.take();
+                let viewers = std::mem::take(&mut state.viewers);
+                if let Some(publisher) = publisher {
+                    self.end_call(publisher, "session ended");
+                }
+                for viewer in viewers {
+                    self.end_call(viewer, "stream ended");
+                }
+            }
+        }
+    }
+
+    /// One processed access unit to every connected viewer.
+    fn send_to_viewers(&mut self, viewers: &[CallId], packet: &Packet, now: Instant) {
+        let data: Arc<[u8]> = Arc::from(packet.data.as_slice());
+        let time = MediaTime::from_90khz(packet.pts.max(0) as u64);
+        for &id in viewers {
+            let Some(call) = self.calls.get_mut(&id) else {
+                continue;
+            };
+            let CallRole::Viewer {
+                waiting_for_keyframe,
+            } = &mut call.role
+            else {
+                continue;
+            };
+            if !call.connected || (*waiting_for_keyframe && !packet.keyframe) {
+                continue;
+            }
+            *waiting_for_keyframe = false;
+            let Some(writer) = call.rtc.writer(call.mid) else {
+                continue;
+            };
+            let Some(pt) = writer
+                .payload_params()
+                .find(|params| {
+                    let spec = params.spec();
+                    spec.codec == RtpCodec::H264 && spec.format.packetization_mode == Some(1)
+                })
+                .map(|params| params.pt())
+            else {
+                continue;
+            };
+            if writer.write(pt, now, time, data.clone()).is_err() {
+                self.end_call(id, "webrtc error");
+                continue;
+            }
+            self.drive(id, now);
+        }
+    }
+
+    /// Ends a call: its connection closes; a publisher's session is told to
+    /// finish (its viewers are ended when it has); a viewer leaves its
+    /// stream.
+    fn end_call(&mut self, id: CallId, reason: &'static str) {
+        let Some(mut call) = self.calls.remove(&id) else {
+            return;
+        };
+        call.rtc.disconnect();
+        self.by_source.retain(|_, call_id| *call_id != id);
+        self.settings.metrics.ended(reason);
+        let Some(state) = self.streams.get_mut(&call.stream) else {
+            return;
+        };
+        match call.role {
+            CallRole::Publisher { .. } => {
+                log::info!("stream {}: publisher ended: {reason}", call.stream);
+                if state.publisher == Some(id) {
+                    state.publisher = None;
+                }
+                if let Some((_, session)) = &state.session {
+                    session.finish();
+                }
+            }
+            CallRole::Viewer { .. } => {
+                state.viewers.retain(|viewer| *viewer != id);
+                self.settings.metrics.viewers.dec();
+            }
+        }
+    }
+}
+
+/// Moves a session's events into the media loop's channel, tagged with
+/// its stream; ends after `Ended`, or when the loop is gone.
+fn spawn_forwarder(
+    stream: &str,
+    generation: u64,
+    session: Arc<LiveSession>,
+    events: mpsc::UnboundedSender<SessionEvent>,
+) {
+    let stream = stream.to_owned();
+    tokio::spawn(async move {
+        while let Some(event) = session.next().await {
+            let last = matches!(event, LiveEvent::Ended(_));
+            if events.send((stream.clone(), generation, event)).is_err() || last {
+                break;
+            }
+        }
+    });
+}
+
+/// A STUN message: first two bits zero and the magic cookie (RFC 5389).
+fn is_stun(data: &[u8]) -> bool {
+    data.len() >= 20 && data[0] < 4 && data[4..8] == [0x21, 0x12, 0xa4, 0x42]
+}
+
+/// An unguessable resource name for a call's `Location`.
+fn resource_id() -> String {
+    let bytes: [u8; 16] = rand::random();
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}

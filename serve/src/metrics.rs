@@ -1,0 +1,200 @@
+//! `/metrics`: what the server counts, in the Prometheus text format
+//! (through the `prometheus-client` crate). Names start with `framechain_`.
+
+use std::time::Duration;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+type Labels = Vec<(&'static str, String)>;
+type HistogramFamily = Family<Labels, Histogram, fn() -> Histogram>;
+
+/// Latency buckets: 1 ms to about 2 s, doubling.
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.001, 2.0, 12))
+}
+
+/// Every metric the server exports. Cheap to update from the media loop
+/// (atomics inside).
+pub(crate) struct Metrics {
+    registry: Registry,
+    pub sessions: Gauge,
+    pub viewers: Gauge,
+    pub admitted: Counter,
+    refused: Family<Labels, Counter>,
+    ended: Family<Labels, Counter>,
+    pub frames_in: Counter,
+    pub frames_out: Counter,
+    dropped: Family<Labels, Counter>,
+    stage_latency: HistogramFamily,
+    end_to_end: Histogram,
+    pub rtp_packets: Counter,
+    pub rtp_lost: Counter,
+    pub keyframe_requests: Counter,
+    http: Family<Labels, Counter>,
+    pub udp_unmatched: Counter,
+    swaps: Family<Labels, Counter>,
+}
+
+impl Metrics {
+    pub(crate) fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("framechain");
+        let metrics = Metrics {
+            sessions: Gauge::default(),
+            viewers: Gauge::default(),
+            admitted: Counter::default(),
+            refused: Family::default(),
+            ended: Family::default(),
+            frames_in: Counter::default(),
+            frames_out: Counter::default(),
+            dropped: Family::default(),
+            stage_latency: Family::new_with_constructor(latency_histogram),
+            end_to_end: latency_histogram(),
+            rtp_packets: Counter::default(),
+            rtp_lost: Counter::default(),
+            keyframe_requests: Counter::default(),
+            http: Family::default(),
+            udp_unmatched: Counter::default(),
+            swaps: Family::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "sessions",
+            "Publishers' sessions open",
+            metrics.sessions.clone(),
+        );
+        registry.register("viewers", "Viewers connected", metrics.viewers.clone());
+        registry.register(
+            "sessions_admitted",
+            "Publishers admitted",
+            metrics.admitted.clone(),
+        );
+        registry.register(
+            "sessions_refused",
+            "Publishers and viewers refused, by reason",
+            metrics.refused.clone(),
+        );
+        registry.register(
+            "sessions_ended",
+            "Calls ended, by reason",
+            metrics.ended.clone(),
+        );
+        registry.register(
+            "frames_in",
+            "Access units received from publishers",
+            metrics.frames_in.clone(),
+        );
+        registry.register(
+            "frames_out",
+            "Processed access units sent on to viewers",
+            metrics.frames_out.clone(),
+        );
+        registry.register(
+            "frames_dropped",
+            "Pictures dropped, by reason",
+            metrics.dropped.clone(),
+        );
+        registry.register(
+            "stage_latency_seconds",
+            "Time a stage spent on one picture",
+            metrics.stage_latency.clone(),
+        );
+        registry.register(
+            "end_to_end_latency_seconds",
+            "From an access unit's arrival to its processed picture leaving for the viewers",
+            metrics.end_to_end.clone(),
+        );
+        registry.register(
+            "rtp_packets",
+            "RTP packets received from publishers",
+            metrics.rtp_packets.clone(),
+        );
+        registry.register(
+            "rtp_packets_lost",
+            "RTP packets from publishers that never arrived",
+            metrics.rtp_lost.clone(),
+        );
+        registry.register(
+            "keyframe_requests",
+            "Keyframe requests (PLI) sent to publishers",
+            metrics.keyframe_requests.clone(),
+        );
+        registry.register(
+            "http_requests",
+            "HTTP requests, by endpoint and status",
+            metrics.http.clone(),
+        );
+        registry.register(
+            "udp_unmatched",
+            "UDP datagrams no call accepted",
+            metrics.udp_unmatched.clone(),
+        );
+        registry.register(
+            "stage_swaps",
+            "Stage swaps in running sessions, by stage and result",
+            metrics.swaps.clone(),
+        );
+        Metrics {
+            registry,
+            ..metrics
+        }
+    }
+
+    pub(crate) fn refused(&self, reason: &str) {
+        self.refused
+            .get_or_create(&vec![("reason", reason.to_owned())])
+            .inc();
+    }
+
+    pub(crate) fn ended(&self, reason: &str) {
+        self.ended
+            .get_or_create(&vec![("reason", reason.to_owned())])
+            .inc();
+    }
+
+    pub(crate) fn dropped(&self, reason: &str, count: u64) {
+        self.dropped
+            .get_or_create(&vec![("reason", reason.to_owned())])
+            .inc_by(count);
+    }
+
+    pub(crate) fn stage_latency(&self, stage: &str, latency: Duration) {
+        self.stage_latency
+            .get_or_create(&vec![("stage", stage.to_owned())])
+            .observe(latency.as_secs_f64());
+    }
+
+    pub(crate) fn end_to_end(&self, latency: Duration) {
+        self.end_to_end.observe(latency.as_secs_f64());
+    }
+
+    pub(crate) fn swapped(&self, stage: &str, result: &'static str) {
+        self.swaps
+            .get_or_create(&vec![
+                ("stage", stage.to_owned()),
+                ("result", result.to_owned()),
+            ])
+            .inc();
+    }
+
+    pub(crate) fn http(&self, endpoint: &'static str, code: u16) {
+        self.http
+            .get_or_create(&vec![
+                ("endpoint", endpoint.to_owned()),
+                ("code", code.to_string()),
+            ])
+            .inc();
+    }
+
+    /// The text `/metrics` answers.
+    pub(crate) fn encode(&self) -> String {
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut text, &self.registry);
+        text
+    }
+}

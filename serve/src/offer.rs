@@ -1,0 +1,106 @@
+//! Taking an SDP offer: the WebRTC stack parses it (the one place the host
+//! reads untrusted bytes outside a sandbox, in a maintained crate), and the
+//! call it opens must carry H.264 video in the direction its role needs.
+
+use std::time::Instant;
+
+use str0m::change::SdpOffer;
+use str0m::format::Codec;
+use str0m::media::{Direction, MediaKind, Mid};
+use str0m::{Candidate, Rtc, RtcConfig};
+
+use crate::auth::Role;
+
+/// The largest SDP offer read (a browser's is 3–6 KiB).
+pub(crate) const MAX_OFFER_BYTES: usize = 64 * 1024;
+
+/// Why an offer cannot become a call.
+#[derive(Debug)]
+pub(crate) enum OfferError {
+    /// Not SDP, or SDP the stack refuses: 400.
+    Malformed(String),
+    /// No H.264 video (packetization mode 1) in the direction needed: 406.
+    NoH264,
+}
+
+/// A call's connection after its offer was accepted.
+pub(crate) struct Accepted {
+    pub rtc: Rtc,
+    pub answer: String,
+    /// The video media the call uses.
+    pub mid: Mid,
+}
+
+/// Parses `offer`, and for `role` builds an ICE-lite connection whose one
+/// candidate is `candidate` and whose only codec is H.264.
+pub(crate) fn accept(
+    offer: &str,
+    role: Role,
+    candidate: std::net::SocketAddr,
+    now: Instant,
+) -> Result<Accepted, OfferError> {
+    let offer = SdpOffer::from_sdp_string(offer)
+        .map_err(|error| OfferError::Malformed(one_line(&error.to_string())))?;
+    let mut rtc = RtcConfig::new()
+        .set_ice_lite(true)
+        .clear_codecs()
+        .enable_h264(true)
+        // Ingress statistics every second: RTP loss for the metrics.
+        .set_stats_interval(Some(std::time::Duration::from_secs(1)))
+        .build(now);
+    let candidate = Candidate::host(candidate, "udp")
+        .map_err(|error| OfferError::Malformed(format!("no candidate: {error}")))?;
+    rtc.add_local_candidate(candidate);
+    let answer = rtc
+        .sdp_api()
+        .accept_offer(offer)
+        .map_err(|error| OfferError::Malformed(one_line(&error.to_string())))?;
+    let answer = answer.to_sdp_string();
+    let mid = video_mid(&rtc, &answer, role).ok_or(OfferError::NoH264)?;
+    Ok(Accepted { rtc, answer, mid })
+}
+
+/// The first video media of the answer whose direction (ours) suits
+/// `role` and that negotiated H.264 in packetization mode 1 (what the
+/// decoder and str0m's depacketizer handle; mode 0 is one NAL unit per
+/// packet). The media are found by their `a=mid:` lines in the answer,
+/// which str0m wrote.
+fn video_mid(rtc: &Rtc, answer: &str, role: Role) -> Option<Mid> {
+    let h264: Vec<_> = rtc
+        .codec_config()
+        .params()
+        .iter()
+        .filter(|params| {
+            let spec = params.spec();
+            spec.codec == Codec::H264 && spec.format.packetization_mode == Some(1)
+        })
+        .map(|params| params.pt())
+        .collect();
+    answer
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("a=mid:"))
+        .find_map(|mid| {
+            let mid = Mid::from(mid);
+            let media = rtc.media(mid)?;
+            let direction_fits = match role {
+                Role::Publish => {
+                    matches!(media.direction(), Direction::RecvOnly | Direction::SendRecv)
+                }
+                Role::View => {
+                    matches!(media.direction(), Direction::SendOnly | Direction::SendRecv)
+                }
+            };
+            let negotiated = media.remote_pts().iter().any(|pt| h264.contains(pt));
+            (media.kind() == MediaKind::Video && direction_fits && negotiated).then_some(mid)
+        })
+}
+
+/// An error text on one line, at most 200 characters.
+fn one_line(text: &str) -> String {
+    let line: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(200)
+        .collect();
+    line
+}
