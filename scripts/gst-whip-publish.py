@@ -13,8 +13,11 @@ after ICE gathering, the answer from the 201, DELETE on the Location at the end.
 The DTLS certificate matters: webrtcbin 1.22 makes an RSA-2048 certificate by
 default, and framechain serve's DTLS (str0m's dimpl) does not do RSA, so the
 handshake fails. `--cert ecdsa` (the default) generates an ECDSA P-256
-certificate with the openssl command and hands it to webrtcbin's DTLS elements
-before the offer that is sent is made; see docs/webrtc-stack.md.
+certificate with the openssl command, gives it to webrtcbin's dtlssrtpdec as
+soon as webrtcbin adds it, and puts that certificate's fingerprint in the offer
+(webrtcbin 1.22 would state a wrong one); see docs/webrtc-stack.md. When the
+server is on 127.0.0.1, pass `--ice-address 127.0.0.1` (libnice skips
+loopback otherwise).
 
 Prints one line per state change on stdout (`ice-connection-state: ...`,
 `dtls-state: ...`, `connection-state: ...`) and a final `result:` line.
