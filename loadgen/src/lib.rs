@@ -260,7 +260,8 @@ impl Publisher {
         })
     }
 
-    /// Waits until the clip's frames are all sent (`PublishOptions::frames`).
+    /// Waits until the clip's frames are all sent (`PublishOptions::frames`);
+    /// the call stays up until [`Publisher::stop`].
     pub fn wait_finished(&self, timeout: Duration) -> Result<(), Error> {
         wait_for(timeout, "the publisher to finish", || match self.state() {
             CallState::Connecting | CallState::Connected => None,
@@ -375,7 +376,15 @@ fn publish(
             continue;
         };
         if options.frames.is_some_and(|frames| index >= frames) {
-            return Ok(());
+            // All sent; the call stays up (packets still in str0m's queue go
+            // out, RTCP and ICE go on) until the owner stops it.
+            let mut shared = lock(shared);
+            if shared.state == Some(CallState::Connected) {
+                shared.state = Some(CallState::Finished);
+            }
+            drop(shared);
+            peer.wait(deadline)?;
+            continue;
         }
         let due = start + Duration::from_secs_f64(index as f64 / options.fps);
         if now < due {
