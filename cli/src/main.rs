@@ -1,8 +1,10 @@
 //! `framechain`: run chains of sandboxed video-processing stages from the
 //! command line, list the built-in stages and inspect what a stage accepts.
 
+mod check;
 mod inputs;
 mod logger;
+mod new_stage;
 mod package;
 mod progress;
 mod realtime;
@@ -54,6 +56,10 @@ enum Command {
     Package(package::PackageArgs),
     /// Serve a pipeline to WebRTC calls: publishers send with WHIP, viewers watch with WHEP (docs/serve.md).
     Serve(framechain_serve::ServeArgs),
+    /// Make a new stage crate from the template, outside this repository (docs/authoring.md).
+    NewStage(new_stage::NewStageArgs),
+    /// Run a stage on synthetic frames against the contract's rules; exit 1 on a violation (docs/authoring.md).
+    Check(check::CheckArgs),
 }
 
 #[derive(Args)]
@@ -147,6 +153,8 @@ fn execute(cli: Cli) -> Result<(), String> {
         Command::Run(args) => run(registry, args),
         Command::Package(args) => package::run(registry, args),
         Command::Serve(args) => serve(registry, &args),
+        Command::NewStage(args) => new_stage::run(args),
+        Command::Check(args) => check::run(registry, args),
     }
 }
 

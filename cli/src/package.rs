@@ -8,6 +8,16 @@
 //! that path under `/`. The image's entrypoint is `/pipeline.yaml`, so a
 //! container's arguments are the shim's options (`-i IN -o OUT ...`).
 //!
+//! Every stage is loaded before it is packaged (a file that is not a stage,
+//! or a built-in name whose file describes itself under another name, is
+//! refused), and the image's `/pipeline.yaml` is the pipeline file written
+//! again with each stage pinned to the digest of the file packaged
+//! (`digest: sha256:HEX`), so the host refuses any other file under that
+//! name. Digests already in the source file must match. The rewritten file
+//! keeps the name, stages and parameters; comments and `description` are
+//! not carried over. In the `--wasm-layers` form no digest is written (see
+//! `pinned_digest`).
+//!
 //! Two forms:
 //! - tar layer (default): one ordinary `tar` layer holding all the files,
 //!   for every containerd (Debian's 1.6.20 included).
@@ -82,7 +92,7 @@ struct ImageFile {
 }
 
 pub fn run(registry: StageRegistry, args: PackageArgs) -> Result<(), String> {
-    let files = collect_files(&registry, &args)?;
+    let (files, stage_names) = collect_files(&registry, &args)?;
     let name = args.name.clone();
     let (manifest, blobs) = if args.wasm_layers {
         wasm_layer_image(&files)?
@@ -102,30 +112,45 @@ pub fn run(registry: StageRegistry, args: PackageArgs) -> Result<(), String> {
         files.len(),
         size.div_ceil(1024)
     );
+    // The admission policy matches these names (docs/deploy-k3s.md, "Policy").
+    eprintln!(
+        "framechain: stages, for the pod annotation framechain.io/pipeline-stages: \"{}\"",
+        stage_names.join(",")
+    );
     Ok(())
 }
 
-/// The pipeline file, every component it names, and the `--add` files.
-fn collect_files(registry: &StageRegistry, args: &PackageArgs) -> Result<Vec<ImageFile>, String> {
+/// The pipeline file (with each stage's digest pinned), every component it
+/// names, and the `--add` files; and the stages' names as the admission
+/// policy sees them.
+fn collect_files(
+    registry: &StageRegistry,
+    args: &PackageArgs,
+) -> Result<(Vec<ImageFile>, Vec<String>), String> {
     let text = std::fs::read(&args.pipeline)
         .map_err(|error| format!("cannot read {}: {error}", args.pipeline.display()))?;
-    let yaml = String::from_utf8(text.clone())
+    let yaml = String::from_utf8(text)
         .map_err(|_| format!("{} is not UTF-8 text", args.pipeline.display()))?;
-    let chain = ChainSpec::parse_pipeline_yaml(&yaml)
+    let mut chain = ChainSpec::parse_pipeline_yaml(&yaml)
         .map_err(|error| format!("{}: {error}", args.pipeline.display()))?;
     let base = args.pipeline.parent().unwrap_or(Path::new("."));
     let mut files = vec![ImageFile {
         path: PIPELINE_IN_IMAGE.into(),
-        data: text,
+        data: Vec::new(), // the pinned pipeline file, written below
         media_type: PIPELINE_LAYER,
     }];
-    let engine = if args.precompile {
-        Some(Engine::new(EngineConfig::default()).map_err(|error| error.to_string())?)
-    } else {
-        None
-    };
-    for stage in &chain.stages {
-        let (source, in_image) = if stage.stage.contains('/') || stage.stage.ends_with(".wasm") {
+    // Loading each stage checks it is a stage and that a built-in name is
+    // the name it gives itself; the compiled form is cached as `run` does.
+    let engine = Engine::new(EngineConfig {
+        registry: registry.clone(),
+        cache_dir: crate::cache_dir(),
+        ..EngineConfig::default()
+    })
+    .map_err(|error| error.to_string())?;
+    let mut names = Vec::new();
+    for stage in &mut chain.stages {
+        let is_path = stage.stage.contains('/') || stage.stage.ends_with(".wasm");
+        let (source, in_image) = if is_path {
             let relative = image_path(&stage.stage).ok_or_else(|| {
                 format!(
                     "stage \"{}\": a packaged pipeline can only name stages by built-in name or by a relative path below its folder",
@@ -139,22 +164,49 @@ fn collect_files(registry: &StageRegistry, args: &PackageArgs) -> Result<Vec<Ima
                 .map_err(|error| error.to_string())?;
             (source, format!("stages/{}.wasm", stage.stage))
         };
-        if files.iter().any(|file| file.path == in_image) {
+        let reference = if is_path {
+            source.to_string_lossy().into_owned()
+        } else {
+            stage.stage.clone()
+        };
+        let loaded = engine
+            .load_stage_pinned(&reference, stage.digest.as_deref())
+            .map_err(|error| error.to_string())?;
+        names.push(stage.stage.clone());
+        if let Some(file) = files.iter().find(|file| file.path == in_image) {
+            stage.digest = pinned_digest(args, &file.data);
             continue;
         }
         let mut data = std::fs::read(&source)
             .map_err(|error| format!("cannot read stage {}: {error}", source.display()))?;
-        if let Some(engine) = &engine {
+        if framechain::content_digest(&data) != loaded.digest() {
+            return Err(format!(
+                "stage file {} changed while it was being packaged; try again",
+                source.display()
+            ));
+        }
+        if args.precompile {
             data = engine
                 .precompile(&data)
                 .map_err(|error| format!("cannot precompile {}: {error}", source.display()))?;
         }
+        stage.digest = pinned_digest(args, &data);
         files.push(ImageFile {
             path: in_image,
             data,
             media_type: COMPONENT_LAYER,
         });
     }
+    files[0].data = format!(
+        "# Written by `framechain package` from {}: each stage is pinned to the\n# digest of the file packaged with it.\n{}",
+        args.pipeline
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default()
+            .replace(['\n', '\r'], " "),
+        chain.to_pipeline_yaml()
+    )
+    .into_bytes();
     for extra in &args.add {
         let (source, target) = extra
             .split_once(':')
@@ -169,7 +221,16 @@ fn collect_files(registry: &StageRegistry, args: &PackageArgs) -> Result<Vec<Ima
             media_type: TAR_LAYER,
         });
     }
-    Ok(files)
+    Ok((files, names))
+}
+
+/// The digest the packaged pipeline file pins a stage file to: that of the
+/// file in the image (the precompiled file when precompiled, since that is
+/// the one the shim loads). None in the wasm-layer form: there the shim may
+/// be handed a layer already compiled by containerd, whose content is not
+/// the packaged `.wasm`; each layer is pinned by its OCI digest instead.
+fn pinned_digest(args: &PackageArgs, data: &[u8]) -> Option<String> {
+    (!args.wasm_layers).then(|| framechain::content_digest(data))
 }
 
 /// A relative path without `..`, `.` or root, as `a/b/c`.

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod authoring;
 mod hostile;
 mod languages;
 mod precompiled;

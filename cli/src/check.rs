@@ -1,0 +1,284 @@
+//! `framechain check STAGE [key=value ...]`: runs one stage in wasmtime on
+//! synthetic frames against the rules of the contract and prints a short
+//! report; exits 1 on a violation.
+//!
+//! What is checked, on frames of a known pattern with a labelled region:
+//! - the stage loads, describes itself under a valid name, and accepts the
+//!   parameters given (a trial `create`);
+//! - every input is accounted for: passed on, held and given out at
+//!   `flush`, or reported dropped (the host counts any other as
+//!   "unreported by stage");
+//! - regions stay true: every region of every output frame lies inside it;
+//! - errors are typed: a trap, a time or memory limit or a broken contract
+//!   rule is a violation (a typed error on valid input is reported too);
+//! - a control event (keyframe request) is taken without failing;
+//! - time and memory: every call within `--call-timeout`, memory within
+//!   `--memory-limit` (the host stops the stage otherwise); the slowest
+//!   call and the peak memory are shown.
+
+use std::time::Duration;
+
+use clap::Args;
+use framechain::{
+    ChainSpec, Error, Frame, Media, Pipeline, Plane, Port, Rect, Region, StageFailure, StageSpec,
+};
+
+/// Reason the host gives to inputs a stage neither passed on nor reported
+/// (`framechain::session::UNREPORTED_DROP`).
+const UNREPORTED: &str = "unreported by stage";
+
+#[derive(Args)]
+pub struct CheckArgs {
+    /// A built-in stage name or a path to a .wasm component.
+    stage: String,
+    /// Parameters for the stage, key=value.
+    params: Vec<String>,
+    /// How many synthetic frames to push.
+    #[arg(long, default_value_t = 30, value_name = "N")]
+    frames: u32,
+    /// Size of the synthetic frames, WIDTHxHEIGHT.
+    #[arg(long, default_value = "320x240", value_name = "WxH", value_parser = crate::inputs::parse_size)]
+    size: (u32, u32),
+    /// Memory limit of the stage instance, MiB.
+    #[arg(long, default_value_t = 256, value_name = "MIB")]
+    memory_limit: usize,
+    /// Time limit of each call into the stage, milliseconds.
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    call_timeout: u64,
+}
+
+/// Findings, printed as they are made.
+#[derive(Default)]
+struct Report {
+    violations: Vec<String>,
+}
+
+impl Report {
+    fn ok(&self, what: &str, detail: &str) {
+        println!("  {what:<12} ok: {detail}");
+    }
+
+    fn violation(&mut self, what: &str, detail: String) {
+        println!("  {what:<12} VIOLATION: {detail}");
+        self.violations.push(format!("{what}: {detail}"));
+    }
+}
+
+pub fn run(registry: framechain::StageRegistry, args: CheckArgs) -> Result<(), String> {
+    let call_timeout = Duration::from_millis(args.call_timeout.max(1));
+    let engine = crate::engine(registry, args.memory_limit, call_timeout, true)?;
+    let stage = engine
+        .load_stage(&args.stage)
+        .map_err(|error| error.to_string())?;
+    let description = stage.description();
+    println!(
+        "check {} {} ({})",
+        stage.name(),
+        description.version,
+        stage.path().display()
+    );
+    let mut report = Report::default();
+    report.ok(
+        "describe",
+        &format!(
+            "{} -> {}, {} parameters",
+            framechain::ports::describe(&description.input),
+            framechain::ports::describe(&description.output),
+            description.params.len()
+        ),
+    );
+    if !matches!(description.input, Port::Frames(_)) {
+        return Err(format!(
+            "{} takes {}; check feeds synthetic I420 frames and checks frame stages only",
+            stage.name(),
+            framechain::ports::describe(&description.input)
+        ));
+    }
+    let mut params = Vec::new();
+    for word in &args.params {
+        let (key, value) = word
+            .split_once('=')
+            .ok_or_else(|| format!("expected key=value, got \"{word}\""))?;
+        params.push((key.to_owned(), value.to_owned()));
+    }
+    let chain = ChainSpec {
+        name: None,
+        stages: vec![StageSpec::new(args.stage.clone(), params)],
+    };
+    let pipeline = Pipeline::build(&engine, &chain).map_err(|error| error.to_string())?;
+    report.ok("parameters", "accepted (trial create)");
+    let mut session = pipeline
+        .start_session()
+        .map_err(|error| error.to_string())?;
+
+    let (width, height) = args.size;
+    let region = Region {
+        label: "face".to_owned(),
+        area: Rect {
+            x: width / 4,
+            y: height / 4,
+            width: (width / 4).max(1),
+            height: (height / 4).max(1),
+        },
+    };
+    let mut outputs = Vec::new();
+    let mut failed = false;
+    for index in 0..args.frames {
+        let frame = synthetic_frame(width, height, index, &region)?;
+        match session.push(Media::Frame(frame)) {
+            Ok(out) => outputs.extend(out),
+            Err(error) => {
+                failure(&mut report, &format!("push of frame {index}"), error);
+                failed = true;
+                break;
+            }
+        }
+        if index == args.frames / 2 {
+            match session.request_keyframe() {
+                Ok(()) => report.ok("control", "took a keyframe request"),
+                Err(error) => {
+                    failure(&mut report, "control", error);
+                    failed = true;
+                    break;
+                }
+            }
+        }
+    }
+    if !failed {
+        match session.flush() {
+            Ok(out) => outputs.extend(out),
+            Err(error) => {
+                failure(&mut report, "flush", error);
+                failed = true;
+            }
+        }
+    }
+    check_regions(&mut report, &outputs);
+    let stats = session.stats();
+    let stage_stats = &stats.stages[0];
+    let unreported = stage_stats.dropped.get(UNREPORTED).copied().unwrap_or(0);
+    if unreported > 0 {
+        report.violation(
+            "accounting",
+            format!(
+                "{unreported} of {} inputs were neither passed on nor reported dropped",
+                stage_stats.inputs
+            ),
+        );
+    } else if !failed {
+        report.ok(
+            "accounting",
+            &format!(
+                "{} in, {} out, {} reported dropped",
+                stage_stats.inputs,
+                stage_stats.outputs,
+                stage_stats.dropped_total()
+            ),
+        );
+    }
+    if !failed {
+        report.ok(
+            "time",
+            &format!(
+                "slowest call {:.1} ms, median {:.1} ms (limit {} ms)",
+                ms(stage_stats.latency.max()),
+                ms(stage_stats.latency.p50()),
+                call_timeout.as_millis()
+            ),
+        );
+        report.ok(
+            "memory",
+            &format!(
+                "peak {:.1} MiB for the session (limit {} MiB per instance)",
+                stats.peak_memory_bytes as f64 / f64::from(1 << 20),
+                args.memory_limit
+            ),
+        );
+    }
+    if report.violations.is_empty() {
+        println!("result: ok");
+        Ok(())
+    } else {
+        println!("result: {} violation(s)", report.violations.len());
+        Err(format!(
+            "{} breaks the stage contract: {}",
+            stage.name(),
+            report.violations.join("; ")
+        ))
+    }
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+/// A frame of a gradient that moves with `index`, with timing and one
+/// labelled region, so a stage sees varied, valid input.
+fn synthetic_frame(width: u32, height: u32, index: u32, region: &Region) -> Result<Frame, String> {
+    let mut frame = Frame::black(width, height)
+        .map_err(|error| format!("cannot make a {width}x{height} frame: {error:?}"))?;
+    let luma = frame.plane_mut(Plane::Y);
+    let row = width as usize;
+    for (i, sample) in luma.iter_mut().enumerate() {
+        let (x, y) = (i % row, i / row);
+        *sample = (16 + (x + y + index as usize * 3) % 220) as u8;
+    }
+    frame.pts = i64::from(index) * 3000;
+    frame.duration = 3000;
+    frame.keyframe = index == 0;
+    frame.regions = vec![region.clone()];
+    Ok(frame)
+}
+
+fn check_regions(report: &mut Report, outputs: &[Media]) {
+    let mut frames = 0;
+    for (index, media) in outputs.iter().enumerate() {
+        let Media::Frame(frame) = media else { continue };
+        frames += 1;
+        for region in &frame.regions {
+            let area = region.area;
+            let inside = u64::from(area.x) + u64::from(area.width) <= u64::from(frame.width())
+                && u64::from(area.y) + u64::from(area.height) <= u64::from(frame.height());
+            if !inside {
+                report.violation(
+                    "regions",
+                    format!(
+                        "output {index}: region \"{}\" at {},{} {}x{} is outside the {}x{} frame",
+                        framechain::text::untrusted(&region.label, 40),
+                        area.x,
+                        area.y,
+                        area.width,
+                        area.height,
+                        frame.width(),
+                        frame.height()
+                    ),
+                );
+                return;
+            }
+        }
+    }
+    report.ok(
+        "regions",
+        &format!("inside their frames in {frames} output frames"),
+    );
+}
+
+/// A failed call: a stage's typed error or how the host stopped it.
+fn failure(report: &mut Report, what: &str, error: Error) {
+    let detail = match &error {
+        Error::StageFailed { failure, .. } | Error::SessionFailed { failure, .. } => {
+            match failure {
+                StageFailure::Rejected(text) => format!(
+                    "refused valid synthetic input with a typed error: {}",
+                    framechain::text::untrusted(text, 200)
+                ),
+                StageFailure::Trap(text) => {
+                    format!("crashed instead of returning a typed error: {text}")
+                }
+                other => other.to_string(),
+            }
+        }
+        other => other.to_string(),
+    };
+    report.violation(what, detail);
+}

@@ -1,0 +1,142 @@
+//! `framechain new-stage NAME DIR`: a stage crate made from the template in
+//! `cli/templates/stage/`, outside this repository, that builds with
+//! `cargo build --release --target wasm32-wasip2` against the stage SDK and
+//! whose kernel has a native unit test.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+#[derive(Args)]
+pub struct NewStageArgs {
+    /// The stage's name: what `describe()` gives, what `framechain stages`
+    /// lists and what chains call it by (1 to 64 lowercase letters, digits, `-`
+    /// or `_`, starting with a letter).
+    name: String,
+    /// The folder to make the crate in (must not exist, or be empty).
+    dir: PathBuf,
+    /// The stage SDK crate (`components/stage-sdk` of a framechain checkout).
+    /// Default: the one this framechain was built from, if it is still there.
+    #[arg(long, value_name = "PATH")]
+    sdk: Option<PathBuf>,
+}
+
+/// The template's files: path in the new crate, text with `{{name}}`,
+/// `{{crate}}` and `{{sdk}}` to fill in.
+const TEMPLATE: &[(&str, &str)] = &[
+    (
+        "Cargo.toml",
+        include_str!("../templates/stage/Cargo.toml.in"),
+    ),
+    (
+        ".cargo/config.toml",
+        include_str!("../templates/stage/.cargo/config.toml"),
+    ),
+    (".gitignore", include_str!("../templates/stage/gitignore")),
+    ("src/lib.rs", include_str!("../templates/stage/src/lib.rs")),
+];
+
+pub fn run(args: NewStageArgs) -> Result<(), String> {
+    check_name(&args.name)?;
+    let sdk = sdk_path(args.sdk.as_deref())?;
+    let dir = &args.dir;
+    if dir.exists() {
+        let empty = std::fs::read_dir(dir)
+            .map_err(|error| format!("cannot read {}: {error}", dir.display()))?
+            .next()
+            .is_none();
+        if !empty {
+            return Err(format!(
+                "{} exists and is not empty; give a new folder",
+                dir.display()
+            ));
+        }
+    }
+    let crate_name = args.name.replace('-', "_");
+    let sdk_text = sdk.to_str().ok_or_else(|| {
+        format!(
+            "the SDK path {} is not UTF-8; give another with --sdk",
+            sdk.display()
+        )
+    })?;
+    for (path, text) in TEMPLATE {
+        let target = dir.join(path);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|error| format!("cannot create {}: {error}", parent.display()))?;
+        }
+        let text = text
+            .replace("{{name}}", &args.name)
+            .replace("{{crate}}", &crate_name)
+            // A TOML basic string: escape what TOML would read otherwise.
+            .replace(
+                "{{sdk}}",
+                &sdk_text.replace('\\', "\\\\").replace('"', "\\\""),
+            );
+        std::fs::write(&target, text)
+            .map_err(|error| format!("cannot write {}: {error}", target.display()))?;
+    }
+    let shown = dir.display();
+    println!(
+        "Made stage {name} in {shown}. Next:\n  \
+         cd {shown} && cargo test && cargo build --release --target wasm32-wasip2\n  \
+         framechain inspect {shown}/target/wasm32-wasip2/release/{crate_name}.wasm\n  \
+         framechain check {shown}/target/wasm32-wasip2/release/{crate_name}.wasm\n  \
+         framechain run \"{shown}/target/wasm32-wasip2/release/{crate_name}.wasm size=64\" -i testsrc -o out.y4m\n\
+         To run it by name, copy it into a stage folder as {name}.wasm (the name it describes itself by).",
+        name = args.name
+    );
+    Ok(())
+}
+
+/// A name that is a stage name, a cargo package name and a file name at once.
+fn check_name(name: &str) -> Result<(), String> {
+    let first_is_letter = name.chars().next().is_some_and(|c| c.is_ascii_lowercase());
+    let plain = name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_'));
+    if !first_is_letter || !plain || name.len() > 64 {
+        return Err(format!(
+            "stage name \"{}\": use 1 to 64 lowercase letters, digits, '-' or '_', starting with a letter",
+            framechain::text::untrusted(name, 80)
+        ));
+    }
+    Ok(())
+}
+
+/// The SDK crate to depend on, as an absolute path.
+fn sdk_path(given: Option<&Path>) -> Result<PathBuf, String> {
+    let built_from = Path::new(env!("CARGO_MANIFEST_DIR")).join("../components/stage-sdk");
+    let (path, how) = match given {
+        Some(path) => (path.to_owned(), "--sdk"),
+        None => (built_from, "the checkout this framechain was built from"),
+    };
+    let path = std::fs::canonicalize(&path).map_err(|error| {
+        format!(
+            "stage SDK not found at {} ({how}): {error}; give its folder with --sdk",
+            path.display()
+        )
+    })?;
+    if !path.join("Cargo.toml").is_file() {
+        return Err(format!(
+            "{} is not the stage SDK crate (no Cargo.toml); give components/stage-sdk of a framechain checkout with --sdk",
+            path.display()
+        ));
+    }
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_must_be_stage_crate_and_file_names() {
+        for good in ["box", "my-stage", "blur_3x3"] {
+            assert!(check_name(good).is_ok(), "{good}");
+        }
+        for bad in ["", "3d", "My-Stage", "a/b", "a.b", &"x".repeat(65)] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+    }
+}
