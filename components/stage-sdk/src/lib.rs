@@ -43,8 +43,13 @@
 //!
 //! Everything except the frame and log imports is plain Rust, and the crate
 //! also compiles for the build machine so stage kernels can be unit-tested and
-//! benchmarked natively. Calling a frame method natively fails (there is no
-//! host); the log functions print to stderr instead.
+//! benchmarked natively. The log functions print to stderr natively. The
+//! frame methods and `ProcessorHandle::new` exist only inside the host:
+//! called in a native test they abort the whole test binary (wit-bindgen's
+//! native stand-ins are `unreachable!()` in `extern "C"` functions, which
+//! cannot unwind). Keep kernels functions on slices, test them natively,
+//! and test the stage itself in wasmtime with `framechain check`
+//! (docs/authoring.md).
 
 // Lets the generated export macro name this crate by the same path inside
 // and outside of it.
