@@ -96,6 +96,9 @@ impl Pipeline {
             let mut hasher = std::collections::hash_map::DefaultHasher::new();
             for stage in &stages {
                 stage.loaded.path().hash(&mut hasher);
+                // A fixed build at the same path is another pipeline: its
+                // cost is its own, and a swap to it is a change.
+                stage.loaded.digest().hash(&mut hasher);
                 stage.params.hash(&mut hasher);
             }
             hasher.finish()
@@ -228,7 +231,8 @@ impl Pipeline {
         self.engine.instance_limits()
     }
 
-    /// A number pipelines of the same stage files and parameters share.
+    /// A number pipelines of the same stage files (path and content) and
+    /// parameters share.
     pub fn fingerprint(&self) -> u64 {
         self.fingerprint
     }

@@ -351,6 +351,8 @@ impl Record {
                 *self.drops.entry(reason).or_default() += count;
             }
             LiveEvent::Failed(error) => self.failed = Some(error.to_string()),
+            // The bench never swaps a stage.
+            LiveEvent::Swapped { .. } | LiveEvent::SwapFailed { .. } => {}
             LiveEvent::Ended(stats) => self.stats = Some(*stats),
         }
     }

@@ -16,3 +16,4 @@ mod precompiled;
 mod redact_scale;
 mod stage_names;
 mod support;
+mod swap;
