@@ -112,20 +112,7 @@ impl Job {
 
     /// Where built-in stage names are looked up for this job.
     pub fn stage_dirs(&self, envs: &[String]) -> Vec<PathBuf> {
-        let base = self.pipeline.parent().unwrap_or(Path::new("/"));
-        let base = if base.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            base
-        };
-        let mut dirs = vec![base.join("stages"), base.to_path_buf()];
-        if let Some(value) = envs.iter().find_map(|kv| {
-            kv.strip_prefix(framechain::STAGE_PATH_ENV)?
-                .strip_prefix('=')
-        }) {
-            dirs.extend(std::env::split_paths(value));
-        }
-        dirs
+        stage_dirs(&self.pipeline, envs)
     }
 
     /// Runs the job to the end. Returns a one-line summary for the log, or
@@ -199,6 +186,27 @@ impl Job {
             Format::H264 => Box::new(AnnexBWriter::new(sink)),
         })
     }
+}
+
+/// Where built-in stage names are looked up for a container running
+/// `pipeline` with the environment `envs` (`KEY=value` strings): `stages/`
+/// beside the pipeline file, the pipeline file's folder, then the
+/// container's `$FRAMECHAIN_STAGE_PATH`.
+pub fn stage_dirs(pipeline: &Path, envs: &[String]) -> Vec<PathBuf> {
+    let base = pipeline.parent().unwrap_or(Path::new("/"));
+    let base = if base.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        base
+    };
+    let mut dirs = vec![base.join("stages"), base.to_path_buf()];
+    if let Some(value) = envs.iter().find_map(|kv| {
+        kv.strip_prefix(framechain::STAGE_PATH_ENV)?
+            .strip_prefix('=')
+    }) {
+        dirs.extend(std::env::split_paths(value));
+    }
+    dirs
 }
 
 fn parse_format(text: &str) -> Result<Format, String> {

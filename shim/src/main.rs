@@ -9,7 +9,9 @@
 //! [`Sandbox::run_wasi`]. There the framechain host reads the pipeline file
 //! named by the first process argument and the stage components beside it,
 //! and runs the chain from the input to the output the other arguments
-//! name (see [`job`]). Success exits 0; anything else writes one line
+//! name (see [`job`]). A first argument `serve` runs `framechain serve`
+//! instead, the WHIP/WHEP server, until the container is stopped (see
+//! [`serve`]). Success exits 0; anything else writes one line
 //! `framechain: error: ...` to the container's stderr (its log) and exits 1.
 //!
 //! Images come in two forms (`framechain package`):
@@ -29,6 +31,7 @@
 //!   image itself is refused.
 
 mod job;
+mod serve;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -56,6 +59,8 @@ const TITLE: &str = "org.opencontainers.image.title";
 pub const TRUST_IMAGE_PRECOMPILED_ENV: &str = "FRAMECHAIN_SHIM_TRUST_IMAGE_PRECOMPILED";
 /// The image's stage folder, where `framechain package` puts the stages.
 pub const IMAGE_STAGE_DIR: &str = "/stages";
+/// The image's pipeline file, where `framechain package` puts it.
+pub const IMAGE_PIPELINE: &str = "/pipeline.yaml";
 
 /// [`TRUST_IMAGE_PRECOMPILED_ENV`] as the shim process found it at start.
 /// Read once in `main`, before any container exists: inside a container's
@@ -110,15 +115,26 @@ impl Sandbox for FramechainSandbox {
         let outcome = std::thread::Builder::new()
             .name("framechain".into())
             .spawn(move || {
-                let job = Job::from_args(&args)?;
-                if let Some(layers) = &layers {
-                    unpack_layers(&job.pipeline, layers)?;
-                }
                 let image_dir = TRUST_IMAGE_PRECOMPILED
                     .get()
                     .copied()
                     .unwrap_or(false)
                     .then_some(Path::new(IMAGE_STAGE_DIR));
+                if serve::wanted(&args) {
+                    let serve_args = serve::parse(&args[1..])?;
+                    // The wasm-layer form puts the image's files at its
+                    // root, as the tar form has them: --pipeline may name
+                    // a read-only mount (a ConfigMap) instead.
+                    if let Some(layers) = &layers {
+                        unpack_layers(Path::new(IMAGE_PIPELINE), layers)?;
+                    }
+                    let trusted = trusted_precompiled(layers.as_deref(), image_dir);
+                    return serve::serve(serve_args, &envs, trusted);
+                }
+                let job = Job::from_args(&args)?;
+                if let Some(layers) = &layers {
+                    unpack_layers(&job.pipeline, layers)?;
+                }
                 job.run(&envs, trusted_precompiled(layers.as_deref(), image_dir))
             })
             .map_err(|error| format!("cannot start the pipeline thread: {error}"))

@@ -19,7 +19,11 @@
 #      allocates without end (framechain's own per-stage limit set higher);
 #   5. the kubelet's path through containerd's CRI plugin (shim/tests/cri.rs):
 #      a pod sandbox with the framechain runtime handler, a container, its
-#      exit code and log.
+#      exit code and log;
+#   6. `framechain serve` as a pod through the CRI (host network): a WebRTC
+#      publisher on this machine reaches it with WHIP, a viewer with WHEP,
+#      the viewer's stream decodes with FFmpeg; tokens from a streams file,
+#      /readyz and a 503 when the pod is full; SIGTERM ends it with exit 0.
 # Any failure ends the script non-zero with a line saying what failed; it
 # never skips. Every wait is bounded by `timeout`.
 set -euo pipefail
@@ -289,11 +293,25 @@ step "  memory: killed at the container's 128 MiB limit after ${elapsed} s (exit
 kill -0 "$containerd_pid" 2>/dev/null || fail "containerd died"
 
 step "5. the kubelet's path: CRI RunPodSandbox / CreateContainer / StartContainer with the framechain handler"
+step "6. and framechain serve in a pod: WHIP in, WHEP out, SIGTERM"
+# Both CRI tests, one after the other (the serve pod wants the cores).
 (cd "$root" && FRAMECHAIN_CRI_SOCKET="$socket" FRAMECHAIN_CRI_DATA="$work/data" \
   FRAMECHAIN_CRI_FRAMES="$frames_in" timeout -s KILL 900 \
-  cargo test --release -q -p containerd-shim-framechain --test cri -- --ignored --nocapture) ||
+  cargo test --release -q -p containerd-shim-framechain --test cri -- --ignored --nocapture --test-threads 1) ||
   fail "CRI test failed"
 check_output "$work/data/out-cri.264"
+# What the WHEP viewer received: the processed stream, from its first
+# keyframe, at the clip's size; at least half the clip's pictures.
+served=$work/data/out-serve.264
+[ -s "$served" ] || fail "$served: the viewer wrote nothing"
+errors=$(ffmpeg -nostdin -v error -i "$served" -f null - 2>&1) || fail "$served: FFmpeg cannot decode it: $errors"
+[ -z "$errors" ] || fail "$served: FFmpeg reports errors: $errors"
+served_frames=$(ffprobe -v error -count_frames -select_streams v:0 -show_entries stream=nb_read_frames -of csv=p=0 "$served")
+[ "$served_frames" -ge $((frames_in / 2)) ] || fail "$served: $served_frames frames, expected at least $((frames_in / 2))"
+size_in=$(ffprobe -v error -select_streams v:0 -show_entries stream=width,height -of csv=p=0 "$clip")
+size_served=$(ffprobe -v error -select_streams v:0 -show_entries stream=width,height -of csv=p=0 "$served")
+[ "$size_in" = "$size_served" ] || fail "$served: $size_served, the clip is $size_in"
+step "  $served: $served_frames frames of $size_served through WHIP, the pod and WHEP; decodes with FFmpeg"
 kill -0 "$containerd_pid" 2>/dev/null || fail "containerd died"
 
 step "PASS"
