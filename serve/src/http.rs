@@ -81,19 +81,17 @@ fn denied(denied: Denied) -> Response {
     }
 }
 
-fn authorize(
-    state: &HttpState,
-    headers: &HeaderMap,
-    stream: &str,
-    role: Role,
-) -> Result<(), Response> {
+/// The refusal of a request whose token does not allow `role` on
+/// `stream`, or `None` when it does.
+fn refusal(state: &HttpState, headers: &HeaderMap, stream: &str, role: Role) -> Option<Response> {
     let authorization = headers
         .get(header::AUTHORIZATION)
         .map(HeaderValue::as_bytes);
     state
         .tokens
         .check(stream, role, authorization)
-        .map_err(denied)
+        .err()
+        .map(denied)
 }
 
 async fn whip_post(
@@ -125,7 +123,7 @@ async fn offer(
     headers: &HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(response) = authorize(state, headers, stream, role) {
+    if let Some(response) = refusal(state, headers, stream, role) {
         return response;
     }
     let is_sdp = headers
@@ -250,7 +248,7 @@ async fn close(
     role: Role,
     headers: &HeaderMap,
 ) -> Response {
-    if let Err(response) = authorize(state, headers, &stream, role) {
+    if let Some(response) = refusal(state, headers, &stream, role) {
         return response;
     }
     let (reply, found) = oneshot::channel();
@@ -294,7 +292,7 @@ async fn stats(
     Path(stream): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(response) = authorize(&state, &headers, &stream, Role::View) {
+    if let Some(response) = refusal(&state, &headers, &stream, Role::View) {
         return response;
     }
     let (reply, report) = oneshot::channel();

@@ -35,6 +35,8 @@
 mod args;
 mod auth;
 mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 mod http;
 mod media;
 mod metrics;
