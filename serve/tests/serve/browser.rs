@@ -21,7 +21,7 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// pipeline (`support::TELEMEDICINE`) redacts: x, y, width, height at 1080p.
 const CAPTION: [u32; 4] = [120, 67, 600, 135];
 /// Frames the watcher must decode before the pictures are judged.
-const FRAMES: u64 = 150;
+const FRAMES: u64 = 30;
 
 /// The chromium and chromedriver binaries, or `None` (skip) when they are
 /// not installed; in CI their absence fails the test.
@@ -77,15 +77,15 @@ fn chromium_publishes_the_test_pattern_and_another_chromium_watches_it_redacted_
     // Watch: the token from a #token= fragment, which the page prefills.
     viewer.navigate(&format!("{base}/watch?stream=room1#token={view_token}"));
     viewer.click(&viewer.find("#start"));
-    let watched = wait_for(&viewer, "window.framechainResults", 60, |r| {
+    let watched = wait_for(&viewer, "window.framechainResults", 90, |r| {
         r["framesDecoded"].as_u64().unwrap_or(0) >= FRAMES
-            && r["g2gSamples"].as_array().is_some_and(|s| s.len() >= 30)
+            && r["g2gSamples"].as_array().is_some_and(|s| s.len() >= 10)
     });
     let publish_status = publisher.execute("return window.framechainPublish", json!([]));
     let results = match watched {
         Ok(results) => results,
         Err(last) => panic!(
-            "the viewer did not decode {FRAMES} frames with timestamp codes within 60 s\n\
+            "the viewer did not decode {FRAMES} frames with timestamp codes within 90 s\n\
              viewer: {}\npublisher: {publish_status}\nviewer console: {}\npublisher console: {}",
             brief(&last),
             viewer.console(),
