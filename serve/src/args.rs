@@ -45,6 +45,9 @@ pub struct ServeArgs {
     /// Seconds without media after which a publisher's call is ended.
     #[arg(long, value_name = "SECS", default_value_t = 5.0)]
     pub idle_timeout: f64,
+    /// A file holding the operator's bearer token for POST /admin/stages/STAGE (swap a stage in every running call); without it that endpoint is off.
+    #[arg(long, value_name = "FILE")]
+    pub admin_token_file: Option<PathBuf>,
     /// Worker threads running stage calls (default: the cores this process may use).
     #[arg(long, value_name = "N")]
     pub workers: Option<usize>,
@@ -106,6 +109,12 @@ impl ServeArgs {
         config.max_viewers = self.max_viewers.max(1);
         config.fps = self.fps;
         config.idle_timeout = Duration::from_secs_f64(self.idle_timeout);
+        if let Some(path) = &self.admin_token_file {
+            let token = std::fs::read_to_string(path).map_err(|error| {
+                ServeError::Config(format!("cannot read {}: {error}", path.display()))
+            })?;
+            config.admin_token = Some(token.trim().to_owned());
+        }
         if let Some(workers) = self.workers {
             config.live.workers = workers.max(1);
         }

@@ -71,6 +71,26 @@ impl Tokens {
     }
 }
 
+/// The operator's token for `/admin/...`, kept as a digest like the
+/// streams' tokens. Without one, the admin endpoints do not exist (404).
+pub(crate) struct AdminToken(Option<[u8; 32]>);
+
+impl AdminToken {
+    pub(crate) fn new(token: Option<&str>) -> AdminToken {
+        AdminToken(token.map(digest))
+    }
+
+    pub(crate) fn check(&self, authorization: Option<&[u8]>) -> Result<(), Denied> {
+        let expected = self.0.as_ref().ok_or(Denied::UnknownStream)?;
+        let token = authorization.and_then(bearer).ok_or(Denied::NoToken)?;
+        if bool::from(digest_bytes(token).ct_eq(expected)) {
+            Ok(())
+        } else {
+            Err(Denied::WrongToken)
+        }
+    }
+}
+
 /// The token of `Bearer TOKEN` (the scheme is case-insensitive).
 fn bearer(header: &[u8]) -> Option<&[u8]> {
     let header = header.trim_ascii();

@@ -120,6 +120,9 @@ pub struct ServeConfig {
     pub connect_timeout: Duration,
     /// The live runtime's settings (`max_sessions` is taken from above).
     pub live: LiveConfig,
+    /// The operator's bearer token for `POST /admin/stages/STAGE` (swapping
+    /// a stage in every running call); `None` turns the endpoint off.
+    pub admin_token: Option<String>,
 }
 
 impl ServeConfig {
@@ -138,6 +141,7 @@ impl ServeConfig {
             idle_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(10),
             live: LiveConfig::default(),
+            admin_token: None,
         }
     }
 
@@ -158,6 +162,13 @@ impl ServeConfig {
                     stream.name
                 )));
             }
+        }
+        if let Some(token) = &self.admin_token
+            && !(MIN_TOKEN_LEN..=MAX_TOKEN_LEN).contains(&token.len())
+        {
+            return Err(ServeError::Config(format!(
+                "the admin token must be {MIN_TOKEN_LEN} to {MAX_TOKEN_LEN} characters"
+            )));
         }
         if self.media.ip().is_unspecified() && self.advertise.is_none() {
             return Err(ServeError::Config(

@@ -13,7 +13,7 @@ use axum::routing::{get, post};
 use framechain::live::LiveRuntime;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::auth::{Denied, Role, Tokens};
+use crate::auth::{AdminToken, Denied, Role, Tokens};
 use crate::media::{Command, Refusal};
 use crate::metrics::Metrics;
 use crate::offer::{MAX_OFFER_BYTES, OfferError};
@@ -23,6 +23,10 @@ const RETRY_AFTER_SECS: &str = "5";
 
 pub(crate) struct HttpState {
     pub tokens: Tokens,
+    pub admin: AdminToken,
+    /// One swap at a time: each is built against the pipeline the last one
+    /// left.
+    pub swapping: tokio::sync::Mutex<()>,
     pub commands: mpsc::Sender<Command>,
     pub metrics: Arc<Metrics>,
     pub runtime: Arc<LiveRuntime>,
@@ -44,6 +48,7 @@ pub(crate) fn router(state: Shared) -> Router {
             axum::routing::delete(whep_delete).patch(no_trickle),
         )
         .route("/streams/:stream/stats", get(stats))
+        .route("/admin/stages/:stage", post(swap_stage))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -318,6 +323,122 @@ async fn stats(
     }
 }
 
+/// `POST /admin/stages/STAGE` with the admin token and a stage in launch
+/// syntax (`redact rect=0,0,640,120 mode=fill`) as the body: the stage at
+/// position STAGE (a number, or the first stage of that name) is replaced in
+/// every running call at its next keyframe, and new calls get the new
+/// pipeline. The new stage is loaded and created once before anything
+/// changes; a stage that does not load, does not accept its parameters or
+/// does not fit its neighbours is refused with `400` and nothing changes.
+/// A call whose new instance cannot be made keeps its old stage
+/// (`framechain_stage_swaps_total{result="failed"}`).
+async fn swap_stage(
+    State(state): State<Shared>,
+    Path(stage): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let response = swap(&state, &stage, &headers, &body).await;
+    state.metrics.http("admin", response.status().as_u16());
+    response
+}
+
+async fn swap(state: &HttpState, stage: &str, headers: &HeaderMap, body: &[u8]) -> Response {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .map(HeaderValue::as_bytes);
+    if let Err(why) = state.admin.check(authorization) {
+        return denied(why);
+    }
+    let Ok(line) = std::str::from_utf8(body) else {
+        return text(StatusCode::BAD_REQUEST, "the stage line is not UTF-8 text");
+    };
+    let spec = match framechain::ChainSpec::parse_launch(line) {
+        Ok(chain) if chain.stages.len() == 1 => chain.stages.into_iter().next().expect("one"),
+        Ok(_) => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                "give exactly one stage, e.g. redact rect=0,0,640,120 mode=fill",
+            );
+        }
+        Err(error) => return text(StatusCode::BAD_REQUEST, &error.to_string()),
+    };
+    let _one_at_a_time = state.swapping.lock().await;
+    let (reply, current) = oneshot::channel();
+    if state
+        .commands
+        .send(Command::Pipeline { reply })
+        .await
+        .is_err()
+    {
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is shutting down",
+        );
+    }
+    let Ok(current) = current.await else {
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is shutting down",
+        );
+    };
+    let index = match stage.parse::<usize>() {
+        Ok(index) => index,
+        Err(_) => match current.stage_index(stage) {
+            Some(index) => index,
+            None => return text(StatusCode::NOT_FOUND, "the pipeline has no such stage"),
+        },
+    };
+    // Loading and checking the new stage compiles it: not on the network
+    // threads.
+    let from = current.clone();
+    let built = tokio::task::spawn_blocking(move || from.with_stage_replaced(index, &spec)).await;
+    let to = match built {
+        Ok(Ok(pipeline)) => Arc::new(pipeline),
+        Ok(Err(error)) => return text(StatusCode::BAD_REQUEST, &error.to_string()),
+        Err(_) => {
+            return text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "building the new stage failed",
+            );
+        }
+    };
+    let name = to
+        .stages()
+        .nth(index)
+        .map(|stage| stage.name().to_owned())
+        .unwrap_or_default();
+    let (reply, result) = oneshot::channel();
+    let command = Command::Swap {
+        from: current,
+        to,
+        reply,
+    };
+    if state.commands.send(command).await.is_err() {
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is shutting down",
+        );
+    }
+    match result.await {
+        Ok(Ok(sessions)) => {
+            log::info!("stage {index} ({name}) swapped in {sessions} running session(s)");
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                serde_json::json!({ "position": index, "stage": name, "sessions": sessions })
+                    .to_string(),
+            )
+                .into_response()
+        }
+        Ok(Err(why)) => text(StatusCode::CONFLICT, &why),
+        Err(_) => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is shutting down",
+        ),
+    }
+}
+
 async fn healthz() -> Response {
     text(StatusCode::OK, "ok")
 }
@@ -365,6 +486,9 @@ async fn page(request: Request) -> Response {
             [
                 (header::CONTENT_TYPE, content_type),
                 (header::CACHE_CONTROL, "no-cache"),
+                // The pages have no inline script or style and load nothing
+                // from elsewhere.
+                (header::CONTENT_SECURITY_POLICY, "default-src 'self'"),
             ],
             body,
         )

@@ -143,11 +143,7 @@ impl Server {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let settings = media::MediaSettings {
             pipeline: config.pipeline.clone(),
-            stage_names: config
-                .pipeline
-                .stages()
-                .map(|stage| stage.name().to_owned())
-                .collect(),
+            stage_names: media::stage_names(&config.pipeline),
             runtime: live.clone(),
             metrics: metrics.clone(),
             streams: config.streams.iter().map(|s| s.name.clone()).collect(),
@@ -160,6 +156,8 @@ impl Server {
         };
         let state = Arc::new(http::HttpState {
             tokens: auth::Tokens::new(&config.streams),
+            admin: auth::AdminToken::new(config.admin_token.as_deref()),
+            swapping: tokio::sync::Mutex::new(()),
             commands: commands_tx,
             metrics,
             runtime: live.clone(),

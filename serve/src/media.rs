@@ -58,6 +58,18 @@ pub(crate) enum Command {
         stream: String,
         reply: oneshot::Sender<Option<StatsReport>>,
     },
+    /// The pipeline new publishers get.
+    Pipeline {
+        reply: oneshot::Sender<Arc<Pipeline>>,
+    },
+    /// Every running session of `from` switches to `to` at its next
+    /// keyframe, and new publishers get `to`. Answers how many sessions
+    /// will switch, or why not.
+    Swap {
+        from: Arc<Pipeline>,
+        to: Arc<Pipeline>,
+        reply: oneshot::Sender<Result<usize, String>>,
+    },
 }
 
 /// A call that was opened.
@@ -270,6 +282,24 @@ impl MediaLoop {
                     self.end_call(id, "deleted");
                 }
                 let _ = reply.send(found.is_some());
+            }
+            Command::Pipeline { reply } => {
+                let _ = reply.send(self.settings.pipeline.clone());
+            }
+            Command::Swap { from, to, reply } => {
+                let result = if !Arc::ptr_eq(&from, &self.settings.pipeline) {
+                    Err("the pipeline changed while the new stage was built; ask again".to_owned())
+                } else {
+                    self.settings
+                        .runtime
+                        .swap_pipeline(&from, &to)
+                        .map_err(|error| error.to_string())
+                };
+                if result.is_ok() {
+                    self.settings.stage_names = stage_names(&to);
+                    self.settings.pipeline = to;
+                }
+                let _ = reply.send(result);
             }
             Command::Stats { stream, reply } => {
                 let report = self.streams.get_mut(&stream).map(|state| {
@@ -747,6 +777,14 @@ impl MediaLoop {
             }
         }
     }
+}
+
+/// The names of a pipeline's stages, in chain order.
+pub(crate) fn stage_names(pipeline: &Pipeline) -> Vec<String> {
+    pipeline
+        .stages()
+        .map(|stage| stage.name().to_owned())
+        .collect()
 }
 
 /// Moves a session's events into the media loop's channel, tagged with

@@ -52,6 +52,7 @@ fn chromium_publishes_the_test_pattern_and_another_chromium_watches_it_redacted_
         )),
         "the caption the test pattern draws is the area the pipeline redacts"
     );
+    let _slot = crate::support::realtime_slot();
     let server = start_server(&["room1"]);
     let (publish_token, view_token) = (publish_token("room1"), view_token("room1"));
     let base = format!("http://{}", server.http_addr());

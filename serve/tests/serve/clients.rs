@@ -7,14 +7,14 @@ use std::collections::HashSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use framechain::{ChainSpec, Engine, EngineConfig, Pipeline, StageRegistry};
 use framechain_loadgen::{
     Clip, Endpoint, PublishOptions, Publisher, ViewOptions, Viewer, get_text, write_h264,
 };
-use framechain_serve::{ServeConfig, Server, StreamSpec};
+use framechain_serve::Server;
+
+use crate::support;
 
 /// The telemedicine chain (examples/telemedicine.yaml) as a launch line.
 const CHAIN: &str = "decode-h264 alignment=access-unit ! redact rect=120,67,600,135 mode=fill \
@@ -34,52 +34,6 @@ const RTP_STEP: u32 = 3000;
 /// 32.7 dB measured with 133 of 300 pictures dropped on a loaded machine),
 /// so 1 dB of slack.
 const MIN_PSNR: f64 = 31.0;
-
-const PUBLISH_TOKEN: &str = "publish-clients-test-0123";
-const VIEW_TOKEN: &str = "view-clients-test-4567";
-
-fn testdata() -> Option<PathBuf> {
-    let path = std::env::var_os("FRAMECHAIN_TESTDATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata"));
-    if path.is_dir() {
-        return Some(path);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "test data not found at {} (CI needs it)",
-        path.display()
-    );
-    eprintln!("skipping: test data not found at {}", path.display());
-    None
-}
-
-fn stage_dirs() -> Vec<PathBuf> {
-    if let Some(path) = std::env::var_os(framechain::STAGE_PATH_ENV) {
-        return std::env::split_paths(&path).collect();
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    vec![target.join("stages"), target.join("test-stages")]
-}
-
-fn start_server(launch: &str) -> Server {
-    let engine = Engine::new(EngineConfig {
-        registry: StageRegistry::with_dirs(stage_dirs()),
-        ..EngineConfig::default()
-    })
-    .expect("engine");
-    let chain = ChainSpec::parse_launch(launch).expect("launch line");
-    let pipeline = Pipeline::build(&engine, &chain).unwrap_or_else(|e| panic!("{launch}: {e}"));
-    let mut config = ServeConfig::new(Arc::new(pipeline));
-    config.streams = vec![StreamSpec {
-        name: "clinic".to_owned(),
-        publish_token: PUBLISH_TOKEN.to_owned(),
-        view_token: VIEW_TOKEN.to_owned(),
-    }];
-    Server::start(config).expect("server starts")
-}
 
 /// The sum over all label sets of a Prometheus counter.
 fn metric(text: &str, name: &str) -> f64 {
@@ -207,16 +161,19 @@ fn ffprobe_size(path: &Path) -> (String, u64) {
 
 #[test]
 fn real_clip_over_whip_through_the_telemedicine_chain_to_a_whep_viewer() {
-    let Some(data) = testdata() else { return };
+    let Some(data) = support::testdata() else {
+        return;
+    };
     let began = Instant::now();
     let source = data.join("h264/throughput/real1080p30_10s_cbp_6M.264");
     let clip = Clip::open(&source).expect("the clip");
     assert_eq!(clip.len(), 300, "the clip's access units");
-    let server = start_server(CHAIN);
+    let _slot = support::realtime_slot();
+    let server = Server::start(support::config(CHAIN, &["clinic"])).expect("server starts");
     let base = format!("http://{}", server.http_addr());
 
     let publisher = Publisher::start(
-        &Endpoint::new(&base, "clinic", PUBLISH_TOKEN),
+        &Endpoint::new(&base, "clinic", support::publish_token("clinic")),
         clip.clone(),
         PublishOptions {
             fps: FPS,
@@ -232,7 +189,7 @@ fn real_clip_over_whip_through_the_telemedicine_chain_to_a_whep_viewer() {
         .wait_connected(Duration::from_secs(10))
         .expect("publisher connects");
     let viewer = Viewer::start(
-        &Endpoint::new(&base, "clinic", VIEW_TOKEN),
+        &Endpoint::new(&base, "clinic", support::view_token("clinic")),
         ViewOptions::default(),
     )
     .expect("WHEP offer accepted");

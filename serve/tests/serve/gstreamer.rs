@@ -143,6 +143,7 @@ fn gstreamer_webrtcbin_publishes_with_an_ecdsa_certificate() {
     if !require_gstreamer() {
         return;
     }
+    let _slot = support::realtime_slot();
     let server = support::start_server(&["gst-ecdsa"]);
     let (ok, output, received) = publish(&server, "gst-ecdsa", "ecdsa");
     assert!(
@@ -169,6 +170,7 @@ fn gstreamer_webrtcbin_default_rsa_certificate_is_refused() {
     if !require_gstreamer() {
         return;
     }
+    let _slot = support::realtime_slot();
     let server = support::start_server(&["gst-rsa"]);
     let (ok, output, received) = publish(&server, "gst-rsa", "default");
     assert!(

@@ -1,7 +1,8 @@
 //! framechain serve's integration tests, in one binary.
 
-mod browser;
-mod support;
 mod bad_actors;
+mod browser;
 mod clients;
 mod gstreamer;
+mod support;
+mod swap;

@@ -73,6 +73,25 @@ pub fn start_server(names: &[&str]) -> Server {
     Server::start(config(TELEMEDICINE, names)).expect("server starts")
 }
 
+/// The third-party test data (`../shared/testdata` or
+/// `$FRAMECHAIN_TESTDATA`); `None` (the test skips) when it is absent,
+/// except in CI, where that is a failure.
+pub fn testdata() -> Option<PathBuf> {
+    let path = std::env::var_os("FRAMECHAIN_TESTDATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata"));
+    if path.is_dir() {
+        return Some(path);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "test data not found at {} (CI needs it)",
+        path.display()
+    );
+    eprintln!("skipping: test data not found at {}", path.display());
+    None
+}
+
 /// The 1080p Constrained Baseline clip (300 pictures, GOP 60).
 pub fn clip() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
