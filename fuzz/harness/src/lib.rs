@@ -9,8 +9,10 @@
 //! not what its size says — and libFuzzer records that input as a crash.
 
 mod parse_h264;
+mod webrtc;
 
 pub use parse_h264::parse_h264;
+pub use webrtc::{OFFER, webrtc_datagrams, webrtc_offer};
 
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -36,6 +38,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("decode_h264", decode_h264),
     ("stage_calls", stage_calls),
     ("parse_h264", parse_h264),
+    ("webrtc_offer", webrtc_offer),
+    ("webrtc_datagrams", webrtc_datagrams),
 ];
 
 /// Largest frame the reader targets accept: fuzz inputs are small, and a

@@ -81,6 +81,26 @@ fn parse_h264() {
     replay("parse_h264");
 }
 
+#[test]
+fn webrtc_offer() {
+    replay("webrtc_offer");
+}
+
+#[test]
+fn webrtc_datagrams() {
+    replay("webrtc_datagrams");
+}
+
+/// The datagram target's offer must open a call: were it refused, every
+/// datagram input would return at once and fuzz nothing.
+#[test]
+fn the_datagram_targets_offer_is_accepted_as_a_publishers() {
+    assert!(
+        framechain_serve::fuzzing::offer(framechain_fuzz_harness::OFFER.as_bytes()) >= 1,
+        "OFFER is refused"
+    );
+}
+
 /// The shared H.264 test streams (`$FRAMECHAIN_TESTDATA/h264`, else
 /// `../shared/testdata/h264` next to the repository), read in place: never
 /// copied into the corpus. None skips, except in CI.
