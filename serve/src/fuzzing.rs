@@ -30,14 +30,19 @@ pub fn offer(offer: &[u8]) -> usize {
 
 /// Feeds `datagrams` (each prefixed by a 2-byte big-endian length) to a
 /// call opened from `offer` as the media loop would, driving the call to
-/// its next timeout after each and once a simulated second later. Returns
-/// the number of datagrams the call accepted.
+/// its next timeout after each and once a simulated second later. ICE is
+/// completed first with a binding request signed with the answer's
+/// password, as the peer at `PEER` (127.0.0.1:50000) would send, so the
+/// fuzzed datagrams reach the DTLS server and the RTP/RTCP demultiplexer,
+/// not only the STUN integrity check. Returns the number of datagrams the
+/// call accepted.
 pub fn datagrams(offer: &str, datagrams: &[u8]) -> usize {
     let start = Instant::now();
     let Ok(mut accepted) = crate::offer::accept(offer, Role::Publish, SERVER, start) else {
         return 0;
     };
     let rtc = &mut accepted.rtc;
+    complete_ice(rtc, offer, &accepted.answer, start);
     let mut taken = 0;
     let mut rest = datagrams;
     let mut now = start;
@@ -75,6 +80,54 @@ pub fn datagrams(offer: &str, datagrams: &[u8]) -> usize {
         drain(rtc);
     }
     taken
+}
+
+/// Sends the call the peer's signed, nominating binding request.
+fn complete_ice(rtc: &mut str0m::Rtc, offer: &str, answer: &str, now: Instant) {
+    let attribute = |sdp: &str, name: &str| {
+        sdp.lines()
+            .find_map(|line| line.trim().strip_prefix(name))
+            .map(str::to_owned)
+    };
+    let (Some(server_ufrag), Some(server_pwd), Some(peer_ufrag)) = (
+        attribute(answer, "a=ice-ufrag:"),
+        attribute(answer, "a=ice-pwd:"),
+        attribute(offer, "a=ice-ufrag:"),
+    ) else {
+        return;
+    };
+    // The backend str0m itself falls back to when none is installed.
+    let provider = str0m::crypto::from_feature_flags();
+    let username = format!("{server_ufrag}:{peer_ufrag}");
+    let request = str0m::ice::StunMessage::binding_request(
+        &username,
+        str0m::ice::TransId::new(),
+        true,
+        1,
+        0x7e00_00ff,
+        true,
+    );
+    let mut buf = [0u8; 512];
+    let hmac =
+        |key: &[u8], payloads: &[&[u8]]| provider.sha1_hmac_provider.sha1_hmac(key, payloads);
+    let Ok(length) = request.to_bytes(Some(server_pwd.as_bytes()), &mut buf, hmac) else {
+        return;
+    };
+    let Ok(contents) = buf[..length].try_into() else {
+        return;
+    };
+    let input = Input::Receive(
+        now,
+        Receive {
+            proto: Protocol::Udp,
+            source: PEER,
+            destination: SERVER,
+            contents,
+        },
+    );
+    if rtc.accepts(&input) && rtc.handle_input(input).is_ok() {
+        drain(rtc);
+    }
 }
 
 /// Polls until the call waits for time, at most a bounded number of

@@ -101,6 +101,20 @@ fn the_datagram_targets_offer_is_accepted_as_a_publishers() {
     );
 }
 
+/// ICE is completed before the fuzzed datagrams, so they reach what is
+/// behind it: a DTLS ClientHello from the peer is taken by the call (with
+/// ICE left open, every non-STUN datagram would be refused unread).
+#[test]
+fn the_datagram_target_gets_past_ice() {
+    let seed = std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../corpus/webrtc_datagrams/dtls-client-hello"),
+    )
+    .unwrap();
+    let taken = framechain_serve::fuzzing::datagrams(framechain_fuzz_harness::OFFER, &seed);
+    assert_eq!(taken, 1, "the ClientHello is taken");
+}
+
 /// The shared H.264 test streams (`$FRAMECHAIN_TESTDATA/h264`, else
 /// `../shared/testdata/h264` next to the repository), read in place: never
 /// copied into the corpus. None skips, except in CI.
