@@ -25,6 +25,10 @@ packages=(
   # the real-browser test of `framechain serve` and scripts/glass-to-glass.sh:
   # headless Chromium driven through chromedriver (WebDriver)
   chromium chromium-driver
+  # venvs for the pinned Python tools: kubernetes-validate
+  # (scripts/validate-manifests.sh) and componentize-py
+  # (scripts/build-language-stages.sh; its JavaScript twin needs node and npm)
+  python3-venv
 )
 
 if ! rustup target list --installed | grep -qx wasm32-wasip2; then
