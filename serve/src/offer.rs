@@ -10,6 +10,11 @@ use str0m::media::{Direction, MediaKind, Mid};
 use str0m::{Candidate, Rtc, RtcConfig};
 
 use crate::auth::Role;
+use framechain::text::untrusted;
+
+/// The longest SDP error quoted back to the client (it may quote the
+/// offer's bytes).
+const MAX_ERROR_CHARS: usize = 200;
 
 /// The largest SDP offer read (a browser's is 3–6 KiB).
 pub(crate) const MAX_OFFER_BYTES: usize = 64 * 1024;
@@ -40,7 +45,7 @@ pub(crate) fn accept(
     now: Instant,
 ) -> Result<Accepted, OfferError> {
     let offer = SdpOffer::from_sdp_string(offer)
-        .map_err(|error| OfferError::Malformed(one_line(&error.to_string())))?;
+        .map_err(|error| OfferError::Malformed(untrusted(&error.to_string(), MAX_ERROR_CHARS)))?;
     let mut rtc = RtcConfig::new()
         .set_ice_lite(true)
         .clear_codecs()
@@ -54,7 +59,7 @@ pub(crate) fn accept(
     let answer = rtc
         .sdp_api()
         .accept_offer(offer)
-        .map_err(|error| OfferError::Malformed(one_line(&error.to_string())))?;
+        .map_err(|error| OfferError::Malformed(untrusted(&error.to_string(), MAX_ERROR_CHARS)))?;
     let answer = answer.to_sdp_string();
     let mid = video_mid(&rtc, &answer, role).ok_or(OfferError::NoH264)?;
     Ok(Accepted { rtc, answer, mid })
@@ -93,14 +98,4 @@ fn video_mid(rtc: &Rtc, answer: &str, role: Role) -> Option<Mid> {
             let negotiated = media.remote_pts().iter().any(|pt| h264.contains(pt));
             (media.kind() == MediaKind::Video && direction_fits && negotiated).then_some(mid)
         })
-}
-
-/// An error text on one line, at most 200 characters.
-fn one_line(text: &str) -> String {
-    let line: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(200)
-        .collect();
-    line
 }
