@@ -40,15 +40,32 @@
 //!   [`control::ignore`] is the whole `control` method of a stage that has
 //!   no use for them.
 //! - [`log`]: logging into the host's log.
+//! - [`frame`]: [`FrameAccess`], the frame operations as a trait, so
+//!   per-frame logic is written once for the host's [`Frame`] and for a
+//!   test frame.
+//! - [`testing`]: [`TestFrame`](testing::TestFrame), a plain-Rust frame
+//!   with the host's checks and errors, for native unit tests.
+//!
+//! # Testing natively
 //!
 //! Everything except the frame and log imports is plain Rust, and the crate
-//! also compiles for the build machine so stage kernels can be unit-tested and
+//! also compiles for the build machine, so a stage is unit-tested and
 //! benchmarked natively. The log functions print to stderr natively. The
-//! frame methods and `ProcessorHandle::new` exist only inside the host:
+//! host's [`Frame`] and `ProcessorHandle::new` exist only inside the host:
 //! called in a native test they abort the whole test binary (wit-bindgen's
 //! native stand-ins are `unreachable!()` in `extern "C"` functions, which
-//! cannot unwind). Keep kernels functions on slices, test them natively,
-//! and test the stage itself in wasmtime with `framechain check`
+//! cannot unwind). So a stage keeps them at its edges:
+//!
+//! - `create` is `Ok(ProcessorHandle::new(MyProcessor::new(params)?))`, and
+//!   tests build the processor with `MyProcessor::new`;
+//! - `push` takes the frame out of the input
+//!   ([`media::expect_frame`]) and hands it to a per-frame method generic
+//!   over [`FrameAccess`]; tests call that method with a
+//!   [`TestFrame`](testing::TestFrame) and check its samples and regions
+//!   (example in [`testing`]);
+//! - kernels on plain slices are tested on slices.
+//!
+//! The stage as a whole, in wasmtime, is tested with `framechain check`
 //! (docs/authoring.md).
 
 // Lets the generated export macro name this crate by the same path inside
@@ -87,11 +104,13 @@ pub mod bindings {
 
 pub mod color;
 pub mod control;
+pub mod frame;
 pub mod geometry;
 pub mod log;
 pub mod media;
 pub mod params;
 pub mod spec;
+pub mod testing;
 mod values;
 
 /// Registers a type implementing [`Stage`] as the component's stage.
@@ -110,6 +129,7 @@ pub use bindings::framechain::stage::types::{
     Codec, Control, DroppedFrame, Frame, FrameError, FrameInfo, Media, Notice, Output, Packet,
     ParamKind, ParamSpec, PixelFormat, Plane, Port, Rect, Region, StageDescription, StageError,
 };
+pub use frame::FrameAccess;
 pub use params::Params;
 
 #[doc(hidden)]
