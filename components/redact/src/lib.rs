@@ -43,7 +43,8 @@
 //!
 //! [`kernel`] holds pixelate and blur on plain slices (used natively by tests
 //! and benchmarks), [`areas`] picks and clips the areas, [`config`] reads the
-//! parameters and [`stage`] is the component's entry points.
+//! parameters and [`stage`] is the component's entry points, whose per-frame
+//! work is tested natively on the SDK's `TestFrame`.
 
 pub mod areas;
 pub mod config;
