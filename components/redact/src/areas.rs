@@ -66,20 +66,12 @@ pub fn describe(rect: Rect) -> String {
 mod tests {
     use super::*;
 
-    fn rect(x: u32, y: u32, width: u32, height: u32) -> Rect {
-        Rect {
-            x,
-            y,
-            width,
-            height,
-        }
+    const fn rect(x: u32, y: u32, width: u32, height: u32) -> Rect {
+        Rect::new(x, y, width, height)
     }
 
     fn region(label: &str, area: Rect) -> Region {
-        Region {
-            label: label.to_owned(),
-            area,
-        }
+        Region::new(label, area)
     }
 
     #[test]

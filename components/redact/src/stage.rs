@@ -222,9 +222,9 @@ mod tests {
     //! `redact` on whole frames, natively: the processor's per-frame work on
     //! a `TestFrame`, checked sample by sample.
 
+    use framechain_stage::Region;
     use framechain_stage::color::Rgb;
     use framechain_stage::testing::TestFrame;
-    use framechain_stage::Region;
 
     use super::*;
 
@@ -244,20 +244,12 @@ mod tests {
         RedactProcessor::new(params).unwrap()
     }
 
-    fn rect(x: u32, y: u32, width: u32, height: u32) -> Rect {
-        Rect {
-            x,
-            y,
-            width,
-            height,
-        }
+    const fn rect(x: u32, y: u32, width: u32, height: u32) -> Rect {
+        Rect::new(x, y, width, height)
     }
 
     fn region(label: &str, area: Rect) -> Region {
-        Region {
-            label: label.to_owned(),
-            area,
-        }
+        Region::new(label, area)
     }
 
     /// Whether (x, y) of a plane `width` samples wide lies in `area`.

@@ -1,10 +1,35 @@
 //! Rectangle arithmetic shared by stages: clipping to a plane, the chroma
-//! area that covers a luma area, and plane sizes of I420 frames.
+//! area that covers a luma area, and plane sizes of I420 frames; and short
+//! constructors, [`Rect::new`] and [`Region::new`].
 //!
 //! All arithmetic is done in `u64`, so no rectangle a parameter or a region
 //! can describe overflows.
 
-use crate::{Plane, Rect};
+use crate::{Plane, Rect, Region};
+
+impl Rect {
+    /// The `width` x `height` rectangle whose top-left sample is at
+    /// (`x`, `y`).
+    pub const fn new(x: u32, y: u32, width: u32, height: u32) -> Rect {
+        Rect {
+            x,
+            y,
+            width,
+            height,
+        }
+    }
+}
+
+impl Region {
+    /// A region labelled `label` (lower-case kebab-case by convention:
+    /// `face`, `phi-text`) covering `area`, in pixels.
+    pub fn new(label: impl Into<String>, area: Rect) -> Region {
+        Region {
+            label: label.into(),
+            area,
+        }
+    }
+}
 
 /// Width and height of one plane of a `width` x `height` I420 frame: chroma
 /// planes are half size, rounded up, so odd sizes keep their last column and
@@ -72,13 +97,8 @@ pub fn is_empty(rect: Rect) -> bool {
 mod tests {
     use super::*;
 
-    fn rect(x: u32, y: u32, width: u32, height: u32) -> Rect {
-        Rect {
-            x,
-            y,
-            width,
-            height,
-        }
+    const fn rect(x: u32, y: u32, width: u32, height: u32) -> Rect {
+        Rect::new(x, y, width, height)
     }
 
     #[test]

@@ -15,9 +15,9 @@
 //! /// `push` calls it with the host's frame, the test below with a TestFrame.
 //! fn darken_top_row(frame: &impl FrameAccess) -> Result<(), FrameError> {
 //!     let (width, _) = frame.plane_size(Plane::Y);
-//!     let top_row = Rect { x: 0, y: 0, width, height: 1 };
+//!     let top_row = Rect::new(0, 0, width, 1);
 //!     frame.fill_rect(Plane::Y, top_row, 16)?;
-//!     frame.add_region(&Region { label: "top-row".into(), area: top_row });
+//!     frame.add_region(&Region::new("top-row", top_row));
 //!     Ok(())
 //! }
 //!
@@ -27,7 +27,7 @@
 //! assert_eq!(frame.regions()[0].label, "top-row");
 //!
 //! // What the host refuses, a TestFrame refuses with the same error.
-//! let outside = Rect { x: 1, y: 0, width: 2, height: 1 };
+//! let outside = Rect::new(1, 0, 2, 1);
 //! assert_eq!(frame.fill_rect(Plane::U, outside, 0), Err(FrameError::OutOfBounds));
 //! assert_eq!(TestFrame::create(0, 2, PixelFormat::I420), Err(FrameError::BadDimensions));
 //! # Ok::<(), FrameError>(())
@@ -340,20 +340,12 @@ mod tests {
 
     use super::*;
 
-    fn rect(x: u32, y: u32, width: u32, height: u32) -> Rect {
-        Rect {
-            x,
-            y,
-            width,
-            height,
-        }
+    const fn rect(x: u32, y: u32, width: u32, height: u32) -> Rect {
+        Rect::new(x, y, width, height)
     }
 
     fn region(label: &str, area: Rect) -> Region {
-        Region {
-            label: label.to_owned(),
-            area,
-        }
+        Region::new(label, area)
     }
 
     fn black(width: u32, height: u32) -> TestFrame {
