@@ -1,7 +1,8 @@
 //! `framechain new-stage NAME DIR`: a stage crate made from the template in
 //! `cli/templates/stage/`, outside this repository, that builds with
 //! `cargo build --release --target wasm32-wasip2` against the stage SDK and
-//! whose kernel has a native unit test.
+//! whose kernel and per-frame logic have native unit tests (the latter on
+//! the SDK's `testing::TestFrame`).
 
 use std::path::{Path, PathBuf};
 

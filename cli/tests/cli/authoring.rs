@@ -237,8 +237,9 @@ fn check_passes_a_good_stage_and_fails_misbehaving_ones() {
 }
 
 /// Runs cargo in `dir`, offline (the template needs only crates the
-/// workspace already uses), with a target folder kept between test runs.
-fn cargo(dir: &Path, args: &[&str]) {
+/// workspace already uses), with a target folder kept between test runs;
+/// returns what it printed on stdout.
+fn cargo(dir: &Path, args: &[&str]) -> String {
     let target = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/authoring-template");
     let output = Command::new(env!("CARGO"))
         .args(args)
@@ -255,6 +256,7 @@ fn cargo(dir: &Path, args: &[&str]) {
         dir.display(),
         stderr(&output)
     );
+    stdout(&output)
 }
 
 #[test]
@@ -269,7 +271,12 @@ fn a_new_stage_builds_outside_the_repository_and_runs_at_once() {
     let again = framechain(&["new-stage", "my-square", path_str(&dir)]);
     assert_one_line_error(&again, "exists and is not empty");
 
-    cargo(&dir, &["test", "--release"]);
+    // The native tests include the per-frame logic run on a TestFrame.
+    let tests = cargo(&dir, &["test", "--release"]);
+    assert!(
+        tests.contains("each_frame_gets_the_square_and_a_region_marking_it ... ok"),
+        "{tests}"
+    );
     cargo(&dir, &["build", "--release", "--target", "wasm32-wasip2"]);
     let wasm = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../target/authoring-template/wasm32-wasip2/release/my_square.wasm");
