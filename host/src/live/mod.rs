@@ -67,7 +67,10 @@
 //! pictures up to the next keyframe (counted as `late`): the arriving one
 //! and every later one until a keyframe comes, which then replaces what is
 //! still waiting. The owner gets [`LiveEvent::KeyframeNeeded`] to ask the
-//! sender for one, and the session catches up from that keyframe. Which access
+//! sender for one, and again with every picture skipped until one comes
+//! (a request can be lost, and a browser's encoder sends keyframes only
+//! when asked), so the owner rate-limits its requests but must not drop
+//! the last one. The session catches up from that keyframe. Which access
 //! units are keyframes is the caller's word ([`crate::Packet::keyframe`],
 //! from the sandboxed `parse-h264` stage or the RTP layer); the host never
 //! reads the bitstream. A wrong flag costs pictures (the decoder reports
@@ -172,7 +175,10 @@ pub enum LiveEvent {
         stages: Vec<Duration>,
     },
     /// The session needs a keyframe from the sender: it fell behind and
-    /// dropped pictures, or its decoder lost references. Send a PLI.
+    /// dropped pictures, or its decoder lost references. Send a PLI. It
+    /// comes again with every picture skipped while the session waits for
+    /// a keyframe: rate-limit the PLIs, but send one after the limit's
+    /// interval if the session still asks.
     KeyframeNeeded,
     /// Inputs or pictures dropped since the last such event.
     Dropped {

@@ -159,6 +159,11 @@ impl LiveSession {
             if !keyframe {
                 input.late += 1;
                 drop(input);
+                // Again with every picture skipped: the first request may
+                // have been rate-limited or lost on the way, and a sender
+                // without periodic keyframes (a browser's encoder) only
+                // sends one when asked. The owner rate-limits.
+                self.shared.inbox.send(LiveEvent::KeyframeNeeded);
                 self.shared.schedule(&self.runtime);
                 return;
             }

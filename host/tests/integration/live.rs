@@ -325,6 +325,49 @@ fn a_session_behind_keeps_at_most_its_queue_and_restarts_at_a_keyframe() {
     drain(&blocker);
 }
 
+/// A browser's encoder sends a keyframe only when asked, so one request
+/// lost or rate-limited away must not leave a session skipping for good:
+/// every picture skipped asks again.
+#[test]
+fn a_session_waiting_for_a_keyframe_asks_again_with_every_picture_it_skips() {
+    let Some(units) = access_units(12) else {
+        return;
+    };
+    // The only worker is held by a sleeping stage, so the decoder's
+    // session cannot run and falls behind after three access units.
+    let engine = crate::support::engine_with(64 << 20, Duration::from_millis(400));
+    let sleepy = Arc::new(pipeline(&engine, "test-stage behaviour=sleep"));
+    let decoder = Arc::new(pipeline(&engine, "decode-h264 alignment=access-unit"));
+    let runtime = runtime(1, 3);
+    let blocker = runtime.open(&sleepy, 30.0).unwrap();
+    blocker.push_media(Media::Frame(flat_frame(64, 36, 50, 0)), Instant::now());
+    let session = runtime.open(&decoder, 30.0).unwrap();
+    let asks = |session: &LiveSession| {
+        std::iter::from_fn(|| session.try_recv())
+            .filter(|event| matches!(event, LiveEvent::KeyframeNeeded))
+            .count()
+    };
+    for unit in &units[..4] {
+        session.push(unit.clone(), Instant::now());
+    }
+    assert_eq!(
+        asks(&session),
+        1,
+        "the fourth access unit found the queue full"
+    );
+    // Access units 4..12 are not keyframes (the clip has one every 60).
+    for unit in &units[4..] {
+        assert!(!unit.keyframe);
+        session.push(unit.clone(), Instant::now());
+        assert_eq!(asks(&session), 1, "skipped at pts {}", unit.pts);
+    }
+    session.finish();
+    let (_, _, stats) = drain(&session);
+    assert_eq!(stats.session_drops.get(LATE_DROP), Some(&9));
+    blocker.finish();
+    drain(&blocker);
+}
+
 #[test]
 fn owners_hear_when_the_runtime_shuts_down() {
     let engine = engine();
