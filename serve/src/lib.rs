@@ -38,6 +38,7 @@ mod config;
 #[doc(hidden)]
 pub mod fuzzing;
 mod http;
+mod keyframe_throttle;
 mod media;
 mod metrics;
 mod offer;

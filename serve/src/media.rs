@@ -24,6 +24,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::auth::Role;
+use crate::keyframe_throttle::{KeyframeThrottle, Request};
 use crate::metrics::Metrics;
 use crate::offer::{self, OfferError};
 use crate::stream_stats::{StatsReport, StreamStats};
@@ -128,7 +129,8 @@ struct Call {
 enum CallRole {
     Publisher {
         last_seq: Option<u64>,
-        last_keyframe_request: Option<Instant>,
+        /// PLIs to the publisher.
+        keyframes: KeyframeThrottle,
     },
     Viewer {
         /// Set until the first keyframe went out: what comes before it
@@ -144,7 +146,17 @@ struct StreamState {
     session: Option<(u64, Arc<LiveSession>)>,
     viewers: Vec<CallId>,
     stats: StreamStats,
-    last_keyframe_request: Option<Instant>,
+    /// Keyframe requests to the session's encoder.
+    keyframes: KeyframeThrottle,
+}
+
+/// Who a deferred keyframe request goes to.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum KeyframeTarget {
+    /// A PLI to this publisher.
+    Publisher(CallId),
+    /// A forced keyframe from this stream's session.
+    Stream(String),
 }
 
 /// A live session's event, tagged with its stream and generation.
@@ -158,6 +170,8 @@ pub(crate) struct MediaLoop {
     by_source: HashMap<SocketAddr, CallId>,
     streams: HashMap<String, StreamState>,
     timers: BinaryHeap<Reverse<(Instant, CallId)>>,
+    /// Keyframe requests the throttle deferred, by when they are due.
+    keyframe_timers: BinaryHeap<Reverse<(Instant, KeyframeTarget)>>,
     events: mpsc::UnboundedSender<SessionEvent>,
     next_call: CallId,
     next_generation: u64,
@@ -180,7 +194,7 @@ impl MediaLoop {
                         session: None,
                         viewers: Vec::new(),
                         stats: StreamStats::default(),
-                        last_keyframe_request: None,
+                        keyframes: KeyframeThrottle::new(KEYFRAME_REQUEST_INTERVAL),
                     },
                 )
             })
@@ -192,6 +206,7 @@ impl MediaLoop {
             by_source: HashMap::new(),
             streams,
             timers: BinaryHeap::new(),
+            keyframe_timers: BinaryHeap::new(),
             events,
             next_call: 1,
             next_generation: 1,
@@ -235,6 +250,7 @@ impl MediaLoop {
             }
             let now = Instant::now();
             self.expire_timers(now);
+            self.deferred_keyframe_requests(now);
             if now >= housekeeping {
                 self.housekeeping(now);
                 housekeeping = now + HOUSEKEEPING_INTERVAL;
@@ -247,10 +263,46 @@ impl MediaLoop {
     }
 
     fn next_deadline(&self) -> Instant {
-        self.timers
-            .peek()
-            .map(|Reverse((when, _))| *when)
+        let call = self.timers.peek().map(|Reverse((when, _))| *when);
+        let keyframe = self.keyframe_timers.peek().map(|Reverse((when, _))| *when);
+        call.into_iter()
+            .chain(keyframe)
+            .min()
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(1))
+    }
+
+    /// Sends the keyframe requests the throttle deferred that are due.
+    fn deferred_keyframe_requests(&mut self, now: Instant) {
+        while let Some(Reverse((when, _))) = self.keyframe_timers.peek() {
+            if *when > now {
+                break;
+            }
+            let Some(Reverse((_, target))) = self.keyframe_timers.pop() else {
+                break;
+            };
+            match target {
+                KeyframeTarget::Publisher(id) => {
+                    let due = self
+                        .calls
+                        .get_mut(&id)
+                        .is_some_and(|call| match &mut call.role {
+                            CallRole::Publisher { keyframes, .. } => keyframes.poll(now),
+                            CallRole::Viewer { .. } => false,
+                        });
+                    if due {
+                        self.send_pli(id, now);
+                    }
+                }
+                KeyframeTarget::Stream(stream) => {
+                    if let Some(state) = self.streams.get_mut(&stream)
+                        && let Some((_, session)) = &state.session
+                        && state.keyframes.poll(now)
+                    {
+                        session.request_keyframe();
+                    }
+                }
+            }
+        }
     }
 
     fn command(&mut self, command: Command) {
@@ -354,7 +406,7 @@ impl MediaLoop {
                     .set(self.settings.runtime.sessions() as i64);
                 CallRole::Publisher {
                     last_seq: None,
-                    last_keyframe_request: None,
+                    keyframes: KeyframeThrottle::new(KEYFRAME_REQUEST_INTERVAL),
                 }
             }
             Role::View => {
@@ -543,7 +595,11 @@ impl MediaLoop {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        let CallRole::Publisher { last_seq, .. } = &mut call.role else {
+        let CallRole::Publisher {
+            last_seq,
+            keyframes,
+        } = &mut call.role
+        else {
             return;
         };
         if data.mid != call.mid {
@@ -556,6 +612,9 @@ impl MediaLoop {
         *last_seq = Some(last_seq.map_or(last, |previous| previous.max(last)));
         let packets = last.saturating_sub(first) + 1;
         let keyframe = data.is_keyframe();
+        if keyframe {
+            keyframes.keyframe_seen();
+        }
         let contiguous = data.contiguous;
         let stream = call.stream.clone();
         let packet = Packet {
@@ -590,42 +649,47 @@ impl MediaLoop {
     }
 
     /// Asks a stream's session (its encoder) for a keyframe, at most once
-    /// per [`KEYFRAME_REQUEST_INTERVAL`].
+    /// per [`KEYFRAME_REQUEST_INTERVAL`]; a request inside the interval
+    /// goes out when it ends unless a keyframe came out meanwhile.
     fn stream_keyframe(&mut self, stream: &str, now: Instant) {
         let Some(state) = self.streams.get_mut(stream) else {
             return;
         };
-        if state
-            .last_keyframe_request
-            .is_some_and(|last| now.duration_since(last) < KEYFRAME_REQUEST_INTERVAL)
-        {
+        let Some((_, session)) = &state.session else {
             return;
-        }
-        if let Some((_, session)) = &state.session {
-            session.request_keyframe();
-            state.last_keyframe_request = Some(now);
+        };
+        match state.keyframes.request(now) {
+            Request::Send => session.request_keyframe(),
+            Request::Deferred(at) => self
+                .keyframe_timers
+                .push(Reverse((at, KeyframeTarget::Stream(stream.to_owned())))),
+            Request::AlreadyPending => {}
         }
     }
 
-    /// Sends a PLI to a publisher, at most once per
-    /// [`KEYFRAME_REQUEST_INTERVAL`].
+    /// Asks a publisher for a keyframe (a PLI), at most once per
+    /// [`KEYFRAME_REQUEST_INTERVAL`]; a request inside the interval goes
+    /// out when it ends unless a keyframe came meanwhile.
     fn publisher_keyframe(&mut self, id: CallId, now: Instant) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        let CallRole::Publisher {
-            last_keyframe_request,
-            ..
-        } = &mut call.role
-        else {
+        let CallRole::Publisher { keyframes, .. } = &mut call.role else {
             return;
         };
-        if last_keyframe_request
-            .is_some_and(|last| now.duration_since(last) < KEYFRAME_REQUEST_INTERVAL)
-        {
-            return;
+        match keyframes.request(now) {
+            Request::Send => self.send_pli(id, now),
+            Request::Deferred(at) => self
+                .keyframe_timers
+                .push(Reverse((at, KeyframeTarget::Publisher(id)))),
+            Request::AlreadyPending => {}
         }
-        *last_keyframe_request = Some(now);
+    }
+
+    fn send_pli(&mut self, id: CallId, now: Instant) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
         if let Some(mut writer) = call.rtc.writer(call.mid)
             && writer
                 .request_keyframe(None, KeyframeRequestKind::Pli)
@@ -655,6 +719,9 @@ impl MediaLoop {
                 let Media::Packet(packet) = media else {
                     return;
                 };
+                if packet.keyframe {
+                    state.keyframes.keyframe_seen();
+                }
                 metrics.frames_out.inc();
                 metrics.end_to_end(latency);
                 for (name, time) in self.settings.stage_names.iter().zip(&stages) {

@@ -145,6 +145,29 @@ fn chromium_publishes_the_test_pattern_and_another_chromium_watches_it_redacted_
         g2g.len() as u64 + misses
     );
 
+    // The stream keeps flowing. On a shared machine the session falls
+    // behind now and then and skips to a keyframe; a browser's encoder
+    // sends one only when asked, so a request lost to rate limiting once
+    // stalled the call for good (all later pictures dropped as late).
+    let decoded = |r: &Value| r["framesDecoded"].as_u64().unwrap_or(0);
+    let served = |r: &Value| r["server"]["frames"]["out"].as_u64().unwrap_or(0);
+    let start = viewer.execute("return window.framechainResults", json!([]));
+    std::thread::sleep(Duration::from_secs(6));
+    let end = viewer.execute("return window.framechainResults", json!([]));
+    eprintln!(
+        "over 6 s more: {} pictures served, {} decoded; server: {}",
+        served(&end) - served(&start),
+        decoded(&end) - decoded(&start),
+        end["server"]["frames"]
+    );
+    assert!(
+        decoded(&end) - decoded(&start) >= 30,
+        "the stream stalled: {} pictures decoded in 6 s\nbefore: {}\nafter: {}",
+        decoded(&end) - decoded(&start),
+        brief(&start),
+        brief(&end)
+    );
+
     publisher.click(&publisher.find("#stop"));
     drop(server);
 }
