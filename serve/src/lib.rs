@@ -44,6 +44,7 @@ mod metrics;
 mod offer;
 mod pages;
 mod stream_stats;
+mod viewer_bitrate;
 
 pub use args::ServeArgs;
 pub use config::{ServeConfig, StreamSpec};

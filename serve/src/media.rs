@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use framechain::live::{LiveEvent, LiveRuntime, LiveSession};
 use framechain::{Codec, Media, Packet, Pipeline};
+use str0m::bwe::BweKind;
 use str0m::format::Codec as RtpCodec;
 use str0m::media::{KeyframeRequestKind, MediaTime, Mid};
 use str0m::net::{Protocol, Receive};
@@ -28,6 +29,7 @@ use crate::keyframe_throttle::{KeyframeThrottle, Request};
 use crate::metrics::Metrics;
 use crate::offer::{self, OfferError};
 use crate::stream_stats::{StatsReport, StreamStats};
+use crate::viewer_bitrate::ViewerBitrate;
 
 /// Keyframe requests to one publisher, at most one per this interval: a
 /// viewer sending PLIs in a loop must not make the encoder send only
@@ -148,6 +150,8 @@ struct StreamState {
     stats: StreamStats,
     /// Keyframe requests to the session's encoder.
     keyframes: KeyframeThrottle,
+    /// The encoder's target from the viewers' bandwidth estimates.
+    bitrate: ViewerBitrate,
 }
 
 /// Who a deferred keyframe request goes to.
@@ -195,6 +199,7 @@ impl MediaLoop {
                         viewers: Vec::new(),
                         stats: StreamStats::default(),
                         keyframes: KeyframeThrottle::new(KEYFRAME_REQUEST_INTERVAL),
+                        bitrate: ViewerBitrate::default(),
                     },
                 )
             })
@@ -399,6 +404,7 @@ impl MediaLoop {
                 state.publisher = Some(id);
                 state.session = Some((generation, session));
                 state.stats = StreamStats::new(self.settings.stage_names.clone());
+                state.bitrate.restart();
                 self.settings.metrics.admitted.inc();
                 self.settings
                     .metrics
@@ -586,6 +592,7 @@ impl MediaLoop {
                     self.stream_keyframe(&stream, now);
                 }
             }
+            Event::EgressBitrateEstimate(estimate) => self.viewer_estimate(id, estimate, now),
             _ => {}
         }
     }
@@ -645,6 +652,36 @@ impl MediaLoop {
         if !contiguous {
             // Packets were lost: the decoder will need a keyframe.
             self.publisher_keyframe(id, now);
+        }
+    }
+
+    /// A viewer's bandwidth estimate (TWCC from its feedback, or its REMB)
+    /// may move the stream encoder's target bitrate.
+    fn viewer_estimate(&mut self, id: CallId, estimate: BweKind, now: Instant) {
+        let Some(call) = self.calls.get(&id) else {
+            return;
+        };
+        if !matches!(call.role, CallRole::Viewer { .. }) {
+            return;
+        }
+        let estimate = match estimate {
+            BweKind::Twcc { estimate, .. } | BweKind::Remb { estimate, .. } => estimate,
+            // str0m's enum is non-exhaustive: a kind this server does not
+            // know leaves the target alone.
+            _ => return,
+        };
+        let Some(state) = self.streams.get_mut(&call.stream) else {
+            return;
+        };
+        state.bitrate.estimate(id, estimate.as_u64());
+        let Some((_, session)) = &state.session else {
+            return;
+        };
+        if let Some(target) = state.bitrate.poll(now) {
+            session.set_bitrate(target);
+            state.stats.target_bitrate = state.bitrate.applied();
+            state.stats.bitrate_changes += 1;
+            self.settings.metrics.bitrate_changes.inc();
         }
     }
 
@@ -840,6 +877,7 @@ impl MediaLoop {
             }
             CallRole::Viewer { .. } => {
                 state.viewers.retain(|viewer| *viewer != id);
+                state.bitrate.viewer_left(id);
                 self.settings.metrics.viewers.dec();
             }
         }

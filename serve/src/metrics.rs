@@ -35,6 +35,7 @@ pub(crate) struct Metrics {
     pub rtp_packets: Counter,
     pub rtp_lost: Counter,
     pub keyframe_requests: Counter,
+    pub bitrate_changes: Counter,
     http: Family<Labels, Counter>,
     pub udp_unmatched: Counter,
     swaps: Family<Labels, Counter>,
@@ -57,6 +58,7 @@ impl Metrics {
             rtp_packets: Counter::default(),
             rtp_lost: Counter::default(),
             keyframe_requests: Counter::default(),
+            bitrate_changes: Counter::default(),
             http: Family::default(),
             udp_unmatched: Counter::default(),
             swaps: Family::default(),
@@ -122,6 +124,11 @@ impl Metrics {
             "keyframe_requests",
             "Keyframe requests (PLI) sent to publishers",
             metrics.keyframe_requests.clone(),
+        );
+        registry.register(
+            "bitrate_changes",
+            "Encoder target bitrates set from viewers' congestion feedback (TWCC, REMB)",
+            metrics.bitrate_changes.clone(),
         );
         registry.register(
             "http_requests",

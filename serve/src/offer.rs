@@ -4,6 +4,7 @@
 
 use std::time::Instant;
 
+use str0m::bwe::Bitrate;
 use str0m::change::SdpOffer;
 use str0m::format::Codec;
 use str0m::media::{Direction, MediaKind, Mid};
@@ -28,6 +29,14 @@ pub(crate) enum OfferError {
     NoH264,
 }
 
+/// A viewer's path is assumed to carry this much until its feedback says
+/// otherwise: a 720p call at the example pipeline's rate.
+const INITIAL_ESTIMATE_KBPS: u64 = 2_500;
+/// What the estimator keeps sending at least (media and padding).
+const MINIMUM_KBPS: u64 = 100;
+/// What the estimator probes for: room for 1080p.
+const DESIRED_KBPS: u64 = 8_000;
+
 /// A call's connection after its offer was accepted.
 pub(crate) struct Accepted {
     pub rtc: Rtc,
@@ -46,13 +55,25 @@ pub(crate) fn accept(
 ) -> Result<Accepted, OfferError> {
     let offer = SdpOffer::from_sdp_string(offer)
         .map_err(|error| OfferError::Malformed(untrusted(&error.to_string(), MAX_ERROR_CHARS)))?;
-    let mut rtc = RtcConfig::new()
+    let mut config = RtcConfig::new()
         .set_ice_lite(true)
         .clear_codecs()
         .enable_h264(true)
         // Ingress statistics every second: RTP loss for the metrics.
-        .set_stats_interval(Some(std::time::Duration::from_secs(1)))
-        .build(now);
+        .set_stats_interval(Some(std::time::Duration::from_secs(1)));
+    if role == Role::View {
+        // Estimate each viewer's path from its transport-wide congestion
+        // feedback (TWCC); the lowest estimate sets the encoder's target
+        // (crate::viewer_bitrate).
+        config = config.enable_bwe(Some(Bitrate::kbps(INITIAL_ESTIMATE_KBPS)));
+    }
+    let mut rtc = config.build(now);
+    if role == Role::View {
+        // Probe up to DESIRED: the encoder's own `max-bitrate` caps what
+        // it takes of an estimate.
+        rtc.bwe()
+            .set_bitrate(Bitrate::kbps(MINIMUM_KBPS), Bitrate::kbps(DESIRED_KBPS));
+    }
     let candidate = Candidate::host(candidate, "udp")
         .map_err(|error| OfferError::Malformed(format!("no candidate: {error}")))?;
     rtc.add_local_candidate(candidate);

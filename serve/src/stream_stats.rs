@@ -19,6 +19,10 @@ pub(crate) struct StreamStats {
     pub dropped: BTreeMap<String, u64>,
     pub rtp_packets: u64,
     pub rtp_lost: u64,
+    /// The encoder's target from the viewers' congestion feedback, bits
+    /// per second, and how often it changed.
+    pub target_bitrate: Option<u64>,
+    pub bitrate_changes: u64,
     stage_names: Vec<String>,
     /// (when, end to end, each stage)
     samples: VecDeque<(Instant, Duration, Vec<Duration>)>,
@@ -33,6 +37,15 @@ pub(crate) struct StatsReport {
     pub frames: FramesReport,
     pub latency_ms: LatencyReport,
     pub rtp: RtpReport,
+    pub bitrate: BitrateReport,
+}
+
+/// The encoder's target bitrate as the viewers' congestion feedback set it
+/// (`None`: the pipeline's own `bitrate` holds).
+#[derive(Serialize)]
+pub(crate) struct BitrateReport {
+    pub target: Option<u64>,
+    pub changes: u64,
 }
 
 #[derive(Serialize)]
@@ -123,6 +136,10 @@ impl StreamStats {
             rtp: RtpReport {
                 packets: self.rtp_packets,
                 lost: self.rtp_lost,
+            },
+            bitrate: BitrateReport {
+                target: self.target_bitrate,
+                changes: self.bitrate_changes,
             },
         }
     }

@@ -168,6 +168,16 @@ fn chromium_publishes_the_test_pattern_and_another_chromium_watches_it_redacted_
         brief(&end)
     );
 
+    // Chromium's transport-wide congestion feedback reached the server's
+    // bandwidth estimator and set the encoder's target bitrate.
+    let bitrate = &end["server"]["bitrate"];
+    eprintln!("encoder target bitrate from the viewer's feedback: {bitrate}");
+    assert!(
+        bitrate["changes"].as_u64().unwrap_or(0) >= 1
+            && bitrate["target"].as_u64().is_some_and(|bps| bps >= 100_000),
+        "the viewer's congestion feedback never set the encoder's bitrate: {bitrate}"
+    );
+
     publisher.click(&publisher.find("#stop"));
     drop(server);
 }
