@@ -159,6 +159,8 @@ function showServer(stats) {
   show('counts', `${frames.in ?? '–'} / ${frames.out ?? '–'} / ${dropped || '0'}`);
   const rtp = stats.rtp || {};
   show('rtp', `${rtp.packets ?? '–'} / ${rtp.lost ?? '–'}`);
+  const target = stats.bitrate && stats.bitrate.target;
+  show('bitrate', target ? `${(target / 1e6).toFixed(2)} Mbit/s` : 'the pipeline\'s');
   const body = $('stages').tBodies[0];
   body.replaceChildren(...(latency.stages || []).map((stage) => {
     const row = document.createElement('tr');
