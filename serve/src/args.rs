@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::Args;
 use framechain::Pipeline;
 
+use crate::config;
 use crate::{ServeConfig, ServeError, StreamSpec};
 
 /// Serve one pipeline to many WebRTC calls: publishers send with WHIP,
@@ -30,7 +31,7 @@ pub struct ServeArgs {
     /// A stream and its bearer tokens; repeatable.
     #[arg(long = "stream", value_name = "NAME:PUBLISH_TOKEN:VIEW_TOKEN", value_parser = parse_stream)]
     pub streams: Vec<StreamSpec>,
-    /// A file of streams, one NAME:PUBLISH_TOKEN:VIEW_TOKEN per line (# comments), e.g. a mounted Secret.
+    /// A file of streams, one NAME:PUBLISH_TOKEN:VIEW_TOKEN per line (# comments), e.g. a mounted Secret; at most 4 MiB.
     #[arg(long, value_name = "FILE")]
     pub streams_file: Option<PathBuf>,
     /// Publishers (sessions) at once on this node, at most.
@@ -45,7 +46,7 @@ pub struct ServeArgs {
     /// Seconds without media after which a publisher's call is ended.
     #[arg(long, value_name = "SECS", default_value_t = 5.0)]
     pub idle_timeout: f64,
-    /// A file holding the operator's bearer token for POST /admin/stages/STAGE (swap a stage in every running call); without it that endpoint is off.
+    /// A file holding the operator's bearer token (one line, at most 4 KiB) for POST /admin/stages/STAGE (swap a stage in every running call); without it that endpoint is off.
     #[arg(long, value_name = "FILE")]
     pub admin_token_file: Option<PathBuf>,
     /// Worker threads running stage calls (default: the cores this process may use).
@@ -62,19 +63,7 @@ impl ServeArgs {
     pub fn all_streams(&self) -> Result<Vec<StreamSpec>, ServeError> {
         let mut streams = self.streams.clone();
         if let Some(path) = &self.streams_file {
-            let text = std::fs::read_to_string(path).map_err(|error| {
-                ServeError::Config(format!("cannot read {}: {error}", path.display()))
-            })?;
-            for (index, line) in text.lines().enumerate() {
-                let line = line.trim();
-                if line.is_empty() || line.starts_with('#') {
-                    continue;
-                }
-                let spec = StreamSpec::parse(line).map_err(|error| {
-                    ServeError::Config(format!("{} line {}: {error}", path.display(), index + 1))
-                })?;
-                streams.push(spec);
-            }
+            streams = config::read_streams_file(path, streams)?;
         }
         if streams.is_empty() {
             return Err(ServeError::Config(
@@ -110,10 +99,7 @@ impl ServeArgs {
         config.fps = self.fps;
         config.idle_timeout = Duration::from_secs_f64(self.idle_timeout);
         if let Some(path) = &self.admin_token_file {
-            let token = std::fs::read_to_string(path).map_err(|error| {
-                ServeError::Config(format!("cannot read {}: {error}", path.display()))
-            })?;
-            config.admin_token = Some(token.trim().to_owned());
+            config.admin_token = Some(config::read_admin_token_file(path)?);
         }
         if let Some(workers) = self.workers {
             config.live.workers = workers.max(1);

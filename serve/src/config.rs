@@ -1,7 +1,10 @@
 //! What a server serves: the pipeline, the addresses, the streams and
 //! their tokens, and the caps.
 
+use std::collections::HashSet;
+use std::io::Read;
 use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,16 +41,106 @@ pub const MIN_TOKEN_LEN: usize = 8;
 pub const MAX_TOKEN_LEN: usize = 256;
 /// Streams one server serves, at most.
 pub const MAX_STREAMS: usize = 4096;
+/// The largest `--streams-file` read: [`MAX_STREAMS`] lines of the longest
+/// name and tokens fit in 2.3 MiB; the rest is room for comments.
+pub const MAX_STREAMS_FILE: u64 = 4 << 20;
+/// The largest `--admin-token-file` read: one token and white space.
+pub const MAX_ADMIN_TOKEN_FILE: u64 = 4 << 10;
+
+/// Why a stream (`NAME:PUBLISH_TOKEN:VIEW_TOKEN`), the streams or the admin
+/// token are refused. No message quotes a token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum ConfigProblem {
+    #[error("a stream is NAME:PUBLISH_TOKEN:VIEW_TOKEN")]
+    NotNameAndTokens,
+    /// `name` is cut to [`MAX_STREAM_NAME`] characters and shown escaped.
+    #[error("stream name {name:?}: use 1 to {MAX_STREAM_NAME} letters, digits, '-', '_' or '.'")]
+    BadName { name: String },
+    #[error(
+        "stream {stream}: the {role} token must be {MIN_TOKEN_LEN} to {MAX_TOKEN_LEN} printable ASCII characters without spaces"
+    )]
+    BadToken { stream: String, role: &'static str },
+    #[error("stream {stream}: the publish and view tokens must differ")]
+    SameTokens { stream: String },
+    #[error("stream {stream} is given twice")]
+    GivenTwice { stream: String },
+    #[error("more than {MAX_STREAMS} streams")]
+    TooMany,
+    #[error(
+        "the admin token must be one line of {MIN_TOKEN_LEN} to {MAX_TOKEN_LEN} printable ASCII characters without spaces"
+    )]
+    BadAdminToken,
+}
+
+/// Why an operator's file (`--streams-file`, `--admin-token-file`) is
+/// refused. No message quotes the file's content.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum FileProblem {
+    #[error("cannot read it: {0}")]
+    Unreadable(std::io::Error),
+    #[error("it is a directory, not a file")]
+    Directory,
+    #[error("it is larger than {limit} bytes")]
+    TooLarge { limit: u64 },
+    #[error("line {line} is not UTF-8 text")]
+    NotText { line: usize },
+    #[error("line {line}: {problem}")]
+    Line { line: usize, problem: ConfigProblem },
+    #[error("it holds no token")]
+    NoToken,
+    #[error(transparent)]
+    Content(ConfigProblem),
+}
+
+/// A [`FileProblem`] with the file it is about.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {problem}", framechain::text::untrusted(&.path.display().to_string(), 300))]
+pub(crate) struct FileError {
+    path: PathBuf,
+    problem: FileProblem,
+}
+
+impl FileError {
+    fn new(path: &Path, problem: FileProblem) -> FileError {
+        FileError {
+            path: path.to_owned(),
+            problem,
+        }
+    }
+}
+
+// `ServeError` keeps configuration errors as their one-line text.
+impl From<ConfigProblem> for ServeError {
+    fn from(problem: ConfigProblem) -> ServeError {
+        ServeError::Config(problem.to_string())
+    }
+}
+
+impl From<FileError> for ServeError {
+    fn from(error: FileError) -> ServeError {
+        ServeError::Config(error.to_string())
+    }
+}
+
+/// A bearer token as every token here must be: [`MIN_TOKEN_LEN`] to
+/// [`MAX_TOKEN_LEN`] printable ASCII characters, no spaces or controls (so it
+/// fits an `Authorization` header as it is).
+fn token_is_valid(token: &str) -> bool {
+    (MIN_TOKEN_LEN..=MAX_TOKEN_LEN).contains(&token.len())
+        && token.bytes().all(|b| b.is_ascii_graphic())
+}
 
 impl StreamSpec {
     /// Parses `NAME:PUBLISH_TOKEN:VIEW_TOKEN`.
     pub fn parse(text: &str) -> Result<StreamSpec, ServeError> {
+        Ok(StreamSpec::parse_checked(text)?)
+    }
+
+    fn parse_checked(text: &str) -> Result<StreamSpec, ConfigProblem> {
         let mut parts = text.trim().splitn(3, ':');
         let (Some(name), Some(publish), Some(view)) = (parts.next(), parts.next(), parts.next())
         else {
-            return Err(ServeError::Config(
-                "a stream is NAME:PUBLISH_TOKEN:VIEW_TOKEN".to_owned(),
-            ));
+            return Err(ConfigProblem::NotNameAndTokens);
         };
         let spec = StreamSpec {
             name: name.to_owned(),
@@ -58,7 +151,7 @@ impl StreamSpec {
         Ok(spec)
     }
 
-    fn check(&self) -> Result<(), ServeError> {
+    fn check(&self) -> Result<(), ConfigProblem> {
         let name_ok = !self.name.is_empty()
             && self.name.len() <= MAX_STREAM_NAME
             && self
@@ -66,30 +159,106 @@ impl StreamSpec {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
         if !name_ok {
-            return Err(ServeError::Config(format!(
-                "stream name {:?}: use 1 to {MAX_STREAM_NAME} letters, digits, '-', '_' or '.'",
-                self.name.chars().take(MAX_STREAM_NAME).collect::<String>()
-            )));
+            return Err(ConfigProblem::BadName {
+                name: self.name.chars().take(MAX_STREAM_NAME).collect(),
+            });
         }
-        for (what, token) in [("publish", &self.publish_token), ("view", &self.view_token)] {
-            let token_ok = (MIN_TOKEN_LEN..=MAX_TOKEN_LEN).contains(&token.len())
-                && token.bytes().all(|b| b.is_ascii_graphic());
-            if !token_ok {
-                // The token itself is never printed.
-                return Err(ServeError::Config(format!(
-                    "stream {}: the {what} token must be {MIN_TOKEN_LEN} to {MAX_TOKEN_LEN} printable ASCII characters without spaces",
-                    self.name
-                )));
+        for (role, token) in [("publish", &self.publish_token), ("view", &self.view_token)] {
+            if !token_is_valid(token) {
+                return Err(ConfigProblem::BadToken {
+                    stream: self.name.clone(),
+                    role,
+                });
             }
         }
         if self.publish_token == self.view_token {
-            return Err(ServeError::Config(format!(
-                "stream {}: the publish and view tokens must differ",
-                self.name
-            )));
+            return Err(ConfigProblem::SameTokens {
+                stream: self.name.clone(),
+            });
         }
         Ok(())
     }
+}
+
+/// Reads at most `limit` bytes of text from `path`: a larger file (a
+/// sparse one, `/dev/zero`) is refused after `limit + 1` bytes at most, a
+/// regular one by its size before anything is read.
+fn read_operator_file(path: &Path, limit: u64) -> Result<String, FileError> {
+    let fail = |problem| FileError::new(path, problem);
+    let file = std::fs::File::open(path).map_err(|error| fail(FileProblem::Unreadable(error)))?;
+    let metadata = file
+        .metadata()
+        .map_err(|error| fail(FileProblem::Unreadable(error)))?;
+    if metadata.is_dir() {
+        return Err(fail(FileProblem::Directory));
+    }
+    if metadata.is_file() && metadata.len() > limit {
+        return Err(fail(FileProblem::TooLarge { limit }));
+    }
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|error| fail(FileProblem::Unreadable(error)))?;
+    if bytes.len() as u64 > limit {
+        return Err(fail(FileProblem::TooLarge { limit }));
+    }
+    String::from_utf8(bytes).map_err(|error| {
+        let valid = &error.as_bytes()[..error.utf8_error().valid_up_to()];
+        let line = 1 + valid.iter().filter(|&&b| b == b'\n').count();
+        fail(FileProblem::NotText { line })
+    })
+}
+
+/// `streams` and those of the streams file `path` (one
+/// `NAME:PUBLISH_TOKEN:VIEW_TOKEN` a line, `#` comments): every stream
+/// valid, no name twice, at most [`MAX_STREAMS`] in all.
+pub(crate) fn read_streams_file(
+    path: &Path,
+    mut streams: Vec<StreamSpec>,
+) -> Result<Vec<StreamSpec>, FileError> {
+    let text = read_operator_file(path, MAX_STREAMS_FILE)?;
+    let mut names: HashSet<String> = streams.iter().map(|s| s.name.clone()).collect();
+    for (index, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let at_line = |problem| {
+            FileError::new(
+                path,
+                FileProblem::Line {
+                    line: index + 1,
+                    problem,
+                },
+            )
+        };
+        let spec = StreamSpec::parse_checked(line).map_err(at_line)?;
+        if !names.insert(spec.name.clone()) {
+            return Err(at_line(ConfigProblem::GivenTwice { stream: spec.name }));
+        }
+        if streams.len() == MAX_STREAMS {
+            return Err(at_line(ConfigProblem::TooMany));
+        }
+        streams.push(spec);
+    }
+    Ok(streams)
+}
+
+/// The admin token in the file `path`: one token, white space around it
+/// ignored.
+pub(crate) fn read_admin_token_file(path: &Path) -> Result<String, FileError> {
+    let text = read_operator_file(path, MAX_ADMIN_TOKEN_FILE)?;
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(FileError::new(path, FileProblem::NoToken));
+    }
+    if !token_is_valid(token) {
+        return Err(FileError::new(
+            path,
+            FileProblem::Content(ConfigProblem::BadAdminToken),
+        ));
+    }
+    Ok(token.to_owned())
 }
 
 /// Everything a [`crate::Server`] needs.
@@ -145,30 +314,26 @@ impl ServeConfig {
         }
     }
 
-    /// Checks the streams: valid, at most [`MAX_STREAMS`], names unique.
+    /// Checks the streams (valid, at most [`MAX_STREAMS`], names unique)
+    /// and the admin token.
     pub fn check(&self) -> Result<(), ServeError> {
         if self.streams.len() > MAX_STREAMS {
-            return Err(ServeError::Config(format!(
-                "{} streams: at most {MAX_STREAMS}",
-                self.streams.len()
-            )));
+            return Err(ConfigProblem::TooMany.into());
         }
-        let mut names = std::collections::HashSet::new();
+        let mut names = HashSet::new();
         for stream in &self.streams {
             stream.check()?;
             if !names.insert(stream.name.as_str()) {
-                return Err(ServeError::Config(format!(
-                    "stream {} is given twice",
-                    stream.name
-                )));
+                return Err(ConfigProblem::GivenTwice {
+                    stream: stream.name.clone(),
+                }
+                .into());
             }
         }
         if let Some(token) = &self.admin_token
-            && !(MIN_TOKEN_LEN..=MAX_TOKEN_LEN).contains(&token.len())
+            && !token_is_valid(token)
         {
-            return Err(ServeError::Config(format!(
-                "the admin token must be {MIN_TOKEN_LEN} to {MAX_TOKEN_LEN} characters"
-            )));
+            return Err(ConfigProblem::BadAdminToken.into());
         }
         if self.media.ip().is_unspecified() && self.advertise.is_none() {
             return Err(ServeError::Config(

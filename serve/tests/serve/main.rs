@@ -4,5 +4,6 @@ mod bad_actors;
 mod browser;
 mod clients;
 mod gstreamer;
+mod operator_files;
 mod support;
 mod swap;
