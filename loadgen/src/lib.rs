@@ -11,21 +11,24 @@
 //! this process's monotonic clock).
 #![deny(missing_docs)]
 
+mod call;
 pub mod h264;
 mod http;
+mod metrics;
 mod peer;
 
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use str0m::Event;
 use str0m::media::{Direction, Frequency, KeyframeRequestKind, MediaTime};
 
+use call::{CallHandle, SharedWithMedia};
 pub use http::{Endpoint, get_text};
+pub use metrics::{metric_total, metric_value};
 pub use peer::CallState;
 use peer::{Peer, StopFlag, ice_gone};
 
@@ -173,6 +176,12 @@ struct PublisherShared {
     connected_at: Option<Instant>,
 }
 
+impl SharedWithMedia for PublisherShared {
+    fn state(&mut self) -> &mut Option<CallState> {
+        &mut self.state
+    }
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panicking client thread leaves plain counters behind; still usable.
     mutex
@@ -182,11 +191,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// A WHIP publisher sending a clip.
 pub struct Publisher {
-    endpoint: Endpoint,
-    resource: String,
-    shared: Arc<Mutex<PublisherShared>>,
-    stop: StopFlag,
-    thread: Option<JoinHandle<()>>,
+    call: CallHandle<PublisherShared>,
 }
 
 impl Publisher {
@@ -204,60 +209,36 @@ impl Publisher {
                 options.fps
             )));
         }
-        let negotiated = Peer::negotiate(endpoint, "whip", Direction::SendOnly)?;
-        let shared = Arc::new(Mutex::new(PublisherShared {
-            state: Some(CallState::Connecting),
-            ..PublisherShared::default()
-        }));
-        let stop = StopFlag::default();
-        let thread = {
-            let (shared, stop) = (shared.clone(), stop.clone());
-            std::thread::Builder::new()
-                .name("whip-publisher".to_owned())
-                .spawn(move || {
-                    let result = publish(negotiated.peer, &clip, &options, &shared, &stop);
-                    let mut shared = lock(&shared);
-                    shared.state = Some(match result {
-                        Ok(()) => CallState::Finished,
-                        Err(error) => CallState::Ended(error.to_string()),
-                    });
-                })?
-        };
-        Ok(Publisher {
-            endpoint: endpoint.clone(),
-            resource: negotiated.resource,
-            shared,
-            stop,
-            thread: Some(thread),
-        })
+        let call = CallHandle::start(
+            endpoint,
+            "whip",
+            Direction::SendOnly,
+            "whip-publisher",
+            move |peer, shared, stop| publish(peer, &clip, &options, shared, stop),
+        )?;
+        Ok(Publisher { call })
     }
 
     /// The WHIP resource URL (`Location`).
     pub fn resource(&self) -> &str {
-        &self.resource
+        self.call.resource()
     }
 
     /// The call's state now.
     pub fn state(&self) -> CallState {
-        lock(&self.shared)
-            .state
-            .clone()
-            .unwrap_or(CallState::Connecting)
+        self.call.state()
     }
 
     /// When ICE and DTLS completed (the clip's clock starts there).
     pub fn connected_at(&self) -> Option<Instant> {
-        lock(&self.shared).connected_at
+        self.call.shared().connected_at
     }
 
     /// Waits until media flows; an error if the call ended first or it took
     /// longer than `timeout`.
     pub fn wait_connected(&self, timeout: Duration) -> Result<(), Error> {
-        wait_for(timeout, "the publisher to connect", || match self.state() {
-            CallState::Connecting => None,
-            CallState::Connected | CallState::Finished => Some(Ok(())),
-            CallState::Ended(reason) => Some(Err(Error::Rtc(reason))),
-        })
+        self.call
+            .wait_connected(timeout, "the publisher to connect")
     }
 
     /// Waits until the clip's frames are all sent (`PublishOptions::frames`);
@@ -272,39 +253,24 @@ impl Publisher {
 
     /// The counts so far.
     pub fn stats(&self) -> PublisherStats {
-        lock(&self.shared).stats.clone()
+        self.call.shared().stats.clone()
     }
 
     /// When the access unit with this RTP timestamp was handed to the
     /// connection.
     pub fn send_time(&self, rtp_time: u32) -> Option<Instant> {
-        lock(&self.shared).send_times.get(&rtp_time).copied()
+        self.call.shared().send_times.get(&rtp_time).copied()
     }
 
     /// Send times of all access units sent so far, by RTP timestamp.
     pub fn send_times(&self) -> HashMap<u32, Instant> {
-        lock(&self.shared).send_times.clone()
+        self.call.shared().send_times.clone()
     }
 
     /// Stops sending and ends the call with `DELETE`; the final counts.
     pub fn stop(mut self) -> Result<PublisherStats, Error> {
-        self.halt();
-        http::delete(&self.endpoint, &self.resource)?;
+        self.call.end()?;
         Ok(self.stats())
-    }
-
-    fn halt(&mut self) {
-        self.stop.stop();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-impl Drop for Publisher {
-    fn drop(&mut self) {
-        // Without `stop`, the media ends and the server's idle timeout ends the call.
-        self.halt();
     }
 }
 
@@ -323,6 +289,15 @@ fn wait_for(
         }
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+/// After a drain: how the media thread returns if ICE went away (`ended`)
+/// or its owner stopped it; `None` while the call goes on.
+fn call_over(ended: &mut Option<String>, stop: &StopFlag) -> Option<Result<(), Error>> {
+    if let Some(reason) = ended.take() {
+        return Some(Err(Error::Rtc(reason)));
+    }
+    stop.is_stopped().then_some(Ok(()))
 }
 
 fn publish(
@@ -355,11 +330,8 @@ fn publish(
             event if ice_gone(&event) => ended = Some("ICE disconnected".to_owned()),
             _ => {}
         })?;
-        if let Some(reason) = ended.take() {
-            return Err(Error::Rtc(reason));
-        }
-        if stop.is_stopped() {
-            return Ok(());
+        if let Some(result) = call_over(&mut ended, stop) {
+            return result;
         }
         let now = Instant::now();
         if start.is_none() {
@@ -486,72 +458,49 @@ struct ViewerShared {
     units: Vec<ReceivedUnit>,
 }
 
+impl SharedWithMedia for ViewerShared {
+    fn state(&mut self) -> &mut Option<CallState> {
+        &mut self.state
+    }
+}
+
 /// A WHEP viewer collecting what a stream sends.
 pub struct Viewer {
-    endpoint: Endpoint,
-    resource: String,
-    shared: Arc<Mutex<ViewerShared>>,
-    stop: StopFlag,
-    thread: Option<JoinHandle<()>>,
+    call: CallHandle<ViewerShared>,
 }
 
 impl Viewer {
     /// Posts a receive-only offer and starts receiving on a thread of its own.
     pub fn start(endpoint: &Endpoint, options: ViewOptions) -> Result<Viewer, Error> {
-        let negotiated = Peer::negotiate(endpoint, "whep", Direction::RecvOnly)?;
-        let shared = Arc::new(Mutex::new(ViewerShared {
-            state: Some(CallState::Connecting),
-            ..ViewerShared::default()
-        }));
-        let stop = StopFlag::default();
-        let thread = {
-            let (shared, stop) = (shared.clone(), stop.clone());
-            std::thread::Builder::new()
-                .name("whep-viewer".to_owned())
-                .spawn(move || {
-                    let result = view(negotiated.peer, &options, &shared, &stop);
-                    let mut shared = lock(&shared);
-                    shared.state = Some(match result {
-                        Ok(()) => CallState::Finished,
-                        Err(error) => CallState::Ended(error.to_string()),
-                    });
-                })?
-        };
-        Ok(Viewer {
-            endpoint: endpoint.clone(),
-            resource: negotiated.resource,
-            shared,
-            stop,
-            thread: Some(thread),
-        })
+        let call = CallHandle::start(
+            endpoint,
+            "whep",
+            Direction::RecvOnly,
+            "whep-viewer",
+            move |peer, shared, stop| view(peer, &options, shared, stop),
+        )?;
+        Ok(Viewer { call })
     }
 
     /// The WHEP resource URL (`Location`).
     pub fn resource(&self) -> &str {
-        &self.resource
+        self.call.resource()
     }
 
     /// The call's state now.
     pub fn state(&self) -> CallState {
-        lock(&self.shared)
-            .state
-            .clone()
-            .unwrap_or(CallState::Connecting)
+        self.call.state()
     }
 
     /// Waits until ICE and DTLS complete.
     pub fn wait_connected(&self, timeout: Duration) -> Result<(), Error> {
-        wait_for(timeout, "the viewer to connect", || match self.state() {
-            CallState::Connecting => None,
-            CallState::Connected | CallState::Finished => Some(Ok(())),
-            CallState::Ended(reason) => Some(Err(Error::Rtc(reason))),
-        })
+        self.call.wait_connected(timeout, "the viewer to connect")
     }
 
     /// Waits until `count` access units have arrived.
     pub fn wait_units(&self, count: u64, timeout: Duration) -> Result<(), Error> {
         wait_for(timeout, &format!("{count} access units"), || {
-            (lock(&self.shared).stats.units >= count).then_some(Ok(()))
+            (self.call.shared().stats.units >= count).then_some(Ok(()))
         })
     }
 
@@ -560,7 +509,7 @@ impl Viewer {
     pub fn wait_quiet(&self, quiet: Duration, timeout: Duration) -> Result<(), Error> {
         let mut last = (u64::MAX, Instant::now());
         wait_for(timeout, "the stream to go quiet", || {
-            let shared = lock(&self.shared);
+            let shared = self.call.shared();
             if matches!(shared.state, Some(CallState::Ended(_))) {
                 return Some(Ok(()));
             }
@@ -573,18 +522,18 @@ impl Viewer {
 
     /// The counts so far.
     pub fn stats(&self) -> ViewerStats {
-        lock(&self.shared).stats.clone()
+        self.call.shared().stats.clone()
     }
 
     /// The access units so far, in arrival order.
     pub fn units(&self) -> Vec<ReceivedUnit> {
-        lock(&self.shared).units.clone()
+        self.call.shared().units.clone()
     }
 
     /// The access units that arrived after `index` (for incremental reads).
     pub fn units_since(&self, index: usize) -> Vec<ReceivedUnit> {
-        let shared = lock(&self.shared);
-        shared
+        self.call
+            .shared()
             .units
             .get(index..)
             .map(<[_]>::to_vec)
@@ -595,22 +544,8 @@ impl Viewer {
     /// When the server already ended the call the `DELETE`'s `404` is an
     /// error; the units are still in [`Viewer::units`] before this.
     pub fn stop(mut self) -> Result<Vec<ReceivedUnit>, Error> {
-        self.halt();
-        http::delete(&self.endpoint, &self.resource)?;
-        Ok(std::mem::take(&mut lock(&self.shared).units))
-    }
-
-    fn halt(&mut self) {
-        self.stop.stop();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-impl Drop for Viewer {
-    fn drop(&mut self) {
-        self.halt();
+        self.call.end()?;
+        Ok(std::mem::take(&mut self.call.shared().units))
     }
 }
 
@@ -667,11 +602,8 @@ fn view(
             event if ice_gone(&event) => ended = Some("ICE disconnected".to_owned()),
             _ => {}
         })?;
-        if let Some(reason) = ended.take() {
-            return Err(Error::Rtc(reason));
-        }
-        if stop.is_stopped() {
-            return Ok(());
+        if let Some(result) = call_over(&mut ended, stop) {
+            return result;
         }
         if !connected && Instant::now() >= connect_deadline {
             return Err(Error::Timeout(format!(

@@ -17,7 +17,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use framechain_loadgen::{
-    Clip, Endpoint, Error, PublishOptions, Publisher, ViewOptions, Viewer, get_text,
+    Clip, Endpoint, Error, PublishOptions, Publisher, ViewOptions, Viewer, get_text, metric_total,
 };
 
 struct Args {
@@ -114,22 +114,59 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-/// Sum of a counter over all its label sets in the Prometheus text.
-fn counter(metrics: &str, name: &str) -> f64 {
-    metrics
-        .lines()
-        .filter(|line| {
-            line.strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
-        })
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 fn dropped(server: &str) -> f64 {
     get_text(&format!("{server}/metrics"), None)
-        .map(|text| counter(&text, "framechain_frames_dropped_total"))
+        .map(|text| metric_total(&text, "framechain_frames_dropped_total"))
         .unwrap_or(f64::NAN)
+}
+
+/// A step measured ([`measure`]) with the server's drops in its window and
+/// its latency percentiles.
+struct MeasuredStep {
+    step: Step,
+    server_dropped: f64,
+    p50: f64,
+    p99: f64,
+    max: f64,
+}
+
+fn measure_with_server_drops(calls: &mut [Call], args: &Args) -> MeasuredStep {
+    let dropped_before = dropped(&args.server);
+    let step = measure(calls, args.window);
+    let server_dropped = dropped(&args.server) - dropped_before;
+    MeasuredStep {
+        p50: percentile(&step.latencies_ms, 50.0),
+        p99: percentile(&step.latencies_ms, 99.0),
+        max: step.latencies_ms.last().copied().unwrap_or(f64::NAN),
+        server_dropped,
+        step,
+    }
+}
+
+impl MeasuredStep {
+    /// The CSV row of this step of `phase` with `publishers` calls running.
+    fn csv_row(&self, phase: &str, publishers: usize, budget_ms: f64) -> String {
+        let MeasuredStep {
+            step,
+            server_dropped,
+            p50,
+            p99,
+            max,
+        } = self;
+        format!(
+            "{phase},{publishers},{p50:.2},{p99:.2},{max:.2},{},{},{},{},{server_dropped},{},{}\n",
+            step.latencies_ms.len(),
+            step.sent,
+            step.received,
+            step.sent - step.received,
+            step.plis,
+            if *p99 <= budget_ms {
+                "holds"
+            } else {
+                "over budget"
+            }
+        )
+    }
 }
 
 /// Runs the calls for `window` and measures them: latency of every unit
@@ -278,14 +315,9 @@ fn run(args: &Args) -> Result<(), String> {
             seen: 0,
         });
         std::thread::sleep(args.warmup);
-        let dropped_before = dropped(&args.server);
-        let step = measure(&mut calls, args.window);
-        let server_dropped = dropped(&args.server) - dropped_before;
-        let (p50, p99) = (
-            percentile(&step.latencies_ms, 50.0),
-            percentile(&step.latencies_ms, 99.0),
-        );
-        let max = step.latencies_ms.last().copied().unwrap_or(f64::NAN);
+        let measured = measure_with_server_drops(&mut calls, args);
+        let (step, p50, p99, max) = (&measured.step, measured.p50, measured.p99, measured.max);
+        let server_dropped = measured.server_dropped;
         let holds = p99 <= args.budget_ms;
         println!(
             "{} publishers: p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms, {} pictures, sent {} received {} (lost {}), server dropped {server_dropped}, PLIs {}{}",
@@ -297,18 +329,7 @@ fn run(args: &Args) -> Result<(), String> {
             step.plis,
             if holds { "" } else { "  -- over budget" }
         );
-        writeln!(
-            csv,
-            "ramp,{},{p50:.2},{p99:.2},{max:.2},{},{},{},{},{server_dropped},{},{}",
-            calls.len(),
-            step.latencies_ms.len(),
-            step.sent,
-            step.received,
-            step.sent - step.received,
-            step.plis,
-            if holds { "holds" } else { "over budget" }
-        )
-        .unwrap();
+        csv.push_str(&measured.csv_row("ramp", calls.len(), args.budget_ms));
         if holds {
             best = Some((calls.len(), p50, p99));
         } else {
@@ -317,36 +338,16 @@ fn run(args: &Args) -> Result<(), String> {
     }
     if refusal.is_some() && !calls.is_empty() {
         // The running calls after the refusal: still within budget?
-        let dropped_before = dropped(&args.server);
-        let step = measure(&mut calls, args.window);
-        let server_dropped = dropped(&args.server) - dropped_before;
-        let (p50, p99) = (
-            percentile(&step.latencies_ms, 50.0),
-            percentile(&step.latencies_ms, 99.0),
-        );
-        let max = step.latencies_ms.last().copied().unwrap_or(f64::NAN);
+        let measured = measure_with_server_drops(&mut calls, args);
+        let (step, p50, p99, max) = (&measured.step, measured.p50, measured.p99, measured.max);
+        let server_dropped = measured.server_dropped;
         println!(
             "after the refusal, {} running calls: p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms, sent {} received {}, server dropped {server_dropped}",
             calls.len(),
             step.sent,
             step.received
         );
-        writeln!(
-            csv,
-            "after-refusal,{},{p50:.2},{p99:.2},{max:.2},{},{},{},{},{server_dropped},{},{}",
-            calls.len(),
-            step.latencies_ms.len(),
-            step.sent,
-            step.received,
-            step.sent - step.received,
-            step.plis,
-            if p99 <= args.budget_ms {
-                "holds"
-            } else {
-                "over budget"
-            }
-        )
-        .unwrap();
+        csv.push_str(&measured.csv_row("after-refusal", calls.len(), args.budget_ms));
     }
     std::fs::write(&args.csv, csv).map_err(|e| format!("{}: {e}", args.csv.display()))?;
     for call in calls {

@@ -10,7 +10,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use framechain_loadgen::{
-    Clip, Endpoint, PublishOptions, Publisher, ViewOptions, Viewer, get_text, write_h264,
+    Clip, Endpoint, PublishOptions, Publisher, ViewOptions, Viewer, get_text, metric_total,
+    write_h264,
 };
 use framechain_serve::Server;
 
@@ -34,17 +35,6 @@ const RTP_STEP: u32 = 3000;
 /// 32.7 dB measured with 133 of 300 pictures dropped on a loaded machine),
 /// so 1 dB of slack.
 const MIN_PSNR: f64 = 31.0;
-
-/// The sum over all label sets of a Prometheus counter.
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .filter(|line| {
-            line.strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
-        })
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
 
 /// FFmpeg decoding to raw I420 on a pipe, read one picture at a time.
 struct Decoder {
@@ -218,9 +208,9 @@ fn real_clip_over_whip_through_the_telemedicine_chain_to_a_whep_viewer() {
     drop(server);
 
     // Every picture sent is received or counted as dropped by the server.
-    let frames_in = metric(&metrics, "framechain_frames_in_total");
-    let frames_out = metric(&metrics, "framechain_frames_out_total");
-    let dropped = metric(&metrics, "framechain_frames_dropped_total") + 0.0;
+    let frames_in = metric_total(&metrics, "framechain_frames_in_total");
+    let frames_out = metric_total(&metrics, "framechain_frames_out_total");
+    let dropped = metric_total(&metrics, "framechain_frames_dropped_total");
     let received = units.len() as f64;
     eprintln!(
         "sent {sent}, server in {frames_in} out {frames_out} dropped {dropped}, viewer received {received}; \

@@ -150,14 +150,7 @@ pub fn get(server: &Server, path: &str, token: Option<&str>) -> Answer {
 /// The value of a metric line `name{labels} value` (labels exactly as
 /// written, or none), 0 when absent.
 pub fn metric(server: &Server, series: &str) -> f64 {
-    let text = get(server, "/metrics", None).body;
-    text.lines()
-        .filter(|line| !line.starts_with('#'))
-        .find_map(|line| {
-            let (name, value) = line.rsplit_once(' ')?;
-            (name == series).then(|| value.parse().ok())?
-        })
-        .unwrap_or(0.0)
+    framechain_loadgen::metric_value(&get(server, "/metrics", None).body, series).unwrap_or(0.0)
 }
 
 /// Held by the tests that run real-time calls (a browser, GStreamer, the
