@@ -46,6 +46,9 @@ pub struct ServeArgs {
     /// Seconds without media after which a publisher's call is ended.
     #[arg(long, value_name = "SECS", default_value_t = 5.0)]
     pub idle_timeout: f64,
+    /// Congestion control: `on` sets the encoder's target bitrate from the viewers' bandwidth estimates (TWCC, REMB; the lowest wins, encode-h264's max-bitrate caps it); `off` keeps the pipeline's bitrate.
+    #[arg(long, value_name = "MODE", default_value = "on", value_parser = ["on", "off"])]
+    pub congestion_control: String,
     /// A file holding the operator's bearer token (one line, at most 4 KiB) for POST /admin/stages/STAGE (swap a stage in every running call); without it that endpoint is off.
     #[arg(long, value_name = "FILE")]
     pub admin_token_file: Option<PathBuf>,
@@ -98,6 +101,7 @@ impl ServeArgs {
         config.max_viewers = self.max_viewers.max(1);
         config.fps = self.fps;
         config.idle_timeout = Duration::from_secs_f64(self.idle_timeout);
+        config.congestion_control = self.congestion_control == "on";
         if let Some(path) = &self.admin_token_file {
             config.admin_token = Some(config::read_admin_token_file(path)?);
         }

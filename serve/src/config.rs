@@ -287,6 +287,9 @@ pub struct ServeConfig {
     /// A call whose ICE and DTLS have not completed this long after its
     /// offer is ended.
     pub connect_timeout: Duration,
+    /// Whether the viewers' bandwidth estimates set the encoder's target
+    /// bitrate (docs/serve.md, "Congestion"); off keeps the pipeline's.
+    pub congestion_control: bool,
     /// The live runtime's settings (`max_sessions` is taken from above).
     pub live: LiveConfig,
     /// The operator's bearer token for `POST /admin/stages/STAGE` (swapping
@@ -309,6 +312,7 @@ impl ServeConfig {
             fps: 30.0,
             idle_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(10),
+            congestion_control: true,
             live: LiveConfig::default(),
             admin_token: None,
         }

@@ -24,7 +24,7 @@ pub fn offer(offer: &[u8]) -> usize {
     };
     [Role::Publish, Role::View]
         .into_iter()
-        .filter(|role| crate::offer::accept(text, *role, SERVER, Instant::now()).is_ok())
+        .filter(|role| crate::offer::accept(text, *role, SERVER, true, Instant::now()).is_ok())
         .count()
 }
 
@@ -38,7 +38,7 @@ pub fn offer(offer: &[u8]) -> usize {
 /// call accepted.
 pub fn datagrams(offer: &str, datagrams: &[u8]) -> usize {
     let start = Instant::now();
-    let Ok(mut accepted) = crate::offer::accept(offer, Role::Publish, SERVER, start) else {
+    let Ok(mut accepted) = crate::offer::accept(offer, Role::Publish, SERVER, true, start) else {
         return 0;
     };
     let rtc = &mut accepted.rtc;

@@ -155,6 +155,7 @@ impl Server {
             fps: config.fps,
             idle_timeout: config.idle_timeout,
             connect_timeout: config.connect_timeout,
+            congestion_control: config.congestion_control,
         };
         let state = Arc::new(http::HttpState {
             tokens: auth::Tokens::new(&config.streams),

@@ -114,6 +114,8 @@ pub(crate) struct MediaSettings {
     pub fps: f64,
     pub idle_timeout: Duration,
     pub connect_timeout: Duration,
+    /// Viewers' bandwidth estimates set the encoder's target bitrate.
+    pub congestion_control: bool,
 }
 
 struct Call {
@@ -386,8 +388,14 @@ impl MediaLoop {
             _ => {}
         }
         let now = Instant::now();
-        let accepted =
-            offer::accept(offer, role, settings.candidate, now).map_err(Refusal::Offer)?;
+        let accepted = offer::accept(
+            offer,
+            role,
+            settings.candidate,
+            settings.congestion_control,
+            now,
+        )
+        .map_err(Refusal::Offer)?;
         let id = self.next_call;
         self.next_call += 1;
         let call_role = match role {
@@ -661,7 +669,7 @@ impl MediaLoop {
         let Some(call) = self.calls.get(&id) else {
             return;
         };
-        if !matches!(call.role, CallRole::Viewer { .. }) {
+        if !self.settings.congestion_control || !matches!(call.role, CallRole::Viewer { .. }) {
             return;
         }
         let estimate = match estimate {

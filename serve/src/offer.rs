@@ -46,11 +46,13 @@ pub(crate) struct Accepted {
 }
 
 /// Parses `offer`, and for `role` builds an ICE-lite connection whose one
-/// candidate is `candidate` and whose only codec is H.264.
+/// candidate is `candidate` and whose only codec is H.264; a viewer's
+/// estimates its path's bandwidth when `congestion_control` is on.
 pub(crate) fn accept(
     offer: &str,
     role: Role,
     candidate: std::net::SocketAddr,
+    congestion_control: bool,
     now: Instant,
 ) -> Result<Accepted, OfferError> {
     let offer = SdpOffer::from_sdp_string(offer)
@@ -61,14 +63,15 @@ pub(crate) fn accept(
         .enable_h264(true)
         // Ingress statistics every second: RTP loss for the metrics.
         .set_stats_interval(Some(std::time::Duration::from_secs(1)));
-    if role == Role::View {
+    let estimate = congestion_control && role == Role::View;
+    if estimate {
         // Estimate each viewer's path from its transport-wide congestion
         // feedback (TWCC); the lowest estimate sets the encoder's target
         // (crate::viewer_bitrate).
         config = config.enable_bwe(Some(Bitrate::kbps(INITIAL_ESTIMATE_KBPS)));
     }
     let mut rtc = config.build(now);
-    if role == Role::View {
+    if estimate {
         // Probe up to DESIRED: the encoder's own `max-bitrate` caps what
         // it takes of an estimate.
         rtc.bwe()
