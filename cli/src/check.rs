@@ -268,9 +268,10 @@ fn failure(report: &mut Report, what: &str, error: Error) {
     let detail = match &error {
         Error::StageFailed { failure, .. } | Error::SessionFailed { failure, .. } => {
             match failure {
-                StageFailure::Rejected(text) => format!(
-                    "refused valid synthetic input with a typed error: {}",
-                    framechain::text::untrusted(text, 200)
+                StageFailure::Rejected { kind, message } => format!(
+                    "refused valid synthetic input with a typed error: {}: {}",
+                    kind.wit_name(),
+                    framechain::text::untrusted(message, 200)
                 ),
                 StageFailure::Trap(text) => {
                     format!("crashed instead of returning a typed error: {text}")

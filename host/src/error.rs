@@ -183,22 +183,72 @@ pub enum StageFailure {
     /// The stage trapped (a panic, an unreachable, a bad handle).
     #[error("crashed: {0}")]
     Trap(String),
-    /// The stage returned an error of its own.
-    #[error("{0}")]
-    Rejected(String),
+    /// The stage returned an error of its own, of the kind it chose:
+    /// match on `kind` to tell input it cannot take from its own failure.
+    #[error("{kind}: {message}")]
+    Rejected {
+        /// Which of the contract's `stage-error` cases it returned.
+        kind: StageErrorKind,
+        /// The stage's text, escaped and cut: it is untrusted.
+        message: String,
+    },
 }
 
-/// Renders a stage's own error as `kind: message`.
-/// The stage's text is escaped and cut: it is untrusted.
-pub(crate) fn describe_stage_error(error: &StageError) -> String {
-    let (kind, message) = match error {
-        StageError::BadParameter(message) => ("bad parameter", message),
-        StageError::UnsupportedInput(message) => ("unsupported input", message),
-        StageError::CorruptInput(message) => ("corrupt input", message),
-        StageError::Internal(message) => ("internal error", message),
-    };
-    let message = crate::text::untrusted(message, crate::text::MAX_MESSAGE_CHARS);
-    format!("{kind}: {message}")
+impl StageFailure {
+    /// A stage's own error, its text escaped and cut.
+    pub(crate) fn rejected(error: &StageError) -> StageFailure {
+        let (kind, message) = match error {
+            StageError::BadParameter(message) => (StageErrorKind::BadParameter, message),
+            StageError::UnsupportedInput(message) => (StageErrorKind::UnsupportedInput, message),
+            StageError::CorruptInput(message) => (StageErrorKind::CorruptInput, message),
+            StageError::Internal(message) => (StageErrorKind::Internal, message),
+        };
+        StageFailure::Rejected {
+            kind,
+            message: crate::text::untrusted(message, crate::text::MAX_MESSAGE_CHARS),
+        }
+    }
+}
+
+/// The kind of a stage's own error: the cases of the contract's
+/// `stage-error` (wit/stage.wit), without the text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StageErrorKind {
+    /// `bad-parameter`: a parameter is missing, unknown or has a value the
+    /// stage cannot use. From `create` this is [`Error::BadParameter`].
+    BadParameter,
+    /// `unsupported-input`: valid input of a kind the stage does not take.
+    UnsupportedInput,
+    /// `corrupt-input`: damaged input.
+    CorruptInput,
+    /// `internal`: the stage itself failed.
+    Internal,
+}
+
+/// For people: `bad parameter`, `unsupported input`, `corrupt input`,
+/// `internal error`.
+impl std::fmt::Display for StageErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            StageErrorKind::BadParameter => "bad parameter",
+            StageErrorKind::UnsupportedInput => "unsupported input",
+            StageErrorKind::CorruptInput => "corrupt input",
+            StageErrorKind::Internal => "internal error",
+        })
+    }
+}
+
+impl StageErrorKind {
+    /// The case's name in the contract: `bad-parameter`,
+    /// `unsupported-input`, `corrupt-input`, `internal`.
+    pub fn wit_name(self) -> &'static str {
+        match self {
+            StageErrorKind::BadParameter => "bad-parameter",
+            StageErrorKind::UnsupportedInput => "unsupported-input",
+            StageErrorKind::CorruptInput => "corrupt-input",
+            StageErrorKind::Internal => "internal",
+        }
+    }
 }
 
 /// The host's result type.

@@ -67,7 +67,7 @@ pub use bindings::types::{
 };
 pub use chain::{ChainSpec, StageSpec};
 pub use engine::{EPOCH_TICK, Engine, EngineConfig};
-pub use error::{Busy, Error, Result, StageFailure};
+pub use error::{Busy, Error, Result, StageErrorKind, StageFailure};
 pub use frame::{Frame, FrameMetadata, MAX_DIMENSION, chroma_size};
 pub use media::{Media, Packet};
 pub use pipeline::Pipeline;

@@ -11,7 +11,7 @@ use crate::bindings::types::{
     Control, Media as WitMedia, Notice, Output, Port, StageDescription, StageError,
 };
 use crate::bindings::{StageComponent, StageComponentPre};
-use crate::error::{Error, Result, StageFailure, describe_stage_error};
+use crate::error::{Error, Result, StageFailure};
 use crate::limits::MAX_PARAMS;
 use crate::stage_state::StageState;
 use crate::text;
@@ -114,8 +114,11 @@ impl LoadedStage {
     }
 
     /// A fresh instance in a store of its own, configured with `params`.
-    /// A parameter the stage rejects becomes [`Error::BadParameter`] with
-    /// the stage's own message.
+    /// A parameter the stage rejects (`bad-parameter`) becomes
+    /// [`Error::BadParameter`] with the stage's own message; any other
+    /// error from `create` is [`Error::StageFailed`] with
+    /// [`StageFailure::Rejected`] of its kind, and a trap or a limit is
+    /// [`Error::StageFailed`] as in any call.
     pub(crate) fn instantiate(
         &self,
         limits: InstanceLimits,
@@ -148,12 +151,12 @@ impl LoadedStage {
             .call_create(&mut store, params)
             .map_err(|error| failed(classify(limits, &store, error)))?;
         let processor = created.map_err(|error| {
-            let message = match error {
-                crate::bindings::types::StageError::BadParameter(message) => {
-                    text::untrusted(&message, text::MAX_MESSAGE_CHARS)
-                }
-                other => describe_stage_error(&other),
+            let StageError::BadParameter(message) = error else {
+                // Any other kind is the stage failing, not the user's
+                // parameters: it keeps its kind.
+                return failed(StageFailure::rejected(&error));
             };
+            let message = text::untrusted(&message, text::MAX_MESSAGE_CHARS);
             // Stages conventionally start their messages with their own
             // name; the error adds it, so it would appear twice.
             let prefix = format!("{}: ", self.name());
@@ -299,7 +302,7 @@ impl StageInstance {
             .call_control(&mut self.store, self.processor, event)
         {
             Err(error) => Err(classify(self.limits, &self.store, error)),
-            Ok(Err(stage_error)) => Err(StageFailure::Rejected(describe_stage_error(&stage_error))),
+            Ok(Err(stage_error)) => Err(StageFailure::rejected(&stage_error)),
             Ok(Ok(())) => Ok(()),
         }
     }
@@ -323,7 +326,7 @@ impl StageInstance {
         let output = match result {
             Err(error) => return Err(classify(self.limits, &self.store, error)),
             Ok(Err(stage_error)) => {
-                return Err(StageFailure::Rejected(describe_stage_error(&stage_error)));
+                return Err(StageFailure::rejected(&stage_error));
             }
             Ok(Ok(output)) => output,
         };

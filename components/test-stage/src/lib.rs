@@ -1,7 +1,10 @@
 //! `test-stage`: a stage that misbehaves on request, for the host's
 //! integration tests and benchmarks. Not shipped.
 //!
-//! Takes I420 frames, gives I420 frames. One parameter, `behaviour`:
+//! Takes I420 frames, gives I420 frames. Two parameters: `behaviour`, and
+//! `level` (an integer 0 to 100, default 0, otherwise unused), whose invalid
+//! values are refused with `bad-parameter` except under
+//! `behaviour=mistyped-param-error`.
 //!
 //! | value | on push |
 //! |-------|---------|
@@ -28,6 +31,8 @@
 //! | `stderr-flood` | writes 10 MB to stderr in 1 KB pieces, then returns the frame |
 //! | `aliased-drops` | reports 4096 drops whose reasons all point at the same 16 MiB of text: 64 GiB if the host copied each one |
 //! | `aliased-labels` | sets 200 regions whose labels all point at the same 16 MiB: 3.2 GB if the host copied each one |
+//! | `create-internal-error` | `create` fails with an `internal` error (not a parameter's fault) |
+//! | `mistyped-param-error` | passes frames on; an invalid `level` is refused with `internal` instead of `bad-parameter` |
 //!
 //! Built with the `sleepy-describe` feature (`cargo xtask build` makes
 //! `target/test-stages/test-stage-sleepy-describe.wasm`), `describe` itself
@@ -43,10 +48,10 @@ use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use framechain_stage::media::{empty_output, expect_frame, frame_error_text, frame_output};
-use framechain_stage::spec::choice;
+use framechain_stage::spec::{ParamSpecExt, choice, param};
 use framechain_stage::{
-    Control, DroppedFrame, Frame, Media, Output, ParamSpec, Params, PixelFormat, Plane, Port,
-    ProcessorHandle, Rect, Region, Stage, StageDescription, StageError, StageProcessor,
+    Control, DroppedFrame, Frame, Media, Output, ParamKind, ParamSpec, Params, PixelFormat, Plane,
+    Port, ProcessorHandle, Rect, Region, Stage, StageDescription, StageError, StageProcessor,
 };
 
 pub const STAGE_NAME: &str = "test-stage";
@@ -78,10 +83,12 @@ pub enum Behaviour {
     AliasedDrops,
     AliasedLabels,
     Burn,
+    CreateInternalError,
+    MistypedParamError,
 }
 
 impl Behaviour {
-    const ALL: [(&'static str, Behaviour); 24] = [
+    const ALL: [(&'static str, Behaviour); 26] = [
         ("passthrough", Behaviour::Passthrough),
         ("loop", Behaviour::Loop),
         ("alloc", Behaviour::Alloc),
@@ -106,6 +113,8 @@ impl Behaviour {
         ("aliased-drops", Behaviour::AliasedDrops),
         ("aliased-labels", Behaviour::AliasedLabels),
         ("burn", Behaviour::Burn),
+        ("create-internal-error", Behaviour::CreateInternalError),
+        ("mistyped-param-error", Behaviour::MistypedParamError),
     ];
 
     fn from_name(name: &str) -> Option<Behaviour> {
@@ -113,22 +122,46 @@ impl Behaviour {
     }
 }
 
+/// The range of the `level` parameter.
+const LEVELS: std::ops::RangeInclusive<i64> = 0..=100;
+
 pub fn param_specs() -> Vec<ParamSpec> {
     let names: Vec<&str> = Behaviour::ALL.iter().map(|(n, _)| *n).collect();
-    vec![choice(
-        "behaviour",
-        &names,
-        "passthrough",
-        "What to do on push: passthrough, loop forever, alloc without end, trap, remember the first Y sample, read-plane or roundtrip the Y plane, hoard-frames without end, probe-sandbox for capabilities; hostile: sleep (in push, create or flush), region-flood, long-label, metadata-clones, multiply, drop-reasons, log-flood, error-forgery, swallow, stderr-flood, aliased-drops, aliased-labels; burn: spin 45 ms of CPU per frame, then pass it on (a stage using most of a 50 ms time limit on every call).",
-    )]
+    vec![
+        choice(
+            "behaviour",
+            &names,
+            "passthrough",
+            "What to do on push: passthrough, loop forever, alloc without end, trap, remember the first Y sample, read-plane or roundtrip the Y plane, hoard-frames without end, probe-sandbox for capabilities; hostile: sleep (in push, create or flush), region-flood, long-label, metadata-clones, multiply, drop-reasons, log-flood, error-forgery, swallow, stderr-flood, aliased-drops, aliased-labels; burn: spin 45 ms of CPU per frame, then pass it on (a stage using most of a 50 ms time limit on every call); create-internal-error: fail create with an internal error; mistyped-param-error: refuse an invalid level with internal instead of bad-parameter.",
+        ),
+        param(
+            "level",
+            ParamKind::Integer,
+            "A whole number from 0 to 100, otherwise unused: for checks of how parameter errors are typed.",
+        )
+        .with_default("0"),
+    ]
 }
 
-/// Reads the `behaviour` parameter; unknown values are a bad parameter.
+/// Reads the parameters; unknown values are a bad parameter, except an
+/// invalid `level` under `mistyped-param-error`, which is `internal`.
 pub fn behaviour_from_params(list: Vec<(String, String)>) -> Result<Behaviour, StageError> {
-    let params = Params::parse(STAGE_NAME, &param_specs(), list)?;
+    // `level` is read after `behaviour`, so that the behaviour can decide
+    // how its errors are typed.
+    let (level, rest): (Vec<_>, Vec<_>) = list.into_iter().partition(|(name, _)| name == "level");
+    let params = Params::parse(STAGE_NAME, &param_specs(), rest)?;
     let name = params.choice("behaviour")?;
-    Behaviour::from_name(name)
-        .ok_or_else(|| params.error("behaviour", &format!("unknown behaviour \"{name}\"")))
+    let behaviour = Behaviour::from_name(name)
+        .ok_or_else(|| params.error("behaviour", &format!("unknown behaviour \"{name}\"")))?;
+    let level = Params::parse(STAGE_NAME, &param_specs(), level)
+        .and_then(|params| params.integer("level", LEVELS));
+    match level {
+        Ok(_) => Ok(behaviour),
+        Err(StageError::BadParameter(message)) if behaviour == Behaviour::MistypedParamError => {
+            Err(StageError::Internal(message))
+        }
+        Err(error) => Err(error),
+    }
 }
 
 /// The stage type registered with `export_stage!`.
@@ -169,8 +202,14 @@ static HOARD: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 impl StageProcessor for TestProcessor {
     fn create(params: Vec<(String, String)>) -> Result<ProcessorHandle, StageError> {
         let behaviour = behaviour_from_params(params)?;
-        if behaviour == Behaviour::SleepInCreate {
-            sleep_an_hour();
+        match behaviour {
+            Behaviour::SleepInCreate => sleep_an_hour(),
+            Behaviour::CreateInternalError => {
+                return Err(StageError::Internal(format!(
+                    "{STAGE_NAME}: failing create because behaviour=create-internal-error"
+                )));
+            }
+            _ => {}
         }
         Ok(ProcessorHandle::new(TestProcessor { behaviour }))
     }
@@ -178,7 +217,11 @@ impl StageProcessor for TestProcessor {
     fn push(&self, input: Media) -> Result<Output, StageError> {
         let frame = expect_frame(STAGE_NAME, input)?;
         match self.behaviour {
-            Behaviour::Passthrough | Behaviour::SleepInCreate | Behaviour::SleepInFlush => {}
+            Behaviour::Passthrough
+            | Behaviour::SleepInCreate
+            | Behaviour::SleepInFlush
+            | Behaviour::CreateInternalError
+            | Behaviour::MistypedParamError => {}
             Behaviour::Sleep => sleep_an_hour(),
             Behaviour::RegionFlood => flood_regions(&frame),
             Behaviour::LongLabel => frame.add_region(&long_label_region()),
@@ -533,8 +576,32 @@ mod tests {
         assert_eq!(
             behaviour("explode"),
             Err(StageError::BadParameter(
-                "test-stage: behaviour: expected one of passthrough, loop, alloc, trap, remember, read-plane, roundtrip, hoard-frames, probe-sandbox, sleep, sleep-in-create, sleep-in-flush, region-flood, long-label, metadata-clones, multiply, drop-reasons, log-flood, error-forgery, swallow, stderr-flood, aliased-drops, aliased-labels, burn, got \"explode\"".to_owned()
+                "test-stage: behaviour: expected one of passthrough, loop, alloc, trap, remember, read-plane, roundtrip, hoard-frames, probe-sandbox, sleep, sleep-in-create, sleep-in-flush, region-flood, long-label, metadata-clones, multiply, drop-reasons, log-flood, error-forgery, swallow, stderr-flood, aliased-drops, aliased-labels, burn, create-internal-error, mistyped-param-error, got \"explode\"".to_owned()
             ))
         );
+    }
+
+    #[test]
+    fn an_invalid_level_is_typed_wrongly_only_when_asked() {
+        let with_level = |behaviour: &str, level: &str| {
+            behaviour_from_params(vec![
+                ("level".to_owned(), level.to_owned()),
+                ("behaviour".to_owned(), behaviour.to_owned()),
+            ])
+        };
+        assert_eq!(with_level("passthrough", "7"), Ok(Behaviour::Passthrough));
+        assert!(matches!(
+            with_level("passthrough", "twelve"),
+            Err(StageError::BadParameter(_))
+        ));
+        assert!(matches!(
+            with_level("passthrough", "101"),
+            Err(StageError::BadParameter(_))
+        ));
+        let Err(StageError::Internal(message)) = with_level("mistyped-param-error", "twelve")
+        else {
+            panic!("expected an internal error");
+        };
+        assert!(message.starts_with("test-stage: level: "), "{message}");
     }
 }

@@ -1,6 +1,6 @@
 //! A chain is checked before any frame flows.
 
-use framechain::{ChainSpec, Error, Pipeline};
+use framechain::{ChainSpec, Error, Pipeline, StageErrorKind, StageFailure};
 
 use crate::support::{engine, pipeline};
 
@@ -58,6 +58,48 @@ fn unknown_parameters_are_refused_with_the_known_ones() {
         "{text}"
     );
     assert!(text.contains("width") && text.contains("height"), "{text}");
+}
+
+#[test]
+fn a_stage_failing_in_create_is_not_reported_as_a_bad_parameter() {
+    // `internal` from create is the stage's failure: it keeps its kind.
+    let error = build_error("test-stage behaviour=create-internal-error");
+    let Error::StageFailed {
+        stage,
+        failure: StageFailure::Rejected { kind, message },
+    } = &error
+    else {
+        panic!("{error:?}")
+    };
+    assert_eq!(stage, "test-stage");
+    assert_eq!(*kind, StageErrorKind::Internal);
+    assert!(message.contains("create-internal-error"), "{message}");
+    assert_eq!(
+        error.to_string(),
+        "stage test-stage failed: internal error: test-stage: failing create because behaviour=create-internal-error"
+    );
+    // An invalid value the stage types wrongly keeps the wrong kind, so a
+    // checker can see it; typed rightly, it is a bad parameter.
+    let error = build_error("test-stage behaviour=mistyped-param-error level=twelve");
+    assert!(
+        matches!(
+            &error,
+            Error::StageFailed {
+                failure: StageFailure::Rejected {
+                    kind: StageErrorKind::Internal,
+                    ..
+                },
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    let error = build_error("test-stage level=twelve");
+    let Error::BadParameter { stage, message } = &error else {
+        panic!("{error:?}")
+    };
+    assert_eq!(stage, "test-stage");
+    assert_eq!(message, "level: expected a whole number, got \"twelve\"");
 }
 
 #[test]
