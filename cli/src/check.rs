@@ -11,6 +11,11 @@
 //! - regions stay true: every region of every output frame lies inside it;
 //! - errors are typed: a trap, a time or memory limit or a broken contract
 //!   rule is a violation (a typed error on valid input is reported too);
+//!   each parameter (but `text` ones) given a value invalid for its kind,
+//!   the others as the user gave them, must be refused in `create` with
+//!   `bad-parameter`, and a compressed packet pushed into a fresh session
+//!   must be refused with `unsupported-input` (accepting either, trapping,
+//!   or another kind of error is a violation);
 //! - a control event (keyframe request) is taken without failing;
 //! - time and memory: every call within `--call-timeout`, memory within
 //!   `--memory-limit` (the host stops the stage otherwise); the slowest
@@ -20,7 +25,8 @@ use std::time::Duration;
 
 use clap::Args;
 use framechain::{
-    ChainSpec, Error, Frame, Media, Pipeline, Plane, Port, Rect, Region, StageFailure, StageSpec,
+    ChainSpec, Codec, Engine, Error, Frame, Media, Packet, ParamKind, ParamSpec, Pipeline, Plane,
+    Port, Rect, Region, StageErrorKind, StageFailure, StageSpec,
 };
 
 /// Reason the host gives to inputs a stage neither passed on nor reported
@@ -103,7 +109,7 @@ pub fn run(registry: framechain::StageRegistry, args: CheckArgs) -> Result<(), S
     }
     let chain = ChainSpec {
         name: None,
-        stages: vec![StageSpec::new(args.stage.clone(), params)],
+        stages: vec![StageSpec::new(args.stage.clone(), params.clone())],
     };
     let pipeline = Pipeline::build(&engine, &chain).map_err(|error| error.to_string())?;
     report.ok("parameters", "accepted (trial create)");
@@ -195,6 +201,14 @@ pub fn run(registry: framechain::StageRegistry, args: CheckArgs) -> Result<(), S
             ),
         );
     }
+    check_parameter_errors(
+        &mut report,
+        &engine,
+        &args.stage,
+        &params,
+        &description.params,
+    );
+    check_packet_refused(&mut report, &pipeline);
     if report.violations.is_empty() {
         println!("result: ok");
         Ok(())
@@ -282,4 +296,170 @@ fn failure(report: &mut Report, what: &str, error: Error) {
         other => other.to_string(),
     };
     report.violation(what, detail);
+}
+
+/// A value `spec`'s kind can never read as, or `None` for free text.
+fn invalid_value(spec: &ParamSpec) -> Option<String> {
+    let value = match spec.kind {
+        ParamKind::Integer => "twelve",
+        ParamKind::Number => "abc",
+        ParamKind::Flag => "maybe",
+        ParamKind::Rect | ParamKind::RectList => "1,2,3",
+        ParamKind::Color => "not-a-colour",
+        ParamKind::Bitrate => "fast",
+        ParamKind::Text => return None,
+        ParamKind::Choice => {
+            let mut value = "not-a-choice".to_owned();
+            while spec.choices.contains(&value) {
+                value.push('x');
+            }
+            return Some(value);
+        }
+    };
+    Some(value.to_owned())
+}
+
+/// The kind's name as `param-kind` spells it.
+fn kind_name(kind: ParamKind) -> &'static str {
+    match kind {
+        ParamKind::Integer => "integer",
+        ParamKind::Number => "number",
+        ParamKind::Flag => "flag",
+        ParamKind::Choice => "choice",
+        ParamKind::Rect => "rect",
+        ParamKind::RectList => "rect-list",
+        ParamKind::Color => "color",
+        ParamKind::Bitrate => "bitrate",
+        ParamKind::Text => "text",
+    }
+}
+
+/// Creates an instance with each parameter in turn given a value invalid
+/// for its kind (the others as the user gave them): the stage must refuse
+/// it in `create` with its typed `bad-parameter` error.
+fn check_parameter_errors(
+    report: &mut Report,
+    engine: &Engine,
+    stage: &str,
+    given: &[(String, String)],
+    specs: &[ParamSpec],
+) {
+    let (mut refused, mut text, mut wrong) = (0, 0, 0);
+    for spec in specs {
+        let Some(value) = invalid_value(spec) else {
+            text += 1;
+            continue;
+        };
+        let mut params: Vec<(String, String)> = given
+            .iter()
+            .filter(|(key, _)| *key != spec.name)
+            .cloned()
+            .collect();
+        params.push((spec.name.clone(), value.clone()));
+        let chain = ChainSpec {
+            name: None,
+            stages: vec![StageSpec::new(stage.to_owned(), params)],
+        };
+        let what = match Pipeline::build(engine, &chain) {
+            Err(Error::BadParameter { .. }) => {
+                refused += 1;
+                continue;
+            }
+            Ok(_) => "was accepted".to_owned(),
+            Err(Error::StageFailed {
+                failure: StageFailure::Rejected { kind, message },
+                ..
+            }) => format!(
+                "was refused with {} ({})",
+                kind.wit_name(),
+                framechain::text::untrusted(&message, 200)
+            ),
+            Err(Error::StageFailed { failure, .. }) => format!("was not refused: {failure}"),
+            Err(other) => format!("was not refused: {other}"),
+        };
+        wrong += 1;
+        report.violation(
+            "errors",
+            format!(
+                "{} parameter {}={value} {what}; an invalid value must be refused with bad-parameter",
+                kind_name(spec.kind),
+                framechain::text::untrusted(&spec.name, 64),
+            ),
+        );
+    }
+    if wrong > 0 {
+        return;
+    }
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    let skipped = if text > 0 {
+        format!(
+            " ({text} text parameter{} not tried: any text is valid)",
+            plural(text)
+        )
+    } else {
+        String::new()
+    };
+    report.ok(
+        "errors",
+        &format!(
+            "{refused} invalid parameter value{} refused with bad-parameter{skipped}",
+            plural(refused)
+        ),
+    );
+}
+
+/// Pushes one compressed packet into a fresh session of a frame stage: it
+/// must be refused with `unsupported-input` (the SDK's
+/// `media::expect_frame`). The host hands it on (only chains are checked
+/// for fit), so the stage is what sees it. The session fails either way
+/// and is dropped; the other checks ran in a session of their own.
+fn check_packet_refused(report: &mut Report, pipeline: &Pipeline) {
+    let mut session = match pipeline.start_session() {
+        Ok(session) => session,
+        Err(error) => {
+            failure(report, "errors", error);
+            return;
+        }
+    };
+    // An H.264 access unit delimiter: a valid, tiny packet.
+    let packet = Packet {
+        codec: Codec::H264,
+        data: vec![0, 0, 0, 1, 0x09, 0xf0],
+        pts: 0,
+        dts: 0,
+        keyframe: true,
+    };
+    let what = match session.push(Media::Packet(packet)) {
+        Err(Error::StageFailed {
+            failure:
+                StageFailure::Rejected {
+                    kind: StageErrorKind::UnsupportedInput,
+                    ..
+                },
+            ..
+        }) => {
+            report.ok(
+                "errors",
+                "a compressed packet refused with unsupported-input",
+            );
+            return;
+        }
+        Ok(outputs) => format!("was taken ({} items out)", outputs.len()),
+        Err(Error::StageFailed {
+            failure: StageFailure::Rejected { kind, message },
+            ..
+        }) => format!(
+            "was refused with {} ({})",
+            kind.wit_name(),
+            framechain::text::untrusted(&message, 200)
+        ),
+        Err(Error::StageFailed { failure, .. }) => format!("was not refused: {failure}"),
+        Err(other) => format!("was not refused: {other}"),
+    };
+    report.violation(
+        "errors",
+        format!(
+            "a compressed packet pushed into the frame stage {what}; it must be refused with unsupported-input"
+        ),
+    );
 }

@@ -204,6 +204,14 @@ fn check_passes_a_good_stage_and_fails_misbehaving_ones() {
     assert!(output.status.success(), "{}", stderr(&output));
     let report = stdout(&output);
     assert!(report.contains("accounting   ok: 8 in, 8 out"), "{report}");
+    assert!(
+        report.contains("errors       ok: 5 invalid parameter values refused with bad-parameter\n"),
+        "{report}"
+    );
+    assert!(
+        report.contains("errors       ok: a compressed packet refused with unsupported-input\n"),
+        "{report}"
+    );
     assert!(report.ends_with("result: ok\n"), "{report}");
 
     let output = framechain(&[
@@ -220,6 +228,34 @@ fn check_passes_a_good_stage_and_fails_misbehaving_ones() {
         "test-stage breaks the stage contract: accounting: 4 of 4 inputs were neither passed on nor reported dropped",
     );
     assert!(stdout(&output).contains("VIOLATION"), "{}", stdout(&output));
+
+    // Errors are typed: an invalid value of each parameter is refused with
+    // bad-parameter, not another kind. redact has a rect-list, a choice, a
+    // colour and two integers (its text parameter is skipped).
+    let output = framechain(&["check", "redact", "--frames", "2"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report = stdout(&output);
+    assert!(
+        report.contains("errors       ok: 5 invalid parameter values refused with bad-parameter (1 text parameter not tried"),
+        "{report}"
+    );
+    let output = framechain(&[
+        "check",
+        "test-stage",
+        "behaviour=mistyped-param-error",
+        "--frames",
+        "2",
+    ]);
+    assert_one_line_error(
+        &output,
+        "test-stage breaks the stage contract: errors: integer parameter level=twelve was refused with internal (test-stage: level: expected a whole number, got \"twelve\"); an invalid value must be refused with bad-parameter",
+    );
+    assert!(
+        stdout(&output)
+            .contains("errors       ok: a compressed packet refused with unsupported-input"),
+        "{}",
+        stdout(&output)
+    );
 
     let output = framechain(&["check", "test-stage", "behaviour=trap", "--frames", "2"]);
     assert_one_line_error(&output, "crashed instead of returning a typed error");
