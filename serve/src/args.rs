@@ -46,6 +46,9 @@ pub struct ServeArgs {
     /// Seconds without media after which a publisher's call is ended.
     #[arg(long, value_name = "SECS", default_value_t = 5.0)]
     pub idle_timeout: f64,
+    /// After SIGTERM, seconds the running calls may go on while no new ones are taken (/readyz and new offers answer 503) before they are ended; a second signal ends them at once. 0: at once.
+    #[arg(long, value_name = "SECS", default_value_t = 0.0)]
+    pub drain_timeout: f64,
     /// Congestion control: `on` sets the encoder's target bitrate from the viewers' bandwidth estimates (TWCC, REMB; the lowest wins, encode-h264's max-bitrate caps it); `off` keeps the pipeline's bitrate.
     #[arg(long, value_name = "MODE", default_value = "on", value_parser = ["on", "off"])]
     pub congestion_control: String,
@@ -102,6 +105,12 @@ impl ServeArgs {
         config.fps = self.fps;
         config.idle_timeout = Duration::from_secs_f64(self.idle_timeout);
         config.congestion_control = self.congestion_control == "on";
+        if !(self.drain_timeout.is_finite() && (0.0..=86_400.0).contains(&self.drain_timeout)) {
+            return Err(ServeError::Config(
+                "--drain-timeout must be 0 to 86400 seconds".to_owned(),
+            ));
+        }
+        config.drain_timeout = Duration::from_secs_f64(self.drain_timeout);
         if let Some(path) = &self.admin_token_file {
             config.admin_token = Some(config::read_admin_token_file(path)?);
         }

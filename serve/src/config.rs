@@ -287,6 +287,9 @@ pub struct ServeConfig {
     /// A call whose ICE and DTLS have not completed this long after its
     /// offer is ended.
     pub connect_timeout: Duration,
+    /// After SIGTERM, how long running calls may go on (no new ones are
+    /// taken) before the server ends them; zero ends them at once.
+    pub drain_timeout: Duration,
     /// Whether the viewers' bandwidth estimates set the encoder's target
     /// bitrate (docs/serve.md, "Congestion"); off keeps the pipeline's.
     pub congestion_control: bool,
@@ -313,6 +316,7 @@ impl ServeConfig {
             idle_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(10),
             congestion_control: true,
+            drain_timeout: Duration::ZERO,
             live: LiveConfig::default(),
             admin_token: None,
         }

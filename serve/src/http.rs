@@ -3,6 +3,7 @@
 //! type, token) and passed to the media loop, which owns every call.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -31,6 +32,9 @@ pub(crate) struct HttpState {
     pub metrics: Arc<Metrics>,
     pub runtime: Arc<LiveRuntime>,
     pub max_sessions: usize,
+    /// Set by [`crate::Server::start_draining`]: no new calls, the running
+    /// ones go on.
+    pub draining: Arc<AtomicBool>,
 }
 
 type Shared = Arc<HttpState>;
@@ -130,6 +134,10 @@ async fn offer(
 ) -> Response {
     if let Some(response) = refusal(state, headers, stream, role) {
         return response;
+    }
+    if state.draining.load(Ordering::Relaxed) {
+        state.metrics.refused("draining");
+        return retry_later("the node is draining before it stops; try another node");
     }
     let is_sdp = headers
         .get(header::CONTENT_TYPE)
@@ -448,6 +456,9 @@ async fn healthz() -> Response {
 /// under its `max_load`. Kubernetes stops sending calls to a pod that is
 /// not ready.
 async fn readyz(State(state): State<Shared>) -> Response {
+    if state.draining.load(Ordering::Relaxed) {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "draining");
+    }
     let runtime = &state.runtime;
     let sessions = runtime.sessions();
     let load = runtime.load();

@@ -51,6 +51,7 @@ pub use config::{ServeConfig, StreamSpec};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use framechain::live::LiveRuntime;
 use framechain::{ChainSpec, Engine, Pipeline};
@@ -93,6 +94,8 @@ pub struct Server {
     shutdown: watch::Sender<bool>,
     tokio: Option<tokio::runtime::Runtime>,
     live: Arc<LiveRuntime>,
+    draining: Arc<AtomicBool>,
+    drain_timeout: std::time::Duration,
 }
 
 impl Server {
@@ -157,6 +160,7 @@ impl Server {
             connect_timeout: config.connect_timeout,
             congestion_control: config.congestion_control,
         };
+        let draining = Arc::new(AtomicBool::new(false));
         let state = Arc::new(http::HttpState {
             tokens: auth::Tokens::new(&config.streams),
             admin: auth::AdminToken::new(config.admin_token.as_deref()),
@@ -165,6 +169,7 @@ impl Server {
             metrics,
             runtime: live.clone(),
             max_sessions: config.max_sessions,
+            draining: draining.clone(),
         });
         let started: Result<(), std::io::Error> = tokio.block_on(async {
             let udp = tokio::net::UdpSocket::from_std(udp)?;
@@ -198,6 +203,8 @@ impl Server {
             shutdown,
             tokio: Some(tokio),
             live,
+            draining,
+            drain_timeout: config.drain_timeout,
         })
     }
 
@@ -216,24 +223,62 @@ impl Server {
         self.live.sessions()
     }
 
-    /// Blocks until SIGINT or SIGTERM, then shuts down.
+    /// Stops taking calls while the running ones go on: `/readyz` and
+    /// every new WHIP or WHEP offer answer `503` (with `Retry-After`), so
+    /// a load balancer sends new calls elsewhere. For a rolling update:
+    /// drain, wait until [`Server::sessions`] is 0 or the grace period
+    /// ends, then [`Server::shutdown`].
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether [`Server::start_draining`] was called.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+
+    /// Blocks until SIGINT or SIGTERM, then drains for up to the
+    /// configured [`ServeConfig::drain_timeout`] (until the last call
+    /// ends, or a second signal), then shuts down.
     pub fn wait_for_signal(self) {
         if let Some(tokio) = &self.tokio {
             tokio.block_on(async {
                 let mut terminate =
                     tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+                let mut stop = async || {
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => {}
+                        _ = async {
+                            match terminate.as_mut() {
+                                Some(signal) => { signal.recv().await; }
+                                None => std::future::pending::<()>().await,
+                            }
+                        } => {}
+                    }
+                };
+                stop().await;
+                if self.drain_timeout.is_zero() || self.sessions() == 0 {
+                    return;
+                }
+                log::info!(
+                    "draining: {} call(s) may go on for up to {} s (a second signal stops at once)",
+                    self.sessions(),
+                    self.drain_timeout.as_secs_f64()
+                );
+                self.start_draining();
+                let drained = async {
+                    while self.sessions() > 0 {
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    }
+                };
                 tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = async {
-                        match terminate.as_mut() {
-                            Some(signal) => { signal.recv().await; }
-                            None => std::future::pending::<()>().await,
-                        }
-                    } => {}
+                    _ = stop() => {}
+                    _ = drained => {}
+                    _ = tokio::time::sleep(self.drain_timeout) => {}
                 }
             });
         }
-        log::info!("shutting down");
+        log::info!("shutting down: ending {} call(s)", self.sessions());
         self.shutdown();
     }
 

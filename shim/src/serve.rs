@@ -95,11 +95,31 @@ pub fn serve(
         server.http_addr(),
         server.media_addr()
     );
-    let signal = wait_for_stop_signal(stop)?;
+    let drain_timeout = std::time::Duration::from_secs_f64(args.drain_timeout);
+    let signal = wait_for_stop_signal(&stop)?;
+    let mut drained = String::new();
+    if !drain_timeout.is_zero() && server.sessions() > 0 {
+        // Kubernetes sends SIGTERM and waits terminationGracePeriodSeconds:
+        // no new calls (readiness fails, offers get 503), the running ones
+        // may end by themselves.
+        let began = Instant::now();
+        server.start_draining();
+        let calls = server.sessions();
+        while server.sessions() > 0 && began.elapsed() < drain_timeout {
+            if signal_within(&stop, std::time::Duration::from_millis(100))? {
+                break;
+            }
+        }
+        drained = format!(
+            " after draining {calls} call(s) for {} ms ({} left)",
+            began.elapsed().as_millis(),
+            server.sessions()
+        );
+    }
     let started = Instant::now();
     server.shutdown();
     Ok(format!(
-        "framechain: serve {name}: stopped on {signal}, every call ended in {} ms",
+        "framechain: serve {name}: stopped on {signal}{drained}, every call ended in {} ms",
         started.elapsed().as_millis()
     ))
 }
@@ -169,7 +189,7 @@ fn install_stop_handler() -> Result<std::fs::File, String> {
 
 /// Waits until the handler of [`install_stop_handler`] has seen SIGTERM
 /// or SIGINT.
-fn wait_for_stop_signal(mut pipe: std::fs::File) -> Result<&'static str, String> {
+fn wait_for_stop_signal(mut pipe: &std::fs::File) -> Result<&'static str, String> {
     use std::io::Read;
     let mut byte = [0u8; 1];
     loop {
@@ -186,6 +206,31 @@ fn wait_for_stop_signal(mut pipe: std::fs::File) -> Result<&'static str, String>
             Err(error) => return Err(format!("waiting for SIGTERM: {error}")),
         }
     }
+}
+
+/// Whether another stop signal arrives within `timeout` (a second SIGTERM
+/// or SIGINT ends a drain at once).
+fn signal_within(pipe: &std::fs::File, timeout: std::time::Duration) -> Result<bool, String> {
+    use std::os::fd::AsRawFd;
+    let mut poll = libc::pollfd {
+        fd: pipe.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let millis = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+    // SAFETY: one valid pollfd for the duration of the call.
+    let ready = unsafe { libc::poll(&mut poll, 1, millis) };
+    if ready < 0 {
+        let error = std::io::Error::last_os_error();
+        if error.kind() == std::io::ErrorKind::Interrupted {
+            return Ok(false);
+        }
+        return Err(format!("waiting for a second signal: {error}"));
+    }
+    if ready == 0 {
+        return Ok(false);
+    }
+    wait_for_stop_signal(pipe).map(|_| true)
 }
 
 /// Whether the container's arguments ask for the server.

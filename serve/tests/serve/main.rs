@@ -3,6 +3,7 @@
 mod bad_actors;
 mod browser;
 mod clients;
+mod drain;
 mod gstreamer;
 mod operator_files;
 mod support;
