@@ -77,13 +77,18 @@ pub fn run(args: NewStageArgs) -> Result<(), String> {
         std::fs::write(&target, text)
             .map_err(|error| format!("cannot write {}: {error}", target.display()))?;
     }
+    // The steps of docs/authoring.md's "Your first stage in five minutes",
+    // with paths relative to the crate after the `cd`.
     let shown = dir.display();
+    let wasm = format!("target/wasm32-wasip2/release/{crate_name}.wasm");
     println!(
         "Made stage {name} in {shown}. Next:\n  \
-         cd {shown} && cargo test && cargo build --release --target wasm32-wasip2\n  \
-         framechain inspect {shown}/target/wasm32-wasip2/release/{crate_name}.wasm\n  \
-         framechain check {shown}/target/wasm32-wasip2/release/{crate_name}.wasm\n  \
-         framechain run \"{shown}/target/wasm32-wasip2/release/{crate_name}.wasm size=64\" -i testsrc -o out.y4m\n\
+         cd {shown}\n  \
+         cargo test --release\n  \
+         cargo build --release --target wasm32-wasip2\n  \
+         framechain inspect {wasm}\n  \
+         framechain check   {wasm}\n  \
+         framechain run \"{wasm} x=100 y=100 size=64 ! scale width=640 height=360\" -i testsrc -o out.y4m\n\
          To run it by name, copy it into a stage folder as {name}.wasm (the name it describes itself by).",
         name = args.name
     );
