@@ -3,7 +3,7 @@
 # a crate made by `framechain new-stage` builds with `cargo component build
 # --release` as it is, and the component works in a chain. Steps: install
 # cargo-component (pinned, from crates.io, into target/lang-tools/cargo-component;
-# about 15 minutes on two cores the first time, nothing after) if absent; add the
+# about 20 minutes on two cores the first time, nothing after) if absent; add the
 # rust target wasm32-wasip1 if absent (cargo-component 0.21 builds for it and
 # adapts the module to a component with its built-in WASI preview1 adapter; it
 # would add the target itself otherwise); `framechain new-stage my-square` in a
@@ -59,7 +59,7 @@ export FRAMECHAIN_STAGE_PATH="$target/stages"
 
 step="installing cargo-component $CARGO_COMPONENT_VERSION"
 if ! "$tools/bin/cargo-component" --version 2>/dev/null | grep -qx "cargo-component $CARGO_COMPONENT_VERSION"; then
-    echo "$name: installing cargo-component $CARGO_COMPONENT_VERSION (crates.io) into $tools; about 15 min on two cores" >&2
+    echo "$name: installing cargo-component $CARGO_COMPONENT_VERSION (crates.io) into $tools; about 20 min on two cores" >&2
     # Its own temp build folder, not the workspace's target folder.
     env -u CARGO_TARGET_DIR timeout 3600 \
         cargo install cargo-component --locked --version "$CARGO_COMPONENT_VERSION" \

@@ -291,6 +291,10 @@ fn test() -> Result<(), String> {
     // The manifests of deploy/k3s against Kubernetes 1.30's API schemas,
     // offline (kubernetes-validate; about 1 s, plus a one-time pip install).
     run(Command::new("bash").arg(root().join("scripts/validate-manifests.sh")))?;
+    // The contract as a binary WIT package (what authors in any language
+    // build against), and every built stage exporting its version
+    // (wasm-tools; a few seconds, plus a one-time pip install).
+    run(Command::new("sh").arg(root().join("scripts/wit-package.sh")))?;
     // The containerd shim end to end: a private containerd, `ctr run` and
     // the CRI path on a real clip. Fails (never skips) when it cannot run.
     run(Command::new("bash").arg(root().join("shim/tests/containerd.sh")))
