@@ -364,7 +364,9 @@ impl MediaLoop {
                 let report = self.streams.get_mut(&stream).map(|state| {
                     let live = state.publisher.is_some();
                     let viewers = state.viewers.len();
-                    state.stats.report(&stream, live, viewers)
+                    state
+                        .stats
+                        .report(&stream, live, viewers, state.bitrate.report())
                 });
                 let _ = reply.send(report);
             }
@@ -687,8 +689,6 @@ impl MediaLoop {
         };
         if let Some(target) = state.bitrate.poll(now) {
             session.set_bitrate(target);
-            state.stats.target_bitrate = state.bitrate.applied();
-            state.stats.bitrate_changes += 1;
             self.settings.metrics.bitrate_changes.inc();
         }
     }

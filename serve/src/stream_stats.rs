@@ -19,10 +19,6 @@ pub(crate) struct StreamStats {
     pub dropped: BTreeMap<String, u64>,
     pub rtp_packets: u64,
     pub rtp_lost: u64,
-    /// The encoder's target from the viewers' congestion feedback, bits
-    /// per second, and how often it changed.
-    pub target_bitrate: Option<u64>,
-    pub bitrate_changes: u64,
     stage_names: Vec<String>,
     /// (when, end to end, each stage)
     samples: VecDeque<(Instant, Duration, Vec<Duration>)>,
@@ -99,7 +95,15 @@ impl StreamStats {
         self.samples.push_back((now, end_to_end, stages));
     }
 
-    pub(crate) fn report(&mut self, stream: &str, live: bool, viewers: usize) -> StatsReport {
+    /// The report, with the encoder's `bitrate` as the viewers' feedback
+    /// set it (kept by [`crate::viewer_bitrate::ViewerBitrate`]).
+    pub(crate) fn report(
+        &mut self,
+        stream: &str,
+        live: bool,
+        viewers: usize,
+        bitrate: BitrateReport,
+    ) -> StatsReport {
         let now = Instant::now();
         while self
             .samples
@@ -137,10 +141,7 @@ impl StreamStats {
                 packets: self.rtp_packets,
                 lost: self.rtp_lost,
             },
-            bitrate: BitrateReport {
-                target: self.target_bitrate,
-                changes: self.bitrate_changes,
-            },
+            bitrate,
         }
     }
 }

@@ -14,6 +14,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use crate::stream_stats::BitrateReport;
+
 /// Smallest relative change that is passed on.
 const MIN_CHANGE: f64 = 0.10;
 /// A rise waits this long after the last change.
@@ -26,6 +28,8 @@ pub(crate) struct ViewerBitrate {
     estimates: BTreeMap<u64, u64>,
     applied: Option<u64>,
     last_change: Option<Instant>,
+    /// Targets passed on since the session started.
+    changes: u64,
 }
 
 impl ViewerBitrate {
@@ -44,11 +48,16 @@ impl ViewerBitrate {
     pub(crate) fn restart(&mut self) {
         self.applied = None;
         self.last_change = None;
+        self.changes = 0;
     }
 
-    /// The target last passed on, bits per second.
-    pub(crate) fn applied(&self) -> Option<u64> {
-        self.applied
+    /// The target last passed on (bits per second) and how often it
+    /// changed, for the stream's stats.
+    pub(crate) fn report(&self) -> BitrateReport {
+        BitrateReport {
+            target: self.applied,
+            changes: self.changes,
+        }
     }
 
     /// A new target to pass on to the encoder at `now`, if the estimates
@@ -71,6 +80,7 @@ impl ViewerBitrate {
         }
         self.applied = Some(lowest);
         self.last_change = Some(now);
+        self.changes += 1;
         Some(u32::try_from(lowest).unwrap_or(u32::MAX))
     }
 }
@@ -100,7 +110,10 @@ mod tests {
         bitrate.viewer_left(2);
         assert_eq!(bitrate.poll(at(t0, 500)), None);
         assert_eq!(bitrate.poll(at(t0, 1000)), Some(3_000_000));
-        assert_eq!(bitrate.applied(), Some(3_000_000));
+        assert_eq!(bitrate.report().target, Some(3_000_000));
+        assert_eq!(bitrate.report().changes, 2);
+        bitrate.restart();
+        assert_eq!(bitrate.report().changes, 0);
     }
 
     #[test]
