@@ -366,16 +366,7 @@ fn check_parameter_errors(
                 continue;
             }
             Ok(_) => "was accepted".to_owned(),
-            Err(Error::StageFailed {
-                failure: StageFailure::Rejected { kind, message },
-                ..
-            }) => format!(
-                "was refused with {} ({})",
-                kind.wit_name(),
-                framechain::text::untrusted(&message, 200)
-            ),
-            Err(Error::StageFailed { failure, .. }) => format!("was not refused: {failure}"),
-            Err(other) => format!("was not refused: {other}"),
+            Err(error) => not_the_wanted_refusal(&error),
         };
         wrong += 1;
         report.violation(
@@ -406,6 +397,23 @@ fn check_parameter_errors(
             plural(refused)
         ),
     );
+}
+
+/// What a call ended in instead of the typed refusal a check wanted: the
+/// stage's own error of another kind, or a failure that is no refusal.
+fn not_the_wanted_refusal(error: &Error) -> String {
+    match error {
+        Error::StageFailed {
+            failure: StageFailure::Rejected { kind, message },
+            ..
+        } => format!(
+            "was refused with {} ({})",
+            kind.wit_name(),
+            framechain::text::untrusted(message, 200)
+        ),
+        Error::StageFailed { failure, .. } => format!("was not refused: {failure}"),
+        other => format!("was not refused: {other}"),
+    }
 }
 
 /// Pushes one compressed packet into a fresh session of a frame stage: it
@@ -445,16 +453,7 @@ fn check_packet_refused(report: &mut Report, pipeline: &Pipeline) {
             return;
         }
         Ok(outputs) => format!("was taken ({} items out)", outputs.len()),
-        Err(Error::StageFailed {
-            failure: StageFailure::Rejected { kind, message },
-            ..
-        }) => format!(
-            "was refused with {} ({})",
-            kind.wit_name(),
-            framechain::text::untrusted(&message, 200)
-        ),
-        Err(Error::StageFailed { failure, .. }) => format!("was not refused: {failure}"),
-        Err(other) => format!("was not refused: {other}"),
+        Err(error) => not_the_wanted_refusal(&error),
     };
     report.violation(
         "errors",

@@ -54,15 +54,7 @@ pub fn datagrams(offer: &str, datagrams: &[u8]) -> usize {
         let Ok(contents) = datagram.try_into() else {
             continue;
         };
-        let input = Input::Receive(
-            now,
-            Receive {
-                proto: Protocol::Udp,
-                source: PEER,
-                destination: SERVER,
-                contents,
-            },
-        );
+        let input = from_peer(now, contents);
         if !rtc.accepts(&input) {
             continue;
         }
@@ -116,15 +108,7 @@ fn complete_ice(rtc: &mut str0m::Rtc, offer: &str, answer: &str, now: Instant) {
     let Ok(contents) = buf[..length].try_into() else {
         return;
     };
-    let input = Input::Receive(
-        now,
-        Receive {
-            proto: Protocol::Udp,
-            source: PEER,
-            destination: SERVER,
-            contents,
-        },
-    );
+    let input = from_peer(now, contents);
     if rtc.accepts(&input) && rtc.handle_input(input).is_ok() {
         drain(rtc);
     }
@@ -132,6 +116,20 @@ fn complete_ice(rtc: &mut str0m::Rtc, offer: &str, answer: &str, now: Instant) {
 
 /// Polls until the call waits for time, at most a bounded number of
 /// outputs (a call cannot make the loop spin without end).
+/// A datagram from the fuzzed peer to the server, as the media loop
+/// hands it to str0m.
+fn from_peer(now: Instant, contents: str0m::net::DatagramRecv<'_>) -> Input<'_> {
+    Input::Receive(
+        now,
+        Receive {
+            proto: Protocol::Udp,
+            source: PEER,
+            destination: SERVER,
+            contents,
+        },
+    )
+}
+
 fn drain(rtc: &mut str0m::Rtc) {
     for _ in 0..10_000 {
         match rtc.poll_output() {
