@@ -414,3 +414,30 @@ fn a_config_built_in_code_holds_the_same_limits() {
         .collect();
     assert_eq!(refusal(config), "more than 4096 streams");
 }
+
+/// `--drain-timeout` holds a call open after SIGTERM: a value outside
+/// 0..=86400 seconds (or not a number of seconds at all) is refused
+/// before the server starts, in one line.
+#[test]
+fn a_drain_timeout_out_of_range_is_refused() {
+    let with = |value: &str| {
+        configure(&[
+            "--stream".into(),
+            "room1:publish-room1-secret:view-room1-secret".into(),
+            format!("--drain-timeout={value}").into(),
+        ])
+    };
+    for bad in ["-1", "NaN", "inf", "86401", "1e300"] {
+        let Err(error) = with(bad) else {
+            panic!("--drain-timeout={bad} was accepted");
+        };
+        assert_eq!(error, "--drain-timeout must be 0 to 86400 seconds", "{bad}");
+    }
+    for (good, seconds) in [("0", 0), ("1800", 1800), ("86400", 86_400)] {
+        let config = with(good).unwrap_or_else(|error| panic!("{good}: {error}"));
+        assert_eq!(
+            config.drain_timeout,
+            std::time::Duration::from_secs(seconds)
+        );
+    }
+}
