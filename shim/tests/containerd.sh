@@ -50,12 +50,15 @@ for stage in decode-h264 redact encode-h264; do
 done
 [ -f "$target/test-stages/test-stage.wasm" ] || fail "$target/test-stages/test-stage.wasm missing (run cargo xtask build)"
 
-# FRAMECHAIN_TEST_BIN: a folder with both binaries already built (for
-# trying the test by hand); otherwise they are built here.
+# FRAMECHAIN_TEST_BIN: a folder with both binaries already built (`cargo
+# xtask test` passes the ones its workspace test build made); otherwise they
+# are built here. Every cargo command here selects the whole workspace, as
+# `cargo test --workspace` does, so that it resolves the same features and
+# reuses that build instead of compiling wasmtime again.
 bin=${FRAMECHAIN_TEST_BIN:-$target/release}
 if [ -z "${FRAMECHAIN_TEST_BIN:-}" ]; then
   step "building the shim and the CLI"
-  (cd "$root" && cargo build --release -q -p containerd-shim-framechain -p framechain-cli)
+  (cd "$root" && cargo test --release -q --workspace --no-run)
 fi
 shim=$bin/containerd-shim-framechain-v1
 framechain=$bin/framechain
@@ -297,7 +300,7 @@ step "6. and framechain serve in a pod: WHIP in, WHEP out, SIGTERM"
 # Both CRI tests, one after the other (the serve pod wants the cores).
 (cd "$root" && FRAMECHAIN_CRI_SOCKET="$socket" FRAMECHAIN_CRI_DATA="$work/data" \
   FRAMECHAIN_CRI_FRAMES="$frames_in" timeout -s KILL 900 \
-  cargo test --release -q -p containerd-shim-framechain --test cri -- --ignored --nocapture --test-threads 1) ||
+  cargo test --release -q --workspace --test cri -- --ignored --nocapture --test-threads 1) ||
   fail "CRI test failed"
 check_output "$work/data/out-cri.264"
 # What the WHEP viewer received: the processed stream, from its first

@@ -83,7 +83,7 @@ fn main() -> ExitCode {
         "setup" => setup(),
         "build" => setup().and_then(|()| build()),
         "demo" => setup().and_then(|()| build()).and_then(|()| demo()),
-        "test" => setup().and_then(|()| build()).and_then(|()| test()),
+        "test" => test(),
         "bench" => setup()
             .and_then(|()| build())
             .and_then(|()| bench(&args[1..])),
@@ -143,6 +143,13 @@ fn setup() -> Result<(), String> {
 /// them to `target/stages` and `target/test-stages` under their stage
 /// names, then builds the CLI.
 fn build() -> Result<(), String> {
+    build_stages()?;
+    run(cargo().args(["build", "--release", "-p", "framechain-cli"]))
+}
+
+/// The stage components (Rust, then Python and JavaScript), into
+/// `target/stages` and `target/test-stages`.
+fn build_stages() -> Result<(), String> {
     let mut command = cargo();
     command.args(["build", "--release", "--target", WASM_TARGET]);
     for stage in STAGE_CRATES {
@@ -163,8 +170,7 @@ fn build() -> Result<(), String> {
         copy(&from, &to)?;
     }
     build_sleepy_describe()?;
-    build_language_stages()?;
-    run(cargo().args(["build", "--release", "-p", "framechain-cli"]))
+    build_language_stages()
 }
 
 /// The test stage again, with `describe` sleeping an hour (feature
@@ -256,48 +262,113 @@ fn demo() -> Result<(), String> {
     Ok(())
 }
 
+/// What CI runs (`.ci/run`), phase by phase; each phase's wall time is
+/// printed at the end, whether it passed or not.
+///
+/// Every native build here selects the whole workspace the way
+/// `cargo test --workspace` does, so cargo resolves one set of features
+/// and builds each dependency (wasmtime above all) once: a build of
+/// `-p framechain-cli` alone, or of the shim alone, resolves other features
+/// and compiled wasmtime again, several minutes each. The binaries the
+/// scripts run (`framechain`, the shim) are the ones `cargo test` built.
 fn test() -> Result<(), String> {
-    run(cargo().args(["fmt", "--all", "--check"]))?;
-    run(cargo().args([
-        "clippy",
-        "--workspace",
-        "--all-targets",
-        "--",
-        "-D",
-        "warnings",
-    ]))?;
-    let mut clippy_wasm = cargo();
-    clippy_wasm.args(["clippy", "--release", "--target", WASM_TARGET]);
-    for stage in STAGE_CRATES {
-        clippy_wasm.args(["-p", stage.package]);
-    }
-    run(clippy_wasm.args(["--", "-D", "warnings"]))?;
-    run(cargo().args([
-        "clippy",
-        "--release",
-        "--target",
-        WASM_TARGET,
-        "-p",
-        "framechain-test-stage",
-        "--features",
-        "sleepy-describe",
-        "--",
-        "-D",
-        "warnings",
-    ]))?;
-    run(cargo()
-        .args(["test", "--workspace", "--release"])
-        .env("FRAMECHAIN_STAGE_PATH", stage_path()))?;
+    let mut phases = Phases::default();
+    let result = test_phases(&mut phases);
+    phases.report();
+    result
+}
+
+fn test_phases(phases: &mut Phases) -> Result<(), String> {
+    phases.time("setup", setup)?;
+    phases.time("stages (wasm32-wasip2, Python, JavaScript)", build_stages)?;
+    phases.time("fmt", || run(cargo().args(["fmt", "--all", "--check"])))?;
+    phases.time("clippy (native)", || {
+        run(cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]))
+    })?;
+    phases.time("clippy (wasm32-wasip2)", || {
+        let mut clippy_wasm = cargo();
+        clippy_wasm.args(["clippy", "--release", "--target", WASM_TARGET]);
+        for stage in STAGE_CRATES {
+            clippy_wasm.args(["-p", stage.package]);
+        }
+        run(clippy_wasm.args(["--", "-D", "warnings"]))?;
+        run(cargo().args([
+            "clippy",
+            "--release",
+            "--target",
+            WASM_TARGET,
+            "-p",
+            "framechain-test-stage",
+            "--features",
+            "sleepy-describe",
+            "--",
+            "-D",
+            "warnings",
+        ]))
+    })?;
+    phases.time("build (host, CLI, shim, tests)", || {
+        run(cargo().args(["test", "--workspace", "--release", "--no-run"]))
+    })?;
+    phases.time("tests", || {
+        run(cargo()
+            .args(["test", "--workspace", "--release"])
+            .env("FRAMECHAIN_STAGE_PATH", stage_path()))
+    })?;
     // The manifests of deploy/k3s against Kubernetes 1.30's API schemas,
     // offline (kubernetes-validate; about 1 s, plus a one-time pip install).
-    run(Command::new("bash").arg(root().join("scripts/validate-manifests.sh")))?;
+    phases.time("manifests", || {
+        run(Command::new("bash").arg(root().join("scripts/validate-manifests.sh")))
+    })?;
     // The contract as a binary WIT package (what authors in any language
     // build against), and every built stage exporting its version
     // (wasm-tools; a few seconds, plus a one-time pip install).
-    run(Command::new("sh").arg(root().join("scripts/wit-package.sh")))?;
+    phases.time("WIT package", || {
+        run(Command::new("sh").arg(root().join("scripts/wit-package.sh")))
+    })?;
     // The containerd shim end to end: a private containerd, `ctr run` and
     // the CRI path on a real clip. Fails (never skips) when it cannot run.
-    run(Command::new("bash").arg(root().join("shim/tests/containerd.sh")))
+    // It runs the binaries the workspace test build made.
+    phases.time("containerd", || {
+        run(Command::new("bash")
+            .arg(root().join("shim/tests/containerd.sh"))
+            .env("FRAMECHAIN_TEST_BIN", target_dir().join("release")))
+    })
+}
+
+/// Wall time of each phase of a task, printed as a table at the end.
+#[derive(Default)]
+struct Phases {
+    done: Vec<(&'static str, std::time::Duration, bool)>,
+}
+
+impl Phases {
+    fn time(
+        &mut self,
+        name: &'static str,
+        phase: impl FnOnce() -> Result<(), String>,
+    ) -> Result<(), String> {
+        let start = std::time::Instant::now();
+        let result = phase();
+        self.done.push((name, start.elapsed(), result.is_ok()));
+        result
+    }
+
+    fn report(&self) {
+        let total: std::time::Duration = self.done.iter().map(|(_, time, _)| *time).sum();
+        eprintln!("xtask: phase times");
+        for (name, time, ok) in &self.done {
+            let status = if *ok { "" } else { "  (failed)" };
+            eprintln!("xtask:   {:>7.1} s  {name}{status}", time.as_secs_f64());
+        }
+        eprintln!("xtask:   {:>7.1} s  total", total.as_secs_f64());
+    }
 }
 
 fn bench(extra: &[String]) -> Result<(), String> {
