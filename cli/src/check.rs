@@ -127,12 +127,17 @@ pub fn run(registry: framechain::StageRegistry, args: CheckArgs) -> Result<(), S
             height: (height / 4).max(1),
         },
     };
-    let mut outputs = Vec::new();
+    // Outputs are judged as they come and then dropped: a stage may return
+    // many large frames per call (test-stage's `multiply` returns 40 per
+    // input), and holding them all let a stage take the tool's memory
+    // (issue 17: 5.7 GB for 60 input frames). One call's outputs are what
+    // the host's budget for the stage already bounds.
+    let mut regions = RegionCheck::default();
     let mut failed = false;
     for index in 0..args.frames {
         let frame = synthetic_frame(width, height, index, &region)?;
         match session.push(Media::Frame(frame)) {
-            Ok(out) => outputs.extend(out),
+            Ok(out) => regions.judge(out),
             Err(error) => {
                 failure(&mut report, &format!("push of frame {index}"), error);
                 failed = true;
@@ -152,14 +157,14 @@ pub fn run(registry: framechain::StageRegistry, args: CheckArgs) -> Result<(), S
     }
     if !failed {
         match session.flush() {
-            Ok(out) => outputs.extend(out),
+            Ok(out) => regions.judge(out),
             Err(error) => {
                 failure(&mut report, "flush", error);
                 failed = true;
             }
         }
     }
-    check_regions(&mut report, &outputs);
+    regions.report(&mut report);
     let stats = session.stats();
     let stage_stats = &stats.stages[0];
     let unreported = stage_stats.dropped.get(UNREPORTED).copied().unwrap_or(0);
@@ -244,37 +249,60 @@ fn synthetic_frame(width: u32, height: u32, index: u32, region: &Region) -> Resu
     Ok(frame)
 }
 
-fn check_regions(report: &mut Report, outputs: &[Media]) {
-    let mut frames = 0;
-    for (index, media) in outputs.iter().enumerate() {
-        let Media::Frame(frame) = media else { continue };
-        frames += 1;
-        for region in &frame.regions {
-            let area = region.area;
-            let inside = u64::from(area.x) + u64::from(area.width) <= u64::from(frame.width())
-                && u64::from(area.y) + u64::from(area.height) <= u64::from(frame.height());
-            if !inside {
-                report.violation(
-                    "regions",
-                    format!(
-                        "output {index}: region \"{}\" at {},{} {}x{} is outside the {}x{} frame",
-                        framechain::text::untrusted(&region.label, 40),
-                        area.x,
-                        area.y,
-                        area.width,
-                        area.height,
-                        frame.width(),
-                        frame.height()
-                    ),
-                );
-                return;
+/// Whether every region of every output frame lies inside its frame, judged
+/// output by output: it keeps counts and the first region outside, never
+/// the frames.
+#[derive(Default)]
+struct RegionCheck {
+    /// Outputs seen (frames and anything else), to number them.
+    outputs: u64,
+    /// Output frames seen.
+    frames: u64,
+    /// The first region found outside its frame, described.
+    outside: Option<String>,
+}
+
+impl RegionCheck {
+    /// Judges one call's outputs, which are dropped on return.
+    fn judge(&mut self, outputs: Vec<Media>) {
+        for media in outputs {
+            let index = self.outputs;
+            self.outputs += 1;
+            let Media::Frame(frame) = media else { continue };
+            self.frames += 1;
+            if self.outside.is_some() {
+                continue;
+            }
+            let outside = frame.regions.iter().find(|region| {
+                let area = region.area;
+                u64::from(area.x) + u64::from(area.width) > u64::from(frame.width())
+                    || u64::from(area.y) + u64::from(area.height) > u64::from(frame.height())
+            });
+            if let Some(region) = outside {
+                let area = region.area;
+                self.outside = Some(format!(
+                    "output {index}: region \"{}\" at {},{} {}x{} is outside the {}x{} frame",
+                    framechain::text::untrusted(&region.label, 40),
+                    area.x,
+                    area.y,
+                    area.width,
+                    area.height,
+                    frame.width(),
+                    frame.height()
+                ));
             }
         }
     }
-    report.ok(
-        "regions",
-        &format!("inside their frames in {frames} output frames"),
-    );
+
+    fn report(self, report: &mut Report) {
+        match self.outside {
+            Some(detail) => report.violation("regions", detail),
+            None => report.ok(
+                "regions",
+                &format!("inside their frames in {} output frames", self.frames),
+            ),
+        }
+    }
 }
 
 /// A failed call: a stage's typed error or how the host stopped it.

@@ -1,6 +1,7 @@
 //! `framechain`: run chains of sandboxed video-processing stages from the
 //! command line, list the built-in stages and inspect what a stage accepts.
 
+mod bounded;
 mod check;
 mod inputs;
 mod logger;

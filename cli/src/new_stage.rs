@@ -18,6 +18,7 @@ pub struct NewStageArgs {
     dir: PathBuf,
     /// The stage SDK crate (`components/stage-sdk` of a framechain checkout).
     /// Default: the one this framechain was built from, if it is still there.
+    /// A path holding a control character (a newline, a tab) is refused.
     #[arg(long, value_name = "PATH")]
     sdk: Option<PathBuf>,
 }
@@ -54,12 +55,16 @@ pub fn run(args: NewStageArgs) -> Result<(), String> {
         }
     }
     let crate_name = args.name.replace('-', "_");
-    let sdk_text = sdk.to_str().ok_or_else(|| {
-        format!(
-            "the SDK path {} is not UTF-8; give another with --sdk",
-            sdk.display()
-        )
-    })?;
+    let sdk_text = toml_path(&sdk).map_err(|error| error.to_string())?;
+    // Not written into a file, but printed as the next steps to run: a
+    // control character would break the `cd` line or the terminal.
+    if let Some(bad) = dir.to_string_lossy().chars().find(|c| c.is_control()) {
+        return Err(format!(
+            "refusing folder {}: it holds the control character {}",
+            dir.display(),
+            bad.escape_unicode()
+        ));
+    }
     for (path, text) in TEMPLATE {
         let target = dir.join(path);
         if let Some(parent) = target.parent() {
@@ -69,11 +74,7 @@ pub fn run(args: NewStageArgs) -> Result<(), String> {
         let text = text
             .replace("{{name}}", &args.name)
             .replace("{{crate}}", &crate_name)
-            // A TOML basic string: escape what TOML would read otherwise.
-            .replace(
-                "{{sdk}}",
-                &sdk_text.replace('\\', "\\\\").replace('"', "\\\""),
-            );
+            .replace("{{sdk}}", &sdk_text);
         std::fs::write(&target, text)
             .map_err(|error| format!("cannot write {}: {error}", target.display()))?;
     }
@@ -110,6 +111,61 @@ fn check_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Why a path cannot be written into the crate's `Cargo.toml`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TomlPathError {
+    /// Cargo reads manifests as UTF-8.
+    NotUtf8 { path: PathBuf },
+    /// A newline, tab, escape or other control character: TOML could
+    /// carry most of them escaped, but cargo, shells and terminals would
+    /// each read such a path differently, so it is refused.
+    ControlCharacter { path: PathBuf, character: char },
+}
+
+impl std::fmt::Display for TomlPathError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TomlPathError::NotUtf8 { path } => write!(
+                f,
+                "refusing --sdk {}: the path is not UTF-8 and cannot be written into Cargo.toml; give another with --sdk",
+                path.display()
+            ),
+            TomlPathError::ControlCharacter { path, character } => write!(
+                f,
+                "refusing --sdk {}: the path holds the control character {} and cannot be written into Cargo.toml safely; give another with --sdk",
+                path.display(),
+                character.escape_unicode()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for TomlPathError {}
+
+/// `path` as the inside of a TOML basic string (`"..."`): a backslash and a
+/// quote escaped, everything else as it is; a path with a control
+/// character is refused.
+fn toml_path(path: &Path) -> Result<String, TomlPathError> {
+    let text = path.to_str().ok_or_else(|| TomlPathError::NotUtf8 {
+        path: path.to_owned(),
+    })?;
+    let mut escaped = String::with_capacity(text.len());
+    for character in text.chars() {
+        match character {
+            '\\' => escaped.push_str("\\\\"),
+            '"' => escaped.push_str("\\\""),
+            c if c.is_control() => {
+                return Err(TomlPathError::ControlCharacter {
+                    path: path.to_owned(),
+                    character: c,
+                });
+            }
+            c => escaped.push(c),
+        }
+    }
+    Ok(escaped)
+}
+
 /// The SDK crate to depend on, as an absolute path.
 fn sdk_path(given: Option<&Path>) -> Result<PathBuf, String> {
     let built_from = Path::new(env!("CARGO_MANIFEST_DIR")).join("../components/stage-sdk");
@@ -135,6 +191,23 @@ fn sdk_path(given: Option<&Path>) -> Result<PathBuf, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sdk_paths_are_escaped_or_refused() {
+        assert_eq!(
+            toml_path(Path::new(r#"/a "b"\c"#)).as_deref(),
+            Ok(r#"/a \"b\"\\c"#)
+        );
+        for bad in ["/a\nb", "/a\rb", "/a\tb", "/a\u{7f}b", "/a\u{1b}[2Jb"] {
+            assert!(
+                matches!(
+                    toml_path(Path::new(bad)),
+                    Err(TomlPathError::ControlCharacter { .. })
+                ),
+                "{bad:?}"
+            );
+        }
+    }
 
     #[test]
     fn names_must_be_stage_crate_and_file_names() {

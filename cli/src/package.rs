@@ -8,9 +8,15 @@
 //! that path under `/`. The image's entrypoint is `/pipeline.yaml`, so a
 //! container's arguments are the shim's options (`-i IN -o OUT ...`).
 //!
-//! Every stage is loaded before it is packaged (a file that is not a stage,
-//! or a built-in name whose file describes itself under another name, is
-//! refused), and the image's `/pipeline.yaml` is the pipeline file written
+//! Every file is read once and under a cap, as `run` reads them: the
+//! pipeline file up to `framechain::MAX_PIPELINE_FILE` (1 MiB), each stage
+//! file up to the engine's `max_component_bytes` (64 MiB), each `--add`
+//! file up to [`MAX_ADD_FILE`] (256 MiB, [`MAX_ADD_TOTAL`] for all of them);
+//! anything but a regular file (a device, a FIFO) is refused before it is
+//! read. Every stage is loaded before it is packaged (a file that is not a
+//! stage, or a built-in name whose file describes itself under another
+//! name, is refused), pinned to the digest of the bytes read, so the bytes
+//! packaged are the bytes the host checked; and the image's `/pipeline.yaml` is the pipeline file written
 //! again with each stage pinned to the digest of the file packaged
 //! (`digest: sha256:HEX`), so the host refuses any other file under that
 //! name. Digests already in the source file must match. The rewritten file
@@ -59,7 +65,7 @@ const PIPELINE_IN_IMAGE: &str = "pipeline.yaml";
 
 #[derive(Args)]
 pub struct PackageArgs {
-    /// The YAML pipeline file to package.
+    /// The YAML pipeline file to package (a regular file of at most 1 MiB; stage files at most 64 MiB).
     #[arg(long, short = 'p', value_name = "FILE")]
     pipeline: PathBuf,
     /// The image tarball to write (an OCI image layout in a tar archive).
@@ -78,7 +84,7 @@ pub struct PackageArgs {
     /// Store the components compiled for this machine (same CPU architecture and framechain version needed on the node, whose shim must trust precompiled images: docs/deploy-k3s.md).
     #[arg(long)]
     precompile: bool,
-    /// Add another file to the image: HOST_PATH:IMAGE_PATH (tar-layer form only), e.g. a test clip.
+    /// Add another file to the image: HOST_PATH:IMAGE_PATH (tar-layer form only), e.g. a test clip; a regular file of at most 256 MiB (512 MiB for all --add files together).
     #[arg(long, value_name = "SRC:DEST", conflicts_with = "wasm_layers")]
     add: Vec<String>,
 }
@@ -92,7 +98,8 @@ struct ImageFile {
 }
 
 pub fn run(registry: StageRegistry, args: PackageArgs) -> Result<(), String> {
-    let (files, stage_names) = collect_files(&registry, &args)?;
+    let (files, stage_names) =
+        collect_files(&registry, &args).map_err(|error| error.to_string())?;
     let name = args.name.clone();
     let (manifest, blobs) = if args.wasm_layers {
         wasm_layer_image(&files)?
@@ -120,20 +127,121 @@ pub fn run(registry: StageRegistry, args: PackageArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// Largest file `--add` takes, in bytes: test clips and small assets. The
+/// image is built in memory (about twice its size at the peak), so a path
+/// naming a device or a huge file must not be read without end.
+pub const MAX_ADD_FILE: u64 = 256 << 20;
+/// Largest sum of all `--add` files, in bytes.
+pub const MAX_ADD_TOTAL: u64 = 512 << 20;
+
+/// Why `package` refused its input. Shown as one line.
+#[derive(Debug)]
+pub enum PackageError {
+    /// A file was not read: not a regular file, over its cap, unreadable.
+    Read(crate::bounded::ReadError),
+    /// The `--add` files together are over [`MAX_ADD_TOTAL`].
+    AddTotal { path: PathBuf },
+    /// A stage file's content changed between the read whose bytes are
+    /// packaged and the host's load that checked it.
+    StageChanged { path: PathBuf },
+    /// Two stages go to the same path in the image but are different files.
+    SameImagePath {
+        stage: String,
+        in_image: String,
+        path: PathBuf,
+    },
+    /// Anything else, as the host or a parser said it.
+    Other(String),
+}
+
+impl std::fmt::Display for PackageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PackageError::Read(error) => error.fmt(f),
+            PackageError::AddTotal { path } => write!(
+                f,
+                "refusing --add file {}: with the --add files before it, it is over the limit of {} for all --add files together",
+                path.display(),
+                crate::bounded::size_text(MAX_ADD_TOTAL)
+            ),
+            PackageError::StageChanged { path } => write!(
+                f,
+                "stage file {} changed while it was being packaged (the bytes read are not the bytes the host checked); try again",
+                path.display()
+            ),
+            PackageError::SameImagePath {
+                stage,
+                in_image,
+                path,
+            } => write!(
+                f,
+                "stage \"{}\" ({}) goes to /{in_image} in the image, where an earlier stage put a different file; name each stage file once",
+                framechain::text::untrusted(stage, 200),
+                path.display()
+            ),
+            PackageError::Other(message) => f.write_str(message),
+        }
+    }
+}
+
+impl From<crate::bounded::ReadError> for PackageError {
+    fn from(error: crate::bounded::ReadError) -> PackageError {
+        PackageError::Read(error)
+    }
+}
+
+impl From<String> for PackageError {
+    fn from(message: String) -> PackageError {
+        PackageError::Other(message)
+    }
+}
+
 /// The pipeline file (with each stage's digest pinned), every component it
 /// names, and the `--add` files; and the stages' names as the admission
 /// policy sees them.
+///
+/// Each file is read once, under its cap, and what is packaged is exactly
+/// the bytes read: a stage file's bytes are hashed, and the host loads the
+/// stage pinned to that digest, so the stage it checked (compiled,
+/// described, name matched) is the one in the image, even if the file is
+/// replaced meanwhile.
 fn collect_files(
     registry: &StageRegistry,
     args: &PackageArgs,
-) -> Result<(Vec<ImageFile>, Vec<String>), String> {
-    let text = std::fs::read(&args.pipeline)
-        .map_err(|error| format!("cannot read {}: {error}", args.pipeline.display()))?;
+) -> Result<(Vec<ImageFile>, Vec<String>), PackageError> {
+    let text = crate::bounded::read_regular(
+        &args.pipeline,
+        "pipeline file",
+        framechain::MAX_PIPELINE_FILE,
+    )?;
     let yaml = String::from_utf8(text)
         .map_err(|_| format!("{} is not UTF-8 text", args.pipeline.display()))?;
     let mut chain = ChainSpec::parse_pipeline_yaml(&yaml)
         .map_err(|error| format!("{}: {error}", args.pipeline.display()))?;
     let base = args.pipeline.parent().unwrap_or(Path::new("."));
+    // Read before any stage is compiled, so a bad one fails at once.
+    let mut added = Vec::new();
+    let mut added_bytes = 0u64;
+    for extra in &args.add {
+        let (source, target) = extra
+            .split_once(':')
+            .ok_or_else(|| format!("--add {extra}: expected HOST_PATH:IMAGE_PATH"))?;
+        let path = image_path(target.trim_start_matches('/'))
+            .ok_or_else(|| format!("--add {extra}: the image path must not contain .."))?;
+        let source = Path::new(source);
+        let data = crate::bounded::read_regular(source, "--add file", MAX_ADD_FILE)?;
+        added_bytes += data.len() as u64;
+        if added_bytes > MAX_ADD_TOTAL {
+            return Err(PackageError::AddTotal {
+                path: source.to_owned(),
+            });
+        }
+        added.push(ImageFile {
+            path,
+            data,
+            media_type: TAR_LAYER,
+        });
+    }
     let mut files = vec![ImageFile {
         path: PIPELINE_IN_IMAGE.into(),
         data: Vec::new(), // the pinned pipeline file, written below
@@ -147,7 +255,10 @@ fn collect_files(
         ..EngineConfig::default()
     })
     .map_err(|error| error.to_string())?;
+    let stage_cap = engine.config().max_component_bytes as u64;
     let mut names = Vec::new();
+    // Image path -> digest of the wasm packaged there.
+    let mut packaged: BTreeMap<String, String> = BTreeMap::new();
     for stage in &mut chain.stages {
         let is_path = stage.stage.contains('/') || stage.stage.ends_with(".wasm");
         let (source, in_image) = if is_path {
@@ -169,27 +280,55 @@ fn collect_files(
         } else {
             stage.stage.clone()
         };
-        let loaded = engine
-            .load_stage_pinned(&reference, stage.digest.as_deref())
-            .map_err(|error| error.to_string())?;
+        let wasm = crate::bounded::read_regular(&source, "stage file", stage_cap)?;
+        let digest = framechain::content_digest(&wasm);
+        if let Some(expected) = stage.digest.as_deref()
+            && expected != digest
+        {
+            return Err(framechain::Error::DigestMismatch {
+                stage: framechain::text::untrusted(&stage.stage, 200),
+                path: source,
+                expected: expected.to_owned(),
+                actual: digest,
+            }
+            .to_string()
+            .into());
+        }
+        // Pinned to the digest of the bytes read: the host reads the file
+        // itself (under the same cap) and refuses other content, so what it
+        // checks is what goes into the image.
+        engine
+            .load_stage_pinned(&reference, Some(&digest))
+            .map_err(|error| match error {
+                framechain::Error::DigestMismatch { .. } => PackageError::StageChanged {
+                    path: source.clone(),
+                },
+                other => PackageError::Other(other.to_string()),
+            })?;
         names.push(stage.stage.clone());
-        if let Some(file) = files.iter().find(|file| file.path == in_image) {
+        if let Some(earlier) = packaged.get(&in_image) {
+            if *earlier != digest {
+                return Err(PackageError::SameImagePath {
+                    stage: stage.stage.clone(),
+                    in_image,
+                    path: source,
+                });
+            }
+            let file = files
+                .iter()
+                .find(|file| file.path == in_image)
+                .expect("every packaged stage is in the files");
             stage.digest = pinned_digest(args, &file.data);
             continue;
         }
-        let mut data = std::fs::read(&source)
-            .map_err(|error| format!("cannot read stage {}: {error}", source.display()))?;
-        if framechain::content_digest(&data) != loaded.digest() {
-            return Err(format!(
-                "stage file {} changed while it was being packaged; try again",
-                source.display()
-            ));
-        }
-        if args.precompile {
-            data = engine
-                .precompile(&data)
-                .map_err(|error| format!("cannot precompile {}: {error}", source.display()))?;
-        }
+        packaged.insert(in_image.clone(), digest);
+        let data = if args.precompile {
+            engine
+                .precompile(&wasm)
+                .map_err(|error| format!("cannot precompile {}: {error}", source.display()))?
+        } else {
+            wasm
+        };
         stage.digest = pinned_digest(args, &data);
         files.push(ImageFile {
             path: in_image,
@@ -207,20 +346,7 @@ fn collect_files(
         chain.to_pipeline_yaml()
     )
     .into_bytes();
-    for extra in &args.add {
-        let (source, target) = extra
-            .split_once(':')
-            .ok_or_else(|| format!("--add {extra}: expected HOST_PATH:IMAGE_PATH"))?;
-        let path = image_path(target.trim_start_matches('/'))
-            .ok_or_else(|| format!("--add {extra}: the image path must not contain .."))?;
-        let data =
-            std::fs::read(source).map_err(|error| format!("cannot read {source}: {error}"))?;
-        files.push(ImageFile {
-            path,
-            data,
-            media_type: TAR_LAYER,
-        });
-    }
+    files.extend(added);
     Ok((files, names))
 }
 

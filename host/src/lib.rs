@@ -65,7 +65,7 @@ pub use bindings::types::{
     Codec, FrameError, ParamKind, ParamSpec, PixelFormat, Plane, Port, Rect, Region,
     StageDescription,
 };
-pub use chain::{ChainSpec, StageSpec};
+pub use chain::{ChainSpec, MAX_PIPELINE_FILE, StageSpec};
 pub use engine::{EPOCH_TICK, Engine, EngineConfig};
 pub use error::{Busy, Error, Result, StageErrorKind, StageFailure};
 pub use frame::{Frame, FrameMetadata, MAX_DIMENSION, chroma_size};

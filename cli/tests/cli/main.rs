@@ -10,6 +10,7 @@ mod languages;
 mod precompiled;
 mod realtime;
 mod telemedicine;
+mod tools_hostile;
 
 fn stage_path() -> String {
     if let Ok(path) = std::env::var("FRAMECHAIN_STAGE_PATH") {
