@@ -91,7 +91,7 @@ fn current_rss_mib(pid: libc::pid_t) -> Option<u64> {
     let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
     // SAFETY: sysconf has no preconditions.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    Some(pages * u64::try_from(page).ok()? >> 20)
+    Some((pages * u64::try_from(page).ok()?) >> 20)
 }
 
 /// Runs `framechain args`, killing it after [`DEADLINE`] or past
