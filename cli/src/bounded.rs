@@ -80,7 +80,7 @@ impl std::error::Error for ReadError {}
 
 /// `cap` as people read it: `1 MiB (1048576 bytes)`.
 pub fn size_text(cap: u64) -> String {
-    if cap >= 1 << 20 && cap % (1 << 20) == 0 {
+    if cap >= 1 << 20 && cap.is_multiple_of(1 << 20) {
         format!("{} MiB ({cap} bytes)", cap >> 20)
     } else {
         format!("{cap} bytes")

@@ -91,7 +91,7 @@ fn current_rss_mib(pid: libc::pid_t) -> Option<u64> {
     let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
     // SAFETY: sysconf has no preconditions.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    Some(pages * u64::try_from(page).ok()? >> 20)
+    Some((pages * u64::try_from(page).ok()?) >> 20)
 }
 
 /// Runs `framechain args`, killing it after [`DEADLINE`] or past
@@ -420,6 +420,18 @@ fn new_stage_refuses_an_sdk_path_that_breaks_cargo_toml() {
             "nothing is written on a refusal"
         );
     }
+    // The crate's folder is printed in the next steps to run (`cd DIR`).
+    let sdk = fake_sdk(&dir, "sdk");
+    let crate_dir = dir.join("crate\nrm -rf x");
+    let run = run_watched(&[
+        "new-stage",
+        "box",
+        path_str(&crate_dir),
+        "--sdk",
+        path_str(&sdk),
+    ]);
+    run.assert_refused(&["refusing folder", "control character", "\\u{a}"]);
+    assert!(!crate_dir.exists(), "nothing is written on a refusal");
 }
 
 #[test]
