@@ -7,7 +7,9 @@
 //! Each run is watched from outside: its wall time, the CLI process's own
 //! peak resident memory (`VmHWM` in /proc, read until it exits: the
 //! worker's memory is not in it) and, from `wait4`, the peak of the CLI and
-//! its reaped children together (`ru_maxrss` covers the worker too).
+//! its reaped children together (`ru_maxrss` covers the worker too, and,
+//! as cli/tests/cli/hostile.rs explains, the test process's own memory at
+//! the fork, so it is only an upper bound).
 
 use std::io::Read;
 use std::path::Path;
@@ -115,20 +117,21 @@ fn write_bomb(name: &str, bytes: &[u8]) -> String {
 
 #[test]
 fn a_function_over_the_size_cap_is_refused_at_once() {
-    // 13 functions of 2 MiB (26 MiB): before the caps, `inspect` compiled
+    // 13 functions of 3 MiB (39 MiB): before the caps, `inspect` compiled
     // them for tens of seconds at over a GB; now they are refused after
     // reading the first body's header.
-    let bomb = write_bomb("over-cap.wasm", &compile_bomb_gen::component(13, 2 << 20));
+    let bomb = write_bomb("over-cap.wasm", &compile_bomb_gen::component(13, 3 << 20));
     let cache = scratch().join("bomb-cache-over");
     let run = framechain_watched(&["inspect", &bomb], &[], &cache);
-    assert_one_line(&run, "over the cap of 1048576 bytes on one function");
+    assert_one_line(&run, "over the cap of 2097152 bytes on one function");
     assert!(run.stderr.contains("refused before compiling"), "{}", run.stderr);
     assert!(run.wall < Duration::from_secs(1), "{:?}", run.wall);
-    // The file is read (26 MiB) and scanned; nothing is compiled.
+    // The file is read (39 MiB) and scanned; nothing is compiled (51 MiB
+    // in all when measured; compiling it took 1.5 GB and more).
     assert!(
-        run.tree_peak_kib < 100 << 10,
+        run.own_peak_kib < 100 << 10,
         "peak {} MiB",
-        run.tree_peak_kib >> 10
+        run.own_peak_kib >> 10
     );
 }
 
@@ -201,26 +204,26 @@ fn a_bad_compile_limit_setting_is_one_line() {
 }
 
 #[test]
-fn the_language_stages_compile_in_the_worker_once_per_installation() {
-    // The Python and JavaScript stages are the largest (CPython's
-    // interpreter loop): they must fit the default caps, deadline and
-    // memory limit, and a second load is served by the signed cache the
-    // worker's output was stored in.
-    let cache = scratch().join("bomb-cache-languages");
-    for stage in ["python-invert-box", "js-invert-box"] {
-        let first = framechain_watched(&["--log-level", "info", "inspect", stage], &[], &cache);
-        assert_eq!(first.code, Some(0), "{stage}: {}", first.stderr);
-        assert!(
-            first.stderr.contains("in a compile worker process"),
-            "{stage}: {}",
-            first.stderr
-        );
-        let second = framechain_watched(&["--log-level", "info", "inspect", stage], &[], &cache);
-        assert_eq!(second.code, Some(0), "{stage}: {}", second.stderr);
-        assert!(
-            !second.stderr.contains("compiled stage"),
-            "{stage} was compiled again: {}",
-            second.stderr
-        );
-    }
+fn a_stage_compiled_in_the_worker_is_cached_once_per_installation() {
+    // The worker's output is stored in the signed cache by the parent: the
+    // second process loads it from there without compiling. (The Python
+    // and JavaScript stages, the largest, are compiled in the worker under
+    // the default limits by cli/tests/cli/languages.rs.)
+    let cache = scratch().join("bomb-cache-once");
+    let _ = std::fs::remove_dir_all(&cache);
+    let inspect = || framechain_watched(&["--log-level", "info", "inspect", "redact"], &[], &cache);
+    let first = inspect();
+    assert_eq!(first.code, Some(0), "{}", first.stderr);
+    assert!(
+        first.stderr.contains("in a compile worker process"),
+        "{}",
+        first.stderr
+    );
+    let second = inspect();
+    assert_eq!(second.code, Some(0), "{}", second.stderr);
+    assert!(
+        !second.stderr.contains("compiled stage"),
+        "compiled again: {}",
+        second.stderr
+    );
 }
