@@ -173,8 +173,12 @@ pub fn compile_worker_main() {
         std::process::exit(worker(&settings));
     }
     let problems = [
-        parse_deadline_env().and_then(Result::err).map(|e| (COMPILE_DEADLINE_ENV, e)),
-        env_memory().and_then(Result::err).map(|e| (COMPILE_MEMORY_ENV, e)),
+        parse_deadline_env()
+            .and_then(Result::err)
+            .map(|e| (COMPILE_DEADLINE_ENV, e)),
+        env_memory()
+            .and_then(Result::err)
+            .map(|e| (COMPILE_MEMORY_ENV, e)),
     ];
     if let Some((name, message)) = problems.into_iter().flatten().next() {
         eprintln!("framechain: error: ${name}: {message}");
@@ -187,9 +191,7 @@ pub fn compile_worker_main() {
 pub(crate) fn parse_deadline_env() -> Option<Result<Duration, String>> {
     let text = std::env::var(COMPILE_DEADLINE_ENV).ok()?;
     Some(match text.trim().parse::<f64>() {
-        Ok(seconds) if seconds > 0.0 && seconds <= 86_400.0 => {
-            Ok(Duration::from_secs_f64(seconds))
-        }
+        Ok(seconds) if seconds > 0.0 && seconds <= 86_400.0 => Ok(Duration::from_secs_f64(seconds)),
         _ => Err(format!(
             "expected a compile deadline in seconds, more than 0 and at most 86400, got \"{}\"",
             crate::text::untrusted(&text, 40)
@@ -230,7 +232,12 @@ impl CodeSettings {
         vec![
             self.pooled_reservation
                 .map_or_else(|| "on-demand".to_owned(), |bytes| bytes.to_string()),
-            if self.perfmap { "perfmap" } else { "no-perfmap" }.to_owned(),
+            if self.perfmap {
+                "perfmap"
+            } else {
+                "no-perfmap"
+            }
+            .to_owned(),
         ]
     }
 
@@ -402,7 +409,9 @@ pub(crate) fn compile_in_worker(
     // One worker at a time per process: each may use the whole memory
     // limit, so concurrent loads of different stages (several admin
     // requests) must not multiply it. The deadline starts once it is ours.
-    let _slot = WORKER_SLOT.lock().unwrap_or_else(|poison| poison.into_inner());
+    let _slot = WORKER_SLOT
+        .lock()
+        .unwrap_or_else(|poison| poison.into_inner());
     let start = Instant::now();
     let mut child = command
         .spawn()

@@ -11,8 +11,8 @@ use std::time::Duration;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use crate::compile::CodeSettings;
 use crate::artifacts::{Cache, DEFAULT_MAX_COMPONENT_BYTES, TrustedPrecompiled};
+use crate::compile::CodeSettings;
 use crate::error::{Error, Result};
 use crate::registry::StageRegistry;
 use crate::stage::{InstanceLimits, LoadedStage};
@@ -418,7 +418,10 @@ impl Engine {
         // Waiters hold their own handle; later loads find the cache (or
         // the engine's loaded stages) instead.
         let mut compiling = self.lock_compiling();
-        if compiling.get(&name).is_some_and(|entry| Arc::ptr_eq(entry, &slot)) {
+        if compiling
+            .get(&name)
+            .is_some_and(|entry| Arc::ptr_eq(entry, &slot))
+        {
             compiling.remove(&name);
         }
         result

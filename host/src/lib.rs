@@ -67,12 +67,12 @@ pub use bindings::types::{
     StageDescription,
 };
 pub use chain::{ChainSpec, StageSpec};
-pub use engine::{EPOCH_TICK, Engine, EngineConfig};
 pub use compile::{
     COMPILE_DEADLINE_ENV, COMPILE_MEMORY_ENV, CodeSize, DEFAULT_COMPILE_DEADLINE,
     DEFAULT_COMPILE_MEMORY_LIMIT, DEFAULT_MAX_CODE_BYTES, DEFAULT_MAX_FUNCTION_BYTES,
     DEFAULT_MAX_FUNCTIONS, code_size, compile_worker_main,
 };
+pub use engine::{EPOCH_TICK, Engine, EngineConfig};
 pub use error::{Busy, CompileLimit, Error, Result, StageErrorKind, StageFailure};
 pub use frame::{Frame, FrameMetadata, MAX_DIMENSION, chroma_size};
 pub use media::{Media, Packet};

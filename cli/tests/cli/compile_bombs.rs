@@ -124,7 +124,11 @@ fn a_function_over_the_size_cap_is_refused_at_once() {
     let cache = scratch().join("bomb-cache-over");
     let run = framechain_watched(&["inspect", &bomb], &[], &cache);
     assert_one_line(&run, "over the cap of 2097152 bytes on one function");
-    assert!(run.stderr.contains("refused before compiling"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("refused before compiling"),
+        "{}",
+        run.stderr
+    );
     assert!(run.wall < Duration::from_secs(1), "{:?}", run.wall);
     // The file is read (39 MiB) and scanned; nothing is compiled (51 MiB
     // in all when measured; compiling it took 1.5 GB and more).

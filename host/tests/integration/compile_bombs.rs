@@ -170,7 +170,9 @@ fn concurrent_loads_of_one_stage_compile_it_once() {
             let (engine, barrier) = (engine.clone(), barrier.clone());
             std::thread::spawn(move || {
                 barrier.wait();
-                engine.load_stage(&path).map(|stage| stage.digest().to_owned())
+                engine
+                    .load_stage(&path)
+                    .map(|stage| stage.digest().to_owned())
             })
         })
         .collect();
