@@ -128,6 +128,9 @@ fn parse_level(text: &str) -> Result<log::LevelFilter, String> {
 }
 
 fn main() -> ExitCode {
+    // Before anything else: a compile worker (this executable re-run to
+    // compile one stage under limits) must not parse the command line.
+    framechain::compile_worker_main();
     let cli = Cli::parse();
     logger::install(cli.log_level);
     framechain::allocator::keep_frame_buffers();

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -12,6 +12,7 @@ use wasmtime::component::{Component, Linker};
 use wasmtime::{InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::artifacts::{Cache, DEFAULT_MAX_COMPONENT_BYTES, TrustedPrecompiled};
+use crate::compile::CodeSettings;
 use crate::error::{Error, Result};
 use crate::registry::StageRegistry;
 use crate::stage::{InstanceLimits, LoadedStage};
@@ -70,6 +71,28 @@ pub struct EngineConfig {
     /// docs/architecture.md). Pipelines still have to ask for it; `false`
     /// refuses it to all of them.
     pub native_h264: bool,
+    /// Most functions a stage may have, counted over the component and
+    /// every core module nested in it; checked before compiling (see
+    /// [`crate::DEFAULT_MAX_FUNCTIONS`] for the default and why).
+    pub max_functions: usize,
+    /// Largest body of any one function, bytes: compile time and memory
+    /// grow with it. Checked before compiling.
+    pub max_function_bytes: usize,
+    /// Largest sum of all function bodies, bytes. Checked before compiling.
+    pub max_code_bytes: usize,
+    /// Longest a stage may take to compile. Enforced when the program
+    /// called [`crate::compile_worker_main`] (the CLI, serve and the shim
+    /// do): the compile runs in a child process that is killed at the
+    /// deadline. Without it, stages compile in this process under the
+    /// static caps only. `$FRAMECHAIN_COMPILE_DEADLINE` (seconds) changes
+    /// the default.
+    pub compile_deadline: Duration,
+    /// Heap the compile worker may use, bytes (`RLIMIT_DATA` of the child
+    /// process); it fails the load with [`crate::CompileLimit::Memory`]
+    /// when reached, and all of it goes back to the system when the worker
+    /// exits. Only with [`crate::compile_worker_main`], like the deadline.
+    /// `$FRAMECHAIN_COMPILE_MEMORY_MIB` changes the default.
+    pub compile_memory_limit: usize,
 }
 
 impl Default for EngineConfig {
@@ -84,6 +107,17 @@ impl Default for EngineConfig {
             max_component_bytes: DEFAULT_MAX_COMPONENT_BYTES,
             registry: StageRegistry::from_environment(),
             native_h264: true,
+            max_functions: crate::compile::DEFAULT_MAX_FUNCTIONS,
+            max_function_bytes: crate::compile::DEFAULT_MAX_FUNCTION_BYTES,
+            max_code_bytes: crate::compile::DEFAULT_MAX_CODE_BYTES,
+            // An invalid value is refused with one line by
+            // compile_worker_main; an embedder without it gets the default.
+            compile_deadline: crate::compile::parse_deadline_env()
+                .and_then(Result::ok)
+                .unwrap_or(crate::compile::DEFAULT_COMPILE_DEADLINE),
+            compile_memory_limit: crate::compile::env_memory()
+                .and_then(Result::ok)
+                .unwrap_or(crate::compile::DEFAULT_COMPILE_MEMORY_LIMIT),
         }
     }
 }
@@ -100,6 +134,12 @@ struct EngineInner {
     linker: Linker<StageState>,
     config: EngineConfig,
     loaded: Mutex<HashMap<PathBuf, Arc<LoadedStage>>>,
+    /// Compiles under way, by cache key: a second load of the same content
+    /// waits for the first instead of compiling it again.
+    compiling: Mutex<HashMap<String, Arc<Mutex<Option<Component>>>>>,
+    code_settings: CodeSettings,
+    /// Stages compiled (attempts), for [`Engine::compiles`].
+    compiles: AtomicU64,
     ticker: EpochTicker,
 }
 
@@ -108,7 +148,7 @@ const WASM_PAGE: u64 = 64 << 10;
 
 /// Guard region after each pooled memory: catches most out-of-bounds
 /// accesses with a fault instead of a check.
-const POOLED_GUARD_BYTES: u64 = 2 << 20;
+pub(crate) const POOLED_GUARD_BYTES: u64 = 2 << 20;
 
 /// When set (to anything), the engine writes a perf map of the compiled
 /// stages, `/tmp/perf-<pid>.map`.
@@ -118,26 +158,22 @@ impl Engine {
     /// Makes the wasmtime engine with `config`'s limits, links the WASI
     /// and framechain imports, and starts the epoch clock thread.
     pub fn new(config: EngineConfig) -> Result<Engine> {
-        let mut wasm_config = wasmtime::Config::new();
-        wasm_config.wasm_component_model(true);
-        wasm_config.epoch_interruption(true);
-        wasm_config.cranelift_opt_level(wasmtime::OptLevel::Speed);
-        // For `perf`: names for the compiled stages' functions (see
-        // docs/performance.md). Off by default: it writes a file per process.
-        if std::env::var_os(PERFMAP_ENV).is_some() {
-            wasm_config.profiler(wasmtime::ProfilingStrategy::PerfMap);
-        }
-        if let Some(instances) = config.pooling {
+        let code_settings = CodeSettings {
             // Each slot reserves only what the memory limit allows, not
             // wasmtime's default 4 GiB plus guard: a thousand sessions of
             // four stages would otherwise reserve over 20 TiB of address
             // space. Bounds checks become explicit (a few percent of wasm
             // time; see docs/performance.md).
-            let reservation = (config.memory_limit as u64).next_multiple_of(WASM_PAGE);
-            wasm_config
-                .memory_reservation(reservation)
-                .memory_guard_size(POOLED_GUARD_BYTES)
-                .memory_reservation_for_growth(0);
+            pooled_reservation: config
+                .pooling
+                .map(|_| (config.memory_limit as u64).next_multiple_of(WASM_PAGE)),
+            // For `perf`: names for the compiled stages' functions (see
+            // docs/performance.md). Off by default: it writes a file per
+            // process.
+            perfmap: std::env::var_os(PERFMAP_ENV).is_some(),
+        };
+        let mut wasm_config = code_settings.wasmtime_config();
+        if let Some(instances) = config.pooling {
             wasm_config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_config(
                 instances,
                 config.memory_limit,
@@ -153,6 +189,9 @@ impl Engine {
                 linker,
                 config,
                 loaded: Mutex::new(HashMap::new()),
+                compiling: Mutex::new(HashMap::new()),
+                code_settings,
+                compiles: AtomicU64::new(0),
                 ticker,
             }),
         })
@@ -242,11 +281,84 @@ impl Engine {
 
     /// Compiles a component ahead of time into wasmtime's serialized form,
     /// as a deployment does so that starting a pod pays no compilation.
+    /// Under the same limits as loading a stage: the static caps, and the
+    /// compile worker's deadline and memory limit when it is installed.
     pub fn precompile(&self, wasm: &[u8]) -> Result<Vec<u8>> {
+        let path = Path::new("(component to precompile)");
+        if !wasm.starts_with(b"\0asm") {
+            return Err(not_wasm(path));
+        }
+        self.compile_limited(path, wasm)
+    }
+
+    /// How many times this engine has compiled a stage, whether it
+    /// succeeded or not: loads served by the compiled-stage cache, by the
+    /// engine's loaded stages or by a concurrent load of the same content
+    /// do not count. For monitoring, and to show that a stage is compiled
+    /// once.
+    pub fn compiles(&self) -> u64 {
+        self.inner.compiles.load(Ordering::Relaxed)
+    }
+
+    /// Checks the static caps, then compiles `wasm` in a worker process
+    /// when the program installed the hook, or in this process.
+    fn compile_limited(&self, path: &Path, wasm: &[u8]) -> Result<Vec<u8>> {
+        let config = &self.inner.config;
+        crate::compile::scan(
+            path,
+            wasm,
+            crate::compile::StaticCaps {
+                max_functions: config.max_functions,
+                max_function_bytes: config.max_function_bytes,
+                max_code_bytes: config.max_code_bytes,
+            },
+        )?;
+        self.inner.compiles.fetch_add(1, Ordering::Relaxed);
+        let start = std::time::Instant::now();
+        let in_worker = crate::compile::worker_installed();
+        let compiled = self.compile_unchecked(path, wasm, in_worker);
+        if compiled.is_ok() {
+            log::info!(
+                "compiled stage {} in {} ms ({})",
+                path.display(),
+                start.elapsed().as_millis(),
+                if in_worker {
+                    "in a compile worker process"
+                } else {
+                    "in this process"
+                }
+            );
+        }
+        compiled
+    }
+
+    fn compile_unchecked(&self, path: &Path, wasm: &[u8], in_worker: bool) -> Result<Vec<u8>> {
+        let config = &self.inner.config;
+        if in_worker {
+            return crate::compile::compile_in_worker(
+                path,
+                wasm,
+                self.inner.code_settings,
+                crate::compile::WorkerLimits {
+                    deadline: config.compile_deadline,
+                    memory: config.compile_memory_limit,
+                    max_artifact: self.max_artifact_bytes(),
+                },
+            );
+        }
         self.inner
             .wasmtime
             .precompile_component(wasm)
-            .map_err(runtime)
+            .map_err(|error| Error::InvalidComponent {
+                path: path.to_owned(),
+                reason: compile_error_reason(&error),
+            })
+    }
+
+    /// Compiled code is larger than its wasm; this cap only keeps a planted
+    /// huge cache file (or a runaway worker's reply) from being read whole.
+    fn max_artifact_bytes(&self) -> usize {
+        self.inner.config.max_component_bytes.saturating_mul(8)
     }
 
     fn lock_loaded(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, Arc<LoadedStage>>> {
@@ -269,10 +381,7 @@ impl Engine {
         };
         if !file.is_precompiled() && !file.bytes.starts_with(b"\0asm") {
             // wasmtime's error would quote the file's first bytes.
-            return Err(Error::InvalidComponent {
-                path: path.to_owned(),
-                reason: "it is not WebAssembly (a .wasm file starts with \\0asm)".into(),
-            });
+            return Err(not_wasm(path));
         }
         if file.is_precompiled() {
             if !crate::artifacts::is_trusted(path, &file, &config.trusted_precompiled) {
@@ -288,14 +397,49 @@ impl Engine {
                 .map_err(invalid);
         }
         let bytes = file.bytes;
-        let Some(cache) = config.cache_dir.as_deref().and_then(Cache::open) else {
-            return Component::new(&self.inner.wasmtime, &bytes).map_err(invalid);
-        };
         let name = self.cache_key(&bytes);
-        // Compiled code is larger than its wasm; the cap only keeps a
-        // planted huge file or a device from being read.
-        let cache_cap = config.max_component_bytes.saturating_mul(8);
-        if let Some(artifact) = cache.load(&name, cache_cap) {
+        // One compile per content at a time: concurrent loads of one stage
+        // (sessions starting together, a swap beside a start) wait for the
+        // first and take its result, or the cache entry it stored.
+        let slot = self
+            .lock_compiling()
+            .entry(name.clone())
+            .or_default()
+            .clone();
+        let mut done = slot.lock().unwrap_or_else(|poison| poison.into_inner());
+        let result = match &*done {
+            Some(component) => Ok(component.clone()),
+            None => self.compile_or_load_cached(path, &name, &bytes),
+        };
+        if let Ok(component) = &result {
+            *done = Some(component.clone());
+        }
+        drop(done);
+        // Waiters hold their own handle; later loads find the cache (or
+        // the engine's loaded stages) instead.
+        let mut compiling = self.lock_compiling();
+        if compiling
+            .get(&name)
+            .is_some_and(|entry| Arc::ptr_eq(entry, &slot))
+        {
+            compiling.remove(&name);
+        }
+        result
+    }
+
+    /// The compiled component from the signed cache, or compiled (under
+    /// the limits) and stored there.
+    fn compile_or_load_cached(&self, path: &Path, name: &str, bytes: &[u8]) -> Result<Component> {
+        let config = &self.inner.config;
+        let invalid = |error: wasmtime::Error| Error::InvalidComponent {
+            path: path.to_owned(),
+            reason: compile_error_reason(&error),
+        };
+        let cache = config.cache_dir.as_deref().and_then(Cache::open);
+        if let Some(artifact) = cache
+            .as_ref()
+            .and_then(|cache| cache.load(name, self.max_artifact_bytes()))
+        {
             // SAFETY: `load` returns only bytes whose tag proves this
             // installation compiled them from this very wasm (the name is
             // the hash of the wasm and of the engine settings, and is part
@@ -307,14 +451,25 @@ impl Engine {
                 return Ok(component);
             }
         }
-        let compiled = self
-            .inner
-            .wasmtime
-            .precompile_component(&bytes)
-            .map_err(invalid)?;
-        cache.store(&name, &compiled);
-        // SAFETY: `compiled` was produced by this engine just above.
+        let compiled = self.compile_limited(path, bytes)?;
+        if let Some(cache) = &cache {
+            cache.store(name, &compiled);
+        }
+        // SAFETY: `compiled` was produced by this installation's compiler
+        // from `bytes`, in this process or in its compile worker (the same
+        // executable; see compile::compile_in_worker), with this engine's
+        // code settings; wasmtime still checks that they match.
         unsafe { Component::deserialize(&self.inner.wasmtime, &compiled) }.map_err(invalid)
+    }
+
+    fn lock_compiling(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Mutex<Option<Component>>>>> {
+        // Single inserts and removes: poison cannot leave it inconsistent.
+        self.inner
+            .compiling
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
     }
 
     fn cache_key(&self, wasm: &[u8]) -> String {
@@ -352,7 +507,7 @@ fn pooling_config(instances: u32, memory_limit: usize) -> PoolingAllocationConfi
 /// wasmtime's reason for refusing a component, as one bounded line: its
 /// errors chain several causes and a parser error spans lines, quoting
 /// names and offsets from the (untrusted) file.
-fn compile_error_reason(error: &wasmtime::Error) -> String {
+pub(crate) fn compile_error_reason(error: &wasmtime::Error) -> String {
     let joined = format!("{error:#}")
         .lines()
         .map(str::trim)
@@ -360,6 +515,15 @@ fn compile_error_reason(error: &wasmtime::Error) -> String {
         .collect::<Vec<_>>()
         .join("; ");
     crate::text::untrusted(&joined, crate::text::MAX_MESSAGE_CHARS)
+}
+
+/// The refusal of a file that is not wasm: wasmtime's own error would
+/// quote the file's first bytes.
+fn not_wasm(path: &Path) -> Error {
+    Error::InvalidComponent {
+        path: path.to_owned(),
+        reason: "it is not WebAssembly (a .wasm file starts with \\0asm)".into(),
+    }
 }
 
 pub(crate) fn runtime(error: wasmtime::Error) -> Error {

@@ -117,6 +117,18 @@ pub enum Error {
     #[error("wasmtime: {0}")]
     Runtime(String),
 
+    /// A stage was refused for what compiling it would cost, or stopped
+    /// while it was being compiled: over one of the static caps on its
+    /// code (checked before compiling), over the compile deadline or over
+    /// the compile worker's memory limit. Match on `limit` for which.
+    #[error("stage {}: {limit}", path.display())]
+    CompileLimit {
+        /// The stage file.
+        path: PathBuf,
+        /// Which limit, with the figures.
+        limit: CompileLimit,
+    },
+
     /// A precompiled (native code) file outside every trusted source; see
     /// `EngineConfig::trusted_precompiled`. Never shows the file's bytes.
     #[error(
@@ -157,6 +169,53 @@ pub enum Busy {
         /// Worker threads.
         workers: usize,
     },
+}
+
+/// Which compile limit a stage passed ([`Error::CompileLimit`]); see the
+/// `EngineConfig` field each names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CompileLimit {
+    /// More functions than `EngineConfig::max_functions`, counted over the
+    /// component and its nested core modules.
+    #[error(
+        "it has {count} functions or more, over the cap of {max} (EngineConfig::max_functions); refused before compiling"
+    )]
+    Functions {
+        /// Functions counted when the cap was passed.
+        count: usize,
+        /// The cap.
+        max: usize,
+    },
+    /// One function body larger than `EngineConfig::max_function_bytes`.
+    #[error(
+        "function {index} has a body of {bytes} bytes, over the cap of {max} bytes on one function (EngineConfig::max_function_bytes); refused before compiling"
+    )]
+    FunctionBytes {
+        /// Which body, counted from 0 over all modules in file order.
+        index: usize,
+        /// Its size.
+        bytes: usize,
+        /// The cap.
+        max: usize,
+    },
+    /// More code in all than `EngineConfig::max_code_bytes`.
+    #[error(
+        "its function bodies add up to {bytes} bytes or more, over the cap of {max} bytes (EngineConfig::max_code_bytes); refused before compiling"
+    )]
+    CodeBytes {
+        /// Bytes counted when the cap was passed.
+        bytes: usize,
+        /// The cap.
+        max: usize,
+    },
+    /// Compiling took longer than `EngineConfig::compile_deadline`; the
+    /// compile worker was killed.
+    #[error("compiling it took more than {} s (compile deadline, EngineConfig::compile_deadline)", .0.as_secs_f64())]
+    Deadline(Duration),
+    /// Compiling needed more memory than `EngineConfig::compile_memory_limit`
+    /// (bytes); the compile worker ran out of it and ended.
+    #[error("compiling it needed more than {} MiB (compile memory limit, EngineConfig::compile_memory_limit)", .0 >> 20)]
+    Memory(usize),
 }
 
 /// How a stage failed one session.

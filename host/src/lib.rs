@@ -39,6 +39,7 @@ mod artifacts;
 mod bindings;
 mod call_clock;
 mod chain;
+mod compile;
 mod crossing;
 mod engine;
 mod error;
@@ -66,8 +67,13 @@ pub use bindings::types::{
     StageDescription,
 };
 pub use chain::{ChainSpec, MAX_PIPELINE_FILE, StageSpec};
+pub use compile::{
+    COMPILE_DEADLINE_ENV, COMPILE_MEMORY_ENV, CodeSize, DEFAULT_COMPILE_DEADLINE,
+    DEFAULT_COMPILE_MEMORY_LIMIT, DEFAULT_MAX_CODE_BYTES, DEFAULT_MAX_FUNCTION_BYTES,
+    DEFAULT_MAX_FUNCTIONS, code_size, compile_worker_main,
+};
 pub use engine::{EPOCH_TICK, Engine, EngineConfig};
-pub use error::{Busy, Error, Result, StageErrorKind, StageFailure};
+pub use error::{Busy, CompileLimit, Error, Result, StageErrorKind, StageFailure};
 pub use frame::{Frame, FrameMetadata, MAX_DIMENSION, chroma_size};
 pub use media::{Media, Packet};
 pub use pipeline::Pipeline;

@@ -263,6 +263,9 @@ fn precompile_layers(engine: &Engine, layers: &[WasmLayer]) -> Result<Vec<Option
 }
 
 fn main() {
+    // First: when re-run as a compile worker this compiles one stage under
+    // limits and exits (see framechain::compile_worker_main).
+    framechain::compile_worker_main();
     let _ = TRUST_IMAGE_PRECOMPILED
         .set(std::env::var_os(TRUST_IMAGE_PRECOMPILED_ENV).is_some_and(|value| value == "1"));
     // Frames are large, short-lived buffers; see framechain::allocator.

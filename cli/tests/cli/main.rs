@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 mod authoring;
+mod compile_bombs;
 mod hostile;
 mod languages;
 mod precompiled;

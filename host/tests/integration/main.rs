@@ -6,6 +6,8 @@
 //! `cargo xtask test`) or in `target/stages` and `target/test-stages`.
 
 mod chain_checks;
+mod compile_bomb_gen;
+mod compile_bombs;
 mod h264;
 mod hostile;
 mod isolation;

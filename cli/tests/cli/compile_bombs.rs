@@ -1,0 +1,233 @@
+//! Compile bombs through the `framechain` command (issue 17, finding 3):
+//! components of long straight-line functions that never run. The CLI
+//! installs `framechain::compile_worker_main`, so stages are compiled in a
+//! child process under a deadline and a memory limit; a bomb over a static
+//! cap is refused before any compiling.
+//!
+//! Each run is watched from outside: its wall time, the CLI process's own
+//! peak resident memory (`VmHWM` in /proc, read until it exits: the
+//! worker's memory is not in it) and, from `wait4`, the peak of the CLI and
+//! its reaped children together (`ru_maxrss` covers the worker too, and,
+//! as cli/tests/cli/hostile.rs explains, the test process's own memory at
+//! the fork, so it is only an upper bound).
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::{path_str, scratch, stage_path};
+
+#[path = "../../../host/tests/integration/compile_bomb_gen.rs"]
+mod compile_bomb_gen;
+
+/// Longest any run may take before the test kills it.
+const HARD_DEADLINE: Duration = Duration::from_secs(60);
+
+struct Finished {
+    code: Option<i32>,
+    stderr: String,
+    wall: Duration,
+    /// The CLI process alone, KiB.
+    own_peak_kib: u64,
+    /// The CLI process and its compile worker, KiB.
+    tree_peak_kib: u64,
+}
+
+fn framechain_watched(args: &[&str], env: &[(&str, &str)], cache: &Path) -> Finished {
+    let start = Instant::now();
+    #[allow(
+        clippy::zombie_processes,
+        reason = "reaped by wait4 below, which also gives the peak memory"
+    )]
+    let mut child = Command::new(env!("CARGO_BIN_EXE_framechain"))
+        .args(args)
+        .envs(env.iter().copied())
+        .env("FRAMECHAIN_STAGE_PATH", stage_path())
+        .env("XDG_CACHE_HOME", cache)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("framechain starts");
+    let pid = libc::pid_t::try_from(child.id()).expect("a pid fits pid_t");
+    let mut pipe = child.stderr.take().expect("stderr is piped");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = pipe.read_to_string(&mut text);
+        text
+    });
+    let mut own_peak_kib = 0;
+    let (status, usage) = loop {
+        // Read before reaping: after wait4 the process is gone.
+        if let Some(peak) = own_peak(pid) {
+            own_peak_kib = own_peak_kib.max(peak);
+        }
+        let mut status = 0;
+        // SAFETY: rusage is plain data; all zeroes is a valid value.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: the pointers are to live locals of the right types.
+        let reaped = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+        if reaped == pid {
+            break (status, usage);
+        }
+        assert_eq!(reaped, 0, "wait4: {}", std::io::Error::last_os_error());
+        if start.elapsed() > HARD_DEADLINE {
+            // SAFETY: pid is our child and not yet reaped.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    Finished {
+        code: libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)),
+        stderr: reader.join().expect("the reader does not panic"),
+        wall: start.elapsed(),
+        own_peak_kib,
+        tree_peak_kib: u64::try_from(usage.ru_maxrss).unwrap_or(0),
+    }
+}
+
+/// The process's own peak resident memory so far, KiB (`VmHWM`).
+fn own_peak(pid: libc::pid_t) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn assert_one_line(run: &Finished, expected: &str) {
+    assert_eq!(run.code, Some(1), "exit status for: {}", run.stderr);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr.starts_with("framechain: error: "),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(expected),
+        "expected \"{expected}\" in: {}",
+        run.stderr
+    );
+}
+
+fn write_bomb(name: &str, bytes: &[u8]) -> String {
+    let path = scratch().join(name);
+    std::fs::write(&path, bytes).expect("write the bomb");
+    path_str(&path).to_owned()
+}
+
+#[test]
+fn a_function_over_the_size_cap_is_refused_at_once() {
+    // 13 functions of 3 MiB (39 MiB): before the caps, `inspect` compiled
+    // them for tens of seconds at over a GB; now they are refused after
+    // reading the first body's header.
+    let bomb = write_bomb("over-cap.wasm", &compile_bomb_gen::component(13, 3 << 20));
+    let cache = scratch().join("bomb-cache-over");
+    let run = framechain_watched(&["inspect", &bomb], &[], &cache);
+    assert_one_line(&run, "over the cap of 2097152 bytes on one function");
+    assert!(
+        run.stderr.contains("refused before compiling"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.wall < Duration::from_secs(1), "{:?}", run.wall);
+    // The file is read (39 MiB) and scanned; nothing is compiled (51 MiB
+    // in all when measured; compiling it took 1.5 GB and more).
+    assert!(
+        run.own_peak_kib < 100 << 10,
+        "peak {} MiB",
+        run.own_peak_kib >> 10
+    );
+}
+
+#[test]
+fn a_slow_bomb_under_the_caps_is_stopped_at_the_deadline_in_a_worker() {
+    // 12 functions of 900 KB: under every static cap, and several seconds
+    // and hundreds of MiB to compile. With a 1 s deadline the worker is
+    // killed and the CLI itself never holds the compiler's memory.
+    let bomb = write_bomb("slow.wasm", &compile_bomb_gen::component(12, 900_000));
+    let cache = scratch().join("bomb-cache-slow");
+    let run = framechain_watched(
+        &["inspect", &bomb],
+        &[("FRAMECHAIN_COMPILE_DEADLINE", "1")],
+        &cache,
+    );
+    assert_one_line(
+        &run,
+        &format!("stage {bomb}: compiling it took more than 1 s (compile deadline"),
+    );
+    assert!(run.wall < Duration::from_secs(4), "{:?}", run.wall);
+    assert!(
+        run.own_peak_kib < 100 << 10,
+        "the CLI process peaked at {} MiB",
+        run.own_peak_kib >> 10
+    );
+    // The worker compiled for a second before it was killed: it grew, the
+    // parent did not.
+    assert!(
+        run.tree_peak_kib > run.own_peak_kib,
+        "worker {} KiB, CLI {} KiB",
+        run.tree_peak_kib,
+        run.own_peak_kib
+    );
+}
+
+#[test]
+fn a_bomb_over_the_compile_memory_limit_is_stopped_in_the_worker() {
+    let bomb = write_bomb("hungry.wasm", &compile_bomb_gen::component(12, 900_000));
+    let cache = scratch().join("bomb-cache-hungry");
+    let run = framechain_watched(
+        &["inspect", &bomb],
+        &[("FRAMECHAIN_COMPILE_MEMORY_MIB", "64")],
+        &cache,
+    );
+    assert_one_line(
+        &run,
+        "compiling it needed more than 64 MiB (compile memory limit",
+    );
+    assert!(run.wall < Duration::from_secs(10), "{:?}", run.wall);
+    // RLIMIT_DATA bounds the worker's heap; its code and stacks come on
+    // top.
+    assert!(
+        run.tree_peak_kib < 120 << 10,
+        "peak {} MiB",
+        run.tree_peak_kib >> 10
+    );
+}
+
+#[test]
+fn a_bad_compile_limit_setting_is_one_line() {
+    let cache = scratch().join("bomb-cache-settings");
+    for (name, value) in [
+        ("FRAMECHAIN_COMPILE_DEADLINE", "soon"),
+        ("FRAMECHAIN_COMPILE_DEADLINE", "0"),
+        ("FRAMECHAIN_COMPILE_MEMORY_MIB", "1"),
+    ] {
+        let run = framechain_watched(&["stages"], &[(name, value)], &cache);
+        assert_one_line(&run, &format!("${name}: expected"));
+    }
+}
+
+#[test]
+fn a_stage_compiled_in_the_worker_is_cached_once_per_installation() {
+    // The worker's output is stored in the signed cache by the parent: the
+    // second process loads it from there without compiling. (The Python
+    // and JavaScript stages, the largest, are compiled in the worker under
+    // the default limits by cli/tests/cli/languages.rs.)
+    let cache = scratch().join("bomb-cache-once");
+    let _ = std::fs::remove_dir_all(&cache);
+    let inspect = || framechain_watched(&["--log-level", "info", "inspect", "redact"], &[], &cache);
+    let first = inspect();
+    assert_eq!(first.code, Some(0), "{}", first.stderr);
+    assert!(
+        first.stderr.contains("in a compile worker process"),
+        "{}",
+        first.stderr
+    );
+    let second = inspect();
+    assert_eq!(second.code, Some(0), "{}", second.stderr);
+    assert!(
+        !second.stderr.contains("compiled stage"),
+        "compiled again: {}",
+        second.stderr
+    );
+}

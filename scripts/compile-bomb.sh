@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# Compile bombs (issue 17, finding 3): components of long straight-line
+# functions that never run, loaded through `framechain inspect` and through
+# a running `framechain serve`'s `POST /admin/stages/0`. Reports, for each
+# bomb, the wall time, the answer, the peak resident memory of the framechain
+# process itself (VmHWM) and of its compile worker, and, for serve, its
+# resident memory after the answer (was it given back?).
+#
+#   scripts/compile-bomb.sh [FRAMECHAIN_BINARY] [TIMEOUT_SECONDS]
+#
+# FRAMECHAIN_BINARY defaults to target/release/framechain; run it once with a
+# build from before the compile limits and once with one after. A run still
+# going after TIMEOUT_SECONDS (default 60) is killed, and so is one past
+# 4 GiB resident, so a build without the limits cannot take the machine down.
+# Loopback only; every loop bounded.
+#
+# The bombs (same bytes as host/tests/integration/compile_bomb_gen.rs):
+#   13m-2mib-bodies: 6 functions of 2 MiB + 1 of 1 MiB (13 MiB; over the per-function cap)
+#   13m-under-caps:  14 functions of 950 KB (13 MiB; under every static cap)
+#   30m-under-caps:  31 functions of 1000 KB (30 MiB; under every static cap)
+#   62m:             65 functions of 1000 KB (62 MiB, under max_component_bytes; over the total code cap)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=$(realpath "${1:-target/release/framechain}")
+TIMEOUT=${2:-60}
+STAGES=${FRAMECHAIN_STAGE_PATH:-$PWD/target/stages:$PWD/target/test-stages}
+WORK=$(mktemp -d /tmp/compile-bomb.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+
+python3 - "$BIN" "$TIMEOUT" "$STAGES" "$WORK" <<'EOF'
+import os, signal, subprocess, sys, time, urllib.request, urllib.error, socket
+
+binary, timeout, stages, work = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4]
+RSS_KILL_KIB = 4 << 20
+
+def leb(value):
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value == 0:
+            out.append(byte)
+            return bytes(out)
+        out.append(byte | 0x80)
+
+def section(section_id, content):
+    return bytes([section_id]) + leb(len(content)) + content
+
+def module(bodies):
+    """A core module with one function per body size (bytes)."""
+    rnd = bytes([0x20, 0x00, 0x41, 0x01, 0x6A, 0x21, 0x00])
+    code = bytearray(leb(len(bodies)))
+    for size in bodies:
+        body = bytes([0x01, 0x01, 0x7F]) + rnd * (size // len(rnd)) + b"\x0b"
+        code += leb(len(body)) + body
+    return (b"\0asm\x01\0\0\0" + section(1, bytes([1, 0x60, 0, 0]))
+            + section(3, leb(len(bodies)) + bytes(len(bodies))) + section(10, bytes(code)))
+
+def component(bodies):
+    return b"\0asm\x0d\x00\x01\x00" + section(1, module(bodies)) + section(2, bytes([1, 0, 0, 0]))
+
+BOMBS = {
+    "13m-2mib-bodies": [2 << 20] * 6 + [1 << 20],
+    "13m-under-caps": [950_000] * 14,
+    "30m-under-caps": [1_000_000] * 31,
+    "62m": [1_000_000] * 65,
+}
+paths = {}
+for name, bodies in BOMBS.items():
+    paths[name] = os.path.join(work, name + ".wasm")
+    with open(paths[name], "wb") as out:
+        out.write(component(bodies))
+
+def status_kib(pid, field):
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+def children(pid):
+    found = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as listing:
+                found += [int(child) for child in listing.read().split()]
+    except OSError:
+        pass
+    return found
+
+def env(cache):
+    # Separate caches for inspect and serve: each compiles what it loads.
+    return dict(os.environ, FRAMECHAIN_STAGE_PATH=stages,
+                XDG_CACHE_HOME=os.path.join(work, cache))
+
+def fmt(kib):
+    return f"{kib / 1024:.0f} MiB"
+
+def inspect(name):
+    start = time.monotonic()
+    proc = subprocess.Popen([binary, "inspect", paths[name]], env=env("cache-inspect"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    own, worker, killed = 0, 0, None
+    while True:
+        own = max(own, status_kib(proc.pid, "VmHWM"))
+        for child in children(proc.pid):
+            worker = max(worker, status_kib(child, "VmHWM"))
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid == proc.pid:
+            break
+        rss = status_kib(proc.pid, "VmRSS") + sum(status_kib(c, "VmRSS") for c in children(proc.pid))
+        if killed is None and (time.monotonic() - start > timeout or rss > RSS_KILL_KIB):
+            killed = f"killed: still compiling after {time.monotonic() - start:.0f} s" \
+                if rss <= RSS_KILL_KIB else f"killed at {fmt(rss)} resident"
+            proc.kill()
+        time.sleep(0.02)
+    wall = time.monotonic() - start
+    message = proc.stderr.read().decode(errors="replace").strip().splitlines()
+    answer = killed or (message[-1] if message else f"exit {os.waitstatus_to_exitcode(status)}")
+    print(f"inspect {name:16} {wall:6.2f} s  process peak {fmt(own):>9}  worker peak {fmt(worker):>9}"
+          f"  {answer[:160]}")
+
+def free_port(kind):
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+def serve(names):
+    token_file = os.path.join(work, "admin-token")
+    with open(token_file, "w") as out:
+        out.write("admin-token-for-the-bomb-test\n")
+    http = free_port(socket.SOCK_STREAM)
+    proc = subprocess.Popen(
+        [binary, "serve", "--pipeline", "examples/telemedicine.yaml",
+         "--http", f"127.0.0.1:{http}", "--media", f"127.0.0.1:{free_port(socket.SOCK_DGRAM)}",
+         "--stream", "room:publish-token-1:view-token-12", "--admin-token-file", token_file],
+        env=env("cache-serve"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(600):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{http}/readyz", timeout=1)
+                break
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.1)
+        else:
+            print("serve did not become ready"); return
+        print(f"serve ready: resident {fmt(status_kib(proc.pid, 'VmRSS'))}, peak {fmt(status_kib(proc.pid, 'VmHWM'))}")
+        for name in names:
+            start = time.monotonic()
+            result = {}
+            def post():
+                request = urllib.request.Request(
+                    f"http://127.0.0.1:{http}/admin/stages/0", data=paths[name].encode(),
+                    headers={"Authorization": "Bearer admin-token-for-the-bomb-test",
+                             "Content-Type": "text/plain"}, method="POST")
+                try:
+                    with urllib.request.urlopen(request, timeout=timeout) as answer:
+                        result["answer"] = f"{answer.status} {answer.read().decode()[:160]}"
+                except urllib.error.HTTPError as error:
+                    result["answer"] = f"{error.code} {error.read().decode()[:160]}"
+                except Exception as error:  # timeout, reset
+                    result["answer"] = f"no answer: {error}"
+            import threading
+            thread = threading.Thread(target=post, daemon=True)
+            thread.start()
+            worker = 0
+            while thread.is_alive() and time.monotonic() - start < timeout + 5:
+                for child in children(proc.pid):
+                    worker = max(worker, status_kib(child, "VmHWM"))
+                if status_kib(proc.pid, "VmRSS") > RSS_KILL_KIB:
+                    result["answer"] = "killed serve past 4 GiB"
+                    proc.kill()
+                    break
+                time.sleep(0.02)
+            wall = time.monotonic() - start
+            time.sleep(1)
+            print(f"serve   {name:16} {wall:6.2f} s  process peak {fmt(status_kib(proc.pid, 'VmHWM')):>9}"
+                  f"  worker peak {fmt(worker):>9}  resident after {fmt(status_kib(proc.pid, 'VmRSS')):>9}"
+                  f"  {result.get('answer', 'no answer within the timeout')}")
+            if proc.poll() is not None:
+                break
+    finally:
+        proc.kill()
+        proc.wait()
+
+print(f"{binary}, timeout {timeout:.0f} s")
+for name in BOMBS:
+    inspect(name)
+# One server, the bombs in a row: the peak column is the server's peak so far.
+serve(["13m-2mib-bodies", "13m-under-caps", "62m", "30m-under-caps"])
+EOF
