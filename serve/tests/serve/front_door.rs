@@ -303,11 +303,15 @@ fn a_client_that_never_reads_its_answers_is_let_go() {
         .set_write_timeout(Some(Duration::from_secs(5)))
         .unwrap();
     let _ = stream.write_all(&requests);
+    // Past the request timeout, the server has given up on the blocked
+    // write: what is read now is what was in flight, then the close.
     std::thread::sleep(Duration::from_secs(3));
-    let timeouts = support::metric(&server, "framechain_http_timeouts_total{what=\"write\"}");
-    assert_eq!(timeouts, 1.0, "the stalled answer is still waiting");
     let ending = wait_for_close(&mut stream, Duration::from_secs(5));
-    assert!(ending.closed, "{}", ending.answer.len());
     let answers = ending.answer.matches("HTTP/1.1 200").count();
-    assert!(answers < 2000, "every answer was written: {answers}");
+    assert!(
+        ending.closed && answers < 2000,
+        "the connection is still served after {answers} answers"
+    );
+    let timeouts = support::metric(&server, "framechain_http_timeouts_total{what=\"write\"}");
+    assert_eq!(timeouts, 1.0);
 }
