@@ -53,6 +53,12 @@ stages:
   - stage: encode-h264
     params: { bitrate: 800k, fps: 30, gop: 60 }
 """
+PASSTHROUGH = """version: 1
+name: passthrough
+stages:
+  - stage: decode-h264
+  - stage: encode-h264
+"""
 
 
 def free_port(kind):
@@ -299,19 +305,22 @@ def main():
     p.add_argument("--warmup", type=float, default=8)
     p.add_argument("--file-limit", type=int, default=1024)
     p.add_argument("--pipeline", default="light",
-                   help="a pipeline file, or `light` (640x360 out, cheaper on 2 cores)")
+                   help="a pipeline file, `light` (640x360 out, cheaper on 2 cores) or "
+                        "`passthrough` (decode-h264 ! encode-h264, for a small clip)")
+    p.add_argument("--clip", default=CLIP,
+                   help="the healthy call's clip, under $FRAMECHAIN_TESTDATA (default: the 1080p30 one)")
     p.add_argument("--out", default=None)
     args = p.parse_args()
     args.framechain = os.environ.get("FRAMECHAIN", os.path.join(ROOT, "target/release/framechain"))
     args.loadgen = os.environ.get("LOADGEN", os.path.join(ROOT, "target/release/loadgen"))
     testdata = os.environ.get("FRAMECHAIN_TESTDATA", os.path.join(ROOT, "../shared/testdata"))
-    args.clip = os.path.join(testdata, CLIP)
+    args.clip = os.path.join(testdata, args.clip)
     os.environ.setdefault("FRAMECHAIN_STAGE_PATH",
                           f"{ROOT}/target/stages:{ROOT}/target/test-stages")
     for path in (args.framechain, args.loadgen, args.clip):
         if not os.path.exists(path):
-            sys.exit(f"http-flood: {path} not found (cargo xtask build; "
-                     "cargo build --release -p framechain-loadgen; FRAMECHAIN_TESTDATA)")
+            sys.exit(f"http-flood: {path} not found (cargo build --release -p framechain-cli; "
+                     "cargo build --release --workspace --bin loadgen; FRAMECHAIN_TESTDATA)")
     # The flood's own sockets: 3300 and more descriptors on this side.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -320,10 +329,11 @@ def main():
     out = args.out or tempfile.mkdtemp(prefix="framechain-flood.")
     os.makedirs(out, exist_ok=True)
     pipeline = args.pipeline
-    if pipeline == "light":
-        pipeline = os.path.join(out, "telemedicine-light.yaml")
+    if pipeline in ("light", "passthrough"):
+        text = LIGHT if pipeline == "light" else PASSTHROUGH
+        pipeline = os.path.join(out, f"{args.pipeline}.yaml")
         with open(pipeline, "w") as f:
-            f.write(LIGHT)
+            f.write(text)
     print(f"http-flood: {args.framechain}, {args.slow} slow + {args.idle} idle connections "
           f"from {args.addresses} address(es), server file limit {args.file_limit}, "
           f"window {args.window} s; logs in {out}")

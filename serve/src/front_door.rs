@@ -8,7 +8,10 @@
 //! by hyper's HTTP/1 with:
 //! - a cap on open connections per process and per client address, checked
 //!   before anything is read (a refused connection gets a `503` written
-//!   without waiting, if the socket takes it at once, and is closed);
+//!   without waiting, if the socket takes it at once, and is closed); at
+//!   the process cap the connection that has waited longest for a request
+//!   is closed to make room, so slow connections from many addresses
+//!   cannot keep the probes out;
 //! - a header-read timeout, which hyper starts whenever the connection waits
 //!   for a request, first or kept alive: it is the keep-alive idle timeout too;
 //! - a small read buffer and header count and size: a longer header gets
@@ -20,7 +23,7 @@
 //! Settings ([`HttpLimits`]) are apart from the state (`Connections`, the
 //! counts of open connections).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv6Addr};
@@ -37,7 +40,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::time::Sleep;
 
 use crate::ServeError;
@@ -54,6 +57,8 @@ const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
 /// How long the accept loop pauses when the process is out of descriptors
 /// (`EMFILE`), instead of spinning on an error it cannot fix.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+/// Connections told to close to make room that may not have closed yet.
+const EVICTING_MAX: usize = 32;
 
 /// Bounds of the HTTP front door (WHIP, WHEP, the pages, the probes,
 /// `/metrics`, `/admin`): settings only, the same for every connection.
@@ -207,10 +212,28 @@ Retry-After: 5\r\nConnection: close\r\nContent-Length: 38\r\n\r\ntoo many connec
     }
 }
 
-/// The connections open now: in all and per client address.
+/// The connections open now: in all and per client address, and those
+/// waiting for a request (idle, or their header still arriving), oldest
+/// first: the ones that may be closed to make room.
 struct Open {
     total: usize,
     per_client: HashMap<IpAddr, usize>,
+    /// Order of starting to wait -> (connection, its eviction signal).
+    waiting: BTreeMap<u64, (u64, Arc<Notify>)>,
+    /// Connection -> its key in `waiting`.
+    waiting_since: HashMap<u64, u64>,
+    /// Connections told to close that have not closed yet.
+    evicted: HashSet<u64>,
+    /// The next connection id, and the next key of `waiting`.
+    next: u64,
+}
+
+impl Open {
+    fn stop_waiting(&mut self, id: u64) {
+        if let Some(key) = self.waiting_since.remove(&id) {
+            self.waiting.remove(&key);
+        }
+    }
 }
 
 /// The state of the front door: who holds connections now.
@@ -225,11 +248,36 @@ pub(crate) struct Connections {
 pub(crate) struct Ticket {
     connections: Arc<Connections>,
     client: IpAddr,
+    id: u64,
+    /// Told when this connection is to close to make room.
+    evict: Arc<Notify>,
+}
+
+impl Ticket {
+    /// The connection waits for a request: it may be closed to make room.
+    fn waiting(&self) {
+        let mut open = self.connections.lock();
+        open.stop_waiting(self.id);
+        if open.evicted.contains(&self.id) {
+            return;
+        }
+        let key = open.next;
+        open.next += 1;
+        open.waiting.insert(key, (self.id, self.evict.clone()));
+        open.waiting_since.insert(self.id, key);
+    }
+
+    /// The connection has a request in progress: it keeps its place.
+    fn busy(&self) {
+        self.connections.lock().stop_waiting(self.id);
+    }
 }
 
 impl Drop for Ticket {
     fn drop(&mut self) {
         let mut open = self.connections.lock();
+        open.stop_waiting(self.id);
+        open.evicted.remove(&self.id);
         open.total -= 1;
         if let Some(count) = open.per_client.get_mut(&self.client) {
             *count -= 1;
@@ -271,6 +319,10 @@ impl Connections {
             open: Mutex::new(Open {
                 total: 0,
                 per_client: HashMap::new(),
+                waiting: BTreeMap::new(),
+                waiting_since: HashMap::new(),
+                evicted: HashSet::new(),
+                next: 0,
             }),
             metrics,
         })
@@ -284,23 +336,43 @@ impl Connections {
             .unwrap_or_else(|poison| poison.into_inner())
     }
 
-    /// A place for a connection from `ip`, or why not.
+    /// A place for a connection from `ip`, or why not. At the process
+    /// cap, the connection that has waited longest for a request (idle, or
+    /// its header still arriving: what a flood of slow connections holds)
+    /// is told to close and the new one takes its place, so a flood from
+    /// many addresses cannot keep the probes out; a connection with a
+    /// request in progress is never closed for this.
     pub(crate) fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Ticket, Refused> {
         let client = client_key(ip);
         let mut open = self.lock();
-        if open.total >= self.max_total {
-            return Err(Refused::Process);
-        }
-        let count = open.per_client.entry(client).or_insert(0);
-        if *count >= self.max_per_client {
+        if open.per_client.get(&client).copied().unwrap_or(0) >= self.max_per_client {
             return Err(Refused::Client);
         }
-        *count += 1;
+        if open.total >= self.max_total {
+            // Those told to close still hold descriptors until they do: at
+            // most EVICTING_MAX over the cap, well inside RESERVED_FILES.
+            if open.evicted.len() >= EVICTING_MAX {
+                return Err(Refused::Process);
+            }
+            let Some((_, (oldest, evict))) = open.waiting.pop_first() else {
+                return Err(Refused::Process);
+            };
+            open.waiting_since.remove(&oldest);
+            open.evicted.insert(oldest);
+            // A permit is kept if the connection is not listening yet.
+            evict.notify_one();
+            self.metrics.http_connection_refused("evicted");
+        }
+        *open.per_client.entry(client).or_insert(0) += 1;
         open.total += 1;
+        let id = open.next;
+        open.next += 1;
         self.metrics.http_connections.set(open.total as i64);
         Ok(Ticket {
             connections: self.clone(),
             client,
+            id,
+            evict: Arc::new(Notify::new()),
         })
     }
 }
@@ -379,10 +451,22 @@ async fn connection(
     ));
     let body_timeout = limits.request_timeout;
     let body_metrics = metrics.clone();
+    let ticket = Arc::new(ticket);
+    ticket.waiting();
+    let evict = ticket.evict.clone();
+    let request_ticket = ticket.clone();
     let requests = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
         let request =
             request.map(|body| BodyDeadline::new(body, body_timeout, body_metrics.clone()));
-        service.call(request)
+        request_ticket.busy();
+        let answering = service.call(request);
+        let ticket = request_ticket.clone();
+        async move {
+            let response = answering.await;
+            // Answered: waiting for the next request (kept alive) again.
+            ticket.waiting();
+            response
+        }
     });
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -399,6 +483,8 @@ async fn connection(
             serving.as_mut().graceful_shutdown();
             serving.await
         }
+        // Closed to make room: it was waiting, nothing is lost.
+        _ = evict.notified() => Ok(()),
     };
     if let Err(error) = result {
         if error.is_timeout() {
@@ -406,7 +492,8 @@ async fn connection(
         }
         log::debug!("HTTP connection ended: {error}");
     }
-    drop(ticket);
+    // The place is given back when the ticket's last holder, the service
+    // inside `serving`, goes with the socket at the end of this function.
 }
 
 /// The request body took longer than the request timeout.

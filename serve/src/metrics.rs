@@ -167,7 +167,7 @@ impl Metrics {
         );
         registry.register(
             "http_connections_refused",
-            "HTTP connections closed at accept, by the cap reached (process, client)",
+            "HTTP connections closed by the caps: at accept (process, client), or waiting for a request and closed to make room at the process cap (evicted)",
             metrics.http_refused.clone(),
         );
         registry.register(

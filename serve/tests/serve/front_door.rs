@@ -277,8 +277,9 @@ fn a_flood_from_one_address_is_capped_and_the_probes_answer_another() {
     let deadline = Instant::now() + Duration::from_secs(3);
     let mut back = None;
     while Instant::now() < deadline {
+        // Until the server has seen the closes, a 503 is still right.
         back = get_from([127, 0, 0, 1], &server, "/healthz");
-        if back.is_some() {
+        if back.as_ref().is_some_and(|(status, _)| *status == 200) {
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -314,4 +315,49 @@ fn a_client_that_never_reads_its_answers_is_let_go() {
     );
     let timeouts = support::metric(&server, "framechain_http_timeouts_total{what=\"write\"}");
     assert_eq!(timeouts, 1.0);
+}
+
+#[test]
+fn at_the_process_cap_a_waiting_connection_makes_room_for_a_probe() {
+    // Slow connections from many addresses fill the process's places.
+    let cap = 8;
+    let server = server(HttpLimits {
+        max_connections: cap,
+        max_connections_per_client: 2,
+        header_timeout: Duration::from_secs(20),
+        ..HttpLimits::default()
+    });
+    let addr = server.http_addr();
+    let mut flood: Vec<TcpStream> = (0..cap)
+        .map(|i| {
+            let mut stream = connect_from([127, 0, 1, 1 + (i / 2) as u8], addr);
+            stream.write_all(b"GET / HTTP/1.1\r\nX-Slow: a").unwrap();
+            // One at a time, so the oldest is known.
+            std::thread::sleep(Duration::from_millis(50));
+            stream
+        })
+        .collect();
+    // The probe from an address of its own still gets in.
+    for path in ["/healthz", "/readyz"] {
+        let answer = get_from([127, 0, 0, 2], &server, path);
+        assert_eq!(answer.map(|(status, _)| status), Some(200), "{path}");
+    }
+    // The first probe took the place of the oldest of the flood (the
+    // next ones may find a place the earlier probes gave back, or make
+    // room again); the newest of the flood keep theirs.
+    let ending = wait_for_close(&mut flood[0], Duration::from_millis(500));
+    assert!(
+        ending.closed,
+        "the oldest waiting connection is open: {ending:?}"
+    );
+    for (index, stream) in flood.iter_mut().enumerate().skip(cap - 3) {
+        let ending = wait_for_close(stream, Duration::from_millis(100));
+        assert!(!ending.closed, "flood connection {index}: {ending:?}");
+    }
+    let evicted = metric_from(
+        [127, 0, 0, 2],
+        &server,
+        "framechain_http_connections_refused_total{reason=\"evicted\"}",
+    );
+    assert!((1.0..=3.0).contains(&evicted), "{evicted}");
 }
