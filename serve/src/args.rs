@@ -58,6 +58,18 @@ pub struct ServeArgs {
     /// Worker threads running stage calls (default: the cores this process may use).
     #[arg(long, value_name = "N")]
     pub workers: Option<usize>,
+    /// Seconds an HTTP request's header may take to arrive, counted from when the connection waits for it (also how long an idle kept-alive connection stays open).
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub http_header_timeout: f64,
+    /// Seconds an HTTP request's body may take after its header (a slower one gets 400 and its connection is closed), and an answer may wait for the client to read it.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    pub http_request_timeout: f64,
+    /// Open HTTP connections at most (lowered to the open-file limit minus 256); more are answered 503 and closed at once.
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    pub http_max_connections: usize,
+    /// Open HTTP connections from one client address (IPv6: its /64) at most; more are answered 503 and closed at once.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub http_max_connections_per_client: usize,
 }
 
 fn parse_stream(text: &str) -> Result<StreamSpec, String> {
@@ -114,6 +126,20 @@ impl ServeArgs {
         if let Some(path) = &self.admin_token_file {
             config.admin_token = Some(config::read_admin_token_file(path)?);
         }
+        for (flag, secs) in [
+            ("--http-header-timeout", self.http_header_timeout),
+            ("--http-request-timeout", self.http_request_timeout),
+        ] {
+            if !(secs.is_finite() && secs > 0.0 && secs <= 3600.0) {
+                return Err(ServeError::Config(format!(
+                    "{flag} must be above 0 and at most 3600 seconds"
+                )));
+            }
+        }
+        config.http_limits.header_timeout = Duration::from_secs_f64(self.http_header_timeout);
+        config.http_limits.request_timeout = Duration::from_secs_f64(self.http_request_timeout);
+        config.http_limits.max_connections = self.http_max_connections;
+        config.http_limits.max_connections_per_client = self.http_max_connections_per_client;
         if let Some(workers) = self.workers {
             config.live.workers = workers.max(1);
         }

@@ -12,6 +12,7 @@ use framechain::Pipeline;
 use framechain::live::LiveConfig;
 
 use crate::ServeError;
+use crate::front_door::HttpLimits;
 
 /// One stream: its name and its two bearer tokens.
 #[derive(Clone)]
@@ -298,6 +299,9 @@ pub struct ServeConfig {
     /// The operator's bearer token for `POST /admin/stages/STAGE` (swapping
     /// a stage in every running call); `None` turns the endpoint off.
     pub admin_token: Option<String>,
+    /// The HTTP front door's timeouts and caps (`docs/serve.md`, "The
+    /// front door").
+    pub http_limits: HttpLimits,
 }
 
 impl ServeConfig {
@@ -319,12 +323,14 @@ impl ServeConfig {
             drain_timeout: Duration::ZERO,
             live: LiveConfig::default(),
             admin_token: None,
+            http_limits: HttpLimits::default(),
         }
     }
 
     /// Checks the streams (valid, at most [`MAX_STREAMS`], names unique)
-    /// and the admin token.
+    /// and the admin token, and the HTTP limits.
     pub fn check(&self) -> Result<(), ServeError> {
+        self.http_limits.check()?;
         if self.streams.len() > MAX_STREAMS {
             return Err(ConfigProblem::TooMany.into());
         }

@@ -4,6 +4,8 @@
 //! instances, and its viewers receive what the pipeline gives out.
 //!
 //! The pieces (private modules), in the order a call meets them:
+//! - `front_door`: accepts HTTP connections and bounds each (caps per
+//!   process and per client, header and body timeouts, buffer size);
 //! - `http`: WHIP/WHEP requests are checked (size, type, token) and handed
 //!   to the media loop;
 //! - `offer`: the SDP offer becomes an ICE-lite, H.264-only connection;
@@ -35,6 +37,7 @@
 mod args;
 mod auth;
 mod config;
+mod front_door;
 #[doc(hidden)]
 pub mod fuzzing;
 mod http;
@@ -48,6 +51,7 @@ mod viewer_bitrate;
 
 pub use args::ServeArgs;
 pub use config::{ServeConfig, StreamSpec};
+pub use front_door::HttpLimits;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -104,6 +108,12 @@ impl Server {
     pub fn start(config: ServeConfig) -> Result<Server, ServeError> {
         config.check()?;
         check_pipeline(&config.pipeline)?;
+        // The connection cap stays below the file limit, so the UDP socket
+        // and stage files always get descriptors.
+        let http_limits = match front_door::raise_open_file_limit() {
+            Some(open_files) => config.http_limits.within_file_limit(open_files)?,
+            None => config.http_limits.clone(),
+        };
         let tokio = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("framechain-serve")
@@ -166,26 +176,25 @@ impl Server {
             admin: auth::AdminToken::new(config.admin_token.as_deref()),
             swapping: tokio::sync::Mutex::new(()),
             commands: commands_tx,
-            metrics,
+            metrics: metrics.clone(),
             runtime: live.clone(),
             max_sessions: config.max_sessions,
             draining: draining.clone(),
         });
+        let max_connections = http_limits.max_connections;
         let started: Result<(), std::io::Error> = tokio.block_on(async {
             let udp = tokio::net::UdpSocket::from_std(udp)?;
             let tcp = tokio::net::TcpListener::from_std(tcp)?;
             let media = media::MediaLoop::new(settings, Arc::new(udp), events_tx);
             tokio::spawn(media.run(commands_rx, events_rx, shutdown_rx.clone()));
-            let mut http_shutdown = shutdown_rx;
             let app = http::router(state);
-            tokio::spawn(async move {
-                let serving = axum::serve(tcp, app).with_graceful_shutdown(async move {
-                    let _ = http_shutdown.changed().await;
-                });
-                if let Err(error) = serving.await {
-                    log::error!("HTTP server failed: {error}");
-                }
-            });
+            tokio::spawn(front_door::serve(
+                tcp,
+                app,
+                http_limits,
+                metrics,
+                shutdown_rx,
+            ));
             Ok(())
         });
         started.map_err(|source| ServeError::Bind {
@@ -194,8 +203,10 @@ impl Server {
             source,
         })?;
         log::info!(
-            "serving {} stream(s): HTTP on {http_addr}, media on {media_addr} (candidate {candidate})",
-            config.streams.len()
+            "serving {} stream(s): HTTP on {http_addr} (at most {} connections, {} per client), media on {media_addr} (candidate {candidate})",
+            config.streams.len(),
+            max_connections,
+            config.http_limits.max_connections_per_client,
         );
         Ok(Server {
             http_addr,

@@ -39,6 +39,12 @@ pub(crate) struct Metrics {
     http: Family<Labels, Counter>,
     pub udp_unmatched: Counter,
     swaps: Family<Labels, Counter>,
+    /// HTTP connections open now (the front door).
+    pub http_connections: Gauge,
+    /// The process's cap on open HTTP connections, as fitted to its file limit.
+    pub http_connections_max: Gauge,
+    http_refused: Family<Labels, Counter>,
+    http_timeouts: Family<Labels, Counter>,
 }
 
 impl Metrics {
@@ -62,6 +68,10 @@ impl Metrics {
             http: Family::default(),
             udp_unmatched: Counter::default(),
             swaps: Family::default(),
+            http_connections: Gauge::default(),
+            http_connections_max: Gauge::default(),
+            http_refused: Family::default(),
+            http_timeouts: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -145,6 +155,26 @@ impl Metrics {
             "Stage swaps in running sessions, by stage and result",
             metrics.swaps.clone(),
         );
+        registry.register(
+            "http_connections",
+            "HTTP connections open",
+            metrics.http_connections.clone(),
+        );
+        registry.register(
+            "http_connections_max",
+            "HTTP connections the process keeps open at most",
+            metrics.http_connections_max.clone(),
+        );
+        registry.register(
+            "http_connections_refused",
+            "HTTP connections closed by the caps: at accept (process, client), or waiting for a request and closed to make room at the process cap (evicted)",
+            metrics.http_refused.clone(),
+        );
+        registry.register(
+            "http_timeouts",
+            "HTTP connections closed by a timeout, by what was late (header: also an idle kept-alive connection; body; write)",
+            metrics.http_timeouts.clone(),
+        );
         Metrics {
             registry,
             ..metrics
@@ -194,6 +224,20 @@ impl Metrics {
                 ("endpoint", endpoint.to_owned()),
                 ("code", code.to_string()),
             ])
+            .inc();
+    }
+
+    /// `reason` is one of a fixed few (`front_door::Refused::label`).
+    pub(crate) fn http_connection_refused(&self, reason: &'static str) {
+        self.http_refused
+            .get_or_create(&vec![("reason", reason.to_owned())])
+            .inc();
+    }
+
+    /// `what` is `header`, `body` or `write`.
+    pub(crate) fn http_timeout(&self, what: &'static str) {
+        self.http_timeouts
+            .get_or_create(&vec![("what", what.to_owned())])
             .inc();
     }
 
