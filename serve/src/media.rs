@@ -785,7 +785,7 @@ impl MediaLoop {
             LiveEvent::Dropped { reason, count } => {
                 metrics.dropped(&reason, count);
                 if current {
-                    *state.stats.dropped.entry(reason).or_default() += count;
+                    state.stats.count_drop(reason, count);
                 }
             }
             LiveEvent::Swapped { stages, .. } => {
