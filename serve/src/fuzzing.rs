@@ -32,8 +32,7 @@ pub fn offer(offer: &[u8]) -> usize {
                 // the parser's (which holds this process's addresses).
                 Err(crate::offer::OfferError::Malformed(why)) => {
                     assert!(
-                        why == crate::offer::MALFORMED_SDP
-                            || why == crate::offer::UNANSWERABLE_SDP,
+                        why == crate::offer::MALFORMED_SDP || why == crate::offer::UNANSWERABLE_SDP,
                         "{why}"
                     );
                     false

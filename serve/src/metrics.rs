@@ -62,7 +62,10 @@ impl LabelSet {
     /// The label value to count `text` under.
     pub(crate) fn value(&self, text: &str) -> String {
         let value = label_value(text);
-        let mut seen = self.seen.lock().unwrap_or_else(|poison| poison.into_inner());
+        let mut seen = self
+            .seen
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
         if seen.contains(&value) {
             return value;
         }

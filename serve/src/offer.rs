@@ -21,7 +21,8 @@ const MAX_ERROR_CHARS: usize = 200;
 /// parser said.
 pub(crate) const MALFORMED_SDP: &str = "the offer is not SDP this server can read";
 /// What a client whose offer parsed but could not be answered is told.
-pub(crate) const UNANSWERABLE_SDP: &str = "the offer cannot be answered (check its media, ICE and DTLS lines)";
+pub(crate) const UNANSWERABLE_SDP: &str =
+    "the offer cannot be answered (check its media, ICE and DTLS lines)";
 
 /// The largest SDP offer read (a browser's is 3–6 KiB).
 pub(crate) const MAX_OFFER_BYTES: usize = 64 * 1024;
@@ -98,16 +99,13 @@ pub(crate) fn accept(
         OfferError::Malformed(UNANSWERABLE_SDP)
     })?;
     rtc.add_local_candidate(candidate);
-    let answer = rtc
-        .sdp_api()
-        .accept_offer(offer)
-        .map_err(|error| {
-            log::debug!(
-                "unanswerable SDP offer: {}",
-                untrusted(&error.to_string(), MAX_ERROR_CHARS)
-            );
-            OfferError::Malformed(UNANSWERABLE_SDP)
-        })?;
+    let answer = rtc.sdp_api().accept_offer(offer).map_err(|error| {
+        log::debug!(
+            "unanswerable SDP offer: {}",
+            untrusted(&error.to_string(), MAX_ERROR_CHARS)
+        );
+        OfferError::Malformed(UNANSWERABLE_SDP)
+    })?;
     let answer = answer.to_sdp_string();
     let mid = video_mid(&rtc, &answer, role).ok_or(OfferError::NoH264)?;
     Ok(Accepted { rtc, answer, mid })

@@ -165,6 +165,22 @@ impl StreamStats {
     }
 }
 
+fn percentiles(mut samples: Vec<Duration>) -> Percentiles {
+    samples.sort_unstable();
+    let at = |quantile: f64| {
+        if samples.is_empty() {
+            return 0.0;
+        }
+        let index = ((samples.len() as f64 * quantile).ceil() as usize).clamp(1, samples.len()) - 1;
+        samples[index].as_secs_f64() * 1000.0
+    };
+    Percentiles {
+        p50: at(0.5),
+        p99: at(0.99),
+        samples: samples.len(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,21 +198,5 @@ mod tests {
             stats.dropped[crate::metrics::OTHER_LABEL],
             1000 - (MAX_STREAM_DROP_REASONS as u64 - 1)
         );
-    }
-}
-
-fn percentiles(mut samples: Vec<Duration>) -> Percentiles {
-    samples.sort_unstable();
-    let at = |quantile: f64| {
-        if samples.is_empty() {
-            return 0.0;
-        }
-        let index = ((samples.len() as f64 * quantile).ceil() as usize).clamp(1, samples.len()) - 1;
-        samples[index].as_secs_f64() * 1000.0
-    };
-    Percentiles {
-        p50: at(0.5),
-        p99: at(0.99),
-        samples: samples.len(),
     }
 }
