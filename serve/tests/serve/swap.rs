@@ -297,3 +297,55 @@ fn readyz_is_not_ready_while_new_calls_fail_at_start() {
     assert_eq!(readyz.body.trim(), "new calls fail at start");
     assert_eq!(support::get(&server, "/healthz", None).status, 200);
 }
+
+/// A swapped-in stage that passes its trial `create` and then fails in
+/// the running call it reaches (it traps on its first picture): the swap
+/// is rolled back, so the next call runs the old stage.
+#[test]
+fn a_swap_that_fails_in_a_running_call_is_rolled_back() {
+    let Some(data) = support::testdata() else {
+        return;
+    };
+    let clip = Clip::open(&data.join("h264/throughput/real1080p30_10s_cbp_6M.264")).unwrap();
+    let _slot = support::realtime_slot();
+    let mut config = support::config(TEST_STAGE_CHAIN, &["room1"]);
+    config.admin_token = Some(ADMIN.to_owned());
+    let server = Server::start(config).unwrap();
+
+    let running = publish(&server, &clip, 150);
+    running
+        .wait_connected(Duration::from_secs(10))
+        .expect("the publisher connects");
+    std::thread::sleep(Duration::from_millis(300));
+    let swapped = swap(
+        &server,
+        "test-stage",
+        Some(ADMIN),
+        "test-stage behaviour=trap",
+    );
+    assert_eq!(swapped.status, 200, "{}", swapped.body);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&swapped.body).unwrap()["sessions"],
+        1
+    );
+    // The switch comes at the next keyframe (every 2 s); the new stage
+    // traps and the call fails.
+    wait_no_sessions(&server);
+    let _ = running.stop();
+
+    let out_before = support::metric(&server, "framechain_frames_out_total");
+    let next = publish(&server, &clip, 30);
+    next.wait_finished(Duration::from_secs(15))
+        .expect("the pictures are sent");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while support::metric(&server, "framechain_frames_out_total") < out_before + 20.0
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = support::metric(&server, "framechain_frames_out_total") - out_before;
+    assert!(out >= 20.0, "{out} pictures out of 30 after the rollback");
+    let _ = next.stop();
+    let rolled_back = "framechain_stage_swaps_total{stage=\"test-stage\",result=\"rolled back\"}";
+    assert_eq!(support::metric(&server, rolled_back), 1.0, "counted");
+}
