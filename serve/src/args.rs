@@ -37,7 +37,8 @@ pub struct ServeArgs {
     /// Publishers (sessions) at once on this node, at most.
     #[arg(long, value_name = "N", default_value_t = 1024)]
     pub max_sessions: usize,
-    /// Viewers per stream, at most.
+    /// Viewers per stream, at most, counted once connected (offers still
+    /// connecting are bounded apart: 8 per stream, the oldest ends first).
     #[arg(long, value_name = "N", default_value_t = 16)]
     pub max_viewers: usize,
     /// The frame rate admission assumes for a publisher.

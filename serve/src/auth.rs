@@ -22,9 +22,12 @@ pub(crate) enum Role {
 pub(crate) enum Denied {
     /// No `Authorization: Bearer` header: 401.
     NoToken,
-    /// No such stream: 404.
+    /// The admin endpoints are off (no admin token configured): 404.
+    /// Streams never give it: an unknown stream is [`Denied::WrongToken`].
     UnknownStream,
-    /// A token that is not this stream's token for this role: 403.
+    /// A token that is not this stream's token for this role, or a
+    /// stream that does not exist: 403. One answer for both, so that a
+    /// junk token does not tell which stream names exist.
     WrongToken,
 }
 
@@ -33,6 +36,10 @@ pub(crate) enum Denied {
 /// length, and a memory dump holds no token.
 pub(crate) struct Tokens {
     streams: HashMap<String, [[u8; 32]; 2]>,
+    /// Compared against when the stream does not exist, so that an
+    /// unknown stream costs the same work as a wrong token: the digest of
+    /// 32 random bytes, which no token can match.
+    decoy: [u8; 32],
 }
 
 impl Tokens {
@@ -46,11 +53,17 @@ impl Tokens {
                 )
             })
             .collect();
-        Tokens { streams }
+        let secret: [u8; 32] = rand::random();
+        Tokens {
+            streams,
+            decoy: digest_bytes(&secret),
+        }
     }
 
     /// Checks the `Authorization` header value (if any) for `role` on
-    /// `stream`.
+    /// `stream`. An unknown stream is a wrong token, after the same digest
+    /// and comparison: the answer and its time do not tell whether the
+    /// stream exists.
     pub(crate) fn check(
         &self,
         stream: &str,
@@ -58,12 +71,13 @@ impl Tokens {
         authorization: Option<&[u8]>,
     ) -> Result<(), Denied> {
         let token = authorization.and_then(bearer).ok_or(Denied::NoToken)?;
-        let digests = self.streams.get(stream).ok_or(Denied::UnknownStream)?;
-        let expected = match role {
-            Role::Publish => &digests[0],
-            Role::View => &digests[1],
+        let expected = match (self.streams.get(stream), role) {
+            (Some(digests), Role::Publish) => &digests[0],
+            (Some(digests), Role::View) => &digests[1],
+            (None, _) => &self.decoy,
         };
-        if bool::from(digest_bytes(token).ct_eq(expected)) {
+        let matches = bool::from(digest_bytes(token).ct_eq(expected));
+        if matches && self.streams.contains_key(stream) {
             Ok(())
         } else {
             Err(Denied::WrongToken)
@@ -144,9 +158,10 @@ mod tests {
             tokens.check("room1", Role::Publish, Some(b"Bearer publish-on")),
             Err(Denied::WrongToken)
         );
+        // An unknown stream is not told apart from a wrong token.
         assert_eq!(
             tokens.check("room3", Role::Publish, Some(b"Bearer publish-one")),
-            Err(Denied::UnknownStream)
+            Err(Denied::WrongToken)
         );
     }
 

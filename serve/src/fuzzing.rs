@@ -17,14 +17,29 @@ const PEER: SocketAddr =
 
 /// Takes `offer` as a publisher's and as a viewer's offer, exactly as
 /// `POST /whip` and `POST /whep` do (after the size and token checks).
-/// Returns how many of the two were accepted.
+/// Returns how many of the two were accepted; panics when a refusal would
+/// tell the client anything but one of the fixed texts.
 pub fn offer(offer: &[u8]) -> usize {
     let Ok(text) = std::str::from_utf8(offer) else {
         return 0;
     };
     [Role::Publish, Role::View]
         .into_iter()
-        .filter(|role| crate::offer::accept(text, *role, SERVER, true, Instant::now()).is_ok())
+        .filter(
+            |role| match crate::offer::accept(text, *role, SERVER, true, Instant::now()) {
+                Ok(_) => true,
+                // What a client is told is one of the fixed texts, never
+                // the parser's (which holds this process's addresses).
+                Err(crate::offer::OfferError::Malformed(why)) => {
+                    assert!(
+                        why == crate::offer::MALFORMED_SDP || why == crate::offer::UNANSWERABLE_SDP,
+                        "{why}"
+                    );
+                    false
+                }
+                Err(crate::offer::OfferError::NoH264) => false,
+            },
+        )
         .count()
 }
 

@@ -15,7 +15,7 @@ use framechain::live::LiveRuntime;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::auth::{AdminToken, Denied, Role, Tokens};
-use crate::media::{Command, Refusal};
+use crate::media::{Command, Refusal, StartHealth};
 use crate::metrics::Metrics;
 use crate::offer::{MAX_OFFER_BYTES, OfferError};
 
@@ -35,6 +35,8 @@ pub(crate) struct HttpState {
     /// Set by [`crate::Server::start_draining`]: no new calls, the running
     /// ones go on.
     pub draining: Arc<AtomicBool>,
+    /// Whether new sessions start (the media loop's record).
+    pub start_health: Arc<StartHealth>,
 }
 
 type Shared = Arc<HttpState>;
@@ -340,6 +342,14 @@ async fn stats(
 /// does not fit its neighbours is refused with `400` and nothing changes.
 /// A call whose new instance cannot be made keeps its old stage
 /// (`framechain_stage_swaps_total{result="failed"}`).
+///
+/// One trial `create` proves little, so the swap is on probation (at
+/// least `SWAP_PROBATION`, 30 s, and until 3 sessions opened on it gave
+/// out a picture). A failure of the new stage meanwhile (a running call
+/// cannot switch to it, a call running it fails, or a new call fails
+/// before its first picture) rolls it back: new calls get the previous
+/// pipeline, running calls switch back at their next keyframe, and
+/// `framechain_stage_swaps_total{result="rolled back"}` counts it.
 async fn swap_stage(
     State(state): State<Shared>,
     Path(stage): Path<String>,
@@ -420,6 +430,7 @@ async fn swap(state: &HttpState, stage: &str, headers: &HeaderMap, body: &[u8]) 
     let command = Command::Swap {
         from: current,
         to,
+        stage: name.clone(),
         reply,
     };
     if state.commands.send(command).await.is_err() {
@@ -430,7 +441,10 @@ async fn swap(state: &HttpState, stage: &str, headers: &HeaderMap, body: &[u8]) 
     }
     match result.await {
         Ok(Ok(sessions)) => {
-            log::info!("stage {index} ({name}) swapped in {sessions} running session(s)");
+            log::info!(
+                "stage {index} ({}) swapped in {sessions} running session(s)",
+                framechain::text::untrusted(&name, 80)
+            );
             (
                 StatusCode::OK,
                 [(header::CONTENT_TYPE, "application/json")],
@@ -453,11 +467,15 @@ async fn healthz() -> Response {
 
 /// Ready while one more publisher would be admitted: below the session cap,
 /// and the runtime's load plus one more session of the current average
-/// under its `max_load`. Kubernetes stops sending calls to a pod that is
-/// not ready.
+/// under its `max_load`, and new sessions start (not the last 3 in a row
+/// failed before their first picture, within a minute). Kubernetes stops
+/// sending calls to a pod that is not ready.
 async fn readyz(State(state): State<Shared>) -> Response {
     if state.draining.load(Ordering::Relaxed) {
         return text(StatusCode::SERVICE_UNAVAILABLE, "draining");
+    }
+    if state.start_health.failing(std::time::Instant::now()) {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "new calls fail at start");
     }
     let runtime = &state.runtime;
     let sessions = runtime.sessions();

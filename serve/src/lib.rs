@@ -153,6 +153,7 @@ impl Server {
             None => media_addr,
         };
         let metrics = Arc::new(metrics::Metrics::new());
+        let start_health = Arc::new(media::StartHealth::default());
         let (commands_tx, commands_rx) = mpsc::channel(COMMAND_QUEUE);
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let (shutdown, shutdown_rx) = watch::channel(false);
@@ -169,6 +170,7 @@ impl Server {
             idle_timeout: config.idle_timeout,
             connect_timeout: config.connect_timeout,
             congestion_control: config.congestion_control,
+            start_health: start_health.clone(),
         };
         let draining = Arc::new(AtomicBool::new(false));
         let state = Arc::new(http::HttpState {
@@ -180,6 +182,7 @@ impl Server {
             runtime: live.clone(),
             max_sessions: config.max_sessions,
             draining: draining.clone(),
+            start_health,
         });
         let max_connections = http_limits.max_connections;
         let started: Result<(), std::io::Error> = tokio.block_on(async {

@@ -39,6 +39,81 @@ const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(500);
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_millis(250);
 /// Datagrams read per wake-up before other work gets a turn.
 const DATAGRAMS_PER_WAKE: usize = 256;
+/// Viewers' offers per stream that may wait for ICE and DTLS at once. A
+/// viewer takes one of the stream's `max_viewers` places only once it has
+/// connected; an offer that never connects holds only one of these, and a
+/// new offer past the bound ends the oldest waiting one. So a view-token
+/// holder who sends offers that never connect cannot keep a real viewer
+/// out: the real viewer's offer displaces the oldest squatter, and it
+/// connects (milliseconds to a second) long before the squatter's next
+/// batch could displace it, unless the squatter floods offers without
+/// pause, which the front door's request limits are for.
+pub(crate) const MAX_PENDING_VIEWERS: usize = 8;
+
+/// A swapped-in stage is on probation until at least this long has passed
+/// since the swap ...
+pub(crate) const SWAP_PROBATION: Duration = Duration::from_secs(30);
+/// ... and at least this many sessions opened on the new pipeline have
+/// given out a picture. A trial `create` proves little: a stage may work
+/// once and fail in every later instance (keyed on the wall clock, say).
+/// So while on probation, any failure of the new stage rolls the swap
+/// back: a running session's switch that fails (`SwapFailed`), a session
+/// running the new pipeline that fails, or a new session that fails
+/// before its first picture. While nobody calls, probation goes on.
+pub(crate) const SWAP_PROBATION_STARTS: u32 = 3;
+
+/// Sessions in a row that failed before their first picture, within
+/// [`START_FAILURE_WINDOW`], after which `/readyz` says not ready.
+pub(crate) const START_FAILURES_NOT_READY: u32 = 3;
+/// How long failed starts count for `/readyz`: after it, the pod is
+/// ready again, so that one new call can show whether starts work (a pod
+/// that is never ready gets no call that could prove it).
+pub(crate) const START_FAILURE_WINDOW: Duration = Duration::from_secs(60);
+
+/// Whether new sessions start, for `/readyz`: how many in a row failed
+/// before their first picture, and when the last did.
+#[derive(Default)]
+pub(crate) struct StartHealth {
+    failures: std::sync::Mutex<(u32, Option<Instant>)>,
+}
+
+impl StartHealth {
+    fn lock(&self) -> std::sync::MutexGuard<'_, (u32, Option<Instant>)> {
+        self.failures
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    fn failed(&self, now: Instant) {
+        let mut failures = self.lock();
+        failures.0 += 1;
+        failures.1 = Some(now);
+    }
+
+    fn started(&self) {
+        *self.lock() = (0, None);
+    }
+
+    /// True when the last [`START_FAILURES_NOT_READY`] sessions all failed
+    /// before their first picture and the last did within
+    /// [`START_FAILURE_WINDOW`]: new calls would fail too.
+    pub(crate) fn failing(&self, now: Instant) -> bool {
+        let (count, last) = *self.lock();
+        count >= START_FAILURES_NOT_READY
+            && last.is_some_and(|last| now.duration_since(last) < START_FAILURE_WINDOW)
+    }
+}
+
+/// A swap on probation (see [`SWAP_PROBATION`]).
+struct Probation {
+    /// The pipeline before the swap, to go back to.
+    previous: Arc<Pipeline>,
+    /// The swapped-in stage's name, for the metrics and the log.
+    stage: String,
+    since: Instant,
+    /// Sessions opened on the new pipeline that gave out a picture.
+    good_starts: u32,
+}
 
 /// What the HTTP side asks the media loop.
 pub(crate) enum Command {
@@ -71,6 +146,8 @@ pub(crate) enum Command {
     Swap {
         from: Arc<Pipeline>,
         to: Arc<Pipeline>,
+        /// The new stage's name.
+        stage: String,
         reply: oneshot::Sender<Result<usize, String>>,
     },
 }
@@ -116,6 +193,8 @@ pub(crate) struct MediaSettings {
     pub connect_timeout: Duration,
     /// Viewers' bandwidth estimates set the encoder's target bitrate.
     pub congestion_control: bool,
+    /// Whether new sessions start, shared with `/readyz`.
+    pub start_health: Arc<StartHealth>,
 }
 
 struct Call {
@@ -148,6 +227,12 @@ struct StreamState {
     /// The publisher's session, until it ended (it outlives the call while
     /// it flushes); with the generation its events carry.
     session: Option<(u64, Arc<LiveSession>)>,
+    /// Whether the session gave out a picture yet (a failure before is a
+    /// failed start).
+    session_started: bool,
+    /// Whether the session was opened on a swapped-in pipeline still on
+    /// probation.
+    session_on_probation: bool,
     viewers: Vec<CallId>,
     stats: StreamStats,
     /// Keyframe requests to the session's encoder.
@@ -181,6 +266,8 @@ pub(crate) struct MediaLoop {
     events: mpsc::UnboundedSender<SessionEvent>,
     next_call: CallId,
     next_generation: u64,
+    /// The last swap, while it is on probation.
+    probation: Option<Probation>,
 }
 
 impl MediaLoop {
@@ -198,6 +285,8 @@ impl MediaLoop {
                     StreamState {
                         publisher: None,
                         session: None,
+                        session_started: false,
+                        session_on_probation: false,
                         viewers: Vec::new(),
                         stats: StreamStats::default(),
                         keyframes: KeyframeThrottle::new(KEYFRAME_REQUEST_INTERVAL),
@@ -217,6 +306,7 @@ impl MediaLoop {
             events,
             next_call: 1,
             next_generation: 1,
+            probation: None,
         }
     }
 
@@ -345,7 +435,12 @@ impl MediaLoop {
             Command::Pipeline { reply } => {
                 let _ = reply.send(self.settings.pipeline.clone());
             }
-            Command::Swap { from, to, reply } => {
+            Command::Swap {
+                from,
+                to,
+                stage,
+                reply,
+            } => {
                 let result = if !Arc::ptr_eq(&from, &self.settings.pipeline) {
                     Err("the pipeline changed while the new stage was built; ask again".to_owned())
                 } else {
@@ -355,6 +450,15 @@ impl MediaLoop {
                         .map_err(|error| error.to_string())
                 };
                 if result.is_ok() {
+                    // A swap on probation is replaced by this one: its
+                    // previous pipeline is what a rollback goes back to
+                    // only if this one is accepted from it.
+                    self.probation = Some(Probation {
+                        previous: from,
+                        stage,
+                        since: Instant::now(),
+                        good_starts: 0,
+                    });
                     self.settings.stage_names = stage_names(&to);
                     self.settings.pipeline = to;
                 }
@@ -373,6 +477,18 @@ impl MediaLoop {
         }
     }
 
+    /// A stream's viewers that have connected (ICE and DTLS done): those
+    /// that hold its `max_viewers` places.
+    fn connected_viewers(&self, stream: &str) -> usize {
+        self.streams.get(stream).map_or(0, |state| {
+            state
+                .viewers
+                .iter()
+                .filter(|viewer| self.calls.get(viewer).is_some_and(|call| call.connected))
+                .count()
+        })
+    }
+
     fn open(&mut self, stream: &str, role: Role, offer: &str) -> Result<Created, Refusal> {
         let settings = &self.settings;
         let state = self
@@ -384,7 +500,7 @@ impl MediaLoop {
             Role::Publish if settings.runtime.sessions() >= settings.max_sessions => {
                 return Err(Refusal::Full("sessions"));
             }
-            Role::View if state.viewers.len() >= settings.max_viewers => {
+            Role::View if self.connected_viewers(stream) >= settings.max_viewers => {
                 return Err(Refusal::ViewersFull);
             }
             _ => {}
@@ -413,6 +529,8 @@ impl MediaLoop {
                 let state = self.streams.get_mut(stream).expect("checked above");
                 state.publisher = Some(id);
                 state.session = Some((generation, session));
+                state.session_started = false;
+                state.session_on_probation = self.probation.is_some();
                 state.stats = StreamStats::new(self.settings.stage_names.clone());
                 state.bitrate.restart();
                 self.settings.metrics.admitted.inc();
@@ -426,6 +544,19 @@ impl MediaLoop {
                 }
             }
             Role::View => {
+                let pending: Vec<(Instant, CallId)> = self.streams[stream]
+                    .viewers
+                    .iter()
+                    .filter_map(|viewer| {
+                        let call = self.calls.get(viewer)?;
+                        (!call.connected).then_some((call.created, *viewer))
+                    })
+                    .collect();
+                if pending.len() >= MAX_PENDING_VIEWERS
+                    && let Some(&(_, oldest)) = pending.iter().min()
+                {
+                    self.end_call(oldest, "offer superseded");
+                }
                 let state = self.streams.get_mut(stream).expect("checked above");
                 state.viewers.push(id);
                 self.settings.metrics.viewers.inc();
@@ -560,8 +691,55 @@ impl MediaLoop {
         }
     }
 
+    /// Goes back from a swap on probation to the pipeline before it: new
+    /// calls get the previous pipeline, and running sessions of the new
+    /// one (or still waiting to switch to it) switch back at their next
+    /// keyframe.
+    fn roll_back(&mut self, why: &str) {
+        let Some(probation) = self.probation.take() else {
+            return;
+        };
+        let failed = self.settings.pipeline.clone();
+        let sessions = self
+            .settings
+            .runtime
+            .swap_pipeline(&failed, &probation.previous)
+            .unwrap_or(0);
+        self.settings.stage_names = stage_names(&probation.previous);
+        self.settings.pipeline = probation.previous;
+        self.settings
+            .metrics
+            .swapped(&probation.stage, "rolled back");
+        log::warn!(
+            "the swap to stage {} is rolled back ({why}): new calls get the previous pipeline, {sessions} running session(s) switch back",
+            framechain::text::untrusted(&probation.stage, 80)
+        );
+    }
+
+    /// A session opened on the current pipeline gave out its first picture.
+    fn session_started(&mut self, on_probation: bool, now: Instant) {
+        self.settings.start_health.started();
+        if let Some(probation) = &mut self.probation
+            && on_probation
+        {
+            probation.good_starts += 1;
+        }
+        self.end_probation(now);
+    }
+
+    /// Ends a probation that has lasted long enough with enough good starts.
+    fn end_probation(&mut self, now: Instant) {
+        if self.probation.as_ref().is_some_and(|probation| {
+            probation.good_starts >= SWAP_PROBATION_STARTS
+                && now.duration_since(probation.since) >= SWAP_PROBATION
+        }) {
+            self.probation = None;
+        }
+    }
+
     /// Ends calls that never connected and publishers that went quiet.
     fn housekeeping(&mut self, now: Instant) {
+        self.end_probation(now);
         let mut to_end = Vec::new();
         for (id, call) in &self.calls {
             if !call.connected && now.duration_since(call.created) > self.settings.connect_timeout {
@@ -588,6 +766,14 @@ impl MediaLoop {
                 call.last_media = now;
                 if matches!(call.role, CallRole::Viewer { .. }) {
                     let stream = call.stream.clone();
+                    // Places are taken when viewers connect: one that
+                    // connects when the others have filled the stream is
+                    // ended (its offer got in while places were free).
+                    if self.connected_viewers(&stream) > self.settings.max_viewers {
+                        self.settings.metrics.refused("viewers");
+                        self.end_call(id, "viewers full");
+                        return;
+                    }
                     // A new viewer can only start at a keyframe.
                     self.stream_keyframe(&stream, now);
                 }
@@ -767,6 +953,14 @@ impl MediaLoop {
                 if packet.keyframe {
                     state.keyframes.keyframe_seen();
                 }
+                if !state.session_started {
+                    state.session_started = true;
+                    let on_probation = state.session_on_probation;
+                    self.session_started(on_probation, now);
+                }
+                let Some(state) = self.streams.get_mut(stream) else {
+                    return;
+                };
                 metrics.frames_out.inc();
                 metrics.end_to_end(latency);
                 for (name, time) in self.settings.stage_names.iter().zip(&stages) {
@@ -785,7 +979,7 @@ impl MediaLoop {
             LiveEvent::Dropped { reason, count } => {
                 metrics.dropped(&reason, count);
                 if current {
-                    *state.stats.dropped.entry(reason).or_default() += count;
+                    state.stats.count_drop(reason, count);
                 }
             }
             LiveEvent::Swapped { stages, .. } => {
@@ -796,10 +990,32 @@ impl MediaLoop {
             LiveEvent::SwapFailed { error } => {
                 log::warn!("stream {stream}: a stage swap failed, the old stages go on: {error}");
                 metrics.swapped("", "failed");
+                // The new stage's fault (its `create` failed or broke a
+                // limit) rolls back; a session whose input ended before
+                // its keyframe, or a node without room for one more
+                // instance, says nothing about the stage.
+                if !matches!(
+                    error,
+                    framechain::Error::Runtime(_) | framechain::Error::Busy(_)
+                ) {
+                    self.roll_back("a running session could not switch to it");
+                }
             }
             LiveEvent::Failed(error) => {
                 log::warn!("stream {stream}: the session failed: {error}");
                 metrics.ended("session failed");
+                if !current {
+                    return;
+                }
+                let on_new_pipeline = state.session.as_ref().is_some_and(|(_, session)| {
+                    Arc::ptr_eq(&session.pipeline(), &self.settings.pipeline)
+                });
+                if !state.session_started {
+                    self.settings.start_health.failed(now);
+                }
+                if on_new_pipeline {
+                    self.roll_back("a session running it failed");
+                }
             }
             LiveEvent::Ended(_) => {
                 metrics

@@ -1,6 +1,19 @@
 //! `/metrics`: what the server counts, in the Prometheus text format
 //! (through the `prometheus-client` crate). Names start with `framechain_`.
+//!
+//! Some label values come from stages, which are untrusted: drop reasons
+//! (`STAGE: reason`, the stage's own text) and stage names (a stage names
+//! itself in `describe`, and a swap can bring a new one). The encoder
+//! writes label values as they are, so one `"` or `\` would make the
+//! line, and every scrape, unparseable; and each distinct value is a new
+//! series kept for the process's life. So such values go through
+//! [`LabelSet`]: reduced to a safe alphabet and cut, and past a fixed
+//! number of distinct values per metric the rest are counted under
+//! [`OTHER_LABEL`]. No label value is per session, so nothing has to be
+//! removed when a session ends.
 
+use std::collections::HashSet;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use prometheus_client::encoding::text::encode;
@@ -11,6 +24,59 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 type Labels = Vec<(&'static str, String)>;
+
+/// Distinct stage-given values one label may take in this process (drop
+/// reasons; stage names): a Prometheus server copes with dozens of series
+/// per metric, not with one per hostile string.
+pub(crate) const MAX_LABEL_VALUES: usize = 64;
+/// Longest stage-given label value kept, in characters.
+pub(crate) const MAX_LABEL_CHARS: usize = 80;
+/// The value counted for every stage-given value past
+/// [`MAX_LABEL_VALUES`].
+pub(crate) const OTHER_LABEL: &str = "other";
+
+/// `text` as a label value that cannot break the text format: printable
+/// ASCII without `"` and `\` (everything else, newlines and non-ASCII
+/// included, becomes `_`), at most [`MAX_LABEL_CHARS`] characters. Lossy
+/// on purpose: the full text is in the session's log line, and an
+/// operator's dashboard needs a stable, harmless key.
+pub(crate) fn label_value(text: &str) -> String {
+    text.chars()
+        .take(MAX_LABEL_CHARS)
+        .map(|c| match c {
+            ' '..='~' if c != '"' && c != '\\' => c,
+            _ => '_',
+        })
+        .collect()
+}
+
+/// The stage-given values one label has taken, bounded: the first
+/// [`MAX_LABEL_VALUES`] distinct (safe) values are kept as they are, every
+/// later one is [`OTHER_LABEL`].
+#[derive(Default)]
+pub(crate) struct LabelSet {
+    seen: Mutex<HashSet<String>>,
+}
+
+impl LabelSet {
+    /// The label value to count `text` under.
+    pub(crate) fn value(&self, text: &str) -> String {
+        let value = label_value(text);
+        let mut seen = self
+            .seen
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        if seen.contains(&value) {
+            return value;
+        }
+        if seen.len() < MAX_LABEL_VALUES {
+            seen.insert(value.clone());
+            value
+        } else {
+            OTHER_LABEL.to_owned()
+        }
+    }
+}
 type HistogramFamily = Family<Labels, Histogram, fn() -> Histogram>;
 
 /// Latency buckets: 1 ms to about 2 s, doubling.
@@ -45,6 +111,10 @@ pub(crate) struct Metrics {
     pub http_connections_max: Gauge,
     http_refused: Family<Labels, Counter>,
     http_timeouts: Family<Labels, Counter>,
+    /// The drop reasons `dropped` has counted.
+    drop_reasons: LabelSet,
+    /// The stage names `stage_latency` and `swaps` have counted.
+    stage_names: LabelSet,
 }
 
 impl Metrics {
@@ -72,6 +142,8 @@ impl Metrics {
             http_connections_max: Gauge::default(),
             http_refused: Family::default(),
             http_timeouts: Family::default(),
+            drop_reasons: LabelSet::default(),
+            stage_names: LabelSet::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -195,13 +267,13 @@ impl Metrics {
 
     pub(crate) fn dropped(&self, reason: &str, count: u64) {
         self.dropped
-            .get_or_create(&vec![("reason", reason.to_owned())])
+            .get_or_create(&vec![("reason", self.drop_reasons.value(reason))])
             .inc_by(count);
     }
 
     pub(crate) fn stage_latency(&self, stage: &str, latency: Duration) {
         self.stage_latency
-            .get_or_create(&vec![("stage", stage.to_owned())])
+            .get_or_create(&vec![("stage", self.stage_names.value(stage))])
             .observe(latency.as_secs_f64());
     }
 
@@ -212,7 +284,7 @@ impl Metrics {
     pub(crate) fn swapped(&self, stage: &str, result: &'static str) {
         self.swaps
             .get_or_create(&vec![
-                ("stage", stage.to_owned()),
+                ("stage", self.stage_names.value(stage)),
                 ("result", result.to_owned()),
             ])
             .inc();

@@ -13,9 +13,16 @@ use str0m::{Candidate, Rtc, RtcConfig};
 use crate::auth::Role;
 use framechain::text::untrusted;
 
-/// The longest SDP error quoted back to the client (it may quote the
-/// offer's bytes).
+/// The longest SDP error written to the server's log (it may quote the
+/// offer's bytes). Never sent to the client: see [`OfferError::Malformed`].
 const MAX_ERROR_CHARS: usize = 200;
+
+/// What a client whose offer could not be parsed is told, whatever the
+/// parser said.
+pub(crate) const MALFORMED_SDP: &str = "the offer is not SDP this server can read";
+/// What a client whose offer parsed but could not be answered is told.
+pub(crate) const UNANSWERABLE_SDP: &str =
+    "the offer cannot be answered (check its media, ICE and DTLS lines)";
 
 /// The largest SDP offer read (a browser's is 3–6 KiB).
 pub(crate) const MAX_OFFER_BYTES: usize = 64 * 1024;
@@ -23,8 +30,13 @@ pub(crate) const MAX_OFFER_BYTES: usize = 64 * 1024;
 /// Why an offer cannot become a call.
 #[derive(Debug)]
 pub(crate) enum OfferError {
-    /// Not SDP, or SDP the stack refuses: 400.
-    Malformed(String),
+    /// Not SDP, or SDP the stack refuses: 400. A fixed text
+    /// ([`MALFORMED_SDP`] or [`UNANSWERABLE_SDP`]), never the parser's
+    /// own: str0m's parse errors are `Debug` text of its parser state,
+    /// which holds heap addresses of this process (`PointerOffset(0x7f…)`),
+    /// a gift to anyone working on a memory-safety bug. The parser's
+    /// text goes to the server's log, escaped and cut.
+    Malformed(&'static str),
     /// No H.264 video (packetization mode 1) in the direction needed: 406.
     NoH264,
 }
@@ -55,8 +67,13 @@ pub(crate) fn accept(
     congestion_control: bool,
     now: Instant,
 ) -> Result<Accepted, OfferError> {
-    let offer = SdpOffer::from_sdp_string(offer)
-        .map_err(|error| OfferError::Malformed(untrusted(&error.to_string(), MAX_ERROR_CHARS)))?;
+    let offer = SdpOffer::from_sdp_string(offer).map_err(|error| {
+        log::debug!(
+            "malformed SDP offer: {}",
+            untrusted(&error.to_string(), MAX_ERROR_CHARS)
+        );
+        OfferError::Malformed(MALFORMED_SDP)
+    })?;
     let mut config = RtcConfig::new()
         .set_ice_lite(true)
         .clear_codecs()
@@ -77,13 +94,18 @@ pub(crate) fn accept(
         rtc.bwe()
             .set_bitrate(Bitrate::kbps(MINIMUM_KBPS), Bitrate::kbps(DESIRED_KBPS));
     }
-    let candidate = Candidate::host(candidate, "udp")
-        .map_err(|error| OfferError::Malformed(format!("no candidate: {error}")))?;
+    let candidate = Candidate::host(candidate, "udp").map_err(|error| {
+        log::error!("the server's own candidate {candidate} is refused: {error}");
+        OfferError::Malformed(UNANSWERABLE_SDP)
+    })?;
     rtc.add_local_candidate(candidate);
-    let answer = rtc
-        .sdp_api()
-        .accept_offer(offer)
-        .map_err(|error| OfferError::Malformed(untrusted(&error.to_string(), MAX_ERROR_CHARS)))?;
+    let answer = rtc.sdp_api().accept_offer(offer).map_err(|error| {
+        log::debug!(
+            "unanswerable SDP offer: {}",
+            untrusted(&error.to_string(), MAX_ERROR_CHARS)
+        );
+        OfferError::Malformed(UNANSWERABLE_SDP)
+    })?;
     let answer = answer.to_sdp_string();
     let mid = video_mid(&rtc, &answer, role).ok_or(OfferError::NoH264)?;
     Ok(Accepted { rtc, answer, mid })

@@ -10,13 +10,18 @@ use serde::Serialize;
 const WINDOW: Duration = Duration::from_secs(10);
 /// Samples kept at most (10 s at 60 fps).
 const MAX_SAMPLES: usize = 600;
+/// Distinct drop reasons a stream's numbers keep; later ones are counted
+/// under [`crate::metrics::OTHER_LABEL`]. The host already cuts a stage's
+/// reasons to 80 characters and 32 per stage, but a chain may have 64
+/// stages: the watch page's answer stays small whatever the stages say.
+pub(crate) const MAX_STREAM_DROP_REASONS: usize = 32;
 
 /// Counts and a sliding window of latencies.
 #[derive(Default)]
 pub(crate) struct StreamStats {
     pub frames_in: u64,
     pub frames_out: u64,
-    pub dropped: BTreeMap<String, u64>,
+    dropped: BTreeMap<String, u64>,
     pub rtp_packets: u64,
     pub rtp_lost: u64,
     stage_names: Vec<String>,
@@ -85,6 +90,20 @@ impl StreamStats {
             stage_names,
             ..StreamStats::default()
         }
+    }
+
+    /// Counts `count` drops for `reason` (a stage's text, already made one
+    /// safe line by the host), under [`crate::metrics::OTHER_LABEL`] once
+    /// [`MAX_STREAM_DROP_REASONS`] distinct reasons were seen.
+    pub(crate) fn count_drop(&mut self, reason: String, count: u64) {
+        let key = if self.dropped.contains_key(&reason)
+            || self.dropped.len() < MAX_STREAM_DROP_REASONS - 1
+        {
+            reason
+        } else {
+            crate::metrics::OTHER_LABEL.to_owned()
+        };
+        *self.dropped.entry(key).or_default() += count;
     }
 
     pub(crate) fn record(&mut self, now: Instant, end_to_end: Duration, stages: Vec<Duration>) {
@@ -159,5 +178,25 @@ fn percentiles(mut samples: Vec<Duration>) -> Percentiles {
         p50: at(0.5),
         p99: at(0.99),
         samples: samples.len(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drop_reasons_are_bounded() {
+        let mut stats = StreamStats::default();
+        for i in 0..1000 {
+            stats.count_drop(format!("test-stage: reason {i}"), 1);
+        }
+        stats.count_drop("test-stage: reason 0".to_owned(), 1);
+        assert_eq!(stats.dropped.len(), MAX_STREAM_DROP_REASONS);
+        assert_eq!(stats.dropped["test-stage: reason 0"], 2);
+        assert_eq!(
+            stats.dropped[crate::metrics::OTHER_LABEL],
+            1000 - (MAX_STREAM_DROP_REASONS as u64 - 1)
+        );
     }
 }

@@ -1,10 +1,11 @@
 //! `test-stage`: a stage that misbehaves on request, for the host's
 //! integration tests and benchmarks. Not shipped.
 //!
-//! Takes I420 frames, gives I420 frames. Two parameters: `behaviour`, and
+//! Takes I420 frames, gives I420 frames. Three parameters: `behaviour`;
 //! `level` (an integer 0 to 100, default 0, otherwise unused), whose invalid
 //! values are refused with `bad-parameter` except under
-//! `behaviour=mistyped-param-error`.
+//! `behaviour=mistyped-param-error`; and `after` (a Unix time in
+//! milliseconds, default 0), read only by `sleep-in-create-after`.
 //!
 //! | value | on push |
 //! |-------|---------|
@@ -19,12 +20,13 @@
 //! | `probe-sandbox` | tries files, environment, arguments and the network, and tags the frame with a `probe:...` region saying what it reached |
 //! | `sleep` | sleeps an hour in WASI (clocks/poll, not a wasm loop): the time limit must hold for blocking calls too |
 //! | `sleep-in-create` | sleeps an hour in `create`, after reading the parameters |
+//! | `sleep-in-create-after` | passes frames on; but `create` sleeps an hour once the wall clock reads `after` or later: an instance made before then (a swap's trial) works, every later one fails. Instances share nothing, so the wall clock is how a stage tells its trial from later creates |
 //! | `sleep-in-flush` | passes frames on; sleeps an hour in `flush` |
 //! | `region-flood` | adds 1x1 `face` regions to the frame without end: the host's region cap must stop it |
 //! | `long-label` | adds one region whose label is 1 MiB long |
 //! | `metadata-clones` | sets 256 regions with 64-byte labels on the frame, then without end makes 2x2 frames, copies the metadata onto each and keeps them: the host must charge the cloned regions to the stage |
 //! | `multiply` | returns 40 new frames (the input's size and metadata) per input, and not the input: two in a row turn 1 frame into 1600 |
-//! | `drop-reasons` | returns nothing and reports 10,000 drops per push, each with its own 10 KB reason holding a newline, an escape code and a forged `framechain: error:` line |
+//! | `drop-reasons` | returns nothing and reports 10,000 drops per push, each with its own 10 KB reason holding a quote, a backslash, a newline, an escape code and a forged `framechain: error:` line; the reasons of each instance start with a random tag, so every session's are new |
 //! | `log-flood` | logs 100,000 lines of 64 KB per push, each with a forged `framechain: error:` line and an escape code, then returns the frame |
 //! | `error-forgery` | fails with an internal error whose text holds a newline, a forged `framechain: error:` line, an escape code and 1 MB of `x` |
 //! | `swallow` | returns nothing and reports no drop: the frame vanishes unreported |
@@ -70,6 +72,7 @@ pub enum Behaviour {
     ProbeSandbox,
     Sleep,
     SleepInCreate,
+    SleepInCreateAfter,
     SleepInFlush,
     RegionFlood,
     LongLabel,
@@ -88,7 +91,7 @@ pub enum Behaviour {
 }
 
 impl Behaviour {
-    const ALL: [(&'static str, Behaviour); 26] = [
+    const ALL: [(&'static str, Behaviour); 27] = [
         ("passthrough", Behaviour::Passthrough),
         ("loop", Behaviour::Loop),
         ("alloc", Behaviour::Alloc),
@@ -100,6 +103,7 @@ impl Behaviour {
         ("probe-sandbox", Behaviour::ProbeSandbox),
         ("sleep", Behaviour::Sleep),
         ("sleep-in-create", Behaviour::SleepInCreate),
+        ("sleep-in-create-after", Behaviour::SleepInCreateAfter),
         ("sleep-in-flush", Behaviour::SleepInFlush),
         ("region-flood", Behaviour::RegionFlood),
         ("long-label", Behaviour::LongLabel),
@@ -132,7 +136,7 @@ pub fn param_specs() -> Vec<ParamSpec> {
             "behaviour",
             &names,
             "passthrough",
-            "What to do on push: passthrough, loop forever, alloc without end, trap, remember the first Y sample, read-plane or roundtrip the Y plane, hoard-frames without end, probe-sandbox for capabilities; hostile: sleep (in push, create or flush), region-flood, long-label, metadata-clones, multiply, drop-reasons, log-flood, error-forgery, swallow, stderr-flood, aliased-drops, aliased-labels; burn: spin 45 ms of CPU per frame, then pass it on (a stage using most of a 50 ms time limit on every call); create-internal-error: fail create with an internal error; mistyped-param-error: refuse an invalid level with internal instead of bad-parameter.",
+            "What to do on push: passthrough, loop forever, alloc without end, trap, remember the first Y sample, read-plane or roundtrip the Y plane, hoard-frames without end, probe-sandbox for capabilities; hostile: sleep (in push, create or flush), sleep-in-create-after (create sleeps once the wall clock reads `after`), region-flood, long-label, metadata-clones, multiply, drop-reasons, log-flood, error-forgery, swallow, stderr-flood, aliased-drops, aliased-labels; burn: spin 45 ms of CPU per frame, then pass it on (a stage using most of a 50 ms time limit on every call); create-internal-error: fail create with an internal error; mistyped-param-error: refuse an invalid level with internal instead of bad-parameter.",
         ),
         param(
             "level",
@@ -140,7 +144,33 @@ pub fn param_specs() -> Vec<ParamSpec> {
             "A whole number from 0 to 100, otherwise unused: for checks of how parameter errors are typed.",
         )
         .with_default("0"),
+        param(
+            "after",
+            ParamKind::Integer,
+            "A Unix time in milliseconds: under sleep-in-create-after, create sleeps an hour from then on.",
+        )
+        .with_default("0"),
     ]
+}
+
+/// The range of the `after` parameter (Unix milliseconds).
+const AFTER: std::ops::RangeInclusive<i64> = 0..=i64::MAX;
+
+/// The `after` parameter, in Unix milliseconds.
+fn after_from_params(list: &[(String, String)]) -> Result<i64, StageError> {
+    let after = list
+        .iter()
+        .filter(|(name, _)| name == "after")
+        .cloned()
+        .collect();
+    Params::parse(STAGE_NAME, &param_specs(), after)?.integer("after", AFTER)
+}
+
+/// The wall clock (WASI `wall-clock`) in Unix milliseconds.
+fn unix_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis() as i64)
 }
 
 /// Reads the parameters; unknown values are a bad parameter, except an
@@ -201,9 +231,11 @@ static HOARD: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 
 impl StageProcessor for TestProcessor {
     fn create(params: Vec<(String, String)>) -> Result<ProcessorHandle, StageError> {
+        let after = after_from_params(&params)?;
         let behaviour = behaviour_from_params(params)?;
         match behaviour {
             Behaviour::SleepInCreate => sleep_an_hour(),
+            Behaviour::SleepInCreateAfter if unix_millis() >= after => sleep_an_hour(),
             Behaviour::CreateInternalError => {
                 return Err(StageError::Internal(format!(
                     "{STAGE_NAME}: failing create because behaviour=create-internal-error"
@@ -219,6 +251,7 @@ impl StageProcessor for TestProcessor {
         match self.behaviour {
             Behaviour::Passthrough
             | Behaviour::SleepInCreate
+            | Behaviour::SleepInCreateAfter
             | Behaviour::SleepInFlush
             | Behaviour::CreateInternalError
             | Behaviour::MistypedParamError => {}
@@ -367,6 +400,15 @@ const FORGED_LINE: &str = "\nframechain: error: forged \x1b[31m\x1b[2J\n";
 /// reported is distinct (the host must not keep one map entry per reason).
 static DROPS_REPORTED: AtomicU64 = AtomicU64::new(0);
 
+/// A random tag for this instance's drop reasons (from WASI randomness,
+/// through std's hash seed), so two sessions never report the same ones:
+/// whatever keeps labels per process sees new values from each session.
+fn instance_tag() -> u64 {
+    use std::hash::BuildHasher;
+    static TAG: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *TAG.get_or_init(|| std::collections::hash_map::RandomState::new().hash_one(0u8))
+}
+
 /// No frames out, and 10,000 drops for the one input, each with its own
 /// 10 KB reason carrying a forged error line.
 /// Drop reasons that all share one 16 MiB buffer. Each `String` is made
@@ -417,7 +459,8 @@ fn forged_drops(frame: &Frame) -> Output {
     let dropped = (0..DROPS)
         .map(|_| {
             let n = DROPS_REPORTED.fetch_add(1, Ordering::Relaxed);
-            let mut reason = format!("reason {n}{FORGED_LINE}");
+            let tag = instance_tag();
+            let mut reason = format!("reason \"{tag:x}\\{n}\"{FORGED_LINE}");
             reason.extend(std::iter::repeat_n('r', REASON_BYTES - reason.len()));
             DroppedFrame { pts, reason }
         })
@@ -576,7 +619,7 @@ mod tests {
         assert_eq!(
             behaviour("explode"),
             Err(StageError::BadParameter(
-                "test-stage: behaviour: expected one of passthrough, loop, alloc, trap, remember, read-plane, roundtrip, hoard-frames, probe-sandbox, sleep, sleep-in-create, sleep-in-flush, region-flood, long-label, metadata-clones, multiply, drop-reasons, log-flood, error-forgery, swallow, stderr-flood, aliased-drops, aliased-labels, burn, create-internal-error, mistyped-param-error, got \"explode\"".to_owned()
+                "test-stage: behaviour: expected one of passthrough, loop, alloc, trap, remember, read-plane, roundtrip, hoard-frames, probe-sandbox, sleep, sleep-in-create, sleep-in-create-after, sleep-in-flush, region-flood, long-label, metadata-clones, multiply, drop-reasons, log-flood, error-forgery, swallow, stderr-flood, aliased-drops, aliased-labels, burn, create-internal-error, mistyped-param-error, got \"explode\"".to_owned()
             ))
         );
     }

@@ -1,7 +1,9 @@
 //! Bad actors get their answer, and nothing else happens: no token, wrong
 //! tokens, oversized and malformed offers, offers without H.264, a second
 //! publisher, calls that never connect, garbage on the media port, a full
-//! node.
+//! node; a stage that tries to break `/metrics`, offers whose errors would
+//! leak addresses, junk tokens probing for stream names, and viewers'
+//! offers squatting on a stream's places.
 
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
@@ -73,8 +75,10 @@ fn tokens_open_only_their_own_door() {
         Some(&publish_token("room1")),
     );
     assert_eq!(stats_with_publish_token.status, 403);
+    // An unknown stream gets the wrong token's answer: see
+    // unknown_streams_and_wrong_tokens_get_one_answer.
     let unknown = whip(&server, "room9", Some(&publish_token("room1")), &publish);
-    assert_eq!(unknown.status, 404);
+    assert_eq!(unknown.status, 403);
     // No refusal quotes a token back.
     for answer in [&none, &wrong, &other_stream] {
         assert!(!answer.body.contains("secret"), "{}", answer.body);
@@ -179,6 +183,7 @@ fn bad_offers_get_their_status() {
         "one line: {}",
         malformed.body
     );
+    assert_no_addresses(&malformed.body);
 
     let vp8_only = whip(
         &server,
@@ -260,8 +265,11 @@ fn calls_that_never_connect_are_ended_and_free_their_place() {
     let view = offer(true, Direction::RecvOnly);
     let viewer = whep(&server, "room1", Some(&view_token("room1")), &view);
     assert_eq!(viewer.status, 201);
+    // A viewer takes one of the stream's places once it connects: an
+    // offer waiting for ICE holds none (see
+    // offers_that_never_connect_do_not_keep_viewers_out).
     let second_viewer = whep(&server, "room1", Some(&view_token("room1")), &view);
-    assert_eq!(second_viewer.status, 503, "the stream's viewer cap");
+    assert_eq!(second_viewer.status, 201, "{}", second_viewer.body);
     assert_eq!(server.sessions(), 1);
 
     // Neither ever sends a STUN request: both are ended, the session with
@@ -280,7 +288,7 @@ fn calls_that_never_connect_are_ended_and_free_their_place() {
             &server,
             "framechain_sessions_ended_total{reason=\"connect timeout\"}"
         ),
-        2.0
+        3.0
     );
     let again = whip(
         &server,
@@ -330,4 +338,363 @@ fn garbage_on_the_media_port_is_counted_and_ignored() {
         &offer(true, Direction::SendOnly),
     );
     assert_eq!(answer.status, 201);
+}
+
+/// Fails when `text` holds anything like an address of the server's
+/// memory (str0m's parse errors print its parser state: `PointerOffset(0x7f…)`).
+fn assert_no_addresses(text: &str) {
+    assert!(
+        !text.contains("0x") && !text.contains("Pointer"),
+        "an address in: {text}"
+    );
+}
+
+#[test]
+fn sdp_errors_hold_no_addresses() {
+    let server = support::start_server(&["room1"]);
+    let good = offer(true, Direction::SendOnly);
+    // Broken the ways a parser meets: garbage, a cut offer, a bad media
+    // line, an offer without its ICE and DTLS lines, control bytes.
+    let cut = &good[..good.len() / 2];
+    let bad_media = good.replacen("m=video", "m=video x", 1);
+    for body in [
+        "v=0\r\nthis is not SDP\r\n",
+        "hello",
+        cut,
+        bad_media.as_str(),
+        "v=0\r\no=- 0 0 IN IP4 0\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n",
+        "\u{1}\u{2}\u{3}",
+    ] {
+        for answer in [
+            whip(&server, "room1", Some(&publish_token("room1")), body),
+            whep(&server, "room1", Some(&view_token("room1")), body),
+        ] {
+            assert!(
+                [400, 406].contains(&answer.status),
+                "{}: {}",
+                answer.status,
+                answer.body
+            );
+            assert_no_addresses(&answer.body);
+            assert_eq!(answer.body.trim().lines().count(), 1, "{}", answer.body);
+        }
+    }
+}
+
+#[test]
+fn unknown_streams_and_wrong_tokens_get_one_answer() {
+    let server = support::start_server(&["room1"]);
+    let base = format!("http://{}", server.http_addr());
+    let publish = offer(true, Direction::SendOnly);
+    let view = offer(true, Direction::RecvOnly);
+    // A real call, so that its resource exists.
+    let call = whip(&server, "room1", Some(&publish_token("room1")), &publish);
+    assert_eq!(call.status, 201, "{}", call.body);
+    let resource = call.location.expect("a Location");
+    let resource = resource.rsplit('/').next().unwrap().to_owned();
+    let junk = "junk-token";
+    for (method, path, body, content_type) in [
+        ("POST", "/whip/{}", publish.as_str(), "application/sdp"),
+        ("POST", "/whep/{}", view.as_str(), "application/sdp"),
+        ("DELETE", "/whip/{}/RESOURCE", "", "text/plain"),
+        ("DELETE", "/whep/{}/RESOURCE", "", "text/plain"),
+        ("GET", "/streams/{}/stats", "", "text/plain"),
+    ] {
+        let ask = |stream: &str| {
+            let path = path.replace("{}", stream).replace("RESOURCE", &resource);
+            support::request(
+                method,
+                &format!("{base}{path}"),
+                Some(junk),
+                content_type,
+                body.as_bytes(),
+            )
+        };
+        let existing = ask("room1");
+        let unknown = ask("room9");
+        assert_eq!(existing.status, 403, "{method} {path}: {}", existing.body);
+        assert_eq!(
+            (unknown.status, &unknown.body),
+            (existing.status, &existing.body),
+            "{method} {path}: an unknown stream is told apart from a wrong token"
+        );
+    }
+    // The call was not touched by any of it.
+    assert_eq!(server.sessions(), 1);
+}
+
+#[test]
+fn offers_that_never_connect_do_not_keep_viewers_out() {
+    use framechain_loadgen::{Endpoint, ViewOptions, Viewer};
+    let mut config = support::config(support::TELEMEDICINE, &["room1"]);
+    config.max_viewers = 2;
+    let server = Server::start(config).unwrap();
+    let base = format!("http://{}", server.http_addr());
+    let endpoint = Endpoint::new(&base, "room1", view_token("room1"));
+    let options = ViewOptions {
+        keep_data: false,
+        connect_timeout: Duration::from_secs(5),
+    };
+    // The squatter: 16 offers, none of which will ever connect.
+    let view = offer(true, Direction::RecvOnly);
+    let squat = || {
+        for _ in 0..16 {
+            let answer = whep(&server, "room1", Some(&view_token("room1")), &view);
+            assert!(
+                [201, 503].contains(&answer.status),
+                "{}: {}",
+                answer.status,
+                answer.body
+            );
+        }
+    };
+    squat();
+    let first = Viewer::start(&endpoint, options.clone())
+        .expect("a real viewer's offer is taken while squatters wait");
+    first
+        .wait_connected(Duration::from_secs(5))
+        .expect("and it connects");
+    squat();
+    let second = Viewer::start(&endpoint, options.clone()).expect("a second real viewer");
+    second
+        .wait_connected(Duration::from_secs(5))
+        .expect("connects");
+    squat();
+    // The stream's cap still holds for viewers that connect.
+    let third = Viewer::start(&endpoint, options.clone());
+    match third {
+        Err(framechain_loadgen::Error::Refused { status, .. }) => assert_eq!(status, 503),
+        Err(error) => panic!("{error}"),
+        Ok(viewer) => assert!(
+            viewer.wait_connected(Duration::from_secs(3)).is_err(),
+            "a third viewer got past a cap of 2"
+        ),
+    }
+    use framechain_loadgen::CallState;
+    assert!(
+        matches!(first.state(), CallState::Connected),
+        "{:?}",
+        first.state()
+    );
+    assert!(
+        matches!(second.state(), CallState::Connected),
+        "{:?}",
+        second.state()
+    );
+}
+
+// ---- /metrics against a hostile stage ------------------------------
+
+/// Checks one line of the Prometheus text format (and its OpenMetrics
+/// variant, which `/metrics` says it is) strictly: comments `# HELP`,
+/// `# TYPE`, `# UNIT`, `# EOF`; samples `name{label="value",...} number`
+/// whose label values escape only `\\`, `\"` and `\n`, and hold no raw
+/// quote, backslash or newline. Returns each sample's label values.
+fn parse_exposition_line(line: &str) -> Result<Vec<(String, String)>, String> {
+    fn is_name(text: &str, colon: bool) -> bool {
+        let mut chars = text.chars();
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || (colon && c == ':'))
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || (colon && c == ':'))
+    }
+    if let Some(comment) = line.strip_prefix("# ") {
+        if comment == "EOF" {
+            return Ok(Vec::new());
+        }
+        let mut words = comment.splitn(3, ' ');
+        let kind = words.next().unwrap_or_default();
+        let name = words.next().unwrap_or_default();
+        if !["HELP", "TYPE", "UNIT"].contains(&kind) || !is_name(name, true) {
+            return Err(format!("bad comment line: {line:?}"));
+        }
+        return Ok(Vec::new());
+    }
+    let name_end = line
+        .find(['{', ' '])
+        .ok_or_else(|| format!("no value: {line:?}"))?;
+    if !is_name(&line[..name_end], true) {
+        return Err(format!("bad metric name: {line:?}"));
+    }
+    let mut rest = &line[name_end..];
+    let mut labels = Vec::new();
+    if let Some(inner) = rest.strip_prefix('{') {
+        let mut chars = inner.char_indices().peekable();
+        loop {
+            // A label name, `="`, a value, `"`, then `,` or `}`.
+            let start = chars.peek().map(|(i, _)| *i).ok_or("cut line")?;
+            if inner[start..].starts_with('}') {
+                chars.next();
+                break;
+            }
+            let eq = inner[start..]
+                .find('=')
+                .ok_or_else(|| format!("no '=': {line:?}"))?;
+            let label = &inner[start..start + eq];
+            if !is_name(label, false) {
+                return Err(format!("bad label name {label:?}: {line:?}"));
+            }
+            for _ in 0..=eq {
+                chars.next();
+            }
+            if chars.next().map(|(_, c)| c) != Some('"') {
+                return Err(format!("label value not quoted: {line:?}"));
+            }
+            let mut value = String::new();
+            loop {
+                match chars.next().map(|(_, c)| c) {
+                    None => return Err(format!("unterminated label value: {line:?}")),
+                    Some('"') => break,
+                    Some('\\') => match chars.next().map(|(_, c)| c) {
+                        Some('\\') => value.push('\\'),
+                        Some('"') => value.push('"'),
+                        Some('n') => value.push('\n'),
+                        other => return Err(format!("bad escape \\{other:?}: {line:?}")),
+                    },
+                    Some('\n') => return Err(format!("raw newline: {line:?}")),
+                    Some(c) => value.push(c),
+                }
+            }
+            labels.push((label.to_owned(), value));
+            match chars.next().map(|(_, c)| c) {
+                Some(',') => {}
+                Some('}') => break,
+                other => return Err(format!("expected , or }} not {other:?}: {line:?}")),
+            }
+        }
+        let consumed = chars.peek().map_or(inner.len(), |(i, _)| *i);
+        rest = &inner[consumed..];
+    }
+    let value = rest
+        .strip_prefix(' ')
+        .ok_or_else(|| format!("no space before the value: {line:?}"))?;
+    let mut parts = value.split(' ');
+    let number = parts.next().unwrap_or_default();
+    let valid = ["+Inf", "-Inf", "NaN"].contains(&number) || number.parse::<f64>().is_ok();
+    if !valid {
+        return Err(format!("bad value {number:?}: {line:?}"));
+    }
+    match (parts.next(), parts.next()) {
+        (None, _) => {}
+        (Some(timestamp), None) if timestamp.parse::<f64>().is_ok() => {}
+        _ => return Err(format!("junk after the value: {line:?}")),
+    }
+    Ok(labels)
+}
+
+/// Every line of `text` parses; returns the `reason` label values of
+/// `framechain_frames_dropped_total`.
+fn check_exposition(text: &str) -> Vec<String> {
+    let errors: Vec<String> = text
+        .lines()
+        .filter_map(|line| parse_exposition_line(line).err())
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{} of {} lines of /metrics do not parse, e.g. {}",
+        errors.len(),
+        text.lines().count(),
+        errors[0]
+    );
+    text.lines()
+        .filter(|line| line.starts_with("framechain_frames_dropped_total{"))
+        .flat_map(|line| parse_exposition_line(line).unwrap())
+        .filter(|(label, _)| label == "reason")
+        .map(|(_, value)| value)
+        .collect()
+}
+
+#[test]
+fn the_strict_parser_refuses_what_breaks_a_scrape() {
+    for good in [
+        "# HELP framechain_sessions Publishers' sessions open.",
+        "# TYPE framechain_sessions gauge",
+        "framechain_sessions 2",
+        "framechain_frames_dropped_total{reason=\"a \\\"b\\\" \\\\ c\\nd\"} 7",
+        "framechain_http_requests_total{endpoint=\"whip\",code=\"201\"} 1",
+        "framechain_end_to_end_latency_seconds_bucket{le=\"+Inf\"} 3",
+        "# EOF",
+    ] {
+        assert!(parse_exposition_line(good).is_ok(), "{good}");
+    }
+    for bad in [
+        "framechain_frames_dropped_total{reason=\"a \"b\"\"} 7",
+        "framechain_frames_dropped_total{reason=\"a \\u{1b}\"} 7",
+        "framechain_frames_dropped_total{reason=\"cut",
+        "framechain_frames_dropped_total{reason=\"x\"} seven",
+        "rrrrrr\"} 7",
+        "framechain_sessions",
+    ] {
+        assert!(parse_exposition_line(bad).is_err(), "{bad}");
+    }
+}
+
+/// A stage reporting drops with quotes, backslashes, newlines and escape
+/// codes in their reasons, new ones in every session: every line of
+/// `/metrics` still parses, and the reasons it shows stay a bounded set.
+#[test]
+fn a_stage_cannot_break_metrics_or_grow_its_labels() {
+    use framechain_loadgen::{Clip, Endpoint, PublishOptions, Publisher};
+    let Some(data) = support::testdata() else {
+        return;
+    };
+    let clip = Clip::open(&data.join("h264/throughput/real1080p30_10s_cbp_6M.264")).unwrap();
+    let config = support::config(
+        "decode-h264 alignment=access-unit ! test-stage behaviour=drop-reasons ! encode-h264",
+        &["room1"],
+    );
+    let server = Server::start(config).unwrap();
+    let base = format!("http://{}", server.http_addr());
+    // Each session adds up to 32 new reasons (the host's cap per stage):
+    // three are past the server's cap of 64 label values.
+    const SESSIONS: usize = 3;
+    for session in 0..SESSIONS {
+        let publisher = Publisher::start(
+            &Endpoint::new(&base, "room1", publish_token("room1")),
+            clip.clone(),
+            PublishOptions {
+                fps: 30.0,
+                frames: Some(8),
+                ..PublishOptions::default()
+            },
+        )
+        .expect("WHIP offer accepted");
+        publisher
+            .wait_finished(Duration::from_secs(20))
+            .expect("the pictures are sent");
+        // Time for the stage to see some pictures before the call ends.
+        std::thread::sleep(Duration::from_millis(500));
+        publisher.stop().expect("DELETE");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while server.sessions() > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // The watch page's numbers stay small too (the host gives up to 32
+        // reasons per stage, plus its own).
+        let stats = support::get(&server, "/streams/room1/stats", Some(&view_token("room1")));
+        let report: serde_json::Value = serde_json::from_str(&stats.body).unwrap();
+        let shown = report["frames"]["dropped"]
+            .as_object()
+            .map_or(0, |reasons| reasons.len());
+        assert!(
+            (16..=32).contains(&shown),
+            "session {session}: {shown} drop reasons on the watch page: {}",
+            stats.body
+        );
+        let reasons = check_exposition(&support::get(&server, "/metrics", None).body);
+        assert!(
+            reasons.len() > 32 * session.min(1),
+            "session {session}: the stage's reasons reached /metrics: {reasons:?}"
+        );
+    }
+    let reasons = check_exposition(&support::get(&server, "/metrics", None).body);
+    assert!(
+        reasons.len() <= 64 + 1,
+        "{} distinct drop reasons after {SESSIONS} sessions",
+        reasons.len()
+    );
+    assert!(
+        reasons.iter().any(|reason| reason == "other"),
+        "past the cap, reasons are counted as other: {reasons:?}"
+    );
 }
