@@ -202,11 +202,11 @@ impl Refused {
         match self {
             Refused::Process => {
                 b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n\
-Retry-After: 5\r\nConnection: close\r\nContent-Length: 40\r\n\r\nthe server has its most HTTP connections\n"
+Retry-After: 5\r\nConnection: close\r\nContent-Length: 41\r\n\r\nthe server has its most HTTP connections\n"
             }
             Refused::Client => {
                 b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n\
-Retry-After: 5\r\nConnection: close\r\nContent-Length: 38\r\n\r\ntoo many connections from this address\n"
+Retry-After: 5\r\nConnection: close\r\nContent-Length: 39\r\n\r\ntoo many connections from this address\n"
             }
         }
     }
