@@ -2,6 +2,7 @@
 //!
 //! - `setup`: installs what the build needs (wasm target, Debian packages).
 //! - `build`: builds the stage components for `wasm32-wasip2` and the CLI.
+//! - `stages`: builds only the stage components.
 //! - `demo`: the main job on the built-in default input.
 //! - `test`: formatting, lints and the whole test suite.
 //! - `bench`: the criterion benchmarks.
@@ -82,17 +83,18 @@ fn main() -> ExitCode {
     let result = match task {
         "setup" => setup(),
         "build" => setup().and_then(|()| build()),
+        "stages" => setup().and_then(|()| build_stages()),
         "demo" => setup().and_then(|()| build()).and_then(|()| demo()),
         "test" => test(),
         "bench" => setup()
             .and_then(|()| build())
             .and_then(|()| bench(&args[1..])),
         "help" | "--help" | "-h" => {
-            println!("usage: cargo xtask <setup|build|demo|test|bench [criterion args]>");
+            println!("usage: cargo xtask <setup|build|stages|demo|test|bench [criterion args]>");
             Ok(())
         }
         other => Err(format!(
-            "unknown task \"{other}\" (tasks: setup, build, demo, test, bench)"
+            "unknown task \"{other}\" (tasks: setup, build, stages, demo, test, bench)"
         )),
     };
     match result {

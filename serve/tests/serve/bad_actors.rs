@@ -283,12 +283,28 @@ fn calls_that_never_connect_are_ended_and_free_their_place() {
         0,
         "the session of a silent publisher ends"
     );
+    // All three calls are ended and counted: the publisher by its connect
+    // timeout, each viewer by its own or, when the publisher's came first
+    // (their offers were a few milliseconds apart), with its stream.
+    let timed_out = support::metric(
+        &server,
+        "framechain_sessions_ended_total{reason=\"connect timeout\"}",
+    );
+    let with_stream = support::metric(
+        &server,
+        "framechain_sessions_ended_total{reason=\"stream ended\"}",
+    );
+    assert!(timed_out >= 1.0, "the publisher's connect timeout");
     assert_eq!(
-        support::metric(
-            &server,
-            "framechain_sessions_ended_total{reason=\"connect timeout\"}"
-        ),
-        3.0
+        timed_out + with_stream,
+        3.0,
+        "every call ended and counted: {}",
+        support::get(&server, "/metrics", None)
+            .body
+            .lines()
+            .filter(|line| line.starts_with("framechain_sessions_ended"))
+            .collect::<Vec<_>>()
+            .join("; ")
     );
     let again = whip(
         &server,
