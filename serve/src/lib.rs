@@ -104,6 +104,10 @@ impl Server {
     pub fn start(config: ServeConfig) -> Result<Server, ServeError> {
         config.check()?;
         check_pipeline(&config.pipeline)?;
+        // Every session, and every pipeline swapped in from this one,
+        // takes pictures up to the server's bound.
+        let (max_width, max_height) = config.max_picture.unzip();
+        let pipeline = Arc::new(config.pipeline.with_max_picture(max_width, max_height));
         let tokio = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("framechain-serve")
@@ -147,8 +151,8 @@ impl Server {
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let (shutdown, shutdown_rx) = watch::channel(false);
         let settings = media::MediaSettings {
-            pipeline: config.pipeline.clone(),
-            stage_names: media::stage_names(&config.pipeline),
+            stage_names: media::stage_names(&pipeline),
+            pipeline,
             runtime: live.clone(),
             metrics: metrics.clone(),
             streams: config.streams.iter().map(|s| s.name.clone()).collect(),
