@@ -116,11 +116,13 @@ pub enum Error {
     /// the workers after its pictures were skipped and its sender was
     /// asked to slow down (see `framechain::live`, "Fair shares").
     #[error(
-        "the session was ended for using {:.0} % of a worker, over its share of {:.0} %, for {:.1} s",
+        "the session was ended: its pictures needed {:.0} % of a worker, over its share of {:.0} %, for {:.1} s",
         used * 100.0, share * 100.0, over_for.as_secs_f64()
     )]
     OverShare {
-        /// Busy workers it used over the last window (1.0 = one worker).
+        /// Busy workers it would have used over the last window (1.0 =
+        /// one worker), the pictures skipped counted at the average time
+        /// of those run.
         used: f64,
         /// Its share, in the same unit.
         share: f64,

@@ -167,6 +167,17 @@ impl Admission {
         session.meter.skipped(now, share, policy)
     }
 
+    /// Session `key` dropped `count` pictures as late; what the window's
+    /// end (if this was it) changed (see [`ShareMeter::late`]).
+    pub(crate) fn late(&self, key: u64, count: u64, now: Instant) -> Option<Step> {
+        let policy = self.fair_share.as_ref()?;
+        let mut loads = self.lock();
+        let open = loads.sessions.len();
+        let session = loads.sessions.get_mut(&key)?;
+        let share = policy.share(self.workers, open, session.admitted);
+        session.meter.late(now, count, share, policy)
+    }
+
     /// Reports one picture of session `key`: the CPU time it took (its
     /// pipeline's cost) and how long it held the worker (its use of its
     /// share), ending at `now`; returns what the window's end (if this

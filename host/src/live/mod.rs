@@ -118,8 +118,10 @@
 //!    all counted as [`OVER_SHARE_DROP`]. It waits behind every session
 //!    within its share for a worker. Its owner gets
 //!    [`LiveEvent::OverShare`] to ask the sender to slow down.
-//! 2. A window without a skipped picture makes it normal again.
-//! 3. *Shed*: still skipping after [`FairShare::shed_after`] windows, it
+//! 2. A window without a skipped (or late) picture makes it normal again.
+//! 3. *Shed*: still skipping after [`FairShare::shed_after`] windows (its
+//!    late pictures count too: waiting behind the others, what its share
+//!    cannot carry may go late before its turn comes), it
 //!    fails with [`Error::OverShare`] (what waited in its queue is counted
 //!    as [`OVER_SHARE_DROP`]).
 //!
@@ -259,7 +261,8 @@ pub enum LiveEvent {
     /// session fails with [`Error::OverShare`].
     OverShare {
         /// Busy workers the session used over the last window (1.0 = one
-        /// worker all the time).
+        /// worker all the time); once throttled, what it would have used,
+        /// the pictures skipped counted at the average time of those run.
         used: f64,
         /// Its share, in the same unit.
         share: f64,

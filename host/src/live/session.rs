@@ -335,6 +335,9 @@ impl SessionShared {
             _ => None,
         };
         let late = std::mem::take(&mut input.late);
+        if late > 0 {
+            steps.extend(runtime.admission().late(self.key, late, now));
+        }
         let over_share = std::mem::take(&mut input.over_share);
         let finish = next.is_none() && input.finishing && input.queue.is_empty();
         let unswapped = if finish { input.swap.take() } else { None };
@@ -497,7 +500,7 @@ impl SessionShared {
                 over_for,
             } => {
                 log::warn!(
-                    "live session {}: shed for using {:.0} % of a worker, over its share of {:.0} %, for {:.1} s",
+                    "live session {}: shed: its pictures needed {:.0} % of a worker, over its share of {:.0} %, for {:.1} s",
                     self.key,
                     used * 100.0,
                     share * 100.0,

@@ -57,20 +57,27 @@ impl FairShare {
     }
 }
 
+/// How far past its share a session within it must go to be throttled.
+const OVER_BY: f64 = 1.25;
+
 /// What a window's end changed for a session.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Step {
-    /// It used more than its share: from now on its pictures run only
-    /// within its share, the rest are skipped; its sender should slow down.
+    /// It wanted more than its share (by a quarter): from now on its
+    /// pictures run only within its share, the rest are skipped; its
+    /// sender should slow down.
     Throttled {
-        /// Busy workers it used over the window (1.0 = one worker).
+        /// Busy workers it would have used over the window (1.0 = one
+        /// worker): what it ran, plus its late pictures at the average
+        /// time of those run.
         used: f64,
         /// Its share, in the same unit.
         share: f64,
     },
     /// Throttled, it still had more pictures than its share lets run.
     StillOver {
-        /// Busy workers it used over the window.
+        /// Busy workers it would have used over the window: what it ran,
+        /// plus the pictures skipped at the average time of those run.
         used: f64,
         /// Its share.
         share: f64,
@@ -83,7 +90,8 @@ pub(crate) enum Step {
     /// It exceeded its share for [`FairShare::shed_after`] windows after
     /// it was throttled: end it.
     Shed {
-        /// Busy workers it used over the last window.
+        /// Busy workers it would have used over the last window, as in
+        /// [`Step::StillOver`].
         used: f64,
         /// Its share.
         share: f64,
@@ -97,9 +105,8 @@ pub(crate) enum Step {
 enum State {
     /// Within its share: nothing is held back.
     Within,
-    /// Over its share since `since`; `windows` windows have ended since
-    /// then with pictures still skipped.
-    Throttled { since: Instant, windows: u32 },
+    /// Over its share: its pictures run only within it.
+    Throttled,
 }
 
 /// One session's use of the workers and its standing.
@@ -109,8 +116,24 @@ pub(crate) struct ShareMeter {
     window_start: Instant,
     /// Worker time of the pictures run in this window.
     held: Duration,
+    /// Pictures run in this window.
+    ran: u64,
     /// Pictures skipped in this window.
     skipped: u64,
+    /// Pictures dropped as late in this window.
+    late: u64,
+    /// Windows that ended with pictures skipped or late while throttled,
+    /// since the session was last clearly within its share: a sender that
+    /// backs off for a window and comes back is not let off.
+    strikes: u32,
+    /// Windows in a row within its share; [`FairShare::shed_after`] of
+    /// them clear the strikes.
+    clean: u32,
+    /// When the strikes began.
+    over_since: Option<Instant>,
+    /// Worker seconds per picture run, from the last window that ran any:
+    /// what a picture skipped or late would have cost.
+    per_picture: f64,
     /// While throttled: worker seconds the session may still spend. It
     /// grows at the share's rate and each picture run takes its time from it;
     /// a picture whose turn comes while it is not positive is skipped.
@@ -124,7 +147,13 @@ impl ShareMeter {
             state: State::Within,
             window_start: now,
             held: Duration::ZERO,
+            ran: 0,
             skipped: 0,
+            late: 0,
+            strikes: 0,
+            clean: 0,
+            over_since: None,
+            per_picture: 0.0,
             budget: 0.0,
             budget_at: now,
         }
@@ -133,7 +162,7 @@ impl ShareMeter {
     /// Whether the session is throttled (its pictures run only within
     /// its share).
     pub(crate) fn throttled(&self) -> bool {
-        matches!(self.state, State::Throttled { .. })
+        self.state == State::Throttled
     }
 
     /// Whether the session may run a picture at `now`; false means skip
@@ -161,6 +190,7 @@ impl ShareMeter {
         policy: &FairShare,
     ) -> Option<Step> {
         self.held += held;
+        self.ran += 1;
         if self.throttled() {
             self.budget -= held.as_secs_f64();
         }
@@ -174,6 +204,22 @@ impl ShareMeter {
         self.roll(now, share, policy)
     }
 
+    /// `count` pictures were dropped as late at `now`. They count in what
+    /// the session wants, like skipped ones: a session that sends more
+    /// than it gets the workers for shows it by its late pictures (and a
+    /// throttled one, waiting behind the others, by pictures that went
+    /// late before their turn came rather than being skipped at it).
+    pub(crate) fn late(
+        &mut self,
+        now: Instant,
+        count: u64,
+        share: f64,
+        policy: &FairShare,
+    ) -> Option<Step> {
+        self.late += count;
+        self.roll(now, share, policy)
+    }
+
     /// Ends the window if it is over, judging it.
     fn roll(&mut self, now: Instant, share: f64, policy: &FairShare) -> Option<Step> {
         let elapsed = now.saturating_duration_since(self.window_start);
@@ -181,41 +227,66 @@ impl ShareMeter {
             return None;
         }
         let used = self.held.as_secs_f64() / elapsed.as_secs_f64();
-        let skipped = std::mem::take(&mut self.skipped);
+        let skipped = std::mem::take(&mut self.skipped) + std::mem::take(&mut self.late);
+        let ran = std::mem::take(&mut self.ran);
+        // What the pictures skipped or late would have cost, at the
+        // average of those run: what the sender asks for, not what it got
+        // (with every worker busy, sessions get about equal parts whatever
+        // they send).
+        if ran > 0 {
+            self.per_picture = self.held.as_secs_f64() / ran as f64;
+        }
+        let wanted = used + self.per_picture * skipped as f64 / elapsed.as_secs_f64();
         self.held = Duration::ZERO;
         self.window_start = now;
+        let shed_after = policy.shed_after.max(1);
         match self.state {
-            State::Within if used > share => {
-                self.state = State::Throttled {
-                    since: now,
-                    windows: 0,
-                };
+            // Past the share by a quarter: sessions of equal cost on busy
+            // workers each get about the equal part, give or take a
+            // picture in a window; that is not a session taking more.
+            State::Within if wanted > share * OVER_BY => {
+                self.state = State::Throttled;
+                self.clean = 0;
+                self.over_since.get_or_insert(now);
                 // It starts with nothing in hand: it has just spent more.
                 self.budget = 0.0;
                 self.budget_at = now;
-                Some(Step::Throttled { used, share })
+                Some(Step::Throttled {
+                    used: wanted,
+                    share,
+                })
             }
-            State::Within => None,
-            State::Throttled { since, windows } if skipped > 0 => {
-                let windows = windows + 1;
-                if windows >= policy.shed_after.max(1) {
+            State::Within => {
+                self.clean += 1;
+                if self.clean >= shed_after {
+                    self.strikes = 0;
+                    self.over_since = None;
+                }
+                None
+            }
+            State::Throttled if skipped > 0 => {
+                self.strikes += 1;
+                if self.strikes >= shed_after {
+                    let since = self.over_since.unwrap_or(now);
                     return Some(Step::Shed {
-                        used,
+                        used: wanted,
                         share,
                         over_for: now.saturating_duration_since(since) + policy.window,
                     });
                 }
-                self.state = State::Throttled { since, windows };
                 Some(Step::StillOver {
-                    used,
+                    used: wanted,
                     share,
                     skipped,
                 })
             }
-            State::Throttled { .. } => {
+            // Nothing lost, and clearly within its share (the sender
+            // slowed down): back to normal.
+            State::Throttled if ran > 0 && wanted * OVER_BY <= share => {
                 self.state = State::Within;
                 Some(Step::Recovered)
             }
+            State::Throttled => None,
         }
     }
 }
@@ -296,7 +367,7 @@ mod tests {
         let (steps, skipped) = feed(&mut meter, &mut now, 31, 33 * MS, 70 * MS, share, &policy);
         assert!((19..=23).contains(&skipped), "{skipped} skipped");
         assert!(
-            matches!(steps.as_slice(), [Step::StillOver { used, skipped, .. }] if *used <= share + 0.1 && *skipped > 0),
+            matches!(steps.as_slice(), [Step::StillOver { used, skipped, .. }] if *used > 1.5 && *skipped > 0),
             "{steps:?}"
         );
         let (steps, _) = feed(&mut meter, &mut now, 31, 33 * MS, 70 * MS, share, &policy);
@@ -325,6 +396,54 @@ mod tests {
         // And it is judged afresh: within its share, nothing happens.
         let (steps, skipped) = feed(&mut meter, &mut now, 30, 100 * MS, 30 * MS, 0.5, &policy);
         assert_eq!((steps, skipped), (vec![], 0));
+    }
+
+    #[test]
+    fn sessions_on_busy_workers_that_get_their_equal_part_are_not_over() {
+        let policy = FairShare::default();
+        let mut now = Instant::now();
+        let mut meter = ShareMeter::new(now);
+        // 20 sessions on 2 workers, each always with a picture waiting:
+        // about 20 pictures of 5 ms a second each, one window with two
+        // more than its part.
+        for pictures in [20, 22, 20, 19] {
+            let every = Duration::from_millis(1000 / pictures) + MS;
+            let (steps, skipped) =
+                feed(&mut meter, &mut now, pictures as u32, every, 5 * MS, 0.1, &policy);
+            assert_eq!((steps, skipped), (vec![], 0));
+        }
+        // Its late pictures count in what it wants: 2 run, 28 late.
+        now += 200 * MS;
+        meter.ran(now, 5 * MS, 0.1, &policy);
+        meter.late(now, 28, 0.1, &policy);
+        now += 900 * MS;
+        let step = meter.ran(now, 5 * MS, 0.1, &policy);
+        assert!(matches!(step, Some(Step::Throttled { used, .. }) if used > 0.1 * 1.25), "{step:?}");
+    }
+
+    #[test]
+    fn late_pictures_of_a_throttled_session_count_as_over_its_share() {
+        let policy = FairShare::default();
+        let mut now = Instant::now();
+        let mut meter = ShareMeter::new(now);
+        let (steps, _) = feed(&mut meter, &mut now, 31, 33 * MS, 45 * MS, 0.4, &policy);
+        assert!(matches!(steps.as_slice(), [Step::Throttled { .. }]));
+        // Throttled, it gets a turn only every 150 ms (it waits behind the
+        // others), when its budget has grown back: nothing is skipped at
+        // its turns, but the pictures between them went late.
+        let mut steps = Vec::new();
+        for _ in 0..3 {
+            for _ in 0..7 {
+                now += 150 * MS;
+                assert!(meter.may_run(now, 0.4, &policy));
+                steps.extend(meter.ran(now, 45 * MS, 0.4, &policy));
+                steps.extend(meter.late(now, 3, 0.4, &policy));
+            }
+        }
+        assert!(
+            matches!(steps.as_slice(), [Step::StillOver { .. }, Step::StillOver { .. }, Step::Shed { .. }]),
+            "{steps:?}"
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! `cargo xtask test`) or in `target/stages` and `target/test-stages`.
 
 mod chain_checks;
+mod fair_share;
 mod h264;
 mod hostile;
 mod isolation;
