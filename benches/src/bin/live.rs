@@ -15,9 +15,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use framechain::live::{
-    FairShare, LATE_DROP, LiveConfig, LiveEvent, LiveRuntime, LiveSession, OVER_SHARE_DROP,
-};
+use framechain::live::{LATE_DROP, LiveConfig, LiveEvent, LiveRuntime, LiveSession};
 use framechain::{
     ChainSpec, Codec, Engine, EngineConfig, Error, Media, Packet, Pipeline, SessionStats,
 };
@@ -42,11 +40,6 @@ scenarios (each prints a table; all loops are bounded):
   fairness  K healthy 720p->360p sessions beside one with a 45 ms burner stage
             (call_timeout 50 ms), against the same K alone
             --k 2 --repeat 3 --seconds 8
-  hostile   one healthy 1080p30 telemedicine session beside 0, 2 and 4
-            publishers of all-IDR 4096x2304 pictures into the same pipeline,
-            on 2 workers: without fair shares, with them, and with them and
-            serve's default bound of 1920x1080 (docs/security.md, issue 17)
-            --hostile 0,2,4 --repeat 3 --seconds 8 --workers 2
 
 one and density: --queue-depth N (LiveConfig::queue_depth, default 5)
 common: --tmp DIR (generated sources and the compile cache; default
@@ -76,7 +69,6 @@ fn main() -> ExitCode {
         "thousand" => thousand(&opts),
         "memory" => memory(&opts),
         "fairness" => fairness(&opts),
-        "hostile" => hostile(&opts),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             Ok(())
@@ -1407,143 +1399,3 @@ fn fairness(opts: &Opts) -> Result<(), String> {
     Ok(())
 }
 
-/// All-IDR 4096x2304 pictures (libx264 Constrained Baseline, `-g 1`, a
-/// test pattern with moving noise at QP 34: about 180 kB a picture, 44
-/// Mbit/s at 30 fps, what a publisher on a fast link can send), made once
-/// into `--tmp`; the feed loops over them.
-fn all_idr_4k(opts: &Opts) -> Result<PathBuf, String> {
-    let out = opts.tmp()?.join("hostile-4096x2304-all-idr.264");
-    if out.exists() {
-        return Ok(out);
-    }
-    let status = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
-        .arg("testsrc2=size=4096x2304:rate=30,noise=alls=6:allf=t")
-        .args(["-frames:v", "10", "-c:v", "libx264", "-profile:v", "baseline"])
-        .args(["-preset", "veryfast", "-g", "1", "-keyint_min", "1", "-qp", "34"])
-        .args(["-f", "h264"])
-        .arg(&out)
-        .status()
-        .map_err(|e| format!("ffmpeg: {e}"))?;
-    if !status.success() {
-        let _ = std::fs::remove_file(&out);
-        return Err("ffmpeg failed making the 4096x2304 all-IDR stream".to_owned());
-    }
-    Ok(out)
-}
-
-/// Issue 17, finding 2: hostile publishers of all-keyframe maximal
-/// pictures beside a healthy call, before and after fair shares and the
-/// bound on picture size.
-fn hostile(opts: &Opts) -> Result<(), String> {
-    let counts: Vec<usize> = opts
-        .text("hostile", "0,2,4")
-        .split(',')
-        .map(|n| n.parse().map_err(|_| format!("--hostile: cannot read {n:?}")))
-        .collect::<Result<_, _>>()?;
-    let repeat: usize = opts.get("repeat", 3)?;
-    let seconds: f64 = opts.get("seconds", 8.0)?;
-    let workers: usize = opts.get("workers", 2)?;
-    let engine = engine(opts, EngineConfig::default())?;
-    let healthy_clip = clip(opts, &engine, "1080")?;
-    let hostile_clip = Clip {
-        label: "4096x2304 all-IDR",
-        units: Arc::new(access_units(&engine, &all_idr_4k(opts)?)?),
-        fps: 30.0,
-    };
-    if !hostile_clip.units.iter().all(|unit| unit.keyframe) {
-        return Err("the hostile stream is not all keyframes".to_owned());
-    }
-    let chain = telemedicine(1280, 720, false)?;
-    let unbounded = build(&engine, &chain)?;
-    let bounded = Arc::new(unbounded.with_max_picture(Some(1920), Some(1080)));
-    header(&format!(
-        "hostile: one healthy `{}` session ({}) beside N publishers of {} pictures into the same pipeline, {workers} workers, {seconds} s",
-        chain.to_launch(),
-        healthy_clip.label,
-        hostile_clip.label,
-    ));
-    println!(
-        "| mode | hostile | run | healthy p50 ms | healthy p99 ms | healthy max ms | healthy lost | hostile out / over-share / late / ended | CPU % |"
-    );
-    println!("|---|---:|---:|---:|---:|---:|---:|---|---:|");
-    let total = (seconds * healthy_clip.fps) as usize;
-    let modes: [(&str, Option<FairShare>, &Arc<Pipeline>); 3] = [
-        ("before", None, &unbounded),
-        ("fair share", Some(FairShare::default()), &unbounded),
-        ("fair share + 1920x1080", Some(FairShare::default()), &bounded),
-    ];
-    let mut medians = Vec::new();
-    for (mode, fair_share, pipeline) in modes {
-        // One runtime per mode: its first (quiet) run teaches admission
-        // the healthy pipeline's cost, which later sessions are admitted
-        // at, as on a server that has been running.
-        let runtime = LiveRuntime::new(LiveConfig {
-            workers,
-            fair_share,
-            ..LiveConfig::default()
-        })
-        .map_err(|e| e.to_string())?;
-        for &hostile in &counts {
-            let (mut p50s, mut p99s, mut lost) = (Vec::new(), Vec::new(), Vec::new());
-            for run in 1..=repeat {
-                let base = Instant::now() + Duration::from_millis(300);
-                let healthy = open_or_describe(&runtime, pipeline, healthy_clip.fps)?;
-                let mut feeds = vec![Feed::new(healthy, &healthy_clip, base, total)];
-                for index in 0..hostile {
-                    // Admitted at the healthy cost, as a publisher that
-                    // turns hostile after its offer; past the load check
-                    // so that admission's view of the node does not decide
-                    // who gets in.
-                    let session = open_past_admission(&runtime, pipeline, hostile_clip.fps)?;
-                    let start = base + Duration::from_millis(5 + 3 * index as u64);
-                    feeds.push(Feed::new(session, &hostile_clip, start, total));
-                }
-                let cpu = CpuMeter::start();
-                pace(&mut feeds, None);
-                finish_all(&mut feeds);
-                let summary = Summary::of(&feeds[..1], None);
-                let (mut out, mut over, mut late, mut ended) = (0, 0, 0, 0);
-                for feed in &feeds[1..] {
-                    out += feed.record.outputs;
-                    if let Some(stats) = &feed.record.stats {
-                        over += stats.session_drops.get(OVER_SHARE_DROP).copied().unwrap_or(0);
-                        late += late_drops(stats);
-                    }
-                    ended += usize::from(feed.record.failed.is_some());
-                }
-                let healthy_lost = summary.late + summary.other_drops + summary.lost.max(0) as u64;
-                println!(
-                    "| {mode} | {hostile} | {run} | {} | {} | {} | {healthy_lost} | {out} / {over} / {late} / {ended} | {:.0} |",
-                    ms(summary.p50),
-                    ms(summary.p99),
-                    ms(summary.max),
-                    cpu.percent(),
-                );
-                if let Some(failure) = first_failure(&feeds[..1]) {
-                    println!("  healthy session failed: {failure}");
-                }
-                if let Some(failure) = feeds[1..].iter().find_map(|feed| feed.record.failed.clone()) {
-                    println!("  a hostile session ended: {failure}");
-                }
-                p50s.push(summary.p50.as_secs_f64() * 1e3);
-                p99s.push(summary.p99.as_secs_f64() * 1e3);
-                lost.push(healthy_lost as f64);
-            }
-            medians.push((
-                mode,
-                hostile,
-                median(&mut p50s),
-                median(&mut p99s),
-                median(&mut lost),
-            ));
-        }
-    }
-    println!("\n| mode | hostile | median healthy p50 ms | median healthy p99 ms | median healthy lost |");
-    println!("|---|---:|---:|---:|---:|");
-    for (mode, hostile, p50, p99, lost) in medians {
-        println!("| {mode} | {hostile} | {p50:.1} | {p99:.1} | {lost:.0} |");
-    }
-    println!("(load average after: {})", loadavg());
-    Ok(())
-}

@@ -294,3 +294,180 @@ fn raw_pictures_over_the_bound_are_refused_at_the_first_stage() {
     );
     assert_eq!(session.stats().stages[0].inputs, 1, "the second never ran");
 }
+
+/// The measurement behind docs/security.md, "Fair shares under hostile
+/// publishers" (run by `scripts/hostile-publishers.sh`; long, so ignored
+/// in CI): one healthy 1080p30 session of the telemedicine pipeline beside
+/// 0, 2 and 4 publishers of all-IDR 4096x2304 pictures into the same
+/// pipeline, on 2 workers, without fair shares, with them, and with them
+/// and serve's default bound of 1920x1080. Prints each run and the
+/// medians. `FAIR_SHARE_REPEAT` (3) runs of `FAIR_SHARE_SECONDS` (8) each;
+/// the all-IDR stream is made by FFmpeg from `FAIR_SHARE_4K` (a file of
+/// it) or into a temporary folder.
+#[test]
+#[ignore]
+fn measure_hostile_publishers() {
+    let Some(healthy_units) = clip_units(300) else {
+        panic!("the measurement needs the test data");
+    };
+    let env = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let repeat = env("FAIR_SHARE_REPEAT", 3);
+    let seconds = env("FAIR_SHARE_SECONDS", 8);
+    let path = match std::env::var_os("FAIR_SHARE_4K") {
+        Some(path) => std::path::PathBuf::from(path),
+        None => {
+            let path = std::env::temp_dir().join(format!("framechain-4k-idr-{}.264", std::process::id()));
+            // A test pattern with moving noise, every picture an IDR, QP 34:
+            // about 180 kB a picture (44 Mbit/s at 30 fps).
+            let status = std::process::Command::new("ffmpeg")
+                .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+                .arg("testsrc2=size=4096x2304:rate=30,noise=alls=6:allf=t")
+                .args(["-frames:v", "10", "-c:v", "libx264", "-profile:v", "baseline"])
+                .args(["-preset", "veryfast", "-g", "1", "-keyint_min", "1", "-qp", "34"])
+                .args(["-f", "h264"])
+                .arg(&path)
+                .status()
+                .expect("ffmpeg");
+            assert!(status.success(), "ffmpeg failed");
+            path
+        }
+    };
+    let engine = engine();
+    let parser = pipeline(&engine, "parse-h264");
+    let mut session = parser.start_session().unwrap();
+    let data = std::fs::read(&path).unwrap();
+    let mut hostile_units: Vec<Packet> = Vec::new();
+    for chunk in data.chunks(64 << 10) {
+        let packet = Packet {
+            codec: Codec::H264,
+            data: chunk.to_vec(),
+            pts: -1,
+            dts: -1,
+            keyframe: false,
+        };
+        for media in session.push(Media::Packet(packet)).unwrap() {
+            hostile_units.push(media.into_packet().unwrap());
+        }
+    }
+    for media in session.flush().unwrap() {
+        hostile_units.push(media.into_packet().unwrap());
+    }
+    assert!(hostile_units.len() >= 10 && hostile_units.iter().all(|unit| unit.keyframe));
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/telemedicine.yaml");
+    let mut chain = ChainSpec::read_pipeline_file(&file).unwrap();
+    chain.stages[0]
+        .params
+        .push(("alignment".into(), "access-unit".into()));
+    let unbounded = Arc::new(Pipeline::build(&engine, &chain).unwrap());
+    let bounded = Arc::new(unbounded.with_max_picture(Some(1920), Some(1080)));
+    println!(
+        "| mode | hostile | run | healthy p50 ms | healthy p99 ms | healthy max ms | healthy lost / pushed | hostile out / over its share / late / ended |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---|");
+    let modes = [
+        ("before", None, &unbounded),
+        ("fair share", Some(FairShare::default()), &unbounded),
+        ("fair share + 1920x1080", Some(FairShare::default()), &bounded),
+    ];
+    let mut medians = Vec::new();
+    for (mode, fair_share, pipeline) in modes {
+        // One runtime per mode: its quiet runs teach admission the healthy
+        // pipeline's cost, as on a server that has been running.
+        let runtime = LiveRuntime::new(LiveConfig {
+            workers: 2,
+            fair_share,
+            ..LiveConfig::default()
+        })
+        .unwrap();
+        for hostile in [0usize, 2, 4] {
+            let (mut p50s, mut p99s, mut losts) = (Vec::new(), Vec::new(), Vec::new());
+            for run in 1..=repeat {
+                let healthy = runtime.open(pipeline, 30.0).unwrap();
+                let hostiles: Vec<LiveSession> = (0..hostile)
+                    .map(|_| runtime.open_past_admission(pipeline, 30.0).unwrap())
+                    .collect();
+                let total = seconds as usize * 30;
+                let mut latencies = Vec::new();
+                let take = |event: LiveEvent, latencies: &mut Vec<Duration>| {
+                    if let LiveEvent::Output { latency, .. } = event {
+                        latencies.push(latency);
+                    }
+                };
+                let start = Instant::now() + Duration::from_millis(200);
+                for n in 0..total {
+                    let due = start + Duration::from_millis(n as u64 * 1000 / 30);
+                    std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                    let mut unit = healthy_units[n % healthy_units.len()].clone();
+                    unit.pts = n as i64 * 3000;
+                    healthy.push(unit, due);
+                    for session in &hostiles {
+                        let mut unit = hostile_units[n % hostile_units.len()].clone();
+                        unit.pts = n as i64 * 3000;
+                        // Its events wait (outputs past the inbox are
+                        // counted as `receiver behind`): read at the end.
+                        session.push(unit, due);
+                    }
+                    while let Some(event) = healthy.try_recv() {
+                        take(event, &mut latencies);
+                    }
+                }
+                healthy.finish();
+                hostiles.iter().for_each(LiveSession::finish);
+                let mut stats = None;
+                while let Some(event) = healthy.recv() {
+                    match event {
+                        LiveEvent::Ended(ended) => stats = Some(*ended),
+                        // The final flush's outputs have no latency of
+                        // their own.
+                        LiveEvent::Output { latency, .. } if latency.is_zero() => {}
+                        other => take(other, &mut latencies),
+                    }
+                }
+                let stats = stats.unwrap();
+                let (mut out, mut over, mut late, mut ended) = (0, 0, 0, 0);
+                for session in &hostiles {
+                    let heard = drain(session);
+                    out += heard.stats.outputs;
+                    over += heard.stats.session_drops.get(OVER_SHARE_DROP).copied().unwrap_or(0);
+                    late += heard.stats.session_drops.get(framechain::live::LATE_DROP).copied().unwrap_or(0);
+                    ended += usize::from(heard.failed.is_some());
+                }
+                latencies.sort();
+                let at = |q: f64| {
+                    latencies
+                        .get(((latencies.len() as f64 * q).ceil() as usize).saturating_sub(1))
+                        .map_or(0.0, |d| d.as_secs_f64() * 1e3)
+                };
+                let lost = stats.inputs - stats.outputs.min(stats.inputs);
+                println!(
+                    "| {mode} | {hostile} | {run} | {:.1} | {:.1} | {:.1} | {lost} / {} | {out} / {over} / {late} / {ended} |",
+                    at(0.5),
+                    at(0.99),
+                    at(1.0),
+                    stats.inputs
+                );
+                p50s.push(at(0.5));
+                p99s.push(at(0.99));
+                losts.push(lost as f64);
+            }
+            let median = |values: &mut Vec<f64>| {
+                values.sort_by(f64::total_cmp);
+                values[values.len() / 2]
+            };
+            medians.push((mode, hostile, median(&mut p50s), median(&mut p99s), median(&mut losts)));
+        }
+    }
+    println!("\n| mode | hostile | median healthy p50 ms | median healthy p99 ms | median healthy lost |");
+    println!("|---|---:|---:|---:|---:|");
+    for (mode, hostile, p50, p99, lost) in medians {
+        println!("| {mode} | {hostile} | {p50:.1} | {p99:.1} | {lost:.0} |");
+    }
+    if std::env::var_os("FAIR_SHARE_4K").is_none() {
+        let _ = std::fs::remove_file(&path);
+    }
+}
