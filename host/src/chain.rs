@@ -633,15 +633,24 @@ mod tests {
     fn pipeline_files_bound_the_picture_size() {
         let yaml = "version: 1\nmax-width: 1920\nmax-height: 1080\nstages: [{stage: scale}]\n";
         let chain = ChainSpec::parse_pipeline_yaml(yaml).unwrap();
-        assert_eq!((chain.max_width, chain.max_height), (Some(1920), Some(1080)));
+        assert_eq!(
+            (chain.max_width, chain.max_height),
+            (Some(1920), Some(1080))
+        );
         let written = chain.to_pipeline_yaml();
         assert!(written.contains("max-width: 1920\n"), "{written}");
         assert_eq!(ChainSpec::parse_pipeline_yaml(&written).unwrap(), chain);
         let chain = ChainSpec::parse_pipeline_yaml("version: 1\nstages: [{stage: scale}]\n");
         assert_eq!(chain.unwrap().max_width, None);
         for (bad, shown) in [
-            ("max-width: 0", "max-width is 0; it must be 1 to 16384 pixels"),
-            ("max-height: 20000", "max-height is 20000; it must be 1 to 16384 pixels"),
+            (
+                "max-width: 0",
+                "max-width is 0; it must be 1 to 16384 pixels",
+            ),
+            (
+                "max-height: 20000",
+                "max-height is 20000; it must be 1 to 16384 pixels",
+            ),
         ] {
             let yaml = format!("version: 1\n{bad}\nstages: [{{stage: scale}}]\n");
             assert_eq!(ChainSpec::parse_pipeline_yaml(&yaml).unwrap_err(), shown);

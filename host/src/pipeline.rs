@@ -76,7 +76,11 @@ impl Pipeline {
             engine: self.engine.clone(),
             name: self.name.clone(),
             given_name: self.given_name.clone(),
-            stages: self.stages.iter().map(ConfiguredStage::clone_config).collect(),
+            stages: self
+                .stages
+                .iter()
+                .map(ConfiguredStage::clone_config)
+                .collect(),
             max_picture: (
                 tighter(self.max_picture.0, max_width),
                 tighter(self.max_picture.1, max_height),

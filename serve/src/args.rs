@@ -156,7 +156,15 @@ mod tests {
     fn max_size_is_width_by_height_or_none() {
         assert_eq!(parse_max_size("1920x1080"), Ok(MaxSize(Some((1920, 1080)))));
         assert_eq!(parse_max_size("none"), Ok(MaxSize(None)));
-        for bad in ["0x1080", "1920", "1920x", "x1080", "16385x16", "-1x5", "1920X1080"] {
+        for bad in [
+            "0x1080",
+            "1920",
+            "1920x",
+            "x1080",
+            "16385x16",
+            "-1x5",
+            "1920X1080",
+        ] {
             assert_eq!(
                 parse_max_size(bad),
                 Err("expected WIDTHxHEIGHT (each 1 to 16384) or none".to_owned()),

@@ -1398,4 +1398,3 @@ fn fairness(opts: &Opts) -> Result<(), String> {
     println!("(load average after: {})", loadavg());
     Ok(())
 }
-

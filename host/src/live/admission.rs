@@ -253,11 +253,21 @@ mod tests {
         admission.admit(7, 30.0).unwrap();
         // The warm-up pictures do not count.
         for _ in 0..WARM_UP_PICTURES {
-            admission.measured(first, Duration::from_millis(500), Duration::from_millis(500), Instant::now());
+            admission.measured(
+                first,
+                Duration::from_millis(500),
+                Duration::from_millis(500),
+                Instant::now(),
+            );
         }
         assert_eq!(admission.report().1, 0.0);
         // 10 ms a picture at 30 fps: 0.3 of a worker each; 1.8 allows 6.
-        admission.measured(first, Duration::from_millis(10), Duration::from_millis(10), Instant::now());
+        admission.measured(
+            first,
+            Duration::from_millis(10),
+            Duration::from_millis(10),
+            Instant::now(),
+        );
         for _ in 0..4 {
             admission.admit(7, 30.0).unwrap();
         }
@@ -276,7 +286,10 @@ mod tests {
         let policy = FairShare::default();
         let admission = Admission::new(2, 100, 0.95, Some(policy.clone()));
         let healthy = admission.admit(1, 30.0).unwrap();
-        let hostile = [admission.admit(1, 30.0).unwrap(), admission.admit(1, 30.0).unwrap()];
+        let hostile = [
+            admission.admit(1, 30.0).unwrap(),
+            admission.admit(1, 30.0).unwrap(),
+        ];
         let ms = Duration::from_millis;
         let start = Instant::now();
         let mut steps = Vec::new();
@@ -324,7 +337,12 @@ mod tests {
         let admission = Admission::new(1, 100, 0.9, None);
         let key = admission.admit(7, 30.0).unwrap();
         for _ in 0..=WARM_UP_PICTURES {
-            admission.measured(key, Duration::from_millis(10), Duration::from_millis(10), Instant::now());
+            admission.measured(
+                key,
+                Duration::from_millis(10),
+                Duration::from_millis(10),
+                Instant::now(),
+            );
         }
         let before = admission.report().1;
         assert!((before - 0.3).abs() < 1e-9, "{before}");
@@ -332,10 +350,20 @@ mod tests {
         assert!((admission.report().1 - before).abs() < 1e-9);
         // The new pipeline's own pictures, past a new warm-up, set its cost.
         for _ in 0..WARM_UP_PICTURES {
-            admission.measured(key, Duration::from_millis(900), Duration::from_millis(900), Instant::now());
+            admission.measured(
+                key,
+                Duration::from_millis(900),
+                Duration::from_millis(900),
+                Instant::now(),
+            );
         }
         assert!((admission.report().1 - before).abs() < 1e-9);
-        admission.measured(key, Duration::from_millis(20), Duration::from_millis(20), Instant::now());
+        admission.measured(
+            key,
+            Duration::from_millis(20),
+            Duration::from_millis(20),
+            Instant::now(),
+        );
         assert!(admission.report().1 > before);
     }
 }

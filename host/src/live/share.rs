@@ -408,8 +408,15 @@ mod tests {
         // more than its part.
         for pictures in [20, 22, 20, 19] {
             let every = Duration::from_millis(1000 / pictures) + MS;
-            let (steps, skipped) =
-                feed(&mut meter, &mut now, pictures as u32, every, 5 * MS, 0.1, &policy);
+            let (steps, skipped) = feed(
+                &mut meter,
+                &mut now,
+                pictures as u32,
+                every,
+                5 * MS,
+                0.1,
+                &policy,
+            );
             assert_eq!((steps, skipped), (vec![], 0));
         }
         // Its late pictures count in what it wants: 2 run, 28 late.
@@ -418,7 +425,10 @@ mod tests {
         meter.late(now, 28, 0.1, &policy);
         now += 900 * MS;
         let step = meter.ran(now, 5 * MS, 0.1, &policy);
-        assert!(matches!(step, Some(Step::Throttled { used, .. }) if used > 0.1 * 1.25), "{step:?}");
+        assert!(
+            matches!(step, Some(Step::Throttled { used, .. }) if used > 0.1 * 1.25),
+            "{step:?}"
+        );
     }
 
     #[test]
@@ -441,7 +451,14 @@ mod tests {
             }
         }
         assert!(
-            matches!(steps.as_slice(), [Step::StillOver { .. }, Step::StillOver { .. }, Step::Shed { .. }]),
+            matches!(
+                steps.as_slice(),
+                [
+                    Step::StillOver { .. },
+                    Step::StillOver { .. },
+                    Step::Shed { .. }
+                ]
+            ),
             "{steps:?}"
         );
     }

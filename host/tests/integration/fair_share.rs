@@ -12,7 +12,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use framechain::live::{FairShare, LiveConfig, LiveEvent, LiveRuntime, LiveSession, OVER_SHARE_DROP};
+use framechain::live::{
+    FairShare, LiveConfig, LiveEvent, LiveRuntime, LiveSession, OVER_SHARE_DROP,
+};
 use framechain::{ChainSpec, Codec, Error, Media, Packet, Pipeline, SessionStats, StageFailure};
 
 use crate::support::{engine, flat_frame, pipeline, testdata};
@@ -102,7 +104,10 @@ fn check_held_to_their_share(hostile: usize) {
     let (healthy, hostiles) = hostile_publishers(hostile, Some(quick_windows()));
     assert_eq!(healthy.outputs, 60, "{:?}", healthy.stats.dropped());
     assert_eq!(healthy.stats.dropped_total(), 0);
-    assert_eq!(healthy.over_share, 0, "the healthy session is never touched");
+    assert_eq!(
+        healthy.over_share, 0,
+        "the healthy session is never touched"
+    );
     assert!(healthy.failed.is_none(), "{:?}", healthy.failed);
     // Each is held to its share and shed while it stays over it. The share
     // is the larger of 2 workers / open sessions and what it was admitted
@@ -121,7 +126,10 @@ fn check_held_to_their_share(hostile: usize) {
                 assert!(used > share, "hostile {index}: {used} over {share}");
                 assert!(error.to_string().contains("over its share"), "{error}");
                 assert!(skipped > 0, "hostile {index}: {:?}", heard.stats.dropped());
-                assert!(heard.over_share >= 1, "hostile {index} was asked to slow down");
+                assert!(
+                    heard.over_share >= 1,
+                    "hostile {index} was asked to slow down"
+                );
                 shed += 1;
             }
             None => {}
@@ -191,7 +199,10 @@ fn bounded(launch: &str, max: &str) -> ChainSpec {
     let mut yaml = format!("version: 1\n{max}\nstages:\n");
     for stage in launch.split(" ! ") {
         let mut words = stage.split_whitespace();
-        yaml.push_str(&format!("  - stage: {}\n    params: {{", words.next().unwrap()));
+        yaml.push_str(&format!(
+            "  - stage: {}\n    params: {{",
+            words.next().unwrap()
+        ));
         let params: Vec<String> = words
             .map(|word| {
                 let (key, value) = word.split_once('=').unwrap();
@@ -236,7 +247,11 @@ fn pictures_over_the_pipelines_bound_fail_the_session_in_run_and_live() {
         error.to_string(),
         "stage decode-h264 failed: a 1920x1080 picture is over the pipeline's limit of 1280x720 (max-width, max-height)"
     );
-    assert_eq!(session.stats().stages[1].inputs, 0, "the scaler saw nothing");
+    assert_eq!(
+        session.stats().stages[1].inputs,
+        0,
+        "the scaler saw nothing"
+    );
     assert!(matches!(
         session.push(Media::Packet(units[1].clone())),
         Err(Error::SessionFailed { .. })
@@ -266,14 +281,29 @@ fn pictures_over_the_pipelines_bound_fail_the_session_in_run_and_live() {
     let unbounded = Pipeline::build(&engine, &ChainSpec::parse_launch(launch).unwrap()).unwrap();
     assert_eq!(unbounded.max_picture(), (None, None));
     let mut session = unbounded.start_session().unwrap();
-    assert_eq!(session.push(Media::Packet(units[0].clone())).unwrap().len(), 1);
+    assert_eq!(
+        session.push(Media::Packet(units[0].clone())).unwrap().len(),
+        1
+    );
     let served = unbounded.with_max_picture(Some(1920), Some(1080));
     let mut session = served.start_session().unwrap();
-    assert_eq!(session.push(Media::Packet(units[0].clone())).unwrap().len(), 1);
+    assert_eq!(
+        session.push(Media::Packet(units[0].clone())).unwrap().len(),
+        1
+    );
     let tighter = pipeline.with_max_picture(Some(1920), Some(1080));
     assert_eq!(tighter.max_picture(), (Some(1280), Some(720)));
     let swapped = tighter
-        .with_stage_replaced(1, &framechain::StageSpec::new("scale", vec![("width".into(), "64".into()), ("height".into(), "36".into())]))
+        .with_stage_replaced(
+            1,
+            &framechain::StageSpec::new(
+                "scale",
+                vec![
+                    ("width".into(), "64".into()),
+                    ("height".into(), "36".into()),
+                ],
+            ),
+        )
         .unwrap();
     assert_eq!(swapped.max_picture(), (Some(1280), Some(720)));
 }
@@ -284,7 +314,13 @@ fn raw_pictures_over_the_bound_are_refused_at_the_first_stage() {
     let chain = bounded("scale width=32 height=18", "max-width: 64");
     let pipeline = Pipeline::build(&engine, &chain).unwrap();
     let mut session = pipeline.start_session().unwrap();
-    assert_eq!(session.push(Media::Frame(flat_frame(64, 36, 80, 0))).unwrap().len(), 1);
+    assert_eq!(
+        session
+            .push(Media::Frame(flat_frame(64, 36, 80, 0)))
+            .unwrap()
+            .len(),
+        1
+    );
     let error = session
         .push(Media::Frame(flat_frame(66, 36, 80, 1)))
         .unwrap_err();
@@ -321,14 +357,31 @@ fn measure_hostile_publishers() {
     let path = match std::env::var_os("FAIR_SHARE_4K") {
         Some(path) => std::path::PathBuf::from(path),
         None => {
-            let path = std::env::temp_dir().join(format!("framechain-4k-idr-{}.264", std::process::id()));
+            let path =
+                std::env::temp_dir().join(format!("framechain-4k-idr-{}.264", std::process::id()));
             // A test pattern with moving noise, every picture an IDR, QP 34:
             // about 180 kB a picture (44 Mbit/s at 30 fps).
             let status = std::process::Command::new("ffmpeg")
                 .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
                 .arg("testsrc2=size=4096x2304:rate=30,noise=alls=6:allf=t")
-                .args(["-frames:v", "10", "-c:v", "libx264", "-profile:v", "baseline"])
-                .args(["-preset", "veryfast", "-g", "1", "-keyint_min", "1", "-qp", "34"])
+                .args([
+                    "-frames:v",
+                    "10",
+                    "-c:v",
+                    "libx264",
+                    "-profile:v",
+                    "baseline",
+                ])
+                .args([
+                    "-preset",
+                    "veryfast",
+                    "-g",
+                    "1",
+                    "-keyint_min",
+                    "1",
+                    "-qp",
+                    "34",
+                ])
                 .args(["-f", "h264"])
                 .arg(&path)
                 .status()
@@ -358,7 +411,8 @@ fn measure_hostile_publishers() {
         hostile_units.push(media.into_packet().unwrap());
     }
     assert!(hostile_units.len() >= 10 && hostile_units.iter().all(|unit| unit.keyframe));
-    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/telemedicine.yaml");
+    let file =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/telemedicine.yaml");
     let mut chain = ChainSpec::read_pipeline_file(&file).unwrap();
     chain.stages[0]
         .params
@@ -372,7 +426,11 @@ fn measure_hostile_publishers() {
     let modes = [
         ("before", None, &unbounded),
         ("fair share", Some(FairShare::default()), &unbounded),
-        ("fair share + 1920x1080", Some(FairShare::default()), &bounded),
+        (
+            "fair share + 1920x1080",
+            Some(FairShare::default()),
+            &bounded,
+        ),
     ];
     let mut medians = Vec::new();
     for (mode, fair_share, pipeline) in modes {
@@ -433,8 +491,18 @@ fn measure_hostile_publishers() {
                 for session in &hostiles {
                     let heard = drain(session);
                     out += heard.stats.outputs;
-                    over += heard.stats.session_drops.get(OVER_SHARE_DROP).copied().unwrap_or(0);
-                    late += heard.stats.session_drops.get(framechain::live::LATE_DROP).copied().unwrap_or(0);
+                    over += heard
+                        .stats
+                        .session_drops
+                        .get(OVER_SHARE_DROP)
+                        .copied()
+                        .unwrap_or(0);
+                    late += heard
+                        .stats
+                        .session_drops
+                        .get(framechain::live::LATE_DROP)
+                        .copied()
+                        .unwrap_or(0);
                     ended += usize::from(heard.failed.is_some());
                 }
                 latencies.sort();
@@ -459,10 +527,18 @@ fn measure_hostile_publishers() {
                 values.sort_by(f64::total_cmp);
                 values[values.len() / 2]
             };
-            medians.push((mode, hostile, median(&mut p50s), median(&mut p99s), median(&mut losts)));
+            medians.push((
+                mode,
+                hostile,
+                median(&mut p50s),
+                median(&mut p99s),
+                median(&mut losts),
+            ));
         }
     }
-    println!("\n| mode | hostile | median healthy p50 ms | median healthy p99 ms | median healthy lost |");
+    println!(
+        "\n| mode | hostile | median healthy p50 ms | median healthy p99 ms | median healthy lost |"
+    );
     println!("|---|---:|---:|---:|---:|");
     for (mode, hostile, p50, p99, lost) in medians {
         println!("| {mode} | {hostile} | {p50:.1} | {p99:.1} | {lost:.0} |");
