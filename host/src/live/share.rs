@@ -264,7 +264,10 @@ impl ShareMeter {
                 }
                 None
             }
-            State::Throttled if skipped > 0 => {
+            // A strike only while it wants more than its share: pictures
+            // lost while it fits (others were shed and its share grew,
+            // or the node is short of CPU) are not its doing.
+            State::Throttled if skipped > 0 && wanted > share => {
                 self.strikes += 1;
                 if self.strikes >= shed_after {
                     let since = self.over_since.unwrap_or(now);

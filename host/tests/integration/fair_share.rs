@@ -454,6 +454,7 @@ fn measure_hostile_publishers() {
                     .collect();
                 let total = seconds as usize * 30;
                 let mut latencies = Vec::new();
+                let mut stats = None;
                 let take = |event: LiveEvent, latencies: &mut Vec<Duration>| {
                     if let LiveEvent::Output { latency, .. } = event {
                         latencies.push(latency);
@@ -474,15 +475,21 @@ fn measure_hostile_publishers() {
                         session.push(unit, due);
                     }
                     while let Some(event) = healthy.try_recv() {
-                        take(event, &mut latencies);
+                        match event {
+                            LiveEvent::Ended(ended) => stats = Some(*ended),
+                            LiveEvent::Failed(error) => {
+                                println!("  healthy session failed: {error}")
+                            }
+                            other => take(other, &mut latencies),
+                        }
                     }
                 }
                 healthy.finish();
                 hostiles.iter().for_each(LiveSession::finish);
-                let mut stats = None;
                 while let Some(event) = healthy.recv() {
                     match event {
                         LiveEvent::Ended(ended) => stats = Some(*ended),
+                        LiveEvent::Failed(error) => println!("  healthy session failed: {error}"),
                         // The final flush's outputs have no latency of
                         // their own.
                         LiveEvent::Output { latency, .. } if latency.is_zero() => {}
