@@ -110,6 +110,7 @@ pub fn run(registry: framechain::StageRegistry, args: CheckArgs) -> Result<(), S
     let chain = ChainSpec {
         name: None,
         stages: vec![StageSpec::new(args.stage.clone(), params.clone())],
+        ..ChainSpec::default()
     };
     let pipeline = Pipeline::build(&engine, &chain).map_err(|error| error.to_string())?;
     report.ok("parameters", "accepted (trial create)");
@@ -387,6 +388,7 @@ fn check_parameter_errors(
         let chain = ChainSpec {
             name: None,
             stages: vec![StageSpec::new(stage.to_owned(), params)],
+            ..ChainSpec::default()
         };
         let what = match Pipeline::build(engine, &chain) {
             Err(Error::BadParameter { .. }) => {

@@ -214,7 +214,9 @@ fn receive(
             // Counted in the stats that come with `Ended`.
             LiveEvent::Dropped { .. } => {}
             // `run --realtime` never swaps a stage.
-            LiveEvent::Swapped { .. } | LiveEvent::SwapFailed { .. } => {}
+            LiveEvent::Swapped { .. }
+            | LiveEvent::SwapFailed { .. }
+            | LiveEvent::OverShare { .. } => {}
             LiveEvent::Failed(error) => {
                 failure.get_or_insert(error.to_string());
                 stop.store(true, Ordering::Relaxed);

@@ -9,6 +9,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::frame::MAX_DIMENSION;
 use crate::limits::{MAX_PARAMS, MAX_STAGES};
 use crate::text::untrusted;
 
@@ -61,6 +62,13 @@ pub struct ChainSpec {
     pub name: Option<String>,
     /// The stages, first to last: the output of each feeds the next.
     pub stages: Vec<StageSpec>,
+    /// The widest picture the pipeline takes (the pipeline file's
+    /// `max-width`): a wider one leaving the first stage (the decoder), or
+    /// pushed into it, fails the session before it costs the rest of the
+    /// chain. `None`: no bound.
+    pub max_width: Option<u32>,
+    /// The tallest picture the pipeline takes (`max-height`), likewise.
+    pub max_height: Option<u32>,
 }
 
 impl ChainSpec {
@@ -104,7 +112,11 @@ impl ChainSpec {
             }
             stages.push(StageSpec::new(stage, params.list));
         }
-        Ok(ChainSpec { name: None, stages })
+        Ok(ChainSpec {
+            name: None,
+            stages,
+            ..ChainSpec::default()
+        })
     }
 
     /// Reads a YAML pipeline file. Stage paths in it are relative to the
@@ -157,9 +169,17 @@ impl ChainSpec {
                 digest,
             });
         }
+        let side = |key: &str, value: Option<u32>| match value {
+            Some(side) if side == 0 || side > MAX_DIMENSION => Err(format!(
+                "{key} is {side}; it must be 1 to {MAX_DIMENSION} pixels"
+            )),
+            _ => Ok(value),
+        };
         Ok(ChainSpec {
             name: file.name,
             stages,
+            max_width: side("max-width", file.max_width)?,
+            max_height: side("max-height", file.max_height)?,
         })
     }
 
@@ -172,6 +192,12 @@ impl ChainSpec {
         let mut yaml = String::from("version: 1\n");
         if let Some(name) = &self.name {
             yaml.push_str(&format!("name: {}\n", quote(name)));
+        }
+        if let Some(width) = self.max_width {
+            yaml.push_str(&format!("max-width: {width}\n"));
+        }
+        if let Some(height) = self.max_height {
+            yaml.push_str(&format!("max-height: {height}\n"));
         }
         yaml.push_str("stages:\n");
         for stage in &self.stages {
@@ -370,6 +396,12 @@ struct PipelineFile {
     #[serde(default)]
     #[allow(dead_code)] // free text for people; kept so files can say what they are for
     description: Option<String>,
+    /// The widest picture the pipeline takes.
+    #[serde(default, rename = "max-width")]
+    max_width: Option<u32>,
+    /// The tallest picture the pipeline takes.
+    #[serde(default, rename = "max-height")]
+    max_height: Option<u32>,
     stages: Vec<PipelineStage>,
 }
 
@@ -594,6 +626,39 @@ mod tests {
                 error.starts_with("scale: digest") && error.contains("64 hex digits"),
                 "{error}"
             );
+        }
+    }
+
+    #[test]
+    fn pipeline_files_bound_the_picture_size() {
+        let yaml = "version: 1\nmax-width: 1920\nmax-height: 1080\nstages: [{stage: scale}]\n";
+        let chain = ChainSpec::parse_pipeline_yaml(yaml).unwrap();
+        assert_eq!(
+            (chain.max_width, chain.max_height),
+            (Some(1920), Some(1080))
+        );
+        let written = chain.to_pipeline_yaml();
+        assert!(written.contains("max-width: 1920\n"), "{written}");
+        assert_eq!(ChainSpec::parse_pipeline_yaml(&written).unwrap(), chain);
+        let chain = ChainSpec::parse_pipeline_yaml("version: 1\nstages: [{stage: scale}]\n");
+        assert_eq!(chain.unwrap().max_width, None);
+        for (bad, shown) in [
+            (
+                "max-width: 0",
+                "max-width is 0; it must be 1 to 16384 pixels",
+            ),
+            (
+                "max-height: 20000",
+                "max-height is 20000; it must be 1 to 16384 pixels",
+            ),
+        ] {
+            let yaml = format!("version: 1\n{bad}\nstages: [{{stage: scale}}]\n");
+            assert_eq!(ChainSpec::parse_pipeline_yaml(&yaml).unwrap_err(), shown);
+        }
+        for bad in ["max-width: -1", "max-width: wide", "max-width: 99999999999"] {
+            let yaml = format!("version: 1\n{bad}\nstages: [{{stage: scale}}]\n");
+            let error = ChainSpec::parse_pipeline_yaml(&yaml).unwrap_err();
+            assert!(!error.contains('\n'), "{error}");
         }
     }
 

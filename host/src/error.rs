@@ -112,6 +112,24 @@ pub enum Error {
     #[error("{0}")]
     Busy(Busy),
 
+    /// A live session was shed: it went on using more than its share of
+    /// the workers after its pictures were skipped and its sender was
+    /// asked to slow down (see `framechain::live`, "Fair shares").
+    #[error(
+        "the session was ended: its pictures needed {:.0} % of a worker, over its share of {:.0} %, for {:.1} s",
+        used * 100.0, share * 100.0, over_for.as_secs_f64()
+    )]
+    OverShare {
+        /// Busy workers it would have used over the last window (1.0 =
+        /// one worker), the pictures skipped counted at the average time
+        /// of those run.
+        used: f64,
+        /// Its share, in the same unit.
+        share: f64,
+        /// How long it was over its share.
+        over_for: Duration,
+    },
+
     /// The host itself could not do something (start a thread, make an
     /// instance slot): not the stage's fault.
     #[error("wasmtime: {0}")]
@@ -242,6 +260,23 @@ pub enum StageFailure {
     /// The stage trapped (a panic, an unreachable, a bad handle).
     #[error("crashed: {0}")]
     Trap(String),
+    /// The first stage (the decoder) gave, or the session was given, a
+    /// picture larger than the pipeline takes (`max-width`, `max-height`):
+    /// the session ends before the rest of the chain spends anything on it.
+    #[error(
+        "a {width}x{height} picture is over the pipeline's limit of {} (max-width, max-height)",
+        picture_bound(*max_width, *max_height)
+    )]
+    PictureSize {
+        /// The picture's width.
+        width: u32,
+        /// The picture's height.
+        height: u32,
+        /// The pipeline's bound on widths, if any.
+        max_width: Option<u32>,
+        /// The pipeline's bound on heights, if any.
+        max_height: Option<u32>,
+    },
     /// The stage returned an error of its own, of the kind it chose:
     /// match on `kind` to tell input it cannot take from its own failure.
     #[error("{kind}: {message}")]
@@ -251,6 +286,12 @@ pub enum StageFailure {
         /// The stage's text, escaped and cut: it is untrusted.
         message: String,
     },
+}
+
+/// `1920x1080`, with `any` for a side without a bound.
+fn picture_bound(width: Option<u32>, height: Option<u32>) -> String {
+    let side = |side: Option<u32>| side.map_or("any".to_owned(), |side| side.to_string());
+    format!("{}x{}", side(width), side(height))
 }
 
 impl StageFailure {

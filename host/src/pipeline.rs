@@ -26,6 +26,9 @@ pub struct Pipeline {
     /// The pipeline file's `name`, kept by [`Pipeline::with_stage_replaced`].
     given_name: Option<String>,
     stages: Vec<ConfiguredStage>,
+    /// The largest picture sessions take, side by side (`None`: no bound):
+    /// see [`Pipeline::with_max_picture`].
+    max_picture: (Option<u32>, Option<u32>),
     sessions_started: AtomicU64,
 }
 
@@ -50,7 +53,46 @@ impl Pipeline {
             stages.push(configure(engine, spec)?);
         }
         let check: Vec<usize> = (0..stages.len()).collect();
-        Pipeline::assemble(engine, chain.name.clone(), stages, &check)
+        let mut pipeline = Pipeline::assemble(engine, chain.name.clone(), stages, &check)?;
+        pipeline.max_picture = (chain.max_width, chain.max_height);
+        Ok(pipeline)
+    }
+
+    /// The same pipeline taking pictures of at most `max_width` by
+    /// `max_height` (each `None` for no bound on that side): a picture
+    /// over it, leaving the first stage (the decoder) or pushed into it,
+    /// fails the session with [`crate::StageFailure::PictureSize`] before
+    /// the rest of the chain spends anything on it. A server uses it to
+    /// hold every pipeline to its own bound (`framechain serve
+    /// --max-size`); the tighter of this and a bound the pipeline already
+    /// has holds. No stage is loaded or created again.
+    pub fn with_max_picture(&self, max_width: Option<u32>, max_height: Option<u32>) -> Pipeline {
+        let tighter = |old: Option<u32>, new: Option<u32>| match (old, new) {
+            (Some(old), Some(new)) => Some(old.min(new)),
+            (old, new) => old.or(new),
+        };
+        Pipeline {
+            fingerprint: self.fingerprint,
+            engine: self.engine.clone(),
+            name: self.name.clone(),
+            given_name: self.given_name.clone(),
+            stages: self
+                .stages
+                .iter()
+                .map(ConfiguredStage::clone_config)
+                .collect(),
+            max_picture: (
+                tighter(self.max_picture.0, max_width),
+                tighter(self.max_picture.1, max_height),
+            ),
+            sessions_started: AtomicU64::new(0),
+        }
+    }
+
+    /// The largest picture (width, height) sessions take; `None` on a
+    /// side without a bound.
+    pub fn max_picture(&self) -> (Option<u32>, Option<u32>) {
+        self.max_picture
     }
 
     /// Checks that the stages fit together, lets the stages at `check` judge
@@ -109,6 +151,7 @@ impl Pipeline {
             name,
             given_name,
             stages,
+            max_picture: (None, None),
             sessions_started: AtomicU64::new(0),
         })
     }
@@ -134,10 +177,7 @@ impl Pipeline {
         let mut stages: Vec<ConfiguredStage> = self
             .stages
             .iter()
-            .map(|stage| ConfiguredStage {
-                loaded: stage.loaded.clone(),
-                params: stage.params.clone(),
-            })
+            .map(ConfiguredStage::clone_config)
             .collect();
         // The ends first: a stage that cannot take the sessions' input or
         // give their owners' output is refused before any trial `create`.
@@ -162,7 +202,11 @@ impl Pipeline {
             )));
         }
         stages[index] = replacement;
-        Pipeline::assemble(&self.engine, self.given_name.clone(), stages, &[index])
+        let mut pipeline =
+            Pipeline::assemble(&self.engine, self.given_name.clone(), stages, &[index])?;
+        // A swapped stage does not lift the bound on pictures.
+        pipeline.max_picture = self.max_picture;
+        Ok(pipeline)
     }
 
     /// The position of the first stage named `name` (as it describes
@@ -291,8 +335,19 @@ impl Pipeline {
             self.engine.instance_limits(),
             self.engine.config().in_flight_limit,
             &self.stages,
+            self.max_picture,
             id,
         )
+    }
+}
+
+impl ConfiguredStage {
+    /// The same loaded stage and parameters.
+    fn clone_config(&self) -> ConfiguredStage {
+        ConfiguredStage {
+            loaded: self.loaded.clone(),
+            params: self.params.clone(),
+        }
     }
 }
 

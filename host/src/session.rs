@@ -31,6 +31,8 @@ pub struct Session {
     failure: Option<(String, StageFailure)>,
     in_flight_bytes: usize,
     in_flight_limit: usize,
+    /// The largest picture the pipeline takes, per side.
+    max_picture: (Option<u32>, Option<u32>),
     /// Events for the session's owner, oldest first (at most
     /// [`MAX_PENDING_EVENTS`]; repeats of the newest are merged).
     events: VecDeque<SessionEvent>,
@@ -90,6 +92,7 @@ impl Session {
         limits: InstanceLimits,
         in_flight_limit: usize,
         stages: &[ConfiguredStage],
+        max_picture: (Option<u32>, Option<u32>),
         id: u64,
     ) -> Result<Session> {
         let mut instances = Vec::with_capacity(stages.len());
@@ -113,6 +116,7 @@ impl Session {
             failure: None,
             in_flight_bytes: 0,
             in_flight_limit,
+            max_picture,
             events: VecDeque::new(),
         })
     }
@@ -406,6 +410,12 @@ impl Session {
         // The item leaves the host's hands: the next stage's budget (for a
         // frame) or linear memory (for a packet) holds it now, or the caller.
         self.in_flight_bytes = self.in_flight_bytes.saturating_sub(media_bytes(&item));
+        // Pictures into the first stage, and out of it (the decoder's),
+        // are held to the pipeline's bound before the rest of the chain
+        // (scalers, encoders, whose cost grows with the picture) sees them.
+        if index <= 1 {
+            self.check_picture_size(&item)?;
+        }
         if index == self.stages.len() {
             self.stats.outputs += 1;
             self.stats.output_latency.record(timing.call.elapsed());
@@ -425,6 +435,28 @@ impl Session {
             self.run_from(index + 1, item, timing, watch, out)?;
         }
         Ok(())
+    }
+
+    /// Fails the session when `item`, going into the first stage or out of
+    /// it, is a picture over the pipeline's bound; the first stage is
+    /// named. Failing, not dropping: a stream of such pictures would make
+    /// the decoder pay for each one, and it will not get smaller by itself.
+    fn check_picture_size(&mut self, item: &Media) -> Result<()> {
+        let (Media::Frame(frame), (max_width, max_height)) = (item, self.max_picture) else {
+            return Ok(());
+        };
+        let over = |side: u32, max: Option<u32>| max.is_some_and(|max| side > max);
+        let (width, height) = (frame.width(), frame.height());
+        if !over(width, max_width) && !over(height, max_height) {
+            return Ok(());
+        }
+        let failure = StageFailure::PictureSize {
+            width,
+            height,
+            max_width,
+            max_height,
+        };
+        Err(self.fail(0, failure))
     }
 
     /// Charges what stage `index` just produced to the in-flight budget, or

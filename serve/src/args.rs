@@ -71,6 +71,31 @@ pub struct ServeArgs {
     /// Open HTTP connections from one client address (IPv6: its /64) at most; more are answered 503 and closed at once.
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub http_max_connections_per_client: usize,
+    /// The largest picture a publisher may send, WIDTHxHEIGHT: a larger one out of the decoder ends the call before the rest of the pipeline spends anything on it (a pipeline file's max-width/max-height also hold; the tighter wins). `none`: no bound from the server.
+    #[arg(long, value_name = "WxH", default_value = "1920x1080", value_parser = parse_max_size)]
+    pub max_size: MaxSize,
+}
+
+/// `--max-size`: a bound, or none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MaxSize(pub Option<(u32, u32)>);
+
+fn parse_max_size(text: &str) -> Result<MaxSize, String> {
+    if text == "none" {
+        return Ok(MaxSize(None));
+    }
+    let side = |side: &str| {
+        side.parse::<u32>()
+            .ok()
+            .filter(|side| (1..=framechain::MAX_DIMENSION).contains(side))
+    };
+    match text.split_once('x').map(|(w, h)| (side(w), side(h))) {
+        Some((Some(width), Some(height))) => Ok(MaxSize(Some((width, height)))),
+        _ => Err(format!(
+            "expected WIDTHxHEIGHT (each 1 to {}) or none",
+            framechain::MAX_DIMENSION
+        )),
+    }
 }
 
 fn parse_stream(text: &str) -> Result<StreamSpec, String> {
@@ -144,7 +169,34 @@ impl ServeArgs {
         if let Some(workers) = self.workers {
             config.live.workers = workers.max(1);
         }
+        config.max_picture = self.max_size.0;
         config.check()?;
         Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_size_is_width_by_height_or_none() {
+        assert_eq!(parse_max_size("1920x1080"), Ok(MaxSize(Some((1920, 1080)))));
+        assert_eq!(parse_max_size("none"), Ok(MaxSize(None)));
+        for bad in [
+            "0x1080",
+            "1920",
+            "1920x",
+            "x1080",
+            "16385x16",
+            "-1x5",
+            "1920X1080",
+        ] {
+            assert_eq!(
+                parse_max_size(bad),
+                Err("expected WIDTHxHEIGHT (each 1 to 16384) or none".to_owned()),
+                "{bad}"
+            );
+        }
     }
 }

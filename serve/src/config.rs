@@ -296,6 +296,12 @@ pub struct ServeConfig {
     pub congestion_control: bool,
     /// The live runtime's settings (`max_sessions` is taken from above).
     pub live: LiveConfig,
+    /// The largest picture a publisher may send, width by height (`None`:
+    /// no bound from the server; a pipeline file's `max-width` and
+    /// `max-height` still hold, and the tighter wins). A larger picture
+    /// out of the decoder ends the publisher's call before the rest of
+    /// the pipeline spends anything on it. Default 1920x1080.
+    pub max_picture: Option<(u32, u32)>,
     /// The operator's bearer token for `POST /admin/stages/STAGE` (swapping
     /// a stage in every running call); `None` turns the endpoint off.
     pub admin_token: Option<String>,
@@ -322,6 +328,7 @@ impl ServeConfig {
             congestion_control: true,
             drain_timeout: Duration::ZERO,
             live: LiveConfig::default(),
+            max_picture: Some((1920, 1080)),
             admin_token: None,
             http_limits: HttpLimits::default(),
         }

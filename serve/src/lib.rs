@@ -114,6 +114,10 @@ impl Server {
             Some(open_files) => config.http_limits.within_file_limit(open_files)?,
             None => config.http_limits.clone(),
         };
+        // Every session, and every pipeline swapped in from this one,
+        // takes pictures up to the server's bound.
+        let (max_width, max_height) = config.max_picture.unzip();
+        let pipeline = Arc::new(config.pipeline.with_max_picture(max_width, max_height));
         let tokio = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("framechain-serve")
@@ -158,8 +162,8 @@ impl Server {
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let (shutdown, shutdown_rx) = watch::channel(false);
         let settings = media::MediaSettings {
-            pipeline: config.pipeline.clone(),
-            stage_names: media::stage_names(&config.pipeline),
+            stage_names: media::stage_names(&pipeline),
+            pipeline,
             runtime: live.clone(),
             metrics: metrics.clone(),
             streams: config.streams.iter().map(|s| s.name.clone()).collect(),

@@ -1001,6 +1001,18 @@ impl MediaLoop {
                     self.roll_back("a running session could not switch to it");
                 }
             }
+            LiveEvent::OverShare { used, share } => {
+                // The session's pictures are skipped past its share
+                // (counted as drops); str0m gives no way to send the
+                // publisher a lower REMB, so the operator is told.
+                if current {
+                    log::warn!(
+                        "stream {stream}: the publisher's pictures cost {:.0} % of a worker, over its share of {:.0} %: pictures are skipped; it is ended if this goes on",
+                        used * 100.0,
+                        share * 100.0
+                    );
+                }
+            }
             LiveEvent::Failed(error) => {
                 log::warn!("stream {stream}: the session failed: {error}");
                 metrics.ended("session failed");

@@ -352,7 +352,9 @@ impl Record {
             }
             LiveEvent::Failed(error) => self.failed = Some(error.to_string()),
             // The bench never swaps a stage.
-            LiveEvent::Swapped { .. } | LiveEvent::SwapFailed { .. } => {}
+            LiveEvent::Swapped { .. }
+            | LiveEvent::SwapFailed { .. }
+            | LiveEvent::OverShare { .. } => {}
             LiveEvent::Ended(stats) => self.stats = Some(*stats),
         }
     }

@@ -2,8 +2,9 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use super::share::{FairShare, ShareMeter, Step};
 use crate::error::Busy;
 
 /// Weight of a new sample in a cost average: about the last 30 pictures
@@ -15,6 +16,8 @@ pub(crate) struct Admission {
     workers: usize,
     max_sessions: usize,
     max_load: f64,
+    /// How sessions are held to their share as they run; `None`: not.
+    fair_share: Option<FairShare>,
     loads: Mutex<Loads>,
 }
 
@@ -34,17 +37,30 @@ struct SessionLoad {
     /// counted in the cost (a fresh instance's first IDR picture costs
     /// several times a steady one).
     pictures: u64,
+    /// Busy workers it was admitted at: its pipeline's cost then times
+    /// its rate (0 when the pipeline was not measured yet). Its share is
+    /// judged against this, not the pipeline's cost now, which the session
+    /// itself may have raised.
+    admitted: f64,
+    /// Its use of the workers as it runs, against its share.
+    meter: ShareMeter,
 }
 
 /// A session's first pictures, left out of its pipeline's cost.
 const WARM_UP_PICTURES: u64 = 5;
 
 impl Admission {
-    pub(crate) fn new(workers: usize, max_sessions: usize, max_load: f64) -> Admission {
+    pub(crate) fn new(
+        workers: usize,
+        max_sessions: usize,
+        max_load: f64,
+        fair_share: Option<FairShare>,
+    ) -> Admission {
         Admission {
             workers,
             max_sessions,
             max_load: max_load.clamp(0.05, 1.0),
+            fair_share,
             loads: Mutex::default(),
         }
     }
@@ -100,6 +116,8 @@ impl Admission {
                 pipeline,
                 fps,
                 pictures: 0,
+                admitted: needed,
+                meter: ShareMeter::new(Instant::now()),
             },
         );
         Ok(key)
@@ -122,15 +140,67 @@ impl Admission {
         }
     }
 
-    /// Reports the CPU time one picture of session `key` took.
-    pub(crate) fn measured(&self, key: u64, cpu: Duration) {
-        let mut loads = self.lock();
-        let Some(session) = loads.sessions.get_mut(&key) else {
-            return;
+    /// Whether session `key` may run a picture at `now`: false when it is
+    /// throttled and has spent its share (the picture is to be skipped
+    /// and reported with [`Admission::skipped`]).
+    pub(crate) fn may_run(&self, key: u64, now: Instant) -> bool {
+        let Some(policy) = &self.fair_share else {
+            return true;
         };
+        let mut loads = self.lock();
+        let open = loads.sessions.len();
+        let Some(session) = loads.sessions.get_mut(&key) else {
+            return true;
+        };
+        let share = policy.share(self.workers, open, session.admitted);
+        session.meter.may_run(now, share, policy)
+    }
+
+    /// Session `key` skipped a picture at `now` because it was over its
+    /// share; what the window's end (if this was it) changed.
+    pub(crate) fn skipped(&self, key: u64, now: Instant) -> Option<Step> {
+        let policy = self.fair_share.as_ref()?;
+        let mut loads = self.lock();
+        let open = loads.sessions.len();
+        let session = loads.sessions.get_mut(&key)?;
+        let share = policy.share(self.workers, open, session.admitted);
+        session.meter.skipped(now, share, policy)
+    }
+
+    /// Session `key` dropped `count` pictures as late; what the window's
+    /// end (if this was it) changed (see [`ShareMeter::late`]).
+    pub(crate) fn late(&self, key: u64, count: u64, now: Instant) -> Option<Step> {
+        let policy = self.fair_share.as_ref()?;
+        let mut loads = self.lock();
+        let open = loads.sessions.len();
+        let session = loads.sessions.get_mut(&key)?;
+        let share = policy.share(self.workers, open, session.admitted);
+        session.meter.late(now, count, share, policy)
+    }
+
+    /// Reports one picture of session `key`: the CPU time it took (its
+    /// pipeline's cost) and how long it held the worker (its use of its
+    /// share), ending at `now`; returns what the window's end (if this
+    /// was it) changed for the session's standing against its share.
+    pub(crate) fn measured(
+        &self,
+        key: u64,
+        cpu: Duration,
+        held: Duration,
+        now: Instant,
+    ) -> Option<Step> {
+        let mut loads = self.lock();
+        let open = loads.sessions.len();
+        let session = loads.sessions.get_mut(&key)?;
+        let step = self.fair_share.as_ref().and_then(|policy| {
+            let share = policy.share(self.workers, open, session.admitted);
+            session.meter.ran(now, held, share, policy)
+        });
         session.pictures += 1;
-        if session.pictures <= WARM_UP_PICTURES {
-            return;
+        // A session over its share teaches nothing about its pipeline: one
+        // hostile sender would make the node refuse healthy calls.
+        if session.pictures <= WARM_UP_PICTURES || session.meter.throttled() {
+            return step;
         }
         let pipeline = session.pipeline;
         let sample = cpu.as_secs_f64();
@@ -139,6 +209,7 @@ impl Admission {
             .entry(pipeline)
             .and_modify(|cost| *cost += (sample - *cost) * COST_SMOOTHING)
             .or_insert(sample);
+        step
     }
 
     /// The session is gone.
@@ -176,17 +247,27 @@ mod tests {
 
     #[test]
     fn refuses_past_the_measured_load() {
-        let admission = Admission::new(2, 100, 0.9);
+        let admission = Admission::new(2, 100, 0.9, None);
         // Unmeasured: admitted.
         let first = admission.admit(7, 30.0).unwrap();
         admission.admit(7, 30.0).unwrap();
         // The warm-up pictures do not count.
         for _ in 0..WARM_UP_PICTURES {
-            admission.measured(first, Duration::from_millis(500));
+            admission.measured(
+                first,
+                Duration::from_millis(500),
+                Duration::from_millis(500),
+                Instant::now(),
+            );
         }
         assert_eq!(admission.report().1, 0.0);
         // 10 ms a picture at 30 fps: 0.3 of a worker each; 1.8 allows 6.
-        admission.measured(first, Duration::from_millis(10));
+        admission.measured(
+            first,
+            Duration::from_millis(10),
+            Duration::from_millis(10),
+            Instant::now(),
+        );
         for _ in 0..4 {
             admission.admit(7, 30.0).unwrap();
         }
@@ -201,8 +282,49 @@ mod tests {
     }
 
     #[test]
+    fn only_the_session_over_its_share_is_throttled_and_it_teaches_no_cost() {
+        let policy = FairShare::default();
+        let admission = Admission::new(2, 100, 0.95, Some(policy.clone()));
+        let healthy = admission.admit(1, 30.0).unwrap();
+        let hostile = [
+            admission.admit(1, 30.0).unwrap(),
+            admission.admit(1, 30.0).unwrap(),
+        ];
+        let ms = Duration::from_millis;
+        let start = Instant::now();
+        let mut steps = Vec::new();
+        // 1.1 s: the healthy session runs 10 ms pictures at 30 fps (0.3 of
+        // a worker); the two others hold a worker each all the time with
+        // 70 ms pictures (share: 2 workers / 3 sessions).
+        for tick in 1..=33u32 {
+            let now = start + ms(33) * tick;
+            assert!(admission.may_run(healthy, now));
+            assert_eq!(admission.measured(healthy, ms(10), ms(10), now), None);
+            if tick % 2 == 0 {
+                for key in hostile {
+                    assert!(admission.may_run(key, now));
+                    steps.extend(admission.measured(key, ms(66), ms(66), now));
+                }
+            }
+        }
+        assert_eq!(steps.len(), 2, "{steps:?}");
+        assert!(steps.iter().all(|step| matches!(step, Step::Throttled { used, share } if *used > 0.9 && (*share - 2.0 / 3.0).abs() < 1e-9)));
+        // Once throttled, their pictures no longer teach the pipeline's
+        // cost, and their budget is spent by one picture; the healthy
+        // session's is untouched.
+        let cost = admission.lock().pipeline_cost.get(&1).copied().unwrap();
+        let now = start + ms(1100);
+        for key in hostile {
+            admission.measured(key, ms(70), ms(70), now);
+            assert!(!admission.may_run(key, now + ms(1)), "spent");
+        }
+        assert_eq!(admission.lock().pipeline_cost.get(&1).copied(), Some(cost));
+        assert!(admission.may_run(healthy, now + ms(1)));
+    }
+
+    #[test]
     fn refuses_past_the_session_cap() {
-        let admission = Admission::new(1, 1, 0.9);
+        let admission = Admission::new(1, 1, 0.9, None);
         admission.admit(1, 30.0).unwrap();
         assert_eq!(
             admission.admit(2, 30.0),
@@ -212,10 +334,15 @@ mod tests {
 
     #[test]
     fn a_swapped_session_keeps_its_load_under_the_new_key() {
-        let admission = Admission::new(1, 100, 0.9);
+        let admission = Admission::new(1, 100, 0.9, None);
         let key = admission.admit(7, 30.0).unwrap();
         for _ in 0..=WARM_UP_PICTURES {
-            admission.measured(key, Duration::from_millis(10));
+            admission.measured(
+                key,
+                Duration::from_millis(10),
+                Duration::from_millis(10),
+                Instant::now(),
+            );
         }
         let before = admission.report().1;
         assert!((before - 0.3).abs() < 1e-9, "{before}");
@@ -223,10 +350,20 @@ mod tests {
         assert!((admission.report().1 - before).abs() < 1e-9);
         // The new pipeline's own pictures, past a new warm-up, set its cost.
         for _ in 0..WARM_UP_PICTURES {
-            admission.measured(key, Duration::from_millis(900));
+            admission.measured(
+                key,
+                Duration::from_millis(900),
+                Duration::from_millis(900),
+                Instant::now(),
+            );
         }
         assert!((admission.report().1 - before).abs() < 1e-9);
-        admission.measured(key, Duration::from_millis(20));
+        admission.measured(
+            key,
+            Duration::from_millis(20),
+            Duration::from_millis(20),
+            Instant::now(),
+        );
         assert!(admission.report().1 > before);
     }
 }

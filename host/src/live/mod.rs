@@ -36,6 +36,7 @@
 //!         LiveEvent::Dropped { reason, count } => {}
 //!         LiveEvent::Swapped { stages, pts } => {}
 //!         LiveEvent::SwapFailed { error } => eprintln!("{error}"),
+//!         LiveEvent::OverShare { used, share } => { /* lower the sender's rate */ }
 //!         LiveEvent::Failed(error) => eprintln!("{error}"),
 //!         LiveEvent::Ended(stats) => break,
 //!     }
@@ -97,16 +98,47 @@
 //! plus one more at the pipeline's cost and frame rate, would use more
 //! than [`LiveConfig::max_load`] of the workers, so an overloaded node
 //! says "busy" instead of making every call late.
+//!
+//! # Fair shares
+//!
+//! Admission judges a session once; what its sender sends can change
+//! after (valid maximal pictures, every one an IDR, cost tens of times a
+//! steady picture, and keyframes are never skipped as late). So the runtime
+//! goes on measuring the time each session holds a worker per window
+//! ([`FairShare::window`]; worker time, not CPU time, as a stage that
+//! sleeps holds a worker too) against its share: the larger of
+//! `workers / sessions` and what it was admitted at times
+//! [`FairShare::margin`]. A session within it is never touched. One over it
+//! is degraded in steps:
+//!
+//! 1. *Throttled*: its pictures run only as its share lets (a budget that
+//!    grows at the share's rate, each picture taking its worker time
+//!    from it); a picture whose turn comes with the budget spent is skipped,
+//!    keyframe or not, with every later picture up to the next keyframe,
+//!    all counted as [`OVER_SHARE_DROP`]. It waits behind every session
+//!    within its share for a worker. Its owner gets
+//!    [`LiveEvent::OverShare`] to ask the sender to slow down.
+//! 2. A window without a skipped (or late) picture makes it normal again.
+//! 3. *Shed*: still skipping after [`FairShare::shed_after`] windows (its
+//!    late pictures count too: waiting behind the others, what its share
+//!    cannot carry may go late before its turn comes), it
+//!    fails with [`Error::OverShare`] (what waited in its queue is counted
+//!    as [`OVER_SHARE_DROP`]).
+//!
+//! A throttled session does not teach its pipeline's cost to admission:
+//! one hostile sender does not make the node refuse healthy calls.
 
 mod admission;
 mod inbox;
 mod runtime;
 mod session;
+mod share;
 
 use std::time::Duration;
 
 pub use runtime::LiveRuntime;
 pub use session::LiveSession;
+pub use share::FairShare;
 
 use crate::error::Error;
 use crate::media::Media;
@@ -118,6 +150,12 @@ pub const LATE_DROP: &str = "late";
 /// The drop reason of outputs the owner did not take in time: its event
 /// queue was full.
 pub const RECEIVER_BEHIND_DROP: &str = "receiver behind";
+
+/// The drop reason of pictures skipped because their session used more
+/// than its share of the workers ([`LiveConfig::fair_share`]), keyframes
+/// included, and of the pictures after a skipped one up to the next
+/// keyframe (they cannot be decoded without it).
+pub const OVER_SHARE_DROP: &str = "over its share";
 
 /// Settings of a [`LiveRuntime`].
 #[derive(Clone, Debug)]
@@ -142,6 +180,10 @@ pub struct LiveConfig {
     /// Events a session keeps for its owner; past it, outputs are dropped
     /// as [`RECEIVER_BEHIND_DROP`] rather than queued without end.
     pub event_depth: usize,
+    /// How each session is held to its share of the workers as it runs:
+    /// see [`crate::live`], "Fair shares". `None` turns it off (for
+    /// measuring what happens without it).
+    pub fair_share: Option<FairShare>,
 }
 
 impl Default for LiveConfig {
@@ -153,6 +195,7 @@ impl Default for LiveConfig {
             max_sessions: 1024,
             max_load: 0.95,
             event_depth: 64,
+            fair_share: Some(FairShare::default()),
         }
     }
 }
@@ -209,7 +252,23 @@ pub enum LiveEvent {
         /// Why, naming the stage.
         error: Error,
     },
-    /// The session failed (a stage broke a limit or crashed); an
+    /// The session used more than its share of the workers over a window
+    /// ([`LiveConfig::fair_share`]): its pictures now run only within its
+    /// share, the others are skipped (counted as [`OVER_SHARE_DROP`]).
+    /// Ask the sender to lower its rate (a lower REMB estimate, a smaller
+    /// resolution); it comes again with every window the session stays
+    /// over, and if it does for [`FairShare::shed_after`] windows the
+    /// session fails with [`Error::OverShare`].
+    OverShare {
+        /// Busy workers the session used over the last window (1.0 = one
+        /// worker all the time); once throttled, what it would have used,
+        /// the pictures skipped counted at the average time of those run.
+        used: f64,
+        /// Its share, in the same unit.
+        share: f64,
+    },
+    /// The session failed (a stage broke a limit or crashed, or it was
+    /// shed for using more than its share: [`Error::OverShare`]); an
     /// [`LiveEvent::Ended`] follows.
     Failed(Error),
     /// The last event: the session's counts and latencies.

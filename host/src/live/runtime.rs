@@ -34,6 +34,10 @@ struct RunQueue {
     /// Sessions with work, in the order they got it: a worker takes the
     /// head, runs one input through it and puts it back at the tail.
     sessions: VecDeque<Arc<SessionShared>>,
+    /// Sessions with work that are over their share of the workers: taken
+    /// only when no session within its share waits, so a session that
+    /// costs more than it may never delays one that does not.
+    over_share: VecDeque<Arc<SessionShared>>,
     stopping: bool,
 }
 
@@ -42,7 +46,12 @@ impl LiveRuntime {
     pub fn new(config: LiveConfig) -> Result<LiveRuntime> {
         let workers = config.workers.max(1);
         let shared = Arc::new(RuntimeShared {
-            admission: Admission::new(workers, config.max_sessions, config.max_load),
+            admission: Admission::new(
+                workers,
+                config.max_sessions,
+                config.max_load,
+                config.fair_share.clone(),
+            ),
             config: LiveConfig { workers, ..config },
             run: Mutex::default(),
             work: Condvar::new(),
@@ -193,7 +202,11 @@ impl RuntimeShared {
         if run.stopping {
             return false;
         }
-        run.sessions.push_back(session);
+        if session.throttled() {
+            run.over_share.push_back(session);
+        } else {
+            run.sessions.push_back(session);
+        }
         drop(run);
         self.work.notify_one();
         true
@@ -208,6 +221,9 @@ impl RuntimeShared {
                         return;
                     }
                     if let Some(session) = run.sessions.pop_front() {
+                        break session;
+                    }
+                    if let Some(session) = run.over_share.pop_front() {
                         break session;
                     }
                     run = self

@@ -3,12 +3,14 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::future::poll_fn;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use super::inbox::{Inbox, Offer};
 use super::runtime::RuntimeShared;
-use super::{LATE_DROP, LiveEvent, RECEIVER_BEHIND_DROP};
+use super::share::Step;
+use super::{LATE_DROP, LiveEvent, OVER_SHARE_DROP, RECEIVER_BEHIND_DROP};
 use crate::call_clock::thread_cpu_time;
 use crate::media::{Media, Packet};
 use crate::pipeline::Pipeline;
@@ -39,6 +41,18 @@ pub(crate) struct SessionShared {
     session: Mutex<Option<Session>>,
     /// Drop counts already sent as `Dropped` events.
     reported: Mutex<BTreeMap<String, u64>>,
+    /// Over its share of the workers: its pictures run only within it,
+    /// and it waits behind every session within its share for a worker.
+    throttled: AtomicBool,
+}
+
+/// Why a session skips pictures up to the next keyframe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Skip {
+    /// It fell behind ([`LATE_DROP`]).
+    Late,
+    /// It was over its share ([`OVER_SHARE_DROP`]).
+    OverShare,
 }
 
 /// The input side, under one lock the owner and the workers share briefly.
@@ -46,11 +60,14 @@ pub(crate) struct SessionShared {
 struct Input {
     /// Access units waiting, with their arrival.
     queue: VecDeque<(Media, Instant)>,
-    /// Set after the session fell behind: inputs are dropped until a
-    /// keyframe arrives.
-    skipping: bool,
+    /// Set after the session fell behind or skipped a picture over its
+    /// share: inputs are dropped, for this reason, until a keyframe
+    /// arrives.
+    skipping: Option<Skip>,
     /// Late drops not yet counted in the session's stats.
     late: u64,
+    /// Drops over the session's share not yet counted in its stats.
+    over_share: u64,
     keyframe_requested: bool,
     bitrate: Option<u32>,
     /// A pipeline to switch to before the next keyframe.
@@ -68,11 +85,20 @@ struct Input {
 }
 
 impl Input {
+    /// Counts `count` inputs skipped for `skip`.
+    fn count_skip(&mut self, skip: Skip, count: u64) {
+        match skip {
+            Skip::Late => self.late += count,
+            Skip::OverShare => self.over_share += count,
+        }
+    }
+
     fn has_work(&self) -> bool {
         !self.ended
             && (self.start
                 || !self.queue.is_empty()
                 || self.late > 0
+                || self.over_share > 0
                 || self.keyframe_requested
                 || self.bitrate.is_some()
                 || self.finishing
@@ -126,6 +152,7 @@ impl LiveSession {
             inbox: Inbox::new(config.event_depth),
             session: Mutex::new(None),
             reported: Mutex::default(),
+            throttled: AtomicBool::new(false),
         });
         // Instantiate on a worker now, so the first picture does not pay
         // for it (and stage code never runs on the caller's thread).
@@ -155,9 +182,9 @@ impl LiveSession {
         if input.ended || input.finishing {
             return;
         }
-        if input.skipping {
+        if let Some(skip) = input.skipping {
             if !keyframe {
-                input.late += 1;
+                input.count_skip(skip, 1);
                 drop(input);
                 // Again with every picture skipped: the first request may
                 // have been rate-limited or lost on the way, and a sender
@@ -167,7 +194,7 @@ impl LiveSession {
                 self.shared.schedule(&self.runtime);
                 return;
             }
-            input.skipping = false;
+            input.skipping = None;
         }
         if input.queue.len() >= self.shared.queue_depth {
             // Behind. A keyframe restarts the stream: the pictures waiting
@@ -179,11 +206,11 @@ impl LiveSession {
                 input.queue.clear();
             } else {
                 input.late += 1;
-                input.skipping = true;
+                input.skipping = Some(Skip::Late);
             }
             // Ask the sender for a keyframe to catch up from.
             self.shared.inbox.send(LiveEvent::KeyframeNeeded);
-            if input.skipping {
+            if input.skipping.is_some() {
                 drop(input);
                 self.shared.schedule(&self.runtime);
                 return;
@@ -289,7 +316,18 @@ impl SessionShared {
         let start = std::mem::take(&mut input.start);
         let keyframe = std::mem::take(&mut input.keyframe_requested);
         let bitrate = input.bitrate.take();
-        let next = self.next_in_time(&mut input);
+        let mut next = self.next_in_time(&mut input);
+        let now = Instant::now();
+        let mut steps = Vec::new();
+        // Over its share with its budget spent: the picture is skipped,
+        // keyframe or not (a keyframe is what a hostile sender makes dear),
+        // with what depends on it.
+        if next.is_some() && !runtime.admission().may_run(self.key, now) {
+            next = None;
+            input.over_share += 1;
+            self.skip_to_keyframe(&mut input, Skip::OverShare);
+            steps.extend(runtime.admission().skipped(self.key, now));
+        }
         // A swap waits for a keyframe: stages switched mid-GOP would see
         // pictures that depend on ones their predecessors took.
         let swap = match &next {
@@ -297,6 +335,10 @@ impl SessionShared {
             _ => None,
         };
         let late = std::mem::take(&mut input.late);
+        if late > 0 {
+            steps.extend(runtime.admission().late(self.key, late, now));
+        }
+        let over_share = std::mem::take(&mut input.over_share);
         let finish = next.is_none() && input.finishing && input.queue.is_empty();
         let unswapped = if finish { input.swap.take() } else { None };
         let abandoned = input.abandoned;
@@ -325,6 +367,9 @@ impl SessionShared {
         if late > 0 {
             session.count_input_drops(LATE_DROP, late);
         }
+        if over_share > 0 {
+            session.count_input_drops(OVER_SHARE_DROP, over_share);
+        }
         let mut result = Ok(());
         if keyframe {
             result = result.and_then(|()| session.request_keyframe());
@@ -343,11 +388,37 @@ impl SessionShared {
             });
         }
         if let (Ok(()), Some((media, arrival))) = (&result, next) {
-            let cpu = thread_cpu_time();
+            let (cpu, started) = (thread_cpu_time(), Instant::now());
             result = self.push_one(session, media, arrival);
-            runtime
-                .admission()
-                .measured(self.key, thread_cpu_time().saturating_sub(cpu));
+            let cpu = thread_cpu_time().saturating_sub(cpu);
+            // Its share is judged on the time it held the worker: that is
+            // what the others wait for, and a stage that sleeps holds it
+            // without using the CPU.
+            let now = Instant::now();
+            let held = now.saturating_duration_since(started);
+            steps.extend(runtime.admission().measured(self.key, cpu, held, now));
+        }
+        let mut shed = None;
+        for step in steps {
+            if let Some(error) = self.take_step(step) {
+                shed = Some(error);
+            }
+        }
+        if let (Ok(()), Some(error)) = (&result, shed) {
+            // What still waits will not run: counted, not lost silently;
+            // and from here on pushes are refused, as after any failure.
+            let mut input = self.lock_input();
+            input.ended = true;
+            let waiting = input.queue.len() as u64 + std::mem::take(&mut input.over_share);
+            let late = std::mem::take(&mut input.late);
+            input.queue.clear();
+            drop(input);
+            for (reason, count) in [(OVER_SHARE_DROP, waiting), (LATE_DROP, late)] {
+                if count > 0 {
+                    session.count_input_drops(reason, count);
+                }
+            }
+            result = Err(error);
         }
         if result.is_ok() && finish {
             result = self.flush(session);
@@ -380,17 +451,73 @@ impl SessionShared {
             return Some((media, arrival));
         }
         input.late += 1;
+        self.skip_to_keyframe(input, Skip::Late);
+        input.queue.pop_front()
+    }
+
+    /// After a picture was skipped for `skip`: the pictures waiting up to
+    /// the next keyframe cannot be decoded without it and are skipped too;
+    /// with no keyframe waiting, later arrivals are skipped up to one. The
+    /// sender is asked for a keyframe.
+    fn skip_to_keyframe(&self, input: &mut Input, skip: Skip) {
         while let Some((front, _)) = input.queue.front() {
             if is_keyframe(front) {
                 break;
             }
             input.queue.pop_front();
-            input.late += 1;
+            input.count_skip(skip, 1);
         }
-        // With no keyframe waiting, later arrivals are skipped up to one.
-        input.skipping = input.queue.is_empty();
+        input.skipping = input.queue.is_empty().then_some(skip);
         self.inbox.send(LiveEvent::KeyframeNeeded);
-        input.queue.pop_front()
+    }
+
+    /// Acts on a change of the session's standing against its share;
+    /// returns the error to end it with when it is shed.
+    fn take_step(&self, step: Step) -> Option<crate::Error> {
+        match step {
+            Step::Throttled { used, share } => {
+                log::info!(
+                    "live session {}: used {:.0} % of a worker, over its share of {:.0} %: its pictures run within its share from now on",
+                    self.key,
+                    used * 100.0,
+                    share * 100.0
+                );
+                self.throttled.store(true, Ordering::Relaxed);
+                self.inbox.send(LiveEvent::OverShare { used, share });
+                None
+            }
+            Step::StillOver { used, share, .. } => {
+                self.inbox.send(LiveEvent::OverShare { used, share });
+                None
+            }
+            Step::Recovered => {
+                self.throttled.store(false, Ordering::Relaxed);
+                None
+            }
+            Step::Shed {
+                used,
+                share,
+                over_for,
+            } => {
+                log::warn!(
+                    "live session {}: shed: its pictures needed {:.0} % of a worker, over its share of {:.0} %, for {:.1} s",
+                    self.key,
+                    used * 100.0,
+                    share * 100.0,
+                    over_for.as_secs_f64()
+                );
+                Some(crate::Error::OverShare {
+                    used,
+                    share,
+                    over_for,
+                })
+            }
+        }
+    }
+
+    /// Whether the session is over its share (it waits behind the others).
+    pub(crate) fn throttled(&self) -> bool {
+        self.throttled.load(Ordering::Relaxed)
     }
 
     fn push_one(&self, session: &mut Session, media: Media, arrival: Instant) -> crate::Result<()> {

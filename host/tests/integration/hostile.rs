@@ -340,6 +340,7 @@ fn chains_and_parameter_lists_are_capped_in_every_entry_point() {
     let long = ChainSpec {
         name: None,
         stages: vec![StageSpec::new("test-stage", vec![]); MAX_STAGES + 1],
+        ..ChainSpec::default()
     };
     let error = Pipeline::build(&engine, &long)
         .err()
@@ -353,6 +354,7 @@ fn chains_and_parameter_lists_are_capped_in_every_entry_point() {
                 .map(|n| (format!("p{n}"), "1".to_owned()))
                 .collect(),
         )],
+        ..ChainSpec::default()
     };
     let error = Pipeline::build(&engine, &many_params)
         .err()

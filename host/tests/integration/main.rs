@@ -8,6 +8,7 @@
 mod chain_checks;
 mod compile_bomb_gen;
 mod compile_bombs;
+mod fair_share;
 mod h264;
 mod hostile;
 mod isolation;

@@ -1,0 +1,493 @@
+//! Fair shares: each live session's use of the workers, measured as it
+//! runs, against what it may use; and the steps that hold a session that
+//! keeps taking more (skip its pictures, ask its sender to slow down, shed
+//! it).
+//!
+//! Admission judges a session once, at the cost its pipeline had then. A
+//! publisher can change what it sends afterwards: valid 4096x2304 pictures,
+//! every one an IDR, cost about 70 ms each, and keyframes are never skipped
+//! as late. Two such sessions on a 2-worker node held both workers and the
+//! healthy calls beside them lost pictures. So the runtime keeps measuring:
+//! the time each picture held its worker, summed over a window, against
+//! the session's share. Worker time rather than CPU time: the worker is
+//! what the other sessions wait for, and a stage that sleeps holds it
+//! without using the CPU (on a node short of CPU, both grow alike). The
+//! policy here is pure (time is passed in), so it is tested without
+//! sleeps; the session and admission code feed it.
+
+use std::time::{Duration, Instant};
+
+/// How the live runtime holds each session to its share of the workers
+/// ([`super::LiveConfig::fair_share`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FairShare {
+    /// The window over which a session's use is measured (1 s: long
+    /// enough that one dear keyframe does not count as a trend, short
+    /// enough that a hostile sender holds the workers for one window).
+    pub window: Duration,
+    /// A session's share is at least what admission admitted it at (its
+    /// pipeline's cost then times its frame rate) times this (2: a scene
+    /// change or a keyframe burst of a healthy call stays within it).
+    /// Besides, every session may use `workers / sessions`.
+    pub margin: f64,
+    /// Windows a session may go on exceeding its share after it was
+    /// throttled (its pictures skipped, its sender asked to slow down)
+    /// before it is shed (3: with a 1 s window, a sender has about three
+    /// seconds to react to the request).
+    pub shed_after: u32,
+}
+
+impl Default for FairShare {
+    fn default() -> Self {
+        FairShare {
+            window: Duration::from_secs(1),
+            margin: 2.0,
+            shed_after: 3,
+        }
+    }
+}
+
+impl FairShare {
+    /// The share of a session admitted at `admitted` busy workers, with
+    /// `sessions` open on `workers`: the larger of its equal part and what
+    /// it was admitted at times the margin.
+    pub(crate) fn share(&self, workers: usize, sessions: usize, admitted: f64) -> f64 {
+        let equal = workers as f64 / sessions.max(1) as f64;
+        equal.max(admitted * self.margin)
+    }
+}
+
+/// How far past its share a session within it must go to be throttled.
+const OVER_BY: f64 = 1.25;
+
+/// What a window's end changed for a session.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Step {
+    /// It wanted more than its share (by a quarter): from now on its
+    /// pictures run only within its share, the rest are skipped; its
+    /// sender should slow down.
+    Throttled {
+        /// Busy workers it would have used over the window (1.0 = one
+        /// worker): what it ran, plus its late pictures at the average
+        /// time of those run.
+        used: f64,
+        /// Its share, in the same unit.
+        share: f64,
+    },
+    /// Throttled, it still had more pictures than its share lets run.
+    StillOver {
+        /// Busy workers it would have used over the window: what it ran,
+        /// plus the pictures skipped at the average time of those run.
+        used: f64,
+        /// Its share.
+        share: f64,
+        /// Pictures skipped in the window.
+        skipped: u64,
+    },
+    /// Throttled, it had no picture skipped for a whole window: back to
+    /// normal.
+    Recovered,
+    /// It exceeded its share for [`FairShare::shed_after`] windows after
+    /// it was throttled: end it.
+    Shed {
+        /// Busy workers it would have used over the last window, as in
+        /// [`Step::StillOver`].
+        used: f64,
+        /// Its share.
+        share: f64,
+        /// How long it has been over its share.
+        over_for: Duration,
+    },
+}
+
+/// Where a session stands.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum State {
+    /// Within its share: nothing is held back.
+    Within,
+    /// Over its share: its pictures run only within it.
+    Throttled,
+}
+
+/// One session's use of the workers and its standing.
+#[derive(Debug)]
+pub(crate) struct ShareMeter {
+    state: State,
+    window_start: Instant,
+    /// Worker time of the pictures run in this window.
+    held: Duration,
+    /// Pictures run in this window.
+    ran: u64,
+    /// Pictures skipped in this window.
+    skipped: u64,
+    /// Pictures dropped as late in this window.
+    late: u64,
+    /// Windows that ended with pictures skipped or late while throttled,
+    /// since the session was last clearly within its share: a sender that
+    /// backs off for a window and comes back is not let off.
+    strikes: u32,
+    /// Windows in a row within its share; [`FairShare::shed_after`] of
+    /// them clear the strikes.
+    clean: u32,
+    /// When the strikes began.
+    over_since: Option<Instant>,
+    /// Worker seconds per picture run, from the last window that ran any:
+    /// what a picture skipped or late would have cost.
+    per_picture: f64,
+    /// While throttled: worker seconds the session may still spend. It
+    /// grows at the share's rate and each picture run takes its time from it;
+    /// a picture whose turn comes while it is not positive is skipped.
+    budget: f64,
+    budget_at: Instant,
+}
+
+impl ShareMeter {
+    pub(crate) fn new(now: Instant) -> ShareMeter {
+        ShareMeter {
+            state: State::Within,
+            window_start: now,
+            held: Duration::ZERO,
+            ran: 0,
+            skipped: 0,
+            late: 0,
+            strikes: 0,
+            clean: 0,
+            over_since: None,
+            per_picture: 0.0,
+            budget: 0.0,
+            budget_at: now,
+        }
+    }
+
+    /// Whether the session is throttled (its pictures run only within
+    /// its share).
+    pub(crate) fn throttled(&self) -> bool {
+        self.state == State::Throttled
+    }
+
+    /// Whether the session may run a picture at `now`; false means skip
+    /// it (and count it, with [`ShareMeter::skipped`]). A session within
+    /// its share always may.
+    pub(crate) fn may_run(&mut self, now: Instant, share: f64, policy: &FairShare) -> bool {
+        if !self.throttled() {
+            return true;
+        }
+        let elapsed = now.saturating_duration_since(self.budget_at).as_secs_f64();
+        self.budget_at = now;
+        // Unused budget is kept for a quarter window at most: a session
+        // that waited must not then take a whole window's worth at once.
+        let cap = share * policy.window.as_secs_f64() / 4.0;
+        self.budget = (self.budget + share * elapsed).min(cap);
+        self.budget > 0.0
+    }
+
+    /// A picture ran until `now`, holding its worker for `held`.
+    pub(crate) fn ran(
+        &mut self,
+        now: Instant,
+        held: Duration,
+        share: f64,
+        policy: &FairShare,
+    ) -> Option<Step> {
+        self.held += held;
+        self.ran += 1;
+        if self.throttled() {
+            self.budget -= held.as_secs_f64();
+        }
+        self.roll(now, share, policy)
+    }
+
+    /// A picture was skipped at `now` because the session was over its
+    /// share.
+    pub(crate) fn skipped(&mut self, now: Instant, share: f64, policy: &FairShare) -> Option<Step> {
+        self.skipped += 1;
+        self.roll(now, share, policy)
+    }
+
+    /// `count` pictures were dropped as late at `now`. They count in what
+    /// the session wants, like skipped ones: a session that sends more
+    /// than it gets the workers for shows it by its late pictures (and a
+    /// throttled one, waiting behind the others, by pictures that went
+    /// late before their turn came rather than being skipped at it).
+    pub(crate) fn late(
+        &mut self,
+        now: Instant,
+        count: u64,
+        share: f64,
+        policy: &FairShare,
+    ) -> Option<Step> {
+        self.late += count;
+        self.roll(now, share, policy)
+    }
+
+    /// Ends the window if it is over, judging it.
+    fn roll(&mut self, now: Instant, share: f64, policy: &FairShare) -> Option<Step> {
+        let elapsed = now.saturating_duration_since(self.window_start);
+        if elapsed < policy.window || elapsed.is_zero() {
+            return None;
+        }
+        let used = self.held.as_secs_f64() / elapsed.as_secs_f64();
+        let skipped = std::mem::take(&mut self.skipped) + std::mem::take(&mut self.late);
+        let ran = std::mem::take(&mut self.ran);
+        // What the pictures skipped or late would have cost, at the
+        // average of those run: what the sender asks for, not what it got
+        // (with every worker busy, sessions get about equal parts whatever
+        // they send).
+        if ran > 0 {
+            self.per_picture = self.held.as_secs_f64() / ran as f64;
+        }
+        let wanted = used + self.per_picture * skipped as f64 / elapsed.as_secs_f64();
+        self.held = Duration::ZERO;
+        self.window_start = now;
+        let shed_after = policy.shed_after.max(1);
+        match self.state {
+            // Past the share by a quarter: sessions of equal cost on busy
+            // workers each get about the equal part, give or take a
+            // picture in a window; that is not a session taking more.
+            State::Within if wanted > share * OVER_BY => {
+                self.state = State::Throttled;
+                self.clean = 0;
+                self.over_since.get_or_insert(now);
+                // It starts with nothing in hand: it has just spent more.
+                self.budget = 0.0;
+                self.budget_at = now;
+                Some(Step::Throttled {
+                    used: wanted,
+                    share,
+                })
+            }
+            State::Within => {
+                self.clean += 1;
+                if self.clean >= shed_after {
+                    self.strikes = 0;
+                    self.over_since = None;
+                }
+                None
+            }
+            // A strike only while it wants more than its share: pictures
+            // lost while it fits (others were shed and its share grew,
+            // or the node is short of CPU) are not its doing.
+            State::Throttled if skipped > 0 && wanted > share => {
+                self.strikes += 1;
+                if self.strikes >= shed_after {
+                    let since = self.over_since.unwrap_or(now);
+                    return Some(Step::Shed {
+                        used: wanted,
+                        share,
+                        over_for: now.saturating_duration_since(since) + policy.window,
+                    });
+                }
+                Some(Step::StillOver {
+                    used: wanted,
+                    share,
+                    skipped,
+                })
+            }
+            // Nothing lost, and clearly within its share (the sender
+            // slowed down): back to normal.
+            State::Throttled if ran > 0 && wanted * OVER_BY <= share => {
+                self.state = State::Within;
+                Some(Step::Recovered)
+            }
+            State::Throttled => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    /// Feeds one picture every `every` costing `cost` from `*now` for
+    /// `count` pictures; returns the steps and how many were skipped.
+    fn feed(
+        meter: &mut ShareMeter,
+        now: &mut Instant,
+        count: u32,
+        every: Duration,
+        cost: Duration,
+        share: f64,
+        policy: &FairShare,
+    ) -> (Vec<Step>, u32) {
+        let mut steps = Vec::new();
+        let mut skipped = 0;
+        for _ in 0..count {
+            *now += every;
+            let step = if meter.may_run(*now, share, policy) {
+                meter.ran(*now, cost, share, policy)
+            } else {
+                skipped += 1;
+                meter.skipped(*now, share, policy)
+            };
+            steps.extend(step);
+        }
+        (steps, skipped)
+    }
+
+    #[test]
+    fn the_share_is_an_equal_part_or_the_admitted_cost_with_a_margin() {
+        let policy = FairShare::default();
+        assert_eq!(policy.share(2, 4, 0.1), 0.5);
+        assert_eq!(policy.share(2, 4, 0.4), 0.8);
+        assert_eq!(policy.share(2, 0, 0.0), 2.0);
+    }
+
+    #[test]
+    fn a_session_within_its_share_is_never_touched() {
+        let policy = FairShare::default();
+        let mut now = Instant::now();
+        let mut meter = ShareMeter::new(now);
+        // 30 pictures a second at 15 ms: 0.45 of a worker, share 0.5;
+        // one dear keyframe a second (60 ms) included.
+        for _ in 0..10 {
+            let (steps, skipped) = feed(&mut meter, &mut now, 1, 33 * MS, 60 * MS, 0.5, &policy);
+            assert_eq!((steps, skipped), (vec![], 0));
+            let (steps, skipped) = feed(&mut meter, &mut now, 29, 33 * MS, 13 * MS, 0.5, &policy);
+            assert_eq!((steps, skipped), (vec![], 0));
+        }
+        assert!(!meter.throttled());
+    }
+
+    #[test]
+    fn a_session_over_its_share_is_throttled_then_shed() {
+        let policy = FairShare::default();
+        let mut now = Instant::now();
+        let mut meter = ShareMeter::new(now);
+        // All-keyframe maximal pictures: 70 ms each, 30 a second, share
+        // 0.67 (2 workers, 3 sessions). A session runs on one worker at
+        // most, so it gets through about 14 a second when not held.
+        let share = 2.0 / 3.0;
+        let (steps, skipped) = feed(&mut meter, &mut now, 15, 70 * MS, 70 * MS, share, &policy);
+        assert_eq!(skipped, 0, "nothing is held back in the first window");
+        assert!(
+            matches!(steps.as_slice(), [Step::Throttled { used, .. }] if *used > 0.9),
+            "{steps:?}"
+        );
+        // Throttled: it runs about share / cost pictures a second (9.5),
+        // the rest are skipped.
+        let (steps, skipped) = feed(&mut meter, &mut now, 31, 33 * MS, 70 * MS, share, &policy);
+        assert!((19..=23).contains(&skipped), "{skipped} skipped");
+        assert!(
+            matches!(steps.as_slice(), [Step::StillOver { used, skipped, .. }] if *used > 1.5 && *skipped > 0),
+            "{steps:?}"
+        );
+        let (steps, _) = feed(&mut meter, &mut now, 31, 33 * MS, 70 * MS, share, &policy);
+        assert!(matches!(steps.as_slice(), [Step::StillOver { .. }]));
+        let (steps, _) = feed(&mut meter, &mut now, 31, 33 * MS, 70 * MS, share, &policy);
+        assert!(
+            matches!(steps.as_slice(), [Step::Shed { over_for, .. }] if *over_for >= 3 * policy.window),
+            "{steps:?}"
+        );
+    }
+
+    #[test]
+    fn a_throttled_session_that_slows_down_recovers() {
+        let policy = FairShare::default();
+        let mut now = Instant::now();
+        let mut meter = ShareMeter::new(now);
+        let (steps, _) = feed(&mut meter, &mut now, 31, 33 * MS, 30 * MS, 0.5, &policy);
+        assert!(matches!(steps.as_slice(), [Step::Throttled { .. }]));
+        // Asked to slow down, it sends 10 a second at 30 ms: 0.3 of a
+        // worker, within its share: nothing is skipped and a window later
+        // it is back to normal.
+        let (steps, skipped) = feed(&mut meter, &mut now, 10, 100 * MS, 30 * MS, 0.5, &policy);
+        assert_eq!(skipped, 0);
+        assert_eq!(steps, vec![Step::Recovered]);
+        assert!(!meter.throttled());
+        // And it is judged afresh: within its share, nothing happens.
+        let (steps, skipped) = feed(&mut meter, &mut now, 30, 100 * MS, 30 * MS, 0.5, &policy);
+        assert_eq!((steps, skipped), (vec![], 0));
+    }
+
+    #[test]
+    fn sessions_on_busy_workers_that_get_their_equal_part_are_not_over() {
+        let policy = FairShare::default();
+        let mut now = Instant::now();
+        let mut meter = ShareMeter::new(now);
+        // 20 sessions on 2 workers, each always with a picture waiting:
+        // about 20 pictures of 5 ms a second each, one window with two
+        // more than its part.
+        for pictures in [20, 22, 20, 19] {
+            let every = Duration::from_millis(1000 / pictures) + MS;
+            let (steps, skipped) = feed(
+                &mut meter,
+                &mut now,
+                pictures as u32,
+                every,
+                5 * MS,
+                0.1,
+                &policy,
+            );
+            assert_eq!((steps, skipped), (vec![], 0));
+        }
+        // Its late pictures count in what it wants: 2 run, 28 late.
+        now += 200 * MS;
+        meter.ran(now, 5 * MS, 0.1, &policy);
+        meter.late(now, 28, 0.1, &policy);
+        now += 900 * MS;
+        let step = meter.ran(now, 5 * MS, 0.1, &policy);
+        assert!(
+            matches!(step, Some(Step::Throttled { used, .. }) if used > 0.1 * 1.25),
+            "{step:?}"
+        );
+    }
+
+    #[test]
+    fn late_pictures_of_a_throttled_session_count_as_over_its_share() {
+        let policy = FairShare::default();
+        let mut now = Instant::now();
+        let mut meter = ShareMeter::new(now);
+        let (steps, _) = feed(&mut meter, &mut now, 31, 33 * MS, 45 * MS, 0.4, &policy);
+        assert!(matches!(steps.as_slice(), [Step::Throttled { .. }]));
+        // Throttled, it gets a turn only every 150 ms (it waits behind the
+        // others), when its budget has grown back: nothing is skipped at
+        // its turns, but the pictures between them went late.
+        let mut steps = Vec::new();
+        for _ in 0..3 {
+            for _ in 0..7 {
+                now += 150 * MS;
+                assert!(meter.may_run(now, 0.4, &policy));
+                steps.extend(meter.ran(now, 45 * MS, 0.4, &policy));
+                steps.extend(meter.late(now, 3, 0.4, &policy));
+            }
+        }
+        assert!(
+            matches!(
+                steps.as_slice(),
+                [
+                    Step::StillOver { .. },
+                    Step::StillOver { .. },
+                    Step::Shed { .. }
+                ]
+            ),
+            "{steps:?}"
+        );
+    }
+
+    #[test]
+    fn a_throttled_session_runs_within_its_share() {
+        let policy = FairShare::default();
+        let mut now = Instant::now();
+        let mut meter = ShareMeter::new(now);
+        let share = 0.4;
+        feed(&mut meter, &mut now, 31, 33 * MS, 45 * MS, share, &policy);
+        assert!(meter.throttled());
+        // Over 3 windows (before it is shed), what it ran stays within
+        // its share: 0.4 s of worker time a second, give or take.
+        let mut cpu = Duration::ZERO;
+        for _ in 0..89 {
+            now += 33 * MS;
+            if meter.may_run(now, share, &policy) {
+                cpu += 45 * MS;
+                meter.ran(now, 45 * MS, share, &policy);
+            } else {
+                meter.skipped(now, share, &policy);
+            }
+        }
+        let used = cpu.as_secs_f64() / (89.0 * 0.033);
+        assert!(used <= share + 0.05, "{used}");
+        assert!(used >= share - 0.1, "{used}");
+    }
+}
