@@ -154,6 +154,10 @@ const WORKER_ARG: &str = "--framechain-compile-worker";
 /// Set once [`compile_worker_main`] has run in this process: the executable
 /// knows how to be a compile worker, so engines compile in one.
 static WORKER_INSTALLED: AtomicBool = AtomicBool::new(false);
+/// Set when starting a worker failed because this root lacks the
+/// executable or its ELF interpreter (the containerd shim runs jobs and
+/// `serve` inside the image's root, which holds neither).
+static WORKER_UNREACHABLE: AtomicBool = AtomicBool::new(false);
 
 /// Call first thing in `main` of a program that loads stages (the
 /// `framechain` CLI, `framechain serve` and the containerd shim do). When
@@ -211,9 +215,28 @@ pub(crate) fn env_memory() -> Option<Result<usize, String>> {
     })
 }
 
-/// Whether [`compile_worker_main`] ran in this process.
+/// Whether stages are compiled in a worker process: [`compile_worker_main`]
+/// ran in this process, and the process can start its own executable.
+/// When the hook ran but no worker can start here (inside a container's
+/// root, which lacks `/proc`, the executable or its ELF interpreter),
+/// stages are compiled in this process under the static caps only, with
+/// one warning per process; the container's memory limit then bounds what
+/// a compile can take.
 pub(crate) fn worker_installed() -> bool {
-    WORKER_INSTALLED.load(Ordering::Relaxed)
+    if !WORKER_INSTALLED.load(Ordering::Relaxed) {
+        return false;
+    }
+    if !WORKER_UNREACHABLE.load(Ordering::Relaxed) && worker_executable().is_some() {
+        return true;
+    }
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    WARNED.call_once(|| {
+        log::warn!(
+            "no compile worker: this process cannot start its own executable (not in this \
+             root), so stages are compiled in this process under the static caps only"
+        );
+    });
+    false
 }
 
 /// The settings that change the code wasmtime generates; the worker's
@@ -356,7 +379,12 @@ pub(crate) fn compile_in_worker(
         path: path.to_owned(),
         limit,
     };
-    let mut command = Command::new(current_exe());
+    let Some(executable) = worker_executable() else {
+        return Err(failed(
+            "this process cannot reach its own executable".into(),
+        ));
+    };
+    let mut command = Command::new(executable);
     command
         .arg(WORKER_ARG)
         .args(settings.to_args())
@@ -413,9 +441,17 @@ pub(crate) fn compile_in_worker(
         .lock()
         .unwrap_or_else(|poison| poison.into_inner());
     let start = Instant::now();
-    let mut child = command
-        .spawn()
-        .map_err(|error| failed(format!("cannot start it ({error})")))?;
+    let mut child = command.spawn().map_err(|error| {
+        if matches!(
+            error.kind(),
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
+        ) {
+            // The executable, or its ELF interpreter, is not in this root
+            // (a shim container): no worker can start in this process.
+            WORKER_UNREACHABLE.store(true, Ordering::Relaxed);
+        }
+        failed(format!("cannot start it ({error})"))
+    })?;
     let mut stdin = child.stdin.take().expect("stdin is piped");
     let stdout = child.stdout.take().expect("stdout is piped");
     // Both ends are served by threads so the deadline holds whatever the
@@ -501,14 +537,15 @@ pub(crate) fn compile_in_worker(
     }
 }
 
-/// This executable: `/proc/self/exe` names it even after it was replaced or
-/// deleted on disk (an upgrade), so the worker is always the same build as
-/// the parent.
-fn current_exe() -> PathBuf {
+/// This executable, if this process can reach it to start a worker:
+/// `/proc/self/exe` names it even after it was replaced or deleted on disk
+/// (an upgrade), so the worker is always the same build as the parent.
+/// Inside a container whose root holds no `/proc` (the containerd shim runs
+/// a job or `serve` in the image's own root) there is none.
+pub(crate) fn worker_executable() -> Option<PathBuf> {
     let proc = PathBuf::from("/proc/self/exe");
     if proc.exists() {
-        proc
-    } else {
-        std::env::current_exe().unwrap_or(proc)
+        return Some(proc);
     }
+    std::env::current_exe().ok().filter(|path| path.is_file())
 }

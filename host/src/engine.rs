@@ -322,7 +322,7 @@ impl Engine {
                 "compiled stage {} in {} ms ({})",
                 path.display(),
                 start.elapsed().as_millis(),
-                if in_worker {
+                if in_worker && crate::compile::worker_installed() {
                     "in a compile worker process"
                 } else {
                     "in this process"
@@ -335,7 +335,7 @@ impl Engine {
     fn compile_unchecked(&self, path: &Path, wasm: &[u8], in_worker: bool) -> Result<Vec<u8>> {
         let config = &self.inner.config;
         if in_worker {
-            return crate::compile::compile_in_worker(
+            let compiled = crate::compile::compile_in_worker(
                 path,
                 wasm,
                 self.inner.code_settings,
@@ -345,6 +345,11 @@ impl Engine {
                     max_artifact: self.max_artifact_bytes(),
                 },
             );
+            // A worker that cannot start in this root (a shim container)
+            // never will: compile here, as without the hook.
+            if compiled.is_ok() || crate::compile::worker_installed() {
+                return compiled;
+            }
         }
         self.inner
             .wasmtime
