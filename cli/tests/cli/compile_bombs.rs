@@ -11,11 +11,11 @@
 //! as cli/tests/cli/hostile.rs explains, the test process's own memory at
 //! the fork, so it is only an upper bound).
 
-use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use super::watch::{Limits, watch};
 use super::{path_str, scratch, stage_path};
 
 #[path = "../../../host/tests/integration/compile_bomb_gen.rs"]
@@ -35,63 +35,29 @@ struct Finished {
 }
 
 fn framechain_watched(args: &[&str], env: &[(&str, &str)], cache: &Path) -> Finished {
-    let start = Instant::now();
-    #[allow(
-        clippy::zombie_processes,
-        reason = "reaped by wait4 below, which also gives the peak memory"
-    )]
-    let mut child = Command::new(env!("CARGO_BIN_EXE_framechain"))
-        .args(args)
-        .envs(env.iter().copied())
-        .env("FRAMECHAIN_STAGE_PATH", stage_path())
-        .env("XDG_CACHE_HOME", cache)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("framechain starts");
-    let pid = libc::pid_t::try_from(child.id()).expect("a pid fits pid_t");
-    let mut pipe = child.stderr.take().expect("stderr is piped");
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = pipe.read_to_string(&mut text);
-        text
-    });
-    let mut own_peak_kib = 0;
-    let (status, usage) = loop {
-        // Read before reaping: after wait4 the process is gone.
-        if let Some(peak) = own_peak(pid) {
-            own_peak_kib = own_peak_kib.max(peak);
-        }
-        let mut status = 0;
-        // SAFETY: rusage is plain data; all zeroes is a valid value.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: the pointers are to live locals of the right types.
-        let reaped = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
-        if reaped == pid {
-            break (status, usage);
-        }
-        assert_eq!(reaped, 0, "wait4: {}", std::io::Error::last_os_error());
-        if start.elapsed() > HARD_DEADLINE {
-            // SAFETY: pid is our child and not yet reaped.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
+    let watched = watch(
+        Command::new(env!("CARGO_BIN_EXE_framechain"))
+            .args(args)
+            .envs(env.iter().copied())
+            .env("FRAMECHAIN_STAGE_PATH", stage_path())
+            .env("XDG_CACHE_HOME", cache)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+        &Limits {
+            deadline: HARD_DEADLINE,
+            // The deadline bounds a bomb here; memory is what is measured.
+            kill_rss_kib: u64::MAX,
+            kept_bytes: 1 << 20,
+        },
+    );
     Finished {
-        code: libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)),
-        stderr: reader.join().expect("the reader does not panic"),
-        wall: start.elapsed(),
-        own_peak_kib,
-        tree_peak_kib: u64::try_from(usage.ru_maxrss).unwrap_or(0),
+        code: watched.code,
+        stderr: String::from_utf8_lossy(&watched.stderr).into_owned(),
+        wall: watched.wall,
+        own_peak_kib: watched.own_peak_kib,
+        tree_peak_kib: watched.peak_rss_kib,
     }
-}
-
-/// The process's own peak resident memory so far, KiB (`VmHWM`).
-fn own_peak(pid: libc::pid_t) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 fn assert_one_line(run: &Finished, expected: &str) {

@@ -10,11 +10,11 @@
 //! [`HARD_DEADLINE`], or past [`rss_kill_kib`]) so it fails the test
 //! instead of hanging CI or the machine.
 
-use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use super::watch::{Limits, watch};
 use super::{path_str, scratch, stage_path};
 
 /// Longest any run may take before the test kills it.
@@ -113,83 +113,31 @@ fn rss_kill_kib(limit_mib: u64) -> u64 {
     rss_bound_kib(limit_mib) + (512 << 10)
 }
 
-/// The resident size of a running process, KiB.
-fn current_rss_kib(pid: libc::pid_t) -> Option<u64> {
-    let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    // SAFETY: sysconf has no preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    Some(pages * u64::try_from(page).ok()? / 1024)
-}
-
 /// Runs `framechain args`, killing it after [`HARD_DEADLINE`] or once its
 /// resident memory passes `rss_kill_kib`; stdout is discarded.
 fn run_watched(args: &[&str], rss_kill_kib: u64) -> Finished {
-    let start = Instant::now();
-    #[allow(
-        clippy::zombie_processes,
-        reason = "reaped by wait4 below, which also gives the peak memory"
-    )]
-    let mut child = Command::new(env!("CARGO_BIN_EXE_framechain"))
-        .args(args)
-        .env("FRAMECHAIN_STAGE_PATH", stage_path())
-        .env("XDG_CACHE_HOME", scratch().join("cache"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("framechain starts");
-    let pid = libc::pid_t::try_from(child.id()).expect("a pid fits pid_t");
-    let mut pipe = child.stderr.take().expect("stderr is piped");
-    // Drained all along, so a flood cannot block the child on a full pipe.
-    let reader = std::thread::spawn(move || {
-        let (mut kept, mut total) = (Vec::new(), 0);
-        let mut buffer = vec![0u8; 64 * 1024];
-        while let Ok(n @ 1..) = pipe.read(&mut buffer) {
-            total += n;
-            let room = STDERR_KEPT.saturating_sub(kept.len());
-            kept.extend_from_slice(&buffer[..n.min(room)]);
-        }
-        (kept, total)
-    });
-    let mut killed = None;
-    // One thread both watches and reaps, so the pid killed is always still
-    // our unreaped child.
-    let (status, usage) = loop {
-        let mut status = 0;
-        // SAFETY: rusage is plain data; all zeroes is a valid value.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: the pointers are to live locals of the right types.
-        let reaped = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
-        if reaped == pid {
-            break (status, usage);
-        }
-        assert_eq!(reaped, 0, "wait4: {}", std::io::Error::last_os_error());
-        if killed.is_none() {
-            if start.elapsed() > HARD_DEADLINE {
-                killed = Some(format!("still running after {HARD_DEADLINE:?}"));
-            } else if let Some(rss) = current_rss_kib(pid)
-                && rss > rss_kill_kib
-            {
-                killed = Some(format!("resident memory {} MiB", rss >> 10));
-            }
-            if killed.is_some() {
-                // SAFETY: pid is our child and not yet reaped.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let wall = start.elapsed();
-    let (stderr, stderr_len) = reader.join().expect("the stderr reader does not panic");
+    let watched = watch(
+        Command::new(env!("CARGO_BIN_EXE_framechain"))
+            .args(args)
+            .env("FRAMECHAIN_STAGE_PATH", stage_path())
+            .env("XDG_CACHE_HOME", scratch().join("cache"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+        &Limits {
+            deadline: HARD_DEADLINE,
+            kill_rss_kib: rss_kill_kib,
+            kept_bytes: STDERR_KEPT,
+        },
+    );
     Finished {
-        code: libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)),
-        signal: libc::WIFSIGNALED(status).then(|| libc::WTERMSIG(status)),
-        stderr,
-        stderr_len,
-        wall,
-        peak_rss_kib: u64::try_from(usage.ru_maxrss).unwrap_or(0),
-        killed,
+        code: watched.code,
+        signal: watched.signal,
+        stderr: watched.stderr,
+        stderr_len: watched.stderr_len,
+        wall: watched.wall,
+        peak_rss_kib: watched.peak_rss_kib,
+        killed: watched.killed,
     }
 }
 

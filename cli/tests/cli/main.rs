@@ -12,6 +12,7 @@ mod precompiled;
 mod realtime;
 mod telemedicine;
 mod tools_hostile;
+mod watch;
 
 fn stage_path() -> String {
     if let Ok(path) = std::env::var("FRAMECHAIN_STAGE_PATH") {

@@ -15,10 +15,11 @@ use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
+use crate::watch::{Limits, watch};
 use crate::{path_str, scratch, stage_path};
 
 /// Longest a refusal may take, start-up included; a FIFO read blocks
@@ -85,80 +86,30 @@ impl Finished {
     }
 }
 
-/// The resident size of a running process, MiB.
-fn current_rss_mib(pid: libc::pid_t) -> Option<u64> {
-    let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    // SAFETY: sysconf has no preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    Some((pages * u64::try_from(page).ok()?) >> 20)
-}
-
 /// Runs `framechain args`, killing it after [`DEADLINE`] or past
 /// [`KILL_RSS_MIB`]; its peak memory comes from `wait4`.
 fn run_watched(args: &[&str]) -> Finished {
-    let start = Instant::now();
-    #[allow(
-        clippy::zombie_processes,
-        reason = "reaped by wait4 below, which also gives the peak memory"
-    )]
-    let mut child = Command::new(env!("CARGO_BIN_EXE_framechain"))
-        .args(args)
-        .env("FRAMECHAIN_STAGE_PATH", stage_path())
-        .env("XDG_CACHE_HOME", scratch().join("cache"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("framechain starts");
-    let pid = libc::pid_t::try_from(child.id()).expect("a pid fits pid_t");
-    // Drained all along (and cut), so the child never blocks on a full pipe.
-    let drain = |mut pipe: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut kept = Vec::new();
-            let mut buffer = vec![0u8; 64 * 1024];
-            while let Ok(n @ 1..) = pipe.read(&mut buffer) {
-                let room = (1usize << 20).saturating_sub(kept.len());
-                kept.extend_from_slice(&buffer[..n.min(room)]);
-            }
-            String::from_utf8_lossy(&kept).into_owned()
-        })
-    };
-    let stdout = drain(Box::new(child.stdout.take().expect("stdout is piped")));
-    let stderr = drain(Box::new(child.stderr.take().expect("stderr is piped")));
-    let mut killed = None;
-    let (status, usage) = loop {
-        let mut status = 0;
-        // SAFETY: rusage is plain data; all zeroes is a valid value.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: the pointers are to live locals of the right types.
-        let reaped = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
-        if reaped == pid {
-            break (status, usage);
-        }
-        assert_eq!(reaped, 0, "wait4: {}", std::io::Error::last_os_error());
-        if killed.is_none() {
-            if start.elapsed() > DEADLINE {
-                killed = Some(format!("still running after {DEADLINE:?}"));
-            } else if let Some(rss) = current_rss_mib(pid)
-                && rss > KILL_RSS_MIB
-            {
-                killed = Some(format!("resident memory {rss} MiB"));
-            }
-            if killed.is_some() {
-                // SAFETY: pid is our child and not yet reaped.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let watched = watch(
+        Command::new(env!("CARGO_BIN_EXE_framechain"))
+            .args(args)
+            .env("FRAMECHAIN_STAGE_PATH", stage_path())
+            .env("XDG_CACHE_HOME", scratch().join("cache"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+        &Limits {
+            deadline: DEADLINE,
+            kill_rss_kib: KILL_RSS_MIB << 10,
+            kept_bytes: 1 << 20,
+        },
+    );
     Finished {
-        code: libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)),
-        stdout: stdout.join().expect("the stdout reader does not panic"),
-        stderr: stderr.join().expect("the stderr reader does not panic"),
-        wall: start.elapsed(),
-        peak_rss_mib: u64::try_from(usage.ru_maxrss).unwrap_or(0) >> 10,
-        killed,
+        code: watched.code,
+        stdout: String::from_utf8_lossy(&watched.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&watched.stderr).into_owned(),
+        wall: watched.wall,
+        peak_rss_mib: watched.peak_rss_kib >> 10,
+        killed: watched.killed,
     }
 }
 
