@@ -59,8 +59,9 @@ impl Pipeline {
     }
 
     /// The same pipeline taking pictures of at most `max_width` by
-    /// `max_height` (each `None` for no bound on that side): a picture
-    /// over it, leaving the first stage (the decoder) or pushed into it,
+    /// `max_height` (each `None` for no bound on that side; with both, a
+    /// picture may fit either way round): a picture over it, leaving the
+    /// first stage (the decoder) or pushed into it,
     /// fails the session with [`crate::StageFailure::PictureSize`] before
     /// the rest of the chain spends anything on it. A server uses it to
     /// hold every pipeline to its own bound (`framechain serve

@@ -445,9 +445,8 @@ impl Session {
         let (Media::Frame(frame), (max_width, max_height)) = (item, self.max_picture) else {
             return Ok(());
         };
-        let over = |side: u32, max: Option<u32>| max.is_some_and(|max| side > max);
         let (width, height) = (frame.width(), frame.height());
-        if !over(width, max_width) && !over(height, max_height) {
+        if fits_bound(width, height, max_width, max_height) {
             return Ok(());
         }
         let failure = StageFailure::PictureSize {
@@ -578,5 +577,40 @@ fn media_bytes(media: &Media) -> usize {
     match media {
         Media::Frame(frame) => frame.held_bytes(),
         Media::Packet(packet) => packet.data.len(),
+    }
+}
+
+/// Whether a `width` x `height` picture fits a pipeline's bound. With both
+/// sides bounded it may fit either way round: the bound is on what a
+/// picture costs, and a phone held upright sends 1080x1920 where its
+/// camera held level sends 1920x1080.
+fn fits_bound(width: u32, height: u32, max_width: Option<u32>, max_height: Option<u32>) -> bool {
+    let within = |side: u32, max: Option<u32>| max.is_none_or(|max| side <= max);
+    let as_is = within(width, max_width) && within(height, max_height);
+    let turned = max_width.is_some()
+        && max_height.is_some()
+        && within(height, max_width)
+        && within(width, max_height);
+    as_is || turned
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fits_bound;
+
+    #[test]
+    fn a_picture_fits_its_bound_either_way_round() {
+        let hd = (Some(1920), Some(1080));
+        assert!(fits_bound(1920, 1080, hd.0, hd.1));
+        assert!(fits_bound(1080, 1920, hd.0, hd.1), "a phone held upright");
+        assert!(fits_bound(1280, 720, hd.0, hd.1));
+        assert!(!fits_bound(4096, 2304, hd.0, hd.1));
+        assert!(!fits_bound(2304, 4096, hd.0, hd.1));
+        assert!(!fits_bound(1921, 1080, hd.0, hd.1));
+        assert!(!fits_bound(1920, 1920, hd.0, hd.1));
+        // One side bounded: that side only, as it is.
+        assert!(fits_bound(720, 1920, Some(1280), None));
+        assert!(!fits_bound(1920, 720, Some(1280), None));
+        assert!(fits_bound(16384, 16384, None, None));
     }
 }

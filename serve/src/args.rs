@@ -71,7 +71,7 @@ pub struct ServeArgs {
     /// Open HTTP connections from one client address (IPv6: its /64) at most; more are answered 503 and closed at once.
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub http_max_connections_per_client: usize,
-    /// The largest picture a publisher may send, WIDTHxHEIGHT: a larger one out of the decoder ends the call before the rest of the pipeline spends anything on it (a pipeline file's max-width/max-height also hold; the tighter wins). `none`: no bound from the server.
+    /// The largest picture a publisher may send, WIDTHxHEIGHT, either way round (1080x1920 fits 1920x1080): a larger one out of the decoder ends the call before the rest of the pipeline spends anything on it (a pipeline file's max-width/max-height also hold; the tighter wins). `none`: no bound from the server.
     #[arg(long, value_name = "WxH", default_value = "1920x1080", value_parser = parse_max_size)]
     pub max_size: MaxSize,
 }

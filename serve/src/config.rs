@@ -300,7 +300,9 @@ pub struct ServeConfig {
     /// no bound from the server; a pipeline file's `max-width` and
     /// `max-height` still hold, and the tighter wins). A larger picture
     /// out of the decoder ends the publisher's call before the rest of
-    /// the pipeline spends anything on it. Default 1920x1080.
+    /// the pipeline spends anything on it. A picture may fit either way
+    /// round (a phone's upright 1080x1920 fits 1920x1080). Default
+    /// 1920x1080.
     pub max_picture: Option<(u32, u32)>,
     /// The operator's bearer token for `POST /admin/stages/STAGE` (swapping
     /// a stage in every running call); `None` turns the endpoint off.
