@@ -17,7 +17,7 @@ use framechain::live::{
 };
 use framechain::{ChainSpec, Codec, Error, Media, Packet, Pipeline, SessionStats, StageFailure};
 
-use crate::support::{engine, flat_frame, pipeline, testdata};
+use crate::support::{access_units, engine, flat_frame, pipeline};
 
 /// Everything a session told its owner, up to `Ended`.
 struct Heard {
@@ -164,37 +164,6 @@ fn four_hostile_publishers_are_held_to_their_share_and_shed() {
     check_held_to_their_share(4);
 }
 
-/// The first `limit` access units of the 1080p clip, whole, with their
-/// keyframe flags (the sandboxed parser cuts them).
-fn clip_units(limit: usize) -> Option<Vec<Packet>> {
-    let clip = testdata()?.join("h264/throughput/real1080p30_10s_cbp_6M.264");
-    let data = std::fs::read(&clip).expect("the throughput clip");
-    let engine = engine();
-    let parser = pipeline(&engine, "parse-h264");
-    let mut session = parser.start_session().unwrap();
-    let mut units = Vec::new();
-    for chunk in data.chunks(64 << 10) {
-        let packet = Packet {
-            codec: Codec::H264,
-            data: chunk.to_vec(),
-            pts: -1,
-            dts: -1,
-            keyframe: false,
-        };
-        units.extend(session.push(Media::Packet(packet)).unwrap());
-        if units.len() >= limit {
-            break;
-        }
-    }
-    Some(
-        units
-            .into_iter()
-            .take(limit)
-            .map(|media| media.into_packet().unwrap())
-            .collect(),
-    )
-}
-
 fn bounded(launch: &str, max: &str) -> ChainSpec {
     let mut yaml = format!("version: 1\n{max}\nstages:\n");
     for stage in launch.split(" ! ") {
@@ -217,7 +186,7 @@ fn bounded(launch: &str, max: &str) -> ChainSpec {
 
 #[test]
 fn pictures_over_the_pipelines_bound_fail_the_session_in_run_and_live() {
-    let Some(units) = clip_units(3) else {
+    let Some(units) = access_units(3) else {
         return;
     };
     let engine = engine();
@@ -343,7 +312,7 @@ fn raw_pictures_over_the_bound_are_refused_at_the_first_stage() {
 #[test]
 #[ignore]
 fn measure_hostile_publishers() {
-    let Some(healthy_units) = clip_units(300) else {
+    let Some(healthy_units) = access_units(300) else {
         panic!("the measurement needs the test data");
     };
     let env = |name: &str, default: u64| {

@@ -6,46 +6,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use framechain::live::{LATE_DROP, LiveConfig, LiveEvent, LiveRuntime, LiveSession};
-use framechain::{
-    Busy, Codec, Error, Frame, Media, Packet, Plane, SessionEvent, SessionStats, StageFailure,
-};
+use framechain::{Busy, Error, Frame, Media, Plane, SessionEvent, SessionStats, StageFailure};
 
 use crate::h264::{encode_requesting_keyframes, keyframes, test_frame};
-use crate::support::{engine, flat_frame, pipeline, testdata};
-
-/// The first `limit` access units of the 1080p Constrained Baseline clip
-/// (GOP 60), cut by the sandboxed `parse-h264` stage.
-fn access_units(limit: usize) -> Option<Vec<Packet>> {
-    let clip = testdata()?.join("h264/throughput/real1080p30_10s_cbp_6M.264");
-    let data = std::fs::read(&clip).expect("the throughput clip");
-    let engine = engine();
-    let parser = pipeline(&engine, "parse-h264");
-    let mut session = parser.start_session().unwrap();
-    let mut units = Vec::new();
-    for chunk in data.chunks(64 << 10) {
-        let packet = Packet {
-            codec: Codec::H264,
-            data: chunk.to_vec(),
-            pts: -1,
-            dts: -1,
-            keyframe: false,
-        };
-        units.extend(session.push(Media::Packet(packet)).unwrap());
-        if units.len() >= limit {
-            break;
-        }
-    }
-    if units.len() < limit {
-        units.extend(session.flush().unwrap());
-    }
-    let units: Vec<Packet> = units
-        .into_iter()
-        .take(limit)
-        .map(|media| media.into_packet().expect("parse-h264 gives packets"))
-        .collect();
-    assert_eq!(units.len(), limit, "the clip has {limit} access units");
-    Some(units)
-}
+use crate::support::{access_units, engine, flat_frame, pipeline};
 
 #[test]
 fn parse_h264_cuts_one_access_unit_per_packet_with_keyframes_marked() {
