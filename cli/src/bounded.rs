@@ -8,7 +8,7 @@
 use std::fmt;
 use std::fs::{Metadata, OpenOptions};
 use std::io::Read;
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// Why a file was not read. `what` says which kind of file it was meant to
@@ -100,7 +100,7 @@ pub fn read_regular(path: &Path, what: &'static str, cap: u64) -> Result<Vec<u8>
             return Err(ReadError::NotRegular {
                 what,
                 path: path.to_owned(),
-                kind: file_kind(metadata),
+                kind: framechain::file_kind(metadata),
                 cap,
             });
         }
@@ -141,23 +141,6 @@ pub fn read_regular(path: &Path, what: &'static str, cap: u64) -> Result<Vec<u8>
         });
     }
     Ok(bytes)
-}
-
-fn file_kind(metadata: &Metadata) -> &'static str {
-    let kind = metadata.file_type();
-    if kind.is_dir() {
-        "folder"
-    } else if kind.is_char_device() {
-        "character device"
-    } else if kind.is_block_device() {
-        "block device"
-    } else if kind.is_fifo() {
-        "FIFO"
-    } else if kind.is_socket() {
-        "socket"
-    } else {
-        "special file"
-    }
 }
 
 #[cfg(test)]

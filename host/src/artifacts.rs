@@ -111,7 +111,11 @@ pub(crate) fn read_stage_file(path: &Path, max_bytes: usize) -> Result<StageFile
     })
 }
 
-fn file_kind(metadata: &std::fs::Metadata) -> &'static str {
+/// What a file that is not a regular file is, in the words a refusal
+/// uses: "folder", "character device", "block device", "FIFO", "socket" or
+/// "special file". Shared by every reader that takes only regular files
+/// (stage files here, the CLI's `package` inputs).
+pub fn file_kind(metadata: &std::fs::Metadata) -> &'static str {
     use std::os::unix::fs::FileTypeExt;
     let kind = metadata.file_type();
     if kind.is_dir() {

@@ -61,7 +61,7 @@ mod stats;
 mod stderr;
 pub mod text;
 
-pub use artifacts::{DEFAULT_MAX_COMPONENT_BYTES, TrustedPrecompiled};
+pub use artifacts::{DEFAULT_MAX_COMPONENT_BYTES, TrustedPrecompiled, file_kind};
 pub use bindings::types::{
     Codec, FrameError, ParamKind, ParamSpec, PixelFormat, Plane, Port, Rect, Region,
     StageDescription,
