@@ -199,16 +199,31 @@ fn cache_dir() -> Option<PathBuf> {
         .map(|base| base.join("framechain"))
 }
 
+/// Every stage in the stage folders, by the name it describes itself by,
+/// with the summary of the file that name finds (or why it finds none: two
+/// files of a folder claiming it), and a line for each file that cannot
+/// load.
 fn list_stages(registry: &StageRegistry) -> Result<(), String> {
-    let names = registry.builtin_names();
-    if names.is_empty() {
+    let files = registry.files();
+    if files.is_empty() {
         return Err("no built-in stages found; build them with `cargo xtask build` or set FRAMECHAIN_STAGE_PATH".into());
     }
     let engine = engine(registry.clone(), 256, Duration::from_secs(1), true)?;
+    let mut names = std::collections::BTreeSet::new();
+    for file in files {
+        let shown = file.display().to_string();
+        match engine.load_stage(&shown) {
+            Ok(stage) => {
+                names.insert(stage.name().to_owned());
+            }
+            Err(error) => println!("{:<14} (cannot load {shown}: {error})", "?"),
+        }
+    }
+    // Looked up as `run` looks a name up, so the list says what runs.
     for name in names {
         match engine.load_stage(&name) {
-            Ok(stage) => println!("{:<14} {}", stage.name(), stage.description().summary),
-            Err(error) => println!("{name:<14} (cannot load: {error})"),
+            Ok(stage) => println!("{name:<14} {}", stage.description().summary),
+            Err(error) => println!("{name:<14} ({error})"),
         }
     }
     Ok(())

@@ -90,7 +90,7 @@ pub fn run(args: NewStageArgs) -> Result<(), String> {
          framechain inspect {wasm}\n  \
          framechain check   {wasm}\n  \
          framechain run \"{wasm} x=100 y=100 size=64 ! scale width=640 height=360\" -i testsrc -o out.y4m\n\
-         To run it by name, copy it into a stage folder as {name}.wasm (the name it describes itself by).",
+         To run it by name ({name}), copy the .wasm into a stage folder (--stage-dir or FRAMECHAIN_STAGE_PATH) under any file name.",
         name = args.name
     );
     Ok(())

@@ -270,8 +270,10 @@ fn collect_files(
             })?;
             (base.join(&stage.stage), relative)
         } else {
-            let source = registry
-                .resolve(&stage.stage)
+            // The file of the stage that describes itself by this name,
+            // packaged under that name (`stages/<name>.wasm`).
+            let source = engine
+                .stage_path(&stage.stage)
                 .map_err(|error| error.to_string())?;
             (source, format!("stages/{}.wasm", stage.stage))
         };

@@ -217,14 +217,13 @@ impl Engine {
         }
     }
 
-    /// Loads a stage by built-in name or path: compiles it (or takes it from
-    /// the cache), checks that it is a framechain stage and reads its
+    /// Loads a stage by name or path: compiles it (or takes it from the
+    /// cache), checks that it is a framechain stage and reads its
     /// description. Loading the same file twice returns the same stage.
     ///
-    /// A stage asked for by name must describe itself under that name
-    /// (`redact.wasm` must say `redact`), so the name a pipeline file, a
-    /// package and a policy use is the one the stage reports; a file whose
-    /// name differs is refused with [`Error::StageNameMismatch`].
+    /// A name finds the stage that describes itself by that name, whatever
+    /// its file is called ([`Engine::stage_path`]); two files of one folder
+    /// claiming the name are refused with [`Error::StageNameClash`].
     pub fn load_stage(&self, reference: &str) -> Result<Arc<LoadedStage>> {
         self.load_stage_pinned(reference, None)
     }
@@ -232,21 +231,72 @@ impl Engine {
     /// [`Engine::load_stage`], and with `digest` (`sha256:HEX`) the stage
     /// file's content must have that digest, or the load is refused with
     /// [`Error::DigestMismatch`]. A stage loaded earlier from the same path
-    /// with other content is read again, so a pin names what runs.
+    /// with other content is read again, so a pin names what runs. A file
+    /// with other content is never compiled, not even to learn its name.
     pub fn load_stage_pinned(
         &self,
         reference: &str,
         digest: Option<&str>,
     ) -> Result<Arc<LoadedStage>> {
-        let path = self.registry().resolve(reference)?;
+        let path = self.find_stage(reference, digest)?;
+        self.load_path(reference, path, digest)
+    }
+
+    /// The file of a stage reference: a path as it is, a name to the file
+    /// of the stage that describes itself by that name (see
+    /// [`StageRegistry`]'s folders; the files named after it first, then
+    /// every file, each described once per process). For tools that ship
+    /// stage files, such as `framechain package`.
+    pub fn stage_path(&self, reference: &str) -> Result<PathBuf> {
+        self.find_stage(reference, None)
+    }
+
+    fn find_stage(&self, reference: &str, digest: Option<&str>) -> Result<PathBuf> {
+        if crate::registry::is_path(reference) {
+            return Ok(PathBuf::from(reference));
+        }
+        self.registry().find(reference, &mut |path| {
+            self.described_name(reference, path, digest)
+        })
+    }
+
+    /// The name the stage in `path` describes itself by: from the stages
+    /// this engine loaded, from what this process learnt of the file (same
+    /// size and modification time), or by loading it.
+    fn described_name(&self, reference: &str, path: &Path, digest: Option<&str>) -> Result<String> {
+        let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+        if let Some(stage) = self.lock_loaded().get(&key)
+            && digest.is_none_or(|digest| stage.digest() == digest)
+        {
+            return Ok(stage.name().to_owned());
+        }
+        let stamp = std::fs::metadata(path)
+            .ok()
+            .map(|meta| (meta.len(), meta.modified().ok()));
+        if digest.is_none()
+            && let Some(name) = described_names::get(&key, stamp)
+        {
+            return Ok(name);
+        }
+        let stage = self.load_path(reference, path.to_owned(), digest)?;
+        described_names::put(key, stamp, stage.name());
+        Ok(stage.name().to_owned())
+    }
+
+    /// Loads the stage file at `path`, from this engine's loaded stages when
+    /// it has it with the pinned content.
+    fn load_path(
+        &self,
+        reference: &str,
+        path: PathBuf,
+        digest: Option<&str>,
+    ) -> Result<Arc<LoadedStage>> {
         let key = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
         let cached = self.lock_loaded().get(&key).cloned();
-        let stage = match cached {
-            Some(stage) if digest.is_none_or(|digest| stage.digest() == digest) => stage,
-            _ => self.load_file(reference, path, key, digest)?,
-        };
-        self.registry().check_name(reference, &stage)?;
-        Ok(stage)
+        match cached {
+            Some(stage) if digest.is_none_or(|digest| stage.digest() == digest) => Ok(stage),
+            _ => self.load_file(reference, path, key, digest),
+        }
     }
 
     /// Reads, checks against a pinned digest, compiles and describes a
@@ -567,6 +617,40 @@ impl EpochTicker {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
+        }
+    }
+}
+
+/// What this process learnt of stage files' names, so that looking a name
+/// up does not describe the same file again for every engine (the
+/// integration tests and a server make many). Keyed by canonical path and
+/// checked against the file's size and modification time.
+mod described_names {
+    use std::collections::HashMap;
+    use std::path::{Path, PathBuf};
+    use std::sync::{LazyLock, Mutex, MutexGuard};
+    use std::time::SystemTime;
+
+    /// A file's size and modification time, when they can be read.
+    pub(super) type Stamp = Option<(u64, Option<SystemTime>)>;
+
+    static NAMES: LazyLock<Mutex<HashMap<PathBuf, (Stamp, String)>>> =
+        LazyLock::new(Default::default);
+
+    fn lock() -> MutexGuard<'static, HashMap<PathBuf, (Stamp, String)>> {
+        // Single inserts and reads: a panic cannot leave it half-updated.
+        NAMES.lock().unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    pub(super) fn get(path: &Path, stamp: Stamp) -> Option<String> {
+        let names = lock();
+        let (known, name) = names.get(path)?;
+        (stamp.is_some() && *known == stamp).then(|| name.clone())
+    }
+
+    pub(super) fn put(path: PathBuf, stamp: Stamp, name: &str) {
+        if stamp.is_some() {
+            lock().insert(path, (stamp, name.to_owned()));
         }
     }
 }

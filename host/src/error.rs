@@ -39,17 +39,36 @@ pub enum Error {
         known: String,
     },
 
-    /// A stage asked for by name is in a file of that name but describes
-    /// itself under another name (see `StageRegistry::check_name`).
+    /// No stage describes itself by the name asked for, but a file named
+    /// after it is there and describes itself under another name (a
+    /// stage is known by the name it gives itself, not by its file name).
     #[error(
-        "stage file {} describes itself as {name}; name the file {name}.wasm (or give its path)",
+        "no stage describes itself as {asked}; the file {} describes itself as {name}: call it {name} (or give its path)",
         path.display()
     )]
     StageNameMismatch {
-        /// The stage file found for the name.
+        /// The name asked for.
+        asked: String,
+        /// The file named after it.
         path: PathBuf,
-        /// The name the stage gives itself in `describe()`.
+        /// The name that file's stage gives itself in `describe()`.
         name: String,
+    },
+
+    /// Two files of one stage folder describe themselves by the same name:
+    /// which one runs must not depend on directory order.
+    #[error(
+        "two stage files in one folder describe themselves as {name}: {} and {}; remove or rename one",
+        first.display(),
+        second.display()
+    )]
+    StageNameClash {
+        /// The name both claim.
+        name: String,
+        /// One file claiming it.
+        first: PathBuf,
+        /// The other.
+        second: PathBuf,
     },
 
     /// A stage file's content is not the one its pipeline pins

@@ -1,10 +1,29 @@
-//! Finding stage components: built-in names resolve to `<name>.wasm` in the
-//! stage directories, anything that looks like a path is taken as a path.
+//! Finding stage components. A stage is found by the name it describes
+//! itself by, whatever its file is called; anything that looks like a path
+//! is taken as a path.
+//!
+//! Looking a name up (`find`):
+//! 1. The files named after it, in each stage folder in order: `<name>.wasm`
+//!    and cargo's spelling `<name_with_underscores>.wasm` (cargo writes
+//!    `bar_probe.wasm` for the crate of a stage `bar-probe`). The first
+//!    folder holding one that describes itself as `<name>` wins.
+//! 2. Failing that, every `.wasm` file of the folders, in order, described
+//!    once per process (memoized by path, size and modification time): a
+//!    stage copied in under any file name is still found.
+//!
+//! Two files of one folder that both describe themselves as `<name>` at
+//! one step (`bar-probe.wasm` and `bar_probe.wasm`; in the scan, any two)
+//! are a clash, refused with an error naming both: which one runs must not
+//! depend on directory order. Step 1 does not describe the folder's other
+//! files, so that a name costs one file's load, not the folder's;
+//! `framechain stages` describes them all and shows every clash. An
+//! earlier folder overrides a later one, as with `PATH`. Describing a file runs its `describe` under the engine's
+//! limits (the compile limits, the call time limit), as `framechain stages`
+//! always has; a file that fails to load is skipped by the scan.
 
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::stage::LoadedStage;
 
 /// Environment variable holding extra stage directories, `:`-separated,
 /// searched before the default ones.
@@ -46,14 +65,16 @@ impl StageRegistry {
         StageRegistry { dirs }
     }
 
-    /// The folders searched for `<name>.wasm`, first match wins: for
-    /// messages, and for a front end that adds its own folders in front.
+    /// The stage folders, earlier ones first: for messages, and for a
+    /// front end that adds its own folders in front.
     pub fn dirs(&self) -> &[PathBuf] {
         &self.dirs
     }
 
-    /// The component file for a stage reference: a path (contains `/` or
-    /// ends in `.wasm`) or the name of a built-in stage.
+    /// The file named after a stage: a path (contains `/` or ends in
+    /// `.wasm`) as it is, or `<reference>.wasm` in the first folder that has
+    /// one. It does not look inside files; [`crate::Engine::stage_path`]
+    /// finds a stage by the name it describes itself by.
     pub fn resolve(&self, reference: &str) -> Result<PathBuf> {
         if is_path(reference) {
             return Ok(PathBuf::from(reference));
@@ -69,7 +90,14 @@ impl StageRegistry {
             })
     }
 
-    /// Names of the built-in stages found, sorted, without duplicates.
+    /// Every `.wasm` file in the stage folders: folder by folder in order,
+    /// sorted by file name within a folder.
+    pub fn files(&self) -> Vec<PathBuf> {
+        self.dirs.iter().flat_map(|dir| wasm_files(dir)).collect()
+    }
+
+    /// The stem of every `.wasm` file in the stage folders, sorted, without
+    /// duplicates (file names, not described names: see [`Self::files`]).
     pub fn builtin_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self
             .dirs
@@ -97,21 +125,126 @@ impl StageRegistry {
         }
     }
 
-    /// A stage found by name must describe itself under that name: the name
-    /// `run`, pipeline files, `framechain package` (`stages/<name>.wasm`)
-    /// and admission policies use is then the one `describe()` gives and
-    /// `framechain stages` lists. A stage given by path is named by its
-    /// `describe()` alone (its file name is free, as cargo's
-    /// `my_stage.wasm` for a stage `my-stage`).
-    pub fn check_name(&self, reference: &str, stage: &LoadedStage) -> Result<()> {
-        if is_path(reference) || stage.name() == reference {
-            return Ok(());
+    /// The file of the stage that describes itself as `name` (see the
+    /// module's docs for the order), where `describe` gives the name a file
+    /// describes itself by.
+    pub(crate) fn find(
+        &self,
+        name: &str,
+        describe: &mut dyn FnMut(&Path) -> Result<String>,
+    ) -> Result<PathBuf> {
+        let spellings = file_spellings(name);
+        // A file named after the stage that describes itself otherwise, for
+        // the error when no file anywhere claims the name.
+        let mut misnamed = None;
+        for dir in &self.dirs {
+            let mut claimants = Vec::new();
+            for path in spellings.iter().map(|file| dir.join(file)) {
+                if !path.is_file() {
+                    continue;
+                }
+                // A file named after the stage that cannot load says why
+                // (invalid component, pinned digest): it is the stage asked
+                // for, not one to pass over.
+                let described = describe(&path)?;
+                if described == name {
+                    claimants.push(path);
+                } else {
+                    misnamed.get_or_insert((path, described));
+                }
+            }
+            if let Some(found) = one_claimant(name, claimants)? {
+                return Ok(found);
+            }
         }
-        Err(Error::StageNameMismatch {
-            path: stage.path().to_owned(),
-            name: stage.name().to_owned(),
+        self.scan(name, describe)
+            .map_err(|error| match (error, misnamed) {
+                (Error::UnknownStage { .. }, Some((path, described))) => Error::StageNameMismatch {
+                    asked: crate::text::untrusted(name, crate::text::MAX_NAME_CHARS),
+                    path,
+                    name: crate::text::untrusted(&described, crate::text::MAX_NAME_CHARS),
+                },
+                (error, _) => error,
+            })
+    }
+
+    /// Step 2 of [`Self::find`]: every file, folder by folder.
+    fn scan(
+        &self,
+        name: &str,
+        describe: &mut dyn FnMut(&Path) -> Result<String>,
+    ) -> Result<PathBuf> {
+        let mut known = Vec::new();
+        for dir in &self.dirs {
+            let mut claimants = Vec::new();
+            for path in wasm_files(dir) {
+                // A file that does not load is not a stage by any name here.
+                let Ok(described) = describe(&path) else {
+                    continue;
+                };
+                if described == name {
+                    claimants.push(path);
+                } else {
+                    known.push(described);
+                }
+            }
+            if let Some(found) = one_claimant(name, claimants)? {
+                return Ok(found);
+            }
+        }
+        known.sort();
+        known.dedup();
+        Err(Error::UnknownStage {
+            name: crate::text::untrusted(name, crate::text::MAX_NAME_CHARS),
+            known: if known.is_empty() {
+                "none found; build them with `cargo xtask build` or set FRAMECHAIN_STAGE_PATH"
+                    .to_owned()
+            } else {
+                known
+                    .iter()
+                    .map(|name| crate::text::untrusted(name, crate::text::MAX_NAME_CHARS))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
         })
     }
+}
+
+/// The file names a stage `name` may have: `<name>.wasm`, and cargo's
+/// `<name_with_underscores>.wasm` when that differs.
+fn file_spellings(name: &str) -> Vec<String> {
+    let mut files = vec![format!("{name}.wasm")];
+    let cargo = format!("{}.wasm", name.replace('-', "_"));
+    if cargo != files[0] {
+        files.push(cargo);
+    }
+    files
+}
+
+/// The one file of a folder claiming `name`, none, or a clash.
+fn one_claimant(name: &str, mut claimants: Vec<PathBuf>) -> Result<Option<PathBuf>> {
+    match claimants.len() {
+        0 => Ok(None),
+        1 => Ok(claimants.pop()),
+        _ => Err(Error::StageNameClash {
+            name: name.to_owned(),
+            first: claimants[0].clone(),
+            second: claimants[1].clone(),
+        }),
+    }
+}
+
+/// The `.wasm` files of one folder, sorted by name; none if it cannot be
+/// read.
+fn wasm_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "wasm") && path.is_file())
+        .collect();
+    files.sort();
+    files
 }
 
 /// Whether a stage reference is a path (contains `/` or ends in `.wasm`)

@@ -37,41 +37,117 @@ fn engine_with_dir(dir: &Path) -> Engine {
     .expect("engine")
 }
 
-#[test]
-fn a_stage_file_named_unlike_its_stage_is_refused_by_name_and_taken_by_path() {
-    let dir = scratch("renamed");
-    let renamed = dir.join("resize.wasm");
-    std::fs::copy(built("scale"), &renamed).unwrap();
-    let engine = engine_with_dir(&dir);
+/// An engine that looks in `dir` only.
+fn engine_with_only(dir: &Path) -> Engine {
+    Engine::new(EngineConfig {
+        registry: StageRegistry::with_dirs(vec![dir.to_owned()]),
+        ..support::config()
+    })
+    .expect("engine")
+}
 
-    // Listed by its file name, so the name a user sees is the one asked for...
-    assert!(engine.registry().builtin_names().contains(&"resize".into()));
-    // ...and asking for it by that name says what is wrong and how to fix it.
-    let error = engine.load_stage("resize").err().expect("refused");
+#[test]
+fn a_stage_is_found_by_the_name_it_describes_whatever_its_file_is_called() {
+    let dir = scratch("any-file-name");
+    // Cargo's spelling of a stage with a `-` in its name...
+    std::fs::copy(built("parse-h264"), dir.join("parse_h264.wasm")).unwrap();
+    // ...and a file called nothing like its stage.
+    std::fs::copy(built("scale"), dir.join("my-build-17.wasm")).unwrap();
+    let engine = engine_with_only(&dir);
+
+    let parse = engine
+        .load_stage("parse-h264")
+        .expect("found by described name");
+    assert_eq!(parse.path(), dir.join("parse_h264.wasm"));
+    let scale = engine.load_stage("scale").expect("found by described name");
+    assert_eq!(scale.path(), dir.join("my-build-17.wasm"));
+    assert_eq!(
+        engine.stage_path("scale").unwrap(),
+        dir.join("my-build-17.wasm")
+    );
+    let chain = ChainSpec::parse_launch("scale width=64 height=36").unwrap();
+    let pipeline = Pipeline::build(&engine, &chain).expect("a chain by described name");
+    let mut session = pipeline.start_session().unwrap();
+    let out = session
+        .push(Media::Frame(support::flat_frame(128, 72, 90, 0)))
+        .unwrap();
+    assert_eq!(out.len(), 1);
+
+    // A name no file claims is unknown, and the message lists the names
+    // the stages give themselves, not their file names.
+    let error = engine.load_stage("my-build-17").err().expect("refused");
+    let message = error.to_string();
     assert!(
         matches!(error, Error::StageNameMismatch { .. }),
         "{error:?}"
     );
+    assert!(
+        message.contains("no stage describes itself as my-build-17")
+            && message.contains("describes itself as scale: call it scale"),
+        "{message}"
+    );
+    let error = engine.load_stage("parse_h264").err().expect("refused");
+    assert!(
+        matches!(error, Error::StageNameMismatch { .. }),
+        "{error:?}"
+    );
+    let error = engine.load_stage("nope").err().expect("refused");
+    assert!(matches!(error, Error::UnknownStage { .. }), "{error:?}");
+    assert!(
+        error
+            .to_string()
+            .contains("(built-in stages: parse-h264, scale;"),
+        "{error}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn two_files_of_one_folder_claiming_one_name_are_refused_naming_both() {
+    // Both spellings of a name, as after a build copied in beside an old
+    // renamed one: which one runs must not depend on directory order.
+    let dir = scratch("clash-spellings");
+    std::fs::copy(built("parse-h264"), dir.join("parse-h264.wasm")).unwrap();
+    std::fs::copy(built("parse-h264"), dir.join("parse_h264.wasm")).unwrap();
+    let error = engine_with_dir(&dir)
+        .load_stage("parse-h264")
+        .err()
+        .expect("a clash");
+    assert!(matches!(error, Error::StageNameClash { .. }), "{error:?}");
     assert_eq!(
         error.to_string(),
         format!(
-            "stage file {} describes itself as scale; name the file scale.wasm (or give its path)",
-            renamed.display()
+            "two stage files in one folder describe themselves as parse-h264: {} and {}; remove or rename one",
+            dir.join("parse-h264.wasm").display(),
+            dir.join("parse_h264.wasm").display()
         )
     );
-    let chain = ChainSpec::parse_launch("resize width=64 height=36").unwrap();
-    let error = Pipeline::build(&engine, &chain).err().expect("refused");
+    // The same name in two folders is no clash: the earlier folder wins,
+    // as with PATH (the built parse-h264.wasm is in a later folder).
+    std::fs::remove_file(dir.join("parse_h264.wasm")).unwrap();
+    let engine = engine_with_dir(&dir);
+    assert_eq!(
+        engine.load_stage("parse-h264").unwrap().path(),
+        dir.join("parse-h264.wasm")
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    // Found by the scan (no file named after it): two claimants clash too.
+    let dir = scratch("clash-scan");
+    std::fs::copy(built("scale"), dir.join("a.wasm")).unwrap();
+    std::fs::copy(built("scale"), dir.join("b.wasm")).unwrap();
+    let error = engine_with_only(&dir)
+        .load_stage("scale")
+        .err()
+        .expect("a clash");
     assert!(
-        error.to_string().contains("describes itself as scale"),
+        error.to_string().contains(&format!(
+            "{} and {}",
+            dir.join("a.wasm").display(),
+            dir.join("b.wasm").display()
+        )),
         "{error}"
     );
-
-    // By path the file name is free (cargo writes my_stage.wasm for a stage
-    // my-stage); the stage is named as it describes itself.
-    let by_path = engine.load_stage(renamed.to_str().unwrap()).unwrap();
-    assert_eq!(by_path.name(), "scale");
-    // The refusal holds after the file was loaded by path, too.
-    assert!(engine.load_stage("resize").is_err());
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
