@@ -388,4 +388,42 @@ fn a_new_stage_builds_outside_the_repository_and_runs_at_once() {
             }
         }
     }
+
+    // Copied into a stage folder as cargo named it, it runs by the name it
+    // describes itself by (issue 18: it used to be listed as `my_square`
+    // and `my-square` was unknown).
+    let stages = dir.join("stage-folder");
+    std::fs::create_dir_all(&stages).unwrap();
+    std::fs::copy(&wasm, stages.join("my_square.wasm")).unwrap();
+    let listing = framechain(&["--stage-dir", path_str(&stages), "stages"]);
+    assert!(
+        stdout(&listing)
+            .lines()
+            .any(|line| line.starts_with("my-square ")),
+        "{}",
+        stdout(&listing)
+    );
+    let out = dir.join("by-name.y4m");
+    let output = framechain(&[
+        "--stage-dir",
+        path_str(&stages),
+        "run",
+        "my-square x=8 y=8 size=16 value=201 ! scale width=64 height=48",
+        "-i",
+        "testsrc",
+        "--size",
+        "64x48",
+        "--frames",
+        "3",
+        "-o",
+        path_str(&out),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let y4m = std::fs::read(&out).unwrap();
+    let start = y4m.windows(6).position(|w| w == b"FRAME\n").unwrap() + 6;
+    assert_eq!(
+        y4m[start..start + 64 * 48],
+        painted[..],
+        "by name as by path"
+    );
 }
