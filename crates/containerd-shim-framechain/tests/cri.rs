@@ -40,8 +40,9 @@ const HANDLER: &str = "framechain";
 const CONTAINER_DEADLINE: Duration = Duration::from_secs(120);
 
 fn env(name: &str) -> String {
-    std::env::var(name)
-        .unwrap_or_else(|_| panic!("{name} is not set; run crates/containerd-shim-framechain/tests/containerd.sh"))
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set; run crates/containerd-shim-framechain/tests/containerd.sh")
+    })
 }
 
 async fn connect(socket: PathBuf) -> RuntimeServiceClient<Channel> {

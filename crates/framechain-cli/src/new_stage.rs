@@ -168,7 +168,8 @@ fn toml_path(path: &Path) -> Result<String, TomlPathError> {
 
 /// The SDK crate to depend on, as an absolute path.
 fn sdk_path(given: Option<&Path>) -> Result<PathBuf, String> {
-    let built_from = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../stage-libs/framechain-stage");
+    let built_from =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../stage-libs/framechain-stage");
     let (path, how) = match given {
         Some(path) => (path.to_owned(), "--sdk"),
         None => (built_from, "the checkout this framechain was built from"),

@@ -18,11 +18,7 @@ const FRAMES: usize = 30;
 
 /// The stream under `$FRAMECHAIN_TESTDATA` or `../shared/testdata`, if there.
 fn real_clip() -> Option<Vec<u8>> {
-    let dir = std::env::var_os("FRAMECHAIN_TESTDATA")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata")
-        });
+    let dir = framechain_test_support::testdata_dir();
     std::fs::read(dir.join("h264/throughput/real1080p30_10s_cbp_6M.264")).ok()
 }
 

@@ -1,12 +1,11 @@
-//! Shared set-up for the benchmarks in `dev/framechain-benches/`: an engine that finds the
-//! built stages, a realistic 1080p frame, and single-stage sessions.
+//! Shared set-up for the benchmarks in `dev/framechain-benches/`: an engine
+//! that finds the built stages, a realistic 1080p frame, and single-stage
+//! sessions.
 //!
 //! Each benchmark measures one hot path twice, natively and inside the
 //! sandbox, so the report shows what isolation costs. Run them with
 //! `cargo xtask bench`; numbers and how to read them are in
 //! `docs/performance.md`.
-
-use std::path::PathBuf;
 
 use framechain::{
     ChainSpec, Engine, EngineConfig, Frame, Media, Pipeline, Plane, Session, StageRegistry,
@@ -23,14 +22,7 @@ pub fn engine() -> Engine {
 /// Where the benches find stages: `$FRAMECHAIN_STAGE_PATH`, else the
 /// workspace's `target/stages` and `target/test-stages`.
 pub fn stage_registry() -> StageRegistry {
-    let dirs = match std::env::var_os(framechain::STAGE_PATH_ENV) {
-        Some(path) => std::env::split_paths(&path).collect(),
-        None => {
-            let target = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target");
-            vec![target.join("stages"), target.join("test-stages")]
-        }
-    };
-    StageRegistry::with_dirs(dirs)
+    StageRegistry::with_dirs(framechain_test_support::stage_dirs())
 }
 
 /// Engine settings with the benches' stage registry.

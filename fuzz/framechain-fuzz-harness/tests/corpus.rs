@@ -4,6 +4,9 @@
 
 use std::path::PathBuf;
 
+// The shared H.264 test streams, read in place; None skips, except in CI.
+use framechain_test_support::h264_testdata as testdata;
+
 fn replay(target: &str) {
     let (_, run) = framechain_fuzz_harness::TARGETS
         .iter()
@@ -113,25 +116,6 @@ fn the_datagram_target_gets_past_ice() {
     .unwrap();
     let taken = framechain_serve::fuzzing::datagrams(framechain_fuzz_harness::OFFER, &seed);
     assert_eq!(taken, 1, "the ClientHello is taken");
-}
-
-/// The shared H.264 test streams (`$FRAMECHAIN_TESTDATA/h264`, else
-/// `../shared/testdata/h264` next to the repository), read in place: never
-/// copied into the corpus. None skips, except in CI.
-fn testdata() -> Option<PathBuf> {
-    let shared = std::env::var_os("FRAMECHAIN_TESTDATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata")
-        });
-    let dir = shared.join("h264");
-    let found = dir.join("README.md").is_file();
-    assert!(
-        found || std::env::var_os("CI").is_none(),
-        "no test data at {}",
-        dir.display()
-    );
-    found.then_some(dir)
 }
 
 /// Small conformance streams (the seeds `parse_h264` was fuzzed from),

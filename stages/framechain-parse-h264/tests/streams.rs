@@ -2,30 +2,11 @@
 //! cuts, its access units decode (with `decode-h264 alignment=access-unit`)
 //! to exactly the pictures of the whole stream.
 
-use std::path::PathBuf;
-
 use framechain_decode_h264::config::{Alignment, DecodeConfig};
 use framechain_decode_h264::decoder::{Batch, Decoder};
 use framechain_parse_h264::parser::{AccessUnit, Parser};
-
-/// The shared H.264 test streams (`$FRAMECHAIN_TESTDATA/h264`, else
-/// `../shared/testdata/h264` next to the repository); None skips a test,
-/// except in CI.
-fn testdata() -> Option<PathBuf> {
-    let shared = std::env::var_os("FRAMECHAIN_TESTDATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata")
-        });
-    let dir = shared.join("h264");
-    let found = dir.join("README.md").is_file();
-    assert!(
-        found || std::env::var_os("CI").is_none(),
-        "no test data at {}",
-        dir.display()
-    );
-    found.then_some(dir)
-}
+// The shared H.264 test streams, read in place; None skips, except in CI.
+use framechain_test_support::h264_testdata as testdata;
 
 /// A picture as (width, height, Y, U, V).
 type Picture = (u32, u32, Vec<u8>, Vec<u8>, Vec<u8>);

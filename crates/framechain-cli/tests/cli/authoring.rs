@@ -276,7 +276,7 @@ fn check_passes_a_good_stage_and_fails_misbehaving_ones() {
 /// workspace already uses), with a target folder kept between test runs;
 /// returns what it printed on stdout.
 fn cargo(dir: &Path, args: &[&str]) -> String {
-    let target = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/authoring-template");
+    let target = framechain_test_support::workspace_root().join("target/authoring-template");
     let output = Command::new(env!("CARGO"))
         .args(args)
         .arg("--offline")
@@ -314,8 +314,8 @@ fn a_new_stage_builds_outside_the_repository_and_runs_at_once() {
         "{tests}"
     );
     cargo(&dir, &["build", "--release", "--target", "wasm32-wasip2"]);
-    let wasm = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../target/authoring-template/wasm32-wasip2/release/my_square.wasm");
+    let wasm = framechain_test_support::workspace_root()
+        .join("target/authoring-template/wasm32-wasip2/release/my_square.wasm");
 
     let output = framechain(&["inspect", path_str(&wasm)]);
     assert!(output.status.success(), "{}", stderr(&output));

@@ -14,16 +14,12 @@ mod telemedicine;
 mod tools_hostile;
 mod watch;
 
+/// `$FRAMECHAIN_STAGE_PATH` for the `framechain` commands the tests run:
+/// the built stage folders.
 fn stage_path() -> String {
-    if let Ok(path) = std::env::var("FRAMECHAIN_STAGE_PATH") {
-        return path;
-    }
-    let target = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target");
-    format!(
-        "{}:{}",
-        target.join("stages").display(),
-        target.join("test-stages").display()
-    )
+    framechain_test_support::stage_path()
+        .into_string()
+        .expect("stage folders with UTF-8 names")
 }
 
 pub fn framechain(args: &[&str]) -> Output {

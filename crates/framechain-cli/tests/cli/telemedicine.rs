@@ -2,7 +2,7 @@
 //! `decode-h264 ! redact ! scale ! encode-h264` with the `framechain`
 //! command, checked with FFmpeg (a decoder nobody here wrote).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use super::{framechain, path_str, scratch, stderr};
@@ -16,21 +16,7 @@ const SCALE: f64 = 1280.0 / 1920.0;
 const LUMA: usize = 1280 * 720;
 const FRAME: usize = LUMA * 3 / 2;
 
-pub fn testdata() -> Option<PathBuf> {
-    let path = std::env::var_os("FRAMECHAIN_TESTDATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata"));
-    if path.is_dir() {
-        return Some(path);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "test data not found at {} (CI needs it)",
-        path.display()
-    );
-    eprintln!("skipping: test data not found at {}", path.display());
-    None
-}
+pub use framechain_test_support::testdata;
 
 /// Decodes with FFmpeg to raw I420, asserting it reports no error at all.
 fn ffmpeg_decode(input: &Path, filter: Option<&str>) -> Vec<u8> {
@@ -77,7 +63,7 @@ fn real_1080p_footage_through_the_telemedicine_chain() {
     let Some(data) = testdata() else { return };
     let source = data.join("h264/throughput/real1080p30_10s_cbp_6M.264");
     let output = scratch().join("telemedicine-720p.h264");
-    let pipeline = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/telemedicine.yaml");
+    let pipeline = framechain_test_support::workspace_root().join("examples/telemedicine.yaml");
     let run = framechain(&[
         "run",
         "--pipeline",

@@ -16,7 +16,7 @@ use crate::support;
 const FRAMES: u32 = 90;
 
 fn script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/gst-whip-publish.py")
+    framechain_test_support::workspace_root().join("scripts/gst-whip-publish.py")
 }
 
 /// Debian's GStreamer Python bindings run on Debian's interpreter, not on

@@ -21,19 +21,8 @@ pub fn view_token(stream: &str) -> String {
     format!("view-{stream}-secret")
 }
 
-/// Folders holding the built stage components.
-fn stage_dirs() -> Vec<PathBuf> {
-    if let Some(path) = std::env::var_os(framechain::STAGE_PATH_ENV) {
-        return std::env::split_paths(&path).collect();
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    vec![target.join("stages"), target.join("test-stages")]
-}
-
 pub fn engine() -> Engine {
-    let registry = StageRegistry::with_dirs(stage_dirs());
+    let registry = StageRegistry::with_dirs(framechain_test_support::stage_dirs());
     assert!(
         registry
             .builtin_names()
@@ -76,26 +65,11 @@ pub fn start_server(names: &[&str]) -> Server {
 /// The third-party test data (`../shared/testdata` or
 /// `$FRAMECHAIN_TESTDATA`); `None` (the test skips) when it is absent,
 /// except in CI, where that is a failure.
-pub fn testdata() -> Option<PathBuf> {
-    let path = std::env::var_os("FRAMECHAIN_TESTDATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata"));
-    if path.is_dir() {
-        return Some(path);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "test data not found at {} (CI needs it)",
-        path.display()
-    );
-    eprintln!("skipping: test data not found at {}", path.display());
-    None
-}
+pub use framechain_test_support::testdata;
 
 /// The 1080p Constrained Baseline clip (300 pictures, GOP 60).
 pub fn clip() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/testdata/h264/throughput/real1080p30_10s_cbp_6M.264")
+    framechain_test_support::testdata_dir().join("h264/throughput/real1080p30_10s_cbp_6M.264")
 }
 
 /// An HTTP answer: status, headers that matter, body.

@@ -380,8 +380,7 @@ fn measure_hostile_publishers() {
         hostile_units.push(media.into_packet().unwrap());
     }
     assert!(hostile_units.len() >= 10 && hostile_units.iter().all(|unit| unit.keyframe));
-    let file =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/telemedicine.yaml");
+    let file = framechain_test_support::workspace_root().join("examples/telemedicine.yaml");
     let mut chain = ChainSpec::read_pipeline_file(&file).unwrap();
     chain.stages[0]
         .params

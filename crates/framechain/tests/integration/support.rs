@@ -1,26 +1,18 @@
 //! Shared set-up: an engine that finds the built stages, frames, and the
 //! test data folder.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use framechain::{
     ChainSpec, Codec, Engine, EngineConfig, Frame, Media, Packet, Pipeline, Plane, StageRegistry,
 };
 
-/// Folders holding the built stage components.
-fn stage_dirs() -> Vec<PathBuf> {
-    if let Some(path) = std::env::var_os(framechain::STAGE_PATH_ENV) {
-        return std::env::split_paths(&path).collect();
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    vec![target.join("stages"), target.join("test-stages")]
-}
+/// `../shared/testdata` (or `$FRAMECHAIN_TESTDATA`). In CI its absence is
+/// a failure; elsewhere tests that need it are skipped with a note.
+pub use framechain_test_support::testdata;
 
 pub fn config() -> EngineConfig {
-    let registry = StageRegistry::with_dirs(stage_dirs());
+    let registry = StageRegistry::with_dirs(framechain_test_support::stage_dirs());
     assert!(
         registry
             .builtin_names()
@@ -59,24 +51,6 @@ pub fn flat_frame(width: u32, height: u32, luma: u8, pts: i64) -> Frame {
     frame.plane_mut(Plane::Y).fill(luma);
     frame.pts = pts;
     frame
-}
-
-/// `../shared/testdata` (or `$FRAMECHAIN_TESTDATA`). In CI its absence is
-/// a failure; elsewhere tests that need it are skipped with a note.
-pub fn testdata() -> Option<PathBuf> {
-    let path = std::env::var_os("FRAMECHAIN_TESTDATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata"));
-    if path.is_dir() {
-        return Some(path);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "test data not found at {} (CI needs it)",
-        path.display()
-    );
-    eprintln!("skipping: test data not found at {}", path.display());
-    None
 }
 
 /// True when an FFmpeg binary runs here. Required in CI.
@@ -124,4 +98,14 @@ pub fn access_units(limit: usize) -> Option<Vec<Packet>> {
         .collect();
     assert_eq!(units.len(), limit, "the clip has {limit} access units");
     Some(units)
+}
+
+/// The test-support crate does not depend on the host (the stage crates use
+/// it), so it names the stage path variable itself.
+#[test]
+fn test_support_reads_the_stage_path_variable_the_host_reads() {
+    assert_eq!(
+        framechain_test_support::STAGE_PATH_ENV,
+        framechain::STAGE_PATH_ENV
+    );
 }

@@ -141,10 +141,7 @@ impl Opts {
         if let Some(dir) = self.0.get("testdata") {
             return PathBuf::from(dir);
         }
-        if let Some(dir) = std::env::var_os("FRAMECHAIN_TESTDATA") {
-            return PathBuf::from(dir);
-        }
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata")
+        framechain_test_support::testdata_dir()
     }
 
     /// `--accel`: which encoders to run.
@@ -185,7 +182,7 @@ fn set_param(chain: &mut ChainSpec, stage: &str, key: &str, value: &str) {
 /// `examples/telemedicine.yaml` fed whole access units, scaled to
 /// `width`x`height`, with the wasm or the native encoder.
 fn telemedicine(width: u32, height: u32, native: bool) -> Result<ChainSpec, String> {
-    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/telemedicine.yaml");
+    let file = framechain_test_support::workspace_root().join("examples/telemedicine.yaml");
     let mut chain = ChainSpec::read_pipeline_file(&file).map_err(|e| e.to_string())?;
     set_param(&mut chain, "decode-h264", "alignment", "access-unit");
     set_param(&mut chain, "scale", "width", &width.to_string());

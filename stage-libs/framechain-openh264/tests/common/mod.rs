@@ -4,27 +4,10 @@
 //! minimal whole-file Annex-B splitter (the streaming one lives in the
 //! decode-h264 stage).
 
-use std::path::PathBuf;
-
 /// `../shared/testdata/h264` next to the repository (the shared folder from
 /// $FRAMECHAIN_TESTDATA when set, as for the host's tests). Missing test
 /// data skips a test, except in CI where it is a failure.
-pub fn testdata() -> Option<PathBuf> {
-    let shared = match std::env::var_os("FRAMECHAIN_TESTDATA") {
-        Some(d) => PathBuf::from(d),
-        None => std::fs::canonicalize(env!("CARGO_MANIFEST_DIR"))
-            .ok()?
-            .join("../../../shared/testdata"),
-    };
-    let dir = shared.join("h264");
-    let found = dir.join("README.md").is_file();
-    assert!(
-        found || std::env::var_os("CI").is_none(),
-        "test data not found at {} (CI needs it)",
-        dir.display()
-    );
-    found.then_some(dir)
-}
+pub use framechain_test_support::h264_testdata as testdata;
 
 /// Splits a whole Annex-B stream into NAL units, each with its start code.
 pub fn split_nals(data: &[u8]) -> Vec<&[u8]> {

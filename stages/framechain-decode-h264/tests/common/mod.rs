@@ -3,7 +3,7 @@
 //! Helpers for the native decoder tests: the test streams, reference hashes,
 //! and a deterministic random source for cutting packets.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use framechain_decode_h264::config::DecodeConfig;
 use framechain_decode_h264::decoder::{Batch, Decoder};
@@ -13,22 +13,7 @@ use sha1_smol::Sha1;
 /// `../shared/testdata/h264` next to the repository (the shared folder from
 /// $FRAMECHAIN_TESTDATA when set, as for the host's tests). Missing test
 /// data skips a test, except in CI where it is a failure.
-pub fn testdata() -> Option<PathBuf> {
-    let shared = match std::env::var_os("FRAMECHAIN_TESTDATA") {
-        Some(d) => PathBuf::from(d),
-        None => std::fs::canonicalize(env!("CARGO_MANIFEST_DIR"))
-            .ok()?
-            .join("../../../shared/testdata"),
-    };
-    let dir = shared.join("h264");
-    let found = dir.join("README.md").is_file();
-    assert!(
-        found || std::env::var_os("CI").is_none(),
-        "test data not found at {} (CI needs it)",
-        dir.display()
-    );
-    found.then_some(dir)
-}
+pub use framechain_test_support::h264_testdata as testdata;
 
 /// One row of hashes/decoded_hashes.tsv.
 pub struct Expected {
