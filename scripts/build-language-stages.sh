@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Builds the stages written in other languages into target/test-stages:
-#   python-invert-box.wasm  (components/python-invert-box, componentize-py)
-#   js-invert-box.wasm      (components/js-invert-box, componentize-js)
+#   python-invert-box.wasm  (examples/stages/python-invert-box, componentize-py)
+#   js-invert-box.wasm      (examples/stages/js-invert-box, componentize-js)
 # The tools come from their registries at pinned versions: componentize-py
 # from PyPI into a venv under target/lang-tools, componentize-js and jco
-# from npm into components/js-invert-box/node_modules (package-lock.json,
+# from npm into examples/stages/js-invert-box/node_modules (package-lock.json,
 # `npm ci`). Neither is committed. A stage whose sources, the contract and
 # this script are all older than its .wasm is not built again.
 # Called by `cargo xtask build`; run it by hand after changing a stage.
@@ -28,7 +28,7 @@ stale() {
 
 python_stage() {
   local venv="$tools/venv" wasm="$out/python-invert-box.wasm"
-  local src="$root/components/python-invert-box"
+  local src="$root/examples/stages/python-invert-box"
   if ! "$venv/bin/componentize-py" --version 2>/dev/null | grep -qx "componentize-py $COMPONENTIZE_PY_VERSION"; then
     echo "language stages: installing componentize-py $COMPONENTIZE_PY_VERSION (PyPI) into $venv"
     python3 -m venv "$venv"
@@ -45,7 +45,7 @@ python_stage() {
 }
 
 js_stage() {
-  local src="$root/components/js-invert-box" wasm="$out/js-invert-box.wasm"
+  local src="$root/examples/stages/js-invert-box" wasm="$out/js-invert-box.wasm"
   # `npm ci` again whenever the lock file changed since the last install.
   if [ ! -x "$src/node_modules/.bin/componentize-js" ] ||
     [ "$src/package-lock.json" -nt "$src/node_modules/.package-lock.json" ]; then

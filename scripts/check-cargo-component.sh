@@ -84,7 +84,7 @@ fi
 
 step="cargo component build --release"
 # A target folder kept between runs: the second run rebuilds only the stage.
-# RUSTFLAGS would override the crate's .cargo/config.toml (as in cli/tests/cli/authoring.rs).
+# RUSTFLAGS would override the crate's .cargo/config.toml (as in crates/framechain-cli/tests/cli/authoring.rs).
 (cd "$crate" && env -u RUSTFLAGS -u CARGO_ENCODED_RUSTFLAGS \
     CARGO_TARGET_DIR="$target/cargo-component-check" \
     timeout 900 cargo component build --release --offline) >"$log" 2>&1

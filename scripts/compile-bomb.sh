@@ -14,7 +14,7 @@
 # 4 GiB resident, so a build without the limits cannot take the machine down.
 # Loopback only; every loop bounded.
 #
-# The bombs (same bytes as host/tests/integration/compile_bomb_gen.rs):
+# The bombs (same bytes as crates/framechain/tests/integration/compile_bomb_gen.rs):
 #   13m-2mib-bodies: 6 functions of 2 MiB + 1 of 1 MiB (13 MiB; over the per-function cap)
 #   13m-under-caps:  14 functions of 950 KB (13 MiB; under every static cap)
 #   30m-under-caps:  31 functions of 1000 KB (30 MiB; under every static cap)

@@ -4,7 +4,7 @@
 # into the same pipeline on a 2-worker live runtime, without fair shares
 # ("before"), with them, and with them and serve's default bound of
 # 1920x1080. Runs the ignored measurement `measure_hostile_publishers` in
-# host/tests/integration/fair_share.rs (the integration test binary is
+# crates/framechain/tests/integration/fair_share.rs (the integration test binary is
 # built anyway, so no second wasmtime build). Bounded: 3 modes x 3 loads x
 # REPEAT runs of SECONDS_EACH (about 4 minutes with the defaults). The
 # numbers are in docs/security.md, "Fair shares under hostile publishers".

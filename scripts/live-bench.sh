@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every scenario of the `live` benchmark (benches/src/bin/live.rs) and
+# Runs every scenario of the `live` benchmark (dev/framechain-benches/src/bin/live.rs) and
 # tees the tables to a results file. Bounded: each scenario stops by itself
 # (about 10 minutes in all on two cores; `thousand --force` holds about
 # 13 GiB for half a minute). Numbers are read in

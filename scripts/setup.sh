@@ -15,7 +15,7 @@ packages=(
   ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
   # the containerd shim: its build (runwasi's crates) and its end-to-end test
-  # (shim/tests/containerd.sh: a private containerd, runc, a static pause binary)
+  # (crates/containerd-shim-framechain/tests/containerd.sh: a private containerd, runc, a static pause binary)
   protobuf-compiler libseccomp-dev containerd runc gcc libc6-dev python3
   # GStreamer's webrtcbin as a WHIP publisher (scripts/gst-whip-publish.py and
   # serve's gstreamer test): Python bindings, libnice's ICE element and

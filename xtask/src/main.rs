@@ -339,7 +339,7 @@ fn test_phases(phases: &mut Phases) -> Result<(), String> {
     // It runs the binaries the workspace test build made.
     phases.time("containerd", || {
         run(Command::new("bash")
-            .arg(root().join("shim/tests/containerd.sh"))
+            .arg(root().join("crates/containerd-shim-framechain/tests/containerd.sh"))
             .env("FRAMECHAIN_TEST_BIN", target_dir().join("release")))
     })
 }

@@ -1,0 +1,111 @@
+//! Shared set-up: an engine that finds the built stages, frames, and the
+//! test data folder.
+
+use std::time::Duration;
+
+use framechain::{
+    ChainSpec, Codec, Engine, EngineConfig, Frame, Media, Packet, Pipeline, Plane, StageRegistry,
+};
+
+/// `../shared/testdata` (or `$FRAMECHAIN_TESTDATA`). In CI its absence is
+/// a failure; elsewhere tests that need it are skipped with a note.
+pub use framechain_test_support::testdata;
+
+pub fn config() -> EngineConfig {
+    let registry = StageRegistry::with_dirs(framechain_test_support::stage_dirs());
+    assert!(
+        registry
+            .builtin_names()
+            .iter()
+            .any(|name| name == "test-stage"),
+        "stage components not found in {:?}: run `cargo xtask build` first",
+        registry.dirs()
+    );
+    EngineConfig {
+        registry,
+        ..EngineConfig::default()
+    }
+}
+
+pub fn engine() -> Engine {
+    Engine::new(config()).expect("engine")
+}
+
+pub fn engine_with(memory_limit: usize, call_timeout: Duration) -> Engine {
+    Engine::new(EngineConfig {
+        memory_limit,
+        call_timeout,
+        ..config()
+    })
+    .expect("engine")
+}
+
+pub fn pipeline(engine: &Engine, launch: &str) -> Pipeline {
+    let chain = ChainSpec::parse_launch(launch).expect("launch line");
+    Pipeline::build(engine, &chain).unwrap_or_else(|error| panic!("{launch}: {error}"))
+}
+
+/// A frame whose Y plane is `luma` everywhere, with the given pts.
+pub fn flat_frame(width: u32, height: u32, luma: u8, pts: i64) -> Frame {
+    let mut frame = Frame::black(width, height).expect("frame size");
+    frame.plane_mut(Plane::Y).fill(luma);
+    frame.pts = pts;
+    frame
+}
+
+/// True when an FFmpeg binary runs here. Required in CI.
+pub fn have_ffmpeg() -> bool {
+    let found = std::process::Command::new("ffmpeg")
+        .arg("-version")
+        .output()
+        .is_ok_and(|out| out.status.success());
+    assert!(
+        found || std::env::var_os("CI").is_none(),
+        "ffmpeg is required in CI"
+    );
+    found
+}
+
+/// The first `limit` access units of the 1080p Constrained Baseline clip
+/// (GOP 60), cut by the sandboxed `parse-h264` stage.
+pub fn access_units(limit: usize) -> Option<Vec<Packet>> {
+    let clip = testdata()?.join("h264/throughput/real1080p30_10s_cbp_6M.264");
+    let data = std::fs::read(&clip).expect("the throughput clip");
+    let engine = engine();
+    let parser = pipeline(&engine, "parse-h264");
+    let mut session = parser.start_session().unwrap();
+    let mut units = Vec::new();
+    for chunk in data.chunks(64 << 10) {
+        let packet = Packet {
+            codec: Codec::H264,
+            data: chunk.to_vec(),
+            pts: -1,
+            dts: -1,
+            keyframe: false,
+        };
+        units.extend(session.push(Media::Packet(packet)).unwrap());
+        if units.len() >= limit {
+            break;
+        }
+    }
+    if units.len() < limit {
+        units.extend(session.flush().unwrap());
+    }
+    let units: Vec<Packet> = units
+        .into_iter()
+        .take(limit)
+        .map(|media| media.into_packet().expect("parse-h264 gives packets"))
+        .collect();
+    assert_eq!(units.len(), limit, "the clip has {limit} access units");
+    Some(units)
+}
+
+/// The test-support crate does not depend on the host (the stage crates use
+/// it), so it names the stage path variable itself.
+#[test]
+fn test_support_reads_the_stage_path_variable_the_host_reads() {
+    assert_eq!(
+        framechain_test_support::STAGE_PATH_ENV,
+        framechain::STAGE_PATH_ENV
+    );
+}
