@@ -6,7 +6,7 @@
 
 use std::thread;
 
-use framechain::io::{FrameRate, FrameReader, TestSource};
+use framechain_tools::io::{FrameRate, FrameReader, TestSource};
 use framechain::{ChainSpec, Engine, EngineConfig, Error, Media, Pipeline};
 
 const SESSIONS: usize = 4;

@@ -10,8 +10,8 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter};
 use std::process::ExitCode;
 
-use framechain::io::{AnnexBReader, AnnexBWriter, FrameRate};
-use framechain::run::{Unobserved, run_stream};
+use framechain_tools::io::{AnnexBReader, AnnexBWriter, FrameRate};
+use framechain_tools::run::{Unobserved, run_stream};
 use framechain::{ChainSpec, Engine, EngineConfig, Pipeline};
 
 const CHAIN: &str = "decode-h264 \

@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use framechain::run::{Progress, RunObserver};
+use framechain_tools::run::{Progress, RunObserver};
 use framechain::{Frame, Media, Pipeline, Port};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -81,7 +81,7 @@ impl Observer {
         };
         match (&snapshot.before, &snapshot.after) {
             (Some(before), Some(after)) => {
-                framechain::io::write_before_after_png(&snapshot.path, before, after)
+                framechain_tools::io::write_before_after_png(&snapshot.path, before, after)
                     .map_err(|error| format!("snapshot: {error}"))
             }
             _ => Err(format!(

@@ -113,12 +113,12 @@ pub fn describe_stage(stage: &LoadedStage) -> String {
     let _ = writeln!(
         text,
         "  input:     {}",
-        framechain::ports::describe(&description.input)
+        description.input.describe()
     );
     let _ = writeln!(
         text,
         "  output:    {}",
-        framechain::ports::describe(&description.output)
+        description.output.describe()
     );
     let _ = writeln!(text, "parameters:");
     if description.params.is_empty() {
