@@ -110,7 +110,8 @@ fn open_read(name: &str) -> Result<Box<dyn std::io::BufRead + Send>, String> {
 
 pub fn open_input(args: &RunArgs) -> Result<Box<dyn MediaReader>, String> {
     let rate = args.fps.unwrap_or(FrameRate::DEFAULT);
-    let input_error = |error: framechain_tools::io::IoError| format!("input {}: {error}", args.input);
+    let input_error =
+        |error: framechain_tools::io::IoError| format!("input {}: {error}", args.input);
     Ok(match input_format(args)? {
         InputFormat::Testsrc => {
             let (width, height) = args.size.unwrap_or(TESTSRC_SIZE);

@@ -244,8 +244,12 @@ fn run(registry: StageRegistry, args: RunArgs) -> Result<(), String> {
     let mut writer = inputs::open_output(&args, reader.frame_rate())?;
     let total = inputs::expected_inputs(&args);
     let mut observer = progress::Observer::new(&args, total, &pipeline);
-    let result =
-        framechain_tools::run::run_pipeline(&pipeline, reader.as_mut(), writer.as_mut(), &mut observer);
+    let result = framechain_tools::run::run_pipeline(
+        &pipeline,
+        reader.as_mut(),
+        writer.as_mut(),
+        &mut observer,
+    );
     observer.finish();
     let finished = result.map_err(|error| error.to_string())?;
     observer.write_snapshot()?;

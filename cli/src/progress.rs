@@ -3,8 +3,8 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use framechain_tools::run::{Progress, RunObserver};
 use framechain::{Frame, Media, Pipeline, Port};
+use framechain_tools::run::{Progress, RunObserver};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::RunArgs;

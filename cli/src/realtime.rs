@@ -21,10 +21,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use framechain_tools::io::{AnnexBReader, FrameRate, MediaReader, MediaWriter};
 use framechain::live::{LiveConfig, LiveEvent, LiveRuntime, LiveSession};
 use framechain::{ChainSpec, Engine, Packet, Pipeline, SessionStats};
 use framechain_tools::AccessUnitSplitter;
+use framechain_tools::io::{AnnexBReader, FrameRate, MediaReader, MediaWriter};
 
 use crate::RunArgs;
 use crate::inputs::{self, InputFormat};
@@ -44,8 +44,7 @@ pub fn run(engine: &Engine, mut chain: ChainSpec, args: &RunArgs) -> Result<(), 
     let pipeline = Arc::new(Pipeline::build(engine, &chain).map_err(|error| error.to_string())?);
     let rate = args.fps.unwrap_or(FrameRate::DEFAULT);
     let fps = rate.as_f64();
-    let mut parse =
-        AccessUnitSplitter::with_fps(engine, fps).map_err(|error| error.to_string())?;
+    let mut parse = AccessUnitSplitter::with_fps(engine, fps).map_err(|error| error.to_string())?;
     let mut reader = AnnexBReader::new(
         framechain_tools::io::open_source(&args.input).map_err(|error| error.to_string())?,
         rate,

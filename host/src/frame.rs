@@ -6,9 +6,9 @@
 //! stage SDK's native test frame applies too; this module keeps the
 //! samples and speaks the WIT types.
 
-use crate::bindings::types::{FrameError, Plane, Rect, Region};
-use framechain_frame::{BLACK_Y, NEUTRAL_CHROMA, Violation};
-pub use framechain_frame::{MAX_DIMENSION, chroma_size};
+use crate::bindings::types::{self, Plane, Rect, Region};
+use framechain_frame::{BLACK_Y, NEUTRAL_CHROMA};
+pub use framechain_frame::{FrameError, MAX_DIMENSION, chroma_size};
 
 /// An 8-bit I420 picture with its timing and regions.
 ///
@@ -50,14 +50,14 @@ impl Frame {
     /// (`WrongLength` otherwise). The buffers are taken over, not copied.
     pub fn from_planes(width: u32, height: u32, planes: [Vec<u8>; 3]) -> Result<Frame, FrameError> {
         let lengths = [planes[0].len(), planes[1].len(), planes[2].len()];
-        framechain_frame::check_plane_lengths(width, height, lengths).map_err(frame_error)?;
+        framechain_frame::check_plane_lengths(width, height, lengths)?;
         Ok(Frame::with_planes(width, height, planes))
     }
 
     /// Bytes a `width` x `height` frame holds (all three planes), or
     /// `BadDimensions`: lets a caller check a budget before allocating.
     pub fn byte_len_for(width: u32, height: u32) -> Result<usize, FrameError> {
-        framechain_frame::frame_bytes(width, height).map_err(frame_error)
+        framechain_frame::frame_bytes(width, height)
     }
 
     fn with_planes(width: u32, height: u32, planes: [Vec<u8>; 3]) -> Frame {
@@ -219,7 +219,7 @@ impl Frame {
         area: Rect,
     ) -> Result<impl Iterator<Item = std::ops::Range<usize>> + use<>, FrameError> {
         let area = framechain_frame::Area::new(area.x, area.y, area.width, area.height);
-        framechain_frame::rect_rows(self.plane_size(plane), area).map_err(frame_error)
+        framechain_frame::rect_rows(self.plane_size(plane), area)
     }
 }
 
@@ -249,15 +249,16 @@ pub struct FrameMetadata {
 /// Bytes of the Y, U and V planes of a `width` x `height` I420 frame, or
 /// `BadDimensions` for a zero or oversized side.
 fn plane_lengths(width: u32, height: u32) -> Result<[usize; 3], FrameError> {
-    framechain_frame::plane_lengths(width, height).map_err(frame_error)
+    framechain_frame::plane_lengths(width, height)
 }
 
-/// The WIT error for a broken rule of the frame contract.
-pub(crate) fn frame_error(violation: Violation) -> FrameError {
-    match violation {
-        Violation::OutOfBounds => FrameError::OutOfBounds,
-        Violation::WrongLength => FrameError::WrongLength,
-        Violation::BadDimensions => FrameError::BadDimensions,
+/// The WIT `frame-error` a stage gets for a broken rule of the frame
+/// contract.
+pub(crate) fn wit_frame_error(error: FrameError) -> types::FrameError {
+    match error {
+        FrameError::OutOfBounds => types::FrameError::OutOfBounds,
+        FrameError::WrongLength => types::FrameError::WrongLength,
+        FrameError::BadDimensions => types::FrameError::BadDimensions,
     }
 }
 

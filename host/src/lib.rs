@@ -68,8 +68,7 @@ pub mod text;
 
 pub use artifacts::{DEFAULT_MAX_COMPONENT_BYTES, TrustedPrecompiled, file_kind};
 pub use bindings::types::{
-    Codec, FrameError, ParamKind, ParamSpec, PixelFormat, Plane, Port, Rect, Region,
-    StageDescription,
+    Codec, ParamKind, ParamSpec, PixelFormat, Plane, Port, Rect, Region, StageDescription,
 };
 pub use chain::{ChainSpec, MAX_PIPELINE_FILE, StageSpec};
 pub use compile::{
@@ -79,7 +78,7 @@ pub use compile::{
 };
 pub use engine::{EPOCH_TICK, Engine, EngineConfig};
 pub use error::{Busy, CompileLimit, Error, Result, StageErrorKind, StageFailure};
-pub use frame::{Frame, FrameMetadata, MAX_DIMENSION, chroma_size};
+pub use frame::{Frame, FrameError, FrameMetadata, MAX_DIMENSION, chroma_size};
 pub use media::{Media, Packet};
 pub use pipeline::Pipeline;
 pub use registry::{STAGE_PATH_ENV, StageRegistry, content_digest};

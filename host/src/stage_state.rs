@@ -14,9 +14,7 @@ use crate::bindings::LogLevel;
 use crate::bindings::types::Region;
 use crate::call_clock::CallClock;
 use crate::frame::Frame;
-use crate::limits::{
-    LOG_LINES_PER_CALL, LOG_LINES_PER_SESSION,
-};
+use crate::limits::{LOG_LINES_PER_CALL, LOG_LINES_PER_SESSION};
 use crate::native_h264::NativeH264State;
 use crate::stderr::StageStderr;
 use crate::text;

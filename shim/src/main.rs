@@ -367,7 +367,8 @@ mod tests {
         let input = dir.join("in.y4m");
         let mut source = TestSource::new(64, 48, 3, FrameRate::DEFAULT).expect("a test source");
         let mut writer = Y4mWriter::new(std::fs::File::create(&input).unwrap(), FrameRate::DEFAULT);
-        while let Some(frame) = framechain_tools::io::FrameReader::read_frame(&mut source).unwrap() {
+        while let Some(frame) = framechain_tools::io::FrameReader::read_frame(&mut source).unwrap()
+        {
             writer.write_frame(&frame).unwrap();
         }
         writer.finish().unwrap();

@@ -45,7 +45,7 @@ use std::cell::RefCell;
 use std::fmt;
 use std::ops::Range;
 
-use framechain_frame::{BLACK_Y, NEUTRAL_CHROMA, Violation};
+use framechain_frame::{BLACK_Y, NEUTRAL_CHROMA};
 
 use crate::frame::FrameAccess;
 use crate::geometry::{I420_PLANES, contract_plane, i420_plane_size, plane_name};
@@ -114,11 +114,11 @@ impl TestFrame {
 }
 
 /// The WIT error for a broken rule of the frame contract.
-fn frame_error(violation: Violation) -> FrameError {
-    match violation {
-        Violation::OutOfBounds => FrameError::OutOfBounds,
-        Violation::WrongLength => FrameError::WrongLength,
-        Violation::BadDimensions => FrameError::BadDimensions,
+fn frame_error(error: framechain_frame::FrameError) -> FrameError {
+    match error {
+        framechain_frame::FrameError::OutOfBounds => FrameError::OutOfBounds,
+        framechain_frame::FrameError::WrongLength => FrameError::WrongLength,
+        framechain_frame::FrameError::BadDimensions => FrameError::BadDimensions,
     }
 }
 

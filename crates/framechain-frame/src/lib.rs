@@ -11,20 +11,20 @@
 //!
 //! The WIT types (`plane`, `rect`, `frame-error`) are generated separately
 //! on each side of the sandbox, so the contract speaks its own small types
-//! ([`Plane`], [`Area`], [`Violation`]) and each side converts.
+//! ([`Plane`], [`Area`], [`FrameError`]) and each side converts.
 //!
 //! ```
-//! use framechain_frame::{Area, Plane, Violation, plane_lengths, plane_size, rect_rows};
+//! use framechain_frame::{Area, Plane, FrameError, plane_lengths, plane_size, rect_rows};
 //!
 //! // Odd sizes keep their last chroma column and row.
 //! assert_eq!(plane_size(Plane::U, 5, 3), (3, 2));
 //! assert_eq!(plane_lengths(5, 3), Ok([15, 6, 6]));
-//! assert_eq!(plane_lengths(0, 3), Err(Violation::BadDimensions));
+//! assert_eq!(plane_lengths(0, 3), Err(FrameError::BadDimensions));
 //!
 //! // Rows 1 and 2, samples 2..5, of an 8-sample-wide plane.
 //! let rows: Vec<_> = rect_rows((8, 4), Area::new(2, 1, 3, 2)).unwrap().collect();
 //! assert_eq!(rows, [10..13, 18..21]);
-//! assert_eq!(rect_rows((8, 4), Area::new(7, 0, 2, 1)).err(), Some(Violation::OutOfBounds));
+//! assert_eq!(rect_rows((8, 4), Area::new(7, 0, 2, 1)).err(), Some(FrameError::OutOfBounds));
 //! ```
 
 #![no_std]
@@ -80,7 +80,7 @@ impl Plane {
 /// Why a frame could not be made or accessed: the same three answers the
 /// WIT `frame-error` gives a stage.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Violation {
+pub enum FrameError {
     /// A rectangle does not lie inside its plane (also when its right or
     /// bottom edge overflows `u32`).
     OutOfBounds,
@@ -90,17 +90,17 @@ pub enum Violation {
     BadDimensions,
 }
 
-impl core::fmt::Display for Violation {
+impl core::fmt::Display for FrameError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(match self {
-            Violation::OutOfBounds => "the rectangle does not lie inside the plane",
-            Violation::WrongLength => "the data length does not match the plane or rectangle",
-            Violation::BadDimensions => "a side is 0 or larger than 16384",
+            FrameError::OutOfBounds => "the rectangle does not lie inside the plane",
+            FrameError::WrongLength => "the data length does not match the plane or rectangle",
+            FrameError::BadDimensions => "a side is 0 or larger than 16384",
         })
     }
 }
 
-impl core::error::Error for Violation {}
+impl core::error::Error for FrameError {}
 
 /// A rectangle in the sample grid of one plane.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -133,12 +133,12 @@ impl Area {
     }
 }
 
-/// [`Violation::BadDimensions`] for a side of 0 or larger than
+/// [`FrameError::BadDimensions`] for a side of 0 or larger than
 /// [`MAX_DIMENSION`]. Checked before anything is allocated: a side may be
 /// huge.
-pub const fn check_dimensions(width: u32, height: u32) -> Result<(), Violation> {
+pub const fn check_dimensions(width: u32, height: u32) -> Result<(), FrameError> {
     if width == 0 || height == 0 || width > MAX_DIMENSION || height > MAX_DIMENSION {
-        return Err(Violation::BadDimensions);
+        return Err(FrameError::BadDimensions);
     }
     Ok(())
 }
@@ -160,8 +160,8 @@ pub const fn plane_size(plane: Plane, width: u32, height: u32) -> (u32, u32) {
 }
 
 /// Bytes of the Y, U and V planes of a `width` x `height` I420 picture, or
-/// [`Violation::BadDimensions`].
-pub const fn plane_lengths(width: u32, height: u32) -> Result<[usize; 3], Violation> {
+/// [`FrameError::BadDimensions`].
+pub const fn plane_lengths(width: u32, height: u32) -> Result<[usize; 3], FrameError> {
     if let Err(violation) = check_dimensions(width, height) {
         return Err(violation);
     }
@@ -171,40 +171,40 @@ pub const fn plane_lengths(width: u32, height: u32) -> Result<[usize; 3], Violat
 }
 
 /// Bytes of a whole `width` x `height` I420 picture (all three planes), or
-/// [`Violation::BadDimensions`]: lets a caller check a budget before
+/// [`FrameError::BadDimensions`]: lets a caller check a budget before
 /// allocating.
-pub const fn frame_bytes(width: u32, height: u32) -> Result<usize, Violation> {
+pub const fn frame_bytes(width: u32, height: u32) -> Result<usize, FrameError> {
     match plane_lengths(width, height) {
         Ok([y, u, v]) => Ok(y + u + v),
         Err(violation) => Err(violation),
     }
 }
 
-/// [`Violation::WrongLength`] unless three planes have exactly the lengths
-/// of a `width` x `height` picture (or [`Violation::BadDimensions`] for
+/// [`FrameError::WrongLength`] unless three planes have exactly the lengths
+/// of a `width` x `height` picture (or [`FrameError::BadDimensions`] for
 /// the size): what `from-planes` checks.
-pub fn check_plane_lengths(width: u32, height: u32, lengths: [usize; 3]) -> Result<(), Violation> {
+pub fn check_plane_lengths(width: u32, height: u32, lengths: [usize; 3]) -> Result<(), FrameError> {
     if plane_lengths(width, height)? != lengths {
-        return Err(Violation::WrongLength);
+        return Err(FrameError::WrongLength);
     }
     Ok(())
 }
 
 /// The byte range of each row of `area` in a plane of `plane_size` (width,
-/// height) samples stored row after row, or [`Violation::OutOfBounds`]
+/// height) samples stored row after row, or [`FrameError::OutOfBounds`]
 /// when the rectangle does not lie inside the plane (also when its right
 /// or bottom edge overflows `u32`).
 pub fn rect_rows(
     plane_size: (u32, u32),
     area: Area,
-) -> Result<impl Iterator<Item = Range<usize>>, Violation> {
+) -> Result<impl Iterator<Item = Range<usize>>, FrameError> {
     let (width, height) = plane_size;
     match (
         area.x.checked_add(area.width),
         area.y.checked_add(area.height),
     ) {
         (Some(right), Some(bottom)) if right <= width && bottom <= height => {}
-        _ => return Err(Violation::OutOfBounds),
+        _ => return Err(FrameError::OutOfBounds),
     }
     let (stride, x, row_len) = (width as usize, area.x as usize, area.width as usize);
     Ok(
@@ -283,7 +283,7 @@ mod tests {
     #[test]
     fn zero_and_oversized_sides_are_refused() {
         for (width, height) in [(0, 10), (10, 0), (10, MAX_DIMENSION + 1), (u32::MAX, 1)] {
-            assert_eq!(frame_bytes(width, height), Err(Violation::BadDimensions));
+            assert_eq!(frame_bytes(width, height), Err(FrameError::BadDimensions));
         }
         assert_eq!(
             frame_bytes(MAX_DIMENSION, MAX_DIMENSION),
@@ -296,11 +296,11 @@ mod tests {
         assert_eq!(check_plane_lengths(5, 3, [15, 6, 6]), Ok(()));
         assert_eq!(
             check_plane_lengths(5, 3, [15, 6, 5]),
-            Err(Violation::WrongLength)
+            Err(FrameError::WrongLength)
         );
         assert_eq!(
             check_plane_lengths(0, 3, [0, 0, 0]),
-            Err(Violation::BadDimensions)
+            Err(FrameError::BadDimensions)
         );
     }
 
@@ -316,7 +316,7 @@ mod tests {
             Area::new(u32::MAX, 0, 2, 1),
             Area::new(0, u32::MAX, 1, 2),
         ] {
-            assert_eq!(rect_rows((8, 4), area).err(), Some(Violation::OutOfBounds));
+            assert_eq!(rect_rows((8, 4), area).err(), Some(FrameError::OutOfBounds));
         }
     }
 

@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use framechain::{Error, Media, Pipeline, Session};
 use crate::io::{IoError, MediaReader, MediaWriter};
+use framechain::{Error, Media, Pipeline, Session};
 
 /// Why a run stopped early.
 #[derive(Debug, thiserror::Error)]

@@ -18,11 +18,11 @@ use std::cell::RefCell;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use framechain_tools::io::{
-    AnnexBReader, FrameRate, FrameReader, FrameWriter, MediaReader, RawReader, Y4mReader, Y4mWriter,
-};
 use framechain::{
     ChainSpec, Codec, Engine, EngineConfig, Frame, Media, Packet, Pipeline, Plane, StageRegistry,
+};
+use framechain_tools::io::{
+    AnnexBReader, FrameRate, FrameReader, FrameWriter, MediaReader, RawReader, Y4mReader, Y4mWriter,
 };
 
 /// A fuzz target: runs one input, panics on a broken promise.

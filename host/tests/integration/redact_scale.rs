@@ -6,8 +6,8 @@
 use std::path::Path;
 use std::process::Command;
 
-use framechain_tools::io::{FrameReader, RawReader, Y4mReader};
 use framechain::{Frame, Media, Plane};
+use framechain_tools::io::{FrameReader, RawReader, Y4mReader};
 
 use crate::support::{engine, have_ffmpeg, pipeline, testdata};
 

@@ -4,9 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use framechain::{
-    ChainSpec, Engine, EngineConfig, Frame, Packet, Pipeline, Plane, StageRegistry,
-};
+use framechain::{ChainSpec, Engine, EngineConfig, Frame, Packet, Pipeline, Plane, StageRegistry};
 use framechain_tools::AccessUnitSplitter;
 
 /// Folders holding the built stage components.

@@ -9,8 +9,8 @@ use std::io::{Read, Write};
 
 use super::stream::{MediaReader, MediaWriter};
 use super::{FrameRate, IoError, read_full};
-use framechain::{Codec, Packet, Port};
 use framechain::Media;
+use framechain::{Codec, Packet, Port};
 
 /// Chunk size. Small enough that one chunk never holds more than a few
 /// access units (each `push` stays far below the per-call time limit), big

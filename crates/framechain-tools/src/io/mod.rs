@@ -209,7 +209,11 @@ pub(crate) fn read_i420(
 
 /// Writes the three planes of an I420 picture.
 pub(crate) fn write_i420(writer: &mut impl std::io::Write, frame: &Frame) -> std::io::Result<()> {
-    for plane in [framechain::Plane::Y, framechain::Plane::U, framechain::Plane::V] {
+    for plane in [
+        framechain::Plane::Y,
+        framechain::Plane::U,
+        framechain::Plane::V,
+    ] {
         writer.write_all(frame.plane(plane))?;
     }
     Ok(())

@@ -2,8 +2,8 @@
 //! read from and write to, whatever the container format.
 
 use super::{FrameRate, FrameReader, FrameWriter, IoError};
-use framechain::Port;
 use framechain::Media;
+use framechain::Port;
 
 /// A source of media items (frames or packets).
 pub trait MediaReader {
