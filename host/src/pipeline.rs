@@ -159,7 +159,7 @@ impl Pipeline {
     /// The same chain with stage `index` replaced by `stage` (a new
     /// redaction policy, a fixed encoder build), for
     /// [`crate::live::LiveRuntime::swap_pipeline`] and
-    /// [`Session::swap_to`]. The new stage is loaded, its parameters are
+    /// [`crate::live::LiveSession::swap_pipeline`]. The new stage is loaded, its parameters are
     /// checked against its description and by a trial `create`, and its
     /// ports must fit its neighbours and keep the chain's ends: it takes
     /// what the old stage took at the chain's start and gives what the old
