@@ -159,12 +159,13 @@ impl Pipeline {
     /// The same chain with stage `index` replaced by `stage` (a new
     /// redaction policy, a fixed encoder build), for
     /// [`crate::live::LiveRuntime::swap_pipeline`] and
-    /// [`crate::live::LiveSession::swap_pipeline`]. The new stage is loaded, its parameters are
-    /// checked against its description and by a trial `create`, and its
-    /// ports must fit its neighbours and keep the chain's ends: it takes
-    /// what the old stage took at the chain's start and gives what the old
-    /// one gave at its end, so running sessions' inputs and owners still
-    /// fit. Nothing about `self` or its sessions changes.
+    /// [`crate::live::LiveSession::swap_pipeline`]. The new stage is
+    /// loaded, its parameters are checked against its description and by a
+    /// trial `create`, and its ports must fit its neighbours and keep the
+    /// chain's ends: it takes what the old stage took at the chain's start
+    /// and gives what the old one gave at its end, so running sessions'
+    /// inputs and owners still fit. Nothing about `self` or its sessions
+    /// changes.
     pub fn with_stage_replaced(&self, index: usize, stage: &StageSpec) -> Result<Pipeline> {
         if index >= self.stages.len() {
             return Err(Error::InvalidChain(format!(
