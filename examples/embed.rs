@@ -6,8 +6,8 @@
 
 use std::thread;
 
-use framechain::io::{FrameRate, FrameReader, TestSource};
 use framechain::{ChainSpec, Engine, EngineConfig, Error, Media, Pipeline};
+use framechain_tools::io::{FrameRate, FrameReader, TestSource};
 
 const SESSIONS: usize = 4;
 const FRAMES: u64 = 30;

@@ -10,9 +10,9 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter};
 use std::process::ExitCode;
 
-use framechain::io::{AnnexBReader, AnnexBWriter, FrameRate};
-use framechain::run::{Unobserved, run_stream};
 use framechain::{ChainSpec, Engine, EngineConfig, Pipeline};
+use framechain_tools::io::{AnnexBReader, AnnexBWriter, FrameRate};
+use framechain_tools::run::{Unobserved, run_stream};
 
 const CHAIN: &str = "decode-h264 \
     ! redact rect=120,67,600,135 mode=fill \

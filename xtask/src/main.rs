@@ -323,6 +323,14 @@ fn test_phases(phases: &mut Phases) -> Result<(), String> {
             .args(["test", "--workspace", "--release"])
             .env("FRAMECHAIN_STAGE_PATH", stage_path()))
     })?;
+    // The embedding example for async servers, run as built by the test
+    // build (`cargo test` builds examples): it checks its own outcome.
+    phases.time("example (live_tokio)", || {
+        run(
+            Command::new(target_dir().join("release/examples/live_tokio"))
+                .env("FRAMECHAIN_STAGE_PATH", stage_path()),
+        )
+    })?;
     // The manifests of deploy/k3s against Kubernetes 1.30's API schemas,
     // offline (kubernetes-validate; about 1 s, plus a one-time pip install).
     phases.time("manifests", || {

@@ -20,11 +20,11 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use framechain::io::{
+use framechain::{ChainSpec, Engine, EngineConfig, Pipeline, StageRegistry, TrustedPrecompiled};
+use framechain_tools::io::{
     AnnexBReader, AnnexBWriter, FrameRate, FramesIn, FramesOut, MediaReader, MediaWriter,
     RawWriter, Y4mReader, Y4mWriter,
 };
-use framechain::{ChainSpec, Engine, EngineConfig, Pipeline, StageRegistry, TrustedPrecompiled};
 
 /// File name endings of H.264 Annex-B streams.
 const H264_EXTENSIONS: [&str; 5] = ["h264", "264", "avc", "jsv", "26l"];
@@ -137,13 +137,14 @@ impl Job {
         let built = started.elapsed();
         let mut reader = self.open_input()?;
         let mut writer = self.open_output(reader.frame_rate())?;
-        let framechain::run::Finished { session, elapsed } = framechain::run::run_pipeline(
-            &pipeline,
-            reader.as_mut(),
-            writer.as_mut(),
-            &mut framechain::run::Unobserved,
-        )
-        .map_err(|error| error.to_string())?;
+        let framechain_tools::run::Finished { session, elapsed } =
+            framechain_tools::run::run_pipeline(
+                &pipeline,
+                reader.as_mut(),
+                writer.as_mut(),
+                &mut framechain_tools::run::Unobserved,
+            )
+            .map_err(|error| error.to_string())?;
         let stats = session.stats();
         Ok(format!(
             "framechain: {} ({}): {} in, {} out; pipeline ready in {} ms, ran {} ms",
@@ -161,8 +162,10 @@ impl Job {
             Some(format) => format,
             None => format_of(&self.input, "input")?,
         };
-        let source = framechain::io::open_source(&self.input).map_err(|error| error.to_string())?;
-        let input_error = |error: framechain::io::IoError| format!("input {}: {error}", self.input);
+        let source =
+            framechain_tools::io::open_source(&self.input).map_err(|error| error.to_string())?;
+        let input_error =
+            |error: framechain_tools::io::IoError| format!("input {}: {error}", self.input);
         Ok(match format {
             Format::Y4m => Box::new(FramesIn(Y4mReader::new(source).map_err(input_error)?)),
             Format::H264 => Box::new(AnnexBReader::new(source, self.fps)),
@@ -179,7 +182,8 @@ impl Job {
             Some(format) => format,
             None => format_of(&self.output, "output")?,
         };
-        let sink = framechain::io::open_sink(&self.output).map_err(|error| error.to_string())?;
+        let sink =
+            framechain_tools::io::open_sink(&self.output).map_err(|error| error.to_string())?;
         Ok(match format {
             Format::Y4m => Box::new(FramesOut(Y4mWriter::new(sink, rate))),
             Format::Raw => Box::new(FramesOut(RawWriter::new(sink))),

@@ -268,8 +268,8 @@ fn main() {
     framechain::compile_worker_main();
     let _ = TRUST_IMAGE_PRECOMPILED
         .set(std::env::var_os(TRUST_IMAGE_PRECOMPILED_ENV).is_some_and(|value| value == "1"));
-    // Frames are large, short-lived buffers; see framechain::allocator.
-    framechain::allocator::keep_frame_buffers();
+    // Frames are large, short-lived buffers; see framechain_tools::allocator.
+    framechain_tools::allocator::keep_frame_buffers();
     FramechainShim::run(None);
 }
 
@@ -281,7 +281,7 @@ mod tests {
 
     use std::collections::HashMap;
 
-    use framechain::io::{FrameRate, FrameWriter, TestSource, Y4mWriter};
+    use framechain_tools::io::{FrameRate, FrameWriter, TestSource, Y4mWriter};
     use oci_spec::image::{Descriptor, DescriptorBuilder, Digest, MediaType};
 
     use super::*;
@@ -367,7 +367,8 @@ mod tests {
         let input = dir.join("in.y4m");
         let mut source = TestSource::new(64, 48, 3, FrameRate::DEFAULT).expect("a test source");
         let mut writer = Y4mWriter::new(std::fs::File::create(&input).unwrap(), FrameRate::DEFAULT);
-        while let Some(frame) = framechain::io::FrameReader::read_frame(&mut source).unwrap() {
+        while let Some(frame) = framechain_tools::io::FrameReader::read_frame(&mut source).unwrap()
+        {
             writer.write_frame(&frame).unwrap();
         }
         writer.finish().unwrap();

@@ -88,8 +88,8 @@ pub fn run(registry: framechain::StageRegistry, args: CheckArgs) -> Result<(), S
         "describe",
         &format!(
             "{} -> {}, {} parameters",
-            framechain::ports::describe(&description.input),
-            framechain::ports::describe(&description.output),
+            description.input.describe(),
+            description.output.describe(),
             description.params.len()
         ),
     );
@@ -97,7 +97,7 @@ pub fn run(registry: framechain::StageRegistry, args: CheckArgs) -> Result<(), S
         return Err(format!(
             "{} takes {}; check feeds synthetic I420 frames and checks frame stages only",
             stage.name(),
-            framechain::ports::describe(&description.input)
+            description.input.describe()
         ));
     }
     let mut params = Vec::new();

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use framechain::io::{
+use framechain_tools::io::{
     AnnexBReader, AnnexBWriter, FrameRate, FramesIn, FramesOut, MediaReader, MediaWriter,
     RawReader, RawWriter, TestSource, Y4mReader, Y4mWriter,
 };
@@ -105,12 +105,13 @@ fn extension(name: &str) -> Option<String> {
 }
 
 fn open_read(name: &str) -> Result<Box<dyn std::io::BufRead + Send>, String> {
-    framechain::io::open_source(name).map_err(|error| error.to_string())
+    framechain_tools::io::open_source(name).map_err(|error| error.to_string())
 }
 
 pub fn open_input(args: &RunArgs) -> Result<Box<dyn MediaReader>, String> {
     let rate = args.fps.unwrap_or(FrameRate::DEFAULT);
-    let input_error = |error: framechain::io::IoError| format!("input {}: {error}", args.input);
+    let input_error =
+        |error: framechain_tools::io::IoError| format!("input {}: {error}", args.input);
     Ok(match input_format(args)? {
         InputFormat::Testsrc => {
             let (width, height) = args.size.unwrap_or(TESTSRC_SIZE);
@@ -134,7 +135,7 @@ pub fn open_input(args: &RunArgs) -> Result<Box<dyn MediaReader>, String> {
 
 pub fn open_output(args: &RunArgs, rate: FrameRate) -> Result<Box<dyn MediaWriter>, String> {
     let format = output_format(args)?;
-    let sink = framechain::io::open_sink(&args.output).map_err(|error| error.to_string())?;
+    let sink = framechain_tools::io::open_sink(&args.output).map_err(|error| error.to_string())?;
     Ok(match format {
         OutputFormat::Y4m => Box::new(FramesOut(Y4mWriter::new(sink, rate))),
         OutputFormat::Raw => Box::new(FramesOut(RawWriter::new(sink))),

@@ -88,7 +88,7 @@ pub struct RunArgs {
     size: Option<(u32, u32)>,
     /// Frame rate of raw input, of testsrc, and of an H.264 input played --realtime (30, 30000/1001; default 30).
     #[arg(long, value_name = "RATE", value_parser = inputs::parse_rate)]
-    fps: Option<framechain::io::FrameRate>,
+    fps: Option<framechain_tools::io::FrameRate>,
     /// Number of frames testsrc generates.
     #[arg(long, default_value_t = 90, value_name = "N")]
     frames: u64,
@@ -133,7 +133,7 @@ fn main() -> ExitCode {
     framechain::compile_worker_main();
     let cli = Cli::parse();
     logger::install(cli.log_level);
-    framechain::allocator::keep_frame_buffers();
+    framechain_tools::allocator::keep_frame_buffers();
     match execute(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -259,8 +259,12 @@ fn run(registry: StageRegistry, args: RunArgs) -> Result<(), String> {
     let mut writer = inputs::open_output(&args, reader.frame_rate())?;
     let total = inputs::expected_inputs(&args);
     let mut observer = progress::Observer::new(&args, total, &pipeline);
-    let result =
-        framechain::run::run_pipeline(&pipeline, reader.as_mut(), writer.as_mut(), &mut observer);
+    let result = framechain_tools::run::run_pipeline(
+        &pipeline,
+        reader.as_mut(),
+        writer.as_mut(),
+        &mut observer,
+    );
     observer.finish();
     let finished = result.map_err(|error| error.to_string())?;
     observer.write_snapshot()?;

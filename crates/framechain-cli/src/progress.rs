@@ -3,8 +3,8 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use framechain::run::{Progress, RunObserver};
 use framechain::{Frame, Media, Pipeline, Port};
+use framechain_tools::run::{Progress, RunObserver};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::RunArgs;
@@ -81,7 +81,7 @@ impl Observer {
         };
         match (&snapshot.before, &snapshot.after) {
             (Some(before), Some(after)) => {
-                framechain::io::write_before_after_png(&snapshot.path, before, after)
+                framechain_tools::io::write_before_after_png(&snapshot.path, before, after)
                     .map_err(|error| format!("snapshot: {error}"))
             }
             _ => Err(format!(

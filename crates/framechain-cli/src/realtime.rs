@@ -1,7 +1,7 @@
 //! `framechain run --realtime`: an H.264 file played as a live camera.
 //!
 //! The file is cut into access units inside the sandbox, by a session of
-//! the `parse-h264` stage of its own; access unit `k` then "arrives" at
+//! the `parse-h264` stage of its own (`framechain_tools::AccessUnitSplitter`); access unit `k` then "arrives" at
 //! `start + k / fps` and goes into a live session of the run's pipeline
 //! ([`framechain::live`]), exactly as a media server would push what came
 //! off the network. What comes out is written as in a normal run, and the
@@ -21,15 +21,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use framechain::io::{AnnexBReader, FrameRate, MediaReader, MediaWriter};
 use framechain::live::{LiveConfig, LiveEvent, LiveRuntime, LiveSession};
-use framechain::{ChainSpec, Engine, Media, Pipeline, Session, SessionStats};
+use framechain::{ChainSpec, Engine, Packet, Pipeline, SessionStats};
+use framechain_tools::AccessUnitSplitter;
+use framechain_tools::io::{AnnexBReader, FrameRate, MediaReader, MediaWriter};
 
 use crate::RunArgs;
 use crate::inputs::{self, InputFormat};
-
-/// The stage that cuts the file into access units.
-const PARSER: &str = "parse-h264";
 
 /// Runs `chain` on the file named by `args` in realtime. Every failure is
 /// one line.
@@ -46,11 +44,9 @@ pub fn run(engine: &Engine, mut chain: ChainSpec, args: &RunArgs) -> Result<(), 
     let pipeline = Arc::new(Pipeline::build(engine, &chain).map_err(|error| error.to_string())?);
     let rate = args.fps.unwrap_or(FrameRate::DEFAULT);
     let fps = rate.as_f64();
-    let parser_chain = ChainSpec::parse_launch(&format!("{PARSER} fps={fps}"))
-        .map_err(|error| error.to_string())?;
-    let parser = Pipeline::build(engine, &parser_chain).map_err(|error| error.to_string())?;
+    let mut parse = AccessUnitSplitter::with_fps(engine, fps).map_err(|error| error.to_string())?;
     let mut reader = AnnexBReader::new(
-        framechain::io::open_source(&args.input).map_err(|error| error.to_string())?,
+        framechain_tools::io::open_source(&args.input).map_err(|error| error.to_string())?,
         rate,
     );
     let mut writer = inputs::open_output(args, rate)?;
@@ -59,7 +55,6 @@ pub fn run(engine: &Engine, mut chain: ChainSpec, args: &RunArgs) -> Result<(), 
     pipeline
         .check_ends(&reader.port(), &writer.port())
         .map_err(|error| error.to_string())?;
-    let mut parse = parser.start_session().map_err(|error| error.to_string())?;
     let runtime = LiveRuntime::new(LiveConfig::default()).map_err(|error| error.to_string())?;
     let live = runtime
         .open(&pipeline, fps)
@@ -98,13 +93,13 @@ pub fn run(engine: &Engine, mut chain: ChainSpec, args: &RunArgs) -> Result<(), 
         .finish()
         .map_err(|error| format!("output: {error}"))?;
     if !args.quiet {
-        let parse_stats = parse.stats();
+        let parse_stats = parse.session().stats();
         let mut text = crate::summary::summary(
             &stats,
             elapsed,
             &parse_stats.stages.iter().collect::<Vec<_>>(),
             &stats.arrival_latency,
-            parse.suppressed_log_lines(),
+            parse.session().suppressed_log_lines(),
         );
         text.push_str(&format!(
             "  (realtime at {fps} fps: end-to-end is from each access unit's arrival to its output)\n"
@@ -134,13 +129,13 @@ fn due(start: Instant, index: u64, rate: FrameRate) -> Instant {
 /// into `live` at its time. Returns how many it pushed.
 fn feed(
     reader: &mut AnnexBReader<Box<dyn BufRead + Send>>,
-    parse: &mut Session,
+    parse: &mut AccessUnitSplitter,
     live: &LiveSession,
     rate: FrameRate,
     stop: &AtomicBool,
     input: &str,
 ) -> Result<u64, String> {
-    let mut units: VecDeque<Media> = VecDeque::new();
+    let mut units: VecDeque<Packet> = VecDeque::new();
     let mut at_end = false;
     let mut start = None;
     let mut pushed = 0u64;
@@ -148,18 +143,21 @@ fn feed(
         // The parser runs just ahead of the clock: a 64 KiB chunk holds a
         // few access units, so little waits here.
         while units.is_empty() && !at_end {
-            let mut out = |media| units.push_back(media);
-            match reader
+            let cut = match reader
                 .read_media()
                 .map_err(|error| format!("input {input}: {error}"))?
             {
-                Some(chunk) => parse.push_into(chunk, &mut |_, _| {}, &mut out),
+                // An Annex-B reader gives packets only.
+                Some(chunk) => match chunk.into_packet() {
+                    Some(chunk) => parse.push_packet(chunk),
+                    None => continue,
+                },
                 None => {
                     at_end = true;
-                    parse.flush_into(&mut |_, _| {}, &mut out)
+                    parse.finish()
                 }
-            }
-            .map_err(|error| error.to_string())?;
+            };
+            units.extend(cut.map_err(|error| error.to_string())?);
         }
         let Some(unit) = units.pop_front() else {
             return Ok(pushed);
@@ -173,7 +171,7 @@ fn feed(
         if due > now {
             std::thread::sleep(due - now);
         }
-        live.push_media(unit, Instant::now());
+        live.push(unit, Instant::now());
         pushed += 1;
     }
 }

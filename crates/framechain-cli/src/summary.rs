@@ -110,16 +110,8 @@ pub fn describe_stage(stage: &LoadedStage) -> String {
     let _ = writeln!(text, "{} {}", description.name, description.version);
     let _ = writeln!(text, "  {}", description.summary);
     let _ = writeln!(text, "  component: {}", stage.path().display());
-    let _ = writeln!(
-        text,
-        "  input:     {}",
-        framechain::ports::describe(&description.input)
-    );
-    let _ = writeln!(
-        text,
-        "  output:    {}",
-        framechain::ports::describe(&description.output)
-    );
+    let _ = writeln!(text, "  input:     {}", description.input.describe());
+    let _ = writeln!(text, "  output:    {}", description.output.describe());
     let _ = writeln!(text, "parameters:");
     if description.params.is_empty() {
         let _ = writeln!(text, "  (none)");

@@ -322,8 +322,8 @@ impl Drop for Server {
 /// The pipeline must take H.264 access units and give H.264 out.
 fn check_pipeline(pipeline: &Pipeline) -> Result<(), ServeError> {
     pipeline.check_ends(
-        &framechain::ports::h264_packets(),
-        &framechain::ports::h264_packets(),
+        &framechain::Port::h264_packets(),
+        &framechain::Port::h264_packets(),
     )?;
     Ok(())
 }

@@ -1,14 +1,14 @@
 //! The host-owned picture that flows between stages.
 
-use crate::bindings::types::{FrameError, Plane, Rect, Region};
+//!
+//! The rules of a frame (plane sizes, size limits, what a rectangle access
+//! must satisfy) are the contract crate's, `framechain-frame`, which the
+//! stage SDK's native test frame applies too; this module keeps the
+//! samples and speaks the WIT types.
 
-/// Largest width or height a frame may have. Bounds every allocation a
-/// stage can ask the host to make through `frame.create`.
-pub const MAX_DIMENSION: u32 = 16_384;
-
-/// The black level of limited-range Y'CbCr: Y=16, Cb=Cr=128.
-const BLACK_Y: u8 = 16;
-const NEUTRAL_CHROMA: u8 = 128;
+use crate::bindings::types::{self, Plane, Rect, Region};
+use framechain_frame::{BLACK_Y, NEUTRAL_CHROMA};
+pub use framechain_frame::{FrameError, MAX_DIMENSION, chroma_size};
 
 /// An 8-bit I420 picture with its timing and regions.
 ///
@@ -49,21 +49,15 @@ impl Frame {
     /// A frame from its three planes, which must have exactly the I420 sizes
     /// (`WrongLength` otherwise). The buffers are taken over, not copied.
     pub fn from_planes(width: u32, height: u32, planes: [Vec<u8>; 3]) -> Result<Frame, FrameError> {
-        let lengths = plane_lengths(width, height)?;
-        if planes
-            .iter()
-            .zip(lengths)
-            .any(|(data, len)| data.len() != len)
-        {
-            return Err(FrameError::WrongLength);
-        }
+        let lengths = [planes[0].len(), planes[1].len(), planes[2].len()];
+        framechain_frame::check_plane_lengths(width, height, lengths)?;
         Ok(Frame::with_planes(width, height, planes))
     }
 
     /// Bytes a `width` x `height` frame holds (all three planes), or
     /// `BadDimensions`: lets a caller check a budget before allocating.
     pub fn byte_len_for(width: u32, height: u32) -> Result<usize, FrameError> {
-        Ok(plane_lengths(width, height)?.iter().sum())
+        framechain_frame::frame_bytes(width, height)
     }
 
     fn with_planes(width: u32, height: u32, planes: [Vec<u8>; 3]) -> Frame {
@@ -90,10 +84,7 @@ impl Frame {
 
     /// Width and height in samples of one plane.
     pub fn plane_size(&self, plane: Plane) -> (u32, u32) {
-        match plane {
-            Plane::Y => (self.width, self.height),
-            Plane::U | Plane::V => chroma_size(self.width, self.height),
-        }
+        framechain_frame::plane_size(contract_plane(plane), self.width, self.height)
     }
 
     /// The samples of one plane, row after row, no padding.
@@ -131,10 +122,10 @@ impl Frame {
 
     /// Copies out the samples of a rectangle of one plane.
     pub fn read_rect(&self, plane: Plane, area: Rect) -> Result<Vec<u8>, FrameError> {
-        let stride = self.checked_stride(plane, area)?;
+        let rows = self.rows(plane, area)?;
         let source = self.plane(plane);
-        let mut out = Vec::with_capacity((area.width * area.height) as usize);
-        for row in rows(area, stride) {
+        let mut out = Vec::with_capacity((area.width as usize) * (area.height as usize));
+        for row in rows {
             out.extend_from_slice(&source[row]);
         }
         Ok(out)
@@ -142,13 +133,13 @@ impl Frame {
 
     /// Overwrites the samples of a rectangle of one plane.
     pub fn write_rect(&mut self, plane: Plane, area: Rect, data: &[u8]) -> Result<(), FrameError> {
-        let stride = self.checked_stride(plane, area)?;
+        let rows = self.rows(plane, area)?;
         if data.len() != (area.width as usize) * (area.height as usize) {
             return Err(FrameError::WrongLength);
         }
         let target = self.plane_mut(plane);
         let row_len = area.width as usize;
-        for (row, chunk) in rows(area, stride).zip(data.chunks_exact(row_len.max(1))) {
+        for (row, chunk) in rows.zip(data.chunks_exact(row_len.max(1))) {
             target[row].copy_from_slice(chunk);
         }
         Ok(())
@@ -156,9 +147,9 @@ impl Frame {
 
     /// Sets every sample of a rectangle of one plane to `value`.
     pub fn fill_rect(&mut self, plane: Plane, area: Rect, value: u8) -> Result<(), FrameError> {
-        let stride = self.checked_stride(plane, area)?;
+        let rows = self.rows(plane, area)?;
         let target = self.plane_mut(plane);
-        for row in rows(area, stride) {
+        for row in rows {
             target[row].fill(value);
         }
         Ok(())
@@ -220,15 +211,15 @@ impl Frame {
         Ok(Some(Frame::with_planes(width, height, planes)))
     }
 
-    /// Checks that `area` lies inside `plane` and returns the plane's stride.
-    fn checked_stride(&self, plane: Plane, area: Rect) -> Result<usize, FrameError> {
-        let (width, height) = self.plane_size(plane);
-        let right = area.x.checked_add(area.width);
-        let bottom = area.y.checked_add(area.height);
-        match (right, bottom) {
-            (Some(r), Some(b)) if r <= width && b <= height => Ok(width as usize),
-            _ => Err(FrameError::OutOfBounds),
-        }
+    /// The byte range of each row of `area` in `plane`, or `OutOfBounds`
+    /// when it does not lie inside the plane (the contract's rule).
+    fn rows(
+        &self,
+        plane: Plane,
+        area: Rect,
+    ) -> Result<impl Iterator<Item = std::ops::Range<usize>> + use<>, FrameError> {
+        let area = framechain_frame::Area::new(area.x, area.y, area.width, area.height);
+        framechain_frame::rect_rows(self.plane_size(plane), area)
     }
 }
 
@@ -258,36 +249,30 @@ pub struct FrameMetadata {
 /// Bytes of the Y, U and V planes of a `width` x `height` I420 frame, or
 /// `BadDimensions` for a zero or oversized side.
 fn plane_lengths(width: u32, height: u32) -> Result<[usize; 3], FrameError> {
-    if width == 0 || height == 0 || width > MAX_DIMENSION || height > MAX_DIMENSION {
-        return Err(FrameError::BadDimensions);
-    }
-    let (cw, ch) = chroma_size(width, height);
-    let chroma = cw as usize * ch as usize;
-    Ok([width as usize * height as usize, chroma, chroma])
+    framechain_frame::plane_lengths(width, height)
 }
 
-/// Size of each chroma plane (U and V) of a `width` x `height` I420
-/// picture: half each side, rounded up, so odd sizes keep their last column
-/// and row of colour.
-pub fn chroma_size(width: u32, height: u32) -> (u32, u32) {
-    (width.div_ceil(2), height.div_ceil(2))
+/// The WIT `frame-error` a stage gets for a broken rule of the frame
+/// contract.
+pub(crate) fn wit_frame_error(error: FrameError) -> types::FrameError {
+    match error {
+        FrameError::OutOfBounds => types::FrameError::OutOfBounds,
+        FrameError::WrongLength => types::FrameError::WrongLength,
+        FrameError::BadDimensions => types::FrameError::BadDimensions,
+    }
+}
+
+/// The contract's name for a WIT plane.
+fn contract_plane(plane: Plane) -> framechain_frame::Plane {
+    match plane {
+        Plane::Y => framechain_frame::Plane::Y,
+        Plane::U => framechain_frame::Plane::U,
+        Plane::V => framechain_frame::Plane::V,
+    }
 }
 
 fn plane_index(plane: Plane) -> usize {
-    match plane {
-        Plane::Y => 0,
-        Plane::U => 1,
-        Plane::V => 2,
-    }
-}
-
-/// Byte ranges, one per row, that a (checked) rectangle covers in a plane.
-fn rows(area: Rect, stride: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
-    let (x, width) = (area.x as usize, area.width as usize);
-    (area.y as usize..(area.y + area.height) as usize).map(move |row| {
-        let start = row * stride + x;
-        start..start + width
-    })
+    contract_plane(plane).index()
 }
 
 #[cfg(test)]

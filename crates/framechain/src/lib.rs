@@ -29,12 +29,19 @@
 //!
 //! The layers: an [`Engine`] (one wasmtime engine, limits, compiled-component
 //! cache) builds [`Pipeline`]s (stages loaded and checked), which start
-//! [`Session`]s (per-stream instances, push/flush, [`SessionStats`]).
-//! [`io`] reads and writes Y4M and raw I420 for tools around the host.
+//! [`Session`]s (per-stream instances, push/flush, [`SessionStats`]);
+//! [`live`] runs many paced sessions on worker threads. Stages are found
+//! by name through a [`StageRegistry`] (`FRAMECHAIN_STAGE_PATH`, then the
+//! built-in folders). What a stage says is untrusted text: show it through
+//! [`text`].
+//!
+//! Tools around the host that are not the embedding API (Y4M, raw and
+//! Annex-B readers and writers, the run loop of the CLI, the sandboxed
+//! access-unit splitter, allocator settings) are the crate
+//! `framechain-tools`.
 
 #![deny(missing_docs)]
 
-pub mod allocator;
 mod artifacts;
 mod bindings;
 mod call_clock;
@@ -45,15 +52,13 @@ mod engine;
 mod error;
 mod frame;
 mod imports;
-pub mod io;
 pub mod limits;
 pub mod live;
 mod media;
 mod native_h264;
 mod pipeline;
-pub mod ports;
+mod ports;
 mod registry;
-pub mod run;
 mod session;
 mod stage;
 mod stage_state;
@@ -63,8 +68,7 @@ pub mod text;
 
 pub use artifacts::{DEFAULT_MAX_COMPONENT_BYTES, TrustedPrecompiled, file_kind};
 pub use bindings::types::{
-    Codec, FrameError, ParamKind, ParamSpec, PixelFormat, Plane, Port, Rect, Region,
-    StageDescription,
+    Codec, ParamKind, ParamSpec, PixelFormat, Plane, Port, Rect, Region, StageDescription,
 };
 pub use chain::{ChainSpec, MAX_PIPELINE_FILE, StageSpec};
 pub use compile::{
@@ -74,7 +78,7 @@ pub use compile::{
 };
 pub use engine::{EPOCH_TICK, Engine, EngineConfig};
 pub use error::{Busy, CompileLimit, Error, Result, StageErrorKind, StageFailure};
-pub use frame::{Frame, FrameMetadata, MAX_DIMENSION, chroma_size};
+pub use frame::{Frame, FrameError, FrameMetadata, MAX_DIMENSION, chroma_size};
 pub use media::{Media, Packet};
 pub use pipeline::Pipeline;
 pub use registry::{STAGE_PATH_ENV, StageRegistry, content_digest};

@@ -4,11 +4,9 @@
 //! host's memory, its log or its CPU time without bound. docs/security.md
 //! lists them all with the reason for each.
 
-/// Regions one frame may carry. Real stages mark a handful of faces or text
-/// lines; a stage that sets more fails its session.
-pub const MAX_REGIONS_PER_FRAME: usize = 256;
-/// Longest region label, in bytes (`face`, `phi-text`, `policy`, ...).
-pub const MAX_LABEL_BYTES: usize = 64;
+// The frame's own limits are the frame contract's, shared with the stage
+// SDK's test frame.
+pub use framechain_frame::{MAX_LABEL_BYTES, MAX_REGIONS_PER_FRAME};
 /// Host bytes one region is charged, besides its label: the record itself
 /// (rect and string header), so that even empty labels are not free.
 pub const REGION_OVERHEAD_BYTES: usize = 64;

@@ -9,7 +9,6 @@ use crate::chain::{ChainSpec, StageSpec};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::limits::{MAX_PARAMS, MAX_STAGES};
-use crate::ports;
 use crate::session::Session;
 use crate::stage::{ConfiguredStage, LoadedStage};
 
@@ -108,13 +107,13 @@ impl Pipeline {
         for pair in stages.windows(2) {
             let (from, to) = (&pair[0].loaded, &pair[1].loaded);
             let (output, input) = (&from.description().output, &to.description().input);
-            if !ports::fits(output, input) {
+            if !output.fits(input) {
                 return Err(Error::ChainMismatch(format!(
                     "{} gives {} but {} takes {}",
                     from.name(),
-                    ports::describe(output),
+                    output.describe(),
                     to.name(),
-                    ports::describe(input)
+                    input.describe()
                 )));
             }
         }
@@ -160,12 +159,13 @@ impl Pipeline {
     /// The same chain with stage `index` replaced by `stage` (a new
     /// redaction policy, a fixed encoder build), for
     /// [`crate::live::LiveRuntime::swap_pipeline`] and
-    /// [`Session::swap_to`]. The new stage is loaded, its parameters are
-    /// checked against its description and by a trial `create`, and its
-    /// ports must fit its neighbours and keep the chain's ends: it takes
-    /// what the old stage took at the chain's start and gives what the old
-    /// one gave at its end, so running sessions' inputs and owners still
-    /// fit. Nothing about `self` or its sessions changes.
+    /// [`crate::live::LiveSession::swap_pipeline`]. The new stage is
+    /// loaded, its parameters are checked against its description and by a
+    /// trial `create`, and its ports must fit its neighbours and keep the
+    /// chain's ends: it takes what the old stage took at the chain's start
+    /// and gives what the old one gave at its end, so running sessions'
+    /// inputs and owners still fit. Nothing about `self` or its sessions
+    /// changes.
     pub fn with_stage_replaced(&self, index: usize, stage: &StageSpec) -> Result<Pipeline> {
         if index >= self.stages.len() {
             return Err(Error::InvalidChain(format!(
@@ -186,20 +186,20 @@ impl Pipeline {
             self.stages[index].loaded.description(),
             replacement.loaded.description(),
         );
-        if index == 0 && !ports::fits(&old.input, &new.input) {
+        if index == 0 && !old.input.fits(&new.input) {
             return Err(Error::ChainMismatch(format!(
                 "{} takes {} but the chain's input is {}",
                 new.name,
-                ports::describe(&new.input),
-                ports::describe(&old.input)
+                new.input.describe(),
+                old.input.describe()
             )));
         }
-        if index + 1 == self.stages.len() && !ports::fits(&new.output, &old.output) {
+        if index + 1 == self.stages.len() && !new.output.fits(&old.output) {
             return Err(Error::ChainMismatch(format!(
                 "{} gives {} but the chain's output is {}",
                 new.name,
-                ports::describe(&new.output),
-                ports::describe(&old.output)
+                new.output.describe(),
+                old.output.describe()
             )));
         }
         stages[index] = replacement;
@@ -246,20 +246,20 @@ impl Pipeline {
     /// Whether `to`'s first stage takes what `self`'s takes and its last
     /// gives what `self`'s gives.
     fn check_same_ends(&self, to: &Pipeline) -> Result<()> {
-        if !ports::fits(self.input(), to.input()) {
+        if !self.input().fits(to.input()) {
             return Err(Error::ChainMismatch(format!(
                 "{} takes {} but the chain's input is {}",
                 to.stages[0].loaded.name(),
-                ports::describe(to.input()),
-                ports::describe(self.input())
+                to.input().describe(),
+                self.input().describe()
             )));
         }
-        if !ports::fits(to.output(), self.output()) {
+        if !to.output().fits(self.output()) {
             return Err(Error::ChainMismatch(format!(
                 "{} gives {} but the chain's output is {}",
                 to.stages[to.stages.len() - 1].loaded.name(),
-                ports::describe(to.output()),
-                ports::describe(self.output())
+                to.output().describe(),
+                self.output().describe()
             )));
         }
         Ok(())
@@ -309,20 +309,20 @@ impl Pipeline {
     /// Checks that a source of `input` media and a sink of `output` media
     /// fit the ends of the chain (e.g. a Y4M file in, an `.h264` file out).
     pub fn check_ends(&self, input: &Port, output: &Port) -> Result<()> {
-        if !ports::fits(input, self.input()) {
+        if !input.fits(self.input()) {
             return Err(Error::ChainMismatch(format!(
                 "the input gives {} but {} takes {}",
-                ports::describe(input),
+                input.describe(),
                 self.stages[0].loaded.name(),
-                ports::describe(self.input())
+                self.input().describe()
             )));
         }
-        if !ports::fits(self.output(), output) {
+        if !self.output().fits(output) {
             return Err(Error::ChainMismatch(format!(
                 "{} gives {} but the output takes {}",
                 self.stages[self.stages.len() - 1].loaded.name(),
-                ports::describe(self.output()),
-                ports::describe(output)
+                self.output().describe(),
+                output.describe()
             )));
         }
         Ok(())

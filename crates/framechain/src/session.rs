@@ -175,7 +175,7 @@ impl Session {
     /// instant its last byte came in): each output's latency from that
     /// instant is recorded in [`SessionStats::arrival_latency`]. Live
     /// sessions ([`crate::live`]) push this way.
-    pub fn push_arrived(
+    pub(crate) fn push_arrived(
         &mut self,
         input: Media,
         arrival: Option<Instant>,
@@ -216,7 +216,7 @@ impl Session {
     /// Counts `count` inputs the owner dropped before the first stage, for
     /// `reason` (`late`): they count as inputs and as drops, so every input
     /// stays accounted for.
-    pub fn count_input_drops(&mut self, reason: &str, count: u64) {
+    pub(crate) fn count_input_drops(&mut self, reason: &str, count: u64) {
         self.stats.inputs += count;
         *self
             .stats
@@ -227,7 +227,7 @@ impl Session {
 
     /// Counts an output of the last stage that its owner could not take
     /// (a live session's event queue was full) as dropped for `reason`.
-    pub fn count_output_drop(&mut self, reason: &str) {
+    pub(crate) fn count_output_drop(&mut self, reason: &str) {
         self.stats.outputs = self.stats.outputs.saturating_sub(1);
         *self
             .stats
@@ -297,7 +297,7 @@ impl Session {
     /// The per-stage [`SessionStats::stages`] entries belong to positions:
     /// a replacement's counts and latencies add to the old stage's, and
     /// the entry takes the replacement's name.
-    pub fn swap_to(
+    pub(crate) fn swap_to(
         &mut self,
         from: &crate::Pipeline,
         to: &crate::Pipeline,
@@ -344,7 +344,7 @@ impl Session {
     }
 
     /// Number of stages, so positions run from 0 to `stage_count()`.
-    pub fn stage_count(&self) -> usize {
+    pub(crate) fn stage_count(&self) -> usize {
         self.stages.len()
     }
 
@@ -376,15 +376,6 @@ impl Session {
             host: self.stages.iter().map(|stage| stage.host_bytes().0).sum(),
             in_flight: self.in_flight_bytes,
         }
-    }
-
-    /// Host memory the session holds now: for each stage, what the host
-    /// keeps for it (frames in its hands, their regions, native encoders),
-    /// plus items in flight between stages. Linear memories are not
-    /// included: each is capped by [`crate::EngineConfig::memory_limit`].
-    pub fn host_bytes(&self) -> usize {
-        let memory = self.memory();
-        memory.host + memory.in_flight
     }
 
     fn check_alive(&self) -> Result<()> {

@@ -14,9 +14,7 @@ use crate::bindings::LogLevel;
 use crate::bindings::types::Region;
 use crate::call_clock::CallClock;
 use crate::frame::Frame;
-use crate::limits::{
-    LOG_LINES_PER_CALL, LOG_LINES_PER_SESSION, MAX_LABEL_BYTES, MAX_REGIONS_PER_FRAME,
-};
+use crate::limits::{LOG_LINES_PER_CALL, LOG_LINES_PER_SESSION};
 use crate::native_h264::NativeH264State;
 use crate::stderr::StageStderr;
 use crate::text;
@@ -182,17 +180,10 @@ impl StageState {
     /// Checks a frame's new region list against the caps and charges the
     /// change in its size. `old` is what the frame carried before.
     pub(crate) fn recharge_regions(&mut self, old: &[Region], new: &[Region]) -> Result<()> {
-        if new.len() > MAX_REGIONS_PER_FRAME {
-            return Err(self.break_limit(format!(
-                "a frame may carry at most {MAX_REGIONS_PER_FRAME} regions, the stage gave it {}",
-                new.len()
-            )));
-        }
-        if let Some(long) = new.iter().find(|r| r.label.len() > MAX_LABEL_BYTES) {
-            return Err(self.break_limit(format!(
-                "a region label may be at most {MAX_LABEL_BYTES} bytes, the stage gave one of {}",
-                long.label.len()
-            )));
+        if let Err(violation) =
+            framechain_frame::check_regions(new.iter().map(|region| region.label.len()))
+        {
+            return Err(self.break_limit(violation.to_string()));
         }
         let (old, new) = (
             crate::frame::regions_bytes(old),

@@ -18,11 +18,11 @@ use std::cell::RefCell;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use framechain::io::{
-    AnnexBReader, FrameRate, FrameReader, FrameWriter, MediaReader, RawReader, Y4mReader, Y4mWriter,
-};
 use framechain::{
     ChainSpec, Codec, Engine, EngineConfig, Frame, Media, Packet, Pipeline, Plane, StageRegistry,
+};
+use framechain_tools::io::{
+    AnnexBReader, FrameRate, FrameReader, FrameWriter, MediaReader, RawReader, Y4mReader, Y4mWriter,
 };
 
 /// A fuzz target: runs one input, panics on a broken promise.
@@ -138,7 +138,7 @@ pub fn annexb(data: &[u8]) {
     let mut joined = Vec::new();
     while let Some(media) = reader.read_media().expect("reading memory") {
         let packet = media.into_packet().expect("packets");
-        assert!(!packet.data.is_empty() && packet.data.len() <= framechain::io::ANNEXB_CHUNK);
+        assert!(!packet.data.is_empty() && packet.data.len() <= framechain_tools::io::ANNEXB_CHUNK);
         joined.extend_from_slice(&packet.data);
     }
     assert_eq!(joined, data);

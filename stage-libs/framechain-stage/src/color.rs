@@ -8,8 +8,11 @@
 /// An sRGB colour, 8 bits per channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rgb {
+    /// Red, 0..=255.
     pub red: u8,
+    /// Green, 0..=255.
     pub green: u8,
+    /// Blue, 0..=255.
     pub blue: u8,
 }
 
@@ -17,8 +20,11 @@ pub struct Rgb {
 /// `v` (Cr) for the chroma planes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct YCbCr {
+    /// Luma (Y'), 16..=235.
     pub y: u8,
+    /// Blue-difference chroma (Cb), 16..=240 around 128.
     pub u: u8,
+    /// Red-difference chroma (Cr), 16..=240 around 128.
     pub v: u8,
 }
 
@@ -31,6 +37,7 @@ pub const COLOR_NAMES: [(&str, Rgb); 4] = [
 ];
 
 impl Rgb {
+    /// The colour of these three channels.
     pub const fn new(red: u8, green: u8, blue: u8) -> Self {
         Rgb { red, green, blue }
     }

@@ -23,21 +23,12 @@
 
 use crate::{Frame, FrameError, FrameInfo, PixelFormat, Plane, Rect, Region};
 
-/// Largest width or height of a frame: [`FrameAccess::create`] and
-/// [`FrameAccess::from_planes`] refuse larger ones with
-/// [`FrameError::BadDimensions`]. The host's `framechain::frame::MAX_DIMENSION`
-/// (crates/framechain/src/frame.rs) is the reference; this copy must stay equal to it.
-pub const MAX_DIMENSION: u32 = 16_384;
-
-/// Most regions one frame may carry; a stage that sets more is stopped.
-/// The host's `MAX_REGIONS_PER_FRAME` (crates/framechain/src/limits.rs) is the
-/// reference; this copy must stay equal to it.
-pub const MAX_REGIONS_PER_FRAME: usize = 256;
-
-/// Longest region label, in bytes; a stage that sets a longer one is
-/// stopped. The host's `MAX_LABEL_BYTES` (crates/framechain/src/limits.rs) is the
-/// reference; this copy must stay equal to it.
-pub const MAX_LABEL_BYTES: usize = 64;
+// The frame's limits are the frame contract's (`framechain-frame`), the
+// very constants the host enforces: [`FrameAccess::create`] and
+// [`FrameAccess::from_planes`] refuse a side larger than `MAX_DIMENSION`
+// with [`FrameError::BadDimensions`]; a stage that sets more regions or a
+// longer label is stopped.
+pub use framechain_frame::{MAX_DIMENSION, MAX_LABEL_BYTES, MAX_REGIONS_PER_FRAME};
 
 /// What a stage can do with a frame: the methods of the `frame` resource in
 /// `wit/stage.wit`, with its semantics and its errors.

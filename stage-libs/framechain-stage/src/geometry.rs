@@ -35,9 +35,15 @@ impl Region {
 /// planes are half size, rounded up, so odd sizes keep their last column and
 /// row.
 pub fn i420_plane_size(plane: Plane, width: u32, height: u32) -> (u32, u32) {
+    framechain_frame::plane_size(contract_plane(plane), width, height)
+}
+
+/// The frame contract's name for a WIT plane.
+pub(crate) fn contract_plane(plane: Plane) -> framechain_frame::Plane {
     match plane {
-        Plane::Y => (width, height),
-        Plane::U | Plane::V => (width.div_ceil(2), height.div_ceil(2)),
+        Plane::Y => framechain_frame::Plane::Y,
+        Plane::U => framechain_frame::Plane::U,
+        Plane::V => framechain_frame::Plane::V,
     }
 }
 

@@ -15,22 +15,29 @@ pub fn log(level: Level, message: &str) {
     eprintln!("[{}] {message}", level_name(level));
 }
 
+/// Logs `message` at [`Level::Trace`]: detail for following one picture.
 pub fn trace(message: &str) {
     log(Level::Trace, message);
 }
 
+/// Logs `message` at [`Level::Debug`]: detail for the stage's author.
 pub fn debug(message: &str) {
     log(Level::Debug, message);
 }
 
+/// Logs `message` at [`Level::Info`]: what an operator may want to know.
 pub fn info(message: &str) {
     log(Level::Info, message);
 }
 
+/// Logs `message` at [`Level::Warn`]: something is wrong but the stage
+/// goes on (damaged input, a fallback).
 pub fn warn(message: &str) {
     log(Level::Warn, message);
 }
 
+/// Logs `message` at [`Level::Error`]: the stage cannot do what it was
+/// asked (also say so in the [`StageError`](crate::StageError) returned).
 pub fn error(message: &str) {
     log(Level::Error, message);
 }

@@ -101,10 +101,15 @@ impl Params {
         StageError::BadParameter(format!("{}: {name}: {problem}", self.stage))
     }
 
+    /// An `integer` parameter (given, or its default), which must lie in
+    /// `range`; an error names the parameter and says what was wrong, as
+    /// does one for a parameter with neither a value nor a default.
     pub fn integer(&self, name: &str, range: RangeInclusive<i64>) -> Result<i64, StageError> {
         self.required(name, self.optional_integer(name, range))
     }
 
+    /// An `integer` parameter, `None` when it is not set and has no
+    /// default (for parameters whose absence means something).
     pub fn optional_integer(
         &self,
         name: &str,
@@ -113,10 +118,13 @@ impl Params {
         self.read(name, |text| values::integer(text, &range))
     }
 
+    /// A `number` parameter (given, or its default), which must lie in
+    /// `range`.
     pub fn number(&self, name: &str, range: RangeInclusive<f64>) -> Result<f64, StageError> {
         self.required(name, self.optional_number(name, range))
     }
 
+    /// A `number` parameter, `None` when it is not set and has no default.
     pub fn optional_number(
         &self,
         name: &str,
@@ -125,6 +133,7 @@ impl Params {
         self.read(name, |text| values::number(text, &range))
     }
 
+    /// A `flag` parameter: `true` or `false` (given, or its default).
     pub fn flag(&self, name: &str) -> Result<bool, StageError> {
         self.required(name, self.read(name, values::flag))
     }
@@ -135,10 +144,13 @@ impl Params {
         self.required(name, self.read(name, |text| values::choice(text, choices)))
     }
 
+    /// A `rect` parameter, `x,y,width,height` in pixels (given, or its
+    /// default).
     pub fn rect(&self, name: &str) -> Result<Rect, StageError> {
         self.required(name, self.optional_rect(name))
     }
 
+    /// A `rect` parameter, `None` when it is not set and has no default.
     pub fn optional_rect(&self, name: &str) -> Result<Option<Rect>, StageError> {
         self.read(name, values::rect)
     }
@@ -158,14 +170,18 @@ impl Params {
         self.required(name, self.optional_bitrate(name))
     }
 
+    /// A `bitrate` parameter in bits per second, `None` when it is not set
+    /// and has no default.
     pub fn optional_bitrate(&self, name: &str) -> Result<Option<u64>, StageError> {
         self.read(name, values::bitrate)
     }
 
+    /// A `text` parameter as given (given, or its default).
     pub fn text(&self, name: &str) -> Result<&str, StageError> {
         self.required(name, self.optional_text(name))
     }
 
+    /// A `text` parameter, `None` when it is not set and has no default.
     pub fn optional_text(&self, name: &str) -> Result<Option<&str>, StageError> {
         self.declared(name)?;
         Ok(self.raw(name))

@@ -33,10 +33,11 @@
 //! # Ok::<(), FrameError>(())
 //! ```
 //!
-//! The host (`crates/framechain/src/frame.rs`, `crates/framechain/src/imports/frame.rs`) is the
-//! reference for every rule here: a difference is a bug in this module.
-//! What the host does that a [`TestFrame`] does not: charge the stage's
-//! memory budget and check its call's time limit.
+//! The rules (sizes, plane lengths, rectangle bounds, region limits) are
+//! the frame contract's, `framechain-frame`, the same code the host's frame
+//! (`crates/framechain/src/frame.rs`) applies. What the host does that a [`TestFrame`]
+//! does not: charge the stage's memory budget and check its call's time
+//! limit.
 
 #![deny(missing_docs)]
 
@@ -44,14 +45,11 @@ use std::cell::RefCell;
 use std::fmt;
 use std::ops::Range;
 
-use crate::frame::{FrameAccess, MAX_DIMENSION, MAX_LABEL_BYTES, MAX_REGIONS_PER_FRAME};
-use crate::geometry::{I420_PLANES, i420_plane_size, plane_name};
-use crate::{FrameError, FrameInfo, PixelFormat, Plane, Rect, Region};
+use framechain_frame::{BLACK_Y, NEUTRAL_CHROMA};
 
-/// The Y of black in limited-range Y'CbCr, as the host's `create` fills it.
-const BLACK_Y: u8 = 16;
-/// Cb and Cr of every grey, as the host's `create` fills them.
-const NEUTRAL_CHROMA: u8 = 128;
+use crate::frame::FrameAccess;
+use crate::geometry::{I420_PLANES, contract_plane, i420_plane_size, plane_name};
+use crate::{FrameError, FrameInfo, PixelFormat, Plane, Rect, Region};
 
 /// An I420 frame owned by a native test, with the host frame's checks and
 /// errors (see the [module](self) for an example).
@@ -62,8 +60,8 @@ const NEUTRAL_CHROMA: u8 = 128;
 /// [`FrameAccess::read_rect`], [`FrameAccess::regions`] and
 /// [`FrameAccess::info`]. Like the host's frame it changes through `&self`.
 ///
-/// Where the host stops the stage (more than [`MAX_REGIONS_PER_FRAME`]
-/// regions, a label longer than [`MAX_LABEL_BYTES`]), a `TestFrame` panics
+/// Where the host stops the stage (more than [`MAX_REGIONS_PER_FRAME`](crate::frame::MAX_REGIONS_PER_FRAME)
+/// regions, a label longer than [`MAX_LABEL_BYTES`](crate::frame::MAX_LABEL_BYTES)), a `TestFrame` panics
 /// with the host's reason, which fails the test that did it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct TestFrame {
@@ -87,14 +85,8 @@ impl TestFrame {
     /// A frame of these planes, after checking the size and each plane's
     /// length as the host's `Frame::from_planes` does.
     fn with_planes(width: u32, height: u32, planes: [Vec<u8>; 3]) -> Result<Self, FrameError> {
-        check_dimensions(width, height)?;
-        let wrong_length = I420_PLANES
-            .iter()
-            .zip(&planes)
-            .any(|(&plane, data)| data.len() != plane_len(plane, width, height));
-        if wrong_length {
-            return Err(FrameError::WrongLength);
-        }
+        let lengths = [planes[0].len(), planes[1].len(), planes[2].len()];
+        framechain_frame::check_plane_lengths(width, height, lengths).map_err(frame_error)?;
         Ok(TestFrame {
             width,
             height,
@@ -109,85 +101,54 @@ impl TestFrame {
     }
 
     /// The byte range of each row of `area` in `plane`, or `OutOfBounds`
-    /// when the rectangle does not lie inside the plane (also when its
-    /// right or bottom edge overflows `u32`, as in the host).
+    /// when the rectangle does not lie inside the plane (the contract's
+    /// rule, as in the host).
     fn rows(
         &self,
         plane: Plane,
         area: Rect,
-    ) -> Result<impl Iterator<Item = Range<usize>>, FrameError> {
-        let (width, height) = self.plane_size(plane);
-        match (
-            area.x.checked_add(area.width),
-            area.y.checked_add(area.height),
-        ) {
-            (Some(right), Some(bottom)) if right <= width && bottom <= height => {}
-            _ => return Err(FrameError::OutOfBounds),
-        }
-        let (stride, x, row_len) = (width as usize, area.x as usize, area.width as usize);
-        Ok(
-            (area.y as usize..(area.y + area.height) as usize).map(move |row| {
-                let start = row * stride + x;
-                start..start + row_len
-            }),
-        )
+    ) -> Result<impl Iterator<Item = Range<usize>> + use<>, FrameError> {
+        let area = framechain_frame::Area::new(area.x, area.y, area.width, area.height);
+        framechain_frame::rect_rows(self.plane_size(plane), area).map_err(frame_error)
     }
 }
 
-/// `BadDimensions` for a side of 0 or larger than [`MAX_DIMENSION`], as the
-/// host's `create` and `from-planes` refuse.
-fn check_dimensions(width: u32, height: u32) -> Result<(), FrameError> {
-    if width == 0 || height == 0 || width > MAX_DIMENSION || height > MAX_DIMENSION {
-        return Err(FrameError::BadDimensions);
+/// The WIT error for a broken rule of the frame contract.
+fn frame_error(error: framechain_frame::FrameError) -> FrameError {
+    match error {
+        framechain_frame::FrameError::OutOfBounds => FrameError::OutOfBounds,
+        framechain_frame::FrameError::WrongLength => FrameError::WrongLength,
+        framechain_frame::FrameError::BadDimensions => FrameError::BadDimensions,
     }
-    Ok(())
-}
-
-/// Samples in one plane of a `width` x `height` I420 frame.
-fn plane_len(plane: Plane, width: u32, height: u32) -> usize {
-    let (plane_width, plane_height) = i420_plane_size(plane, width, height);
-    plane_width as usize * plane_height as usize
 }
 
 /// Index of a plane in [`Contents::planes`].
 fn plane_index(plane: Plane) -> usize {
-    match plane {
-        Plane::Y => 0,
-        Plane::U => 1,
-        Plane::V => 2,
-    }
+    contract_plane(plane).index()
 }
 
 /// Panics, with the host's reason, where the host would stop the stage for
 /// the regions it gave a frame.
 fn check_region_limits(regions: &[Region]) {
-    assert!(
-        regions.len() <= MAX_REGIONS_PER_FRAME,
-        "a frame may carry at most {MAX_REGIONS_PER_FRAME} regions, the stage gave it {} \
-         (the host would stop the stage and fail its session)",
-        regions.len()
-    );
-    if let Some(long) = regions.iter().find(|r| r.label.len() > MAX_LABEL_BYTES) {
-        panic!(
-            "a region label may be at most {MAX_LABEL_BYTES} bytes, the stage gave one of {} \
-             (the host would stop the stage and fail its session)",
-            long.label.len()
-        );
+    if let Err(violation) =
+        framechain_frame::check_regions(regions.iter().map(|region| region.label.len()))
+    {
+        panic!("{violation} (the host would stop the stage and fail its session)");
     }
 }
 
 impl FrameAccess for TestFrame {
     fn create(width: u32, height: u32, _format: PixelFormat) -> Result<Self, FrameError> {
         // Checked before allocating, as in the host: a side may be huge.
-        check_dimensions(width, height)?;
-        let plane = |plane, value| vec![value; plane_len(plane, width, height)];
+        let [luma, chroma, _] =
+            framechain_frame::plane_lengths(width, height).map_err(frame_error)?;
         TestFrame::with_planes(
             width,
             height,
             [
-                plane(Plane::Y, BLACK_Y),
-                plane(Plane::U, NEUTRAL_CHROMA),
-                plane(Plane::V, NEUTRAL_CHROMA),
+                vec![BLACK_Y; luma],
+                vec![NEUTRAL_CHROMA; chroma],
+                vec![NEUTRAL_CHROMA; chroma],
             ],
         )
     }
@@ -339,6 +300,7 @@ mod tests {
     //! `TestFrame`, plus the region rules of crates/framechain/src/imports/frame.rs.
 
     use super::*;
+    use crate::frame::{MAX_DIMENSION, MAX_LABEL_BYTES, MAX_REGIONS_PER_FRAME};
 
     const fn rect(x: u32, y: u32, width: u32, height: u32) -> Rect {
         Rect::new(x, y, width, height)

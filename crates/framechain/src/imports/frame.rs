@@ -7,6 +7,7 @@ use wasmtime::{Result, Trap};
 
 use crate::bindings::types::{self, FrameError, FrameInfo, PixelFormat, Plane, Rect, Region};
 use crate::frame::Frame;
+use crate::frame::wit_frame_error;
 use crate::limits::{MAX_LABEL_BYTES, MAX_REGIONS_PER_FRAME};
 use crate::stage_state::StageState;
 
@@ -22,7 +23,7 @@ impl types::HostFrame for StageState {
         // Check the budget before allocating: a side may be up to 16384.
         let bytes = match Frame::byte_len_for(width, height) {
             Ok(bytes) => bytes,
-            Err(error) => return Ok(Err(error)),
+            Err(error) => return Ok(Err(wit_frame_error(error))),
         };
         self.check_deadline()?;
         self.charge(bytes)?;
@@ -37,7 +38,7 @@ impl types::HostFrame for StageState {
                 self.deadline_passed = true;
                 Err(Trap::Interrupt.into())
             }
-            Err(error) => Ok(Err(error)),
+            Err(error) => Ok(Err(wit_frame_error(error))),
         }
     }
 
@@ -52,7 +53,7 @@ impl types::HostFrame for StageState {
         self.check_deadline()?;
         let frame = match Frame::from_planes(width, height, [y, u, v]) {
             Ok(frame) => frame,
-            Err(error) => return Ok(Err(error)),
+            Err(error) => return Ok(Err(wit_frame_error(error))),
         };
         Ok(Ok(self.insert_frame(frame)?))
     }
@@ -99,7 +100,10 @@ impl types::HostFrame for StageState {
         data: Vec<u8>,
     ) -> Result<Result<(), FrameError>> {
         self.check_deadline()?;
-        Ok(self.frame_mut(&handle)?.replace_plane(plane, data))
+        Ok(self
+            .frame_mut(&handle)?
+            .replace_plane(plane, data)
+            .map_err(wit_frame_error))
     }
 
     fn read_rect(
@@ -109,7 +113,10 @@ impl types::HostFrame for StageState {
         area: Rect,
     ) -> Result<Result<Vec<u8>, FrameError>> {
         self.check_deadline()?;
-        Ok(self.frame(&handle)?.read_rect(plane, area))
+        Ok(self
+            .frame(&handle)?
+            .read_rect(plane, area)
+            .map_err(wit_frame_error))
     }
 
     fn write_rect(
@@ -120,7 +127,10 @@ impl types::HostFrame for StageState {
         data: Vec<u8>,
     ) -> Result<Result<(), FrameError>> {
         self.check_deadline()?;
-        Ok(self.frame_mut(&handle)?.write_rect(plane, area, &data))
+        Ok(self
+            .frame_mut(&handle)?
+            .write_rect(plane, area, &data)
+            .map_err(wit_frame_error))
     }
 
     fn fill_rect(
@@ -131,7 +141,10 @@ impl types::HostFrame for StageState {
         value: u8,
     ) -> Result<Result<(), FrameError>> {
         self.check_deadline()?;
-        Ok(self.frame_mut(&handle)?.fill_rect(plane, area, value))
+        Ok(self
+            .frame_mut(&handle)?
+            .fill_rect(plane, area, value)
+            .map_err(wit_frame_error))
     }
 
     fn regions(&mut self, handle: Resource<Frame>) -> Result<Vec<Region>> {

@@ -25,7 +25,7 @@ fn packets_into_a_frame_stage_are_refused_before_running() {
 #[test]
 fn the_ends_of_the_chain_must_fit_the_input_and_output() {
     let pipeline = pipeline(&engine(), "scale width=64 height=64 ! test-packets");
-    let frames = framechain::ports::i420_frames();
+    let frames = framechain::Port::i420_frames();
     let error = pipeline.check_ends(&frames, &frames).unwrap_err();
     assert_eq!(
         error.to_string(),
@@ -33,8 +33,8 @@ fn the_ends_of_the_chain_must_fit_the_input_and_output() {
     );
     let error = pipeline
         .check_ends(
-            &framechain::ports::h264_packets(),
-            &framechain::ports::h264_packets(),
+            &framechain::Port::h264_packets(),
+            &framechain::Port::h264_packets(),
         )
         .unwrap_err();
     assert!(
@@ -44,7 +44,7 @@ fn the_ends_of_the_chain_must_fit_the_input_and_output() {
         "{error}"
     );
     pipeline
-        .check_ends(&frames, &framechain::ports::h264_packets())
+        .check_ends(&frames, &framechain::Port::h264_packets())
         .expect("frames in, packets out");
 }
 

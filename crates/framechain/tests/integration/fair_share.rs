@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 use framechain::live::{
     FairShare, LiveConfig, LiveEvent, LiveRuntime, LiveSession, OVER_SHARE_DROP,
 };
-use framechain::{ChainSpec, Codec, Error, Media, Packet, Pipeline, SessionStats, StageFailure};
+use framechain::{ChainSpec, Error, Media, Pipeline, SessionStats, StageFailure};
+use framechain_tools::AccessUnitSplitter;
 
 use crate::support::{access_units, engine, flat_frame, pipeline};
 
@@ -360,25 +361,11 @@ fn measure_hostile_publishers() {
         }
     };
     let engine = engine();
-    let parser = pipeline(&engine, "parse-h264");
-    let mut session = parser.start_session().unwrap();
     let data = std::fs::read(&path).unwrap();
-    let mut hostile_units: Vec<Packet> = Vec::new();
-    for chunk in data.chunks(64 << 10) {
-        let packet = Packet {
-            codec: Codec::H264,
-            data: chunk.to_vec(),
-            pts: -1,
-            dts: -1,
-            keyframe: false,
-        };
-        for media in session.push(Media::Packet(packet)).unwrap() {
-            hostile_units.push(media.into_packet().unwrap());
-        }
-    }
-    for media in session.flush().unwrap() {
-        hostile_units.push(media.into_packet().unwrap());
-    }
+    let hostile_units = AccessUnitSplitter::new(&engine)
+        .unwrap()
+        .split(&data)
+        .unwrap();
     assert!(hostile_units.len() >= 10 && hostile_units.iter().all(|unit| unit.keyframe));
     let file = framechain_test_support::workspace_root().join("examples/telemedicine.yaml");
     let mut chain = ChainSpec::read_pipeline_file(&file).unwrap();

@@ -142,17 +142,3 @@ fn frames_a_stage_hoards_count_against_its_memory_limit() {
     assert_eq!(failure_of(&error), &StageFailure::MemoryLimit(MEMORY_LIMIT));
     assert_eq!(produced, 40);
 }
-
-/// The stage SDK's native test frame (`framechain_stage::testing::TestFrame`)
-/// enforces the host's frame limits so a stage's native tests fail where
-/// the host would; it cannot depend on the host, so it keeps copies.
-#[test]
-fn the_sdk_test_frame_has_the_host_frame_limits() {
-    use framechain_stage::frame as sdk;
-    assert_eq!(sdk::MAX_DIMENSION, framechain::MAX_DIMENSION);
-    assert_eq!(
-        sdk::MAX_REGIONS_PER_FRAME,
-        framechain::limits::MAX_REGIONS_PER_FRAME
-    );
-    assert_eq!(sdk::MAX_LABEL_BYTES, framechain::limits::MAX_LABEL_BYTES);
-}

@@ -6,8 +6,8 @@
 use std::path::Path;
 use std::process::Command;
 
-use framechain::io::{FrameReader, RawReader, Y4mReader};
 use framechain::{Frame, Media, Plane};
+use framechain_tools::io::{FrameReader, RawReader, Y4mReader};
 
 use crate::support::{engine, have_ffmpeg, pipeline, testdata};
 
@@ -126,7 +126,7 @@ fn redact_and_scale_match_ffmpeg_outside_the_redacted_area() {
         std::fs::File::open(&reference).unwrap(),
         1280,
         720,
-        framechain::io::FrameRate::DEFAULT,
+        framechain_tools::io::FrameRate::DEFAULT,
     )
     .unwrap();
     let luma_area = scaled(RECT, 1280.0 / 1920.0, 720.0 / 1080.0);

@@ -3,9 +3,8 @@
 
 use std::time::Duration;
 
-use framechain::{
-    ChainSpec, Codec, Engine, EngineConfig, Frame, Media, Packet, Pipeline, Plane, StageRegistry,
-};
+use framechain::{ChainSpec, Engine, EngineConfig, Frame, Packet, Pipeline, Plane, StageRegistry};
+use framechain_tools::AccessUnitSplitter;
 
 /// `../shared/testdata` (or `$FRAMECHAIN_TESTDATA`). In CI its absence is
 /// a failure; elsewhere tests that need it are skipped with a note.
@@ -72,30 +71,18 @@ pub fn access_units(limit: usize) -> Option<Vec<Packet>> {
     let clip = testdata()?.join("h264/throughput/real1080p30_10s_cbp_6M.264");
     let data = std::fs::read(&clip).expect("the throughput clip");
     let engine = engine();
-    let parser = pipeline(&engine, "parse-h264");
-    let mut session = parser.start_session().unwrap();
+    let mut splitter = AccessUnitSplitter::new(&engine).unwrap();
     let mut units = Vec::new();
-    for chunk in data.chunks(64 << 10) {
-        let packet = Packet {
-            codec: Codec::H264,
-            data: chunk.to_vec(),
-            pts: -1,
-            dts: -1,
-            keyframe: false,
-        };
-        units.extend(session.push(Media::Packet(packet)).unwrap());
+    for piece in data.chunks(64 << 10) {
+        units.extend(splitter.push(piece).unwrap());
         if units.len() >= limit {
             break;
         }
     }
     if units.len() < limit {
-        units.extend(session.flush().unwrap());
+        units.extend(splitter.finish().unwrap());
     }
-    let units: Vec<Packet> = units
-        .into_iter()
-        .take(limit)
-        .map(|media| media.into_packet().expect("parse-h264 gives packets"))
-        .collect();
+    units.truncate(limit);
     assert_eq!(units.len(), limit, "the clip has {limit} access units");
     Some(units)
 }

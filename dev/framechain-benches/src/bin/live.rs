@@ -16,10 +16,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use framechain::live::{LATE_DROP, LiveConfig, LiveEvent, LiveRuntime, LiveSession};
-use framechain::{
-    ChainSpec, Codec, Engine, EngineConfig, Error, Media, Packet, Pipeline, SessionStats,
-};
+use framechain::{ChainSpec, Engine, EngineConfig, Error, Media, Packet, Pipeline, SessionStats};
 use framechain_benches::WithBenchStages;
+use framechain_tools::AccessUnitSplitter;
 
 const USAGE: &str = "\
 usage: live <scenario> [--key value]...
@@ -61,7 +60,7 @@ fn main() -> ExitCode {
     };
     // As the CLI and the shim do: frame-sized blocks stay in glibc's heap.
     if !opts.flag("glibc-default") {
-        framechain::allocator::keep_frame_buffers();
+        framechain_tools::allocator::keep_frame_buffers();
     }
     let result = match scenario.as_str() {
         "one" => one(&opts),
@@ -211,26 +210,9 @@ struct Clip {
 /// Cuts an H.264 file into access units with the sandboxed `parse-h264`.
 fn access_units(engine: &Engine, path: &Path) -> Result<Vec<Packet>, String> {
     let data = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let chain = ChainSpec::parse_launch("parse-h264").map_err(|e| e.to_string())?;
-    let parser = build(engine, &chain)?;
-    let mut session = parser.start_session().map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    for chunk in data.chunks(64 << 10) {
-        let packet = Packet {
-            codec: Codec::H264,
-            data: chunk.to_vec(),
-            pts: -1,
-            dts: -1,
-            keyframe: false,
-        };
-        out.extend(
-            session
-                .push(Media::Packet(packet))
-                .map_err(|e| e.to_string())?,
-        );
-    }
-    out.extend(session.flush().map_err(|e| e.to_string())?);
-    let units: Vec<Packet> = out.into_iter().filter_map(Media::into_packet).collect();
+    let units = AccessUnitSplitter::new(engine)
+        .and_then(|splitter| splitter.split(&data))
+        .map_err(|e| format!("{}: {e} (run `cargo xtask build`)", path.display()))?;
     if units.is_empty() || !units[0].keyframe {
         return Err(format!(
             "{}: parse-h264 gave no access units starting at a keyframe",

@@ -6,7 +6,7 @@ use super::{
     FrameRate, FrameReader, FrameWriter, IoError, MAX_FRAME_BYTES, check_frame_size, read_i420,
     write_i420,
 };
-use crate::frame::Frame;
+use framechain::Frame;
 
 /// Reads raw I420 pictures of a known size.
 pub struct RawReader<R> {

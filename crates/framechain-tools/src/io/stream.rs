@@ -2,8 +2,8 @@
 //! read from and write to, whatever the container format.
 
 use super::{FrameRate, FrameReader, FrameWriter, IoError};
-use crate::bindings::types::Port;
-use crate::media::Media;
+use framechain::Media;
+use framechain::Port;
 
 /// A source of media items (frames or packets).
 pub trait MediaReader {
@@ -36,7 +36,7 @@ impl<R: FrameReader> MediaReader for FramesIn<R> {
     }
 
     fn port(&self) -> Port {
-        crate::ports::i420_frames()
+        Port::i420_frames()
     }
 
     fn frame_rate(&self) -> FrameRate {
@@ -56,7 +56,7 @@ impl<W: FrameWriter> MediaWriter for FramesOut<W> {
     }
 
     fn port(&self) -> Port {
-        crate::ports::i420_frames()
+        Port::i420_frames()
     }
 
     fn finish(&mut self) -> Result<(), IoError> {

@@ -3,8 +3,8 @@
 //! burnt into the picture at a fixed place.
 
 use super::{FrameRate, FrameReader, IoError};
-use crate::frame::Frame;
-use crate::{Plane, Rect};
+use framechain::Frame;
+use framechain::{Plane, Rect};
 
 /// Generates `frames` frames of `width` x `height`.
 pub struct TestSource {

@@ -3,10 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::error::Error;
 use crate::io::{IoError, MediaReader, MediaWriter};
-use crate::media::Media;
-use crate::session::Session;
+use framechain::{Error, Media, Pipeline, Session};
 
 /// Why a run stopped early.
 #[derive(Debug, thiserror::Error)]
@@ -172,7 +170,7 @@ pub struct Finished {
 /// The whole job of a front end: checks that `reader` and `writer` fit the
 /// ends of `pipeline`, starts a session and runs the stream through it.
 pub fn run_pipeline(
-    pipeline: &crate::pipeline::Pipeline,
+    pipeline: &Pipeline,
     reader: &mut dyn MediaReader,
     writer: &mut dyn MediaWriter,
     observer: &mut dyn RunObserver,

@@ -7,8 +7,8 @@ use super::{
     FrameRate, FrameReader, FrameWriter, IoError, MAX_FRAME_BYTES, check_frame_size, read_i420,
     write_i420,
 };
-use crate::frame::Frame;
-use crate::text::untrusted;
+use framechain::Frame;
+use framechain::text::untrusted;
 
 const SIGNATURE: &str = "YUV4MPEG2";
 /// Longer header or `FRAME` lines are not Y4M from any real tool; the
@@ -209,7 +209,7 @@ impl<W: Write> FrameWriter for Y4mWriter<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Plane;
+    use framechain::Plane;
 
     fn stream(header: &str, frames: usize, frame_len: usize) -> Vec<u8> {
         let mut bytes = format!("{header}\n").into_bytes();

@@ -4,8 +4,8 @@ use std::io::BufWriter;
 use std::path::Path;
 
 use super::IoError;
-use crate::Plane;
-use crate::frame::Frame;
+use framechain::Frame;
+use framechain::Plane;
 
 /// Pixels between the two pictures.
 const GAP: u32 = 16;

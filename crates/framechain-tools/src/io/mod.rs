@@ -23,7 +23,7 @@ pub use stream::{FramesIn, FramesOut, MediaReader, MediaWriter};
 pub use testsrc::TestSource;
 pub use y4m::{Y4mReader, Y4mWriter};
 
-use crate::frame::Frame;
+use framechain::Frame;
 
 /// 90 kHz ticks per second: the time base of `pts` and `duration`.
 pub const TICKS_PER_SECOND: i64 = 90_000;
@@ -131,7 +131,7 @@ pub(crate) fn check_frame_size(
     let bytes = Frame::byte_len_for(width, height).map_err(|_| {
         IoError::Format(format!(
             "{what} frame size {width}x{height} is not supported (1 to {} on each side)",
-            crate::frame::MAX_DIMENSION
+            framechain::MAX_DIMENSION
         ))
     })?;
     if bytes > max_frame_bytes {
@@ -184,7 +184,7 @@ pub(crate) fn read_i420(
     let unsupported =
         || IoError::Format(format!("{what}: unsupported frame size {width}x{height}"));
     let total = Frame::byte_len_for(width, height).map_err(|_| unsupported())?;
-    let (chroma_width, chroma_height) = crate::frame::chroma_size(width, height);
+    let (chroma_width, chroma_height) = framechain::chroma_size(width, height);
     let chroma = chroma_width as usize * chroma_height as usize;
     let lengths = [width as usize * height as usize, chroma, chroma];
     let mut planes: [Vec<u8>; 3] = Default::default();
@@ -209,7 +209,11 @@ pub(crate) fn read_i420(
 
 /// Writes the three planes of an I420 picture.
 pub(crate) fn write_i420(writer: &mut impl std::io::Write, frame: &Frame) -> std::io::Result<()> {
-    for plane in [crate::Plane::Y, crate::Plane::U, crate::Plane::V] {
+    for plane in [
+        framechain::Plane::Y,
+        framechain::Plane::U,
+        framechain::Plane::V,
+    ] {
         writer.write_all(frame.plane(plane))?;
     }
     Ok(())
@@ -240,8 +244,8 @@ mod tests {
         let frame = read_i420(&mut &bytes[..], 1000, 700, 1, "the input")
             .unwrap()
             .unwrap();
-        assert_eq!(frame.plane(crate::Plane::Y), &bytes[..700_000]);
-        assert_eq!(frame.plane(crate::Plane::V), &bytes[875_000..]);
+        assert_eq!(frame.plane(framechain::Plane::Y), &bytes[..700_000]);
+        assert_eq!(frame.plane(framechain::Plane::V), &bytes[875_000..]);
         assert!(
             read_i420(&mut &[][..], 1000, 700, 2, "the input")
                 .unwrap()

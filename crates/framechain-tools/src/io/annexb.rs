@@ -9,8 +9,8 @@ use std::io::{Read, Write};
 
 use super::stream::{MediaReader, MediaWriter};
 use super::{FrameRate, IoError, read_full};
-use crate::bindings::types::{Codec, Packet, Port};
-use crate::media::Media;
+use framechain::Media;
+use framechain::{Codec, Packet, Port};
 
 /// Chunk size. Small enough that one chunk never holds more than a few
 /// access units (each `push` stays far below the per-call time limit), big
@@ -52,7 +52,7 @@ impl<R: Read> MediaReader for AnnexBReader<R> {
     }
 
     fn port(&self) -> Port {
-        crate::ports::h264_packets()
+        Port::h264_packets()
     }
 
     fn frame_rate(&self) -> FrameRate {
@@ -88,7 +88,7 @@ impl<W: Write> MediaWriter for AnnexBWriter<W> {
     }
 
     fn port(&self) -> Port {
-        crate::ports::h264_packets()
+        Port::h264_packets()
     }
 
     fn finish(&mut self) -> Result<(), IoError> {
