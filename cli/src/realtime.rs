@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use framechain::io::{AnnexBReader, FrameRate, MediaReader, MediaWriter};
-use framechain::live::{LiveConfig, LiveEvent, LiveRuntime, LiveSession};
+use framechain::live::{LiveConfig, LiveEvent, LiveEvents, LiveRuntime, LiveSession};
 use framechain::{ChainSpec, Engine, Media, Pipeline, Session, SessionStats};
 
 use crate::RunArgs;
@@ -61,6 +61,7 @@ pub fn run(engine: &Engine, mut chain: ChainSpec, args: &RunArgs) -> Result<(), 
         .map_err(|error| error.to_string())?;
     let mut parse = parser.start_session().map_err(|error| error.to_string())?;
     let runtime = LiveRuntime::new(LiveConfig::default()).map_err(|error| error.to_string())?;
+    let events = runtime.events().expect("a new runtime's receiver");
     let live = runtime
         .open(&pipeline, fps)
         .map_err(|error| error.to_string())?;
@@ -74,7 +75,7 @@ pub fn run(engine: &Engine, mut chain: ChainSpec, args: &RunArgs) -> Result<(), 
             live.finish();
             fed
         });
-        let received = receive(&live, writer.as_mut(), &stop);
+        let received = receive(&events, writer.as_mut(), &stop);
         let fed = feeder
             .join()
             .unwrap_or_else(|_| Err("the input thread failed".to_owned()));
@@ -186,18 +187,19 @@ struct Received {
     failure: Option<String>,
 }
 
-/// Writes every output of `live` as it comes, until it ends. A write error
-/// or a failed session sets `stop` so the feeder stops pushing; events are
-/// still taken to the end for the stats.
+/// Writes every output of the runtime's one session as it comes, until it
+/// ends. A write error or a failed session sets `stop` so the feeder stops
+/// pushing; events are still taken to the end for the stats.
 fn receive(
-    live: &LiveSession,
+    events: &LiveEvents,
     writer: &mut dyn MediaWriter,
     stop: &AtomicBool,
 ) -> Result<Received, String> {
     let mut written = 0;
     let mut keyframes_needed = 0;
     let mut failure = None;
-    while let Some(event) = live.recv() {
+    // The runtime runs this one session: every event is its.
+    while let Some((_, event)) = events.recv() {
         match event {
             LiveEvent::Output { media, .. } => {
                 if failure.is_none() {
