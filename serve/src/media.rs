@@ -5,8 +5,11 @@
 //!
 //! A frame's way: a publisher's RTP packets → str0m (depacketized into one
 //! Annex-B access unit, `Event::MediaData`) → [`LiveSession::push`] → the
-//! pipeline on a worker thread → `LiveEvent::Output` → every viewer's
-//! `Writer::write` (packetized, encrypted, sent).
+//! pipeline on a worker thread → `LiveEvent::Output`, tagged with its
+//! session's id, in the live runtime's one receiver
+//! ([`framechain::live::LiveEvents`], read in the loop's `select!`) → its
+//! stream, by that id → every viewer's `Writer::write` (packetized,
+//! encrypted, sent).
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};

@@ -337,6 +337,8 @@ mod tests {
         a.send(LiveEvent::KeyframeNeeded);
         a.send(LiveEvent::KeyframeNeeded);
         assert_eq!(queue.lock().events.len(), 1, "merged");
+        // A `Failed` waiting at the head is never what makes room.
+        a.send(LiveEvent::Failed(crate::Error::Runtime("x".into())));
         for count in 1..=10 {
             a.send(LiveEvent::Dropped {
                 reason: "session: late".into(),
@@ -344,7 +346,6 @@ mod tests {
             });
         }
         assert_eq!(queue.lock().events.len(), 4, "twice the depth");
-        a.send(LiveEvent::Failed(crate::Error::Runtime("x".into())));
         a.send(LiveEvent::Ended(Box::default()));
         a.send(LiveEvent::KeyframeNeeded);
         let kinds: Vec<String> = std::iter::from_fn(|| events.try_recv())
@@ -358,7 +359,7 @@ mod tests {
         // The oldest (the KeyframeNeeded, then the first drops) made room.
         assert_eq!(
             kinds,
-            vec!["dropped 9", "dropped 10", "failed", "ended"],
+            vec!["failed", "dropped 9", "dropped 10", "ended"],
             "nothing after Ended"
         );
         assert!(queue.lock().waiting.is_empty());
