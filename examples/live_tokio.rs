@@ -22,10 +22,16 @@
 //! - **Pushing never blocks**: `LiveSession::push_media` (and `push`) only
 //!   queue; the stages run on the runtime's own worker threads, never on
 //!   the executor.
-//! - **`LiveSession::next()` is cancel-safe.** An event is taken out of the
-//!   session's inbox only when the future completes; dropping the future
-//!   before that (a `select!` branch that lost, the `timeout` below) loses
-//!   nothing, and the next call gets the event.
+//! - **One receiver for every session.** `LiveRuntime::events()` hands out
+//!   the runtime's one `LiveEvents` receiver (once); each event comes tagged
+//!   with its session's `SessionId` (`LiveSession::id()`), and a server
+//!   routes it by that id. At most `LiveConfig::event_depth` events of one
+//!   session wait; an output past that is dropped and counted, never lost
+//!   silently.
+//! - **`LiveEvents::next()` is cancel-safe.** An event leaves the queue
+//!   only in the poll that returns it; dropping the future before that (a
+//!   `select!` branch that lost, the `timeout` below) loses nothing, and
+//!   the next call gets the event.
 //! - **Dropping the runtime** stops its workers (waiting for the turn each
 //!   one is in, at most a call's time limit per stage) and ends every
 //!   session still open: its owner gets `LiveEvent::Failed` ("the live
@@ -64,7 +70,7 @@ fn main() -> ExitCode {
 
 async fn run() -> Result<(), String> {
     // Compiling blocks: build the engine and the pipeline off the executor.
-    let (pipeline, live) = tokio::task::spawn_blocking(|| -> Result<_, Error> {
+    let (pipeline, live, events) = tokio::task::spawn_blocking(|| -> Result<_, Error> {
         let config = EngineConfig {
             cache_dir: Some(std::env::temp_dir().join("framechain-example-cache")),
             ..EngineConfig::default()
@@ -75,7 +81,8 @@ async fn run() -> Result<(), String> {
         )?;
         let pipeline = Arc::new(Pipeline::build(&engine, &chain)?);
         let live = LiveRuntime::new(LiveConfig::default())?;
-        Ok((pipeline, live))
+        let events = live.events().expect("the receiver is handed out once");
+        Ok((pipeline, live, events))
     })
     .await
     .map_err(|error| format!("the build task failed: {error}"))?
@@ -106,15 +113,19 @@ async fn run() -> Result<(), String> {
         })
     };
 
-    // The owner: one small event loop. `next()` is cancel-safe, so a
-    // timeout (or a `select!` branch) may drop it without losing an event.
+    // The owner: one small event loop over the runtime's receiver. `next()`
+    // is cancel-safe, so a timeout (or a `select!` branch) may drop it
+    // without losing an event.
     let mut received = 0u64;
     let stats = loop {
-        let event = match tokio::time::timeout(EVENT_WAIT, session.next()).await {
-            Ok(Some(event)) => event,
-            Ok(None) => return Err("the session closed without Ended".into()),
+        let (id, event) = match tokio::time::timeout(EVENT_WAIT, events.next()).await {
+            Ok(Some(tagged)) => tagged,
+            Ok(None) => return Err("the runtime closed without Ended".into()),
             Err(_) => return Err(format!("no event for {EVENT_WAIT:?}")),
         };
+        if id != session.id() {
+            return Err("an event of a session this program did not open".into());
+        }
         match event {
             LiveEvent::Output { .. } => received += 1,
             LiveEvent::Ended(stats) => break stats,

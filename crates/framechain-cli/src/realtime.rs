@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use framechain::live::{LiveConfig, LiveEvent, LiveRuntime, LiveSession};
+use framechain::live::{LiveConfig, LiveEvent, LiveEvents, LiveRuntime, LiveSession};
 use framechain::{ChainSpec, Engine, Packet, Pipeline, SessionStats};
 use framechain_tools::AccessUnitSplitter;
 use framechain_tools::io::{AnnexBReader, FrameRate, MediaReader, MediaWriter};
@@ -56,6 +56,7 @@ pub fn run(engine: &Engine, mut chain: ChainSpec, args: &RunArgs) -> Result<(), 
         .check_ends(&reader.port(), &writer.port())
         .map_err(|error| error.to_string())?;
     let runtime = LiveRuntime::new(LiveConfig::default()).map_err(|error| error.to_string())?;
+    let events = runtime.events().expect("a new runtime's receiver");
     let live = runtime
         .open(&pipeline, fps)
         .map_err(|error| error.to_string())?;
@@ -69,7 +70,7 @@ pub fn run(engine: &Engine, mut chain: ChainSpec, args: &RunArgs) -> Result<(), 
             live.finish();
             fed
         });
-        let received = receive(&live, writer.as_mut(), &stop);
+        let received = receive(&events, writer.as_mut(), &stop);
         let fed = feeder
             .join()
             .unwrap_or_else(|_| Err("the input thread failed".to_owned()));
@@ -184,18 +185,19 @@ struct Received {
     failure: Option<String>,
 }
 
-/// Writes every output of `live` as it comes, until it ends. A write error
-/// or a failed session sets `stop` so the feeder stops pushing; events are
-/// still taken to the end for the stats.
+/// Writes every output of the runtime's one session as it comes, until it
+/// ends. A write error or a failed session sets `stop` so the feeder stops
+/// pushing; events are still taken to the end for the stats.
 fn receive(
-    live: &LiveSession,
+    events: &LiveEvents,
     writer: &mut dyn MediaWriter,
     stop: &AtomicBool,
 ) -> Result<Received, String> {
     let mut written = 0;
     let mut keyframes_needed = 0;
     let mut failure = None;
-    while let Some(event) = live.recv() {
+    // The runtime runs this one session: every event is its.
+    while let Some((_, event)) = events.recv() {
         match event {
             LiveEvent::Output { media, .. } => {
                 if failure.is_none() {

@@ -129,6 +129,7 @@ impl Server {
         let mut live_config = config.live.clone();
         live_config.max_sessions = live_config.max_sessions.min(config.max_sessions);
         let live = Arc::new(LiveRuntime::new(live_config)?);
+        let live_events = live.events().expect("a new runtime's receiver");
         let udp = bind_media(config.media)?;
         let media_addr = udp.local_addr().map_err(|source| ServeError::Bind {
             what: "media",
@@ -159,7 +160,6 @@ impl Server {
         let metrics = Arc::new(metrics::Metrics::new());
         let start_health = Arc::new(media::StartHealth::default());
         let (commands_tx, commands_rx) = mpsc::channel(COMMAND_QUEUE);
-        let (events_tx, events_rx) = mpsc::unbounded_channel();
         let (shutdown, shutdown_rx) = watch::channel(false);
         let settings = media::MediaSettings {
             stage_names: media::stage_names(&pipeline),
@@ -192,8 +192,8 @@ impl Server {
         let started: Result<(), std::io::Error> = tokio.block_on(async {
             let udp = tokio::net::UdpSocket::from_std(udp)?;
             let tcp = tokio::net::TcpListener::from_std(tcp)?;
-            let media = media::MediaLoop::new(settings, Arc::new(udp), events_tx);
-            tokio::spawn(media.run(commands_rx, events_rx, shutdown_rx.clone()));
+            let media = media::MediaLoop::new(settings, Arc::new(udp));
+            tokio::spawn(media.run(commands_rx, live_events, shutdown_rx.clone()));
             let app = http::router(state);
             tokio::spawn(front_door::serve(
                 tcp,

@@ -5,8 +5,11 @@
 //!
 //! A frame's way: a publisher's RTP packets → str0m (depacketized into one
 //! Annex-B access unit, `Event::MediaData`) → [`LiveSession::push`] → the
-//! pipeline on a worker thread → `LiveEvent::Output` → every viewer's
-//! `Writer::write` (packetized, encrypted, sent).
+//! pipeline on a worker thread → `LiveEvent::Output`, tagged with its
+//! session's id, in the live runtime's one receiver
+//! ([`framechain::live::LiveEvents`], read in the loop's `select!`) → its
+//! stream, by that id → every viewer's `Writer::write` (packetized,
+//! encrypted, sent).
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -14,7 +17,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use framechain::live::{LiveEvent, LiveRuntime, LiveSession};
+use framechain::live::{LiveEvent, LiveEvents, LiveRuntime, LiveSession, SessionId};
 use framechain::{Codec, Media, Packet, Pipeline};
 use str0m::bwe::BweKind;
 use str0m::format::Codec as RtpCodec;
@@ -225,8 +228,8 @@ enum CallRole {
 struct StreamState {
     publisher: Option<CallId>,
     /// The publisher's session, until it ended (it outlives the call while
-    /// it flushes); with the generation its events carry.
-    session: Option<(u64, Arc<LiveSession>)>,
+    /// it flushes); with the id its events carry.
+    session: Option<(SessionId, Arc<LiveSession>)>,
     /// Whether the session gave out a picture yet (a failure before is a
     /// failed start).
     session_started: bool,
@@ -250,9 +253,6 @@ enum KeyframeTarget {
     Stream(String),
 }
 
-/// A live session's event, tagged with its stream and generation.
-type SessionEvent = (String, u64, LiveEvent);
-
 pub(crate) struct MediaLoop {
     settings: MediaSettings,
     socket: Arc<UdpSocket>,
@@ -263,19 +263,16 @@ pub(crate) struct MediaLoop {
     timers: BinaryHeap<Reverse<(Instant, CallId)>>,
     /// Keyframe requests the throttle deferred, by when they are due.
     keyframe_timers: BinaryHeap<Reverse<(Instant, KeyframeTarget)>>,
-    events: mpsc::UnboundedSender<SessionEvent>,
+    /// The stream of every session whose events may still come, by the id
+    /// they carry; a session leaves with its `Ended`.
+    session_streams: HashMap<SessionId, String>,
     next_call: CallId,
-    next_generation: u64,
     /// The last swap, while it is on probation.
     probation: Option<Probation>,
 }
 
 impl MediaLoop {
-    pub(crate) fn new(
-        settings: MediaSettings,
-        socket: Arc<UdpSocket>,
-        events: mpsc::UnboundedSender<SessionEvent>,
-    ) -> MediaLoop {
+    pub(crate) fn new(settings: MediaSettings, socket: Arc<UdpSocket>) -> MediaLoop {
         let streams = settings
             .streams
             .iter()
@@ -303,9 +300,8 @@ impl MediaLoop {
             streams,
             timers: BinaryHeap::new(),
             keyframe_timers: BinaryHeap::new(),
-            events,
+            session_streams: HashMap::new(),
             next_call: 1,
-            next_generation: 1,
             probation: None,
         }
     }
@@ -314,7 +310,7 @@ impl MediaLoop {
     pub(crate) async fn run(
         mut self,
         mut commands: mpsc::Receiver<Command>,
-        mut session_events: mpsc::UnboundedReceiver<SessionEvent>,
+        session_events: LiveEvents,
         mut shutdown: watch::Receiver<bool>,
     ) {
         let socket = self.socket.clone();
@@ -326,10 +322,11 @@ impl MediaLoop {
                 biased;
                 _ = shutdown.changed() => break,
                 Some(command) = commands.recv() => self.command(command),
-                Some((stream, generation, event)) = session_events.recv() => {
-                    self.session_event(&stream, generation, event);
-                    while let Ok((stream, generation, event)) = session_events.try_recv() {
-                        self.session_event(&stream, generation, event);
+                // Cancel-safe: an event is taken only when this branch wins.
+                Some((session, event)) = session_events.next() => {
+                    self.session_event(session, event);
+                    while let Some((session, event)) = session_events.try_recv() {
+                        self.session_event(session, event);
                     }
                 }
                 received = socket.recv_from(&mut buf) => {
@@ -523,12 +520,10 @@ impl MediaLoop {
                     Err(framechain::Error::Busy(_)) => return Err(Refusal::Full("busy")),
                     Err(error) => return Err(Refusal::Internal(error.to_string())),
                 };
-                let generation = self.next_generation;
-                self.next_generation += 1;
-                spawn_forwarder(stream, generation, session.clone(), self.events.clone());
+                self.session_streams.insert(session.id(), stream.to_owned());
                 let state = self.streams.get_mut(stream).expect("checked above");
                 state.publisher = Some(id);
-                state.session = Some((generation, session));
+                state.session = Some((session.id(), session));
                 state.session_started = false;
                 state.session_on_probation = self.probation.is_some();
                 state.stats = StreamStats::new(self.settings.stage_names.clone());
@@ -931,15 +926,26 @@ impl MediaLoop {
         self.drive(id, now);
     }
 
-    fn session_event(&mut self, stream: &str, generation: u64, event: LiveEvent) {
+    /// Routes a session's event to its stream; `current` when the session
+    /// is still the stream's (not one it replaced).
+    fn session_event(&mut self, session: SessionId, event: LiveEvent) {
         let now = Instant::now();
+        let stream = if matches!(event, LiveEvent::Ended(_)) {
+            self.session_streams.remove(&session)
+        } else {
+            self.session_streams.get(&session).cloned()
+        };
+        let Some(stream) = stream else {
+            return;
+        };
+        let stream = stream.as_str();
         let Some(state) = self.streams.get_mut(stream) else {
             return;
         };
         let current = state
             .session
             .as_ref()
-            .is_some_and(|(live, _)| *live == generation);
+            .is_some_and(|(live, _)| *live == session);
         let metrics = self.settings.metrics.clone();
         match event {
             LiveEvent::Output {
@@ -1126,25 +1132,6 @@ pub(crate) fn stage_names(pipeline: &Pipeline) -> Vec<String> {
         .stages()
         .map(|stage| stage.name().to_owned())
         .collect()
-}
-
-/// Moves a session's events into the media loop's channel, tagged with
-/// its stream; ends after `Ended`, or when the loop is gone.
-fn spawn_forwarder(
-    stream: &str,
-    generation: u64,
-    session: Arc<LiveSession>,
-    events: mpsc::UnboundedSender<SessionEvent>,
-) {
-    let stream = stream.to_owned();
-    tokio::spawn(async move {
-        while let Some(event) = session.next().await {
-            let last = matches!(event, LiveEvent::Ended(_));
-            if events.send((stream.clone(), generation, event)).is_err() || last {
-                break;
-            }
-        }
-    });
 }
 
 /// A STUN message: first two bits zero and the magic cookie (RFC 5389).

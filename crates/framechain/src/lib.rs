@@ -101,4 +101,6 @@ const _: () = {
     send_sync::<live::LiveRuntime>();
     send_sync::<live::LiveSession>();
     send_sync::<live::LiveEvent>();
+    send_sync::<live::LiveEvents>();
+    send_sync::<live::SessionId>();
 };

@@ -9,7 +9,7 @@ use crate::chain::{ChainSpec, StageSpec};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::limits::{MAX_PARAMS, MAX_STAGES};
-use crate::session::Session;
+use crate::session::{Session, StageSwap};
 use crate::stage::{ConfiguredStage, LoadedStage};
 
 /// A chain whose stages are loaded and compiled, whose parameters every
@@ -159,13 +159,12 @@ impl Pipeline {
     /// The same chain with stage `index` replaced by `stage` (a new
     /// redaction policy, a fixed encoder build), for
     /// [`crate::live::LiveRuntime::swap_pipeline`] and
-    /// [`crate::live::LiveSession::swap_pipeline`]. The new stage is
-    /// loaded, its parameters are checked against its description and by a
-    /// trial `create`, and its ports must fit its neighbours and keep the
-    /// chain's ends: it takes what the old stage took at the chain's start
-    /// and gives what the old one gave at its end, so running sessions'
-    /// inputs and owners still fit. Nothing about `self` or its sessions
-    /// changes.
+    /// [`Pipeline::stage_swap`]. The new stage is loaded, its parameters are
+    /// checked against its description and by a trial `create`, and its
+    /// ports must fit its neighbours and keep the chain's ends: it takes
+    /// what the old stage took at the chain's start and gives what the old
+    /// one gave at its end, so running sessions' inputs and owners still
+    /// fit. Nothing about `self` or its sessions changes.
     pub fn with_stage_replaced(&self, index: usize, stage: &StageSpec) -> Result<Pipeline> {
         if index >= self.stages.len() {
             return Err(Error::InvalidChain(format!(
@@ -267,8 +266,20 @@ impl Pipeline {
 
     /// The stages with their parameters, for starting and swapping
     /// instances.
-    pub(crate) fn configured(&self) -> &[ConfiguredStage] {
-        &self.stages
+    /// What a session of `self` needs to switch to `to` (made with
+    /// [`Pipeline::with_stage_replaced`] from it): the replaced positions
+    /// with `to`'s stages there. Refused when `to` has another number of
+    /// stages or other ends.
+    pub(crate) fn stage_swap<'a>(&self, to: &'a Pipeline) -> Result<StageSwap<'a>> {
+        let positions = self.replaced_positions(to)?;
+        Ok(StageSwap {
+            stages: self.stages.len(),
+            replacements: positions
+                .into_iter()
+                .map(|index| (index, &to.stages[index]))
+                .collect(),
+            limits: to.instance_limits(),
+        })
     }
 
     /// The limits this pipeline's instances run under.

@@ -52,6 +52,15 @@ pub struct SessionMemory {
     pub in_flight: usize,
 }
 
+/// What a running session needs to switch stages: the stage count of the
+/// pipeline it runs, the stages replaced with their new configuration,
+/// and the limits new instances get. Made by [`crate::Pipeline::stage_swap`].
+pub(crate) struct StageSwap<'a> {
+    pub(crate) stages: usize,
+    pub(crate) replacements: Vec<(usize, &'a ConfiguredStage)>,
+    pub(crate) limits: InstanceLimits,
+}
+
 impl SessionMemory {
     /// All of it.
     pub fn total(&self) -> usize {
@@ -277,10 +286,10 @@ impl Session {
         Ok(())
     }
 
-    /// Switches the session to `to`, a pipeline of the same length whose
-    /// stages differ from this session's at some positions (made with
-    /// [`crate::Pipeline::with_stage_replaced`] from the session's own
-    /// pipeline, on the same engine). Call it between pushes, before a
+    /// Switches the session's stages at some positions for new instances
+    /// of others, as `swap` (made by
+    /// [`crate::Pipeline::stage_swap`] from the session's pipeline and
+    /// the one switched to) says. Call it between pushes, before a
     /// keyframe: the live runtime does so before the next keyframe access
     /// unit (or raw picture) after a swap was asked for.
     ///
@@ -291,42 +300,41 @@ impl Session {
     /// still held goes through the rest of the chain to `out`, so no frame
     /// is lost) and dropped, and its replacement takes its place. A failure
     /// of an old stage's flush fails the session, as any stage failure.
-    /// Returns the positions replaced (empty when `to` runs the same
-    /// stages).
+    /// Returns the positions replaced (empty when nothing differs).
     ///
     /// The per-stage [`SessionStats::stages`] entries belong to positions:
     /// a replacement's counts and latencies add to the old stage's, and
     /// the entry takes the replacement's name.
-    pub(crate) fn swap_to(
+    ///
+    /// It takes the stages, not the pipelines, so this module does not
+    /// depend on the pipeline module that makes sessions.
+    pub(crate) fn swap_stages(
         &mut self,
-        from: &crate::Pipeline,
-        to: &crate::Pipeline,
+        swap: &StageSwap<'_>,
         out: &mut dyn FnMut(Media),
     ) -> Result<Vec<usize>> {
         self.check_alive()?;
-        let positions = from.replaced_positions(to)?;
-        if from.configured().len() != self.stages.len() {
+        if swap.stages != self.stages.len() {
             return Err(Error::InvalidChain(format!(
                 "the session runs {} stages, not the {} of the pipeline to swap from",
                 self.stages.len(),
-                from.configured().len()
+                swap.stages
             )));
         }
-        let mut fresh = Vec::with_capacity(positions.len());
-        for &index in &positions {
-            let stage = &to.configured()[index];
+        let mut fresh = Vec::with_capacity(swap.replacements.len());
+        for &(_, stage) in &swap.replacements {
             let label: Arc<str> = Arc::from(format!("session {} {}", self.id, stage.loaded.name()));
             fresh.push(
                 stage
                     .loaded
-                    .instantiate(to.instance_limits(), label, &stage.params)?,
+                    .instantiate(swap.limits, label, &stage.params)?,
             );
         }
         let timing = Timing {
             call: Instant::now(),
             arrival: None,
         };
-        for (index, instance) in positions.iter().copied().zip(fresh) {
+        for (&(index, stage), instance) in swap.replacements.iter().zip(fresh) {
             let started = Instant::now();
             let result = self.stages[index].flush();
             let flushed = self.account(index, started, 0, result)?;
@@ -335,12 +343,11 @@ impl Session {
             for item in flushed {
                 self.run_from(index + 1, item, timing, &mut |_, _| {}, out)?;
             }
-            let stage = &to.configured()[index];
             self.stages[index] = instance;
             self.takes_frames[index] = matches!(stage.loaded.description().input, Port::Frames(_));
             self.stats.stages[index].name = stage.loaded.name().to_owned();
         }
-        Ok(positions)
+        Ok(swap.replacements.iter().map(|&(index, _)| index).collect())
     }
 
     /// Number of stages, so positions run from 0 to `stage_count()`.

@@ -4,8 +4,11 @@
 //! A [`LiveRuntime`] owns a few worker threads (one per core by default)
 //! and the sessions opened on it. A media server calls
 //! [`LiveSession::push`] from its network code (async or not: it never
-//! blocks) and reads [`LiveEvent`]s back, blocking with
-//! [`LiveSession::recv`] or from async code with [`LiveSession::next`].
+//! blocks) and reads every session's [`LiveEvent`]s back from the
+//! runtime's one receiver, [`LiveEvents`] (taken once with
+//! [`LiveRuntime::events`]), each tagged with the [`SessionId`] it is
+//! about ([`LiveSession::id`]): blocking with [`LiveEvents::recv`], or
+//! from async code with [`LiveEvents::next`], which is cancel-safe.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -20,6 +23,7 @@
 //! )?;
 //! let pipeline = Arc::new(Pipeline::build(&engine, &chain)?);
 //! let runtime = LiveRuntime::new(LiveConfig::default())?;
+//! let events = runtime.events().expect("taken once, here");
 //! let session = runtime.open(&pipeline, 30.0)?; // Err(Error::Busy(_)) when full
 //! # let access_unit: Vec<u8> = Vec::new();
 //! // From the network: one whole access unit, as it arrives.
@@ -29,7 +33,9 @@
 //! );
 //! session.request_keyframe(); // a viewer sent a PLI
 //! session.finish();
-//! while let Some(event) = session.recv() {
+//! while let Some((id, event)) = events.recv() {
+//!     // One receiver for every session: route by id.
+//!     assert_eq!(id, session.id());
 //!     match event {
 //!         LiveEvent::Output { media, latency, .. } => { /* send it on */ }
 //!         LiveEvent::KeyframeNeeded => { /* send a PLI upstream */ }
@@ -44,6 +50,17 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # One event path
+//!
+//! Every session's events go into one queue per runtime, read by its one
+//! receiver; nothing in between is unbounded. Each session may have
+//! [`LiveConfig::event_depth`] events waiting there: an output past that
+//! is dropped and counted as [`RECEIVER_BEHIND_DROP`] (in the session's
+//! stats and in [`LiveRuntime::receiver_behind_drops`], for metrics), so
+//! an owner that reads too slowly loses pictures, never memory, and one
+//! session's burst never takes another's room. Control events are merged
+//! or make room for one another; `Failed` and `Ended` always arrive.
 //!
 //! # How the work is shared
 //!
@@ -122,155 +139,29 @@
 //! 3. *Shed*: still skipping after [`FairShare::shed_after`] windows (its
 //!    late pictures count too: waiting behind the others, what its share
 //!    cannot carry may go late before its turn comes), it
-//!    fails with [`Error::OverShare`] (what waited in its queue is counted
+//!    fails with [`crate::Error::OverShare`] (what waited in its queue is counted
 //!    as [`OVER_SHARE_DROP`]).
 //!
 //! A throttled session does not teach its pipeline's cost to admission:
 //! one hostile sender does not make the node refuse healthy calls.
 
+// The module graph is a tree: runtime -> session -> scheduler, backlog,
+// events, admission -> share; config and event hold the public types.
+// The scheduler runs `Task`s and knows nothing of sessions; a session
+// reports to it through its turn's return value.
 mod admission;
-mod inbox;
+mod backlog;
+mod config;
+mod event;
+mod events;
 mod runtime;
+mod scheduler;
 mod session;
 mod share;
 
-use std::time::Duration;
-
+pub use config::LiveConfig;
+pub use event::{LATE_DROP, LiveEvent, OVER_SHARE_DROP, RECEIVER_BEHIND_DROP, SessionId};
+pub use events::LiveEvents;
 pub use runtime::LiveRuntime;
 pub use session::LiveSession;
 pub use share::FairShare;
-
-use crate::error::Error;
-use crate::media::Media;
-use crate::stats::SessionStats;
-
-/// The drop reason of pictures a session that fell behind skipped.
-pub const LATE_DROP: &str = "late";
-
-/// The drop reason of outputs the owner did not take in time: its event
-/// queue was full.
-pub const RECEIVER_BEHIND_DROP: &str = "receiver behind";
-
-/// The drop reason of pictures skipped because their session used more
-/// than its share of the workers ([`LiveConfig::fair_share`]), keyframes
-/// included, and of the pictures after a skipped one up to the next
-/// keyframe (they cannot be decoded without it).
-pub const OVER_SHARE_DROP: &str = "over its share";
-
-/// Settings of a [`LiveRuntime`].
-#[derive(Clone, Debug)]
-pub struct LiveConfig {
-    /// Worker threads that run stage calls. Default: the cores this
-    /// process may use.
-    pub workers: usize,
-    /// Access units a session may hold waiting before it counts as behind
-    /// (5: 167 ms at 30 fps, room for a fresh session's first IDR picture,
-    /// which costs several times a steady one).
-    pub queue_depth: usize,
-    /// How long an access unit may wait for a worker before the session
-    /// counts as behind, however short its queue (200 ms: past it, the
-    /// picture has missed a 200 ms glass-to-glass budget).
-    pub max_wait: Duration,
-    /// Sessions open at once, at most.
-    pub max_sessions: usize,
-    /// The share of the workers' time admission lets sessions use, from 0
-    /// to 1 (0.95: at that load a picture still waits well under the
-    /// queue's slack for a worker; measured in docs/performance.md).
-    pub max_load: f64,
-    /// Events a session keeps for its owner; past it, outputs are dropped
-    /// as [`RECEIVER_BEHIND_DROP`] rather than queued without end.
-    pub event_depth: usize,
-    /// How each session is held to its share of the workers as it runs:
-    /// see [`crate::live`], "Fair shares". `None` turns it off (for
-    /// measuring what happens without it).
-    pub fair_share: Option<FairShare>,
-}
-
-impl Default for LiveConfig {
-    fn default() -> Self {
-        LiveConfig {
-            workers: std::thread::available_parallelism().map_or(1, usize::from),
-            queue_depth: 5,
-            max_wait: Duration::from_millis(200),
-            max_sessions: 1024,
-            max_load: 0.95,
-            event_depth: 64,
-            fair_share: Some(FairShare::default()),
-        }
-    }
-}
-
-/// What a live session tells its owner.
-#[derive(Debug)]
-pub enum LiveEvent {
-    /// An item out of the last stage (for an encoding chain, one access
-    /// unit), with its latency from the arrival of the input it came from.
-    Output {
-        /// The item.
-        media: Media,
-        /// From the arrival of its input's last byte to now (zero for what
-        /// the final flush gives out, which has no input of its own).
-        latency: Duration,
-        /// The time each stage spent on the input this came from, in chain
-        /// order (all zero for what the final flush gives out). The stage
-        /// latencies a server reports per call; their sum is at most
-        /// `latency`, the rest being the wait for a worker.
-        stages: Vec<Duration>,
-    },
-    /// The session needs a keyframe from the sender: it fell behind and
-    /// dropped pictures, or its decoder lost references. Send a PLI. It
-    /// comes again with every picture skipped while the session waits for
-    /// a keyframe: rate-limit the PLIs, but send one after the limit's
-    /// interval if the session still asks.
-    KeyframeNeeded,
-    /// Inputs or pictures dropped since the last such event.
-    Dropped {
-        /// As [`SessionStats::dropped`] names it: `session: late`,
-        /// `session: receiver behind`, or `STAGE: reason` from a stage.
-        reason: String,
-        /// How many.
-        count: u64,
-    },
-    /// The session switched to the pipeline asked for with
-    /// [`LiveRuntime::swap_pipeline`] or [`LiveSession::swap_pipeline`],
-    /// just before the keyframe (or raw picture) with `pts`: what the old
-    /// stages still held came out before this event, and every output
-    /// after it went through the new stages.
-    Swapped {
-        /// The positions in the chain now running a new instance, with
-        /// the new stage's name (empty when the session already ran that
-        /// pipeline).
-        stages: Vec<(usize, String)>,
-        /// The pts of the input before which the switch happened.
-        pts: i64,
-    },
-    /// A swap asked for did not happen, and the session goes on with its
-    /// old stages: a new instance could not be made (its `create` failed
-    /// or broke a limit, or the engine had no room for another instance),
-    /// or the session's input ended before a keyframe came.
-    SwapFailed {
-        /// Why, naming the stage.
-        error: Error,
-    },
-    /// The session used more than its share of the workers over a window
-    /// ([`LiveConfig::fair_share`]): its pictures now run only within its
-    /// share, the others are skipped (counted as [`OVER_SHARE_DROP`]).
-    /// Ask the sender to lower its rate (a lower REMB estimate, a smaller
-    /// resolution); it comes again with every window the session stays
-    /// over, and if it does for [`FairShare::shed_after`] windows the
-    /// session fails with [`Error::OverShare`].
-    OverShare {
-        /// Busy workers the session used over the last window (1.0 = one
-        /// worker all the time); once throttled, what it would have used,
-        /// the pictures skipped counted at the average time of those run.
-        used: f64,
-        /// Its share, in the same unit.
-        share: f64,
-    },
-    /// The session failed (a stage broke a limit or crashed, or it was
-    /// shed for using more than its share: [`Error::OverShare`]); an
-    /// [`LiveEvent::Ended`] follows.
-    Failed(Error),
-    /// The last event: the session's counts and latencies.
-    Ended(Box<SessionStats>),
-}

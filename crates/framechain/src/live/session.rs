@@ -1,41 +1,46 @@
-//! One live session: the owner's handle, the bounded input queue with its
-//! backpressure, and the turn a worker runs.
+//! The live session state machine: the owner's handle, the per-session
+//! state (input backlog, controls waiting, swap, standing against its
+//! share) and the turn a worker runs. It reports to the scheduler through
+//! [`Task`] (its turn returns whether it has more work) and to its owner
+//! through its [`Outbox`]; it knows nothing of the runtime above it.
 
-use std::collections::{BTreeMap, VecDeque};
-use std::future::poll_fn;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use super::inbox::{Inbox, Offer};
-use super::runtime::RuntimeShared;
+use super::admission::Admission;
+use super::backlog::{Ask, Backlog, is_keyframe};
+use super::event::{LATE_DROP, LiveEvent, OVER_SHARE_DROP, RECEIVER_BEHIND_DROP, SessionId};
+use super::events::{Offer, Outbox};
+use super::scheduler::{Scheduler, Task};
 use super::share::Step;
-use super::{LATE_DROP, LiveEvent, OVER_SHARE_DROP, RECEIVER_BEHIND_DROP};
 use crate::call_clock::thread_cpu_time;
 use crate::media::{Media, Packet};
 use crate::pipeline::Pipeline;
 use crate::session::{Session, SessionEvent};
 
-/// The owner's handle on a live session. Pushing never blocks; events are
-/// read with [`LiveSession::recv`] (blocking) or [`LiveSession::next`]
-/// (async). Dropping the handle without [`LiveSession::finish`] ends the
-/// session at once: waiting input is discarded, nothing is flushed.
+/// The owner's handle on a live session. Pushing never blocks; the
+/// session's events come through its runtime's one receiver
+/// ([`crate::live::LiveRuntime::events`]), tagged with [`LiveSession::id`].
+/// Dropping the handle without [`LiveSession::finish`] ends the session at
+/// once: waiting input is discarded, nothing is flushed, and the receiver
+/// still gets its `Ended`.
 pub struct LiveSession {
     shared: Arc<SessionShared>,
-    runtime: Arc<RuntimeShared>,
+    scheduler: Arc<Scheduler<SessionShared>>,
 }
 
 /// What the handle and the workers share.
 pub(crate) struct SessionShared {
-    /// The admission key, for load reports.
-    key: u64,
+    /// Its id in events, and its key in admission's load reports.
+    id: SessionId,
+    admission: Arc<Admission>,
     /// The pipeline the session's stages are instances of; a swap changes
     /// it (only the worker running the session's turn does).
     pipeline: Mutex<Arc<Pipeline>>,
-    queue_depth: usize,
-    max_wait: std::time::Duration,
     input: Mutex<Input>,
-    inbox: Inbox,
+    outbox: Outbox,
     /// The stage instances. Only the worker running the session's turn
     /// touches them: a session is in the run queue or running at most once.
     session: Mutex<Option<Session>>,
@@ -46,28 +51,10 @@ pub(crate) struct SessionShared {
     throttled: AtomicBool,
 }
 
-/// Why a session skips pictures up to the next keyframe.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Skip {
-    /// It fell behind ([`LATE_DROP`]).
-    Late,
-    /// It was over its share ([`OVER_SHARE_DROP`]).
-    OverShare,
-}
-
 /// The input side, under one lock the owner and the workers share briefly.
-#[derive(Default)]
 struct Input {
-    /// Access units waiting, with their arrival.
-    queue: VecDeque<(Media, Instant)>,
-    /// Set after the session fell behind or skipped a picture over its
-    /// share: inputs are dropped, for this reason, until a keyframe
-    /// arrives.
-    skipping: Option<Skip>,
-    /// Late drops not yet counted in the session's stats.
-    late: u64,
-    /// Drops over the session's share not yet counted in its stats.
-    over_share: u64,
+    /// Access units waiting, and what the session skips.
+    backlog: Backlog,
     keyframe_requested: bool,
     bitrate: Option<u32>,
     /// A pipeline to switch to before the next keyframe.
@@ -85,20 +72,10 @@ struct Input {
 }
 
 impl Input {
-    /// Counts `count` inputs skipped for `skip`.
-    fn count_skip(&mut self, skip: Skip, count: u64) {
-        match skip {
-            Skip::Late => self.late += count,
-            Skip::OverShare => self.over_share += count,
-        }
-    }
-
     fn has_work(&self) -> bool {
         !self.ended
             && (self.start
-                || !self.queue.is_empty()
-                || self.late > 0
-                || self.over_share > 0
+                || self.backlog.has_work()
                 || self.keyframe_requested
                 || self.bitrate.is_some()
                 || self.finishing
@@ -107,7 +84,7 @@ impl Input {
 }
 
 /// Each stage's total call time so far, in chain order.
-fn stage_times(session: &Session) -> Vec<std::time::Duration> {
+fn stage_times(session: &Session) -> Vec<Duration> {
     let stats = session.stats();
     stats
         .stages
@@ -124,44 +101,56 @@ fn media_pts(media: &Media) -> i64 {
     }
 }
 
-/// Whether the session can restart from this input after skipping: a
-/// keyframe access unit, or any raw picture (it needs no other).
-fn is_keyframe(media: &Media) -> bool {
-    match media {
-        Media::Packet(packet) => packet.keyframe,
-        Media::Frame(_) => true,
-    }
+/// What a session is opened with.
+pub(crate) struct Opening {
+    /// Its id, the key admission gave it.
+    pub id: SessionId,
+    pub pipeline: Arc<Pipeline>,
+    /// Access units it may hold waiting ([`crate::live::LiveConfig::queue_depth`]).
+    pub queue_depth: usize,
+    /// How long one may wait ([`crate::live::LiveConfig::max_wait`]).
+    pub max_wait: Duration,
+    /// Admission, which it reports its costs to and closes on its end.
+    pub admission: Arc<Admission>,
+    /// Its way to the owner.
+    pub outbox: Outbox,
 }
 
 impl LiveSession {
-    pub(crate) fn open(
-        runtime: Arc<RuntimeShared>,
-        key: u64,
-        pipeline: Arc<Pipeline>,
-    ) -> LiveSession {
-        let config = runtime.config();
+    pub(crate) fn open(opening: Opening, scheduler: Arc<Scheduler<SessionShared>>) -> LiveSession {
         let shared = Arc::new(SessionShared {
-            key,
-            pipeline: Mutex::new(pipeline),
-            queue_depth: config.queue_depth.max(1),
-            max_wait: config.max_wait,
+            id: opening.id,
+            admission: opening.admission,
+            pipeline: Mutex::new(opening.pipeline),
             input: Mutex::new(Input {
+                backlog: Backlog::new(opening.queue_depth, opening.max_wait),
+                keyframe_requested: false,
+                bitrate: None,
+                swap: None,
                 start: true,
-                ..Input::default()
+                finishing: false,
+                abandoned: false,
+                ended: false,
+                scheduled: false,
             }),
-            inbox: Inbox::new(config.event_depth),
+            outbox: opening.outbox,
             session: Mutex::new(None),
             reported: Mutex::default(),
             throttled: AtomicBool::new(false),
         });
         // Instantiate on a worker now, so the first picture does not pay
         // for it (and stage code never runs on the caller's thread).
-        shared.schedule(&runtime);
-        LiveSession { shared, runtime }
+        shared.schedule(&scheduler);
+        LiveSession { shared, scheduler }
     }
 
     pub(crate) fn shared(&self) -> &Arc<SessionShared> {
         &self.shared
+    }
+
+    /// The id its events carry in the runtime's receiver.
+    pub fn id(&self) -> SessionId {
+        self.shared.id
     }
 
     /// Pushes one whole access unit that arrived at `arrival` (when its
@@ -177,62 +166,30 @@ impl LiveSession {
     /// [`LiveSession::push`] for any media the pipeline's first stage
     /// takes (raw frames for a chain without a decoder).
     pub fn push_media(&self, media: Media, arrival: Instant) {
-        let keyframe = is_keyframe(&media);
         let mut input = self.shared.lock_input();
         if input.ended || input.finishing {
             return;
         }
-        if let Some(skip) = input.skipping {
-            if !keyframe {
-                input.count_skip(skip, 1);
-                drop(input);
-                // Again with every picture skipped: the first request may
-                // have been rate-limited or lost on the way, and a sender
-                // without periodic keyframes (a browser's encoder) only
-                // sends one when asked. The owner rate-limits.
-                self.shared.inbox.send(LiveEvent::KeyframeNeeded);
-                self.shared.schedule(&self.runtime);
-                return;
-            }
-            input.skipping = None;
-        }
-        if input.queue.len() >= self.shared.queue_depth {
-            // Behind. A keyframe restarts the stream: the pictures waiting
-            // are stale, drop them and keep it. Any other picture cannot be
-            // decoded without the ones before it: keep those (they are
-            // whole), drop it and every picture until the next keyframe.
-            if keyframe {
-                input.late += input.queue.len() as u64;
-                input.queue.clear();
-            } else {
-                input.late += 1;
-                input.skipping = Some(Skip::Late);
-            }
-            // Ask the sender for a keyframe to catch up from.
-            self.shared.inbox.send(LiveEvent::KeyframeNeeded);
-            if input.skipping.is_some() {
-                drop(input);
-                self.shared.schedule(&self.runtime);
-                return;
-            }
-        }
-        input.queue.push_back((media, arrival));
+        let ask = input.backlog.arrive(media, arrival);
         drop(input);
-        self.shared.schedule(&self.runtime);
+        // The owner rate-limits its requests (one comes with every
+        // picture skipped).
+        self.shared.ask(ask);
+        self.shared.schedule(&self.scheduler);
     }
 
     /// Asks the session's encoder for a keyframe on its next picture (a
     /// viewer sent a PLI or FIR, or joined).
     pub fn request_keyframe(&self) {
         self.shared.lock_input().keyframe_requested = true;
-        self.shared.schedule(&self.runtime);
+        self.shared.schedule(&self.scheduler);
     }
 
     /// Sets the encoder's target bitrate, bits per second, from the next
     /// picture on (congestion control). Only the newest value is kept.
     pub fn set_bitrate(&self, bits_per_second: u32) {
         self.shared.lock_input().bitrate = Some(bits_per_second);
-        self.shared.schedule(&self.runtime);
+        self.shared.schedule(&self.scheduler);
     }
 
     /// Switches the session to `to` (made with
@@ -260,25 +217,7 @@ impl LiveSession {
     /// and sends [`LiveEvent::Ended`].
     pub fn finish(&self) {
         self.shared.lock_input().finishing = true;
-        self.shared.schedule(&self.runtime);
-    }
-
-    /// The next event, waiting for it; `None` once [`LiveEvent::Ended`]
-    /// was taken. Do not call from an async executor's thread: use
-    /// [`LiveSession::next`] there.
-    pub fn recv(&self) -> Option<LiveEvent> {
-        self.shared.inbox.recv()
-    }
-
-    /// The next event if there is one, without waiting.
-    pub fn try_recv(&self) -> Option<LiveEvent> {
-        self.shared.inbox.try_recv()
-    }
-
-    /// The next event, for async code; `None` once [`LiveEvent::Ended`]
-    /// was taken.
-    pub async fn next(&self) -> Option<LiveEvent> {
-        poll_fn(|context| self.shared.inbox.poll_recv(context)).await
+        self.shared.schedule(&self.scheduler);
     }
 }
 
@@ -287,46 +226,69 @@ impl Drop for LiveSession {
         let mut input = self.shared.lock_input();
         if !input.ended {
             input.abandoned = true;
-            input.queue.clear();
+            input.backlog.clear();
         }
         drop(input);
-        self.shared.schedule(&self.runtime);
+        self.shared.schedule(&self.scheduler);
+    }
+}
+
+impl Task for SessionShared {
+    fn run_turn(&self) -> bool {
+        self.turn()
+    }
+
+    fn over_share(&self) -> bool {
+        self.throttled.load(Ordering::Relaxed)
+    }
+
+    fn shut_down(&self, reason: &str) {
+        self.end_from_outside(reason);
     }
 }
 
 impl SessionShared {
     /// Puts the session in the run queue unless it is there or running.
-    fn schedule(self: &Arc<Self>, runtime: &RuntimeShared) {
+    fn schedule(self: &Arc<Self>, scheduler: &Scheduler<SessionShared>) {
         let mut input = self.lock_input();
         if input.scheduled || !input.has_work() {
             return;
         }
         input.scheduled = true;
         drop(input);
-        if !runtime.enqueue(self.clone()) {
-            self.shut_down(runtime, "the live runtime has shut down");
+        if !scheduler.enqueue(self.clone()) {
+            self.end_from_outside("the live runtime has shut down");
+        }
+    }
+
+    /// Tells the owner when the backlog policy asks for a keyframe.
+    fn ask(&self, ask: Ask) {
+        if ask == Ask::Keyframe {
+            self.outbox.send(LiveEvent::KeyframeNeeded);
         }
     }
 
     /// One turn on a worker: pending controls, then at most one input (or
     /// the start, the flush, the end). Returns whether the session has
     /// more work and goes back in the run queue.
-    pub(crate) fn run_turn(self: &Arc<Self>, runtime: &RuntimeShared) -> bool {
+    fn turn(&self) -> bool {
+        let admission = &*self.admission;
+        let key = self.id.0;
         let mut input = self.lock_input();
         let start = std::mem::take(&mut input.start);
         let keyframe = std::mem::take(&mut input.keyframe_requested);
         let bitrate = input.bitrate.take();
-        let mut next = self.next_in_time(&mut input);
         let now = Instant::now();
+        let (mut next, ask) = input.backlog.next(now);
+        self.ask(ask);
         let mut steps = Vec::new();
         // Over its share with its budget spent: the picture is skipped,
         // keyframe or not (a keyframe is what a hostile sender makes dear),
         // with what depends on it.
-        if next.is_some() && !runtime.admission().may_run(self.key, now) {
+        if next.is_some() && !admission.may_run(key, now) {
             next = None;
-            input.over_share += 1;
-            self.skip_to_keyframe(&mut input, Skip::OverShare);
-            steps.extend(runtime.admission().skipped(self.key, now));
+            self.ask(input.backlog.skip_over_share());
+            steps.extend(admission.skipped(key, now));
         }
         // A swap waits for a keyframe: stages switched mid-GOP would see
         // pictures that depend on ones their predecessors took.
@@ -334,12 +296,12 @@ impl SessionShared {
             Some((media, _)) if is_keyframe(media) => input.swap.take(),
             _ => None,
         };
-        let late = std::mem::take(&mut input.late);
+        let late = input.backlog.take_late();
         if late > 0 {
-            steps.extend(runtime.admission().late(self.key, late, now));
+            steps.extend(admission.late(key, late, now));
         }
-        let over_share = std::mem::take(&mut input.over_share);
-        let finish = next.is_none() && input.finishing && input.queue.is_empty();
+        let over_share = input.backlog.take_over_share();
+        let finish = next.is_none() && input.finishing && input.backlog.is_empty();
         let unswapped = if finish { input.swap.take() } else { None };
         let abandoned = input.abandoned;
         drop(input);
@@ -349,19 +311,19 @@ impl SessionShared {
             .lock()
             .unwrap_or_else(|poison| poison.into_inner());
         if abandoned {
-            return self.end(runtime, &mut slot);
+            return self.end(&mut slot);
         }
         if start {
             match self.current_pipeline().start_session() {
                 Ok(session) => *slot = Some(session),
                 Err(error) => {
-                    self.inbox.send(LiveEvent::Failed(error));
-                    return self.end(runtime, &mut slot);
+                    self.outbox.send(LiveEvent::Failed(error));
+                    return self.end(&mut slot);
                 }
             }
         }
         let Some(session) = slot.as_mut() else {
-            return self.end(runtime, &mut slot);
+            return self.end(&mut slot);
         };
         let dropped_before = session.stats().dropped_total();
         if late > 0 {
@@ -378,10 +340,10 @@ impl SessionShared {
             result = result.and_then(|()| session.set_bitrate(bits));
         }
         if let (Ok(()), Some(to), Some((media, _))) = (&result, swap, &next) {
-            result = self.swap(session, runtime, to, media_pts(media));
+            result = self.swap(session, to, media_pts(media));
         }
         if unswapped.is_some() {
-            self.inbox.send(LiveEvent::SwapFailed {
+            self.outbox.send(LiveEvent::SwapFailed {
                 error: crate::Error::Runtime(
                     "the swap was not made: the session's input ended before a keyframe".into(),
                 ),
@@ -396,7 +358,7 @@ impl SessionShared {
             // without using the CPU.
             let now = Instant::now();
             let held = now.saturating_duration_since(started);
-            steps.extend(runtime.admission().measured(self.key, cpu, held, now));
+            steps.extend(admission.measured(key, cpu, held, now));
         }
         let mut shed = None;
         for step in steps {
@@ -409,9 +371,8 @@ impl SessionShared {
             // and from here on pushes are refused, as after any failure.
             let mut input = self.lock_input();
             input.ended = true;
-            let waiting = input.queue.len() as u64 + std::mem::take(&mut input.over_share);
-            let late = std::mem::take(&mut input.late);
-            input.queue.clear();
+            let waiting = input.backlog.clear() + input.backlog.take_over_share();
+            let late = input.backlog.take_late();
             drop(input);
             for (reason, count) in [(OVER_SHARE_DROP, waiting), (LATE_DROP, late)] {
                 if count > 0 {
@@ -425,7 +386,7 @@ impl SessionShared {
         }
         for event in session.take_events() {
             match event {
-                SessionEvent::KeyframeNeeded { .. } => self.inbox.send(LiveEvent::KeyframeNeeded),
+                SessionEvent::KeyframeNeeded { .. } => self.outbox.send(LiveEvent::KeyframeNeeded),
             }
         }
         if session.stats().dropped_total() != dropped_before {
@@ -433,42 +394,12 @@ impl SessionShared {
         }
         match result {
             Err(error) => {
-                self.inbox.send(LiveEvent::Failed(error));
-                self.end(runtime, &mut slot)
+                self.outbox.send(LiveEvent::Failed(error));
+                self.end(&mut slot)
             }
-            Ok(()) if finish => self.end(runtime, &mut slot),
+            Ok(()) if finish => self.end(&mut slot),
             Ok(()) => self.reschedule(),
         }
-    }
-
-    /// The next access unit to run, skipping what waited longer than
-    /// `max_wait`: such a picture is late already, and so is every one
-    /// after it until a keyframe, which is kept even if late (it restarts
-    /// the stream). Skips are counted as late and ask for a keyframe.
-    fn next_in_time(&self, input: &mut Input) -> Option<(Media, Instant)> {
-        let (media, arrival) = input.queue.pop_front()?;
-        if arrival.elapsed() <= self.max_wait || is_keyframe(&media) {
-            return Some((media, arrival));
-        }
-        input.late += 1;
-        self.skip_to_keyframe(input, Skip::Late);
-        input.queue.pop_front()
-    }
-
-    /// After a picture was skipped for `skip`: the pictures waiting up to
-    /// the next keyframe cannot be decoded without it and are skipped too;
-    /// with no keyframe waiting, later arrivals are skipped up to one. The
-    /// sender is asked for a keyframe.
-    fn skip_to_keyframe(&self, input: &mut Input, skip: Skip) {
-        while let Some((front, _)) = input.queue.front() {
-            if is_keyframe(front) {
-                break;
-            }
-            input.queue.pop_front();
-            input.count_skip(skip, 1);
-        }
-        input.skipping = input.queue.is_empty().then_some(skip);
-        self.inbox.send(LiveEvent::KeyframeNeeded);
     }
 
     /// Acts on a change of the session's standing against its share;
@@ -477,17 +408,17 @@ impl SessionShared {
         match step {
             Step::Throttled { used, share } => {
                 log::info!(
-                    "live session {}: used {:.0} % of a worker, over its share of {:.0} %: its pictures run within its share from now on",
-                    self.key,
+                    "{}: used {:.0} % of a worker, over its share of {:.0} %: its pictures run within its share from now on",
+                    self.id,
                     used * 100.0,
                     share * 100.0
                 );
                 self.throttled.store(true, Ordering::Relaxed);
-                self.inbox.send(LiveEvent::OverShare { used, share });
+                self.outbox.send(LiveEvent::OverShare { used, share });
                 None
             }
             Step::StillOver { used, share, .. } => {
-                self.inbox.send(LiveEvent::OverShare { used, share });
+                self.outbox.send(LiveEvent::OverShare { used, share });
                 None
             }
             Step::Recovered => {
@@ -500,8 +431,8 @@ impl SessionShared {
                 over_for,
             } => {
                 log::warn!(
-                    "live session {}: shed: its pictures needed {:.0} % of a worker, over its share of {:.0} %, for {:.1} s",
-                    self.key,
+                    "{}: shed: its pictures needed {:.0} % of a worker, over its share of {:.0} %, for {:.1} s",
+                    self.id,
                     used * 100.0,
                     share * 100.0,
                     over_for.as_secs_f64()
@@ -513,11 +444,6 @@ impl SessionShared {
                 })
             }
         }
-    }
-
-    /// Whether the session is over its share (it waits behind the others).
-    pub(crate) fn throttled(&self) -> bool {
-        self.throttled.load(Ordering::Relaxed)
     }
 
     fn push_one(&self, session: &mut Session, media: Media, arrival: Instant) -> crate::Result<()> {
@@ -541,7 +467,7 @@ impl SessionShared {
                 latency,
                 stages,
             };
-            if let Offer::Full = self.inbox.offer_output(event) {
+            if let Offer::Full = self.outbox.offer_output(event) {
                 refused += 1;
             }
         }
@@ -555,26 +481,22 @@ impl SessionShared {
     /// A failure to make the new instances is the owner's `SwapFailed`
     /// and the session goes on; an old stage failing in its flush fails
     /// the session (the error is returned).
-    fn swap(
-        &self,
-        session: &mut Session,
-        runtime: &RuntimeShared,
-        to: Arc<Pipeline>,
-        pts: i64,
-    ) -> crate::Result<()> {
+    fn swap(&self, session: &mut Session, to: Arc<Pipeline>, pts: i64) -> crate::Result<()> {
         let from = self.current_pipeline();
         let mut refused = 0;
         let stage_count = session.stage_count();
-        let swapped = session.swap_to(&from, &to, &mut |media| {
-            // What the old stages still held: no input of its own.
-            let event = LiveEvent::Output {
-                media,
-                latency: std::time::Duration::ZERO,
-                stages: vec![std::time::Duration::ZERO; stage_count],
-            };
-            if let Offer::Full = self.inbox.offer_output(event) {
-                refused += 1;
-            }
+        let swapped = from.stage_swap(&to).and_then(|swap| {
+            session.swap_stages(&swap, &mut |media| {
+                // What the old stages still held: no input of its own.
+                let event = LiveEvent::Output {
+                    media,
+                    latency: Duration::ZERO,
+                    stages: vec![Duration::ZERO; stage_count],
+                };
+                if let Offer::Full = self.outbox.offer_output(event) {
+                    refused += 1;
+                }
+            })
         });
         for _ in 0..refused {
             session.count_output_drop(RECEIVER_BEHIND_DROP);
@@ -585,15 +507,15 @@ impl SessionShared {
                     .into_iter()
                     .map(|index| (index, session.stats().stages[index].name.clone()))
                     .collect();
-                runtime.admission().repipeline(self.key, to.fingerprint());
+                self.admission.repipeline(self.id.0, to.fingerprint());
                 *self.lock_pipeline() = to;
-                self.inbox.send(LiveEvent::Swapped { stages, pts });
+                self.outbox.send(LiveEvent::Swapped { stages, pts });
                 Ok(())
             }
             Err(error) if session.failure().is_some() => Err(error),
             Err(error) => {
                 log::warn!("live session: swap to {} not made: {error}", to.name());
-                self.inbox.send(LiveEvent::SwapFailed { error });
+                self.outbox.send(LiveEvent::SwapFailed { error });
                 Ok(())
             }
         }
@@ -641,10 +563,10 @@ impl SessionShared {
         let result = session.flush_into(&mut |_, _| {}, &mut |media| {
             let event = LiveEvent::Output {
                 media,
-                latency: std::time::Duration::ZERO,
-                stages: vec![std::time::Duration::ZERO; stage_count],
+                latency: Duration::ZERO,
+                stages: vec![Duration::ZERO; stage_count],
             };
-            if let Offer::Full = self.inbox.offer_output(event) {
+            if let Offer::Full = self.outbox.offer_output(event) {
                 refused += 1;
             }
         });
@@ -665,7 +587,7 @@ impl SessionShared {
         for (reason, count) in &now {
             let before = reported.get(reason).copied().unwrap_or(0);
             if *count > before {
-                self.inbox.send(LiveEvent::Dropped {
+                self.outbox.send(LiveEvent::Dropped {
                     reason: reason.clone(),
                     count: count - before,
                 });
@@ -677,17 +599,17 @@ impl SessionShared {
     /// Ends the session from outside a turn: the runtime is shutting down,
     /// or a turn panicked (a host bug). The owner gets `Failed` and
     /// `Ended`, so nobody waits for events that will never come.
-    pub(crate) fn shut_down(&self, runtime: &RuntimeShared, reason: &str) {
+    pub(crate) fn end_from_outside(&self, reason: &str) {
         if self.lock_input().ended {
             return;
         }
-        self.inbox
+        self.outbox
             .send(LiveEvent::Failed(crate::Error::Runtime(reason.to_owned())));
         let mut slot = self
             .session
             .lock()
             .unwrap_or_else(|poison| poison.into_inner());
-        self.end(runtime, &mut slot);
+        self.end(&mut slot);
     }
 
     /// After a turn: back in the run queue if there is more to do.
@@ -703,10 +625,10 @@ impl SessionShared {
 
     /// Ends the session: sends `Ended` with its counts, drops the stage
     /// instances and gives its share of the workers back.
-    fn end(&self, runtime: &RuntimeShared, slot: &mut MutexGuard<'_, Option<Session>>) -> bool {
+    fn end(&self, slot: &mut MutexGuard<'_, Option<Session>>) -> bool {
         let mut input = self.lock_input();
         input.ended = true;
-        input.queue.clear();
+        input.backlog.clear();
         input.scheduled = false;
         drop(input);
         let session = slot.take();
@@ -715,8 +637,8 @@ impl SessionShared {
             .map(|session| session.stats().clone())
             .unwrap_or_default();
         drop(session);
-        runtime.admission().close(self.key);
-        self.inbox.send(LiveEvent::Ended(Box::new(stats)));
+        self.admission.close(self.id.0);
+        self.outbox.send(LiveEvent::Ended(Box::new(stats)));
         false
     }
 

@@ -18,7 +18,7 @@ use framechain::live::{
 use framechain::{ChainSpec, Error, Media, Pipeline, SessionStats, StageFailure};
 use framechain_tools::AccessUnitSplitter;
 
-use crate::support::{access_units, engine, flat_frame, pipeline};
+use crate::support::{Owner, access_units, engine, flat_frame, pipeline};
 
 /// Everything a session told its owner, up to `Ended`.
 struct Heard {
@@ -28,14 +28,14 @@ struct Heard {
     stats: SessionStats,
 }
 
-fn drain(session: &LiveSession) -> Heard {
+fn drain(owner: &Owner, session: &LiveSession) -> Heard {
     let mut heard = Heard {
         outputs: 0,
         over_share: 0,
         failed: None,
         stats: SessionStats::default(),
     };
-    while let Some(event) = session.recv() {
+    while let Some(event) = owner.recv(session.id()) {
         match event {
             LiveEvent::Output { .. } => heard.outputs += 1,
             LiveEvent::OverShare { used, share } => {
@@ -69,6 +69,7 @@ fn hostile_publishers(hostile: usize, fair_share: Option<FairShare>) -> (Heard, 
         ..LiveConfig::default()
     })
     .unwrap();
+    let owner = Owner::of(&runtime);
     let healthy = runtime.open(&cheap, 30.0).unwrap();
     // Admitted before their cost was known, as a publisher that turns
     // hostile after admission.
@@ -89,8 +90,11 @@ fn hostile_publishers(hostile: usize, fair_share: Option<FairShare>) -> (Heard, 
     }
     healthy.finish();
     hostiles.iter().for_each(LiveSession::finish);
-    let healthy = drain(&healthy);
-    let hostiles = hostiles.iter().map(drain).collect();
+    let healthy = drain(&owner, &healthy);
+    let hostiles = hostiles
+        .iter()
+        .map(|session| drain(&owner, session))
+        .collect();
     (healthy, hostiles)
 }
 
@@ -233,12 +237,13 @@ fn pictures_over_the_pipelines_bound_fail_the_session_in_run_and_live() {
         ..LiveConfig::default()
     })
     .unwrap();
+    let owner = Owner::of(&runtime);
     let live = runtime.open(&pipeline, 30.0).unwrap();
     for unit in &units {
         live.push(unit.clone(), Instant::now());
     }
     live.finish();
-    let heard = drain(&live);
+    let heard = drain(&owner, &live);
     assert_eq!(heard.outputs, 0);
     assert!(
         matches!(&heard.failed, Some(Error::StageFailed { failure, .. }) if *failure == expected),
@@ -397,6 +402,7 @@ fn measure_hostile_publishers() {
             ..LiveConfig::default()
         })
         .unwrap();
+        let owner = Owner::of(&runtime);
         for hostile in [0usize, 2, 4] {
             let (mut p50s, mut p99s, mut losts) = (Vec::new(), Vec::new(), Vec::new());
             for run in 1..=repeat {
@@ -429,7 +435,7 @@ fn measure_hostile_publishers() {
                         // counted as `receiver behind`): read at the end.
                         session.push(unit, due);
                     }
-                    while let Some(event) = healthy.try_recv() {
+                    while let Some(event) = owner.try_recv(healthy.id()) {
                         match event {
                             LiveEvent::Ended(ended) => stats = Some(*ended),
                             LiveEvent::Failed(error) => {
@@ -441,7 +447,7 @@ fn measure_hostile_publishers() {
                 }
                 healthy.finish();
                 hostiles.iter().for_each(LiveSession::finish);
-                while let Some(event) = healthy.recv() {
+                while let Some(event) = owner.recv(healthy.id()) {
                     match event {
                         LiveEvent::Ended(ended) => stats = Some(*ended),
                         LiveEvent::Failed(error) => println!("  healthy session failed: {error}"),
@@ -454,7 +460,7 @@ fn measure_hostile_publishers() {
                 let stats = stats.unwrap();
                 let (mut out, mut over, mut late, mut ended) = (0, 0, 0, 0);
                 for session in &hostiles {
-                    let heard = drain(session);
+                    let heard = drain(&owner, session);
                     out += heard.stats.outputs;
                     over += heard
                         .stats

@@ -5,11 +5,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use framechain::live::{LATE_DROP, LiveConfig, LiveEvent, LiveRuntime, LiveSession};
+use framechain::live::{
+    LATE_DROP, LiveConfig, LiveEvent, LiveRuntime, LiveSession, RECEIVER_BEHIND_DROP,
+};
 use framechain::{Busy, Error, Frame, Media, Plane, SessionEvent, SessionStats, StageFailure};
 
 use crate::h264::{encode_requesting_keyframes, keyframes, test_frame};
-use crate::support::{access_units, engine, flat_frame, pipeline};
+use crate::support::{Owner, access_units, engine, flat_frame, pipeline};
 
 #[test]
 fn parse_h264_cuts_one_access_unit_per_packet_with_keyframes_marked() {
@@ -144,10 +146,10 @@ fn decoder_missing_references_asks_for_a_keyframe_and_recovers() {
 }
 
 /// Waits for a session's events up to `Ended`.
-fn drain(session: &LiveSession) -> (Vec<Media>, Vec<LiveEvent>, SessionStats) {
+fn drain(owner: &Owner, session: &LiveSession) -> (Vec<Media>, Vec<LiveEvent>, SessionStats) {
     let mut outputs = Vec::new();
     let mut others = Vec::new();
-    while let Some(event) = session.recv() {
+    while let Some(event) = owner.recv(session.id()) {
         match event {
             LiveEvent::Output { media, .. } => outputs.push(media),
             LiveEvent::Ended(stats) => return (outputs, others, *stats),
@@ -182,6 +184,7 @@ fn live_session_decodes_each_access_unit_as_it_arrives() {
     // Room for all 30: a loaded test machine may fall behind, and this
     // test is about the path, not the backpressure (tested below).
     let runtime = runtime(2, 30);
+    let owner = Owner::of(&runtime);
     let session = runtime.open(&chain, 30.0).unwrap();
     let start = Instant::now();
     for (n, unit) in units.into_iter().enumerate() {
@@ -190,7 +193,7 @@ fn live_session_decodes_each_access_unit_as_it_arrives() {
         session.push(unit, Instant::now());
     }
     session.finish();
-    let (outputs, _, stats) = drain(&session);
+    let (outputs, _, stats) = drain(&owner, &session);
     assert_eq!(stats.inputs, 30);
     assert_eq!(outputs.len(), 30, "{:?}", stats.dropped());
     assert!(outputs.iter().all(|m| matches!(m, Media::Packet(_))));
@@ -215,6 +218,7 @@ fn falling_behind_drops_whole_pictures_up_to_the_next_keyframe() {
     let engine = engine();
     let chain = Arc::new(pipeline(&engine, "decode-h264 alignment=access-unit"));
     let runtime = runtime(1, 3);
+    let owner = Owner::of(&runtime);
     let session = runtime.open(&chain, 30.0).unwrap();
     // All 100 at once: far more than the session can take ahead.
     let arrival = Instant::now();
@@ -222,7 +226,7 @@ fn falling_behind_drops_whole_pictures_up_to_the_next_keyframe() {
         session.push(unit.clone(), arrival);
     }
     session.finish();
-    let (outputs, events, stats) = drain(&session);
+    let (outputs, events, stats) = drain(&owner, &session);
     let late = stats.session_drops.get(LATE_DROP).copied().unwrap_or(0);
     assert_eq!(stats.inputs, 100, "late drops count as inputs");
     assert_eq!(
@@ -268,6 +272,7 @@ fn a_session_behind_keeps_at_most_its_queue_and_restarts_at_a_keyframe() {
         ..LiveConfig::default()
     })
     .unwrap();
+    let owner = Owner::of(&runtime);
     let blocker = runtime.open(&sleepy, 30.0).unwrap();
     blocker.push_media(Media::Frame(flat_frame(64, 36, 50, 0)), Instant::now());
     std::thread::sleep(Duration::from_millis(100));
@@ -276,7 +281,7 @@ fn a_session_behind_keeps_at_most_its_queue_and_restarts_at_a_keyframe() {
         session.push(unit.clone(), Instant::now());
     }
     session.finish();
-    let (outputs, _, stats) = drain(&session);
+    let (outputs, _, stats) = drain(&owner, &session);
     // 0, 1, 2 wait; 3..59 are dropped (no keyframe); 60 replaces 0, 1, 2;
     // 61, 62 wait; 63..99 are dropped. When the worker is free, 60 is
     // kept though it waited past max_wait (a keyframe restarts the
@@ -286,7 +291,7 @@ fn a_session_behind_keeps_at_most_its_queue_and_restarts_at_a_keyframe() {
     assert_eq!(stats.session_drops.get(LATE_DROP), Some(&99));
     assert_eq!(stats.inputs, 100);
     blocker.finish();
-    drain(&blocker);
+    drain(&owner, &blocker);
 }
 
 /// A browser's encoder sends a keyframe only when asked, so one request
@@ -303,11 +308,12 @@ fn a_session_waiting_for_a_keyframe_asks_again_with_every_picture_it_skips() {
     let sleepy = Arc::new(pipeline(&engine, "test-stage behaviour=sleep"));
     let decoder = Arc::new(pipeline(&engine, "decode-h264 alignment=access-unit"));
     let runtime = runtime(1, 3);
+    let owner = Owner::of(&runtime);
     let blocker = runtime.open(&sleepy, 30.0).unwrap();
     blocker.push_media(Media::Frame(flat_frame(64, 36, 50, 0)), Instant::now());
     let session = runtime.open(&decoder, 30.0).unwrap();
     let asks = |session: &LiveSession| {
-        std::iter::from_fn(|| session.try_recv())
+        std::iter::from_fn(|| owner.try_recv(session.id()))
             .filter(|event| matches!(event, LiveEvent::KeyframeNeeded))
             .count()
     };
@@ -326,10 +332,10 @@ fn a_session_waiting_for_a_keyframe_asks_again_with_every_picture_it_skips() {
         assert_eq!(asks(&session), 1, "skipped at pts {}", unit.pts);
     }
     session.finish();
-    let (_, _, stats) = drain(&session);
+    let (_, _, stats) = drain(&owner, &session);
     assert_eq!(stats.session_drops.get(LATE_DROP), Some(&9));
     blocker.finish();
-    drain(&blocker);
+    drain(&owner, &blocker);
 }
 
 #[test]
@@ -337,11 +343,12 @@ fn owners_hear_when_the_runtime_shuts_down() {
     let engine = engine();
     let chain = Arc::new(pipeline(&engine, "scale width=32 height=18"));
     let runtime = runtime(1, 3);
+    let owner = Owner::of(&runtime);
     let session = runtime.open(&chain, 30.0).unwrap();
     session.push_media(Media::Frame(flat_frame(64, 36, 50, 0)), Instant::now());
     drop(runtime);
     // Whatever ran before, the owner is told and nothing blocks for ever.
-    let (_, events, _) = drain(&session);
+    let (_, events, _) = drain(&owner, &session);
     assert!(
         events
             .iter()
@@ -360,6 +367,7 @@ fn admission_refuses_with_a_typed_error() {
         ..LiveConfig::default()
     })
     .unwrap();
+    let owner = Owner::of(&runtime);
     let first = runtime.open(&chain, 30.0).unwrap();
     let _second = runtime.open(&chain, 30.0).unwrap();
     match runtime.open(&chain, 30.0) {
@@ -367,7 +375,7 @@ fn admission_refuses_with_a_typed_error() {
         other => panic!("expected busy, got {:?}", other.map(|_| ())),
     }
     first.finish();
-    drain(&first);
+    drain(&owner, &first);
     runtime
         .open(&chain, 30.0)
         .expect("room again after one ended");
@@ -378,6 +386,7 @@ fn many_sessions_share_the_workers_and_each_gets_its_own_frames() {
     let engine = engine();
     let chain = Arc::new(pipeline(&engine, "scale width=32 height=18"));
     let runtime = runtime(2, 64);
+    let owner = Owner::of(&runtime);
     let sessions: Vec<LiveSession> = (0..24)
         .map(|_| runtime.open(&chain, 30.0).unwrap())
         .collect();
@@ -389,7 +398,7 @@ fn many_sessions_share_the_workers_and_each_gets_its_own_frames() {
         session.finish();
     }
     for (index, session) in sessions.iter().enumerate() {
-        let (outputs, _, stats) = drain(session);
+        let (outputs, _, stats) = drain(&owner, session);
         assert_eq!(outputs.len(), 20, "session {index}: {:?}", stats.dropped());
         for (n, media) in outputs.into_iter().enumerate() {
             let frame = media.into_frame().unwrap();
@@ -412,6 +421,7 @@ fn async_owners_never_run_stage_code_on_their_executor() {
     let healthy = Arc::new(pipeline(&engine, "scale width=32 height=18"));
     // Room for the whole burst: this is not about backpressure.
     let runtime = runtime(2, 16);
+    let events = runtime.events().unwrap();
     let executor = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_time()
@@ -426,11 +436,20 @@ fn async_owners_never_run_stage_code_on_their_executor() {
         }
         good.finish();
         bad.finish();
-        let mut failure = None;
-        while let Some(event) = bad.next().await {
+        // One receiver for both: route by session id, as a server does.
+        let (mut failure, mut frames, mut ended) = (None, 0, 0);
+        while let Some((id, event)) = events.next().await {
             match event {
-                LiveEvent::Failed(Error::StageFailed { failure: f, .. }) => failure = Some(f),
-                LiveEvent::Ended(_) => break,
+                LiveEvent::Failed(Error::StageFailed { failure: f, .. }) if id == bad.id() => {
+                    failure = Some(f)
+                }
+                LiveEvent::Output { .. } if id == good.id() => frames += 1,
+                LiveEvent::Ended(_) => {
+                    ended += 1;
+                    if ended == 2 {
+                        break;
+                    }
+                }
                 _ => {}
             }
         }
@@ -438,14 +457,77 @@ fn async_owners_never_run_stage_code_on_their_executor() {
             matches!(failure, Some(StageFailure::TimeLimit(_))),
             "{failure:?}"
         );
-        let mut frames = 0;
-        while let Some(event) = good.next().await {
-            match event {
-                LiveEvent::Output { .. } => frames += 1,
-                LiveEvent::Ended(_) => break,
-                _ => {}
-            }
-        }
         assert_eq!(frames, 10);
     });
+}
+
+/// Waits (at most 10 s) until every session of `runtime` has ended.
+fn wait_all_ended(runtime: &LiveRuntime) {
+    let until = Instant::now() + Duration::from_secs(10);
+    while runtime.sessions() > 0 && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(runtime.sessions(), 0, "the sessions did not end in 10 s");
+}
+
+#[test]
+fn an_owner_that_does_not_read_loses_counted_outputs_per_session_never_the_end() {
+    let engine = engine();
+    let chain = Arc::new(pipeline(&engine, "scale width=32 height=18"));
+    let runtime = LiveRuntime::new(LiveConfig {
+        workers: 1,
+        queue_depth: 64,
+        max_wait: Duration::from_secs(60),
+        event_depth: 4,
+        ..LiveConfig::default()
+    })
+    .unwrap();
+    let owner = Owner::of(&runtime);
+    let (flood, quiet) = (
+        runtime.open(&chain, 30.0).unwrap(),
+        runtime.open(&chain, 30.0).unwrap(),
+    );
+    for n in 0..20 {
+        flood.push_media(Media::Frame(flat_frame(64, 36, 50, n)), Instant::now());
+    }
+    for n in 0..3 {
+        quiet.push_media(Media::Frame(flat_frame(64, 36, 60, n)), Instant::now());
+    }
+    flood.finish();
+    quiet.finish();
+    // Nobody reads until both have ended: every event waits meanwhile.
+    wait_all_ended(&runtime);
+    let (outputs, _, stats) = drain(&owner, &flood);
+    assert_eq!(
+        outputs.len(),
+        4,
+        "the session's bound: {:?}",
+        stats.dropped()
+    );
+    assert_eq!(stats.session_drops.get(RECEIVER_BEHIND_DROP), Some(&16));
+    assert_eq!(runtime.receiver_behind_drops(), 16, "counted runtime-wide");
+    // Another session's room is its own.
+    let (outputs, _, stats) = drain(&owner, &quiet);
+    assert_eq!(outputs.len(), 3, "{:?}", stats.dropped());
+}
+
+#[test]
+fn a_dropped_handle_still_ends_through_the_receiver() {
+    let engine = engine();
+    let chain = Arc::new(pipeline(&engine, "scale width=32 height=18"));
+    let runtime = runtime(1, 8);
+    let events = runtime.events().unwrap();
+    assert!(runtime.events().is_none(), "one receiver per runtime");
+    let session = runtime.open(&chain, 30.0).unwrap();
+    let id = session.id();
+    session.push_media(Media::Frame(flat_frame(64, 36, 50, 0)), Instant::now());
+    drop(session);
+    let ended = std::iter::from_fn(|| events.recv())
+        .find(|(_, event)| matches!(event, LiveEvent::Ended(_)));
+    assert_eq!(ended.map(|(session, _)| session), Some(id));
+    drop(runtime);
+    assert!(
+        events.recv().is_none(),
+        "the receiver ends with its runtime"
+    );
 }

@@ -1,8 +1,11 @@
 //! Shared set-up: an engine that finds the built stages, frames, and the
 //! test data folder.
 
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Mutex;
 use std::time::Duration;
 
+use framechain::live::{LiveEvent, LiveEvents, LiveRuntime, SessionId};
 use framechain::{ChainSpec, Engine, EngineConfig, Frame, Packet, Pipeline, Plane, StageRegistry};
 use framechain_tools::AccessUnitSplitter;
 
@@ -95,4 +98,76 @@ fn test_support_reads_the_stage_path_variable_the_host_reads() {
         framechain_test_support::STAGE_PATH_ENV,
         framechain::STAGE_PATH_ENV
     );
+}
+
+/// A live runtime's owner for tests that read one session at a time: the
+/// runtime has one receiver for every session, so the events of sessions
+/// not being read wait here (without bound: a test's sessions are few and
+/// short; a server routes each event as it comes instead). Read from one
+/// thread at a time.
+pub struct Owner {
+    events: LiveEvents,
+    waiting: Mutex<HashMap<SessionId, VecDeque<LiveEvent>>>,
+    ended: Mutex<HashSet<SessionId>>,
+}
+
+impl Owner {
+    /// Takes `runtime`'s receiver.
+    pub fn of(runtime: &LiveRuntime) -> Owner {
+        Owner {
+            events: runtime.events().expect("the receiver is taken once"),
+            waiting: Mutex::default(),
+            ended: Mutex::default(),
+        }
+    }
+
+    /// The next event of `session`, waiting for it; `None` once its
+    /// `Ended` was taken, or the runtime is gone and nothing of it waits.
+    pub fn recv(&self, session: SessionId) -> Option<LiveEvent> {
+        self.take(session, true)
+    }
+
+    /// The next event of `session` if one is there, without waiting.
+    pub fn try_recv(&self, session: SessionId) -> Option<LiveEvent> {
+        self.take(session, false)
+    }
+
+    fn take(&self, session: SessionId, wait: bool) -> Option<LiveEvent> {
+        loop {
+            let mine = self
+                .waiting
+                .lock()
+                .unwrap()
+                .get_mut(&session)
+                .and_then(VecDeque::pop_front);
+            if let Some(event) = mine {
+                return Some(self.note(session, event));
+            }
+            if self.ended.lock().unwrap().contains(&session) {
+                return None;
+            }
+            let next = if wait {
+                self.events.recv()
+            } else {
+                self.events.try_recv()
+            };
+            let (id, event) = next?;
+            if id == session {
+                return Some(self.note(session, event));
+            }
+            self.waiting
+                .lock()
+                .unwrap()
+                .entry(id)
+                .or_default()
+                .push_back(event);
+        }
+    }
+
+    fn note(&self, session: SessionId, event: LiveEvent) -> LiveEvent {
+        if matches!(event, LiveEvent::Ended(_)) {
+            self.ended.lock().unwrap().insert(session);
+        }
+        event
+    }
 }

@@ -11,7 +11,7 @@ use framechain::{
 };
 
 use crate::h264::test_frame;
-use crate::support::{config, engine, pipeline};
+use crate::support::{Owner, config, engine, pipeline};
 
 const WIDTH: u32 = 320;
 const HEIGHT: u32 = 180;
@@ -104,9 +104,9 @@ fn push(session: &LiveSession, packets: &[Packet]) {
 }
 
 /// Every event up to `Ended`, in order, and the counts.
-fn drain(session: &LiveSession) -> (Vec<LiveEvent>, SessionStats) {
+fn drain(owner: &Owner, session: &LiveSession) -> (Vec<LiveEvent>, SessionStats) {
     let mut events = Vec::new();
-    while let Some(event) = session.recv() {
+    while let Some(event) = owner.recv(session.id()) {
         match event {
             LiveEvent::Ended(stats) => return (events, *stats),
             other => events.push(other),
@@ -116,9 +116,9 @@ fn drain(session: &LiveSession) -> (Vec<LiveEvent>, SessionStats) {
 }
 
 /// Waits for `count` outputs (and nothing else) from a session.
-fn outputs(session: &LiveSession, count: usize) -> Vec<Frame> {
+fn outputs(owner: &Owner, session: &LiveSession, count: usize) -> Vec<Frame> {
     (0..count)
-        .map(|_| match session.recv() {
+        .map(|_| match owner.recv(session.id()) {
             Some(LiveEvent::Output { media, .. }) => media.into_frame().unwrap(),
             other => panic!("expected an output, got {other:?}"),
         })
@@ -147,6 +147,8 @@ fn redact_swapped_in_twenty_running_sessions_at_the_next_keyframe() {
     assert_ne!(new.fingerprint(), old.fingerprint());
 
     let runtime = runtime(2 * PICTURES);
+
+    let owner = Owner::of(&runtime);
     let sessions: Vec<LiveSession> = (0..20)
         .map(|_| runtime.open_past_admission(&old, 30.0).unwrap())
         .collect();
@@ -156,7 +158,7 @@ fn redact_swapped_in_twenty_running_sessions_at_the_next_keyframe() {
         push(session, &packets[..swap_after]);
     }
     for session in &sessions {
-        for frame in outputs(session, swap_after) {
+        for frame in outputs(&owner, session, swap_after) {
             assert_eq!(policy(&frame), "old");
         }
     }
@@ -173,7 +175,7 @@ fn redact_swapped_in_twenty_running_sessions_at_the_next_keyframe() {
         .unwrap();
     assert_eq!(first_key_after, 20);
     for (number, session) in sessions.iter().enumerate() {
-        let (events, stats) = drain(session);
+        let (events, stats) = drain(&owner, session);
         let mut seen = Vec::new();
         let mut swapped_at = None;
         for event in events {
@@ -234,19 +236,20 @@ fn a_swapped_stage_is_flushed_through_the_rest_of_the_chain() {
             .unwrap(),
     );
     let runtime = runtime(2 * PICTURES);
+    let owner = Owner::of(&runtime);
     let sessions: Vec<LiveSession> = (0..2)
         .map(|_| runtime.open_past_admission(&old, 30.0).unwrap())
         .collect();
     for session in &sessions {
         push(session, &packets[..15]);
         // One packet late: picture 14 is still in the decoder.
-        outputs(session, 14);
+        outputs(&owner, session, 14);
         session.swap_pipeline(&new).unwrap();
         push(session, &packets[15..]);
         session.finish();
     }
     for session in &sessions {
-        let (events, stats) = drain(session);
+        let (events, stats) = drain(&owner, session);
         let mut seen = Vec::new();
         let mut swapped_at = None;
         for event in events {
@@ -321,6 +324,7 @@ fn swaps_that_cannot_be_made_are_refused_before_any_session_is_touched() {
         &format!("decode-h264 alignment=access-unit ! {OLD} ! {NEW}"),
     );
     let runtime = runtime(8);
+    let owner = Owner::of(&runtime);
     let session = runtime.open_past_admission(&Arc::new(old), 30.0).unwrap();
     let longer = Arc::new(longer);
     let from = session.pipeline();
@@ -328,7 +332,7 @@ fn swaps_that_cannot_be_made_are_refused_before_any_session_is_touched() {
     assert!(matches!(error, Error::InvalidChain(_)), "{error}");
     assert!(session.swap_pipeline(&longer).is_err());
     session.finish();
-    let (events, stats) = drain(&session);
+    let (events, stats) = drain(&owner, &session);
     assert!(events.is_empty(), "{events:?}");
     assert_eq!(stats.inputs, 0);
 }
@@ -351,12 +355,13 @@ fn a_swap_whose_new_instance_cannot_be_made_keeps_the_old_stage() {
     ));
     let new = Arc::new(old.with_stage_replaced(1, &spec(NEW)).unwrap());
     let runtime = runtime(2 * PICTURES);
+    let owner = Owner::of(&runtime);
     let sessions: Vec<LiveSession> = (0..sessions)
         .map(|_| runtime.open_past_admission(&old, 30.0).unwrap())
         .collect();
     for session in &sessions {
         push(session, &packets[..5]);
-        outputs(session, 5);
+        outputs(&owner, session, 5);
     }
     assert_eq!(runtime.swap_pipeline(&old, &new).unwrap(), 2);
     for session in &sessions {
@@ -364,7 +369,7 @@ fn a_swap_whose_new_instance_cannot_be_made_keeps_the_old_stage() {
         session.finish();
     }
     for session in &sessions {
-        let (events, stats) = drain(session);
+        let (events, stats) = drain(&owner, session);
         let mut outputs = 0;
         let mut failures = Vec::new();
         for event in events {

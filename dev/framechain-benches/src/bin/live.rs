@@ -8,15 +8,19 @@
 //! stage; the smaller sources are made with FFmpeg into `--tmp`.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use framechain::live::{LATE_DROP, LiveConfig, LiveEvent, LiveRuntime, LiveSession};
-use framechain::{ChainSpec, Engine, EngineConfig, Error, Media, Packet, Pipeline, SessionStats};
+use framechain::live::{
+    LATE_DROP, LiveConfig, LiveEvent, LiveEvents, LiveRuntime, LiveSession, SessionId,
+};
+use framechain::{
+    ChainSpec, Engine, EngineConfig, Error, Media, Packet, Pipeline, SessionStats,
+};
 use framechain_benches::WithBenchStages;
 use framechain_tools::AccessUnitSplitter;
 
@@ -383,20 +387,47 @@ impl Feed {
         }
     }
 
-    fn drain(&mut self) {
-        while let Some(event) = self.session.try_recv() {
-            self.record.take(event);
-        }
-    }
-
     fn stop_input(&mut self) {
         self.total = self.next;
         self.session.finish();
     }
+}
 
-    fn wait_end(&mut self) {
-        while let Some(event) = self.session.recv() {
-            self.record.take(event);
+/// Which feed each session's events go to.
+fn by_session(feeds: &[Feed]) -> HashMap<SessionId, usize> {
+    feeds
+        .iter()
+        .enumerate()
+        .map(|(index, feed)| (feed.session.id(), index))
+        .collect()
+}
+
+/// Hands every event waiting in the runtime's receiver to its session's
+/// feed (events of sessions without one, a probe, are not recorded).
+fn drain(events: &LiveEvents, feeds: &mut [Feed]) {
+    let index = by_session(feeds);
+    while let Some((session, event)) = events.try_recv() {
+        if let Some(&feed) = index.get(&session) {
+            feeds[feed].record.take(event);
+        }
+    }
+}
+
+/// Reads events until every feed's session has ended.
+fn wait_end(events: &LiveEvents, feeds: &mut [Feed]) {
+    let index = by_session(feeds);
+    let mut open = feeds
+        .iter()
+        .filter(|feed| feed.record.stats.is_none())
+        .count();
+    while open > 0 {
+        let Some((session, event)) = events.recv() else {
+            break;
+        };
+        if let Some(&feed) = index.get(&session) {
+            let ended = matches!(event, LiveEvent::Ended(_));
+            feeds[feed].record.take(event);
+            open -= usize::from(ended);
         }
     }
 }
@@ -404,7 +435,7 @@ impl Feed {
 /// Feeds every session on time until all input is pushed or `until`,
 /// reading events every few milliseconds. One thread does it all, so a
 /// thousand sessions cost one thread, not a thousand.
-fn pace(feeds: &mut [Feed], until: Option<Instant>) {
+fn pace(events: &LiveEvents, feeds: &mut [Feed], until: Option<Instant>) {
     let mut heap: BinaryHeap<Reverse<(Instant, usize)>> = feeds
         .iter()
         .enumerate()
@@ -427,7 +458,7 @@ fn pace(feeds: &mut [Feed], until: Option<Instant>) {
             }
         }
         if now.duration_since(drained) >= Duration::from_millis(10) {
-            feeds.iter_mut().for_each(Feed::drain);
+            drain(events, feeds);
             drained = now;
         }
         let Some(&Reverse((next, _))) = heap.peek() else {
@@ -439,21 +470,21 @@ fn pace(feeds: &mut [Feed], until: Option<Instant>) {
         }
         std::thread::sleep(wake.saturating_duration_since(Instant::now()));
     }
-    feeds.iter_mut().for_each(Feed::drain);
+    drain(events, feeds);
 }
 
 /// Keeps reading events for `time` (outputs of the last inputs).
-fn settle(feeds: &mut [Feed], time: Duration) {
+fn settle(events: &LiveEvents, feeds: &mut [Feed], time: Duration) {
     let until = Instant::now() + time;
     while Instant::now() < until {
-        feeds.iter_mut().for_each(Feed::drain);
+        drain(events, feeds);
         std::thread::sleep(Duration::from_millis(10));
     }
 }
 
-fn finish_all(feeds: &mut [Feed]) {
+fn finish_all(events: &LiveEvents, feeds: &mut [Feed]) {
     feeds.iter_mut().for_each(Feed::stop_input);
-    feeds.iter_mut().for_each(Feed::wait_end);
+    wait_end(events, feeds);
 }
 
 // ------------------------------------------------------------ summaries
@@ -792,12 +823,13 @@ fn one(opts: &Opts) -> Result<(), String> {
         let (mut p50s, mut p99s, mut steady_p99s) = (Vec::new(), Vec::new(), Vec::new());
         for run in 1..=repeat {
             let runtime = LiveRuntime::new(live_config(opts)?).map_err(|e| e.to_string())?;
+            let events = runtime.events().ok_or("the receiver was taken")?;
             let session = open_or_describe(&runtime, &pipeline, clip.fps)?;
             let start = Instant::now() + Duration::from_millis(300);
             let mut feeds = vec![Feed::new(session, &clip, start, clip.units.len())];
             let cpu = CpuMeter::start();
-            pace(&mut feeds, None);
-            finish_all(&mut feeds);
+            pace(&events, &mut feeds, None);
+            finish_all(&events, &mut feeds);
             let cpu = format!("{:.0} ({:.0})", cpu.percent(), cpu.machine_percent());
             let summary = Summary::of(&feeds, None);
             // Without the session's cold start (its first picture and the
@@ -849,11 +881,12 @@ fn single_throughput(pipeline: &Arc<Pipeline>, clip: &Clip) -> Result<f64, Strin
         ..LiveConfig::default()
     })
     .map_err(|e| e.to_string())?;
+    let events = runtime.events().ok_or("the receiver was taken")?;
     let session = open_or_describe(&runtime, pipeline, clip.fps)?;
     let mut feed = Feed::new(session, clip, Instant::now(), clip.units.len());
     feed.push_due(Instant::now() + Duration::from_secs(3600));
     feed.stop_input();
-    feed.wait_end();
+    wait_end(&events, std::slice::from_mut(&mut feed));
     let record = &feed.record;
     if let Some(failure) = &record.failed {
         return Err(format!("single session failed: {failure}"));
@@ -903,6 +936,7 @@ fn density(opts: &Opts) -> Result<(), String> {
             );
             println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
             let runtime = LiveRuntime::new(live_config(opts)?).map_err(|e| e.to_string())?;
+            let events = runtime.events().ok_or("the receiver was taken")?;
             let total = (seconds * clip.fps) as usize;
             let mut best = 0;
             let mut first_refusal: Option<(usize, String)> = None;
@@ -930,8 +964,8 @@ fn density(opts: &Opts) -> Result<(), String> {
                     ));
                 }
                 let cpu = CpuMeter::start();
-                pace(&mut feeds, None);
-                settle(&mut feeds, Duration::from_millis(300));
+                pace(&events, &mut feeds, None);
+                settle(&events, &mut feeds, Duration::from_millis(300));
                 let load = runtime.load();
                 let probe = match open_or_describe(&runtime, &pipeline, clip.fps) {
                     Ok(extra) => {
@@ -940,7 +974,7 @@ fn density(opts: &Opts) -> Result<(), String> {
                     }
                     Err(refusal) => refusal,
                 };
-                finish_all(&mut feeds);
+                finish_all(&events, &mut feeds);
                 let cpu = format!("{:.0} ({:.0})", cpu.percent(), cpu.machine_percent());
                 // The probe, if admitted, is made and ended on a worker:
                 // wait until it is gone so the next step starts empty.
@@ -1033,6 +1067,7 @@ fn thousand(opts: &Opts) -> Result<(), String> {
         ..LiveConfig::default()
     })
     .map_err(|e| e.to_string())?;
+    let events = runtime.events().ok_or("the receiver was taken")?;
     {
         let warm = open_or_describe(&runtime, &pipeline, clip.fps)?;
         let fast = Clip {
@@ -1043,8 +1078,8 @@ fn thousand(opts: &Opts) -> Result<(), String> {
         // 100 pictures: the cost average starts from the first (cold)
         // picture and forgets it only slowly (1/30 per picture).
         let mut feeds = vec![Feed::new(warm, &fast, Instant::now(), 100)];
-        pace(&mut feeds, None);
-        finish_all(&mut feeds);
+        pace(&events, &mut feeds, None);
+        finish_all(&events, &mut feeds);
     }
     let rss_before = rss_mib();
     // --startup: one picture each, all arriving at once: how long until
@@ -1099,19 +1134,23 @@ fn thousand(opts: &Opts) -> Result<(), String> {
     let mut started_all = None;
     let deadline = open_start + Duration::from_secs_f64(seconds);
     while started_all.is_none() && Instant::now() < deadline {
-        pace(&mut feeds, Some(Instant::now() + Duration::from_millis(50)));
+        pace(
+            &events,
+            &mut feeds,
+            Some(Instant::now() + Duration::from_millis(50)),
+        );
         if feeds.iter().all(|feed| feed.record.first_output.is_some()) {
             started_all = Some(Instant::now());
         }
     }
     let mid = Instant::now() + (deadline.saturating_duration_since(Instant::now()) / 2);
-    pace(&mut feeds, Some(mid));
+    pace(&events, &mut feeds, Some(mid));
     let rss_mid = rss_mib();
     let load = runtime.load();
-    pace(&mut feeds, None);
-    settle(&mut feeds, Duration::from_millis(500));
+    pace(&events, &mut feeds, None);
+    settle(&events, &mut feeds, Duration::from_millis(500));
     let rss_end = rss_mib();
-    finish_all(&mut feeds);
+    finish_all(&events, &mut feeds);
     let cpu = format!(
         "{:.0} % of one core (machine {:.0} %)",
         cpu.percent(),
@@ -1199,6 +1238,7 @@ fn memory(opts: &Opts) -> Result<(), String> {
         }
     ));
     let runtime = LiveRuntime::new(LiveConfig::default()).map_err(|e| e.to_string())?;
+    let events = runtime.events().ok_or("the receiver was taken")?;
     let rss_start = rss_mib();
     println!("| sessions | RSS MiB | + since previous | late drops so far |");
     println!("|---:|---:|---:|---:|");
@@ -1221,6 +1261,7 @@ fn memory(opts: &Opts) -> Result<(), String> {
             total,
         ));
         pace(
+            &events,
             &mut feeds,
             Some(Instant::now() + Duration::from_secs_f64(step)),
         );
@@ -1235,7 +1276,7 @@ fn memory(opts: &Opts) -> Result<(), String> {
         previous = rss;
     }
     let n = feeds.len();
-    finish_all(&mut feeds);
+    finish_all(&events, &mut feeds);
     if let Some(failure) = first_failure(&feeds) {
         println!("failed: {failure}");
     }
@@ -1307,6 +1348,7 @@ fn fairness(opts: &Opts) -> Result<(), String> {
     for run in 1..=repeat {
         for with_burner in [false, true] {
             let runtime = LiveRuntime::new(LiveConfig::default()).map_err(|e| e.to_string())?;
+            let events = runtime.events().ok_or("the receiver was taken")?;
             let base = Instant::now() + Duration::from_millis(300);
             let mut feeds = Vec::new();
             for index in 0..k {
@@ -1331,8 +1373,8 @@ fn fairness(opts: &Opts) -> Result<(), String> {
                 ));
             }
             let cpu = CpuMeter::start();
-            pace(&mut feeds, None);
-            finish_all(&mut feeds);
+            pace(&events, &mut feeds, None);
+            finish_all(&events, &mut feeds);
             let cpu = format!("{:.0} ({:.0})", cpu.percent(), cpu.machine_percent());
             let summary = Summary::of(&feeds[..k], None);
             let burner = if with_burner {

@@ -1,0 +1,56 @@
+//! The runtime's settings.
+
+use std::time::Duration;
+
+use super::share::FairShare;
+
+/// Settings of a [`super::LiveRuntime`].
+#[derive(Clone, Debug)]
+pub struct LiveConfig {
+    /// Worker threads that run stage calls. Default: the cores this
+    /// process may use.
+    pub workers: usize,
+    /// Access units a session may hold waiting before it counts as behind
+    /// (5: 167 ms at 30 fps, room for a fresh session's first IDR picture,
+    /// which costs several times a steady one).
+    pub queue_depth: usize,
+    /// How long an access unit may wait for a worker before the session
+    /// counts as behind, however short its queue (200 ms: past it, the
+    /// picture has missed a 200 ms glass-to-glass budget).
+    pub max_wait: Duration,
+    /// Sessions open at once, at most.
+    pub max_sessions: usize,
+    /// The share of the workers' time admission lets sessions use, from 0
+    /// to 1 (0.95: at that load a picture still waits well under the
+    /// queue's slack for a worker; measured in docs/performance.md).
+    pub max_load: f64,
+    /// Events of one session that may wait in the runtime's receiver
+    /// ([`crate::live::LiveEvents`]) for its owner to take them (64: two
+    /// seconds of output at 30 fps). An output that finds as many of its
+    /// session's events waiting is dropped and counted as
+    /// [`crate::live::RECEIVER_BEHIND_DROP`] (in the session's stats and in
+    /// [`crate::live::LiveRuntime::receiver_behind_drops`]), never queued
+    /// without end. The bound is per session, not for the whole runtime,
+    /// so one session's burst never takes another's room; the runtime
+    /// holds at most `max_sessions` times this many outputs. Control
+    /// events are bounded at twice it (see [`crate::live::LiveEvents`]).
+    pub event_depth: usize,
+    /// How each session is held to its share of the workers as it runs:
+    /// see [`crate::live`], "Fair shares". `None` turns it off (for
+    /// measuring what happens without it).
+    pub fair_share: Option<FairShare>,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        LiveConfig {
+            workers: std::thread::available_parallelism().map_or(1, usize::from),
+            queue_depth: 5,
+            max_wait: Duration::from_millis(200),
+            max_sessions: 1024,
+            max_load: 0.95,
+            event_depth: 64,
+            fair_share: Some(FairShare::default()),
+        }
+    }
+}
