@@ -177,7 +177,6 @@ impl Server {
             start_health: start_health.clone(),
         };
         let driver_settings = call::driver::DriverSettings {
-            pipeline,
             runtime: live.clone(),
             metrics: metrics.clone(),
             candidate,
@@ -208,6 +207,7 @@ impl Server {
                 let tcp = tokio::net::TcpListener::from_std(tcp)?;
                 let media = call::driver::MediaDriver::new(
                     driver_settings,
+                    pipeline,
                     core_settings,
                     Arc::new(udp),
                     events_tx,

@@ -93,7 +93,6 @@ pub(crate) enum Refusal {
 
 /// The driver's settings (the core's are in [`CoreSettings`]).
 pub(crate) struct DriverSettings {
-    pub pipeline: Arc<Pipeline>,
     pub runtime: Arc<LiveRuntime>,
     pub metrics: Arc<Metrics>,
     /// The candidate the answers carry (the bound address, or the
@@ -129,15 +128,17 @@ pub(crate) struct MediaDriver {
 }
 
 impl MediaDriver {
+    /// A driver whose publishers get `pipeline` (until a swap).
     pub(crate) fn new(
         settings: DriverSettings,
+        pipeline: Arc<Pipeline>,
         core: CoreSettings,
         socket: Arc<UdpSocket>,
         events: mpsc::UnboundedSender<SessionEvent>,
     ) -> MediaDriver {
         let now = Instant::now();
         MediaDriver {
-            pipelines: Pipelines::new(settings.pipeline.clone()),
+            pipelines: Pipelines::new(pipeline),
             settings,
             core: CallCore::new(core, now),
             socket,

@@ -37,6 +37,8 @@ struct Client {
     connected: bool,
     /// Access units received (a viewer's).
     received: Vec<(bool, Vec<u8>)>,
+    /// Keyframe requests (PLIs) received (a publisher's).
+    keyframe_requests: usize,
 }
 
 /// The core, its metrics, simulated time, and what the core asked of the
@@ -119,6 +121,7 @@ impl World {
             resource,
             connected: false,
             received: Vec::new(),
+            keyframe_requests: 0,
         });
         self.clients.len() - 1
     }
@@ -191,6 +194,7 @@ impl World {
                 str0m::Output::Event(Event::MediaData(data)) => client
                     .received
                     .push((data.is_keyframe(), data.data.to_vec())),
+                str0m::Output::Event(Event::KeyframeRequest(_)) => client.keyframe_requests += 1,
                 str0m::Output::Event(_) => {}
             }
         }
@@ -484,4 +488,45 @@ fn a_quiet_publisher_times_out_and_its_session_is_finished() {
     );
     // The stream is free for the next publisher.
     assert!(world.core.admit(STREAM, Role::Publish).is_ok());
+}
+
+#[test]
+fn the_sessions_keyframe_needs_become_rate_limited_plis_to_the_publisher() {
+    let mut world = World::new(true);
+    let publisher = world.join(Role::Publish);
+    world.connect();
+    // The session asks with every picture it skips: three times at once.
+    for _ in 0..3 {
+        world.core.handle_input(
+            world.now,
+            Input::Live {
+                session: SESSION,
+                event: LiveEvent::KeyframeNeeded,
+            },
+        );
+        world.pump();
+    }
+    world.advance(Duration::from_millis(100));
+    assert_eq!(world.metric("keyframe_requests_total"), Some(1.0));
+    assert_eq!(
+        world.clients[publisher].keyframe_requests, 1,
+        "one PLI arrived"
+    );
+    // Asked again inside the interval: one more PLI when it ends.
+    world.core.handle_input(
+        world.now,
+        Input::Live {
+            session: SESSION,
+            event: LiveEvent::KeyframeNeeded,
+        },
+    );
+    world.advance(Duration::from_millis(300));
+    assert_eq!(
+        world.metric("keyframe_requests_total"),
+        Some(1.0),
+        "not yet"
+    );
+    world.advance(Duration::from_millis(200));
+    assert_eq!(world.metric("keyframe_requests_total"), Some(2.0));
+    assert_eq!(world.clients[publisher].keyframe_requests, 2);
 }
