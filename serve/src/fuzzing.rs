@@ -78,13 +78,13 @@ pub fn datagrams(offer: &str, datagrams: &[u8]) -> usize {
     let binding = binding_request(offer, &accepted.answer);
     core.handle_input(
         start,
-        Input::AddCall(NewCall {
+        Input::AddCall(Box::new(NewCall {
             stream: STREAM.to_owned(),
             resource: "fuzzed".to_owned(),
             rtc: accepted.rtc,
             mid: accepted.mid,
             session: Some(SessionKey(1)),
-        }),
+        })),
     );
     drain(&mut core);
     if let Some(binding) = binding {

@@ -84,7 +84,7 @@ pub(crate) enum Input<'a> {
     Timeout,
     /// A call whose offer was accepted (and, for a publisher, whose
     /// session was opened).
-    AddCall(NewCall),
+    AddCall(Box<NewCall>),
     /// A call ends (its resource was deleted).
     EndCall { id: CallId, reason: &'static str },
     /// An event of a live session.
@@ -221,7 +221,7 @@ impl CallCore {
             } => self.datagram(source, destination, bytes, now),
             Input::Timeout => {}
             Input::AddCall(call) => {
-                self.add_call(call, now);
+                self.add_call(*call, now);
             }
             Input::EndCall { id, reason } => self.end_call(id, reason),
             Input::Live { session, event } => self.live_event(session, event, now),

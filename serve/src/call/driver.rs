@@ -375,13 +375,13 @@ impl MediaDriver {
             Role::View => None,
         };
         let resource = resource_id();
-        self.input(Input::AddCall(NewCall {
+        self.input(Input::AddCall(Box::new(NewCall {
             stream,
             resource: resource.clone(),
             rtc: accepted.rtc,
             mid: accepted.mid,
             session,
-        }));
+        })));
         Ok(Created {
             resource,
             answer: accepted.answer,

@@ -104,13 +104,13 @@ impl World {
         let resource = format!("call-{}", self.clients.len());
         self.core.handle_input(
             self.now,
-            Input::AddCall(NewCall {
+            Input::AddCall(Box::new(NewCall {
                 stream: STREAM.to_owned(),
                 resource: resource.clone(),
                 rtc: accepted.rtc,
                 mid: accepted.mid,
                 session: (role == Role::Publish).then_some(SESSION),
-            }),
+            })),
         );
         let answer = SdpAnswer::from_sdp_string(&accepted.answer).unwrap();
         rtc.sdp_api().accept_answer(pending, answer).unwrap();
