@@ -9,6 +9,10 @@
 //! picture written) is marked and polled once the input is handled, so
 //! the core has no recursion through its connections either.
 //!
+//! Beside this file: `core/keyframes.rs` (keyframe requests, rate-limited)
+//! and `core/session_events.rs` (a live session's events: pictures to the
+//! viewers, counts, its end).
+//!
 //! The metrics counters live here, behind the shared [`Metrics`]: they
 //! are atomics a scrape reads, so counting them where they happen keeps
 //! each count next to its cause and the outputs about what the driver
@@ -22,15 +26,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use framechain::live::LiveEvent;
-use framechain::{Codec, Media, Packet};
+use framechain::{Codec, Packet};
 use str0m::bwe::BweKind;
-use str0m::format::Codec as RtpCodec;
-use str0m::media::{KeyframeRequestKind, MediaTime, Mid};
+use str0m::media::Mid;
 use str0m::net::{Protocol, Receive};
 use str0m::{Event, IceConnectionState, Rtc};
 
+mod keyframes;
+mod session_events;
+
+use keyframes::KeyframeTarget;
+
 use super::calls::{Call, CallId, CallRole, SessionKey, StreamState};
-use super::keyframe_throttle::Request;
 use super::routing::Routes;
 use super::start_health::StartHealth;
 use crate::auth::Role;
@@ -156,15 +163,6 @@ pub(crate) enum NotAdmitted {
     StreamBusy,
     /// The stream has its most viewers.
     ViewersFull,
-}
-
-/// Who a deferred keyframe request goes to.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum KeyframeTarget {
-    /// A PLI to this publisher.
-    Publisher(CallId),
-    /// A forced keyframe from this stream's session.
-    Stream(String),
 }
 
 /// Every call of the server, sans-IO.
@@ -461,43 +459,6 @@ impl CallCore {
         }
     }
 
-    /// Sends the keyframe requests the throttle deferred that are due.
-    fn deferred_keyframe_requests(&mut self, now: Instant) {
-        while let Some(Reverse((when, _))) = self.keyframe_timers.peek() {
-            if *when > now {
-                break;
-            }
-            let Some(Reverse((_, target))) = self.keyframe_timers.pop() else {
-                break;
-            };
-            match target {
-                KeyframeTarget::Publisher(id) => {
-                    let due = self
-                        .calls
-                        .get_mut(&id)
-                        .is_some_and(|call| match &mut call.role {
-                            CallRole::Publisher { keyframes, .. } => keyframes.poll(now),
-                            CallRole::Viewer { .. } => false,
-                        });
-                    if due {
-                        self.send_pli(id);
-                    }
-                }
-                KeyframeTarget::Stream(stream) => {
-                    if let Some(state) = self.streams.get_mut(&stream)
-                        && let Some(session) = state.session
-                        && state.keyframes.poll(now)
-                    {
-                        self.outputs.push_back(Output::Session {
-                            session,
-                            action: SessionAction::RequestKeyframe,
-                        });
-                    }
-                }
-            }
-        }
-    }
-
     /// Ends calls that never connected and publishers that went quiet.
     fn housekeeping(&mut self, now: Instant) {
         let mut to_end = Vec::new();
@@ -642,214 +603,6 @@ impl CallCore {
                 action: SessionAction::SetBitrate(target),
             });
             self.settings.metrics.bitrate_changes.inc();
-        }
-    }
-
-    /// Asks a stream's session (its encoder) for a keyframe, at most once
-    /// per [`super::calls::KEYFRAME_REQUEST_INTERVAL`]; a request inside
-    /// the interval goes out when it ends unless a keyframe came out
-    /// meanwhile.
-    fn stream_keyframe(&mut self, stream: &str, now: Instant) {
-        let Some(state) = self.streams.get_mut(stream) else {
-            return;
-        };
-        let Some(session) = state.session else {
-            return;
-        };
-        match state.keyframes.request(now) {
-            Request::Send => self.outputs.push_back(Output::Session {
-                session,
-                action: SessionAction::RequestKeyframe,
-            }),
-            Request::Deferred(at) => self
-                .keyframe_timers
-                .push(Reverse((at, KeyframeTarget::Stream(stream.to_owned())))),
-            Request::AlreadyPending => {}
-        }
-    }
-
-    /// Asks a publisher for a keyframe (a PLI), at most once per
-    /// [`super::calls::KEYFRAME_REQUEST_INTERVAL`]; a request inside the
-    /// interval goes out when it ends unless a keyframe came meanwhile.
-    fn publisher_keyframe(&mut self, id: CallId, now: Instant) {
-        let Some(call) = self.calls.get_mut(&id) else {
-            return;
-        };
-        let CallRole::Publisher { keyframes, .. } = &mut call.role else {
-            return;
-        };
-        match keyframes.request(now) {
-            Request::Send => self.send_pli(id),
-            Request::Deferred(at) => self
-                .keyframe_timers
-                .push(Reverse((at, KeyframeTarget::Publisher(id)))),
-            Request::AlreadyPending => {}
-        }
-    }
-
-    /// Writes a PLI into a publisher's connection; it goes out when the
-    /// call is next polled.
-    fn send_pli(&mut self, id: CallId) {
-        let Some(call) = self.calls.get_mut(&id) else {
-            return;
-        };
-        if let Some(mut writer) = call.rtc.writer(call.mid)
-            && writer
-                .request_keyframe(None, KeyframeRequestKind::Pli)
-                .is_ok()
-        {
-            self.settings.metrics.keyframe_requests.inc();
-        }
-        self.to_poll.push_back(id);
-    }
-
-    /// A live session's event. The session may no longer be its stream's
-    /// current one (a new publisher came while it flushed): its counts
-    /// still count, but it reaches no viewer and ends no call.
-    fn live_event(&mut self, session: SessionKey, event: LiveEvent, now: Instant) {
-        let Some(stream) = self.sessions.get(&session).cloned() else {
-            return;
-        };
-        let Some(state) = self.streams.get_mut(&stream) else {
-            return;
-        };
-        let current = state.session == Some(session);
-        let metrics = self.settings.metrics.clone();
-        match event {
-            LiveEvent::Output {
-                media,
-                latency,
-                stages,
-            } if current => {
-                let Media::Packet(packet) = media else {
-                    return;
-                };
-                if packet.keyframe {
-                    state.keyframes.keyframe_seen();
-                }
-                if !state.session_started {
-                    state.session_started = true;
-                    self.settings.start_health.started();
-                    self.outputs.push_back(Output::SessionStarted(session));
-                }
-                metrics.frames_out.inc();
-                metrics.end_to_end(latency);
-                for (name, time) in self.settings.stage_names.iter().zip(&stages) {
-                    metrics.stage_latency(name, *time);
-                }
-                state.stats.record(now, latency, stages);
-                let viewers = state.viewers.clone();
-                self.send_to_viewers(&viewers, &packet, now);
-            }
-            LiveEvent::Output { .. } => {}
-            LiveEvent::KeyframeNeeded => {
-                if current && let Some(publisher) = state.publisher {
-                    self.publisher_keyframe(publisher, now);
-                }
-            }
-            LiveEvent::Dropped { reason, count } => {
-                metrics.dropped(&reason, count);
-                if current {
-                    state.stats.count_drop(reason, count);
-                }
-            }
-            LiveEvent::Swapped { stages, .. } => {
-                for (_, name) in stages {
-                    metrics.swapped(&name, "ok");
-                }
-            }
-            LiveEvent::SwapFailed { error } => {
-                log::warn!("stream {stream}: a stage swap failed, the old stages go on: {error}");
-                metrics.swapped("", "failed");
-                // The new stage's fault (its `create` failed or broke a
-                // limit) rolls back; a session whose input ended before
-                // its keyframe, or a node without room for one more
-                // instance, says nothing about the stage.
-                if !matches!(
-                    error,
-                    framechain::Error::Runtime(_) | framechain::Error::Busy(_)
-                ) {
-                    self.outputs.push_back(Output::SwapFailed);
-                }
-            }
-            LiveEvent::OverShare { used, share } => {
-                // The session's pictures are skipped past its share
-                // (counted as drops); str0m gives no way to send the
-                // publisher a lower REMB, so the operator is told.
-                if current {
-                    log::warn!(
-                        "stream {stream}: the publisher's pictures cost {:.0} % of a worker, over its share of {:.0} %: pictures are skipped; it is ended if this goes on",
-                        used * 100.0,
-                        share * 100.0
-                    );
-                }
-            }
-            LiveEvent::Failed(error) => {
-                log::warn!("stream {stream}: the session failed: {error}");
-                metrics.ended("session failed");
-                if !current {
-                    return;
-                }
-                if !state.session_started {
-                    self.settings.start_health.failed(now);
-                }
-                self.outputs.push_back(Output::SessionFailed(session));
-            }
-            LiveEvent::Ended(_) => {
-                self.sessions.remove(&session);
-                self.outputs.push_back(Output::SessionEnded(session));
-                if !current {
-                    return;
-                }
-                state.session = None;
-                let publisher = state.publisher.take();
-                let viewers = std::mem::take(&mut state.viewers);
-                if let Some(publisher) = publisher {
-                    self.end_call(publisher, "session ended");
-                }
-                for viewer in viewers {
-                    self.end_call(viewer, "stream ended");
-                }
-            }
-        }
-    }
-
-    /// One processed access unit to every connected viewer.
-    fn send_to_viewers(&mut self, viewers: &[CallId], packet: &Packet, now: Instant) {
-        let data: Arc<[u8]> = Arc::from(packet.data.as_slice());
-        let time = MediaTime::from_90khz(packet.pts.max(0) as u64);
-        for &id in viewers {
-            let Some(call) = self.calls.get_mut(&id) else {
-                continue;
-            };
-            let CallRole::Viewer {
-                waiting_for_keyframe,
-            } = &mut call.role
-            else {
-                continue;
-            };
-            if !call.connected || (*waiting_for_keyframe && !packet.keyframe) {
-                continue;
-            }
-            *waiting_for_keyframe = false;
-            let Some(writer) = call.rtc.writer(call.mid) else {
-                continue;
-            };
-            let Some(pt) = writer
-                .payload_params()
-                .find(|params| {
-                    let spec = params.spec();
-                    spec.codec == RtpCodec::H264 && spec.format.packetization_mode == Some(1)
-                })
-                .map(|params| params.pt())
-            else {
-                continue;
-            };
-            if writer.write(pt, now, time, data.clone()).is_err() {
-                self.end_call(id, "webrtc error");
-                continue;
-            }
-            self.to_poll.push_back(id);
         }
     }
 

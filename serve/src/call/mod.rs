@@ -4,7 +4,9 @@
 //! - `core`: the [`core::CallCore`]; datagrams, time, the HTTP side's
 //!   calls and the live sessions' events go in through `handle_input`,
 //!   what to send and what to do with the sessions come out of
-//!   `poll_output`. It owns no socket and reads no clock.
+//!   `poll_output`. It owns no socket and reads no clock. Beside it,
+//!   `core/keyframes.rs` (keyframe requests) and `core/session_events.rs`
+//!   (a live session's events: pictures to the viewers, its end).
 //! - `routing`: which call a datagram is for.
 //! - `calls`: the state of a call and of a stream.
 //! - `keyframe_throttle`, `viewer_bitrate`: the keyframe and bitrate
