@@ -15,7 +15,8 @@ use framechain::live::LiveRuntime;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::auth::{AdminToken, Denied, Role, Tokens};
-use crate::media::{Command, Refusal, StartHealth};
+use crate::call::driver::{Command, Refusal};
+use crate::call::start_health::StartHealth;
 use crate::metrics::Metrics;
 use crate::offer::{MAX_OFFER_BYTES, OfferError};
 

@@ -9,9 +9,11 @@
 //! - `http`: WHIP/WHEP requests are checked (size, type, token) and handed
 //!   to the media loop;
 //! - `offer`: the SDP offer becomes an ICE-lite, H.264-only connection;
-//! - `media`: one task owns the UDP socket and every connection (str0m is
-//!   sans-IO), pushes publishers' access units into their sessions and
-//!   writes the sessions' outputs to the viewers;
+//! - `call`: every call's WebRTC connection. `call::core` is sans-IO (no
+//!   socket, no clock): it routes datagrams to calls, applies the keyframe
+//!   and bitrate policy and says what to send and what to push into the
+//!   sessions; `call::driver`, one tokio task, owns the UDP socket, the
+//!   timer and the sessions, and does what the core says;
 //! - `metrics` and `stream_stats`: what `/metrics` and the watch page show.
 //!
 //! ```no_run
@@ -36,18 +38,16 @@
 
 mod args;
 mod auth;
+mod call;
 mod config;
 mod front_door;
 #[doc(hidden)]
 pub mod fuzzing;
 mod http;
-mod keyframe_throttle;
-mod media;
 mod metrics;
 mod offer;
 mod pages;
 mod stream_stats;
-mod viewer_bitrate;
 
 pub use args::ServeArgs;
 pub use config::{ServeConfig, StreamSpec};
@@ -105,6 +105,11 @@ pub struct Server {
 impl Server {
     /// Binds the HTTP and media sockets and serves on threads of its own
     /// (two for the network, and the live runtime's workers for stages).
+    /// It may be called from inside a tokio runtime (an embedder's
+    /// `#[tokio::main]`): the server's runtime is separate, nothing here
+    /// blocks on it, and dropping the [`Server`] there stops it without
+    /// blocking (its threads end on their own). [`Server::wait_for_signal`]
+    /// blocks, so call it only outside an async context.
     pub fn start(config: ServeConfig) -> Result<Server, ServeError> {
         config.check()?;
         check_pipeline(&config.pipeline)?;
@@ -158,23 +163,26 @@ impl Server {
             None => media_addr,
         };
         let metrics = Arc::new(metrics::Metrics::new());
-        let start_health = Arc::new(media::StartHealth::default());
+        let start_health = Arc::new(call::start_health::StartHealth::default());
         let (commands_tx, commands_rx) = mpsc::channel(COMMAND_QUEUE);
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let settings = media::MediaSettings {
-            stage_names: media::stage_names(&pipeline),
-            pipeline,
-            runtime: live.clone(),
-            metrics: metrics.clone(),
+        let core_settings = call::core::CoreSettings {
             streams: config.streams.iter().map(|s| s.name.clone()).collect(),
-            candidate,
-            max_sessions: config.max_sessions,
+            stage_names: call::driver::stage_names(&pipeline),
             max_viewers: config.max_viewers,
-            fps: config.fps,
             idle_timeout: config.idle_timeout,
             connect_timeout: config.connect_timeout,
             congestion_control: config.congestion_control,
+            metrics: metrics.clone(),
             start_health: start_health.clone(),
+        };
+        let driver_settings = call::driver::DriverSettings {
+            runtime: live.clone(),
+            metrics: metrics.clone(),
+            candidate,
+            max_sessions: config.max_sessions,
+            fps: config.fps,
+            congestion_control: config.congestion_control,
         };
         let draining = Arc::new(AtomicBool::new(false));
         let state = Arc::new(http::HttpState {
@@ -189,21 +197,32 @@ impl Server {
             start_health,
         });
         let max_connections = http_limits.max_connections;
-        let started: Result<(), std::io::Error> = tokio.block_on(async {
-            let udp = tokio::net::UdpSocket::from_std(udp)?;
-            let tcp = tokio::net::TcpListener::from_std(tcp)?;
-            let media = media::MediaLoop::new(settings, Arc::new(udp));
-            tokio::spawn(media.run(commands_rx, live_events, shutdown_rx.clone()));
-            let app = http::router(state);
-            tokio::spawn(front_door::serve(
-                tcp,
-                app,
-                http_limits,
-                metrics,
-                shutdown_rx,
-            ));
-            Ok(())
-        });
+        // Entered, not blocked on: `Server::start` may be called from a
+        // task of the embedder's own tokio runtime, where `block_on`
+        // would panic. The sockets register with the server's runtime.
+        let started: Result<(), std::io::Error> = {
+            let _entered = tokio.enter();
+            (|| {
+                let udp = tokio::net::UdpSocket::from_std(udp)?;
+                let tcp = tokio::net::TcpListener::from_std(tcp)?;
+                let media = call::driver::MediaDriver::new(
+                    driver_settings,
+                    pipeline,
+                    core_settings,
+                    Arc::new(udp),
+                );
+                tokio.spawn(media.run(commands_rx, live_events, shutdown_rx.clone()));
+                let app = http::router(state);
+                tokio.spawn(front_door::serve(
+                    tcp,
+                    app,
+                    http_limits,
+                    metrics,
+                    shutdown_rx,
+                ));
+                Ok(())
+            })()
+        };
         started.map_err(|source| ServeError::Bind {
             what: "HTTP",
             addr: config.http,
@@ -308,7 +327,14 @@ impl Server {
     fn stop(&mut self) {
         let _ = self.shutdown.send(true);
         if let Some(tokio) = self.tokio.take() {
-            tokio.shutdown_timeout(std::time::Duration::from_secs(2));
+            if tokio::runtime::Handle::try_current().is_ok() {
+                // Dropped in a task of the embedder's runtime, which must
+                // not block: the server's threads are told to stop and
+                // end on their own.
+                tokio.shutdown_background();
+            } else {
+                tokio.shutdown_timeout(std::time::Duration::from_secs(2));
+            }
         }
     }
 }

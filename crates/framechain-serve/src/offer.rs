@@ -84,7 +84,7 @@ pub(crate) fn accept(
     if estimate {
         // Estimate each viewer's path from its transport-wide congestion
         // feedback (TWCC); the lowest estimate sets the encoder's target
-        // (crate::viewer_bitrate).
+        // (crate::call::viewer_bitrate).
         config = config.enable_bwe(Some(Bitrate::kbps(INITIAL_ESTIMATE_KBPS)));
     }
     let mut rtc = config.build(now);

@@ -115,7 +115,7 @@ impl StreamStats {
     }
 
     /// The report, with the encoder's `bitrate` as the viewers' feedback
-    /// set it (kept by [`crate::viewer_bitrate::ViewerBitrate`]).
+    /// set it (kept by [`crate::call::viewer_bitrate::ViewerBitrate`]).
     pub(crate) fn report(
         &mut self,
         stream: &str,

@@ -102,6 +102,13 @@ pub enum LiveEvent {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SessionId(pub(crate) u64);
 
+impl SessionId {
+    /// The id as a number, for logs and for an owner's own keys.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
 impl fmt::Display for SessionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "live session {}", self.0)

@@ -1,0 +1,430 @@
+//! The driver: one tokio task owns the UDP socket, the timer, the
+//! commands from the HTTP side and the live sessions' events, and feeds
+//! them into the [`CallCore`]; it does what the core's outputs say (send a
+//! datagram, push an access unit into a session, ...). It also opens the
+//! sessions and keeps the pipeline they are opened on ([`Pipelines`]).
+//!
+//! A frame's way: a publisher's RTP packets → [`CallCore`] (str0m
+//! depacketizes them into one Annex-B access unit, `Event::MediaData`) →
+//! [`SessionAction::Push`] → [`LiveSession::push`] → the pipeline on a
+//! worker thread → `LiveEvent::Output` → [`Input::Live`] → every viewer's
+//! `Writer::write` in the core (packetized, encrypted) →
+//! [`Output::Transmit`] → the socket.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use framechain::Pipeline;
+use framechain::live::{LiveEvent, LiveEvents, LiveRuntime, LiveSession, SessionId};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::calls::SessionKey;
+use super::core::{CallCore, CoreSettings, Input, NewCall, NotAdmitted, Output, SessionAction};
+use super::swap::Pipelines;
+use crate::auth::Role;
+use crate::metrics::Metrics;
+use crate::offer::{self, OfferError};
+use crate::stream_stats::StatsReport;
+
+/// Datagrams read per wake-up before other work gets a turn.
+const DATAGRAMS_PER_WAKE: usize = 256;
+
+/// What the HTTP side asks the media loop.
+pub(crate) enum Command {
+    /// A WHIP or WHEP offer, already authorized.
+    Open {
+        stream: String,
+        role: Role,
+        offer: String,
+        reply: oneshot::Sender<Result<Created, Refusal>>,
+    },
+    /// `DELETE` of a call's resource, already authorized.
+    Close {
+        stream: String,
+        role: Role,
+        resource: String,
+        reply: oneshot::Sender<bool>,
+    },
+    /// The watch page's numbers.
+    Stats {
+        stream: String,
+        reply: oneshot::Sender<Option<StatsReport>>,
+    },
+    /// The pipeline new publishers get.
+    Pipeline {
+        reply: oneshot::Sender<Arc<Pipeline>>,
+    },
+    /// Every running session of `from` switches to `to` at its next
+    /// keyframe, and new publishers get `to`. Answers how many sessions
+    /// will switch, or why not.
+    Swap {
+        from: Arc<Pipeline>,
+        to: Arc<Pipeline>,
+        /// The new stage's name.
+        stage: String,
+        reply: oneshot::Sender<Result<usize, String>>,
+    },
+}
+
+/// A call that was opened.
+pub(crate) struct Created {
+    /// The last part of its `Location`.
+    pub resource: String,
+    /// The SDP answer.
+    pub answer: String,
+}
+
+/// Why an offer did not open a call.
+#[derive(Debug)]
+pub(crate) enum Refusal {
+    Offer(OfferError),
+    /// The stream has a publisher: 409.
+    StreamBusy,
+    /// The node takes no more publishers: 503.
+    Full(&'static str),
+    /// The stream has its most viewers: 503.
+    ViewersFull,
+    /// The session could not start: 500.
+    Internal(String),
+}
+
+/// The driver's settings (the core's are in [`CoreSettings`]).
+pub(crate) struct DriverSettings {
+    pub runtime: Arc<LiveRuntime>,
+    pub metrics: Arc<Metrics>,
+    /// The candidate the answers carry (the bound address, or the
+    /// advertised one); datagrams are handed to str0m as sent to it.
+    pub candidate: SocketAddr,
+    pub max_sessions: usize,
+    pub fps: f64,
+    /// Viewers' bandwidth estimates set the encoder's target bitrate.
+    pub congestion_control: bool,
+}
+
+/// A live session the driver opened, until its events end.
+struct OpenSession {
+    session: Arc<LiveSession>,
+    /// Opened on a swapped-in pipeline still on probation.
+    on_probation: bool,
+}
+
+/// The task that runs the [`CallCore`] on tokio.
+pub(crate) struct MediaDriver {
+    settings: DriverSettings,
+    core: CallCore,
+    socket: Arc<UdpSocket>,
+    pipelines: Pipelines,
+    sessions: HashMap<SessionKey, OpenSession>,
+    /// When the core wants [`Input::Timeout`].
+    deadline: Instant,
+}
+
+impl MediaDriver {
+    /// A driver whose publishers get `pipeline` (until a swap).
+    pub(crate) fn new(
+        settings: DriverSettings,
+        pipeline: Arc<Pipeline>,
+        core: CoreSettings,
+        socket: Arc<UdpSocket>,
+    ) -> MediaDriver {
+        let now = Instant::now();
+        MediaDriver {
+            pipelines: Pipelines::new(pipeline),
+            settings,
+            core: CallCore::new(core, now),
+            socket,
+            sessions: HashMap::new(),
+            deadline: now,
+        }
+    }
+
+    /// Runs until `shutdown` turns true, then ends every call.
+    pub(crate) async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        session_events: LiveEvents,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let socket = self.socket.clone();
+        let mut buf = vec![0u8; 2048];
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => break,
+                Some(command) = commands.recv() => self.command(command),
+                // Cancel-safe: an event leaves the runtime's receiver only
+                // when this branch wins.
+                Some((session, event)) = session_events.next() => {
+                    self.live_event(session, event);
+                    while let Some((session, event)) = session_events.try_recv() {
+                        self.live_event(session, event);
+                    }
+                }
+                received = socket.recv_from(&mut buf) => {
+                    if let Ok((length, source)) = received {
+                        self.datagram(&buf[..length], source);
+                    }
+                    for _ in 0..DATAGRAMS_PER_WAKE {
+                        match socket.try_recv_from(&mut buf) {
+                            Ok((length, source)) => self.datagram(&buf[..length], source),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                _ = tokio::time::sleep_until(self.deadline.into()) => {
+                    self.input(Input::Timeout);
+                }
+            }
+        }
+        self.input(Input::Shutdown);
+    }
+
+    /// The one intake of the live sessions' events, from the runtime's one
+    /// bounded receiver (outputs past `LiveConfig::event_depth` per session
+    /// are dropped and counted by the runtime as "receiver behind"): each
+    /// goes into the core with its session's key.
+    fn live_event(&mut self, session: SessionId, event: LiveEvent) {
+        self.input(Input::Live {
+            session: session_key(session),
+            event,
+        });
+    }
+
+    fn datagram(&mut self, bytes: &[u8], source: SocketAddr) {
+        self.input(Input::Datagram {
+            source,
+            destination: self.settings.candidate,
+            bytes,
+        });
+    }
+
+    /// Feeds one input into the core at the time now, and does what it
+    /// says until it waits for time.
+    fn input(&mut self, input: Input<'_>) {
+        let now = Instant::now();
+        self.core.handle_input(now, input);
+        self.run_outputs(now);
+    }
+
+    fn run_outputs(&mut self, now: Instant) {
+        loop {
+            match self.core.poll_output() {
+                Output::Transmit { destination, bytes } => {
+                    // UDP: a full send buffer loses this datagram, as the
+                    // network could; RTCP and retransmission recover.
+                    let _ = self.socket.try_send_to(&bytes, destination);
+                }
+                Output::Session { session, action } => {
+                    let Some(open) = self.sessions.get(&session) else {
+                        continue;
+                    };
+                    match action {
+                        SessionAction::Push { packet, arrival } => {
+                            open.session.push(packet, arrival)
+                        }
+                        SessionAction::RequestKeyframe => open.session.request_keyframe(),
+                        SessionAction::SetBitrate(target) => open.session.set_bitrate(target),
+                        SessionAction::Finish => open.session.finish(),
+                    }
+                }
+                Output::SessionStarted(session) => {
+                    let on_probation = self
+                        .sessions
+                        .get(&session)
+                        .is_some_and(|open| open.on_probation);
+                    self.pipelines.session_started(on_probation, now);
+                }
+                Output::SessionFailed(session) => {
+                    let on_new_pipeline = self.sessions.get(&session).is_some_and(|open| {
+                        Arc::ptr_eq(&open.session.pipeline(), self.pipelines.current())
+                    });
+                    if on_new_pipeline {
+                        self.roll_back("a session running it failed", now);
+                    }
+                }
+                Output::SwapFailed => {
+                    self.roll_back("a running session could not switch to it", now)
+                }
+                Output::SessionEnded(session) => {
+                    self.sessions.remove(&session);
+                    self.settings
+                        .metrics
+                        .sessions
+                        .set(self.settings.runtime.sessions() as i64);
+                }
+                Output::Timeout(deadline) => {
+                    self.deadline = deadline;
+                    break;
+                }
+            }
+        }
+        // A probation ends with time as well as with starts.
+        self.pipelines.end_probation(now);
+    }
+
+    fn command(&mut self, command: Command) {
+        match command {
+            Command::Open {
+                stream,
+                role,
+                offer,
+                reply,
+            } => {
+                let result = self.open(stream, role, &offer);
+                let _ = reply.send(result);
+            }
+            Command::Close {
+                stream,
+                role,
+                resource,
+                reply,
+            } => {
+                let found = self.core.find_call(&stream, role, &resource);
+                if let Some(id) = found {
+                    self.input(Input::EndCall {
+                        id,
+                        reason: "deleted",
+                    });
+                }
+                let _ = reply.send(found.is_some());
+            }
+            Command::Pipeline { reply } => {
+                let _ = reply.send(self.pipelines.current().clone());
+            }
+            Command::Swap {
+                from,
+                to,
+                stage,
+                reply,
+            } => {
+                let result = if !Arc::ptr_eq(&from, self.pipelines.current()) {
+                    Err("the pipeline changed while the new stage was built; ask again".to_owned())
+                } else {
+                    self.settings
+                        .runtime
+                        .swap_pipeline(&from, &to)
+                        .map_err(|error| error.to_string())
+                };
+                if result.is_ok() {
+                    let names = stage_names(&to);
+                    self.pipelines.swapped(from, to, stage, Instant::now());
+                    self.input(Input::StageNames(names));
+                }
+                let _ = reply.send(result);
+            }
+            Command::Stats { stream, reply } => {
+                let _ = reply.send(self.core.stats(&stream));
+            }
+        }
+    }
+
+    /// Opens a call: the core's checks, the node's room, the offer, and
+    /// for a publisher its session; then the core takes the call.
+    fn open(&mut self, stream: String, role: Role, offer: &str) -> Result<Created, Refusal> {
+        let settings = &self.settings;
+        match self.core.admit(&stream, role) {
+            Ok(()) => {}
+            Err(NotAdmitted::UnknownStream) => {
+                return Err(Refusal::Internal("unknown stream".to_owned()));
+            }
+            Err(NotAdmitted::StreamBusy) => return Err(Refusal::StreamBusy),
+            Err(NotAdmitted::ViewersFull) => return Err(Refusal::ViewersFull),
+        }
+        if role == Role::Publish && settings.runtime.sessions() >= settings.max_sessions {
+            return Err(Refusal::Full("sessions"));
+        }
+        let now = Instant::now();
+        let accepted = offer::accept(
+            offer,
+            role,
+            settings.candidate,
+            settings.congestion_control,
+            now,
+        )
+        .map_err(Refusal::Offer)?;
+        let session = match role {
+            Role::Publish => {
+                let session = match settings
+                    .runtime
+                    .open(self.pipelines.current(), settings.fps)
+                {
+                    Ok(session) => Arc::new(session),
+                    Err(framechain::Error::Busy(_)) => return Err(Refusal::Full("busy")),
+                    Err(error) => return Err(Refusal::Internal(error.to_string())),
+                };
+                let key = session_key(session.id());
+                self.sessions.insert(
+                    key,
+                    OpenSession {
+                        session,
+                        on_probation: self.pipelines.on_probation(),
+                    },
+                );
+                self.settings
+                    .metrics
+                    .sessions
+                    .set(self.settings.runtime.sessions() as i64);
+                Some(key)
+            }
+            Role::View => None,
+        };
+        let resource = resource_id();
+        self.input(Input::AddCall(Box::new(NewCall {
+            stream,
+            resource: resource.clone(),
+            rtc: accepted.rtc,
+            mid: accepted.mid,
+            session,
+        })));
+        Ok(Created {
+            resource,
+            answer: accepted.answer,
+        })
+    }
+
+    /// Goes back from a swap on probation to the pipeline before it: new
+    /// calls get the previous pipeline, and running sessions of the new
+    /// one (or still waiting to switch to it) switch back at their next
+    /// keyframe.
+    fn roll_back(&mut self, why: &str, now: Instant) {
+        let Some(back) = self.pipelines.roll_back() else {
+            return;
+        };
+        let sessions = self
+            .settings
+            .runtime
+            .swap_pipeline(&back.from, &back.to)
+            .unwrap_or(0);
+        self.settings.metrics.swapped(&back.stage, "rolled back");
+        log::warn!(
+            "the swap to stage {} is rolled back ({why}): new calls get the previous pipeline, {sessions} running session(s) switch back",
+            framechain::text::untrusted(&back.stage, 80)
+        );
+        // Called from the outputs' loop, which goes on polling what
+        // this input queues.
+        self.core
+            .handle_input(now, Input::StageNames(stage_names(&back.to)));
+    }
+}
+
+/// The names of a pipeline's stages, in chain order.
+pub(crate) fn stage_names(pipeline: &Pipeline) -> Vec<String> {
+    pipeline
+        .stages()
+        .map(|stage| stage.name().to_owned())
+        .collect()
+}
+
+/// The core's name for a live session: its runtime id.
+fn session_key(session: SessionId) -> SessionKey {
+    SessionKey(session.get())
+}
+
+/// An unguessable resource name for a call's `Location`.
+fn resource_id() -> String {
+    let bytes: [u8; 16] = rand::random();
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
