@@ -296,7 +296,7 @@ impl CodeSettings {
         if let Some(reservation) = self.pooled_reservation {
             config
                 .memory_reservation(reservation)
-                .memory_guard_size(crate::engine::POOLED_GUARD_BYTES)
+                .memory_guard_size(POOLED_GUARD_BYTES)
                 .memory_reservation_for_growth(0);
         }
         config
@@ -328,7 +328,7 @@ fn worker(settings: &[OsString]) -> i32 {
         Ok(artifact) => [&[REPLY_OK][..], &artifact].concat(),
         Err(error) => [
             &[REPLY_INVALID][..],
-            crate::engine::compile_error_reason(&error).as_bytes(),
+            compile_error_reason(&error).as_bytes(),
         ]
         .concat(),
     };
@@ -548,4 +548,23 @@ pub(crate) fn worker_executable() -> Option<PathBuf> {
         return Some(proc);
     }
     std::env::current_exe().ok().filter(|path| path.is_file())
+}
+
+/// Guard region after each pooled memory: catches most out-of-bounds
+/// accesses with a fault instead of a check. Here, not in the engine, as
+/// the compile worker must compile for the engine's exact memory layout
+/// (and the engine depends on this module, never the reverse).
+pub(crate) const POOLED_GUARD_BYTES: u64 = 2 << 20;
+
+/// wasmtime's reason for refusing a component, as one bounded line: its
+/// errors chain several causes and a parser error spans lines, quoting
+/// names and offsets from the (untrusted) file.
+pub(crate) fn compile_error_reason(error: &wasmtime::Error) -> String {
+    let joined = format!("{error:#}")
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ");
+    crate::text::untrusted(&joined, crate::text::MAX_MESSAGE_CHARS)
 }

@@ -146,9 +146,7 @@ struct EngineInner {
 /// A wasm page, the unit linear memories grow by.
 const WASM_PAGE: u64 = 64 << 10;
 
-/// Guard region after each pooled memory: catches most out-of-bounds
-/// accesses with a fault instead of a check.
-pub(crate) const POOLED_GUARD_BYTES: u64 = 2 << 20;
+use crate::compile::compile_error_reason;
 
 /// When set (to anything), the engine writes a perf map of the compiled
 /// stages, `/tmp/perf-<pid>.map`.
@@ -559,18 +557,6 @@ fn pooling_config(instances: u32, memory_limit: usize) -> PoolingAllocationConfi
     pool
 }
 
-/// wasmtime's reason for refusing a component, as one bounded line: its
-/// errors chain several causes and a parser error spans lines, quoting
-/// names and offsets from the (untrusted) file.
-pub(crate) fn compile_error_reason(error: &wasmtime::Error) -> String {
-    let joined = format!("{error:#}")
-        .lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty())
-        .collect::<Vec<_>>()
-        .join("; ");
-    crate::text::untrusted(&joined, crate::text::MAX_MESSAGE_CHARS)
-}
 
 /// The refusal of a file that is not wasm: wasmtime's own error would
 /// quote the file's first bytes.

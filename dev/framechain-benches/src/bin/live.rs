@@ -18,9 +18,7 @@ use std::time::{Duration, Instant};
 use framechain::live::{
     LATE_DROP, LiveConfig, LiveEvent, LiveEvents, LiveRuntime, LiveSession, SessionId,
 };
-use framechain::{
-    ChainSpec, Engine, EngineConfig, Error, Media, Packet, Pipeline, SessionStats,
-};
+use framechain::{ChainSpec, Engine, EngineConfig, Error, Media, Packet, Pipeline, SessionStats};
 use framechain_benches::WithBenchStages;
 use framechain_tools::AccessUnitSplitter;
 
