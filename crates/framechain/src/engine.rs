@@ -557,7 +557,6 @@ fn pooling_config(instances: u32, memory_limit: usize) -> PoolingAllocationConfi
     pool
 }
 
-
 /// The refusal of a file that is not wasm: wasmtime's own error would
 /// quote the file's first bytes.
 fn not_wasm(path: &Path) -> Error {

@@ -26,6 +26,9 @@ pub struct Placement {
     pub idr: bool,
 }
 
+/// Finds where access units begin in a sequence of NAL units (H.264
+/// 7.4.1.2.3): fed each unit in order, it says which access unit the unit
+/// belongs to.
 #[derive(Default)]
 pub struct AuTracker {
     current: u64,
@@ -34,6 +37,7 @@ pub struct AuTracker {
 }
 
 impl AuTracker {
+    /// A tracker before the first unit of a stream.
     pub fn new() -> Self {
         Self::default()
     }

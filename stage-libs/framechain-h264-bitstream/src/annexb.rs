@@ -13,6 +13,7 @@
 /// One complete NAL unit, starting with its `00 00 01` start code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NalUnit {
+    /// The unit's bytes, start code included.
     pub data: Vec<u8>,
     /// Sequence number of the packet the unit started in (from 0).
     pub packet: u64,
@@ -23,6 +24,7 @@ pub struct NalUnit {
 /// What one call produced.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Split {
+    /// The units completed by this call, in stream order.
     pub units: Vec<NalUnit>,
     /// Bytes thrown away: non-zero data outside NAL units (Annex B allows
     /// zero bytes between units), or a unit that grew past the size limit.
@@ -31,6 +33,8 @@ pub struct Split {
     pub oversized: Vec<(u64, i64)>,
 }
 
+/// Cuts an Annex-B byte stream, fed in pieces of any size, into NAL
+/// units, bounding the size of one unit.
 pub struct Splitter {
     /// Unscanned and incomplete data; from `start` on, the current unit.
     buf: Vec<u8>,

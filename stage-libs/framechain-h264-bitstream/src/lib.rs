@@ -10,6 +10,8 @@
 //!
 //! Nothing here panics on any input; damaged units are reported or skipped.
 
+#![deny(missing_docs)]
+
 pub mod access_unit;
 pub mod annexb;
 pub mod nal;

@@ -3,14 +3,23 @@
 
 /// NAL unit types the stage looks at (Table 7-1).
 pub mod types {
+    /// A slice of a non-IDR picture.
     pub const SLICE: u8 = 1;
+    /// Slice data partition A (Extended profile).
     pub const PARTITION_A: u8 = 2;
+    /// A slice of an IDR picture.
     pub const IDR: u8 = 5;
+    /// Supplemental enhancement information.
     pub const SEI: u8 = 6;
+    /// Sequence parameter set.
     pub const SPS: u8 = 7;
+    /// Picture parameter set.
     pub const PPS: u8 = 8;
+    /// Access unit delimiter.
     pub const AUD: u8 = 9;
+    /// End of sequence.
     pub const END_OF_SEQUENCE: u8 = 10;
+    /// End of stream.
     pub const END_OF_STREAM: u8 = 11;
 }
 

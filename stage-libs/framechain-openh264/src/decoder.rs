@@ -78,10 +78,15 @@ pub struct PictureRef<'a> {
 /// A picture copied out of the decoder: tightly packed I420 planes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct I420 {
+    /// Width in pixels.
     pub width: u32,
+    /// Height in pixels.
     pub height: u32,
+    /// Luma, `width * height` bytes.
     pub y: Vec<u8>,
+    /// Cb, a quarter of the luma's size (halved and rounded up each way).
     pub u: Vec<u8>,
+    /// Cr, as `u`.
     pub v: Vec<u8>,
 }
 

@@ -56,31 +56,44 @@ impl Profile {
 /// Encoder effort: OpenH264's ECOMPLEXITY_MODE.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Complexity {
+    /// Fastest, least efficient.
     Low,
+    /// OpenH264's default.
     Medium,
+    /// Slowest, most efficient.
     High,
 }
 
+/// How an [`Encoder`] is set up.
 #[derive(Debug, Clone)]
 pub struct EncoderConfig {
+    /// Picture width in pixels (at least [`MIN_SIZE`]).
     pub width: u32,
+    /// Picture height in pixels (at least [`MIN_SIZE`]).
     pub height: u32,
+    /// Pictures per second, for rate control.
     pub fps: f32,
     /// Target bits per second.
     pub bitrate: u32,
     /// Cap in bits per second; 0 for none.
     pub max_bitrate: u32,
+    /// How the bitrate is held.
     pub rate_control: RateControl,
     /// Quantiser for [`RateControl::Off`] (0..=51).
     pub qp: u8,
+    /// Lowest quantiser rate control may use (0..=51).
     pub min_qp: u8,
+    /// Highest quantiser rate control may use (0..=51).
     pub max_qp: u8,
     /// Pictures between IDR pictures; 0 means only the first.
     pub intra_period: u32,
+    /// Encoder effort.
     pub complexity: Complexity,
+    /// The H.264 profile of the output.
     pub profile: Profile,
     /// Let rate control skip pictures to hold the bitrate.
     pub frame_skip: bool,
+    /// Least severe OpenH264 log line passed on.
     pub log_level: Level,
 }
 

@@ -34,6 +34,8 @@
 //! the assembler; see `build/asm.rs` and [`NATIVE_ASM`]). The C++ flags for
 //! wasm and why are in `build/toolchain.rs`.
 
+#![deny(missing_docs)]
+
 mod decoder;
 mod encoder;
 mod ffi;

@@ -10,9 +10,13 @@ use std::ffi::{CStr, c_char};
 /// Severity of an OpenH264 log line (its WELS_LOG_* bits).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
+    /// Errors only.
     Error,
+    /// Warnings and errors.
     Warning,
+    /// Information, warnings and errors.
     Info,
+    /// Everything.
     Debug,
 }
 
