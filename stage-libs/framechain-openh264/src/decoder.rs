@@ -112,10 +112,12 @@ impl<'a> PictureRef<'a> {
         })
     }
 
+    /// Width in pixels.
     pub fn width(&self) -> u32 {
         self.raw.width as u32
     }
 
+    /// Height in pixels.
     pub fn height(&self) -> u32 {
         self.raw.height as u32
     }
@@ -156,11 +158,15 @@ impl<'a> PictureRef<'a> {
 
 /// The result of feeding one NAL unit.
 pub struct Decoded<'a> {
+    /// What the decoder made of the unit.
     pub status: DecodeStatus,
+    /// A picture completed by the unit, borrowed from the decoder until
+    /// the next call.
     pub picture: Option<PictureRef<'a>>,
 }
 
 impl Decoder {
+    /// A decoder set up as `options` says.
     pub fn new(options: &DecoderOptions) -> Result<Self, Error> {
         // SAFETY: plain constructor; returns NULL on failure.
         let raw =

@@ -113,13 +113,16 @@ pub enum FrameKind {
     Skipped,
 }
 
+/// One picture's output.
 #[derive(Debug, Clone)]
 pub struct Encoded {
+    /// Whether it is an IDR, another picture, or skipped.
     pub kind: FrameKind,
     /// Annex-B bytes (start codes included); empty when skipped.
     pub data: Vec<u8>,
 }
 
+/// An OpenH264 encoder: packed I420 pictures in, Annex-B access units out.
 pub struct Encoder {
     raw: NonNull<c_void>,
     width: u32,
@@ -127,6 +130,8 @@ pub struct Encoder {
 }
 
 impl Encoder {
+    /// An encoder set up as `config` says; refuses sizes OpenH264 cannot
+    /// take (odd, below [`MIN_SIZE`] or above 16384).
     pub fn new(config: &EncoderConfig) -> Result<Self, Error> {
         let (w, h) = (config.width, config.height);
         if w < MIN_SIZE || h < MIN_SIZE || w % 2 != 0 || h % 2 != 0 || w > 16384 || h > 16384 {
