@@ -237,7 +237,8 @@ impl Engine {
         digest: Option<&str>,
     ) -> Result<Arc<LoadedStage>> {
         let path = self.find_stage(reference, digest)?;
-        self.load_path(reference, path, digest)
+        let key = loaded_key(&path);
+        self.load_path(reference, path, key, digest)
     }
 
     /// The file of a stage reference: a path as it is, a name to the file
@@ -262,7 +263,7 @@ impl Engine {
     /// this engine loaded, from what this process learnt of the file (same
     /// size and modification time), or by loading it.
     fn described_name(&self, reference: &str, path: &Path, digest: Option<&str>) -> Result<String> {
-        let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+        let key = loaded_key(path);
         if let Some(stage) = self.lock_loaded().get(&key)
             && digest.is_none_or(|digest| stage.digest() == digest)
         {
@@ -276,20 +277,20 @@ impl Engine {
         {
             return Ok(name);
         }
-        let stage = self.load_path(reference, path.to_owned(), digest)?;
+        let stage = self.load_path(reference, path.to_owned(), key.clone(), digest)?;
         described_names::put(key, stamp, stage.name());
         Ok(stage.name().to_owned())
     }
 
-    /// Loads the stage file at `path`, from this engine's loaded stages when
-    /// it has it with the pinned content.
+    /// Loads the stage file at `path` (`key` its [`loaded_key`]), from this
+    /// engine's loaded stages when it has it with the pinned content.
     fn load_path(
         &self,
         reference: &str,
         path: PathBuf,
+        key: PathBuf,
         digest: Option<&str>,
     ) -> Result<Arc<LoadedStage>> {
-        let key = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
         let cached = self.lock_loaded().get(&key).cloned();
         match cached {
             Some(stage) if digest.is_none_or(|digest| stage.digest() == digest) => Ok(stage),
@@ -604,6 +605,12 @@ impl EpochTicker {
             let _ = thread.join();
         }
     }
+}
+
+/// The key of a stage file among the loaded ones (and the names learnt):
+/// its canonical path, so two spellings of one file are one stage.
+fn loaded_key(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned())
 }
 
 /// What this process learnt of stage files' names, so that looking a name

@@ -116,13 +116,7 @@ impl StageRegistry {
     }
 
     fn known_list(&self) -> String {
-        let names = self.builtin_names();
-        if names.is_empty() {
-            "none found; build them with `cargo xtask build` or set FRAMECHAIN_STAGE_PATH"
-                .to_owned()
-        } else {
-            names.join(", ")
-        }
+        known_list(&self.builtin_names())
     }
 
     /// The file of the stage that describes itself as `name` (see the
@@ -194,19 +188,23 @@ impl StageRegistry {
         }
         known.sort();
         known.dedup();
+        let known: Vec<String> = known
+            .iter()
+            .map(|name| crate::text::untrusted(name, crate::text::MAX_NAME_CHARS))
+            .collect();
         Err(Error::UnknownStage {
             name: crate::text::untrusted(name, crate::text::MAX_NAME_CHARS),
-            known: if known.is_empty() {
-                "none found; build them with `cargo xtask build` or set FRAMECHAIN_STAGE_PATH"
-                    .to_owned()
-            } else {
-                known
-                    .iter()
-                    .map(|name| crate::text::untrusted(name, crate::text::MAX_NAME_CHARS))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            },
+            known: known_list(&known),
         })
+    }
+}
+
+/// The stage names for an unknown-stage message, or how to get some.
+fn known_list(names: &[String]) -> String {
+    if names.is_empty() {
+        "none found; build them with `cargo xtask build` or set FRAMECHAIN_STAGE_PATH".to_owned()
+    } else {
+        names.join(", ")
     }
 }
 

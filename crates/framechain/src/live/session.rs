@@ -467,13 +467,9 @@ impl SessionShared {
                 latency,
                 stages,
             };
-            if let Offer::Full = self.outbox.offer_output(event) {
-                refused += 1;
-            }
+            refused += usize::from(self.refused(event));
         }
-        for _ in 0..refused {
-            session.count_output_drop(RECEIVER_BEHIND_DROP);
-        }
+        count_refused(session, refused);
         result
     }
 
@@ -487,20 +483,11 @@ impl SessionShared {
         let stage_count = session.stage_count();
         let swapped = from.stage_swap(&to).and_then(|swap| {
             session.swap_stages(&swap, &mut |media| {
-                // What the old stages still held: no input of its own.
-                let event = LiveEvent::Output {
-                    media,
-                    latency: Duration::ZERO,
-                    stages: vec![Duration::ZERO; stage_count],
-                };
-                if let Offer::Full = self.outbox.offer_output(event) {
-                    refused += 1;
-                }
+                // What the old stages still held.
+                refused += usize::from(self.refused(untimed_output(media, stage_count)));
             })
         });
-        for _ in 0..refused {
-            session.count_output_drop(RECEIVER_BEHIND_DROP);
-        }
+        count_refused(session, refused);
         match swapped {
             Ok(positions) => {
                 let stages = positions
@@ -561,19 +548,17 @@ impl SessionShared {
         let mut refused = 0;
         let stage_count = session.stats().stages.len();
         let result = session.flush_into(&mut |_, _| {}, &mut |media| {
-            let event = LiveEvent::Output {
-                media,
-                latency: Duration::ZERO,
-                stages: vec![Duration::ZERO; stage_count],
-            };
-            if let Offer::Full = self.outbox.offer_output(event) {
-                refused += 1;
-            }
+            refused += usize::from(self.refused(untimed_output(media, stage_count)));
         });
-        for _ in 0..refused {
-            session.count_output_drop(RECEIVER_BEHIND_DROP);
-        }
+        count_refused(session, refused);
         result
+    }
+
+    /// Offers an output to the owner; true when its queue was full. The
+    /// caller counts the drop once the session is no longer borrowed by
+    /// the stages' output callback.
+    fn refused(&self, output: LiveEvent) -> bool {
+        matches!(self.outbox.offer_output(output), Offer::Full)
     }
 
     /// Sends a `Dropped` event per reason whose count grew in this turn.
@@ -648,5 +633,22 @@ impl SessionShared {
         self.input
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
+    }
+}
+
+/// An output a flush or a swap pushed out of the stages: no input of its
+/// own, so no latency and no stage times.
+fn untimed_output(media: Media, stage_count: usize) -> LiveEvent {
+    LiveEvent::Output {
+        media,
+        latency: Duration::ZERO,
+        stages: vec![Duration::ZERO; stage_count],
+    }
+}
+
+/// Counts the outputs the owner's queue refused as "receiver behind".
+fn count_refused(session: &mut Session, refused: usize) {
+    for _ in 0..refused {
+        session.count_output_drop(RECEIVER_BEHIND_DROP);
     }
 }
