@@ -5,7 +5,9 @@
 # visit_browsers.rs) RUNS times (default 3) with both call pages sending the
 # lip-sync test signal, and prints each run's figures: the offset of the
 # click's onset from its flash's presentation (positive: sound behind the
-# picture) and both tracks' glass-to-glass latency. With SCREENSHOTS=DIR the
+# picture) and both tracks' glass-to-glass latency, beside the reference
+# measured in the same run: Chromium to Chromium with no server between
+# (scripts/visit-sync-baseline.py). With SCREENSHOTS=DIR the
 # last run's windows are saved there (docs/visits.md's pictures).
 #
 # Usage: scripts/visit-sync.sh [RUNS]
@@ -22,4 +24,5 @@ for run in $(seq "$runs"); do
   cargo test --release --workspace --test serve -- --exact --nocapture \
     visit_browsers::a_patient_and_a_clinician_hold_a_visit_with_sound_in_lip_sync_and_the_patient_redacted 2>&1 \
     | grep -E '^(patient -> clinician|clinician -> patient|test result)'
+  python3 scripts/visit-sync-baseline.py 15
 done
