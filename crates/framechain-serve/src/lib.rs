@@ -14,6 +14,9 @@
 //!   and bitrate policy and says what to send and what to push into the
 //!   sessions; `call::driver`, one tokio task, owns the UDP socket, the
 //!   timer and the sessions, and does what the core says;
+//! - `identity`: who a caller is (a JWT checked against the clinic's
+//!   keys) and what they may do (a Rego policy); its `tools` make keys and
+//!   tokens for the command line;
 //! - `metrics` and `stream_stats`: what `/metrics` and the watch page show.
 //!
 //! ```no_run
@@ -44,6 +47,7 @@ mod front_door;
 #[doc(hidden)]
 pub mod fuzzing;
 mod http;
+pub mod identity;
 mod metrics;
 mod offer;
 mod pages;
