@@ -10,3 +10,4 @@ mod gstreamer;
 mod operator_files;
 mod support;
 mod swap;
+mod visit_rooms;

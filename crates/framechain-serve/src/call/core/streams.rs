@@ -81,6 +81,7 @@ impl CallCore {
     }
 
     /// Whether stream `name` exists (retired ones do not).
+    #[cfg(test)]
     pub(crate) fn has_stream(&self, name: &str) -> bool {
         self.streams.contains_key(name) && !self.retired_streams.contains(name)
     }
