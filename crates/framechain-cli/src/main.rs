@@ -3,6 +3,7 @@
 
 mod bounded;
 mod check;
+mod identity;
 mod inputs;
 mod logger;
 mod new_stage;
@@ -26,7 +27,8 @@ Examples:
   framechain run --pipeline examples/telemedicine.yaml -i camera.h264 -o redacted-720p.h264
   framechain run --pipeline examples/telemedicine.yaml -i camera.h264 -o redacted-720p.h264 --realtime
   framechain inspect redact
-  framechain serve --pipeline examples/telemedicine.yaml --http 127.0.0.1:8080 --media 127.0.0.1:40000 --stream room1:PUBLISH_TOKEN:VIEW_TOKEN";
+  framechain serve --pipeline examples/telemedicine.yaml --http 127.0.0.1:8080 --media 127.0.0.1:40000 --stream room1:PUBLISH_TOKEN:VIEW_TOKEN
+  framechain keys new keys/ && framechain token --key keys/private.pem --sub p-1 --role patient --room visit1 --ttl 3600";
 
 /// Runs video-processing stages as sandboxed WebAssembly components.
 #[derive(Parser)]
@@ -61,6 +63,18 @@ enum Command {
     NewStage(new_stage::NewStageArgs),
     /// Run a stage on synthetic frames against the contract's rules; exit 1 on a violation (docs/authoring.md).
     Check(check::CheckArgs),
+    /// Print a signed token (JWT) for a participant of a visit, for tests, demos and small clinics (docs/visits.md).
+    Token(identity::TokenArgs),
+    /// Make the key pair tokens are signed with, and the JWKS `serve --keys` reads (docs/visits.md).
+    Keys {
+        #[command(subcommand)]
+        command: identity::KeysCommand,
+    },
+    /// Try a visit policy on an input document (docs/visits.md).
+    Policy {
+        #[command(subcommand)]
+        command: identity::PolicyCommand,
+    },
 }
 
 #[derive(Args)]
@@ -135,7 +149,7 @@ fn main() -> ExitCode {
     logger::install(cli.log_level);
     framechain_tools::allocator::keep_frame_buffers();
     match execute(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(message) => {
             // The last guard of "one line a person can trust": whatever a
             // message quotes (a stage's text, a file's bytes) was escaped
@@ -147,7 +161,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn execute(cli: Cli) -> Result<(), String> {
+fn execute(cli: Cli) -> Result<ExitCode, String> {
     let mut registry_dirs = cli.stage_dir.clone();
     registry_dirs.extend(StageRegistry::from_environment().dirs().iter().cloned());
     let registry = StageRegistry::with_dirs(registry_dirs);
@@ -159,7 +173,12 @@ fn execute(cli: Cli) -> Result<(), String> {
         Command::Serve(args) => serve(registry, &args),
         Command::NewStage(args) => new_stage::run(args),
         Command::Check(args) => check::run(registry, args),
+        Command::Token(args) => identity::token(args),
+        Command::Keys { command } => identity::keys(command),
+        // Deny is an answer, not an error: exit 1 without an error line.
+        Command::Policy { command } => return identity::policy(command),
     }
+    .map(|()| ExitCode::SUCCESS)
 }
 
 fn serve(registry: StageRegistry, args: &framechain_serve::ServeArgs) -> Result<(), String> {

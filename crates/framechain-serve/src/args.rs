@@ -71,6 +71,18 @@ pub struct ServeArgs {
     /// Open HTTP connections from one client address (IPv6: its /64) at most; more are answered 503 and closed at once.
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub http_max_connections_per_client: usize,
+    /// The clinic identity provider's public keys, a JWKS file (reloaded when it changes): with it, rooms are served, POST /whip/ROOM and POST /whep/ROOM/PARTICIPANT with Authorization: Bearer JWT (docs/visits.md).
+    #[arg(long, value_name = "FILE")]
+    pub keys: Option<PathBuf>,
+    /// The Rego policy deciding who may publish, watch or swap a stage (reloaded when it changes or on SIGHUP; one that does not compile keeps the old one). Without it, the built-in default policy. Needs --keys.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// The rooms file, a JSON list of rooms ({"room": "visit1", "patient": "p-1", "clinicians": ["d-1"]}), reloaded when it changes or on SIGHUP (a bad new file keeps the old rooms); rooms also come from POST /admin/rooms. Needs --keys.
+    #[arg(long, value_name = "FILE")]
+    pub rooms: Option<PathBuf>,
+    /// The audience (aud) every token must carry.
+    #[arg(long, value_name = "AUD", default_value = crate::config::DEFAULT_AUDIENCE)]
+    pub audience: String,
     /// The largest picture a publisher may send, WIDTHxHEIGHT, either way round (1080x1920 fits 1920x1080): a larger one out of the decoder ends the call before the rest of the pipeline spends anything on it (a pipeline file's max-width/max-height also hold; the tighter wins). `none`: no bound from the server.
     #[arg(long, value_name = "WxH", default_value = "1920x1080", value_parser = parse_max_size)]
     pub max_size: MaxSize,
@@ -109,9 +121,9 @@ impl ServeArgs {
         if let Some(path) = &self.streams_file {
             streams = config::read_streams_file(path, streams)?;
         }
-        if streams.is_empty() {
+        if streams.is_empty() && self.keys.is_none() {
             return Err(ServeError::Config(
-                "no streams: give --stream NAME:PUBLISH_TOKEN:VIEW_TOKEN or --streams-file"
+                "no streams: give --stream NAME:PUBLISH_TOKEN:VIEW_TOKEN, --streams-file, or --keys for rooms"
                     .to_owned(),
             ));
         }
@@ -170,6 +182,10 @@ impl ServeArgs {
             config.live.workers = workers.max(1);
         }
         config.max_picture = self.max_size.0;
+        config.keys = self.keys.clone();
+        config.policy = self.policy.clone();
+        config.rooms = self.rooms.clone();
+        config.audience = self.audience.clone();
         config.check()?;
         Ok(config)
     }

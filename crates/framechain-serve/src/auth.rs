@@ -60,6 +60,12 @@ impl Tokens {
         }
     }
 
+    /// Whether `stream` is a configured stream (else `/whip/NAME` may be
+    /// a room).
+    pub(crate) fn has_stream(&self, stream: &str) -> bool {
+        self.streams.contains_key(stream)
+    }
+
     /// Checks the `Authorization` header value (if any) for `role` on
     /// `stream`. An unknown stream is a wrong token, after the same digest
     /// and comparison: the answer and its time do not tell whether the

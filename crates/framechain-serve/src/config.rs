@@ -184,7 +184,7 @@ impl StreamSpec {
 /// Reads at most `limit` bytes of text from `path`: a larger file (a
 /// sparse one, `/dev/zero`) is refused after `limit + 1` bytes at most, a
 /// regular one by its size before anything is read.
-fn read_operator_file(path: &Path, limit: u64) -> Result<String, FileError> {
+pub(crate) fn read_operator_file(path: &Path, limit: u64) -> Result<String, FileError> {
     let fail = |problem| FileError::new(path, problem);
     let file = std::fs::File::open(path).map_err(|error| fail(FileProblem::Unreadable(error)))?;
     let metadata = file
@@ -310,7 +310,21 @@ pub struct ServeConfig {
     /// The HTTP front door's timeouts and caps (`docs/serve.md`, "The
     /// front door").
     pub http_limits: HttpLimits,
+    /// The clinic identity provider's public keys (a JWKS file, reloaded
+    /// when it changes): with it, rooms are served (`POST /whip/ROOM`,
+    /// `POST /whep/ROOM/PARTICIPANT`, `/admin/rooms`; docs/visits.md).
+    pub keys: Option<PathBuf>,
+    /// The Rego policy deciding who may publish, watch or swap a stage
+    /// (reloaded when it changes); `None`: the built-in default policy.
+    pub policy: Option<PathBuf>,
+    /// The rooms file (a JSON list of rooms, reloaded when it changes).
+    pub rooms: Option<PathBuf>,
+    /// The `aud` every token must carry.
+    pub audience: String,
 }
+
+/// The audience tokens carry when none is configured.
+pub const DEFAULT_AUDIENCE: &str = "framechain";
 
 impl ServeConfig {
     /// Defaults around a pipeline: loopback ports chosen by the system, no
@@ -333,7 +347,21 @@ impl ServeConfig {
             max_picture: Some((1920, 1080)),
             admin_token: None,
             http_limits: HttpLimits::default(),
+            keys: None,
+            policy: None,
+            rooms: None,
+            audience: DEFAULT_AUDIENCE.to_owned(),
         }
+    }
+
+    /// The visit files, when rooms are served.
+    pub(crate) fn visit_files(&self) -> Option<crate::visit::VisitFiles> {
+        self.keys.as_ref().map(|keys| crate::visit::VisitFiles {
+            keys: keys.clone(),
+            policy: self.policy.clone(),
+            rooms: self.rooms.clone(),
+            audience: self.audience.clone(),
+        })
     }
 
     /// Checks the streams (valid, at most [`MAX_STREAMS`], names unique)
@@ -357,6 +385,26 @@ impl ServeConfig {
             && !token_is_valid(token)
         {
             return Err(ConfigProblem::BadAdminToken.into());
+        }
+        if self.keys.is_none() {
+            for (flag, given) in [
+                ("--rooms", self.rooms.is_some()),
+                ("--policy", self.policy.is_some()),
+            ] {
+                if given {
+                    return Err(ServeError::Config(format!(
+                        "{flag} needs --keys FILE: rooms admit participants by the tokens the keys verify"
+                    )));
+                }
+            }
+        }
+        if self.audience.is_empty()
+            || self.audience.len() > 256
+            || self.audience.chars().any(char::is_control)
+        {
+            return Err(ServeError::Config(
+                "--audience must be 1 to 256 characters without control characters".to_owned(),
+            ));
         }
         if self.media.ip().is_unspecified() && self.advertise.is_none() {
             return Err(ServeError::Config(

@@ -15,7 +15,7 @@ use framechain::live::LiveRuntime;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::auth::{AdminToken, Denied, Role, Tokens};
-use crate::call::driver::{Command, Refusal};
+use crate::call::driver::{Command, Created, Refusal};
 use crate::call::start_health::StartHealth;
 use crate::metrics::Metrics;
 use crate::offer::{MAX_OFFER_BYTES, OfferError};
@@ -38,9 +38,11 @@ pub(crate) struct HttpState {
     pub draining: Arc<AtomicBool>,
     /// Whether new sessions start (the media loop's record).
     pub start_health: Arc<StartHealth>,
+    /// Rooms, tokens and policy, with `--keys` (`crate::visit`).
+    pub visits: Option<Arc<crate::visit::Visits>>,
 }
 
-type Shared = Arc<HttpState>;
+pub(crate) type Shared = Arc<HttpState>;
 
 pub(crate) fn router(state: Shared) -> Router {
     Router::new()
@@ -50,9 +52,26 @@ pub(crate) fn router(state: Shared) -> Router {
             axum::routing::delete(whip_delete).patch(no_trickle),
         )
         .route("/whep/:stream", post(whep_post))
+        // Two segments: a stream's viewer resource (DELETE), or a room
+        // participant to watch (POST /whep/ROOM/PARTICIPANT).
         .route(
             "/whep/:stream/:resource",
-            axum::routing::delete(whep_delete).patch(no_trickle),
+            axum::routing::delete(whep_delete)
+                .patch(no_trickle)
+                .post(crate::visit::routes::watch),
+        )
+        .route(
+            "/whip/:stream/:resource/:call",
+            axum::routing::delete(crate::visit::routes::hang_up_publisher).patch(no_trickle),
+        )
+        .route(
+            "/whep/:stream/:resource/:call",
+            axum::routing::delete(crate::visit::routes::hang_up_viewer).patch(no_trickle),
+        )
+        .route("/admin/rooms", post(crate::visit::routes::put_room))
+        .route(
+            "/admin/rooms/:room",
+            axum::routing::delete(crate::visit::routes::delete_room),
         )
         .route("/streams/:stream/stats", get(stats))
         .route("/admin/stages/:stage", post(swap_stage))
@@ -64,7 +83,7 @@ pub(crate) fn router(state: Shared) -> Router {
         .with_state(state)
 }
 
-fn text(status: StatusCode, message: &str) -> Response {
+pub(crate) fn text(status: StatusCode, message: &str) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
@@ -73,7 +92,7 @@ fn text(status: StatusCode, message: &str) -> Response {
         .into_response()
 }
 
-fn denied(denied: Denied) -> Response {
+pub(crate) fn denied(denied: Denied) -> Response {
     match denied {
         Denied::NoToken => {
             let mut response = text(
@@ -112,7 +131,13 @@ async fn whip_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let response = offer(&state, &stream, Role::Publish, &headers, body).await;
+    // A name that is no `--stream` is a room, when rooms are served.
+    let response = match &state.visits {
+        Some(visits) if !state.tokens.has_stream(&stream) => {
+            crate::visit::routes::publish(&state, visits, &stream, &headers, body).await
+        }
+        _ => offer(&state, &stream, Role::Publish, &headers, body).await,
+    };
     state.metrics.http("whip", response.status().as_u16());
     response
 }
@@ -138,6 +163,29 @@ async fn offer(
     if let Some(response) = refusal(state, headers, stream, role) {
         return response;
     }
+    let location = match role {
+        Role::Publish => format!("/whip/{stream}"),
+        Role::View => format!("/whep/{stream}"),
+    };
+    let open = |offer, reply| Command::Open {
+        stream: stream.to_owned(),
+        role,
+        offer,
+        reply,
+    };
+    open_call(state, headers, body, &location, open).await
+}
+
+/// The offer of an authorized request goes to the media loop (unless the
+/// node drains, or it is not an SDP text) as the command `open` makes; a
+/// call made is answered `201` with its `Location`, `LOCATION/RESOURCE`.
+pub(crate) async fn open_call(
+    state: &HttpState,
+    headers: &HeaderMap,
+    body: Bytes,
+    location: &str,
+    open: impl FnOnce(String, oneshot::Sender<Result<Created, Refusal>>) -> Command,
+) -> Response {
     if state.draining.load(Ordering::Relaxed) {
         state.metrics.refused("draining");
         return retry_later("the node is draining before it stops; try another node");
@@ -157,13 +205,7 @@ async fn offer(
         return text(StatusCode::BAD_REQUEST, "the offer is not UTF-8 text");
     };
     let (reply, answer) = oneshot::channel();
-    let command = Command::Open {
-        stream: stream.to_owned(),
-        role,
-        offer,
-        reply,
-    };
-    if state.commands.send(command).await.is_err() {
+    if state.commands.send(open(offer, reply)).await.is_err() {
         return text(
             StatusCode::SERVICE_UNAVAILABLE,
             "the server is shutting down",
@@ -175,19 +217,12 @@ async fn offer(
             "the server is shutting down",
         );
     };
-    let prefix = match role {
-        Role::Publish => "whip",
-        Role::View => "whep",
-    };
     match result {
         Ok(created) => (
             StatusCode::CREATED,
             [
                 (header::CONTENT_TYPE, "application/sdp".to_owned()),
-                (
-                    header::LOCATION,
-                    format!("/{prefix}/{stream}/{}", created.resource),
-                ),
+                (header::LOCATION, format!("{location}/{}", created.resource)),
             ],
             created.answer,
         )
@@ -196,7 +231,7 @@ async fn offer(
     }
 }
 
-fn refused(state: &HttpState, refusal: Refusal) -> Response {
+pub(crate) fn refused(state: &HttpState, refusal: Refusal) -> Response {
     match refusal {
         Refusal::Offer(OfferError::Malformed(why)) => text(
             StatusCode::BAD_REQUEST,
@@ -267,6 +302,17 @@ async fn close(
     if let Some(response) = refusal(state, headers, &stream, role) {
         return response;
     }
+    close_call(state, stream, resource, role).await
+}
+
+/// Ends the call of `role` on `stream` whose resource is `resource`
+/// (authorized): `200`, or `404` when there is none.
+pub(crate) async fn close_call(
+    state: &HttpState,
+    stream: String,
+    resource: String,
+    role: Role,
+) -> Response {
     let (reply, found) = oneshot::channel();
     let command = Command::Close {
         stream,

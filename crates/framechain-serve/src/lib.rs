@@ -14,6 +14,9 @@
 //!   and bitrate policy and says what to send and what to push into the
 //!   sessions; `call::driver`, one tokio task, owns the UDP socket, the
 //!   timer and the sessions, and does what the core says;
+//! - `identity`: who a caller is (a JWT checked against the clinic's
+//!   keys) and what they may do (a Rego policy); its `tools` make keys and
+//!   tokens for the command line;
 //! - `metrics` and `stream_stats`: what `/metrics` and the watch page show.
 //!
 //! ```no_run
@@ -44,13 +47,15 @@ mod front_door;
 #[doc(hidden)]
 pub mod fuzzing;
 mod http;
+pub mod identity;
 mod metrics;
 mod offer;
 mod pages;
 mod stream_stats;
+mod visit;
 
 pub use args::ServeArgs;
-pub use config::{ServeConfig, StreamSpec};
+pub use config::{DEFAULT_AUDIENCE, ServeConfig, StreamSpec};
 pub use front_door::HttpLimits;
 
 use std::net::SocketAddr;
@@ -184,6 +189,14 @@ impl Server {
             fps: config.fps,
             congestion_control: config.congestion_control,
         };
+        let visits = match config.visit_files() {
+            Some(files) => Some(Arc::new(visit::Visits::start(
+                &files,
+                pipeline.clone(),
+                config.streams.iter().map(|s| s.name.clone()).collect(),
+            )?)),
+            None => None,
+        };
         let draining = Arc::new(AtomicBool::new(false));
         let state = Arc::new(http::HttpState {
             tokens: auth::Tokens::new(&config.streams),
@@ -195,7 +208,9 @@ impl Server {
             max_sessions: config.max_sessions,
             draining: draining.clone(),
             start_health,
+            visits: visits.clone(),
         });
+        let rooms_commands = state.commands.clone();
         let max_connections = http_limits.max_connections;
         // Entered, not blocked on: `Server::start` may be called from a
         // task of the embedder's own tokio runtime, where `block_on`
@@ -212,6 +227,13 @@ impl Server {
                     Arc::new(udp),
                 );
                 tokio.spawn(media.run(commands_rx, live_events, shutdown_rx.clone()));
+                if let Some(visits) = visits.clone() {
+                    tokio.spawn(visit::watcher::run(
+                        visits,
+                        rooms_commands,
+                        shutdown_rx.clone(),
+                    ));
+                }
                 let app = http::router(state);
                 tokio.spawn(front_door::serve(
                     tcp,
@@ -228,6 +250,9 @@ impl Server {
             addr: config.http,
             source,
         })?;
+        if let Some(visits) = &visits {
+            log::info!("rooms served: {} room(s) now", visits.registry.len());
+        }
         log::info!(
             "serving {} stream(s): HTTP on {http_addr} (at most {} connections, {} per client), media on {media_addr} (candidate {candidate})",
             config.streams.len(),
@@ -346,7 +371,7 @@ impl Drop for Server {
 }
 
 /// The pipeline must take H.264 access units and give H.264 out.
-fn check_pipeline(pipeline: &Pipeline) -> Result<(), ServeError> {
+pub(crate) fn check_pipeline(pipeline: &Pipeline) -> Result<(), ServeError> {
     pipeline.check_ends(
         &framechain::Port::h264_packets(),
         &framechain::Port::h264_packets(),

@@ -89,6 +89,13 @@ impl Pipeline {
         }
     }
 
+    /// The engine the pipeline's stages were loaded on, to build another
+    /// pipeline beside it (a server's per-room chains) on the same stage
+    /// cache and limits.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
     /// The largest picture (width, height) sessions take; `None` on a
     /// side without a bound.
     pub fn max_picture(&self) -> (Option<u32>, Option<u32>) {

@@ -20,7 +20,7 @@
 //! the one that opens and drops sessions.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,6 +34,7 @@ use str0m::{Event, IceConnectionState, Rtc};
 
 mod keyframes;
 mod session_events;
+mod streams;
 
 use keyframes::KeyframeTarget;
 
@@ -101,6 +102,11 @@ pub(crate) enum Input<'a> {
     },
     /// A swap or a rollback changed the pipeline: its stage names.
     StageNames(Vec<String>),
+    /// A stream to add (a room participant's; nothing when it exists).
+    AddStream(String),
+    /// A stream to remove: its calls end now with `reason`
+    /// (`core/streams.rs`).
+    RemoveStream { name: String, reason: &'static str },
     /// The server stops: every call ends.
     Shutdown,
 }
@@ -171,6 +177,8 @@ pub(crate) struct CallCore {
     calls: HashMap<CallId, Call>,
     routes: Routes,
     streams: HashMap<String, StreamState>,
+    /// Removed streams kept until their session ended (`core/streams.rs`).
+    retired_streams: HashSet<String>,
     /// Every session until it ended, with its stream (a stream's session
     /// outlives its publisher while it flushes, and may be replaced by a
     /// new publisher's meanwhile).
@@ -199,6 +207,7 @@ impl CallCore {
             calls: HashMap::new(),
             routes: Routes::default(),
             streams,
+            retired_streams: HashSet::new(),
             sessions: HashMap::new(),
             timers: BinaryHeap::new(),
             keyframe_timers: BinaryHeap::new(),
@@ -224,6 +233,8 @@ impl CallCore {
             Input::EndCall { id, reason } => self.end_call(id, reason),
             Input::Live { session, event } => self.live_event(session, event, now),
             Input::StageNames(names) => self.settings.stage_names = names,
+            Input::AddStream(name) => self.add_stream(name),
+            Input::RemoveStream { name, reason } => self.remove_stream(&name, reason),
             Input::Shutdown => {
                 let ids: Vec<_> = self.calls.keys().copied().collect();
                 for id in ids {
@@ -232,6 +243,7 @@ impl CallCore {
             }
         }
         self.poll_calls(now);
+        self.sweep_retired_streams();
         self.expire_timers(now);
         self.deferred_keyframe_requests(now);
         if now >= self.next_housekeeping {
@@ -258,7 +270,11 @@ impl CallCore {
 
     /// Whether a call of `role` may be added to `stream` now.
     pub(crate) fn admit(&self, stream: &str, role: Role) -> Result<(), NotAdmitted> {
-        let state = self.streams.get(stream).ok_or(NotAdmitted::UnknownStream)?;
+        let state = self
+            .streams
+            .get(stream)
+            .filter(|_| !self.retired_streams.contains(stream))
+            .ok_or(NotAdmitted::UnknownStream)?;
         match role {
             Role::Publish if state.publisher.is_some() => Err(NotAdmitted::StreamBusy),
             Role::View if self.connected_viewers(stream) >= self.settings.max_viewers => {

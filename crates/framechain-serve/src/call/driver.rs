@@ -41,6 +41,23 @@ pub(crate) enum Command {
         offer: String,
         reply: oneshot::Sender<Result<Created, Refusal>>,
     },
+    /// A room participant's WHIP or WHEP offer, already authorized: the
+    /// stream `ROOM/PARTICIPANT` is added if need be, and a publisher's
+    /// session runs `pipeline` (`None`: the current pipeline).
+    OpenInRoom {
+        stream: String,
+        role: Role,
+        offer: String,
+        pipeline: Option<Arc<Pipeline>>,
+        reply: oneshot::Sender<Result<Created, Refusal>>,
+    },
+    /// The calls of room `room` end: its participants' streams (those of
+    /// `participants` only, when given) are removed.
+    EndRoom {
+        room: String,
+        participants: Option<Vec<String>>,
+        reason: &'static str,
+    },
     /// `DELETE` of a call's resource, already authorized.
     Close {
         stream: String,
@@ -273,8 +290,34 @@ impl MediaDriver {
                 offer,
                 reply,
             } => {
-                let result = self.open(stream, role, &offer);
+                let result = self.open(stream, role, &offer, None);
                 let _ = reply.send(result);
+            }
+            Command::OpenInRoom {
+                stream,
+                role,
+                offer,
+                pipeline,
+                reply,
+            } => {
+                self.input(Input::AddStream(stream.clone()));
+                let result = self.open(stream, role, &offer, pipeline);
+                let _ = reply.send(result);
+            }
+            Command::EndRoom {
+                room,
+                participants,
+                reason,
+            } => {
+                for name in self.core.room_streams(&room) {
+                    let named = participants.as_ref().is_none_or(|ids| {
+                        name.split_once('/')
+                            .is_some_and(|(_, id)| ids.iter().any(|p| p == id))
+                    });
+                    if named {
+                        self.input(Input::RemoveStream { name, reason });
+                    }
+                }
             }
             Command::Close {
                 stream,
@@ -323,7 +366,15 @@ impl MediaDriver {
 
     /// Opens a call: the core's checks, the node's room, the offer, and
     /// for a publisher its session; then the core takes the call.
-    fn open(&mut self, stream: String, role: Role, offer: &str) -> Result<Created, Refusal> {
+    fn open(
+        &mut self,
+        stream: String,
+        role: Role,
+        offer: &str,
+        pipeline: Option<Arc<Pipeline>>,
+    ) -> Result<Created, Refusal> {
+        // A room's own pipeline is not the swap's to judge.
+        let own_pipeline = pipeline.is_some();
         let settings = &self.settings;
         match self.core.admit(&stream, role) {
             Ok(()) => {}
@@ -347,10 +398,8 @@ impl MediaDriver {
         .map_err(Refusal::Offer)?;
         let session = match role {
             Role::Publish => {
-                let session = match settings
-                    .runtime
-                    .open(self.pipelines.current(), settings.fps)
-                {
+                let pipeline = pipeline.as_ref().unwrap_or(self.pipelines.current());
+                let session = match settings.runtime.open(pipeline, settings.fps) {
                     Ok(session) => Arc::new(session),
                     Err(framechain::Error::Busy(_)) => return Err(Refusal::Full("busy")),
                     Err(error) => return Err(Refusal::Internal(error.to_string())),
@@ -360,7 +409,7 @@ impl MediaDriver {
                     key,
                     OpenSession {
                         session,
-                        on_probation: self.pipelines.on_probation(),
+                        on_probation: !own_pipeline && self.pipelines.on_probation(),
                     },
                 );
                 self.settings

@@ -530,3 +530,5 @@ fn the_sessions_keyframe_needs_become_rate_limited_plis_to_the_publisher() {
     assert_eq!(world.metric("keyframe_requests_total"), Some(2.0));
     assert_eq!(world.clients[publisher].keyframe_requests, 2);
 }
+
+mod streams;

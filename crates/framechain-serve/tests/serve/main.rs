@@ -11,3 +11,4 @@ mod operator_files;
 mod support;
 mod swap;
 mod webdriver;
+mod visit_rooms;

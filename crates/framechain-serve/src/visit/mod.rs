@@ -1,0 +1,150 @@
+//! Visits: rooms of participants who publish their own camera and watch
+//! each other, admitted by the clinic's tokens and policy (docs/visits.md).
+//!
+//! - `rooms`: the room object (the rooms file's entries and the admin
+//!   API's body), strictly parsed;
+//! - `registry`: the rooms known now, from the file and the API, with each
+//!   role's pipeline built; what a change ends;
+//! - `routes`: `POST /whip/ROOM`, `POST /whep/ROOM/PARTICIPANT`, their
+//!   `DELETE`s, and `POST /admin/rooms`, `DELETE /admin/rooms/ROOM`;
+//! - `watcher`: the rooms file reloaded when it changes, windows that
+//!   close, SIGHUP;
+//! - `clock`: RFC 3339 times.
+//!
+//! A participant's publication is the call core's stream
+//! `ROOM/PARTICIPANT` (a `/` cannot appear in a `--stream` name, so the
+//! two never clash); removing a room removes its streams, which ends every
+//! call of them at once.
+
+mod clock;
+mod registry;
+mod rooms;
+pub(crate) mod routes;
+pub(crate) mod watcher;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use framechain::Pipeline;
+
+use crate::ServeError;
+use crate::identity::{Policy, Verifier};
+use registry::{EndCalls, PipelineBuilder, Registry};
+use rooms::{MAX_ROOMS_FILE, Room};
+
+/// What `--keys`, `--policy`, `--rooms` and `--audience` give.
+#[derive(Clone, Debug)]
+pub(crate) struct VisitFiles {
+    pub keys: PathBuf,
+    pub policy: Option<PathBuf>,
+    pub rooms: Option<PathBuf>,
+    pub audience: String,
+}
+
+/// Tokens, policy and rooms, shared by the HTTP handlers and the watcher.
+pub(crate) struct Visits {
+    pub verifier: Verifier,
+    pub policy: Policy,
+    pub registry: Registry,
+    rooms_file: Option<PathBuf>,
+    /// The rooms file as last read (modified time, length).
+    rooms_stamp: Mutex<Option<FileStamp>>,
+}
+
+type FileStamp = (SystemTime, u64);
+
+fn stamp(path: &Path) -> Option<FileStamp> {
+    let metadata = std::fs::metadata(path).ok()?;
+    Some((metadata.modified().ok()?, metadata.len()))
+}
+
+/// Unix seconds now.
+pub(crate) fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs() as i64)
+}
+
+impl Visits {
+    /// Loads the keys, the policy and the rooms file; any of them unusable
+    /// is a one-line error naming its file. Room pipelines are built on
+    /// `base`'s engine and picture bound.
+    pub(crate) fn start(
+        files: &VisitFiles,
+        base: Arc<Pipeline>,
+        stream_names: std::collections::HashSet<String>,
+    ) -> Result<Visits, ServeError> {
+        let config = |error: crate::identity::IdentityError| ServeError::Config(error.to_string());
+        let verifier = Verifier::load(&files.keys, &files.audience).map_err(config)?;
+        let policy = match &files.policy {
+            Some(path) => Policy::load(path).map_err(config)?,
+            None => Policy::default_policy(),
+        };
+        let visits = Visits {
+            verifier,
+            policy,
+            registry: Registry::new(PipelineBuilder { base }, stream_names),
+            rooms_file: files.rooms.clone(),
+            rooms_stamp: Mutex::new(None),
+        };
+        if let Some(path) = &files.rooms {
+            let prepared = visits.read_rooms_file(path)?;
+            let count = prepared.len();
+            visits
+                .registry
+                .replace_file_rooms(prepared, now_unix())
+                .map_err(|problem| ServeError::Config(format!("{}: {problem}", path.display())))?;
+            log::info!("{}: {count} room(s)", path.display());
+        }
+        Ok(visits)
+    }
+
+    /// Reads, checks and prepares the rooms file (slow: pipelines are
+    /// built), noting its stamp as read.
+    fn read_rooms_file(&self, path: &Path) -> Result<Vec<registry::Prepared>, ServeError> {
+        let before = stamp(path);
+        *self
+            .rooms_stamp
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner()) = before;
+        let text = crate::config::read_operator_file(path, MAX_ROOMS_FILE)?;
+        let in_file = |problem| ServeError::Config(format!("{}: {problem}", path.display()));
+        let rooms = Room::parse_list(text.as_bytes()).map_err(in_file)?;
+        rooms
+            .into_iter()
+            .map(|room| self.registry.prepare(room, true).map_err(in_file))
+            .collect()
+    }
+
+    /// Reads the rooms file again when it changed (or `force`, SIGHUP):
+    /// the calls its changes end, or `None` when nothing was read. A file
+    /// that is not usable keeps the rooms of before and logs one line.
+    pub(crate) fn reload_rooms_file(&self, force: bool) -> Option<Vec<EndCalls>> {
+        let path = self.rooms_file.as_deref()?;
+        let now = stamp(path);
+        let last = *self
+            .rooms_stamp
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        if !force && now == last {
+            return None;
+        }
+        let result = self.read_rooms_file(path).and_then(|prepared| {
+            let count = prepared.len();
+            let ends = self
+                .registry
+                .replace_file_rooms(prepared, now_unix())
+                .map_err(|problem| ServeError::Config(format!("{}: {problem}", path.display())))?;
+            log::info!("{}: reloaded, {count} room(s)", path.display());
+            Ok(ends)
+        });
+        match result {
+            Ok(ends) => Some(ends),
+            Err(error) => {
+                log::warn!("{error}; the rooms of before stay");
+                None
+            }
+        }
+    }
+}
