@@ -6,9 +6,10 @@
 //
 // The link: /call?room=ROOM#token=JWT. The token is read from the fragment
 // (which never reaches the server), kept for this tab only, and removed
-// from the address bar at once. `?source=test` sends the lip-sync test
-// signal (sync.js) instead of the camera and microphone, and measures the
-// sync of what it receives.
+// from the address bar at once. `&source=test` sends the lip-sync test
+// signal (sync.js) instead of the camera and microphone; `&measure=1`
+// measures the sync of what the page receives (the flashes and clicks of
+// the others' test signal).
 import { h264First, exchange, release, show, ms } from './webrtc.js';
 import { testSignal, measure } from './sync.js';
 
@@ -17,6 +18,7 @@ const POLL_MS = 2000;
 const params = new URLSearchParams(location.search);
 const room = params.get('room') || '';
 const useTestSignal = params.get('source') === 'test';
+const measuring = params.get('measure') === '1';
 
 // What a test (or a curious person in the console) can read.
 const status = (window.framechainCall = {
@@ -238,7 +240,7 @@ async function watch(current, person) {
   pc.addEventListener('track', (event) => {
     remote.stream.addTrack(event.track);
     video.srcObject = remote.stream;
-    if (useTestSignal && event.track.kind === 'audio' && !remote.sync) {
+    if (measuring && event.track.kind === 'audio' && !remote.sync) {
       measure(video, remote.stream).then((sync) => { remote.sync = sync; }).catch((e) => fail(`sync: ${e.message}`));
     }
   });

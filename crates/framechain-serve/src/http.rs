@@ -68,6 +68,7 @@ pub(crate) fn router(state: Shared) -> Router {
             "/whep/:stream/:resource/:call",
             axum::routing::delete(crate::visit::routes::hang_up_viewer).patch(no_trickle),
         )
+        .route("/rooms/:room", get(crate::visit::routes::room_info))
         .route("/admin/rooms", post(crate::visit::routes::put_room))
         .route(
             "/admin/rooms/:room",

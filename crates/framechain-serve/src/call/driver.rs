@@ -36,6 +36,16 @@ use crate::stream_stats::StatsReport;
 /// Datagrams read per wake-up before other work gets a turn.
 const DATAGRAMS_PER_WAKE: usize = 256;
 
+/// What becomes of a room publisher's video.
+pub(crate) enum PublishedVideo {
+    /// The server's pipeline (`--pipeline`, or what a swap made of it).
+    ServerPipeline,
+    /// The room's pipeline for the publisher's role.
+    Own(Arc<Pipeline>),
+    /// Forwarded as sent, with no live session.
+    Forward,
+}
+
 /// What the HTTP side asks the media loop.
 pub(crate) enum Command {
     /// A WHIP or WHEP offer, already authorized.
@@ -47,12 +57,12 @@ pub(crate) enum Command {
     },
     /// A room participant's WHIP or WHEP offer, already authorized: the
     /// stream `ROOM/PARTICIPANT` is added if need be, and a publisher's
-    /// session runs `pipeline` (`None`: the current pipeline).
+    /// video becomes what `video` says.
     OpenInRoom {
         stream: String,
         role: Role,
         offer: String,
-        pipeline: Option<Arc<Pipeline>>,
+        video: PublishedVideo,
         reply: oneshot::Sender<Result<Created, Refusal>>,
     },
     /// The calls of room `room` end: its participants' streams (those of
@@ -73,6 +83,12 @@ pub(crate) enum Command {
     Stats {
         stream: String,
         reply: oneshot::Sender<Option<StatsReport>>,
+    },
+    /// The participants of room `room` who publish now, and the pipeline
+    /// new publishers get.
+    RoomPublishers {
+        room: String,
+        reply: oneshot::Sender<(Vec<String>, Arc<Pipeline>)>,
     },
     /// The pipeline new publishers get.
     Pipeline {
@@ -294,18 +310,18 @@ impl MediaDriver {
                 offer,
                 reply,
             } => {
-                let result = self.open(stream, role, &offer, None);
+                let result = self.open(stream, role, &offer, PublishedVideo::ServerPipeline);
                 let _ = reply.send(result);
             }
             Command::OpenInRoom {
                 stream,
                 role,
                 offer,
-                pipeline,
+                video,
                 reply,
             } => {
                 self.input(Input::AddStream(stream.clone()));
-                let result = self.open(stream, role, &offer, pipeline);
+                let result = self.open(stream, role, &offer, video);
                 let _ = reply.send(result);
             }
             Command::EndRoom {
@@ -365,6 +381,10 @@ impl MediaDriver {
             Command::Stats { stream, reply } => {
                 let _ = reply.send(self.core.stats(&stream));
             }
+            Command::RoomPublishers { room, reply } => {
+                let publishers = self.core.room_publishers(&room);
+                let _ = reply.send((publishers, self.pipelines.current().clone()));
+            }
         }
     }
 
@@ -375,10 +395,10 @@ impl MediaDriver {
         stream: String,
         role: Role,
         offer: &str,
-        pipeline: Option<Arc<Pipeline>>,
+        video: PublishedVideo,
     ) -> Result<Created, Refusal> {
         // A room's own pipeline is not the swap's to judge.
-        let own_pipeline = pipeline.is_some();
+        let own_pipeline = matches!(video, PublishedVideo::Own(_));
         let settings = &self.settings;
         match self.core.admit(&stream, role) {
             Ok(()) => {}
@@ -388,7 +408,9 @@ impl MediaDriver {
             Err(NotAdmitted::StreamBusy) => return Err(Refusal::StreamBusy),
             Err(NotAdmitted::ViewersFull) => return Err(Refusal::ViewersFull),
         }
-        if role == Role::Publish && settings.runtime.sessions() >= settings.max_sessions {
+        let forward = matches!(video, PublishedVideo::Forward);
+        if role == Role::Publish && !forward && settings.runtime.sessions() >= settings.max_sessions
+        {
             return Err(Refusal::Full("sessions"));
         }
         let now = Instant::now();
@@ -401,8 +423,13 @@ impl MediaDriver {
         )
         .map_err(Refusal::Offer)?;
         let session = match role {
+            // Forwarded as sent: no session, nothing of the picture parsed.
+            Role::Publish if forward => Some(PublisherMedia::Forward),
             Role::Publish => {
-                let pipeline = pipeline.as_ref().unwrap_or(self.pipelines.current());
+                let pipeline = match &video {
+                    PublishedVideo::Own(pipeline) => pipeline,
+                    _ => self.pipelines.current(),
+                };
                 let session = match settings.runtime.open(pipeline, settings.fps) {
                     Ok(session) => Arc::new(session),
                     Err(framechain::Error::Busy(_)) => return Err(Refusal::Full("busy")),

@@ -16,7 +16,7 @@ use super::registry::{EndCalls, RolePipeline, RoomEntry};
 use super::rooms::Room;
 use super::{Visits, now_unix};
 use crate::auth::Role;
-use crate::call::driver::Command;
+use crate::call::driver::{Command, PublishedVideo};
 use crate::http::{HttpState, Shared, close_call, denied, open_call, text};
 use crate::identity::Claims;
 
@@ -152,12 +152,10 @@ pub(crate) async fn publish(
         Err(response) => return response,
     };
     let role = entry.room.role_of(&claims.sub).unwrap_or(&claims.role);
-    let pipeline = match entry.pipeline_for(role) {
-        RolePipeline::Default => None,
-        RolePipeline::Chain(pipeline) => Some(pipeline),
-        // forward: after merging audio (`PublisherMedia::Forward`); until
-        // then the video runs the server's pipeline.
-        RolePipeline::Forward => None,
+    let video = match entry.pipeline_for(role) {
+        RolePipeline::Default => PublishedVideo::ServerPipeline,
+        RolePipeline::Chain(pipeline) => PublishedVideo::Own(pipeline),
+        RolePipeline::Forward => PublishedVideo::Forward,
     };
     let stream = format!("{room}/{}", claims.sub);
     let location = format!("/whip/{stream}");
@@ -166,7 +164,7 @@ pub(crate) async fn publish(
             stream,
             role: Role::Publish,
             offer,
-            pipeline,
+            video,
             reply,
         }
     })
@@ -194,7 +192,7 @@ pub(crate) async fn watch(
                             stream,
                             role: Role::View,
                             offer,
-                            pipeline: None,
+                            video: PublishedVideo::ServerPipeline,
                             reply,
                         }
                     })
@@ -205,6 +203,104 @@ pub(crate) async fn watch(
     };
     state.metrics.http("whep", response.status().as_u16());
     response
+}
+
+/// `GET /rooms/ROOM`: who is in the room, who publishes now, and whose
+/// video is redacted, for the call page. For a caller who may publish in
+/// the room or watch one of its participants.
+pub(crate) async fn room_info(
+    State(state): State<Shared>,
+    Path(room): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(visits) = &state.visits else {
+        return rooms_off();
+    };
+    let entry = match authorize(visits, &headers, &room, Action::Publish, None) {
+        Ok((_, entry)) => entry,
+        Err(refused) => {
+            // A participant who may only watch still sees the room.
+            let watcher = entry_participants(&visits.registry.get(&room))
+                .into_iter()
+                .find_map(|(id, _)| {
+                    authorize(visits, &headers, &room, Action::Watch, Some(&id)).ok()
+                });
+            match watcher {
+                Some((_, entry)) => entry,
+                None => return refused,
+            }
+        }
+    };
+    let (reply, publishers) = tokio::sync::oneshot::channel();
+    let asked = state
+        .commands
+        .send(Command::RoomPublishers {
+            room: room.clone(),
+            reply,
+        })
+        .await;
+    let Ok((publishers, server_pipeline)) = (match asked {
+        Ok(()) => publishers.await.map_err(|_| ()),
+        Err(_) => Err(()),
+    }) else {
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is shutting down",
+        );
+    };
+    let participants: Vec<serde_json::Value> = entry_participants(&Some(entry.clone()))
+        .into_iter()
+        .map(|(id, role)| {
+            let video = match entry.pipeline_for(&role) {
+                RolePipeline::Forward => "forwarded",
+                RolePipeline::Chain(pipeline) => redacted_or_processed(&pipeline),
+                RolePipeline::Default => redacted_or_processed(&server_pipeline),
+            };
+            serde_json::json!({
+                "id": id,
+                "role": role,
+                "publishing": publishers.iter().any(|p| *p == id),
+                "video": video,
+            })
+        })
+        .collect();
+    let body = serde_json::json!({
+        "room": room,
+        "participants": participants,
+        "not_after": entry.room.not_after.map(format_rfc3339),
+    });
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// Every participant of a room with their role: the patient, the
+/// clinicians, the others.
+fn entry_participants(entry: &Option<Arc<RoomEntry>>) -> Vec<(String, String)> {
+    let Some(entry) = entry else {
+        return Vec::new();
+    };
+    let spec = &entry.room.spec;
+    std::iter::once(&spec.patient)
+        .chain(&spec.clinicians)
+        .chain(spec.others.iter().map(|other| &other.id))
+        .filter_map(|id| Some((id.clone(), entry.room.role_of(id)?.to_owned())))
+        .collect()
+}
+
+/// What the call page tells about a pipeline: whether it redacts.
+fn redacted_or_processed(pipeline: &framechain::Pipeline) -> &'static str {
+    if pipeline.stage_index("redact").is_some() {
+        "redacted"
+    } else {
+        "processed"
+    }
 }
 
 /// `DELETE /whip/ROOM/PARTICIPANT/RESOURCE`: only the participant (a

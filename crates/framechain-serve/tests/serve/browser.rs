@@ -5,6 +5,8 @@
 //! redacted caption black, and the timestamp code readable (glass-to-glass
 //! latency, printed, not asserted).
 
+use std::time::Duration;
+
 use serde_json::{Value, json};
 
 use crate::support::{publish_token, start_server, view_token};

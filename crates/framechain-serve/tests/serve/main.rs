@@ -10,5 +10,7 @@ mod gstreamer;
 mod operator_files;
 mod support;
 mod swap;
-mod webdriver;
+mod visit_browsers;
 mod visit_rooms;
+mod visit_support;
+mod webdriver;

@@ -63,10 +63,10 @@ fn a_patient_and_a_clinician_hold_a_visit_with_sound_in_lip_sync_and_the_patient
     );
     let clinician_source = if both_test_signal { "&source=test" } else { "" };
     patient.navigate(&format!(
-        "{base}/call?room=visit1&source=test#token={patient_token}"
+        "{base}/call?room=visit1&source=test&measure=1#token={patient_token}"
     ));
     clinician.navigate(&format!(
-        "{base}/call?room=visit1{clinician_source}#token={clinician_token}"
+        "{base}/call?room=visit1{clinician_source}&measure=1#token={clinician_token}"
     ));
     // The token left the address bar at once.
     assert!(
@@ -117,7 +117,10 @@ fn a_patient_and_a_clinician_hold_a_visit_with_sound_in_lip_sync_and_the_patient
     // The patient's picture: the pipeline's 720p, the caption black.
     let seen_patient = &at_clinician["remotes"]["p-1"];
     assert_eq!(
-        (seen_patient["width"].as_u64(), seen_patient["height"].as_u64()),
+        (
+            seen_patient["width"].as_u64(),
+            seen_patient["height"].as_u64()
+        ),
         (Some(1280), Some(720)),
         "the clinician sees the patient's video at the pipeline's 720p"
     );

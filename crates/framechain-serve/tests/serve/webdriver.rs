@@ -169,6 +169,12 @@ impl Driver {
     /// A new headless chromium with a fake camera, allowed to use loopback
     /// addresses for WebRTC.
     pub(crate) fn session(&self, chromium: &Path) -> Session<'_> {
+        self.session_with(chromium, &[])
+    }
+
+    /// [`Driver::session`] with more command-line switches (a fake
+    /// camera's or microphone's file, a window size).
+    pub(crate) fn session_with(&self, chromium: &Path, extra: &[String]) -> Session<'_> {
         let mut args: Vec<String> = [
             "--headless=new",
             "--no-sandbox",

@@ -71,6 +71,20 @@ impl CallCore {
             .collect()
     }
 
+    /// The participants of room `room` (the `PARTICIPANT` of its streams
+    /// `ROOM/PARTICIPANT`) who have a publisher now.
+    pub(crate) fn room_publishers(&self, room: &str) -> Vec<String> {
+        self.room_streams(room)
+            .into_iter()
+            .filter(|name| {
+                self.streams
+                    .get(name)
+                    .is_some_and(|s| s.publisher.is_some())
+            })
+            .filter_map(|name| Some(name.split_once('/')?.1.to_owned()))
+            .collect()
+    }
+
     /// The calls of stream `name` open now (for the tests).
     #[cfg(test)]
     pub(crate) fn stream_calls(&self, name: &str) -> usize {
