@@ -564,7 +564,10 @@ fn the_visit_manifests_hold_the_default_policy_rooms_and_public_keys() {
     let rooms = rooms.as_array().expect("a list of rooms");
     assert!(!rooms.is_empty());
     for room in rooms {
-        assert!(room["room"].is_string() && room["patient"].is_string(), "{room}");
+        assert!(
+            room["room"].is_string() && room["patient"].is_string(),
+            "{room}"
+        );
         assert!(room["clinicians"].is_array(), "{room}");
         // Its patient may publish in it under the ConfigMap's policy.
         let input = json!({
@@ -581,12 +584,18 @@ fn the_visit_manifests_hold_the_default_policy_rooms_and_public_keys() {
     }
 
     let secret = yaml(&repo_file("deploy/k3s/serve-keys.example.yaml"));
-    let jwks = secret["stringData"]["jwks.json"].as_str().expect("jwks.json");
+    let jwks = secret["stringData"]["jwks.json"]
+        .as_str()
+        .expect("jwks.json");
     let parsed: Value = serde_json::from_str(jwks).expect("the JWKS is JSON");
     for key in parsed["keys"].as_array().expect("keys") {
-        assert!(key.get("d").is_none(), "a private key in the cluster: {key}");
+        assert!(
+            key.get("d").is_none(),
+            "a private key in the cluster: {key}"
+        );
     }
-    let dir = std::env::temp_dir().join(format!("framechain-visit-manifests-{}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("framechain-visit-manifests-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let jwks_file = dir.join("jwks.json");
     std::fs::write(&jwks_file, jwks).unwrap();
@@ -610,7 +619,11 @@ fn the_visit_manifests_hold_the_default_policy_rooms_and_public_keys() {
             .find(|volume| volume["name"] == volume_name)
             .unwrap_or_else(|| panic!("no volume {volume_name}"));
         let source = &volume[kind];
-        let name_field = if kind == "secret" { "secretName" } else { "name" };
+        let name_field = if kind == "secret" {
+            "secretName"
+        } else {
+            "name"
+        };
         assert_eq!(source[name_field], object["metadata"]["name"]);
         let mount = container["volumeMounts"]
             .as_array()
@@ -618,19 +631,31 @@ fn the_visit_manifests_hold_the_default_policy_rooms_and_public_keys() {
             .iter()
             .find(|mount| mount["name"] == volume_name)
             .unwrap_or_else(|| panic!("no mount of {volume_name}"));
-        assert!(mount.get("subPath").is_none(), "a subPath mount is never updated");
+        assert!(
+            mount.get("subPath").is_none(),
+            "a subPath mount is never updated"
+        );
         source["items"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|item| format!("{}/{}", mount["mountPath"].as_str().unwrap(), item["path"].as_str().unwrap()))
+            .map(|item| {
+                format!(
+                    "{}/{}",
+                    mount["mountPath"].as_str().unwrap(),
+                    item["path"].as_str().unwrap()
+                )
+            })
             .collect()
     };
     let keys = mounted("identity-keys", "secret", &secret);
     let visit_files = mounted("visits", "configMap", &visits);
     assert!(args.contains(&format!("--keys={}", keys[0])), "{args:?}");
     for (flag, file) in [("--policy", "visit.rego"), ("--rooms", "rooms.json")] {
-        let path = visit_files.iter().find(|path| path.ends_with(file)).unwrap();
+        let path = visit_files
+            .iter()
+            .find(|path| path.ends_with(file))
+            .unwrap();
         assert!(args.contains(&format!("{flag}={path}")), "{args:?}");
     }
 }

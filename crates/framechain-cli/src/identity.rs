@@ -137,8 +137,9 @@ pub fn keys(command: KeysCommand) -> Result<(), String> {
 pub fn policy(command: PolicyCommand) -> Result<ExitCode, String> {
     let PolicyCommand::Test(args) = command;
     let input = match args.input.strip_prefix('@') {
-        Some(file) => std::fs::read_to_string(Path::new(file))
-            .map_err(|error| format!("{file}: {error}"))?,
+        Some(file) => {
+            std::fs::read_to_string(Path::new(file)).map_err(|error| format!("{file}: {error}"))?
+        }
         None => args.input,
     };
     let decision =

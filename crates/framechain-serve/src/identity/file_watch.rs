@@ -67,7 +67,10 @@ impl Watch {
     /// The file's new stamp when it is time to look and it changed since
     /// the version last tried (which this call makes the tried one).
     pub(crate) fn changed(&self, now: Instant) -> Option<Stamp> {
-        let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(last) = state.last_look
             && now.saturating_duration_since(last) < self.interval
         {
@@ -85,7 +88,10 @@ impl Watch {
     /// Marks the file's current version as tried (after a reload asked
     /// for by a signal), so that the next look does not load it again.
     pub(crate) fn mark_tried(&self, stamp: Option<Stamp>) {
-        let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         state.tried = stamp;
     }
 }

@@ -126,10 +126,13 @@ fn verifying_key(value: &serde_json::Value) -> Result<Option<VerifyingKey>, Stri
         return Err("holds a private key (\"d\"); give only public keys".into());
     }
     if value.get("kty").and_then(|kty| kty.as_str()) == Some("oct") {
-        return Err("a symmetric key (kty \"oct\"); only public keys of asymmetric algorithms are taken".into());
+        return Err(
+            "a symmetric key (kty \"oct\"); only public keys of asymmetric algorithms are taken"
+                .into(),
+        );
     }
-    let jwk: Jwk =
-        serde_json::from_value(value.clone()).map_err(|error| format!("not a usable JWK: {error}"))?;
+    let jwk: Jwk = serde_json::from_value(value.clone())
+        .map_err(|error| format!("not a usable JWK: {error}"))?;
     if jwk.common.public_key_use == Some(PublicKeyUse::Encryption) {
         return Ok(None);
     }
@@ -147,7 +150,9 @@ fn verifying_key(value: &serde_json::Value) -> Result<Option<VerifyingKey>, Stri
         },
         AlgorithmParameters::RSA(_) => ("RSA", RSA_ALGORITHMS.to_vec()),
         AlgorithmParameters::OctetKey(_) => {
-            return Err("a symmetric key; only public keys of asymmetric algorithms are taken".into());
+            return Err(
+                "a symmetric key; only public keys of asymmetric algorithms are taken".into(),
+            );
         }
     };
     let algorithms = match jwk.common.key_algorithm {

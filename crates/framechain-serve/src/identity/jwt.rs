@@ -157,7 +157,10 @@ impl Verifier {
             Ok(set) => {
                 let count = set.keys.len();
                 *self.keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(set);
-                log::info!("{}: key set reloaded: {count} key(s)", self.watch.path().display());
+                log::info!(
+                    "{}: key set reloaded: {count} key(s)",
+                    self.watch.path().display()
+                );
                 Ok(())
             }
             Err(error) => {
@@ -205,10 +208,12 @@ impl Verifier {
         let header = read_header(token)?;
         let algorithm = taken_algorithm(header.alg.as_deref())?;
         let keys = self.current_keys();
-        let key = keys.find(header.kid.as_deref()).map_err(|no_key| match no_key {
-            NoKey::UnknownKid => TokenRefused::UnknownKid,
-            NoKey::KidRequired => TokenRefused::KidRequired,
-        })?;
+        let key = keys
+            .find(header.kid.as_deref())
+            .map_err(|no_key| match no_key {
+                NoKey::UnknownKid => TokenRefused::UnknownKid,
+                NoKey::KidRequired => TokenRefused::KidRequired,
+            })?;
         if !key.algorithms.contains(&algorithm) {
             return Err(TokenRefused::AlgorithmMismatch);
         }
@@ -236,7 +241,8 @@ fn read_header(token: &str) -> Result<RawHeader, TokenRefused> {
     let bytes = URL_SAFE_NO_PAD
         .decode(header)
         .map_err(|_| TokenRefused::Malformed("the header is not base64url"))?;
-    serde_json::from_slice(&bytes).map_err(|_| TokenRefused::Malformed("the header is not a JSON object"))
+    serde_json::from_slice(&bytes)
+        .map_err(|_| TokenRefused::Malformed("the header is not a JSON object"))
 }
 
 /// The header's algorithm if it is one taken at all.
@@ -265,13 +271,17 @@ fn taken_algorithm(alg: Option<&str>) -> Result<Algorithm, TokenRefused> {
 fn refused_by_library(kind: &ErrorKind) -> TokenRefused {
     match kind {
         ErrorKind::InvalidSignature => TokenRefused::BadSignature,
-        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => TokenRefused::AlgorithmMismatch,
+        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+            TokenRefused::AlgorithmMismatch
+        }
         ErrorKind::InvalidAudience => TokenRefused::WrongAudience,
         ErrorKind::MissingRequiredClaim(claim) if claim == "aud" => TokenRefused::WrongAudience,
         ErrorKind::ExpiredSignature => TokenRefused::Expired,
         ErrorKind::ImmatureSignature => TokenRefused::NotYetValid,
         ErrorKind::Base64(_) => TokenRefused::Malformed("a part is not base64url"),
-        ErrorKind::Json(_) | ErrorKind::Utf8(_) => TokenRefused::Malformed("the claims are not a JSON object of the expected types"),
+        ErrorKind::Json(_) | ErrorKind::Utf8(_) => {
+            TokenRefused::Malformed("the claims are not a JSON object of the expected types")
+        }
         // A key the crypto library refuses (e.g. an RSA modulus under
         // 2048 bits) verifies nothing.
         _ => TokenRefused::BadSignature,
@@ -326,5 +336,9 @@ fn name(
     let usable = value.len() <= MAX_CLAIM_BYTES
         && !value.chars().any(char::is_control)
         && !(path_segment && value.contains('/'));
-    if usable { Ok(Some(value)) } else { Err(TokenRefused::BadClaim(claim)) }
+    if usable {
+        Ok(Some(value))
+    } else {
+        Err(TokenRefused::BadClaim(claim))
+    }
 }

@@ -28,8 +28,8 @@ const ED25519_SPKI_PREFIX: [u8; 12] = [
 /// The SubjectPublicKeyInfo DER before a P-256 public point's 65 bytes
 /// (RFC 5480: id-ecPublicKey, prime256v1).
 const P256_SPKI_PREFIX: [u8; 26] = [
-    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08,
-    0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
+    0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
 ];
 
 /// Which kind of key pair.
@@ -67,9 +67,8 @@ impl SigningKey {
         let failed = |_| IdentityError::Token("the system's random source failed".into());
         let pkcs8 = match kind {
             KeyKind::Ed25519 => Ed25519KeyPair::generate_pkcs8(&rng).map_err(failed)?,
-            KeyKind::P256 => {
-                EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).map_err(failed)?
-            }
+            KeyKind::P256 => EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+                .map_err(failed)?,
         };
         SigningKey::from_pkcs8(pkcs8.as_ref().to_vec())
             .map_err(|reason| IdentityError::Token(format!("a new key does not load: {reason}")))
@@ -93,7 +92,11 @@ impl SigningKey {
                     "a SEC1 EC key; convert it with `openssl pkcs8 -topk8 -nocrypt`",
                 ));
             }
-            _ => return Err(refused("not an unencrypted PKCS#8 private key (BEGIN PRIVATE KEY)")),
+            _ => {
+                return Err(refused(
+                    "not an unencrypted PKCS#8 private key (BEGIN PRIVATE KEY)",
+                ));
+            }
         }
         SigningKey::from_pkcs8(block.into_contents()).map_err(|reason| refused(&reason))
     }
@@ -130,7 +133,10 @@ impl SigningKey {
             KeyKind::Ed25519 => &ED25519_SPKI_PREFIX,
             KeyKind::P256 => &P256_SPKI_PREFIX,
         };
-        pem::encode(&pem::Pem::new("PUBLIC KEY", [prefix, &self.public].concat()))
+        pem::encode(&pem::Pem::new(
+            "PUBLIC KEY",
+            [prefix, &self.public].concat(),
+        ))
     }
 
     /// The public key's JWK members that RFC 7638 hashes, in its order.
@@ -166,7 +172,11 @@ impl SigningKey {
     }
 
     /// `claims` signed as a JWT whose header names `kid`.
-    pub(crate) fn sign(&self, claims: &serde_json::Value, kid: &str) -> Result<String, IdentityError> {
+    pub(crate) fn sign(
+        &self,
+        claims: &serde_json::Value,
+        kid: &str,
+    ) -> Result<String, IdentityError> {
         let (algorithm, key) = match self.kind {
             KeyKind::Ed25519 => (Algorithm::EdDSA, EncodingKey::from_ed_der(&self.pkcs8)),
             KeyKind::P256 => (Algorithm::ES256, EncodingKey::from_ec_der(&self.pkcs8)),

@@ -28,9 +28,9 @@ use std::path::PathBuf;
 
 #[allow(unused_imports)] // used by the routes (`rooms`)
 pub(crate) use jwt::{Claims, TokenRefused, Verifier};
+pub use policy::Decision;
 #[allow(unused_imports)] // used by the routes (`rooms`)
 pub(crate) use policy::Policy;
-pub use policy::Decision;
 
 /// Why keys, a policy or a token could not be loaded or made: one line,
 /// naming the file.

@@ -128,7 +128,10 @@ impl Policy {
                 deny(reason)
             }
             Err(error) => {
-                log::warn!("the policy failed to evaluate: {}", one_line(&error.to_string(), 300));
+                log::warn!(
+                    "the policy failed to evaluate: {}",
+                    one_line(&error.to_string(), 300)
+                );
                 deny("the policy failed to evaluate".into())
             }
         }

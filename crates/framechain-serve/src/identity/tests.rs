@@ -20,7 +20,8 @@ const NOW: u64 = 1_800_000_000;
 
 /// A fresh folder for one test.
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("framechain-identity-{}-{name}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("framechain-identity-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -118,7 +119,9 @@ fn a_token_made_as_framechain_token_makes_it_verifies_for_both_key_kinds() {
         })
         .unwrap();
         let header: Value = serde_json::from_slice(
-            &URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap(),
+            &URL_SAFE_NO_PAD
+                .decode(token.split('.').next().unwrap())
+                .unwrap(),
         )
         .unwrap();
         assert_eq!(header["alg"], kind.algorithm_name());
@@ -144,13 +147,19 @@ fn a_forged_signature_is_refused() {
     // The claims changed after signing: another patient's id.
     let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
     parts[1] = URL_SAFE_NO_PAD.encode(with(good_claims(), "sub", json!("p-2")).to_string());
-    assert_eq!(refused(&verifier, &parts.join(".")), TokenRefused::BadSignature);
+    assert_eq!(
+        refused(&verifier, &parts.join(".")),
+        TokenRefused::BadSignature
+    );
     // One bit of the signature flipped.
     let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
     let mut signature = URL_SAFE_NO_PAD.decode(&parts[2]).unwrap();
     signature[7] ^= 1;
     parts[2] = URL_SAFE_NO_PAD.encode(signature);
-    assert_eq!(refused(&verifier, &parts.join(".")), TokenRefused::BadSignature);
+    assert_eq!(
+        refused(&verifier, &parts.join(".")),
+        TokenRefused::BadSignature
+    );
     // Signed by another key that claims this key's id.
     let other = Fixture::new("forged-other", KeyKind::Ed25519);
     let forged = other.key.sign(&good_claims(), &fixture.kid).unwrap();
@@ -164,7 +173,11 @@ fn an_unsigned_token_alg_none_is_refused() {
     let fixture = Fixture::new("none", KeyKind::Ed25519);
     let verifier = fixture.verifier();
     for alg in ["none", "None", "NONE"] {
-        let token = hand_made(&json!({"alg": alg, "typ": "JWT", "kid": fixture.kid}), &good_claims(), b"");
+        let token = hand_made(
+            &json!({"alg": alg, "typ": "JWT", "kid": fixture.kid}),
+            &good_claims(),
+            b"",
+        );
         assert_eq!(refused(&verifier, &token), TokenRefused::Unsigned, "{alg}");
         let token = hand_made(&json!({"alg": alg}), &good_claims(), b"");
         assert_eq!(refused(&verifier, &token), TokenRefused::Unsigned, "{alg}");
@@ -175,9 +188,12 @@ fn an_unsigned_token_alg_none_is_refused() {
 fn hs256_signed_with_the_public_key_as_its_secret_is_refused() {
     let fixture = Fixture::new("hs256", KeyKind::Ed25519);
     let verifier = fixture.verifier();
-    let jwks: Value = serde_json::from_str(&std::fs::read_to_string(fixture.jwks()).unwrap()).unwrap();
+    let jwks: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture.jwks()).unwrap()).unwrap();
     let public_pem = std::fs::read(fixture.dir.join("keys/public.pem")).unwrap();
-    let raw_x = URL_SAFE_NO_PAD.decode(jwks["keys"][0]["x"].as_str().unwrap()).unwrap();
+    let raw_x = URL_SAFE_NO_PAD
+        .decode(jwks["keys"][0]["x"].as_str().unwrap())
+        .unwrap();
     let jwk_text = jwks["keys"][0].to_string();
     for secret in [public_pem.as_slice(), raw_x.as_slice(), jwk_text.as_bytes()] {
         for algorithm in [
@@ -204,16 +220,32 @@ fn an_algorithm_that_is_not_the_keys_is_refused() {
     let p256 = Fixture::new("mismatch-p256", KeyKind::P256);
     // Signed with ES256 by a P-256 key, naming the Ed25519 key's kid.
     let token = p256.key.sign(&good_claims(), &ed.kid).unwrap();
-    assert_eq!(refused(&ed.verifier(), &token), TokenRefused::AlgorithmMismatch);
+    assert_eq!(
+        refused(&ed.verifier(), &token),
+        TokenRefused::AlgorithmMismatch
+    );
     // An EdDSA header over the Ed25519 key with an ES256 signature's bytes.
     let es_token = p256.sign(&good_claims());
-    let signature = URL_SAFE_NO_PAD.decode(es_token.split('.').nth(2).unwrap()).unwrap();
-    let token = hand_made(&json!({"alg": "ES256", "kid": ed.kid}), &good_claims(), &signature);
-    assert_eq!(refused(&ed.verifier(), &token), TokenRefused::AlgorithmMismatch);
+    let signature = URL_SAFE_NO_PAD
+        .decode(es_token.split('.').nth(2).unwrap())
+        .unwrap();
+    let token = hand_made(
+        &json!({"alg": "ES256", "kid": ed.kid}),
+        &good_claims(),
+        &signature,
+    );
+    assert_eq!(
+        refused(&ed.verifier(), &token),
+        TokenRefused::AlgorithmMismatch
+    );
     // Algorithms not taken at all.
     for alg in ["RS1", "ES512", "EdDSA25519", ""] {
         let token = hand_made(&json!({"alg": alg, "kid": ed.kid}), &good_claims(), b"x");
-        assert_eq!(refused(&ed.verifier(), &token), TokenRefused::AlgorithmMismatch, "{alg}");
+        assert_eq!(
+            refused(&ed.verifier(), &token),
+            TokenRefused::AlgorithmMismatch,
+            "{alg}"
+        );
     }
 }
 
@@ -266,9 +298,15 @@ fn expired_and_not_yet_valid_tokens_are_refused_beyond_30_s_of_leeway() {
     assert!(verify(&verifier, &nearly).is_ok());
     // `exp` is required: a token without one would be good for ever.
     let forever = fixture.sign(&without(good_claims(), "exp"));
-    assert_eq!(refused(&verifier, &forever), TokenRefused::MissingClaim("exp"));
+    assert_eq!(
+        refused(&verifier, &forever),
+        TokenRefused::MissingClaim("exp")
+    );
     let text = fixture.sign(&with(good_claims(), "exp", json!("tomorrow")));
-    assert!(matches!(refused(&verifier, &text), TokenRefused::Malformed(_)));
+    assert!(matches!(
+        refused(&verifier, &text),
+        TokenRefused::Malformed(_)
+    ));
 }
 
 #[test]
@@ -282,7 +320,10 @@ fn a_token_for_another_audience_or_none_is_refused() {
     // The server's own audience setting decides.
     let theirs = Verifier::load(&fixture.jwks(), "another-service").unwrap();
     assert!(verify(&theirs, &other).is_ok());
-    assert_eq!(refused(&theirs, &fixture.sign(&good_claims())), TokenRefused::WrongAudience);
+    assert_eq!(
+        refused(&theirs, &fixture.sign(&good_claims())),
+        TokenRefused::WrongAudience
+    );
 }
 
 #[test]
@@ -291,7 +332,10 @@ fn a_token_without_sub_or_role_or_with_unusable_names_is_refused() {
     let verifier = fixture.verifier();
     for (claim, name) in [("sub", "sub"), ("role", "role")] {
         let missing = fixture.sign(&without(good_claims(), claim));
-        assert_eq!(refused(&verifier, &missing), TokenRefused::MissingClaim(name));
+        assert_eq!(
+            refused(&verifier, &missing),
+            TokenRefused::MissingClaim(name)
+        );
         let empty = fixture.sign(&with(good_claims(), claim, json!("")));
         assert_eq!(refused(&verifier, &empty), TokenRefused::MissingClaim(name));
     }
@@ -317,10 +361,17 @@ fn a_1_mb_token_is_refused_before_any_decoding() {
     let token = fixture.sign(&padded);
     let started = Instant::now();
     assert_eq!(refused(&verifier, &token), TokenRefused::TooLarge);
-    assert!(started.elapsed() < Duration::from_millis(50), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(50),
+        "{:?}",
+        started.elapsed()
+    );
     // Just over the limit, and just under it.
     let over = with(good_claims(), "pad", json!("x".repeat(MAX_TOKEN_BYTES)));
-    assert_eq!(refused(&verifier, &fixture.sign(&over)), TokenRefused::TooLarge);
+    assert_eq!(
+        refused(&verifier, &fixture.sign(&over)),
+        TokenRefused::TooLarge
+    );
     let under = with(good_claims(), "pad", json!("x".repeat(MAX_TOKEN_BYTES / 2)));
     assert!(verify(&verifier, &fixture.sign(&under)).is_ok());
 }
@@ -330,11 +381,22 @@ fn malformed_headers_and_tokens_get_one_line_each() {
     let fixture = Fixture::new("malformed", KeyKind::Ed25519);
     let verifier = fixture.verifier();
     assert_eq!(verifier.verify(None, NOW), Err(TokenRefused::Missing));
-    for header in [&b"Basic dXNlcjpwYXNz"[..], b"Bearer", b"Bearer ", b"Token abc.def.ghi"] {
-        assert_eq!(verifier.verify(Some(header), NOW), Err(TokenRefused::NotBearer));
+    for header in [
+        &b"Basic dXNlcjpwYXNz"[..],
+        b"Bearer",
+        b"Bearer ",
+        b"Token abc.def.ghi",
+    ] {
+        assert_eq!(
+            verifier.verify(Some(header), NOW),
+            Err(TokenRefused::NotBearer)
+        );
     }
     let invalid_utf8 = b"Bearer \xff\xfe.\xfd.x";
-    assert!(matches!(verifier.verify(Some(invalid_utf8), NOW), Err(TokenRefused::Malformed(_))));
+    assert!(matches!(
+        verifier.verify(Some(invalid_utf8), NOW),
+        Err(TokenRefused::Malformed(_))
+    ));
     let good = fixture.sign(&good_claims());
     let (head, rest) = good.split_once('.').unwrap();
     for token in [
@@ -343,38 +405,82 @@ fn malformed_headers_and_tokens_get_one_line_each() {
         format!("!!!!.{rest}"),
         format!("{}.{rest}", URL_SAFE_NO_PAD.encode("[1, 2]")),
         format!("{head}.{}.{}", "%%%%", rest.split_once('.').unwrap().1),
-        hand_made(&json!({"alg": "EdDSA", "kid": fixture.kid}), &json!([1]), b"sig"),
+        hand_made(
+            &json!({"alg": "EdDSA", "kid": fixture.kid}),
+            &json!([1]),
+            b"sig",
+        ),
     ] {
-        assert!(matches!(refused(&verifier, &token), TokenRefused::Malformed(_) | TokenRefused::BadSignature), "{token}");
+        assert!(
+            matches!(
+                refused(&verifier, &token),
+                TokenRefused::Malformed(_) | TokenRefused::BadSignature
+            ),
+            "{token}"
+        );
     }
     // The scheme is case-insensitive (RFC 9110).
-    assert!(verifier.verify(Some(format!("bearer {good}").as_bytes()), NOW).is_ok());
+    assert!(
+        verifier
+            .verify(Some(format!("bearer {good}").as_bytes()), NOW)
+            .is_ok()
+    );
 }
 
 #[test]
 fn key_sets_with_secrets_or_nothing_to_verify_with_are_refused_at_load() {
     let dir = scratch("bad-jwks");
     let fixture = Fixture::new("bad-jwks-key", KeyKind::Ed25519);
-    let good: Value = serde_json::from_str(&std::fs::read_to_string(fixture.jwks()).unwrap()).unwrap();
+    let good: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture.jwks()).unwrap()).unwrap();
     let good_key = good["keys"][0].clone();
     for (name, text, expected) in [
         ("not-json", "{".to_owned(), "not JSON"),
         ("no-keys", "{}".to_owned(), "no \"keys\" list"),
-        ("empty", json!({"keys": []}).to_string(), "no signature-verifying key"),
-        ("oct", json!({"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}).to_string(), "symmetric"),
-        ("private", json!({"keys": [with(good_key.clone(), "d", json!("AAAA"))]}).to_string(), "private key"),
-        ("twice", json!({"keys": [good_key.clone(), good_key.clone()]}).to_string(), "same kid"),
-        ("alg", json!({"keys": [with(good_key.clone(), "alg", json!("ES256"))]}).to_string(), "does not fit"),
-        ("curve", json!({"keys": [with(good_key.clone(), "crv", json!("X25519"))]}).to_string(), "key 0"),
+        (
+            "empty",
+            json!({"keys": []}).to_string(),
+            "no signature-verifying key",
+        ),
+        (
+            "oct",
+            json!({"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}).to_string(),
+            "symmetric",
+        ),
+        (
+            "private",
+            json!({"keys": [with(good_key.clone(), "d", json!("AAAA"))]}).to_string(),
+            "private key",
+        ),
+        (
+            "twice",
+            json!({"keys": [good_key.clone(), good_key.clone()]}).to_string(),
+            "same kid",
+        ),
+        (
+            "alg",
+            json!({"keys": [with(good_key.clone(), "alg", json!("ES256"))]}).to_string(),
+            "does not fit",
+        ),
+        (
+            "curve",
+            json!({"keys": [with(good_key.clone(), "crv", json!("X25519"))]}).to_string(),
+            "key 0",
+        ),
     ] {
         let path = dir.join(format!("{name}.json"));
         std::fs::write(&path, text).unwrap();
-        let error = Verifier::load(&path, "framechain").err().expect(name).to_string();
+        let error = Verifier::load(&path, "framechain")
+            .err()
+            .expect(name)
+            .to_string();
         assert!(error.contains(&path.display().to_string()), "{error}");
         assert!(error.contains(expected), "{name}: {error}");
         assert_eq!(error.lines().count(), 1, "{error}");
     }
-    let missing = Verifier::load(&dir.join("missing.json"), "framechain").err().unwrap();
+    let missing = Verifier::load(&dir.join("missing.json"), "framechain")
+        .err()
+        .unwrap();
     assert!(matches!(missing, IdentityError::Io { .. }), "{missing}");
 }
 
@@ -424,15 +530,47 @@ fn the_default_policy_lets_each_participant_publish_and_watch_in_their_own_room_
     let policy = Policy::default_policy();
     let allowed = |input: Value| policy.decide(&input).allow;
     // The patient, in their own room; with or without a room claim.
-    assert!(allowed(input(user("p-1", "patient", Some("visit1")), "publish", None)));
-    assert!(allowed(input(user("p-1", "patient", None), "publish", None)));
-    assert!(allowed(input(user("p-1", "patient", Some("visit1")), "watch", Some("d-1"))));
-    assert!(allowed(input(user("p-1", "patient", None), "watch", Some("i-1"))));
+    assert!(allowed(input(
+        user("p-1", "patient", Some("visit1")),
+        "publish",
+        None
+    )));
+    assert!(allowed(input(
+        user("p-1", "patient", None),
+        "publish",
+        None
+    )));
+    assert!(allowed(input(
+        user("p-1", "patient", Some("visit1")),
+        "watch",
+        Some("d-1")
+    )));
+    assert!(allowed(input(
+        user("p-1", "patient", None),
+        "watch",
+        Some("i-1")
+    )));
     // The clinicians the room lists, and the interpreter in `others`.
-    assert!(allowed(input(user("d-2", "clinician", None), "publish", None)));
-    assert!(allowed(input(user("d-1", "clinician", Some("visit1")), "watch", Some("p-1"))));
-    assert!(allowed(input(user("i-1", "interpreter", None), "publish", None)));
-    assert!(allowed(input(user("i-1", "interpreter", None), "watch", Some("p-1"))));
+    assert!(allowed(input(
+        user("d-2", "clinician", None),
+        "publish",
+        None
+    )));
+    assert!(allowed(input(
+        user("d-1", "clinician", Some("visit1")),
+        "watch",
+        Some("p-1")
+    )));
+    assert!(allowed(input(
+        user("i-1", "interpreter", None),
+        "publish",
+        None
+    )));
+    assert!(allowed(input(
+        user("i-1", "interpreter", None),
+        "watch",
+        Some("p-1")
+    )));
 }
 
 #[test]
@@ -441,22 +579,56 @@ fn the_default_policy_denies_everyone_else_with_a_reason() {
     let denied = |input: Value, reason: &str| {
         let decision = policy.decide(&input);
         assert!(!decision.allow, "{input}");
-        assert!(decision.reason.contains(reason), "{input}: {}", decision.reason);
+        assert!(
+            decision.reason.contains(reason),
+            "{input}: {}",
+            decision.reason
+        );
     };
     // Another patient in this room; this patient with a token for another room.
-    denied(input(user("p-2", "patient", None), "publish", None), "not a participant");
-    denied(input(user("p-2", "patient", Some("visit1")), "watch", Some("p-1")), "not a participant");
-    denied(input(user("p-1", "patient", Some("visit2")), "publish", None), "another room");
+    denied(
+        input(user("p-2", "patient", None), "publish", None),
+        "not a participant",
+    );
+    denied(
+        input(user("p-2", "patient", Some("visit1")), "watch", Some("p-1")),
+        "not a participant",
+    );
+    denied(
+        input(user("p-1", "patient", Some("visit2")), "publish", None),
+        "another room",
+    );
     // A patient watching another patient (who is not in this room).
-    denied(input(user("p-1", "patient", None), "watch", Some("p-2")), "not in this room");
+    denied(
+        input(user("p-1", "patient", None), "watch", Some("p-2")),
+        "not in this room",
+    );
     // A clinician the room does not list; a listed id with another role.
-    denied(input(user("d-9", "clinician", None), "publish", None), "not a participant");
-    denied(input(user("d-1", "patient", None), "publish", None), "not a participant");
-    denied(input(user("i-1", "clinician", None), "publish", None), "not a participant");
-    denied(input(user("i-1", "family", None), "watch", Some("p-1")), "not a participant");
+    denied(
+        input(user("d-9", "clinician", None), "publish", None),
+        "not a participant",
+    );
+    denied(
+        input(user("d-1", "patient", None), "publish", None),
+        "not a participant",
+    );
+    denied(
+        input(user("i-1", "clinician", None), "publish", None),
+        "not a participant",
+    );
+    denied(
+        input(user("i-1", "family", None), "watch", Some("p-1")),
+        "not a participant",
+    );
     // Other roles, an admin included, get no media.
-    denied(input(user("a-1", "admin", None), "watch", Some("p-1")), "not a participant");
-    denied(input(user("p-1", "nurse", None), "publish", None), "not a participant");
+    denied(
+        input(user("a-1", "admin", None), "watch", Some("p-1")),
+        "not a participant",
+    );
+    denied(
+        input(user("p-1", "nurse", None), "publish", None),
+        "not a participant",
+    );
     // Only an admin swaps a stage.
     let swap = |role: &str| {
         json!({"user": user("x-1", role, None), "action": "swap_stage",
@@ -466,7 +638,10 @@ fn the_default_policy_denies_everyone_else_with_a_reason() {
     denied(swap("clinician"), "only an admin");
     denied(swap("patient"), "only an admin");
     // Unknown actions, missing parts.
-    denied(input(user("p-1", "patient", None), "delete", None), "no such action");
+    denied(
+        input(user("p-1", "patient", None), "delete", None),
+        "no such action",
+    );
     denied(json!({"action": "publish"}), "");
     denied(json!({}), "");
     denied(input(json!(null), "publish", None), "");
@@ -477,7 +652,10 @@ fn a_policy_that_does_not_compile_is_refused_with_its_file_and_the_compilers_lin
     let dir = scratch("policy-compile");
     for (name, text) in [
         ("syntax.rego", "package framechain\nallow if {\n"),
-        ("function.rego", "package framechain\nallow if no_such_function(input)\n"),
+        (
+            "function.rego",
+            "package framechain\nallow if no_such_function(input)\n",
+        ),
         ("package.rego", "package other\nallow := true\n"),
         ("empty.rego", ""),
     ] {
@@ -496,8 +674,14 @@ fn anything_but_allow_true_is_deny() {
     for (name, text) in [
         ("string", "package framechain\nallow := \"true\"\n"),
         ("number", "package framechain\nallow := 1\n"),
-        ("undefined", "package framechain\nallow if input.nothing == 1\n"),
-        ("error", "package framechain\nallow if 1 / count(input.xs) > 0\n"),
+        (
+            "undefined",
+            "package framechain\nallow if input.nothing == 1\n",
+        ),
+        (
+            "error",
+            "package framechain\nallow if 1 / count(input.xs) > 0\n",
+        ),
     ] {
         let path = dir.join(format!("{name}.rego"));
         std::fs::write(&path, text).unwrap();
@@ -514,7 +698,11 @@ fn anything_but_allow_true_is_deny() {
 fn a_policy_reload_that_does_not_compile_keeps_the_old_policy() {
     let dir = scratch("policy-reload");
     let path = dir.join("policy.rego");
-    std::fs::write(&path, "package framechain\nallow if input.user.role == \"clinician\"\n").unwrap();
+    std::fs::write(
+        &path,
+        "package framechain\nallow if input.user.role == \"clinician\"\n",
+    )
+    .unwrap();
     let policy = Policy::load_watching(&path, Duration::ZERO).unwrap();
     let clinician = json!({"user": {"role": "clinician"}});
     let patient = json!({"user": {"role": "patient"}});
@@ -526,7 +714,11 @@ fn a_policy_reload_that_does_not_compile_keeps_the_old_policy() {
     assert!(policy.reload().is_err());
     assert!(policy.decide(&clinician).allow);
     // A good edit takes effect.
-    std::fs::write(&path, "package framechain\nallow if input.user.role == \"patient\"\n").unwrap();
+    std::fs::write(
+        &path,
+        "package framechain\nallow if input.user.role == \"patient\"\n",
+    )
+    .unwrap();
     assert!(policy.decide(&patient).allow);
     assert!(!policy.decide(&clinician).allow);
     assert!(policy.reload().is_ok());
@@ -535,7 +727,11 @@ fn a_policy_reload_that_does_not_compile_keeps_the_old_policy() {
 #[test]
 fn policy_decisions_per_second() {
     let policy = Policy::default_policy();
-    let request = input(user("d-1", "clinician", Some("visit1")), "watch", Some("p-1"));
+    let request = input(
+        user("d-1", "clinician", Some("visit1")),
+        "watch",
+        Some("p-1"),
+    );
     let count = 2_000;
     let started = Instant::now();
     for _ in 0..count {
@@ -555,4 +751,3 @@ fn the_verifier_and_the_policy_are_shared_across_threads() {
     shared::<Verifier>();
     shared::<Policy>();
 }
-
