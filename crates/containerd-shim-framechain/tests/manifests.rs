@@ -193,6 +193,8 @@ fn the_manifests_parse_and_agree() {
         "deploy/k3s/serve-deployment.yaml",
         "deploy/k3s/serve-service.yaml",
         "deploy/k3s/serve-secret.example.yaml",
+        "deploy/k3s/serve-keys.example.yaml",
+        "deploy/k3s/serve-visits.yaml",
     ];
     for file in files {
         let manifest = yaml(&repo_file(file));
@@ -541,5 +543,119 @@ fn the_serve_manifests_agree() {
             .find(|port| port["targetPort"] == name)
             .unwrap_or_else(|| panic!("the Service has no port for {name}"));
         assert_eq!(found["protocol"], protocol);
+    }
+}
+
+/// Visits (docs/visits.md): the ConfigMap holds the default policy as
+/// `serve` builds it in, and rooms in the agreed form; the keys Secret is a
+/// key set `serve` loads, with public keys only; the Deployment mounts both
+/// folders and names the files in its `--keys`, `--policy` and `--rooms`.
+#[test]
+fn the_visit_manifests_hold_the_default_policy_rooms_and_public_keys() {
+    let visits = yaml(&repo_file("deploy/k3s/serve-visits.yaml"));
+    assert_eq!(
+        visits["data"]["visit.rego"].as_str().expect("visit.rego"),
+        repo_file("crates/framechain-serve/policy/visit.rego"),
+        "the ConfigMap's policy is the default policy"
+    );
+    let rooms: Value =
+        serde_json::from_str(visits["data"]["rooms.json"].as_str().expect("rooms.json"))
+            .expect("the rooms are JSON");
+    let rooms = rooms.as_array().expect("a list of rooms");
+    assert!(!rooms.is_empty());
+    for room in rooms {
+        assert!(
+            room["room"].is_string() && room["patient"].is_string(),
+            "{room}"
+        );
+        assert!(room["clinicians"].is_array(), "{room}");
+        // Its patient may publish in it under the ConfigMap's policy.
+        let input = json!({
+            "user": {"id": room["patient"], "role": "patient", "room": room["room"]},
+            "action": "publish",
+            "resource": {"room": {"id": room["room"], "patient": room["patient"],
+                                  "clinicians": room["clinicians"],
+                                  "others": room.get("others").cloned().unwrap_or(json!([]))}},
+            "time": "2026-12-05T09:30:00Z",
+        });
+        let decision =
+            framechain_serve::identity::tools::test_policy(None, &input.to_string()).unwrap();
+        assert!(decision.allow, "{room}: {}", decision.reason);
+    }
+
+    let secret = yaml(&repo_file("deploy/k3s/serve-keys.example.yaml"));
+    let jwks = secret["stringData"]["jwks.json"]
+        .as_str()
+        .expect("jwks.json");
+    let parsed: Value = serde_json::from_str(jwks).expect("the JWKS is JSON");
+    for key in parsed["keys"].as_array().expect("keys") {
+        assert!(
+            key.get("d").is_none(),
+            "a private key in the cluster: {key}"
+        );
+    }
+    let dir =
+        std::env::temp_dir().join(format!("framechain-visit-manifests-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let jwks_file = dir.join("jwks.json");
+    std::fs::write(&jwks_file, jwks).unwrap();
+    // The key set loads (a junk token is then refused, not the file).
+    let refused =
+        framechain_serve::identity::tools::verify_token(&jwks_file, "framechain", "a.b.c", 0)
+            .expect("serve loads the example key set");
+    assert!(refused.is_err());
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    // The Deployment mounts them where its arguments say.
+    let deployment = serve_deployment();
+    let spec = &deployment["spec"]["template"]["spec"];
+    let container = &spec["containers"][0];
+    let args = serve_container_args(container);
+    let mounted = |volume_name: &str, kind: &str, object: &Value| -> Vec<String> {
+        let volume = spec["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|volume| volume["name"] == volume_name)
+            .unwrap_or_else(|| panic!("no volume {volume_name}"));
+        let source = &volume[kind];
+        let name_field = if kind == "secret" {
+            "secretName"
+        } else {
+            "name"
+        };
+        assert_eq!(source[name_field], object["metadata"]["name"]);
+        let mount = container["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|mount| mount["name"] == volume_name)
+            .unwrap_or_else(|| panic!("no mount of {volume_name}"));
+        assert!(
+            mount.get("subPath").is_none(),
+            "a subPath mount is never updated"
+        );
+        source["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| {
+                format!(
+                    "{}/{}",
+                    mount["mountPath"].as_str().unwrap(),
+                    item["path"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    let keys = mounted("identity-keys", "secret", &secret);
+    let visit_files = mounted("visits", "configMap", &visits);
+    assert!(args.contains(&format!("--keys={}", keys[0])), "{args:?}");
+    for (flag, file) in [("--policy", "visit.rego"), ("--rooms", "rooms.json")] {
+        let path = visit_files
+            .iter()
+            .find(|path| path.ends_with(file))
+            .unwrap();
+        assert!(args.contains(&format!("{flag}={path}")), "{args:?}");
     }
 }

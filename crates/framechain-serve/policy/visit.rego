@@ -25,15 +25,15 @@ room := input.resource.room
 media_actions := {"publish", "watch"}
 
 allow if {
-	input.action in media_actions
-	token_fits_room
-	participant_of_room
-	target_in_room
+    input.action in media_actions
+    token_fits_room
+    participant_of_room
+    target_in_room
 }
 
 allow if {
-	input.action == "swap_stage"
-	user.role == "admin"
+    input.action == "swap_stage"
+    user.role == "admin"
 }
 
 # A token without a room claim is good for any room it is a participant of.
@@ -42,20 +42,20 @@ token_fits_room if object.get(user, "room", null) == null
 token_fits_room if user.room == room.id
 
 participant_of_room if {
-	user.role == "patient"
-	room.patient == user.id
+    user.role == "patient"
+    room.patient == user.id
 }
 
 participant_of_room if {
-	user.role == "clinician"
-	some clinician in room.clinicians
-	clinician == user.id
+    user.role == "clinician"
+    some clinician in room.clinicians
+    clinician == user.id
 }
 
 participant_of_room if {
-	some other in room.others
-	other.id == user.id
-	other.role == user.role
+    some other in room.others
+    other.id == user.id
+    other.role == user.role
 }
 
 members contains room.patient
@@ -67,20 +67,20 @@ members contains other.id if some other in room.others
 target_in_room if input.action == "publish"
 
 target_in_room if {
-	input.action == "watch"
-	input.resource.participant in members
+    input.action == "watch"
+    input.resource.participant in members
 }
 
 # Why a request is denied: one line, for the log and the 403 body.
 reason := "the token is for another room" if {
-	input.action in media_actions
-	not token_fits_room
+    input.action in media_actions
+    not token_fits_room
 } else := "the user is not a participant of this room with that role" if {
-	input.action in media_actions
-	not participant_of_room
+    input.action in media_actions
+    not participant_of_room
 } else := "the participant watched is not in this room" if {
-	input.action == "watch"
-	not target_in_room
+    input.action == "watch"
+    not target_in_room
 } else := "only an admin may swap a stage" if {
-	input.action == "swap_stage"
+    input.action == "swap_stage"
 } else := "the policy allows no such action"

@@ -7,6 +7,7 @@ use std::process::{Command, Output};
 mod authoring;
 mod compile_bombs;
 mod hostile;
+mod identity;
 mod languages;
 mod precompiled;
 mod realtime;
