@@ -313,7 +313,7 @@ fn a_deleted_room_ends_its_calls_and_refuses_its_tokens() {
         200,
         "replaced"
     );
-    let bad = r#"{"room": "visit4", "patient": "p", "clinicians": ["d"], "pipelines": {"patient": "no-such-stage"}}"#;
+    let bad = r#"{"room": "visit4", "patient": "p", "clinicians": ["d"], "pipelines": {"patient": "decode-h264 ! ! encode-h264"}}"#;
     let answer = visit.admin("POST", "/admin/rooms", bad);
     assert_eq!(answer.status, 400, "{}", answer.body);
     assert!(
