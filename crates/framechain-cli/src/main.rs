@@ -58,7 +58,7 @@ enum Command {
     /// Build an OCI image (image-layout tarball) of a pipeline file and its stages for the containerd shim.
     Package(package::PackageArgs),
     /// Serve a pipeline to WebRTC calls: publishers send with WHIP, viewers watch with WHEP (docs/serve.md).
-    Serve(framechain_serve::ServeArgs),
+    Serve(Box<framechain_serve::ServeArgs>),
     /// Make a new stage crate from the template, outside this repository (docs/authoring.md).
     NewStage(new_stage::NewStageArgs),
     /// Run a stage on synthetic frames against the contract's rules; exit 1 on a violation (docs/authoring.md).

@@ -42,24 +42,43 @@ fn authorization(headers: &HeaderMap) -> Option<&[u8]> {
         .map(HeaderValue::as_bytes)
 }
 
-/// The token's claims, or its `401`.
-fn verified(visits: &Visits, headers: &HeaderMap) -> Result<Claims, Response> {
-    visits
-        .verifier
-        .verify(authorization(headers), now_unix().max(0) as u64)
-        .map_err(|refused| {
-            let mut response = text(StatusCode::UNAUTHORIZED, &refused.to_string());
+/// A request refused: its status and one line.
+struct Refused {
+    status: StatusCode,
+    line: String,
+}
+
+impl Refused {
+    fn new(status: StatusCode, line: impl Into<String>) -> Refused {
+        Refused {
+            status,
+            line: line.into(),
+        }
+    }
+
+    fn response(self) -> Response {
+        let mut response = text(self.status, &self.line);
+        if self.status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            response
-        })
+        }
+        response
+    }
+}
+
+/// The token's claims, or its `401`.
+fn verified(visits: &Visits, headers: &HeaderMap) -> Result<Claims, Refused> {
+    visits
+        .verifier
+        .verify(authorization(headers), now_unix().max(0) as u64)
+        .map_err(|refused| Refused::new(StatusCode::UNAUTHORIZED, refused.to_string()))
 }
 
 /// A token that names a room is good for that room only.
-fn for_this_room(claims: &Claims, room: &str) -> Result<(), Response> {
+fn for_this_room(claims: &Claims, room: &str) -> Result<(), Refused> {
     match &claims.room {
-        Some(own) if own != room => Err(text(
+        Some(own) if own != room => Err(Refused::new(
             StatusCode::FORBIDDEN,
             "this token is for another room",
         )),
@@ -75,23 +94,26 @@ fn authorize(
     room: &str,
     action: Action,
     participant: Option<&str>,
-) -> Result<(Claims, Arc<RoomEntry>), Response> {
+) -> Result<(Claims, Arc<RoomEntry>), Refused> {
     let claims = verified(visits, headers)?;
     for_this_room(&claims, room)?;
     let Some(entry) = visits.registry.get(room) else {
-        return Err(text(StatusCode::NOT_FOUND, "no such room"));
+        return Err(Refused::new(StatusCode::NOT_FOUND, "no such room"));
     };
     if let Some(participant) = participant
         && entry.room.role_of(participant).is_none()
     {
-        return Err(text(
+        return Err(Refused::new(
             StatusCode::NOT_FOUND,
             "no such participant in this room",
         ));
     }
     let now = now_unix();
     if !entry.room.open_at(now) {
-        return Err(text(StatusCode::FORBIDDEN, &window_line(&entry.room)));
+        return Err(Refused::new(
+            StatusCode::FORBIDDEN,
+            window_line(&entry.room),
+        ));
     }
     let mut resource = serde_json::json!({ "room": entry.room.policy_view() });
     if let Some(participant) = participant {
@@ -111,9 +133,9 @@ fn authorize(
             action.name(),
             decision.reason
         );
-        return Err(text(
+        return Err(Refused::new(
             StatusCode::FORBIDDEN,
-            &format!("the policy does not allow this: {}", decision.reason),
+            format!("the policy does not allow this: {}", decision.reason),
         ));
     }
     Ok((claims, entry))
@@ -149,7 +171,7 @@ pub(crate) async fn publish(
 ) -> Response {
     let (claims, entry) = match authorize(visits, headers, room, Action::Publish, None) {
         Ok(allowed) => allowed,
-        Err(response) => return response,
+        Err(refused) => return refused.response(),
     };
     let role = entry.room.role_of(&claims.sub).unwrap_or(&claims.role);
     let video = match entry.pipeline_for(role) {
@@ -183,7 +205,7 @@ pub(crate) async fn watch(
         None => text(StatusCode::NOT_FOUND, "no such stream"),
         Some(visits) => {
             match authorize(visits, &headers, &room, Action::Watch, Some(&participant)) {
-                Err(response) => response,
+                Err(refused) => refused.response(),
                 Ok(_) => {
                     let stream = format!("{room}/{participant}");
                     let location = format!("/whep/{stream}");
@@ -340,10 +362,10 @@ async fn hang_up(
     };
     let claims = match verified(visits, headers) {
         Ok(claims) => claims,
-        Err(response) => return response,
+        Err(refused) => return refused.response(),
     };
-    if let Err(response) = for_this_room(&claims, &room) {
-        return response;
+    if let Err(refused) = for_this_room(&claims, &room) {
+        return refused.response();
     }
     if role == Role::Publish && claims.sub != participant {
         return text(

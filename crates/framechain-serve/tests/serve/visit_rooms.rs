@@ -303,15 +303,17 @@ fn a_deleted_room_ends_its_calls_and_refuses_its_tokens() {
     }
     let _slot = support::realtime_slot();
     let visit = Visit::start("deleted", "[]");
+    // (A room's own pipeline compiles its stages when the room is added:
+    // too slow for this test on a loaded machine; the default's is used.)
     let room = r#"{"room": "visit3", "patient": "p-3", "clinicians": ["d-3"],
-                   "pipelines": {"patient": "decode-h264 ! scale width=88 height=72 ! encode-h264"}}"#;
+                   "pipelines": {"clinician": "forward"}}"#;
     assert_eq!(visit.admin("POST", "/admin/rooms", room).status, 201);
     assert_eq!(
         visit.admin("POST", "/admin/rooms", room).status,
         200,
         "replaced"
     );
-    let bad = r#"{"room": "visit4", "patient": "p", "clinicians": ["d"], "pipelines": {"patient": "no-such-stage"}}"#;
+    let bad = r#"{"room": "visit4", "patient": "p", "clinicians": ["d"], "pipelines": {"patient": "decode-h264 ! ! encode-h264"}}"#;
     let answer = visit.admin("POST", "/admin/rooms", bad);
     assert_eq!(answer.status, 400, "{}", answer.body);
     assert!(
