@@ -159,9 +159,14 @@ fn a_viewers_answer_puts_its_sound_and_pictures_in_one_media_stream() {
     let video = change.add_media(str0m::media::MediaKind::Video, direction, None, None, None);
     let audio = change.add_media(str0m::media::MediaKind::Audio, direction, None, None, None);
     let (offer, _) = change.apply().unwrap();
-    let accepted =
-        crate::offer::accept(&offer.to_sdp_string(), Role::View, super::SERVER, false, now)
-            .unwrap();
+    let accepted = crate::offer::accept(
+        &offer.to_sdp_string(),
+        Role::View,
+        super::SERVER,
+        false,
+        now,
+    )
+    .unwrap();
     assert_eq!((accepted.mid, accepted.audio_mid), (video, Some(audio)));
 
     let streams: Vec<&str> = accepted
@@ -196,7 +201,11 @@ fn sound_goes_to_the_viewer_unchanged_while_the_pictures_go_through_the_pipeline
         world.advance(AUDIO_FRAME);
     }
     let pushes = world.pushes();
-    assert_eq!(pushes.len(), 1, "the picture, and only it, went into the session");
+    assert_eq!(
+        pushes.len(),
+        1,
+        "the picture, and only it, went into the session"
+    );
     assert_eq!(pushes[0].1.data, source);
     world.session_packet(processed(true, 0), Duration::from_millis(40));
     world.advance(Duration::from_millis(50));
@@ -298,7 +307,10 @@ fn a_publisher_without_a_microphone_and_viewers_without_speakers_or_camera_work(
     world.session_output(true, 0);
     world.advance(Duration::from_millis(50));
     assert_eq!(world.clients[video_only].received.len(), 1, "the picture");
-    assert!(world.clients[video_only].media.len() == 1, "and nothing else");
+    assert!(
+        world.clients[video_only].media.len() == 1,
+        "and nothing else"
+    );
     assert!(
         world.clients[audio_only].received.is_empty(),
         "no picture to the sound-only viewer"
@@ -323,7 +335,10 @@ fn huge_and_flooding_sound_is_dropped_counted_and_the_call_goes_on() {
     let huge = vec![0xfc; MAX_AUDIO_PAYLOAD + 100];
     world.send_rtp(publisher, opus, 1, &huge);
     world.advance(AUDIO_FRAME);
-    assert_eq!(world.count("audio_dropped_total{reason=\"too large\"}"), 1.0);
+    assert_eq!(
+        world.count("audio_dropped_total{reason=\"too large\"}"),
+        1.0
+    );
     assert!(world.audio_received(viewer).is_empty());
 
     // A flood: ten times a browser's rate, in one second.
@@ -342,7 +357,10 @@ fn huge_and_flooding_sound_is_dropped_counted_and_the_call_goes_on() {
         forwarded as u32, MAX_AUDIO_PACKETS_PER_SECOND,
         "the rate's worth went through"
     );
-    assert_eq!(dropped as u64, flood - u64::from(MAX_AUDIO_PACKETS_PER_SECOND));
+    assert_eq!(
+        dropped as u64,
+        flood - u64::from(MAX_AUDIO_PACKETS_PER_SECOND)
+    );
 
     // The call goes on: the next second's sound and a picture get through.
     world.advance(Duration::from_secs(1));
@@ -471,7 +489,12 @@ fn the_sender_reports_put_sound_and_its_processed_picture_at_the_same_time() {
             .unwrap_or_else(|| panic!("{:?} was never sent", data.time));
         offsets.push(unix(reported) - since_start(*at));
     }
-    assert!(audio.len() > 50 && video.len() > 25, "{} {}", audio.len(), video.len());
+    assert!(
+        audio.len() > 50 && video.len() > 25,
+        "{} {}",
+        audio.len(),
+        video.len()
+    );
     let skew_ms = (median(video) - median(audio)) * 1000.0;
     assert!(
         skew_ms.abs() < 5.0,
