@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Watch a stream from a WHEP endpoint with GStreamer's webrtcbin.
 
-The viewing side of scripts/gst-whip-publish.py, with the same DTLS
-certificate handling (docs/webrtc-stack.md): webrtcbin offers a receive-only
+The viewing side of scripts/gst-whip-publish.py, with webrtcbin's own DTLS
+certificate (docs/webrtc-stack.md): webrtcbin offers a receive-only
 H.264 m-line, POSTs the offer to the WHEP URL with the view token, and counts
 the access units it depayloads (rtph264depay -> h264parse -> fakesink), or
 writes them to --output as an Annex-B file.
@@ -29,7 +29,7 @@ log = whip.log
 
 
 class Viewer(whip.Publisher):
-    """Reuses the publisher's signalling, certificate and state handling;
+    """Reuses the publisher's signalling and state handling;
     only the media part differs."""
 
     def __init__(self, args):  # noqa: D107 - deliberately not calling Publisher.__init__
@@ -45,14 +45,11 @@ class Viewer(whip.Publisher):
         self.released = False
         self.offer_posted = False
         self.started = time.monotonic()
-        self.pem = whip.ecdsa_pem() if args.cert == "ecdsa" else None
 
         self.pipe = Gst.Pipeline.new("viewer")
         self.webrtc = Gst.ElementFactory.make("webrtcbin", "webrtc")
         self.webrtc.set_property("bundle-policy", GstWebRTC.WebRTCBundlePolicy.MAX_BUNDLE)
         self.pipe.add(self.webrtc)
-        if self.pem:
-            self.webrtc.connect("deep-element-added", self.on_deep_element_added)
         self.webrtc.connect("on-negotiation-needed", self.on_negotiation_needed)
         self.webrtc.connect("notify::ice-gathering-state", self.on_gathering)
         self.webrtc.connect("notify::ice-connection-state", self.on_state, "ice-connection-state")
@@ -122,7 +119,7 @@ class Viewer(whip.Publisher):
             "not connected" if not self.released else f"fewer than {self.args.min_frames} frames"
         )
         log(
-            f"result: {'ok' if ok else 'failed'} cert={self.args.cert} frames_received={self.frames_received}"
+            f"result: {'ok' if ok else 'failed'} frames_received={self.frames_received}"
             + ("" if ok else f" error={error}")
         )
         return 0 if ok else 1
@@ -132,8 +129,6 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--url", required=True, help="WHEP endpoint, e.g. http://127.0.0.1:8080/whep/cam1")
     p.add_argument("--token", default=os.environ.get("WHEP_TOKEN"), help="bearer token (or $WHEP_TOKEN)")
-    p.add_argument("--cert", choices=["ecdsa", "default"], default="ecdsa",
-                   help="DTLS certificate: a generated ECDSA P-256 one (default), or webrtcbin's own RSA one")
     p.add_argument("--frames", type=int, default=0, help="stop after this many access units (0: at --duration)")
     p.add_argument("--min-frames", type=int, default=1, help="access units needed for success (default 1)")
     p.add_argument("--output", help="write the received stream here (Annex-B)")
