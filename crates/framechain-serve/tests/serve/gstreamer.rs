@@ -180,6 +180,8 @@ fn gstreamer_webrtcbin_publishes_and_watches_with_its_default_rsa_certificate() 
         std::thread::sleep(Duration::from_millis(100));
     }
 
+    // The scripts' state lines and timings, for the record (docs/webrtc-stack.md).
+    eprintln!("publisher:\n{publish_output}\nviewer:\n{view_output}");
     assert!(
         published,
         "webrtcbin with its default certificate must publish:\n{publish_output}"
