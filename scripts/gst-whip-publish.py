@@ -101,6 +101,16 @@ class Publisher:
             " ! identity name=pace sync=true"
             " ! webrtcbin name=webrtc bundle-policy=max-bundle"
         )
+        if args.tone:
+            # A microphone stand-in: a live sine tone, Opus in RTP, in the
+            # same offer (one m-line each, bundled).
+            desc += (
+                f" audiotestsrc is-live=true wave=sine freq={args.tone} volume=0.5"
+                " ! audio/x-raw,rate=48000,channels=1 ! audioconvert ! audioresample"
+                " ! opusenc bitrate=64000 frame-size=20 ! rtpopuspay pt=111"
+                " ! application/x-rtp,media=audio,encoding-name=OPUS,clock-rate=48000,payload=111"
+                " ! webrtc."
+            )
         self.pipe = Gst.parse_launch(desc)
         self.webrtc = self.pipe.get_by_name("webrtc")
         self.webrtc.connect("on-negotiation-needed", self.on_negotiation_needed)
@@ -374,6 +384,8 @@ def main():
     p.add_argument("--fps", type=int, default=30, help="frame rate the file is paced at (default 30)")
     p.add_argument("--frames", type=int, default=0, help="send this many access units, then stop (0: whole file)")
     p.add_argument("--pt", type=int, default=102, help="RTP payload type to offer (default 102)")
+    p.add_argument("--tone", type=float, default=0,
+                   help="also send a sine tone of this frequency (Hz) as Opus audio (default: no audio)")
     p.add_argument("--connect-timeout", type=float, default=10.0, help="seconds to reach DTLS connected")
     p.add_argument("--duration", type=float, default=60.0, help="stop after this many seconds at most")
     p.add_argument("--ice-address", action="append", default=[],
@@ -385,6 +397,8 @@ def main():
         p.error(f"no such file: {args.file}")
     if args.fps <= 0 or args.duration <= 0 or args.connect_timeout <= 0:
         p.error("--fps, --duration and --connect-timeout must be positive")
+    if args.tone < 0 or args.tone >= 24000:
+        p.error("--tone must be between 0 (none) and 24000 Hz")
     Gst.init(None)
     for element in ("webrtcbin", "nicesrc", "dtlssrtpdec", "rtph264pay", "h264parse"):
         if Gst.ElementFactory.find(element) is None:
