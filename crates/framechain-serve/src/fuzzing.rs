@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::auth::Role;
-use crate::call::calls::SessionKey;
+use crate::call::calls::{PublisherMedia, SessionKey};
 use crate::call::core::{CallCore, CoreSettings, Input, NewCall, Output};
 use crate::metrics::Metrics;
 
@@ -83,7 +83,8 @@ pub fn datagrams(offer: &str, datagrams: &[u8]) -> usize {
             resource: "fuzzed".to_owned(),
             rtc: accepted.rtc,
             mid: accepted.mid,
-            session: Some(SessionKey(1)),
+            audio_mid: accepted.audio_mid,
+            media: Some(PublisherMedia::Session(SessionKey(1))),
         })),
     );
     drain(&mut core);

@@ -104,6 +104,9 @@ pub(crate) struct Metrics {
     pub bitrate_changes: Counter,
     http: Family<Labels, Counter>,
     pub udp_unmatched: Counter,
+    audio_packets: Family<Labels, Counter>,
+    pub audio_lost: Counter,
+    audio_dropped: Family<Labels, Counter>,
     swaps: Family<Labels, Counter>,
     /// HTTP connections open now (the front door).
     pub http_connections: Gauge,
@@ -137,6 +140,9 @@ impl Metrics {
             bitrate_changes: Counter::default(),
             http: Family::default(),
             udp_unmatched: Counter::default(),
+            audio_packets: Family::default(),
+            audio_lost: Counter::default(),
+            audio_dropped: Family::default(),
             swaps: Family::default(),
             http_connections: Gauge::default(),
             http_connections_max: Gauge::default(),
@@ -223,6 +229,21 @@ impl Metrics {
             metrics.udp_unmatched.clone(),
         );
         registry.register(
+            "audio_packets",
+            "Opus audio packets from publishers (in) and to viewers (out), forwarded undecoded",
+            metrics.audio_packets.clone(),
+        );
+        registry.register(
+            "audio_lost",
+            "Audio RTP packets from publishers that never arrived (sequence gaps)",
+            metrics.audio_lost.clone(),
+        );
+        registry.register(
+            "audio_dropped",
+            "Audio packets from publishers not forwarded, by reason (too large, over rate, wrong codec)",
+            metrics.audio_dropped.clone(),
+        );
+        registry.register(
             "stage_swaps",
             "Stage swaps in running sessions, by stage and result",
             metrics.swaps.clone(),
@@ -269,6 +290,20 @@ impl Metrics {
         self.dropped
             .get_or_create(&vec![("reason", self.drop_reasons.value(reason))])
             .inc_by(count);
+    }
+
+    /// `direction` is `in` (from a publisher) or `out` (to a viewer).
+    pub(crate) fn audio_packets(&self, direction: &'static str, count: u64) {
+        self.audio_packets
+            .get_or_create(&vec![("direction", direction.to_owned())])
+            .inc_by(count);
+    }
+
+    /// `reason` is one of a fixed few ([`crate::call::core::forwarding`]).
+    pub(crate) fn audio_dropped(&self, reason: &'static str) {
+        self.audio_dropped
+            .get_or_create(&vec![("reason", reason.to_owned())])
+            .inc();
     }
 
     pub(crate) fn stage_latency(&self, stage: &str, latency: Duration) {

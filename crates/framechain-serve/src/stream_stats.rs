@@ -24,6 +24,11 @@ pub(crate) struct StreamStats {
     dropped: BTreeMap<String, u64>,
     pub rtp_packets: u64,
     pub rtp_lost: u64,
+    /// Opus packets from the publisher, forwarded packets (one per viewer
+    /// that took audio), and the publisher's audio sequence gaps.
+    pub audio_in: u64,
+    pub audio_out: u64,
+    pub audio_lost: u64,
     stage_names: Vec<String>,
     /// (when, end to end, each stage)
     samples: VecDeque<(Instant, Duration, Vec<Duration>)>,
@@ -38,7 +43,17 @@ pub(crate) struct StatsReport {
     pub frames: FramesReport,
     pub latency_ms: LatencyReport,
     pub rtp: RtpReport,
+    pub audio: AudioReport,
     pub bitrate: BitrateReport,
+}
+
+/// The publisher's audio, forwarded undecoded.
+#[derive(Serialize)]
+pub(crate) struct AudioReport {
+    #[serde(rename = "in")]
+    pub packets_in: u64,
+    pub out: u64,
+    pub lost: u64,
 }
 
 /// The encoder's target bitrate as the viewers' congestion feedback set it
@@ -159,6 +174,11 @@ impl StreamStats {
             rtp: RtpReport {
                 packets: self.rtp_packets,
                 lost: self.rtp_lost,
+            },
+            audio: AudioReport {
+                packets_in: self.audio_in,
+                out: self.audio_out,
+                lost: self.audio_lost,
             },
             bitrate,
         }

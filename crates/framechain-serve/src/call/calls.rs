@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 use str0m::Rtc;
 use str0m::media::Mid;
 
+use super::core::forwarding::AudioIn;
+use super::core::lip_sync::SourceArrivals;
 use super::keyframe_throttle::KeyframeThrottle;
 use super::viewer_bitrate::ViewerBitrate;
 use crate::stream_stats::StreamStats;
@@ -25,6 +27,17 @@ pub(crate) type CallId = u64;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct SessionKey(pub(crate) u64);
 
+/// What becomes of a publisher's video.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PublisherMedia {
+    /// It goes through this live session (its pipeline); the viewers get
+    /// the session's pictures.
+    Session(SessionKey),
+    /// It goes to the viewers as it came, with no session: a forward-only
+    /// role. The viewers' keyframe requests become PLIs to the publisher.
+    Forward,
+}
+
 /// One WebRTC connection.
 pub(crate) struct Call {
     pub stream: String,
@@ -33,6 +46,9 @@ pub(crate) struct Call {
     pub rtc: Rtc,
     /// The video media the call uses.
     pub mid: Mid,
+    /// The audio media the call uses (Opus), if its offer had one in the
+    /// direction its role needs.
+    pub audio_mid: Option<Mid>,
     pub created: Instant,
     /// ICE and DTLS are done.
     pub connected: bool,
@@ -49,6 +65,8 @@ pub(crate) enum CallRole {
         last_seq: Option<u64>,
         /// PLIs to the publisher.
         keyframes: KeyframeThrottle,
+        /// Its audio's sequence and rate bounds.
+        audio: AudioIn,
     },
     Viewer {
         /// Set until the first keyframe went out: what comes before it
@@ -62,6 +80,7 @@ impl CallRole {
         CallRole::Publisher {
             last_seq: None,
             keyframes: KeyframeThrottle::new(KEYFRAME_REQUEST_INTERVAL),
+            audio: AudioIn::default(),
         }
     }
 
@@ -79,6 +98,8 @@ impl CallRole {
 /// One configured stream.
 pub(crate) struct StreamState {
     pub publisher: Option<CallId>,
+    /// The publisher's video goes to the viewers as it came (no session).
+    pub forward: bool,
     /// The publisher's session, until it ended (it outlives the call while
     /// it flushes).
     pub session: Option<SessionKey>,
@@ -91,18 +112,22 @@ pub(crate) struct StreamState {
     pub keyframes: KeyframeThrottle,
     /// The encoder's target from the viewers' bandwidth estimates.
     pub bitrate: ViewerBitrate,
+    /// When the access units in the session arrived (lip sync).
+    pub arrivals: SourceArrivals,
 }
 
 impl StreamState {
     pub(crate) fn new() -> StreamState {
         StreamState {
             publisher: None,
+            forward: false,
             session: None,
             session_started: false,
             viewers: Vec::new(),
             stats: StreamStats::default(),
             keyframes: KeyframeThrottle::new(KEYFRAME_REQUEST_INTERVAL),
             bitrate: ViewerBitrate::default(),
+            arrivals: SourceArrivals::default(),
         }
     }
 }

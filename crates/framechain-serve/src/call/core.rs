@@ -9,9 +9,12 @@
 //! picture written) is marked and polled once the input is handled, so
 //! the core has no recursion through its connections either.
 //!
-//! Beside this file: `core/keyframes.rs` (keyframe requests, rate-limited)
-//! and `core/session_events.rs` (a live session's events: pictures to the
-//! viewers, counts, its end).
+//! Beside this file: `core/keyframes.rs` (keyframe requests, rate-limited),
+//! `core/session_events.rs` (a live session's events: pictures to the
+//! viewers, counts, its end), `core/forwarding.rs` (audio, and a
+//! forward-only publisher's video, to the viewers as they came, bounded)
+//! and `core/lip_sync.rs` (the source arrivals processed pictures are
+//! timed by).
 //!
 //! The metrics counters live here, behind the shared [`Metrics`]: they
 //! are atomics a scrape reads, so counting them where they happen keeps
@@ -32,12 +35,14 @@ use str0m::media::Mid;
 use str0m::net::{Protocol, Receive};
 use str0m::{Event, IceConnectionState, Rtc};
 
+pub(crate) mod forwarding;
 mod keyframes;
+pub(crate) mod lip_sync;
 mod session_events;
 
 use keyframes::KeyframeTarget;
 
-use super::calls::{Call, CallId, CallRole, SessionKey, StreamState};
+use super::calls::{Call, CallId, CallRole, PublisherMedia, SessionKey, StreamState};
 use super::routing::Routes;
 use super::start_health::StartHealth;
 use crate::auth::Role;
@@ -111,8 +116,10 @@ pub(crate) struct NewCall {
     pub resource: String,
     pub rtc: Rtc,
     pub mid: Mid,
-    /// For a publisher, its session.
-    pub session: Option<SessionKey>,
+    /// The call's Opus audio media, if it has one.
+    pub audio_mid: Option<Mid>,
+    /// For a publisher, what becomes of its video; `None` for a viewer.
+    pub media: Option<PublisherMedia>,
 }
 
 /// What the driver must do.
@@ -316,14 +323,22 @@ impl CallCore {
         }
         let id = self.next_call;
         self.next_call += 1;
-        let role = match new.session {
-            Some(session) => {
-                self.sessions.insert(session, new.stream.clone());
+        let role = match new.media {
+            Some(media) => {
+                let session = match media {
+                    PublisherMedia::Session(session) => {
+                        self.sessions.insert(session, new.stream.clone());
+                        Some(session)
+                    }
+                    PublisherMedia::Forward => None,
+                };
                 let stage_names = self.settings.stage_names.clone();
                 let state = self.streams.get_mut(&new.stream)?;
                 state.publisher = Some(id);
-                state.session = Some(session);
+                state.session = session;
+                state.forward = media == PublisherMedia::Forward;
                 state.session_started = false;
+                state.arrivals.clear();
                 state.stats = StreamStats::new(stage_names);
                 state.bitrate.restart();
                 self.settings.metrics.admitted.inc();
@@ -356,6 +371,7 @@ impl CallCore {
                 resource: new.resource,
                 rtc: new.rtc,
                 mid: new.mid,
+                audio_mid: new.audio_mid,
                 created: now,
                 connected: false,
                 last_media: now,
@@ -502,7 +518,17 @@ impl CallCore {
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
                 self.end_call(id, "ice disconnected");
             }
-            Event::MediaData(data) => self.media_in(id, data, now),
+            Event::MediaData(data) => {
+                let audio = self
+                    .calls
+                    .get(&id)
+                    .is_some_and(|call| call.audio_mid == Some(data.mid));
+                if audio {
+                    self.audio_in(id, data, now);
+                } else {
+                    self.media_in(id, data, now);
+                }
+            }
             Event::KeyframeRequest(_) => {
                 if let Some(call) = self.calls.get(&id) {
                     let stream = call.stream.clone();
@@ -514,7 +540,8 @@ impl CallCore {
         }
     }
 
-    /// An access unit from a publisher goes into its session.
+    /// An access unit from a publisher goes into its session, or for a
+    /// forward-only publisher to its viewers.
     fn media_in(&mut self, id: CallId, data: str0m::media::MediaData, now: Instant) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
@@ -522,11 +549,20 @@ impl CallCore {
         let CallRole::Publisher {
             last_seq,
             keyframes,
+            ..
         } = &mut call.role
         else {
             return;
         };
         if data.mid != call.mid {
+            return;
+        }
+        if data.params.spec().codec != str0m::format::Codec::H264 {
+            // Audio on the video media's payload type: str0m gives it by
+            // the payload type's codec, never as video.
+            self.settings
+                .metrics
+                .audio_dropped(forwarding::reason::WRONG_CODEC);
             return;
         }
         call.last_media = now;
@@ -551,15 +587,20 @@ impl CallCore {
             dts: pts,
             keyframe,
         };
+        let stream = call.stream.clone();
         let metrics = &self.settings.metrics;
         metrics.frames_in.inc();
         metrics.rtp_packets.inc_by(packets);
         metrics.rtp_lost.inc_by(lost);
-        if let Some(state) = self.streams.get_mut(&call.stream) {
+        let mut forward = false;
+        if let Some(state) = self.streams.get_mut(&stream) {
             state.stats.frames_in += 1;
             state.stats.rtp_packets += packets;
             state.stats.rtp_lost += lost;
-            if let Some(session) = state.session {
+            forward = state.forward;
+            if let Some(session) = state.session.filter(|_| !forward) {
+                // Its first packet's arrival, as the audio's (lip_sync.rs).
+                state.arrivals.arrived(packet.pts, data.network_time);
                 self.outputs.push_back(Output::Session {
                     session,
                     action: SessionAction::Push {
@@ -568,6 +609,9 @@ impl CallCore {
                     },
                 });
             }
+        }
+        if forward {
+            self.forward_video(&stream, &data);
         }
         if !contiguous {
             // Packets were lost: the decoder will need a keyframe.

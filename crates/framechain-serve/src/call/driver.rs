@@ -10,6 +10,10 @@
 //! worker thread → `LiveEvent::Output` → [`Input::Live`] → every viewer's
 //! `Writer::write` in the core (packetized, encrypted) →
 //! [`Output::Transmit`] → the socket.
+//!
+//! A sound's way is shorter: a publisher's Opus packet → [`CallCore`]
+//! (`Event::MediaData` on its audio media) → every viewer's audio
+//! `Writer::write`, undecoded → [`Output::Transmit`] → the socket.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -21,7 +25,7 @@ use framechain::live::{LiveEvent, LiveEvents, LiveRuntime, LiveSession, SessionI
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::calls::SessionKey;
+use super::calls::{PublisherMedia, SessionKey};
 use super::core::{CallCore, CoreSettings, Input, NewCall, NotAdmitted, Output, SessionAction};
 use super::swap::Pipelines;
 use crate::auth::Role;
@@ -367,7 +371,7 @@ impl MediaDriver {
                     .metrics
                     .sessions
                     .set(self.settings.runtime.sessions() as i64);
-                Some(key)
+                Some(PublisherMedia::Session(key))
             }
             Role::View => None,
         };
@@ -377,7 +381,8 @@ impl MediaDriver {
             resource: resource.clone(),
             rtc: accepted.rtc,
             mid: accepted.mid,
-            session,
+            audio_mid: accepted.audio_mid,
+            media: session,
         })));
         Ok(Created {
             resource,

@@ -14,7 +14,7 @@ use str0m::media::{Direction, KeyframeRequestKind, MediaKind, MediaTime, Mid};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, Rtc, RtcConfig};
 
-use super::calls::SessionKey;
+use super::calls::{PublisherMedia, SessionKey};
 use super::core::{CallCore, CoreSettings, Input, NewCall, Output, SessionAction};
 use super::start_health::StartHealth;
 use crate::auth::Role;
@@ -109,7 +109,8 @@ impl World {
                 resource: resource.clone(),
                 rtc: accepted.rtc,
                 mid: accepted.mid,
-                session: (role == Role::Publish).then_some(SESSION),
+                audio_mid: accepted.audio_mid,
+                media: (role == Role::Publish).then_some(PublisherMedia::Session(SESSION)),
             })),
         );
         let answer = SdpAnswer::from_sdp_string(&accepted.answer).unwrap();

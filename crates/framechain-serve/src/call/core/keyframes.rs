@@ -1,5 +1,6 @@
 //! Keyframe requests: a viewer's PLI or a new viewer asks the stream's
-//! encoder (its session) for a keyframe, lost packets or the session's
+//! encoder (its session) for a keyframe (a forward-only stream's
+//! publisher, which is its encoder), lost packets or the session's
 //! `KeyframeNeeded` ask the publisher (a PLI). Each target is asked at
 //! most once per [`crate::call::calls::KEYFRAME_REQUEST_INTERVAL`]; a
 //! request inside the interval goes out when it ends
@@ -65,10 +66,18 @@ impl CallCore {
     /// per [`crate::call::calls::KEYFRAME_REQUEST_INTERVAL`]; a request inside
     /// the interval goes out when it ends unless a keyframe came out
     /// meanwhile.
+    /// A forward-only stream has no encoder: its publisher is asked (a
+    /// PLI, with the publisher's own rate limit).
     pub(super) fn stream_keyframe(&mut self, stream: &str, now: Instant) {
         let Some(state) = self.streams.get_mut(stream) else {
             return;
         };
+        if state.forward {
+            if let Some(publisher) = state.publisher {
+                self.publisher_keyframe(publisher, now);
+            }
+            return;
+        }
         let Some(session) = state.session else {
             return;
         };

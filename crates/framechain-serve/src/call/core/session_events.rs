@@ -5,12 +5,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use framechain::live::LiveEvent;
-use framechain::{Media, Packet};
-use str0m::format::Codec as RtpCodec;
+use framechain::Media;
 use str0m::media::MediaTime;
 
 use super::{CallCore, Output};
-use crate::call::calls::{CallId, CallRole, SessionKey};
+use crate::call::calls::SessionKey;
 
 impl CallCore {
     /// A live session's event. The session may no longer be its stream's
@@ -49,7 +48,10 @@ impl CallCore {
                 }
                 state.stats.record(now, latency, stages);
                 let viewers = state.viewers.clone();
-                self.send_to_viewers(&viewers, &packet, now);
+                let wallclock = state.arrivals.source_arrival(packet.pts, now, latency);
+                let data: Arc<[u8]> = Arc::from(packet.data.as_slice());
+                let time = MediaTime::from_90khz(packet.pts.max(0) as u64);
+                self.send_video(&viewers, &data, packet.keyframe, wallclock, time);
             }
             LiveEvent::Output { .. } => {}
             LiveEvent::KeyframeNeeded => {
@@ -121,45 +123,6 @@ impl CallCore {
                     self.end_call(viewer, "stream ended");
                 }
             }
-        }
-    }
-
-    /// One processed access unit to every connected viewer.
-    pub(super) fn send_to_viewers(&mut self, viewers: &[CallId], packet: &Packet, now: Instant) {
-        let data: Arc<[u8]> = Arc::from(packet.data.as_slice());
-        let time = MediaTime::from_90khz(packet.pts.max(0) as u64);
-        for &id in viewers {
-            let Some(call) = self.calls.get_mut(&id) else {
-                continue;
-            };
-            let CallRole::Viewer {
-                waiting_for_keyframe,
-            } = &mut call.role
-            else {
-                continue;
-            };
-            if !call.connected || (*waiting_for_keyframe && !packet.keyframe) {
-                continue;
-            }
-            *waiting_for_keyframe = false;
-            let Some(writer) = call.rtc.writer(call.mid) else {
-                continue;
-            };
-            let Some(pt) = writer
-                .payload_params()
-                .find(|params| {
-                    let spec = params.spec();
-                    spec.codec == RtpCodec::H264 && spec.format.packetization_mode == Some(1)
-                })
-                .map(|params| params.pt())
-            else {
-                continue;
-            };
-            if writer.write(pt, now, time, data.clone()).is_err() {
-                self.end_call(id, "webrtc error");
-                continue;
-            }
-            self.to_poll.push_back(id);
         }
     }
 }
