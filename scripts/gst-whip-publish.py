@@ -234,6 +234,7 @@ class Publisher:
             return False
         desc = GstWebRTC.WebRTCSessionDescription.new(GstWebRTC.WebRTCSDPType.ANSWER, sdp)
         self.webrtc.emit("set-remote-description", desc, Gst.Promise.new())
+        self.answered_at = time.monotonic()
         log("whip: answer set")
         return False
 
@@ -285,6 +286,9 @@ class Publisher:
         state = dtls.get_property("state")
         log(f"dtls-state: {state.value_nick}")
         if state == GstWebRTC.WebRTCDTLSTransportState.CONNECTED:
+            answered = getattr(self, "answered_at", None)
+            if answered is not None:
+                log(f"dtls: connected {1000 * (time.monotonic() - answered):.0f} ms after the answer")
             GLib.idle_add(self.release)
         elif state == GstWebRTC.WebRTCDTLSTransportState.FAILED:
             GLib.idle_add(self.fail, "DTLS handshake failed")

@@ -405,3 +405,35 @@ fn a_fingerprint_mismatch_ends_the_connection() {
     let error = error.expect("an error");
     assert!(error.to_string().contains("fingerprint"), "{error}");
 }
+
+/// The CPU time of whole handshakes in memory, for docs/webrtc-stack.md:
+/// `cargo test --release --workspace --lib -- --ignored handshake_times --nocapture`.
+#[test]
+#[ignore = "a measurement, not a check"]
+fn handshake_times() {
+    let median = |client: &dyn DtlsProvider, client_cert: &DtlsCert, server: &dyn DtlsProvider| {
+        let server_cert = server.generate_certificate().unwrap();
+        let mut times: Vec<Duration> = (0..21)
+            .map(|_| {
+                let now = Instant::now();
+                let mut a = Side::new(client, client_cert, true, now);
+                let mut b = Side::new(server, &server_cert, false, now);
+                handshake(&mut a, &mut b, now).unwrap();
+                now.elapsed()
+            })
+            .collect();
+        times.sort();
+        times[times.len() / 2]
+    };
+    let rsa = rsa_certificate();
+    let ecdsa = ours().generate_certificate().unwrap();
+    let theirs = str0m_default().generate_certificate().unwrap();
+    eprintln!(
+        "median handshake: RSA client (OpenSSL) -> ours {:?}; ECDSA client (OpenSSL) -> ours {:?}; \
+         str0m's dimpl client -> ours {:?}; dimpl -> dimpl {:?}",
+        median(ours(), &rsa, ours()),
+        median(ours(), &ecdsa, ours()),
+        median(str0m_default(), &theirs, ours()),
+        median(str0m_default(), &theirs, str0m_default()),
+    );
+}
