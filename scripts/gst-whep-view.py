@@ -68,7 +68,7 @@ class Viewer(whip.Publisher):
         self.webrtc.emit("add-transceiver", GstWebRTC.WebRTCRTPTransceiverDirection.RECVONLY, caps)
         if args.audio_output:
             audio = Gst.Caps.from_string(
-                "application/x-rtp,media=audio,encoding-name=OPUS,clock-rate=48000,payload=111"
+                "application/x-rtp,media=audio,encoding-name=OPUS,clock-rate=48000,payload=111,encoding-params=(string)2"
             )
             self.webrtc.emit("add-transceiver", GstWebRTC.WebRTCRTPTransceiverDirection.RECVONLY, audio)
         if args.ice_address:

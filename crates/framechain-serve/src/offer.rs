@@ -165,7 +165,11 @@ pub(crate) fn one_media_stream(answer: &str) -> String {
     }) else {
         return answer.to_owned();
     };
-    let ending = if answer.contains("\r\n") { "\r\n" } else { "\n" };
+    let ending = if answer.contains("\r\n") {
+        "\r\n"
+    } else {
+        "\n"
+    };
     let mut out = String::with_capacity(answer.len());
     for line in answer.lines() {
         let line = line.trim_end_matches('\r');
