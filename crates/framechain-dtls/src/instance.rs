@@ -338,26 +338,26 @@ impl DtlsInstance for OpenSslDtls {
     }
 
     fn poll_output<'a>(&mut self, buf: &'a mut [u8]) -> DtlsOutput<'a> {
-        if let Some(outgoing) = self.outgoing() {
-            if let Some(datagram) = outgoing.front() {
-                let length = datagram.len();
-                if length > buf.len() {
-                    return DtlsOutput::BufferTooSmall { needed: length };
-                }
-                buf[..length].copy_from_slice(datagram);
-                outgoing.pop_front();
-                return DtlsOutput::Packet(&buf[..length]);
+        if let Some(outgoing) = self.outgoing()
+            && let Some(datagram) = outgoing.front()
+        {
+            let length = datagram.len();
+            if length > buf.len() {
+                return DtlsOutput::BufferTooSmall { needed: length };
             }
+            buf[..length].copy_from_slice(datagram);
+            outgoing.pop_front();
+            return DtlsOutput::Packet(&buf[..length]);
         }
         if let Some(event) = self.events.front() {
             let bytes = match event {
                 Event::PeerCert(bytes) | Event::ApplicationData(bytes) => Some(bytes.len()),
                 _ => None,
             };
-            if let Some(length) = bytes {
-                if length > buf.len() {
-                    return DtlsOutput::BufferTooSmall { needed: length };
-                }
+            if let Some(length) = bytes
+                && length > buf.len()
+            {
+                return DtlsOutput::BufferTooSmall { needed: length };
             }
             match self.events.pop_front() {
                 Some(Event::PeerCert(der)) => {
