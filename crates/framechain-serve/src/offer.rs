@@ -97,6 +97,10 @@ pub(crate) fn accept(
         // way in, recovering a lost packet from its successor's
         // redundancy, and wraps it again for a viewer that offered it.
         .enable_opus(true, true)
+        // Sender reports for audio every second, as for video, not every
+        // five (str0m's default): a viewer's browser can line sound up
+        // with the pictures only once it has a report of each.
+        .set_rtcp_report_interval_audio(std::time::Duration::from_secs(1))
         // Ingress statistics every second: RTP loss for the metrics.
         .set_stats_interval(Some(std::time::Duration::from_secs(1)));
     let estimate = congestion_control && role == Role::View;
@@ -165,11 +169,7 @@ pub(crate) fn one_media_stream(answer: &str) -> String {
     }) else {
         return answer.to_owned();
     };
-    let ending = if answer.contains("\r\n") {
-        "\r\n"
-    } else {
-        "\n"
-    };
+    let ending = if answer.contains("\r\n") { "\r\n" } else { "\n" };
     let mut out = String::with_capacity(answer.len());
     for line in answer.lines() {
         let line = line.trim_end_matches('\r');

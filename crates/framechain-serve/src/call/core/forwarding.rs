@@ -120,14 +120,7 @@ impl CallCore {
             let Some(mid) = call.audio_mid.filter(|_| call.connected) else {
                 continue;
             };
-            match write(
-                call,
-                mid,
-                RtpCodec::Opus,
-                data.network_time,
-                data.time,
-                &payload,
-            ) {
+            match write(call, mid, RtpCodec::Opus, data.network_time, data.time, &payload) {
                 Written::Yes => sent += 1,
                 Written::NoCodec => continue,
                 Written::Failed => {

@@ -69,10 +69,7 @@ mod tests {
         let start = Instant::now();
         let mut arrivals = SourceArrivals::default();
         for frame in 0..5 {
-            arrivals.arrived(
-                frame * 3000,
-                start + Duration::from_millis(frame as u64 * 33),
-            );
+            arrivals.arrived(frame * 3000, start + Duration::from_millis(frame as u64 * 33));
         }
         let now = start + Duration::from_secs(1);
         let latency = Duration::from_millis(100);

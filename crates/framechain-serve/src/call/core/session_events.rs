@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use framechain::Media;
 use framechain::live::LiveEvent;
+use framechain::Media;
 use str0m::media::MediaTime;
 
 use super::{CallCore, Output};
