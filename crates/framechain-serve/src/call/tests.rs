@@ -28,15 +28,41 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(5);
 /// One simulated step of the network.
 const STEP: Duration = Duration::from_millis(10);
 
+mod audio;
+
+/// What a client's offer carries, and what the core does with a
+/// publisher's video.
+#[derive(Clone, Copy)]
+struct Offer {
+    video: bool,
+    audio: bool,
+    /// A publisher's; a viewer's is ignored.
+    media: PublisherMedia,
+}
+
+impl Default for Offer {
+    fn default() -> Offer {
+        Offer {
+            video: true,
+            audio: false,
+            media: PublisherMedia::Session(SESSION),
+        }
+    }
+}
+
 /// A client's end of one call: a str0m peer with full ICE, as a browser.
 struct Client {
     rtc: Rtc,
     addr: SocketAddr,
     mid: Mid,
+    /// Its audio media, if it offered one.
+    audio_mid: Option<Mid>,
     resource: String,
     connected: bool,
     /// Access units received (a viewer's).
     received: Vec<(bool, Vec<u8>)>,
+    /// Every media received, audio and video (a viewer's).
+    media: Vec<str0m::media::MediaData>,
     /// Keyframe requests (PLIs) received (a publisher's).
     keyframe_requests: usize,
 }
@@ -83,12 +109,19 @@ impl World {
     /// the core takes its call, the client takes the answer. Returns the
     /// client's index.
     fn join(&mut self, role: Role) -> usize {
+        self.join_with(role, Offer::default())
+    }
+
+    /// [`World::join`] with `offer`'s media.
+    fn join_with(&mut self, role: Role, offer: Offer) -> usize {
         let addr: SocketAddr = format!("127.0.0.1:{}", 50000 + self.clients.len())
             .parse()
             .unwrap();
         let mut rtc = RtcConfig::new()
             .clear_codecs()
             .enable_h264(true)
+            // As Chromium offers it: Opus with RED.
+            .enable_opus(true, true)
             .build(self.now);
         rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
         let mut change = rtc.sdp_api();
@@ -96,7 +129,14 @@ impl World {
             Role::Publish => Direction::SendOnly,
             Role::View => Direction::RecvOnly,
         };
-        let mid = change.add_media(MediaKind::Video, direction, None, None, None);
+        let video_mid = offer
+            .video
+            .then(|| change.add_media(MediaKind::Video, direction, None, None, None));
+        let audio_mid = offer
+            .audio
+            .then(|| change.add_media(MediaKind::Audio, direction, None, None, None));
+        let mid = video_mid.or(audio_mid).expect("an offer with media");
+        let media = offer.media;
         let (offer, pending) = change.apply().unwrap();
         let accepted =
             crate::offer::accept(&offer.to_sdp_string(), role, SERVER, true, self.now).unwrap();
@@ -110,7 +150,7 @@ impl World {
                 rtc: accepted.rtc,
                 mid: accepted.mid,
                 audio_mid: accepted.audio_mid,
-                media: (role == Role::Publish).then_some(PublisherMedia::Session(SESSION)),
+                media: (role == Role::Publish).then_some(media),
             })),
         );
         let answer = SdpAnswer::from_sdp_string(&accepted.answer).unwrap();
@@ -119,9 +159,11 @@ impl World {
             rtc,
             addr,
             mid,
+            audio_mid,
             resource,
             connected: false,
             received: Vec::new(),
+            media: Vec::new(),
             keyframe_requests: 0,
         });
         self.clients.len() - 1
@@ -192,9 +234,14 @@ impl World {
                 str0m::Output::Transmit(transmit) => return Some(transmit.contents.into()),
                 str0m::Output::Timeout(_) => return None,
                 str0m::Output::Event(Event::Connected) => client.connected = true,
-                str0m::Output::Event(Event::MediaData(data)) => client
-                    .received
-                    .push((data.is_keyframe(), data.data.to_vec())),
+                str0m::Output::Event(Event::MediaData(data)) => {
+                    if Some(data.mid) != client.audio_mid {
+                        client
+                            .received
+                            .push((data.is_keyframe(), data.data.to_vec()));
+                    }
+                    client.media.push(data);
+                }
                 str0m::Output::Event(Event::KeyframeRequest(_)) => client.keyframe_requests += 1,
                 str0m::Output::Event(_) => {}
             }
@@ -240,13 +287,18 @@ impl World {
             dts: pts,
             keyframe,
         };
+        self.session_packet(packet, Duration::from_millis(5));
+    }
+
+    /// `packet` out of the session, `latency` after its input arrived.
+    fn session_packet(&mut self, packet: Packet, latency: Duration) {
         self.core.handle_input(
             self.now,
             Input::Live {
                 session: SESSION,
                 event: LiveEvent::Output {
                     media: Media::Packet(packet),
-                    latency: Duration::from_millis(5),
+                    latency,
                     stages: vec![Duration::from_millis(2), Duration::from_millis(2)],
                 },
             },
