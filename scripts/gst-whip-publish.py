@@ -10,14 +10,10 @@ whipclientsink live in gst-plugins-rs, which Debian does not ship), so this
 script does the WHIP exchange itself (RFC 9725): one POST of the complete offer
 after ICE gathering, the answer from the 201, DELETE on the Location at the end.
 
-The DTLS certificate matters: webrtcbin 1.22 makes an RSA-2048 certificate by
-default, and framechain serve's DTLS (str0m's dimpl) does not do RSA, so the
-handshake fails. `--cert ecdsa` (the default) generates an ECDSA P-256
-certificate with the openssl command, gives it to webrtcbin's dtlssrtpdec as
-soon as webrtcbin adds it, and puts that certificate's fingerprint in the offer
-(webrtcbin 1.22 would state a wrong one); see docs/webrtc-stack.md. When the
-server is on 127.0.0.1, pass `--ice-address 127.0.0.1` (libnice skips
-loopback otherwise).
+webrtcbin keeps its own DTLS certificate (RSA-2048 in 1.22), which framechain
+serve takes (its DTLS is OpenSSL's, docs/webrtc-stack.md). When the server is
+on 127.0.0.1, pass `--ice-address 127.0.0.1` (libnice skips loopback
+otherwise).
 
 Prints one line per state change on stdout (`ice-connection-state: ...`,
 `dtls-state: ...`, `connection-state: ...`) and a final `result:` line.
@@ -26,12 +22,8 @@ Exit status: 0 when connected and the frames were sent, 1 on any failure,
 """
 
 import argparse
-import base64
-import hashlib
 import os
-import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -60,37 +52,6 @@ def log(msg):
     print(msg, flush=True)
 
 
-def ecdsa_pem():
-    """A fresh self-signed ECDSA P-256 certificate and its key, as one PEM text.
-
-    GStreamer's DTLS certificate reads the first certificate and the first
-    private key of the string (PEM_read_bio_X509 / PEM_read_bio_PrivateKey), so
-    any key type OpenSSL knows works; WebRTC needs no CA chain, the SDP
-    fingerprint authenticates it.
-    """
-    with tempfile.TemporaryDirectory() as tmp:
-        key = os.path.join(tmp, "key.pem")
-        cert = os.path.join(tmp, "cert.pem")
-        try:
-            subprocess.run(
-                [
-                    "openssl", "req", "-x509", "-newkey", "ec",
-                    "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                    "-keyout", key, "-out", cert, "-days", "30", "-sha256",
-                    "-subj", "/CN=framechain-gst-whip",
-                ],
-                check=True,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-            )
-        except FileNotFoundError:
-            raise SystemExit("gst-whip-publish: the openssl command is needed for --cert ecdsa")
-        except subprocess.CalledProcessError as err:
-            raise SystemExit(f"gst-whip-publish: openssl failed: {err.stderr.decode().strip()}")
-        with open(cert) as c, open(key) as k:
-            return c.read() + k.read()
-
-
 def profile_level_id(path):
     """The stream's profile-level-id (RFC 6184) from its first SPS, or None.
 
@@ -110,13 +71,6 @@ def profile_level_id(path):
         i += 3
 
 
-def sha256_fingerprint(pem):
-    """The SDP fingerprint (RFC 8122) of the first certificate in `pem`."""
-    body = pem.split("-----BEGIN CERTIFICATE-----", 1)[1].split("-----END CERTIFICATE-----", 1)[0]
-    digest = hashlib.sha256(base64.b64decode("".join(body.split()))).hexdigest().upper()
-    return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
-
-
 class Publisher:
     def __init__(self, args):
         self.args = args
@@ -130,7 +84,6 @@ class Publisher:
         self.released = False
         self.offer_posted = False
         self.started = time.monotonic()
-        self.pem = ecdsa_pem() if args.cert == "ecdsa" else None
 
         # h264parse timestamps the access units from the caps' framerate,
         # identity "count" bounds the clip to --frames access units, and
@@ -148,10 +101,18 @@ class Publisher:
             " ! identity name=pace sync=true"
             " ! webrtcbin name=webrtc bundle-policy=max-bundle"
         )
+        if args.tone:
+            # A microphone stand-in: a live sine tone, Opus in RTP, in the
+            # same offer (one m-line each, bundled).
+            desc += (
+                f" audiotestsrc is-live=true wave=sine freq={args.tone} volume=0.5"
+                " ! audio/x-raw,rate=48000,channels=1 ! audioconvert ! audioresample"
+                " ! opusenc bitrate=64000 frame-size=20 ! rtpopuspay pt=111"
+                " ! application/x-rtp,media=audio,encoding-name=OPUS,clock-rate=48000,payload=111"
+                " ! webrtc."
+            )
         self.pipe = Gst.parse_launch(desc)
         self.webrtc = self.pipe.get_by_name("webrtc")
-        if self.pem:
-            self.webrtc.connect("deep-element-added", self.on_deep_element_added)
         self.webrtc.connect("on-negotiation-needed", self.on_negotiation_needed)
         self.webrtc.connect("notify::ice-gathering-state", self.on_gathering)
         self.webrtc.connect("notify::ice-connection-state", self.on_state, "ice-connection-state")
@@ -222,18 +183,6 @@ class Publisher:
                 found.append(dtls)
         return found
 
-    def on_deep_element_added(self, _bin, _sub_bin, element):
-        # The certificate must be in place before the DTLS decoder goes to
-        # READY: that is when it hooks the certificate check onto its
-        # connection, and setting `pem` later makes a new connection without
-        # it (OpenSSL then answers the server's certificate with unknown_ca).
-        # webrtcbin adds its transport bins, with their dtlssrtpdec, when the
-        # local description is set, before any state change.
-        factory = element.get_factory()
-        if factory is not None and factory.get_name() == "dtlssrtpdec":
-            element.set_property("pem", self.pem)
-            log("certificate: ecdsa-p256")
-
     def offer_reply(self, promise):
         if promise.wait() != Gst.PromiseResult.REPLIED:
             self.fail("create-offer did not reply")
@@ -270,16 +219,6 @@ class Publisher:
         self.offer_posted = True
         self.watch_dtls()
         offer = local.sdp.as_text()
-        if self.pem:
-            # webrtcbin 1.22 made the offer before its transport got our
-            # certificate, and it hashes every base64 line of the certificate
-            # property, the private key included, so its a=fingerprint would
-            # be wrong either way: state the right one.
-            fingerprint = f"a=fingerprint:sha-256 {sha256_fingerprint(self.pem)}"
-            offer = "\r\n".join(
-                fingerprint if line.startswith("a=fingerprint:") else line
-                for line in offer.split("\r\n")
-            )
         if self.args.verbose:
             sys.stderr.write("offer:\n" + offer)
         try:
@@ -295,6 +234,7 @@ class Publisher:
             return False
         desc = GstWebRTC.WebRTCSessionDescription.new(GstWebRTC.WebRTCSDPType.ANSWER, sdp)
         self.webrtc.emit("set-remote-description", desc, Gst.Promise.new())
+        self.answered_at = time.monotonic()
         log("whip: answer set")
         return False
 
@@ -346,6 +286,9 @@ class Publisher:
         state = dtls.get_property("state")
         log(f"dtls-state: {state.value_nick}")
         if state == GstWebRTC.WebRTCDTLSTransportState.CONNECTED:
+            answered = getattr(self, "answered_at", None)
+            if answered is not None:
+                log(f"dtls: connected {1000 * (time.monotonic() - answered):.0f} ms after the answer")
             GLib.idle_add(self.release)
         elif state == GstWebRTC.WebRTCDTLSTransportState.FAILED:
             GLib.idle_add(self.fail, "DTLS handshake failed")
@@ -431,7 +374,7 @@ class Publisher:
         sent = self.frames_sent if self.released else 0
         ok = self.failure is None and self.released
         log(
-            f"result: {'ok' if ok else 'failed'} cert={self.args.cert} frames_sent={sent}"
+            f"result: {'ok' if ok else 'failed'} frames_sent={sent}"
             f" seconds={elapsed:.2f}" + ("" if ok else f" error={self.failure or 'not connected'}")
         )
         return 0 if ok else 1
@@ -444,9 +387,9 @@ def main():
     p.add_argument("--file", required=True, help="H.264 Annex-B elementary stream")
     p.add_argument("--fps", type=int, default=30, help="frame rate the file is paced at (default 30)")
     p.add_argument("--frames", type=int, default=0, help="send this many access units, then stop (0: whole file)")
-    p.add_argument("--cert", choices=["ecdsa", "default"], default="ecdsa",
-                   help="DTLS certificate: a generated ECDSA P-256 one (default), or webrtcbin's own RSA one")
     p.add_argument("--pt", type=int, default=102, help="RTP payload type to offer (default 102)")
+    p.add_argument("--tone", type=float, default=0,
+                   help="also send a sine tone of this frequency (Hz) as Opus audio (default: no audio)")
     p.add_argument("--connect-timeout", type=float, default=10.0, help="seconds to reach DTLS connected")
     p.add_argument("--duration", type=float, default=60.0, help="stop after this many seconds at most")
     p.add_argument("--ice-address", action="append", default=[],
@@ -458,6 +401,8 @@ def main():
         p.error(f"no such file: {args.file}")
     if args.fps <= 0 or args.duration <= 0 or args.connect_timeout <= 0:
         p.error("--fps, --duration and --connect-timeout must be positive")
+    if args.tone < 0 or args.tone >= 24000:
+        p.error("--tone must be between 0 (none) and 24000 Hz")
     Gst.init(None)
     for element in ("webrtcbin", "nicesrc", "dtlssrtpdec", "rtph264pay", "h264parse"):
         if Gst.ElementFactory.find(element) is None:

@@ -17,11 +17,13 @@ packages=(
   # the containerd shim: its build (runwasi's crates) and its end-to-end test
   # (crates/containerd-shim-framechain/tests/containerd.sh: a private containerd, runc, a static pause binary)
   protobuf-compiler libseccomp-dev containerd runc gcc libc6-dev python3
-  # GStreamer's webrtcbin as a WHIP publisher (scripts/gst-whip-publish.py and
-  # serve's gstreamer test): Python bindings, libnice's ICE element and
-  # bindings, openssl for the ECDSA certificate (docs/webrtc-stack.md)
+  # serve's DTLS (crates/framechain-dtls) links the system's OpenSSL
+  libssl-dev pkg-config
+  # GStreamer's webrtcbin as a WHIP publisher and WHEP viewer
+  # (scripts/gst-whip-publish.py, scripts/gst-whep-view.py and serve's
+  # gstreamer test): Python bindings, libnice's ICE element and bindings
   python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 gir1.2-gst-plugins-bad-1.0
-  gstreamer1.0-nice gir1.2-nice-0.1 openssl
+  gstreamer1.0-nice gir1.2-nice-0.1
   # the real-browser test of `framechain serve` and scripts/glass-to-glass.sh:
   # headless Chromium driven through chromedriver (WebDriver)
   chromium chromium-driver

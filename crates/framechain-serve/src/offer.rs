@@ -88,6 +88,8 @@ pub(crate) fn accept(
         OfferError::Malformed(MALFORMED_SDP)
     })?;
     let mut config = RtcConfig::new()
+        // DTLS over OpenSSL: takes RSA peers too (docs/webrtc-stack.md).
+        .set_crypto_provider(framechain_dtls::crypto_provider())
         .set_ice_lite(true)
         .clear_codecs()
         .enable_h264(true)

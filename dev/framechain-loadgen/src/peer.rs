@@ -47,6 +47,8 @@ impl Peer {
         // H.264 only, so the answer can only pick H.264 (packetization
         // mode 1 and 0 are both offered by str0m's defaults).
         let mut rtc = RtcConfig::new()
+            // The server's DTLS (OpenSSL), so a load test runs it on both ends.
+            .set_crypto_provider(framechain_dtls::crypto_provider())
             .clear_codecs()
             .enable_h264(true)
             .set_stats_interval(Some(Duration::from_secs(1)))
