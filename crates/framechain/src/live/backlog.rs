@@ -170,7 +170,6 @@ impl Backlog {
     pub(crate) fn has_drops(&self) -> bool {
         self.late > 0 || self.over_share > 0
     }
-
 }
 
 #[cfg(test)]
@@ -205,7 +204,10 @@ mod tests {
         let ran: Vec<_> = (0..3).map(|_| pts(backlog.next(t0).0)).collect();
         assert_eq!(ran, vec![Some(0), Some(1), Some(2)]);
         assert_eq!(backlog.next(t0).0.map(|_| ()), None);
-        assert_eq!((backlog.take_late(), backlog.is_empty(), backlog.has_drops()), (0, true, false));
+        assert_eq!(
+            (backlog.take_late(), backlog.is_empty(), backlog.has_drops()),
+            (0, true, false)
+        );
     }
 
     #[test]

@@ -80,12 +80,16 @@ pub(crate) struct Lane {
 impl Lane {
     pub(crate) fn lock_part(&self) -> MutexGuard<'_, Option<Session>> {
         // Replaced whole, or used by one worker at a time.
-        self.part.lock().unwrap_or_else(|poison| poison.into_inner())
+        self.part
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
     }
 
     pub(crate) fn lock_queue(&self) -> MutexGuard<'_, LaneQueue> {
         // A few field writes at a time.
-        self.queue.lock().unwrap_or_else(|poison| poison.into_inner())
+        self.queue
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
     }
 
     pub(crate) fn lock_reported(&self) -> MutexGuard<'_, BTreeMap<String, u64>> {
@@ -165,7 +169,12 @@ pub(crate) fn plan_cuts(costs: &[f64], max_parts: usize, budget: f64) -> Vec<usi
 /// cheapest: (its cost, where the parts after the first begin). Chains
 /// are a few stages long: this tries every cut.
 fn balanced(costs: &[f64], parts: usize) -> (f64, Vec<usize>) {
-    fn search(costs: &[f64], from: usize, parts: usize, cuts: &mut Vec<usize>) -> (f64, Vec<usize>) {
+    fn search(
+        costs: &[f64],
+        from: usize,
+        parts: usize,
+        cuts: &mut Vec<usize>,
+    ) -> (f64, Vec<usize>) {
         if parts == 1 {
             return (costs[from..].iter().sum(), cuts.clone());
         }

@@ -245,6 +245,13 @@ impl LiveSession {
         self.shared.request_swap(to)
     }
 
+    /// The parts its chain runs in now: 1 while it runs whole on one
+    /// worker at a time, more once it is split across workers (see
+    /// [`crate::live`], "Pipelining"). For metrics and tests.
+    pub fn parts(&self) -> usize {
+        self.shared.parts.load(Ordering::SeqCst)
+    }
+
     /// The pipeline the session runs now (a swap still waiting is not
     /// made yet).
     pub fn pipeline(&self) -> Arc<Pipeline> {
@@ -392,8 +399,7 @@ impl SessionShared {
         // A swap and the flush need the whole chain: once what is in
         // flight came out, the parts are joined (and a swap waiting keeps
         // the chain whole until it is made).
-        let whole_needed =
-            input.swap.is_some() || (input.finishing && input.backlog.is_empty());
+        let whole_needed = input.swap.is_some() || (input.finishing && input.backlog.is_empty());
         let drained = self.in_flight.load(Ordering::SeqCst) == 0;
         let join = parts > 1 && whole_needed && drained;
         let may_take = parts == 1 || join || (!whole_needed && self.has_room(1));
@@ -424,10 +430,8 @@ impl SessionShared {
             steps.extend(admission.late(key, late, now));
         }
         let over_share = input.backlog.take_over_share();
-        let finish = next.is_none()
-            && input.finishing
-            && input.backlog.is_empty()
-            && (parts == 1 || join);
+        let finish =
+            next.is_none() && input.finishing && input.backlog.is_empty() && (parts == 1 || join);
         let unswapped = if finish { input.swap.take() } else { None };
         let abandoned = input.abandoned;
         let swap_waiting = input.swap.is_some();
@@ -669,7 +673,9 @@ impl SessionShared {
                 refused += usize::from(self.refused(event));
             }
             count_refused(part, refused);
-            steps = self.admission.measured(self.id.0, cpu, held, Instant::now());
+            steps = self
+                .admission
+                .measured(self.id.0, cpu, held, Instant::now());
         } else {
             self.hand_on(index + 1, outputs, arrival, stages, cpu, held);
         }
@@ -761,7 +767,11 @@ impl SessionShared {
         }
         *self.lanes[0].lock_reported() = session.stats().dropped();
         self.parts.store(cuts.len() + 1, Ordering::SeqCst);
-        log::debug!("{}: chain split into {} parts before stages {cuts:?}", self.id, cuts.len() + 1);
+        log::debug!(
+            "{}: chain split into {} parts before stages {cuts:?}",
+            self.id,
+            cuts.len() + 1
+        );
     }
 
     /// Joins the parts back into lane 0's `slot` (nothing is in flight, or
