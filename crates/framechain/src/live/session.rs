@@ -67,6 +67,8 @@ pub(crate) struct SessionShared {
     /// [`crate::live::LiveConfig::pipeline_above`], in seconds; `None`:
     /// never.
     split_budget: Option<f64>,
+    /// Its pictures a second.
+    fps: f64,
     /// What lane 0 learns of the whole chain's stages, to decide the cut.
     planner: Mutex<Planner>,
     scheduler: Arc<Scheduler<Turn>>,
@@ -173,6 +175,7 @@ impl LiveSession {
             ended: AtomicBool::new(false),
             throttled: AtomicBool::new(false),
             split_budget,
+            fps: opening.fps,
             planner: Mutex::new(Planner::new()),
             scheduler,
         });
@@ -561,9 +564,19 @@ impl SessionShared {
         }
         // Warm and dear enough, with no swap waiting for the whole chain:
         // split it (nothing is in flight while it is whole).
+        // Not when over its share, nor beyond the room the other
+        // sessions leave: split, it would take their workers.
         let cuts = match self.split_budget {
-            Some(budget) if result.is_ok() && !finish && !split && !swap_waiting => {
-                planner.cuts(budget, self.lanes.len())
+            Some(budget)
+                if result.is_ok()
+                    && !finish
+                    && !split
+                    && !swap_waiting
+                    && !self.throttled.load(Ordering::Relaxed) =>
+            {
+                planner
+                    .cuts(budget, self.lanes.len())
+                    .filter(|_| planner.cost() * self.fps <= admission.room_beside(key))
             }
             _ => None,
         };

@@ -42,7 +42,9 @@ scenarios (each prints a table; all loops are bounded):
             (call_timeout 50 ms), against the same K alone
             --k 2 --repeat 3 --seconds 8
 
-one and density: --queue-depth N (LiveConfig::queue_depth, default 5)
+one and density: --queue-depth N (LiveConfig::queue_depth, default 5),
+--pipeline-above X|off (LiveConfig::pipeline_above, default 0.75: split a
+session's chain across workers past X of its frame interval; off: never)
 common: --tmp DIR (generated sources and the compile cache; default
 $TMPDIR/framechain-live-bench), --testdata DIR (default ../shared/testdata
 or $FRAMECHAIN_TESTDATA). Stages from $FRAMECHAIN_STAGE_PATH or target/.";
@@ -705,11 +707,18 @@ impl CpuMeter {
     }
 }
 
-/// The runtime's settings, with `--queue-depth` if given.
+/// The runtime's settings, with `--queue-depth` and `--pipeline-above`
+/// if given.
 fn live_config(opts: &Opts) -> Result<LiveConfig, String> {
     let default = LiveConfig::default();
+    let pipeline_above = match opts.text("pipeline-above", "").as_str() {
+        "" => default.pipeline_above,
+        "off" => None,
+        _ => Some(opts.get("pipeline-above", 0.0)?),
+    };
     Ok(LiveConfig {
         queue_depth: opts.get("queue-depth", default.queue_depth)?,
+        pipeline_above,
         ..default
     })
 }
