@@ -73,7 +73,7 @@
 //! once, so a slow or hostile session holds at most one worker, for at
 //! most one call's time limit per stage, while the others go round the
 //! rest (one split across workers, below, holds at most one per part, and
-//! is split only within its share and the room the others leave). The
+//! is split only within its share and when cores are free). The
 //! stage calls are ordinary blocking wasmtime calls on threads the
 //! runtime owns: nothing runs on the embedder's async executor, whose
 //! workers are never blocked. docs/architecture.md compares this with
@@ -99,8 +99,9 @@
 //! A swap and the final flush need the whole chain: the session stops
 //! taking input until what is in flight came out, joins its parts and
 //! runs whole until the swap is made (then it is measured again). A
-//! session is split only while within its share, and only when its cost
-//! fits in what the other sessions leave of [`LiveConfig::max_load`]. A
+//! session is split only while within its share, and only when the
+//! other sessions leave more of [`LiveConfig::max_load`] than it uses
+//! whole: cores are free. A
 //! session cheap enough runs whole, one worker at a time, as before:
 //! handing a picture to another core costs its cache.
 //!

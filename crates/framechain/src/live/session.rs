@@ -576,7 +576,7 @@ impl SessionShared {
             {
                 planner
                     .cuts(budget, self.lanes.len())
-                    .filter(|_| planner.cost() * self.fps <= admission.room_beside(key))
+                    .filter(|_| admission.room_beside(key) > (planner.cost() * self.fps).min(1.0))
             }
             _ => None,
         };
