@@ -45,9 +45,9 @@ pub struct LiveConfig {
     /// equal cost, each on a worker of its own, so picture k may be in the
     /// encoder while picture k+1 is in the decoder (see [`crate::live`],
     /// "Pipelining"). A session below it runs whole on one worker at a
-    /// time, which hands no picture between cores. 0.75 (measured in
-    /// docs/performance.md): a chain that needs more than three quarters
-    /// of a worker has no room left for a dear picture. `Some(0.0)`
+    /// time, which hands no picture between cores. 0.75: a chain that
+    /// needs more than three quarters of a worker has no room left for a
+    /// dear picture (docs/performance.md, "Pipelining"). `Some(0.0)`
     /// splits every session of two stages or more from its start (for
     /// tests); `None`, or one worker, never splits.
     pub pipeline_above: Option<f64>,
