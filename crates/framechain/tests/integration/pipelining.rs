@@ -298,3 +298,53 @@ fn pipelined_sessions_on_different_workers_never_share_an_instance() {
         assert_eq!(stats.outputs, PICTURES as u64);
     }
 }
+
+#[test]
+fn only_a_session_dearer_than_its_budget_is_split_once_warm() {
+    let engine = engine();
+    // 45 ms a picture at 30 fps: past 0.75 of its 33 ms interval. The same
+    // kind of chain at 1 fps has 750 ms: it stays whole.
+    let dear = Arc::new(pipeline(&engine, "test-stage behaviour=burn ! test-stage"));
+    let cheap = Arc::new(pipeline(&engine, "test-stage ! test-stage"));
+    let runtime = LiveRuntime::new(LiveConfig {
+        workers: 2,
+        queue_depth: 1000,
+        max_wait: Duration::from_secs(600),
+        event_depth: 1000,
+        ..LiveConfig::default()
+    })
+    .unwrap();
+    let owner = Owner::of(&runtime);
+    let heavy = runtime.open_past_admission(&dear, 30.0).unwrap();
+    let light = runtime.open_past_admission(&cheap, 1.0).unwrap();
+    const PICTURES: usize = 24;
+    for n in 0..PICTURES {
+        heavy.push_media(picture(n, 60), Instant::now());
+        light.push_media(picture(n, 60), Instant::now());
+    }
+    // Whole for its first pictures (they are measured), then split.
+    wait_split(&heavy, 2);
+    let light_frames: Vec<Frame> = (0..PICTURES)
+        .map(|_| match owner.recv(light.id()) {
+            Some(LiveEvent::Output { media, .. }) => media.into_frame().unwrap(),
+            other => panic!("expected an output, got {other:?}"),
+        })
+        .collect();
+    assert_eq!(light.parts(), 1, "a cheap session stays whole");
+    assert_eq!(
+        pictures_of(&light_frames),
+        (0..PICTURES).collect::<Vec<_>>()
+    );
+    heavy.finish();
+    light.finish();
+    let (frames, others, stats) = drain(&owner, &heavy);
+    assert!(others.is_empty(), "{others:?}");
+    assert_eq!(pictures_of(&frames), (0..PICTURES).collect::<Vec<_>>());
+    let n = PICTURES as u64;
+    assert_eq!(
+        (stats.inputs, stats.outputs, stats.dropped_total()),
+        (n, n, 0)
+    );
+    let (_, _, stats) = drain(&owner, &light);
+    assert_eq!(stats.outputs, n);
+}
