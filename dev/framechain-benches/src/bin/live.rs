@@ -903,25 +903,46 @@ fn one(opts: &Opts) -> Result<(), String> {
 /// chain on one worker (the session kept whole: the single-session bound
 /// that density is judged against is one worker's).
 fn single_throughput(pipeline: &Arc<Pipeline>, clip: &Clip) -> Result<f64, String> {
-    single_throughput_split(pipeline, clip, None)
+    single_throughput_with(
+        pipeline,
+        clip,
+        LiveConfig {
+            queue_depth: clip.units.len() + 1,
+            event_depth: clip.units.len() + 16,
+            pipeline_above: None,
+            ..LiveConfig::default()
+        },
+    )
 }
 
-/// [`single_throughput`], with the chain split across workers past
-/// `pipeline_above` of the frame interval (`None`: never).
+/// One session unpaced that skips nothing (no late drops, no fair-share
+/// policy), its chain split across workers past `pipeline_above` of the
+/// frame interval (`None`: never).
 fn single_throughput_split(
     pipeline: &Arc<Pipeline>,
     clip: &Clip,
     pipeline_above: Option<f64>,
 ) -> Result<f64, String> {
-    let runtime = LiveRuntime::new(LiveConfig {
-        queue_depth: clip.units.len() + 1,
-        event_depth: clip.units.len() + 16,
-        max_wait: Duration::from_secs(3600),
-        fair_share: None,
-        pipeline_above,
-        ..LiveConfig::default()
-    })
-    .map_err(|e| e.to_string())?;
+    single_throughput_with(
+        pipeline,
+        clip,
+        LiveConfig {
+            queue_depth: clip.units.len() + 1,
+            event_depth: clip.units.len() + 16,
+            max_wait: Duration::from_secs(3600),
+            fair_share: None,
+            pipeline_above,
+            ..LiveConfig::default()
+        },
+    )
+}
+
+fn single_throughput_with(
+    pipeline: &Arc<Pipeline>,
+    clip: &Clip,
+    config: LiveConfig,
+) -> Result<f64, String> {
+    let runtime = LiveRuntime::new(config).map_err(|e| e.to_string())?;
     let events = runtime.events().ok_or("the receiver was taken")?;
     let session = open_or_describe(&runtime, pipeline, clip.fps)?;
     let mut feed = Feed::new(session, clip, Instant::now(), clip.units.len());
