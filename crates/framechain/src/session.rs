@@ -36,6 +36,9 @@ pub struct Session {
     /// Events for the session's owner, oldest first (at most
     /// [`MAX_PENDING_EVENTS`]; repeats of the newest are merged).
     events: VecDeque<SessionEvent>,
+    /// The chain position of this session's first stage: 0, unless it is
+    /// a later part of a chain split across workers ([`Session::split_off`]).
+    first_stage: usize,
 }
 
 /// What a session's memory is made of ([`Session::memory`]), in bytes.
@@ -127,7 +130,73 @@ impl Session {
             in_flight_limit,
             max_picture,
             events: VecDeque::new(),
+            first_stage: 0,
         })
+    }
+
+    /// Splits the chain before its stage `at` (a position within this
+    /// session): this session keeps the stages before it, the returned
+    /// part takes the rest, so the two can run on different threads, one
+    /// item after another through each (the live runtime's pipelining).
+    /// What this part hands out becomes the returned part's input.
+    ///
+    /// The session's counts of what came out of the chain (outputs and
+    /// their latencies) move to the returned part, which makes them from
+    /// now on; this part's inputs and drops before the first stage stay.
+    /// [`Session::join`] puts the two back together with every count as
+    /// if the chain had never been split. `at` must be within 1..stages.
+    pub(crate) fn split_off(&mut self, at: usize) -> Session {
+        let stats = SessionStats {
+            stages: self.stats.stages.split_off(at),
+            outputs: std::mem::take(&mut self.stats.outputs),
+            output_latency: std::mem::take(&mut self.stats.output_latency),
+            arrival_latency: std::mem::take(&mut self.stats.arrival_latency),
+            ..SessionStats::default()
+        };
+        Session {
+            id: self.id,
+            stages: self.stages.split_off(at),
+            takes_frames: self.takes_frames.split_off(at),
+            stats,
+            failure: None,
+            in_flight_bytes: 0,
+            in_flight_limit: self.in_flight_limit,
+            max_picture: self.max_picture,
+            events: VecDeque::new(),
+            first_stage: self.first_stage + at,
+        }
+    }
+
+    /// Puts back the part [`Session::split_off`] took (with whatever it
+    /// took since): its stages follow this session's; the outputs and
+    /// their latencies are its; drops add up; a failure of either is the
+    /// session's. What this part counted as its own outputs (items handed
+    /// to `rest`) is not an output of the chain and is replaced.
+    pub(crate) fn join(&mut self, mut rest: Session) {
+        self.stages.append(&mut rest.stages);
+        self.takes_frames.append(&mut rest.takes_frames);
+        self.stats.stages.append(&mut rest.stats.stages);
+        self.stats.outputs = rest.stats.outputs;
+        self.stats.output_latency = rest.stats.output_latency;
+        self.stats.arrival_latency = rest.stats.arrival_latency;
+        for (reason, count) in rest.stats.session_drops {
+            *self.stats.session_drops.entry(reason).or_default() += count;
+        }
+        if self.failure.is_none() {
+            self.failure = rest.failure;
+        }
+        self.in_flight_bytes += rest.in_flight_bytes;
+        self.events.extend(rest.events);
+        self.stats.peak_in_flight_bytes = self
+            .stats
+            .peak_in_flight_bytes
+            .max(rest.stats.peak_in_flight_bytes);
+        let whole = self.memory().total();
+        self.stats.peak_memory_bytes = self
+            .stats
+            .peak_memory_bytes
+            .max(rest.stats.peak_memory_bytes)
+            .max(whole);
     }
 
     /// The session's number within its pipeline, for logs.
@@ -411,7 +480,9 @@ impl Session {
         // Pictures into the first stage, and out of it (the decoder's),
         // are held to the pipeline's bound before the rest of the chain
         // (scalers, encoders, whose cost grows with the picture) sees them.
-        if index <= 1 {
+        // A later part of a split chain sees them after the first part
+        // checked them on its way out.
+        if self.first_stage == 0 && index <= 1 {
             self.check_picture_size(&item)?;
         }
         if index == self.stages.len() {

@@ -212,6 +212,23 @@ impl Admission {
         step
     }
 
+    /// The workers' time (1.0 = one worker busy all the time) left within
+    /// the load limit beside every session but `key`: what `key` may use
+    /// once its chain is split across workers. A session split where the
+    /// others leave no room would only take their workers.
+    pub(crate) fn room_beside(&self, key: u64) -> f64 {
+        let loads = self.lock();
+        let others: f64 = loads
+            .sessions
+            .iter()
+            .filter(|(other, _)| **other != key)
+            .map(|(_, session)| {
+                loads.pipeline_cost.get(&session.pipeline).unwrap_or(&0.0) * session.fps
+            })
+            .sum();
+        self.max_load * self.workers as f64 - others
+    }
+
     /// The session is gone.
     pub(crate) fn close(&self, key: u64) {
         self.lock().sessions.remove(&key);
@@ -320,6 +337,24 @@ mod tests {
         }
         assert_eq!(admission.lock().pipeline_cost.get(&1).copied(), Some(cost));
         assert!(admission.may_run(healthy, now + ms(1)));
+    }
+
+    #[test]
+    fn the_room_beside_a_session_leaves_out_its_own_load() {
+        let admission = Admission::new(2, 100, 0.9, None);
+        let keys: Vec<u64> = (0..2).map(|_| admission.admit(7, 30.0).unwrap()).collect();
+        for _ in 0..=WARM_UP_PICTURES {
+            admission.measured(
+                keys[0],
+                Duration::from_millis(10),
+                Duration::ZERO,
+                Instant::now(),
+            );
+        }
+        // Two sessions at 0.3 of a worker each, of 1.8 allowed.
+        assert!((admission.room_beside(keys[0]) - 1.5).abs() < 1e-9);
+        admission.close(keys[1]);
+        assert!((admission.room_beside(keys[0]) - 1.8).abs() < 1e-9);
     }
 
     #[test]

@@ -166,9 +166,9 @@ impl Backlog {
         self.queue.is_empty()
     }
 
-    /// Something to run or drops to count.
-    pub(crate) fn has_work(&self) -> bool {
-        !self.queue.is_empty() || self.late > 0 || self.over_share > 0
+    /// Drops to count (in the session's stats) since the last take.
+    pub(crate) fn has_drops(&self) -> bool {
+        self.late > 0 || self.over_share > 0
     }
 }
 
@@ -204,7 +204,10 @@ mod tests {
         let ran: Vec<_> = (0..3).map(|_| pts(backlog.next(t0).0)).collect();
         assert_eq!(ran, vec![Some(0), Some(1), Some(2)]);
         assert_eq!(backlog.next(t0).0.map(|_| ()), None);
-        assert_eq!((backlog.take_late(), backlog.has_work()), (0, false));
+        assert_eq!(
+            (backlog.take_late(), backlog.is_empty(), backlog.has_drops()),
+            (0, true, false)
+        );
     }
 
     #[test]

@@ -39,6 +39,18 @@ pub struct LiveConfig {
     /// see [`crate::live`], "Fair shares". `None` turns it off (for
     /// measuring what happens without it).
     pub fair_share: Option<FairShare>,
+    /// When a session's stages are spread over several workers
+    /// (pipelined): once warm, a session whose chain takes more than this
+    /// share of its frame interval per picture is cut into parts of about
+    /// equal cost, each on a worker of its own, so picture k may be in the
+    /// encoder while picture k+1 is in the decoder (see [`crate::live`],
+    /// "Pipelining"). A session below it runs whole on one worker at a
+    /// time, which hands no picture between cores. 0.75: a chain that
+    /// needs more than three quarters of a worker has no room left for a
+    /// dear picture (docs/performance.md, "Pipelining"). `Some(0.0)`
+    /// splits every session of two stages or more from its start (for
+    /// tests); `None`, or one worker, never splits.
+    pub pipeline_above: Option<f64>,
 }
 
 impl Default for LiveConfig {
@@ -51,6 +63,7 @@ impl Default for LiveConfig {
             max_load: 0.95,
             event_depth: 64,
             fair_share: Some(FairShare::default()),
+            pipeline_above: Some(0.75),
         }
     }
 }

@@ -69,13 +69,41 @@
 //! with work waits in one run queue; a free worker takes the session at
 //! its head, runs one access unit through the whole chain (depth-first,
 //! so its picture comes out at once) and puts the session back at the
-//! tail if it has more. A session never runs on two workers at once, so a
-//! slow or hostile session holds at most one worker, for at most one
-//! call's time limit per stage, while the others go round the rest. The
+//! tail if it has more. A whole session never runs on two workers at
+//! once, so a slow or hostile session holds at most one worker, for at
+//! most one call's time limit per stage, while the others go round the
+//! rest (one split across workers, below, holds at most one per part, and
+//! is split only within its share and when cores are free). The
 //! stage calls are ordinary blocking wasmtime calls on threads the
 //! runtime owns: nothing runs on the embedder's async executor, whose
 //! workers are never blocked. docs/architecture.md compares this with
 //! wasmtime's async calls.
+//!
+//! # Pipelining
+//!
+//! A chain dearer than one worker can carry at the session's rate (a
+//! 1080p High-profile stream's decoder and encoder together) is split
+//! across workers. Once a session is warm, if its pictures take more than
+//! [`LiveConfig::pipeline_above`] of its frame interval, its chain is cut
+//! into contiguous parts of about equal measured cost, at most one per
+//! worker, each run by a lane: a task of its own in the same run queue.
+//! Picture k may then be in the encoder on one worker while picture k+1
+//! is in the decoder on another. Each lane takes one item at a time, in
+//! order, so outputs keep their order and each stage instance is still
+//! used by one thread at a time; at most a couple of items wait in front
+//! of a lane, and a lane whose next lane is full takes nothing, so what
+//! cannot go on waits in the session's backlog, under its late policy.
+//! The budgets, the containment and the accounting are each part's, as
+//! they were the whole chain's; a failure in any part fails the session,
+//! with what was in flight in the others lost as the failing picture is.
+//! A swap and the final flush need the whole chain: the session stops
+//! taking input until what is in flight came out, joins its parts and
+//! runs whole until the swap is made (then it is measured again). A
+//! session is split only while within its share, and only when the
+//! other sessions leave more of [`LiveConfig::max_load`] than it uses
+//! whole: cores are free. A
+//! session cheap enough runs whole, one worker at a time, as before:
+//! handing a picture to another core costs its cache.
 //!
 //! # Falling behind
 //!
@@ -146,7 +174,8 @@
 //! one hostile sender does not make the node refuse healthy calls.
 
 // The module graph is a tree: runtime -> session -> scheduler, backlog,
-// events, admission -> share; config and event hold the public types.
+// lanes, events, admission -> share; config and event hold the public
+// types.
 // The scheduler runs `Task`s and knows nothing of sessions; a session
 // reports to it through its turn's return value.
 mod admission;
@@ -154,6 +183,7 @@ mod backlog;
 mod config;
 mod event;
 mod events;
+mod lanes;
 mod runtime;
 mod scheduler;
 mod session;

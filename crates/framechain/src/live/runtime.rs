@@ -7,8 +7,8 @@ use super::admission::Admission;
 use super::config::LiveConfig;
 use super::event::SessionId;
 use super::events::{EventQueue, LiveEvents};
-use super::scheduler::{Scheduler, Task};
-use super::session::{LiveSession, Opening, SessionShared};
+use super::scheduler::Scheduler;
+use super::session::{LiveSession, Opening, SessionShared, Turn};
 use crate::error::{Error, Result};
 use crate::pipeline::Pipeline;
 
@@ -21,7 +21,7 @@ use crate::pipeline::Pipeline;
 pub struct LiveRuntime {
     config: LiveConfig,
     admission: Arc<Admission>,
-    scheduler: Arc<Scheduler<SessionShared>>,
+    scheduler: Arc<Scheduler<Turn>>,
     events: Arc<EventQueue>,
     /// Handed out by [`LiveRuntime::events`], once.
     receiver: Mutex<Option<LiveEvents>>,
@@ -117,6 +117,9 @@ impl LiveRuntime {
             max_wait: self.config.max_wait,
             admission: self.admission.clone(),
             outbox: self.events.outbox(id),
+            fps,
+            workers: self.config.workers,
+            pipeline_above: self.config.pipeline_above,
         };
         let session = LiveSession::open(opening, self.scheduler.clone());
         let mut opened = self
@@ -184,7 +187,7 @@ impl Drop for LiveRuntime {
                 .unwrap_or_else(|poison| poison.into_inner()),
         );
         for session in opened.iter().filter_map(Weak::upgrade) {
-            session.shut_down("the live runtime has shut down");
+            session.end_from_outside("the live runtime has shut down");
         }
         self.events.close();
     }

@@ -4,8 +4,7 @@
 //! [`Task`] (its turn returns whether it has more work) and to its owner
 //! through its [`Outbox`]; it knows nothing of the runtime above it.
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -13,6 +12,7 @@ use super::admission::Admission;
 use super::backlog::{Ask, Backlog, is_keyframe};
 use super::event::{LATE_DROP, LiveEvent, OVER_SHARE_DROP, RECEIVER_BEHIND_DROP, SessionId};
 use super::events::{Offer, Outbox};
+use super::lanes::{Handoff, LANE_DEPTH, Lane, Planner, plan_cuts};
 use super::scheduler::{Scheduler, Task};
 use super::share::Step;
 use crate::call_clock::thread_cpu_time;
@@ -28,7 +28,14 @@ use crate::session::{Session, SessionEvent};
 /// still gets its `Ended`.
 pub struct LiveSession {
     shared: Arc<SessionShared>,
-    scheduler: Arc<Scheduler<SessionShared>>,
+}
+
+/// What the workers run: one turn of a session's lane (lane 0 is the
+/// session's own turn: its backlog, its controls, the first part of its
+/// chain, or all of it).
+pub(crate) struct Turn {
+    shared: Arc<SessionShared>,
+    lane: usize,
 }
 
 /// What the handle and the workers share.
@@ -41,14 +48,30 @@ pub(crate) struct SessionShared {
     pipeline: Mutex<Arc<Pipeline>>,
     input: Mutex<Input>,
     outbox: Outbox,
-    /// The stage instances. Only the worker running the session's turn
-    /// touches them: a session is in the run queue or running at most once.
-    session: Mutex<Option<Session>>,
-    /// Drop counts already sent as `Dropped` events.
-    reported: Mutex<BTreeMap<String, u64>>,
+    /// The lanes its chain may be split into (one per worker, at most one
+    /// per stage). Lane 0 holds the stage instances while the chain is
+    /// whole; only the worker running a lane's turn touches its part: a
+    /// lane is in the run queue or running at most once.
+    lanes: Vec<Lane>,
+    /// Parts the chain is in now (1: whole, in lane 0). Changed only by
+    /// lane 0's turn, with nothing in flight between lanes.
+    parts: AtomicUsize,
+    /// Items handed to lanes after the first and not yet out of the chain.
+    in_flight: AtomicUsize,
+    /// `Ended` was sent (what `Input::ended` says, for the lanes).
+    ended: AtomicBool,
     /// Over its share of the workers: its pictures run only within it,
     /// and it waits behind every session within its share for a worker.
     throttled: AtomicBool,
+    /// When to split the chain: its frame interval times
+    /// [`crate::live::LiveConfig::pipeline_above`], in seconds; `None`:
+    /// never.
+    split_budget: Option<f64>,
+    /// Its pictures a second.
+    fps: f64,
+    /// What lane 0 learns of the whole chain's stages, to decide the cut.
+    planner: Mutex<Planner>,
+    scheduler: Arc<Scheduler<Turn>>,
 }
 
 /// The input side, under one lock the owner and the workers share briefly.
@@ -67,20 +90,14 @@ struct Input {
     abandoned: bool,
     /// `Ended` was sent: nothing more happens.
     ended: bool,
-    /// In the run queue or running on a worker.
+    /// Lane 0 in the run queue or running on a worker.
     scheduled: bool,
-}
-
-impl Input {
-    fn has_work(&self) -> bool {
-        !self.ended
-            && (self.start
-                || self.backlog.has_work()
-                || self.keyframe_requested
-                || self.bitrate.is_some()
-                || self.finishing
-                || self.abandoned)
-    }
+    /// A later lane's stage needs a keyframe: lane 0's stages are asked
+    /// for one.
+    upstream_keyframe: bool,
+    /// A later lane found the session over its share for too long: lane 0
+    /// ends it.
+    shed: Option<crate::Error>,
 }
 
 /// Each stage's total call time so far, in chain order.
@@ -114,10 +131,26 @@ pub(crate) struct Opening {
     pub admission: Arc<Admission>,
     /// Its way to the owner.
     pub outbox: Outbox,
+    /// Its pictures a second, and the runtime's workers and
+    /// [`crate::live::LiveConfig::pipeline_above`]: whether and how far
+    /// its chain may be split.
+    pub fps: f64,
+    pub workers: usize,
+    pub pipeline_above: Option<f64>,
 }
 
 impl LiveSession {
-    pub(crate) fn open(opening: Opening, scheduler: Arc<Scheduler<SessionShared>>) -> LiveSession {
+    pub(crate) fn open(opening: Opening, scheduler: Arc<Scheduler<Turn>>) -> LiveSession {
+        let stages = opening.pipeline.stages().count();
+        let lanes = if opening.pipeline_above.is_some() {
+            opening.workers.min(stages).max(1)
+        } else {
+            1
+        };
+        let split_budget = opening
+            .pipeline_above
+            .filter(|_| lanes > 1)
+            .map(|above| above.max(0.0) / opening.fps);
         let shared = Arc::new(SessionShared {
             id: opening.id,
             admission: opening.admission,
@@ -132,16 +165,24 @@ impl LiveSession {
                 abandoned: false,
                 ended: false,
                 scheduled: false,
+                upstream_keyframe: false,
+                shed: None,
             }),
             outbox: opening.outbox,
-            session: Mutex::new(None),
-            reported: Mutex::default(),
+            lanes: (0..lanes).map(|_| Lane::default()).collect(),
+            parts: AtomicUsize::new(1),
+            in_flight: AtomicUsize::new(0),
+            ended: AtomicBool::new(false),
             throttled: AtomicBool::new(false),
+            split_budget,
+            fps: opening.fps,
+            planner: Mutex::new(Planner::new()),
+            scheduler,
         });
         // Instantiate on a worker now, so the first picture does not pay
         // for it (and stage code never runs on the caller's thread).
-        shared.schedule(&scheduler);
-        LiveSession { shared, scheduler }
+        shared.schedule();
+        LiveSession { shared }
     }
 
     pub(crate) fn shared(&self) -> &Arc<SessionShared> {
@@ -175,21 +216,21 @@ impl LiveSession {
         // The owner rate-limits its requests (one comes with every
         // picture skipped).
         self.shared.ask(ask);
-        self.shared.schedule(&self.scheduler);
+        self.shared.schedule();
     }
 
     /// Asks the session's encoder for a keyframe on its next picture (a
     /// viewer sent a PLI or FIR, or joined).
     pub fn request_keyframe(&self) {
         self.shared.lock_input().keyframe_requested = true;
-        self.shared.schedule(&self.scheduler);
+        self.shared.schedule();
     }
 
     /// Sets the encoder's target bitrate, bits per second, from the next
     /// picture on (congestion control). Only the newest value is kept.
     pub fn set_bitrate(&self, bits_per_second: u32) {
         self.shared.lock_input().bitrate = Some(bits_per_second);
-        self.shared.schedule(&self.scheduler);
+        self.shared.schedule();
     }
 
     /// Switches the session to `to` (made with
@@ -207,6 +248,13 @@ impl LiveSession {
         self.shared.request_swap(to)
     }
 
+    /// The parts its chain runs in now: 1 while it runs whole on one
+    /// worker at a time, more once it is split across workers (see
+    /// [`crate::live`], "Pipelining"). For metrics and tests.
+    pub fn parts(&self) -> usize {
+        self.shared.parts.load(Ordering::SeqCst)
+    }
+
     /// The pipeline the session runs now (a swap still waiting is not
     /// made yet).
     pub fn pipeline(&self) -> Arc<Pipeline> {
@@ -217,7 +265,7 @@ impl LiveSession {
     /// and sends [`LiveEvent::Ended`].
     pub fn finish(&self) {
         self.shared.lock_input().finishing = true;
-        self.shared.schedule(&self.scheduler);
+        self.shared.schedule();
     }
 }
 
@@ -229,36 +277,105 @@ impl Drop for LiveSession {
             input.backlog.clear();
         }
         drop(input);
-        self.shared.schedule(&self.scheduler);
+        self.shared.schedule();
     }
 }
 
-impl Task for SessionShared {
+impl Task for Turn {
     fn run_turn(&self) -> bool {
-        self.turn()
+        if self.lane == 0 {
+            self.shared.turn()
+        } else {
+            self.shared.lane_turn(self.lane)
+        }
     }
 
     fn over_share(&self) -> bool {
-        self.throttled.load(Ordering::Relaxed)
+        self.shared.throttled.load(Ordering::Relaxed)
     }
 
     fn shut_down(&self, reason: &str) {
-        self.end_from_outside(reason);
+        self.shared.end_from_outside(reason);
     }
 }
 
 impl SessionShared {
-    /// Puts the session in the run queue unless it is there or running.
-    fn schedule(self: &Arc<Self>, scheduler: &Scheduler<SessionShared>) {
+    /// Puts the session's lane 0 in the run queue unless it is there or
+    /// running, or has nothing it can do now.
+    fn schedule(self: &Arc<Self>) {
         let mut input = self.lock_input();
-        if input.scheduled || !input.has_work() {
+        if input.scheduled || !self.ready(&input) {
             return;
         }
         input.scheduled = true;
         drop(input);
-        if !scheduler.enqueue(self.clone()) {
+        let turn = Arc::new(Turn {
+            shared: self.clone(),
+            lane: 0,
+        });
+        if !self.scheduler.enqueue(turn) {
             self.end_from_outside("the live runtime has shut down");
         }
+    }
+
+    /// Puts lane `lane` (after the first) in the run queue unless it is
+    /// there or running, or has nothing waiting.
+    fn schedule_lane(self: &Arc<Self>, lane: usize) {
+        let mut queue = self.lanes[lane].lock_queue();
+        if queue.scheduled || queue.items.is_empty() {
+            return;
+        }
+        queue.scheduled = true;
+        drop(queue);
+        let turn = Arc::new(Turn {
+            shared: self.clone(),
+            lane,
+        });
+        if !self.scheduler.enqueue(turn) {
+            self.end_from_outside("the live runtime has shut down");
+        }
+    }
+
+    /// Lane `lane` took an item: the lane before it may have been waiting
+    /// for the room.
+    fn wake_before(self: &Arc<Self>, lane: usize) {
+        match lane {
+            0 => {}
+            1 => self.schedule(),
+            _ => self.schedule_lane(lane - 1),
+        }
+    }
+
+    /// Whether lane `lane` has room for one more item.
+    fn has_room(&self, lane: usize) -> bool {
+        self.lanes[lane].lock_queue().items.len() < LANE_DEPTH
+    }
+
+    /// Whether lane 0 has something it can do now. With the chain split,
+    /// it takes an access unit only while lane 1 has room, and a swap or
+    /// the flush (which need the whole chain) waits until nothing is in
+    /// flight between lanes.
+    fn ready(&self, input: &Input) -> bool {
+        if input.ended {
+            return false;
+        }
+        if input.start
+            || input.abandoned
+            || input.keyframe_requested
+            || input.upstream_keyframe
+            || input.bitrate.is_some()
+            || input.shed.is_some()
+            || input.backlog.has_drops()
+        {
+            return true;
+        }
+        if self.parts.load(Ordering::SeqCst) == 1 {
+            return !input.backlog.is_empty() || input.finishing;
+        }
+        if input.swap.is_some() || (input.finishing && input.backlog.is_empty()) {
+            return self.in_flight.load(Ordering::SeqCst) == 0;
+        }
+        !input.backlog.is_empty() && self.has_room(1)
     }
 
     /// Tells the owner when the backlog policy asks for a keyframe.
@@ -268,18 +385,33 @@ impl SessionShared {
         }
     }
 
-    /// One turn on a worker: pending controls, then at most one input (or
-    /// the start, the flush, the end). Returns whether the session has
-    /// more work and goes back in the run queue.
-    fn turn(&self) -> bool {
+    /// Lane 0's turn on a worker: pending controls, then at most one
+    /// input (or the start, the flush, the end), through the whole chain
+    /// or, when it is split, through the first part and on to lane 1.
+    /// Returns whether it has more work and goes back in the run queue.
+    fn turn(self: &Arc<Self>) -> bool {
         let admission = &*self.admission;
         let key = self.id.0;
         let mut input = self.lock_input();
         let start = std::mem::take(&mut input.start);
         let keyframe = std::mem::take(&mut input.keyframe_requested);
+        let upstream_keyframe = std::mem::take(&mut input.upstream_keyframe);
         let bitrate = input.bitrate.take();
+        let lane_shed = input.shed.take();
+        let parts = self.parts.load(Ordering::SeqCst);
+        // A swap and the flush need the whole chain: once what is in
+        // flight came out, the parts are joined (and a swap waiting keeps
+        // the chain whole until it is made).
+        let whole_needed = input.swap.is_some() || (input.finishing && input.backlog.is_empty());
+        let drained = self.in_flight.load(Ordering::SeqCst) == 0;
+        let join = parts > 1 && whole_needed && drained;
+        let may_take = parts == 1 || join || (!whole_needed && self.has_room(1));
         let now = Instant::now();
-        let (mut next, ask) = input.backlog.next(now);
+        let (mut next, ask) = if may_take {
+            input.backlog.next(now)
+        } else {
+            (None, Ask::Nothing)
+        };
         self.ask(ask);
         let mut steps = Vec::new();
         // Over its share with its budget spent: the picture is skipped,
@@ -301,17 +433,19 @@ impl SessionShared {
             steps.extend(admission.late(key, late, now));
         }
         let over_share = input.backlog.take_over_share();
-        let finish = next.is_none() && input.finishing && input.backlog.is_empty();
+        let finish =
+            next.is_none() && input.finishing && input.backlog.is_empty() && (parts == 1 || join);
         let unswapped = if finish { input.swap.take() } else { None };
         let abandoned = input.abandoned;
+        let swap_waiting = input.swap.is_some();
         drop(input);
 
-        let mut slot = self
-            .session
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
+        let mut slot = self.lanes[0].lock_part();
         if abandoned {
             return self.end(&mut slot);
+        }
+        if join {
+            self.join_parts(&mut slot, parts);
         }
         if start {
             match self.current_pipeline().start_session() {
@@ -321,10 +455,17 @@ impl SessionShared {
                     return self.end(&mut slot);
                 }
             }
+            // Split from the start, whatever the costs (for tests).
+            if self.split_budget == Some(0.0) {
+                let stages = slot.as_ref().map_or(0, Session::stage_count);
+                let cuts = plan_cuts(&vec![1.0; stages], self.lanes.len(), 0.0);
+                self.split(&mut slot, &cuts);
+            }
         }
         let Some(session) = slot.as_mut() else {
             return self.end(&mut slot);
         };
+        let split = self.parts.load(Ordering::SeqCst) > 1;
         let dropped_before = session.stats().dropped_total();
         if late > 0 {
             session.count_input_drops(LATE_DROP, late);
@@ -333,14 +474,23 @@ impl SessionShared {
             session.count_input_drops(OVER_SHARE_DROP, over_share);
         }
         let mut result = Ok(());
-        if keyframe {
+        if keyframe || upstream_keyframe {
             result = result.and_then(|()| session.request_keyframe());
         }
         if let Some(bits) = bitrate {
             result = result.and_then(|()| session.set_bitrate(bits));
         }
+        if split && (keyframe || bitrate.is_some()) {
+            // The later lanes' stages get them with their next item.
+            for lane in &self.lanes[1..self.parts.load(Ordering::SeqCst)] {
+                let mut queue = lane.lock_queue();
+                queue.keyframe |= keyframe;
+                queue.bitrate = bitrate.or(queue.bitrate);
+            }
+        }
+        let mut swapped = false;
         if let (Ok(()), Some(to), Some((media, _))) = (&result, swap, &next) {
-            result = self.swap(session, to, media_pts(media));
+            result = self.swap(session, to, media_pts(media), &mut swapped);
         }
         if unswapped.is_some() {
             self.outbox.send(LiveEvent::SwapFailed {
@@ -349,18 +499,38 @@ impl SessionShared {
                 ),
             });
         }
+        let mut planner = self
+            .planner
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        if swapped {
+            planner.reset();
+        }
         if let (Ok(()), Some((media, arrival))) = (&result, next) {
             let (cpu, started) = (thread_cpu_time(), Instant::now());
-            result = self.push_one(session, media, arrival);
+            let (pushed, stages, outputs) = self.push_one(session, media, arrival, split);
+            result = pushed;
             let cpu = thread_cpu_time().saturating_sub(cpu);
             // Its share is judged on the time it held the worker: that is
             // what the others wait for, and a stage that sleeps holds it
             // without using the CPU.
             let now = Instant::now();
             let held = now.saturating_duration_since(started);
-            steps.extend(admission.measured(key, cpu, held, now));
+            match outputs {
+                // Split: the picture's cost is reported when it leaves the
+                // chain, unless it ends here.
+                Some(outputs) if !outputs.is_empty() => {
+                    self.hand_on(1, outputs, arrival, stages, cpu, held);
+                }
+                _ => {
+                    steps.extend(admission.measured(key, cpu, held, now));
+                    if !split {
+                        planner.record(&stages);
+                    }
+                }
+            }
         }
-        let mut shed = None;
+        let mut shed = lane_shed;
         for step in steps {
             if let Some(error) = self.take_step(step) {
                 shed = Some(error);
@@ -390,7 +560,29 @@ impl SessionShared {
             }
         }
         if session.stats().dropped_total() != dropped_before {
-            self.report_drops(session);
+            self.report_drops(0, session);
+        }
+        // Warm and dear enough, with no swap waiting for the whole chain:
+        // split it (nothing is in flight while it is whole).
+        // Not when over its share, nor beyond the room the other
+        // sessions leave: split, it would take their workers.
+        let cuts = match self.split_budget {
+            Some(budget)
+                if result.is_ok()
+                    && !finish
+                    && !split
+                    && !swap_waiting
+                    && !self.throttled.load(Ordering::Relaxed) =>
+            {
+                planner
+                    .cuts(budget, self.lanes.len())
+                    .filter(|_| admission.room_beside(key) > (planner.cost() * self.fps).min(1.0))
+            }
+            _ => None,
+        };
+        drop(planner);
+        if let Some(cuts) = cuts {
+            self.split(&mut slot, &cuts);
         }
         match result {
             Err(error) => {
@@ -398,7 +590,230 @@ impl SessionShared {
                 self.end(&mut slot)
             }
             Ok(()) if finish => self.end(&mut slot),
-            Ok(()) => self.reschedule(),
+            Ok(()) => {
+                drop(slot);
+                self.reschedule()
+            }
+        }
+    }
+
+    /// A later lane's turn: its part of the chain on the next item waiting
+    /// in front of it, what comes out handed to the lane after it or, from
+    /// the last, to the owner. Returns whether it has more work.
+    fn lane_turn(self: &Arc<Self>, index: usize) -> bool {
+        let lane = &self.lanes[index];
+        // The parts change only with nothing in flight: while this lane
+        // has an item, they stay.
+        let last = index + 1 >= self.parts.load(Ordering::SeqCst);
+        let (handoff, keyframe, bitrate) = {
+            let mut queue = lane.lock_queue();
+            if self.ended.load(Ordering::SeqCst) {
+                queue.items.clear();
+                queue.scheduled = false;
+                return false;
+            }
+            // A full lane after it: this one waits (the lane after wakes it).
+            let item = if last || self.has_room(index + 1) {
+                queue.items.pop_front()
+            } else {
+                None
+            };
+            let Some(item) = item else {
+                queue.scheduled = false;
+                return false;
+            };
+            (
+                item,
+                std::mem::take(&mut queue.keyframe),
+                queue.bitrate.take(),
+            )
+        };
+        self.wake_before(index);
+        let mut slot = lane.lock_part();
+        let Some(part) = slot.as_mut() else {
+            // The session ended under it.
+            return false;
+        };
+        let dropped_before = part.stats().dropped_total();
+        let mut result = Ok(());
+        if keyframe {
+            result = part.request_keyframe();
+        }
+        if let Some(bits) = bitrate {
+            result = result.and_then(|()| part.set_bitrate(bits));
+        }
+        let Handoff {
+            media,
+            arrival,
+            mut stages,
+            mut cpu,
+            mut held,
+        } = handoff;
+        let mut outputs = Vec::new();
+        if result.is_ok() {
+            let before = stage_times(part);
+            let (cpu_start, started) = (thread_cpu_time(), Instant::now());
+            result = part.push_arrived(media, Some(arrival), &mut |_, _| {}, &mut |media| {
+                outputs.push(media);
+            });
+            cpu += thread_cpu_time().saturating_sub(cpu_start);
+            held += started.elapsed();
+            stages.extend(
+                stage_times(part)
+                    .iter()
+                    .zip(&before)
+                    .map(|(after, before)| after.saturating_sub(*before)),
+            );
+        }
+        let mut upstream_keyframe = false;
+        for event in part.take_events() {
+            match event {
+                SessionEvent::KeyframeNeeded { .. } => {
+                    upstream_keyframe = true;
+                    self.outbox.send(LiveEvent::KeyframeNeeded);
+                }
+            }
+        }
+        let mut steps = None;
+        if last || outputs.is_empty() {
+            let mut refused = 0;
+            for media in outputs {
+                let event = LiveEvent::Output {
+                    media,
+                    latency: arrival.elapsed(),
+                    stages: stages.clone(),
+                };
+                refused += usize::from(self.refused(event));
+            }
+            count_refused(part, refused);
+            steps = self
+                .admission
+                .measured(self.id.0, cpu, held, Instant::now());
+        } else {
+            self.hand_on(index + 1, outputs, arrival, stages, cpu, held);
+        }
+        if part.stats().dropped_total() != dropped_before {
+            self.report_drops(index, part);
+        }
+        drop(slot);
+        if let Err(error) = result {
+            self.outbox.send(LiveEvent::Failed(error));
+            let mut head = self.lanes[0].lock_part();
+            return self.end(&mut head);
+        }
+        if upstream_keyframe {
+            self.ask_upstream_keyframe(index);
+        }
+        if let Some(error) = steps.and_then(|step| self.take_step(step)) {
+            // Lane 0 ends it, with what waits in its backlog counted.
+            self.lock_input().shed = Some(error);
+        }
+        if self.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            // Drained: lane 0 may be waiting to join the parts.
+            self.schedule();
+        } else if upstream_keyframe || self.lock_input().shed.is_some() {
+            self.schedule();
+        }
+        let mut queue = lane.lock_queue();
+        if !queue.items.is_empty() && (last || self.has_room(index + 1)) {
+            true
+        } else {
+            queue.scheduled = false;
+            false
+        }
+    }
+
+    /// Hands what a part put out to lane `to`, and schedules it.
+    fn hand_on(
+        self: &Arc<Self>,
+        to: usize,
+        outputs: Vec<Media>,
+        arrival: Instant,
+        stages: Vec<Duration>,
+        cpu: Duration,
+        held: Duration,
+    ) {
+        self.in_flight.fetch_add(outputs.len(), Ordering::SeqCst);
+        let mut queue = self.lanes[to].lock_queue();
+        for (n, media) in outputs.into_iter().enumerate() {
+            // One input's cost is counted once, with its first output.
+            let (cpu, held) = if n == 0 {
+                (cpu, held)
+            } else {
+                (Duration::ZERO, Duration::ZERO)
+            };
+            queue.items.push_back(Handoff {
+                media,
+                arrival,
+                stages: stages.clone(),
+                cpu,
+                held,
+            });
+        }
+        drop(queue);
+        self.schedule_lane(to);
+    }
+
+    /// A stage in lane `index` needs a keyframe: every lane before it asks
+    /// its stages for one (as a whole chain asks the stages before).
+    fn ask_upstream_keyframe(self: &Arc<Self>, index: usize) {
+        for lane in &self.lanes[1..index] {
+            lane.lock_queue().keyframe = true;
+        }
+        self.lock_input().upstream_keyframe = true;
+    }
+
+    /// Cuts the whole chain in lane 0's `slot` before the stages at
+    /// `cuts`, one part per lane. Nothing is in flight: it was whole.
+    fn split(&self, slot: &mut MutexGuard<'_, Option<Session>>, cuts: &[usize]) {
+        let Some(session) = slot.as_mut() else {
+            return;
+        };
+        if cuts.is_empty() || cuts.len() >= self.lanes.len() {
+            return;
+        }
+        // From the last cut back, so each position is still the chain's.
+        for (lane, &at) in cuts.iter().enumerate().rev() {
+            let part = session.split_off(at);
+            *self.lanes[lane + 1].lock_reported() = part.stats().dropped();
+            *self.lanes[lane + 1].lock_part() = Some(part);
+        }
+        *self.lanes[0].lock_reported() = session.stats().dropped();
+        self.parts.store(cuts.len() + 1, Ordering::SeqCst);
+        log::debug!(
+            "{}: chain split into {} parts before stages {cuts:?}",
+            self.id,
+            cuts.len() + 1
+        );
+    }
+
+    /// Joins the parts back into lane 0's `slot` (nothing is in flight, or
+    /// the session is ending). Controls a later lane had not given its
+    /// stages yet go to the whole chain.
+    fn join_parts(&self, slot: &mut MutexGuard<'_, Option<Session>>, parts: usize) {
+        let mut keyframe = false;
+        let mut bitrate = None;
+        for lane in &self.lanes[1..parts] {
+            let part = lane.lock_part().take();
+            let mut queue = lane.lock_queue();
+            queue.items.clear();
+            keyframe |= std::mem::take(&mut queue.keyframe);
+            bitrate = queue.bitrate.take().or(bitrate);
+            drop(queue);
+            if let (Some(session), Some(part)) = (slot.as_mut(), part) {
+                session.join(part);
+            }
+        }
+        self.parts.store(1, Ordering::SeqCst);
+        self.in_flight.store(0, Ordering::SeqCst);
+        let Some(session) = slot.as_mut() else {
+            return;
+        };
+        *self.lanes[0].lock_reported() = session.stats().dropped();
+        let mut input = self.lock_input();
+        input.keyframe_requested |= keyframe;
+        if input.bitrate.is_none() {
+            input.bitrate = bitrate;
         }
     }
 
@@ -446,12 +861,21 @@ impl SessionShared {
         }
     }
 
-    fn push_one(&self, session: &mut Session, media: Media, arrival: Instant) -> crate::Result<()> {
+    /// Runs one input through `session`: the whole chain, whose outputs
+    /// go to the owner, or (`split`) the first part, whose outputs are
+    /// returned for lane 1. Returns the stage times it took too.
+    fn push_one(
+        &self,
+        session: &mut Session,
+        media: Media,
+        arrival: Instant,
+        split: bool,
+    ) -> (crate::Result<()>, Vec<Duration>, Option<Vec<Media>>) {
         let mut refused = 0;
         let before = stage_times(session);
         let mut outputs = Vec::new();
         let result = session.push_arrived(media, Some(arrival), &mut |_, _| {}, &mut |media| {
-            outputs.push((media, arrival.elapsed()));
+            outputs.push(media);
         });
         // Stage times are known once the input went through the whole
         // chain; the outputs wait for them (microseconds: one push).
@@ -460,24 +884,33 @@ impl SessionShared {
             .zip(&before)
             .map(|(after, before)| after.saturating_sub(*before))
             .collect();
-        for (media, latency) in outputs {
-            let stages = stages.clone();
+        if split {
+            return (result, stages, Some(outputs));
+        }
+        let latency = arrival.elapsed();
+        for media in outputs {
             let event = LiveEvent::Output {
                 media,
                 latency,
-                stages,
+                stages: stages.clone(),
             };
             refused += usize::from(self.refused(event));
         }
         count_refused(session, refused);
-        result
+        (result, stages, None)
     }
 
     /// Switches the session's stages to `to` before the input with `pts`.
     /// A failure to make the new instances is the owner's `SwapFailed`
     /// and the session goes on; an old stage failing in its flush fails
     /// the session (the error is returned).
-    fn swap(&self, session: &mut Session, to: Arc<Pipeline>, pts: i64) -> crate::Result<()> {
+    fn swap(
+        &self,
+        session: &mut Session,
+        to: Arc<Pipeline>,
+        pts: i64,
+        swapped_now: &mut bool,
+    ) -> crate::Result<()> {
         let from = self.current_pipeline();
         let mut refused = 0;
         let stage_count = session.stage_count();
@@ -496,6 +929,7 @@ impl SessionShared {
                     .collect();
                 self.admission.repipeline(self.id.0, to.fingerprint());
                 *self.lock_pipeline() = to;
+                *swapped_now = true;
                 self.outbox.send(LiveEvent::Swapped { stages, pts });
                 Ok(())
             }
@@ -563,12 +997,9 @@ impl SessionShared {
 
     /// Sends a `Dropped` event per reason whose count grew in this turn.
     /// Turns that drop nothing skip this (the totals are compared first).
-    fn report_drops(&self, session: &Session) {
+    fn report_drops(&self, lane: usize, session: &Session) {
         let now = session.stats().dropped();
-        let mut reported = self
-            .reported
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
+        let mut reported = self.lanes[lane].lock_reported();
         for (reason, count) in &now {
             let before = reported.get(reason).copied().unwrap_or(0);
             if *count > before {
@@ -590,17 +1021,16 @@ impl SessionShared {
         }
         self.outbox
             .send(LiveEvent::Failed(crate::Error::Runtime(reason.to_owned())));
-        let mut slot = self
-            .session
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
+        let mut slot = self.lanes[0].lock_part();
         self.end(&mut slot);
     }
 
-    /// After a turn: back in the run queue if there is more to do.
+    /// After lane 0's turn: back in the run queue if there is more it can
+    /// do. Decided under the input lock, which a lane that makes room or
+    /// drains takes before it schedules lane 0, so no wake-up is lost.
     fn reschedule(&self) -> bool {
         let mut input = self.lock_input();
-        if input.has_work() {
+        if self.ready(&input) {
             true
         } else {
             input.scheduled = false;
@@ -608,14 +1038,23 @@ impl SessionShared {
         }
     }
 
-    /// Ends the session: sends `Ended` with its counts, drops the stage
-    /// instances and gives its share of the workers back.
+    /// Ends the session: sends `Ended` with its counts (the parts of a
+    /// split chain joined), drops the stage instances and gives its share
+    /// of the workers back. Lane 0's part is held (`slot`); the later
+    /// lanes' are taken in lane order, after any turn running on them.
     fn end(&self, slot: &mut MutexGuard<'_, Option<Session>>) -> bool {
         let mut input = self.lock_input();
+        if input.ended && slot.is_none() {
+            // Ended already (a lane and lane 0 both saw the end).
+            return false;
+        }
         input.ended = true;
         input.backlog.clear();
         input.scheduled = false;
         drop(input);
+        self.ended.store(true, Ordering::SeqCst);
+        let parts = self.lanes.len();
+        self.join_parts(slot, parts);
         let session = slot.take();
         let stats = session
             .as_ref()

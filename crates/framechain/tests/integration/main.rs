@@ -15,6 +15,7 @@ mod isolation;
 mod limits;
 mod live;
 mod native_encoder;
+mod pipelining;
 mod precompiled;
 mod redact_scale;
 mod stage_names;

@@ -28,6 +28,10 @@ usage: live <scenario> [--key value]...
 scenarios (each prints a table; all loops are bounded):
   one       one paced 1080p30 session of the telemedicine chain
             --repeat 3 --accel both|wasm|native --worst (list the latest pictures)
+            --source 1080|1080high (the Baseline clip, or the High-profile one)
+  throughput one session unpaced, its chain whole and split across workers
+            (pipelining), alternately: pictures a second
+            --source 1080high|1080|720 --accel wasm|native|both --repeat 3
   density   N paced sessions at once, N = 1.. until p99 > 200 ms or drops > 0.1 %,
             single-session throughput, and an admission probe
             --source both|1080|720 --accel both|wasm|native --max-n 8 --seconds 6
@@ -42,7 +46,11 @@ scenarios (each prints a table; all loops are bounded):
             (call_timeout 50 ms), against the same K alone
             --k 2 --repeat 3 --seconds 8
 
-one and density: --queue-depth N (LiveConfig::queue_depth, default 5)
+one and density: --queue-depth N (LiveConfig::queue_depth, default 5),
+--pipeline-above X|off (LiveConfig::pipeline_above, default 0.75: split a
+session's chain across workers past X of its frame interval; off: never),
+--fair-share on|off (off: LiveConfig::fair_share None, for a loaded machine
+whose preemption would count as the session's worker time)
 common: --tmp DIR (generated sources and the compile cache; default
 $TMPDIR/framechain-live-bench), --testdata DIR (default ../shared/testdata
 or $FRAMECHAIN_TESTDATA). Stages from $FRAMECHAIN_STAGE_PATH or target/.";
@@ -67,6 +75,7 @@ fn main() -> ExitCode {
     let result = match scenario.as_str() {
         "one" => one(&opts),
         "density" => density(&opts),
+        "throughput" => throughput(&opts),
         "thousand" => thousand(&opts),
         "memory" => memory(&opts),
         "fairness" => fairness(&opts),
@@ -275,6 +284,14 @@ fn clip_1080p(opts: &Opts) -> PathBuf {
 fn clip(opts: &Opts, engine: &Engine, which: &str) -> Result<Clip, String> {
     let (label, path, fps) = match which {
         "1080" => ("1080p30", clip_1080p(opts), 30.0),
+        // What phones' and cameras' hardware encoders send: CABAC and
+        // B-frames, about 1.5x the decoder's work of the Baseline clip.
+        "1080high" => (
+            "1080p30 High",
+            opts.testdata()
+                .join("h264/throughput/real1080p30_10s_high_6M.264"),
+            30.0,
+        ),
         "720" => (
             "720p30",
             generated(opts, "real720p30_cbp.264", "scale=1280:720", 60, "3M")?,
@@ -705,11 +722,23 @@ impl CpuMeter {
     }
 }
 
-/// The runtime's settings, with `--queue-depth` if given.
+/// The runtime's settings, with `--queue-depth` and `--pipeline-above`
+/// if given.
 fn live_config(opts: &Opts) -> Result<LiveConfig, String> {
     let default = LiveConfig::default();
+    let pipeline_above = match opts.text("pipeline-above", "").as_str() {
+        "" => default.pipeline_above,
+        "off" => None,
+        _ => Some(opts.get("pipeline-above", 0.0)?),
+    };
     Ok(LiveConfig {
         queue_depth: opts.get("queue-depth", default.queue_depth)?,
+        pipeline_above,
+        fair_share: match opts.text("fair-share", "on").as_str() {
+            "on" => default.fair_share,
+            "off" => None,
+            other => return Err(format!("--fair-share on|off, not {other:?}")),
+        },
         ..default
     })
 }
@@ -806,7 +835,7 @@ fn open_past_admission(
 fn one(opts: &Opts) -> Result<(), String> {
     let repeat: usize = opts.get("repeat", 3)?;
     let engine = engine(opts, EngineConfig::default())?;
-    let clip = clip(opts, &engine, "1080")?;
+    let clip = clip(opts, &engine, &opts.text("source", "1080"))?;
     header(&format!(
         "one: one live session, {} paced at {} fps, 300 access units",
         clip.label, clip.fps
@@ -871,14 +900,49 @@ fn one(opts: &Opts) -> Result<(), String> {
 }
 
 /// One session pushing as fast as it can: pictures a second through the
-/// chain on one worker (a session never runs on two at once).
+/// chain on one worker (the session kept whole: the single-session bound
+/// that density is judged against is one worker's).
 fn single_throughput(pipeline: &Arc<Pipeline>, clip: &Clip) -> Result<f64, String> {
-    let runtime = LiveRuntime::new(LiveConfig {
-        queue_depth: clip.units.len() + 1,
-        event_depth: clip.units.len() + 16,
-        ..LiveConfig::default()
-    })
-    .map_err(|e| e.to_string())?;
+    single_throughput_with(
+        pipeline,
+        clip,
+        LiveConfig {
+            queue_depth: clip.units.len() + 1,
+            event_depth: clip.units.len() + 16,
+            pipeline_above: None,
+            ..LiveConfig::default()
+        },
+    )
+}
+
+/// One session unpaced that skips nothing (no late drops, no fair-share
+/// policy), its chain split across workers past `pipeline_above` of the
+/// frame interval (`None`: never).
+fn single_throughput_split(
+    pipeline: &Arc<Pipeline>,
+    clip: &Clip,
+    pipeline_above: Option<f64>,
+) -> Result<f64, String> {
+    single_throughput_with(
+        pipeline,
+        clip,
+        LiveConfig {
+            queue_depth: clip.units.len() + 1,
+            event_depth: clip.units.len() + 16,
+            max_wait: Duration::from_secs(3600),
+            fair_share: None,
+            pipeline_above,
+            ..LiveConfig::default()
+        },
+    )
+}
+
+fn single_throughput_with(
+    pipeline: &Arc<Pipeline>,
+    clip: &Clip,
+    config: LiveConfig,
+) -> Result<f64, String> {
+    let runtime = LiveRuntime::new(config).map_err(|e| e.to_string())?;
     let events = runtime.events().ok_or("the receiver was taken")?;
     let session = open_or_describe(&runtime, pipeline, clip.fps)?;
     let mut feed = Feed::new(session, clip, Instant::now(), clip.units.len());
@@ -893,6 +957,47 @@ fn single_throughput(pipeline: &Arc<Pipeline>, clip: &Clip) -> Result<f64, Strin
         return Err("single session gave no output".to_owned());
     };
     Ok((record.outputs.saturating_sub(1)) as f64 / (last - first).as_secs_f64())
+}
+
+/// One session unpaced, its chain whole and split, alternately in the
+/// same run: pictures a second out, and the process's CPU.
+fn throughput(opts: &Opts) -> Result<(), String> {
+    let repeat: usize = opts.get("repeat", 3)?;
+    let engine = engine(opts, EngineConfig::default())?;
+    let clip = clip(opts, &engine, &opts.text("source", "1080high"))?;
+    header(&format!(
+        "throughput: one live session, {} unpaced, {} access units, whole vs split",
+        clip.label,
+        clip.units.len()
+    ));
+    println!("| variant | run | whole fps | CPU % | split fps | CPU % | split / whole |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for native in opts.accels("wasm")? {
+        let chain = telemedicine(1280, 720, native)?;
+        let pipeline = build(&engine, &chain)?;
+        let mut ratios = Vec::new();
+        for run in 1..=repeat {
+            let cpu = CpuMeter::start();
+            let whole = single_throughput_split(&pipeline, &clip, None)?;
+            let whole_cpu = cpu.percent();
+            let cpu = CpuMeter::start();
+            let split = single_throughput_split(&pipeline, &clip, Some(0.75))?;
+            let split_cpu = cpu.percent();
+            println!(
+                "| {} | {run} | {whole:.1} | {whole_cpu:.0} | {split:.1} | {split_cpu:.0} | {:.2} |",
+                accel_name(native),
+                split / whole
+            );
+            ratios.push(split / whole);
+        }
+        println!(
+            "| {} | median | | | | | {:.2} |",
+            accel_name(native),
+            median(&mut ratios)
+        );
+    }
+    println!("(load average after: {})", loadavg());
+    Ok(())
 }
 
 fn density(opts: &Opts) -> Result<(), String> {
