@@ -249,7 +249,7 @@ pub(crate) async fn room_info(
                 });
             match watcher {
                 Some((_, entry)) => entry,
-                None => return refused,
+                None => return refused.response(),
             }
         }
     };

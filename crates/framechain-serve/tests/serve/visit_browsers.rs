@@ -24,7 +24,8 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::visit_support::{VisitServer, room_json};
+use crate::support::TELEMEDICINE;
+use crate::visit_support::Visit;
 use crate::webdriver::{Session, browser, wait_for};
 
 /// The caption the test signal draws (sync.js) and the telemedicine
@@ -42,14 +43,16 @@ fn a_patient_and_a_clinician_hold_a_visit_with_sound_in_lip_sync_and_the_patient
     };
     let _slot = crate::support::realtime_slot();
     let both_test_signal = std::env::var_os("FRAMECHAIN_VISIT_BOTH_TEST_SIGNAL").is_some();
-    let dir = tempdir();
-    let tone = dir.join("tone.wav");
+    let visit = Visit::start_with(
+        "browsers",
+        r#"[{"room": "visit1", "patient": "p-1", "clinicians": ["d-1"]}]"#,
+        TELEMEDICINE,
+    );
+    let tone = visit.scratch.0.join("tone.wav");
     write_tone_wav(&tone, 440.0, 2.0);
-
-    let server = VisitServer::start(&dir, &[room_json("visit1", "p-1", &["d-1"])]);
-    let base = format!("http://{}", server.http_addr());
-    let patient_token = server.token("p-1", "patient", Some("visit1"));
-    let clinician_token = server.token("d-1", "clinician", Some("visit1"));
+    let base = visit.base();
+    let patient_token = visit.token("p-1", "patient", Some("visit1"));
+    let clinician_token = visit.token("d-1", "clinician", Some("visit1"));
 
     let driver = crate::webdriver::Driver::start(chromedriver);
     // The patient on a phone-sized window; the clinician on a desk.
@@ -188,7 +191,7 @@ fn a_patient_and_a_clinician_hold_a_visit_with_sound_in_lip_sync_and_the_patient
         gone.is_ok(),
         "the clinician still watches a patient who left: {gone:?}"
     );
-    drop(server);
+    drop(visit);
 }
 
 /// The mean colour and luma range of a rectangle of one remote's video.
@@ -224,11 +227,4 @@ fn write_tone_wav(path: &Path, frequency: f64, seconds: f64) {
         wav.extend_from_slice(&value.to_le_bytes());
     }
     std::fs::write(path, wav).unwrap();
-}
-
-fn tempdir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("framechain-visit-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }

@@ -5,101 +5,16 @@
 //! deleting a room, its window closing or the rooms file dropping it ends
 //! its running calls, and the other rooms' calls go on.
 
-use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use framechain_loadgen::{Clip, Endpoint, PublishOptions, Publisher, ViewOptions, Viewer};
-use framechain_serve::identity::tools::{KeyKind, NewKeys, TokenRequest, make_token, new_keys};
+use framechain_serve::identity::tools::{KeyKind, new_keys};
 use framechain_serve::{ServeConfig, Server};
 
 use crate::support::{self, Answer};
-
-/// Cheap enough for several calls at once on two cores.
-const CHAIN: &str = "decode-h264 alignment=access-unit ! encode-h264 bitrate=300k fps=30 gop=30";
-const ADMIN: &str = "admin-token-for-rooms";
-
-/// A folder of this test's files, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(test: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!(
-            "framechain-serve-rooms-{}-{test}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-
-    fn file(&self, name: &str, content: &str) -> PathBuf {
-        let path = self.0.join(name);
-        // Written aside and renamed, as an operator's tools (or a
-        // ConfigMap) replace a file: never read half written.
-        let part = self.0.join(format!("{name}.part"));
-        std::fs::write(&part, content).unwrap();
-        std::fs::rename(&part, &path).unwrap();
-        path
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-/// A server with rooms: a key pair, `rooms` as the rooms file.
-struct Visit {
-    scratch: Scratch,
-    keys: NewKeys,
-    rooms_file: PathBuf,
-    server: Server,
-}
+use crate::visit_support::{ADMIN, CHAIN, Scratch, Visit, now_unix};
 
 impl Visit {
-    fn start(test: &str, rooms: &str) -> Visit {
-        let scratch = Scratch::new(test);
-        let keys = new_keys(&scratch.0.join("keys"), KeyKind::Ed25519).unwrap();
-        let rooms_file = scratch.file("rooms.json", rooms);
-        let mut config = ServeConfig::new(support::pipeline(CHAIN));
-        config.keys = Some(keys.jwks.clone());
-        config.rooms = Some(rooms_file.clone());
-        config.admin_token = Some(ADMIN.to_owned());
-        let server = Server::start(config).expect("server starts");
-        Visit {
-            scratch,
-            keys,
-            rooms_file,
-            server,
-        }
-    }
-
-    fn token(&self, sub: &str, role: &str, room: Option<&str>) -> String {
-        make_token(&TokenRequest {
-            key: self.keys.private.clone(),
-            sub: sub.to_owned(),
-            role: role.to_owned(),
-            room: room.map(str::to_owned),
-            ttl_s: 600,
-            audience: "framechain".to_owned(),
-            kid: None,
-            now_unix: now_unix(),
-        })
-        .unwrap()
-    }
-
-    fn base(&self) -> String {
-        format!("http://{}", self.server.http_addr())
-    }
-
     /// `sub` publishes in `room` (the clip, until stopped).
     fn publish(&self, room: &str, token: &str) -> Result<Publisher, framechain_loadgen::Error> {
         Publisher::start(

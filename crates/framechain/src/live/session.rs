@@ -331,9 +331,11 @@ impl SessionShared {
             shared: self.clone(),
             lane,
         });
-        if !self.scheduler.enqueue(turn) {
-            self.end_from_outside("the live runtime has shut down");
-        }
+        // Refused only while the runtime shuts down. Not ended here: this
+        // runs inside another lane's turn, which holds that lane's part
+        // (lane 0's, when it hands on), and ending locks every part. The
+        // runtime's drop ends each session once its workers have stopped.
+        let _ = self.scheduler.enqueue(turn);
     }
 
     /// Lane `lane` took an item: the lane before it may have been waiting

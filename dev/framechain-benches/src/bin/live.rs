@@ -47,8 +47,8 @@ scenarios (each prints a table; all loops are bounded):
             --k 2 --repeat 3 --seconds 8
 
 one and density: --queue-depth N (LiveConfig::queue_depth, default 5),
---pipeline-above X|off (LiveConfig::pipeline_above, default 0.75: split a
-session's chain across workers past X of its frame interval; off: never),
+--pipeline-above X|off (LiveConfig::pipeline_above, default off: split a
+session's chain across workers past X of its frame interval, e.g. 0.75),
 --fair-share on|off (off: LiveConfig::fair_share None, for a loaded machine
 whose preemption would count as the session's worker time)
 common: --tmp DIR (generated sources and the compile cache; default
