@@ -311,6 +311,8 @@ fn only_a_session_dearer_than_its_budget_is_split_once_warm() {
         queue_depth: 1000,
         max_wait: Duration::from_secs(600),
         event_depth: 1000,
+        // The suggested setting (off by default).
+        pipeline_above: Some(0.75),
         ..LiveConfig::default()
     })
     .unwrap();
