@@ -281,7 +281,7 @@ pub(crate) async fn room_info(
             serde_json::json!({
                 "id": id,
                 "role": role,
-                "publishing": publishers.iter().any(|p| *p == id),
+                "publishing": publishers.contains(&id),
                 "video": video,
             })
         })
