@@ -313,9 +313,11 @@ impl SessionShared {
             shared: self.clone(),
             lane: 0,
         });
-        if !self.scheduler.enqueue(turn) {
-            self.end_from_outside("the live runtime has shut down");
-        }
+        // Refused only while the runtime shuts down; its drop ends every
+        // session once the workers have stopped. Not ended here: a later
+        // lane's turn wakes lane 0 through this, holding its own part,
+        // which ending would lock again.
+        let _ = self.scheduler.enqueue(turn);
     }
 
     /// Puts lane `lane` (after the first) in the run queue unless it is
