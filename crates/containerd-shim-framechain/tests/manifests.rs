@@ -555,7 +555,7 @@ fn the_visit_manifests_hold_the_default_policy_rooms_and_public_keys() {
     let visits = yaml(&repo_file("deploy/k3s/serve-visits.yaml"));
     assert_eq!(
         visits["data"]["visit.rego"].as_str().expect("visit.rego"),
-        repo_file("crates/framechain-serve/policy/visit.rego"),
+        repo_file("crates/framechain-identity/policy/visit.rego"),
         "the ConfigMap's policy is the default policy"
     );
     let rooms: Value =

@@ -47,7 +47,8 @@ mod front_door;
 #[doc(hidden)]
 pub mod fuzzing;
 mod http;
-pub mod identity;
+/// Who may join (the `framechain-identity` crate): tokens, keys, the policy.
+pub use framechain_identity as identity;
 mod metrics;
 mod offer;
 mod pages;

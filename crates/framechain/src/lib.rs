@@ -64,7 +64,8 @@ mod stage;
 mod stage_state;
 mod stats;
 mod stderr;
-pub mod text;
+/// Text from outside the host made safe to show (the `framechain-text` crate).
+pub use framechain_text as text;
 
 pub use artifacts::{DEFAULT_MAX_COMPONENT_BYTES, TrustedPrecompiled, file_kind};
 pub use bindings::types::{

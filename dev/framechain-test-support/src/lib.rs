@@ -9,7 +9,9 @@
 //!   their absence fails the test;
 //! - where the built stage components are ([`stage_dirs`], [`stage_path`]):
 //!   `$FRAMECHAIN_STAGE_PATH`, else `target/stages` and
-//!   `target/test-stages`, where `cargo xtask stages` puts them.
+//!   `target/test-stages`, where `cargo xtask stages` puts them;
+//! - real Redis and PostgreSQL servers on loopback ports of a test's own
+//!   ([`services`]), for the centre's tests.
 //!
 //! It has no dependencies and uses only `std`, so the stage crates (built
 //! for `wasm32-wasip2`, tested natively) take it as a dev-dependency as the
@@ -25,6 +27,8 @@
 //! ```
 
 #![deny(missing_docs)]
+
+pub mod services;
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};

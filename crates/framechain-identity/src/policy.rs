@@ -16,7 +16,7 @@ use super::file_watch::{Stamp, Watch};
 use super::{IdentityError, one_line};
 
 /// The default policy: the clinic's rules (docs/visits.md).
-pub(crate) const DEFAULT_POLICY: &str = include_str!("../../policy/visit.rego");
+pub const DEFAULT_POLICY: &str = include_str!("../policy/visit.rego");
 /// The rule whose value is the decision.
 const ALLOW_RULE: &str = "data.framechain.allow";
 /// The rule a policy may give a denial's reason with.
@@ -39,14 +39,14 @@ pub struct Decision {
 
 /// A compiled policy and, when it came from a file, that file's watch.
 /// `Send + Sync`: one for all the HTTP handlers.
-pub(crate) struct Policy {
+pub struct Policy {
     engine: RwLock<Arc<regorus::Engine>>,
     watch: Option<Watch>,
 }
 
 impl Policy {
     /// The default policy (`policy/visit.rego`), built in.
-    pub(crate) fn default_policy() -> Policy {
+    pub fn default_policy() -> Policy {
         let engine = compile(DEFAULT_POLICY, "the default policy")
             .expect("the default policy compiles (checked by its tests)");
         Policy {
@@ -57,12 +57,12 @@ impl Policy {
 
     /// The policy of `path`; one that does not compile is an error naming
     /// the file and the compiler's message.
-    pub(crate) fn load(path: &Path) -> Result<Policy, IdentityError> {
+    pub fn load(path: &Path) -> Result<Policy, IdentityError> {
         Policy::load_watching(path, RELOAD_INTERVAL)
     }
 
     /// [`Policy::load`], looking at the file every `interval` (tests).
-    pub(crate) fn load_watching(path: &Path, interval: Duration) -> Result<Policy, IdentityError> {
+    pub fn load_watching(path: &Path, interval: Duration) -> Result<Policy, IdentityError> {
         let stamp = Stamp::of(path);
         let engine = compile_file(path)?;
         Ok(Policy {
@@ -75,7 +75,7 @@ impl Policy {
     /// compile leaves the old one in force; the error is returned (and
     /// logged). The default policy has nothing to reload.
     #[allow(dead_code)] // called on SIGHUP by the server's wiring (`rooms`)
-    pub(crate) fn reload(&self) -> Result<(), IdentityError> {
+    pub fn reload(&self) -> Result<(), IdentityError> {
         let Some(watch) = &self.watch else {
             return Ok(());
         };
@@ -108,7 +108,7 @@ impl Policy {
 
     /// The policy's decision on `input` (the document of docs/visits.md).
     /// Deny unless the policy's `allow` is `true`.
-    pub(crate) fn decide(&self, input: &serde_json::Value) -> Decision {
+    pub fn decide(&self, input: &serde_json::Value) -> Decision {
         let mut engine = (*self.current()).clone();
         let input = match regorus::Value::from_json_str(&input.to_string()) {
             Ok(input) => input,
@@ -169,7 +169,7 @@ fn compile_file(path: &Path) -> Result<regorus::Engine, IdentityError> {
 /// A prepared engine for `text`: parsed, and evaluated once on an empty
 /// input so that errors the parser does not see (an unknown function, a
 /// missing `allow` rule) show now, and clones start prepared.
-pub(crate) fn compile(text: &str, name: &str) -> Result<regorus::Engine, IdentityError> {
+pub fn compile(text: &str, name: &str) -> Result<regorus::Engine, IdentityError> {
     let error = |reason: String| IdentityError::Policy {
         source_name: name.to_owned(),
         reason: one_line(&reason, 600),

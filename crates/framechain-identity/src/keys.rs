@@ -52,8 +52,9 @@ impl KeyKind {
 }
 
 /// A private key that signs tokens.
-pub(crate) struct SigningKey {
-    pub(crate) kind: KeyKind,
+pub struct SigningKey {
+    /// Which algorithm the key signs with.
+    pub kind: KeyKind,
     /// PKCS#8 DER.
     pkcs8: Vec<u8>,
     /// The public key: Ed25519's 32 bytes or P-256's uncompressed point.
@@ -62,7 +63,7 @@ pub(crate) struct SigningKey {
 
 impl SigningKey {
     /// A new random key.
-    pub(crate) fn generate(kind: KeyKind) -> Result<SigningKey, IdentityError> {
+    pub fn generate(kind: KeyKind) -> Result<SigningKey, IdentityError> {
         let rng = SystemRandom::new();
         let failed = |_| IdentityError::Token("the system's random source failed".into());
         let pkcs8 = match kind {
@@ -75,7 +76,7 @@ impl SigningKey {
     }
 
     /// The key of a PKCS#8 PEM file (`BEGIN PRIVATE KEY`).
-    pub(crate) fn read_pem(path: &Path) -> Result<SigningKey, IdentityError> {
+    pub fn read_pem(path: &Path) -> Result<SigningKey, IdentityError> {
         let refused = |reason: &str| IdentityError::PrivateKey {
             path: path.to_owned(),
             reason: reason.to_owned(),
@@ -123,12 +124,12 @@ impl SigningKey {
     }
 
     /// The private key as PKCS#8 PEM.
-    pub(crate) fn private_pem(&self) -> String {
+    pub fn private_pem(&self) -> String {
         pem::encode(&pem::Pem::new("PRIVATE KEY", self.pkcs8.clone()))
     }
 
     /// The public key as SubjectPublicKeyInfo PEM.
-    pub(crate) fn public_pem(&self) -> String {
+    pub fn public_pem(&self) -> String {
         let prefix: &[u8] = match self.kind {
             KeyKind::Ed25519 => &ED25519_SPKI_PREFIX,
             KeyKind::P256 => &P256_SPKI_PREFIX,
@@ -154,7 +155,7 @@ impl SigningKey {
     }
 
     /// The key's RFC 7638 thumbprint (SHA-256, base64url): its `kid`.
-    pub(crate) fn thumbprint(&self) -> String {
+    pub fn thumbprint(&self) -> String {
         // serde_json's maps are ordered by key, which is RFC 7638's order,
         // and print no whitespace.
         let canonical = self.thumbprint_members().to_string();
@@ -162,7 +163,7 @@ impl SigningKey {
     }
 
     /// The public key as a JWK with `kid`, `use` and `alg`.
-    pub(crate) fn public_jwk(&self, kid: &str) -> serde_json::Value {
+    pub fn public_jwk(&self, kid: &str) -> serde_json::Value {
         let mut jwk = self.thumbprint_members();
         let object = jwk.as_object_mut().expect("an object");
         object.insert("kid".into(), kid.into());
@@ -172,11 +173,7 @@ impl SigningKey {
     }
 
     /// `claims` signed as a JWT whose header names `kid`.
-    pub(crate) fn sign(
-        &self,
-        claims: &serde_json::Value,
-        kid: &str,
-    ) -> Result<String, IdentityError> {
+    pub fn sign(&self, claims: &serde_json::Value, kid: &str) -> Result<String, IdentityError> {
         let (algorithm, key) = match self.kind {
             KeyKind::Ed25519 => (Algorithm::EdDSA, EncodingKey::from_ed_der(&self.pkcs8)),
             KeyKind::P256 => (Algorithm::ES256, EncodingKey::from_ec_der(&self.pkcs8)),

@@ -22,9 +22,9 @@ use super::jwks::{KeySet, NoKey};
 
 /// Longest token taken, in bytes (without `Bearer `). Identity providers'
 /// tokens are well under 2 KiB; this is checked before any decoding.
-pub(crate) const MAX_TOKEN_BYTES: usize = 8 * 1024;
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 /// How far a token's `exp` and `nbf` may be off the server's clock.
-pub(crate) const LEEWAY_S: u64 = 30;
+pub const LEEWAY_S: u64 = 30;
 /// Longest `sub`, `role` or `room` taken, in bytes.
 const MAX_CLAIM_BYTES: usize = 256;
 /// How often the key file is looked at for a change.
@@ -32,7 +32,7 @@ const RELOAD_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Who a verified token says its holder is.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Claims {
+pub struct Claims {
     /// The participant's id (`sub`).
     pub sub: String,
     /// The participant's role (`role`), e.g. `patient`, `clinician`.
@@ -46,7 +46,7 @@ pub(crate) struct Claims {
 /// Why a token is refused. Every variant answers `401`, and its one-line
 /// text never quotes the token or any part of it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum TokenRefused {
+pub enum TokenRefused {
     /// No `Authorization` header.
     #[error("no token: send Authorization: Bearer JWT")]
     Missing,
@@ -116,7 +116,7 @@ struct RawClaims {
 /// (`--audience`). The file is looked at for a change at most once a
 /// second; a new version that is not a usable key set keeps the old keys
 /// and logs one line. `Send + Sync`: one for all the HTTP handlers.
-pub(crate) struct Verifier {
+pub struct Verifier {
     audience: String,
     keys: RwLock<Arc<KeySet>>,
     watch: Watch,
@@ -124,12 +124,12 @@ pub(crate) struct Verifier {
 
 impl Verifier {
     /// Reads the key file; an unusable file is an error naming it.
-    pub(crate) fn load(keys: &Path, audience: &str) -> Result<Verifier, IdentityError> {
+    pub fn load(keys: &Path, audience: &str) -> Result<Verifier, IdentityError> {
         Verifier::load_watching(keys, audience, RELOAD_INTERVAL)
     }
 
     /// [`Verifier::load`], looking at the file every `interval` (tests).
-    pub(crate) fn load_watching(
+    pub fn load_watching(
         keys: &Path,
         audience: &str,
         interval: Duration,
@@ -146,7 +146,7 @@ impl Verifier {
     /// Reads the key file again now (SIGHUP). On an error the old keys
     /// stay and the error is returned (and logged).
     #[allow(dead_code)] // called on SIGHUP by the server's wiring (`rooms`)
-    pub(crate) fn reload(&self) -> Result<(), IdentityError> {
+    pub fn reload(&self) -> Result<(), IdentityError> {
         let stamp = Stamp::of(self.watch.path());
         self.watch.mark_tried(stamp);
         self.load_now()
@@ -179,7 +179,7 @@ impl Verifier {
 
     /// Who the `Authorization` header's token says its holder is, at
     /// `now_unix` (seconds).
-    pub(crate) fn verify(
+    pub fn verify(
         &self,
         authorization: Option<&[u8]>,
         now_unix: u64,

@@ -1,4 +1,7 @@
-//! Who may join: the clinic's identity provider and its policy.
+//! Who may join: the clinic's identity provider and its policy. `serve`
+//! checks every room request with it; the centre (`framechain center`)
+//! checks the same tokens before it redirects, and signs its placement
+//! tickets with a [`SigningKey`].
 //!
 //! - `jwt`: an `Authorization: Bearer JWT` header becomes [`Claims`], or a
 //!   [`TokenRefused`] whose one line never quotes the token;
@@ -14,6 +17,8 @@
 //! [`Verifier::verify`] who the caller is and [`Policy::decide`] whether
 //! they may.
 
+#![deny(missing_docs)]
+
 mod file_watch;
 mod jwks;
 mod jwt;
@@ -26,11 +31,9 @@ mod tests;
 
 use std::path::PathBuf;
 
-#[allow(unused_imports)] // used by the routes (`rooms`)
-pub(crate) use jwt::{Claims, TokenRefused, Verifier};
-pub use policy::Decision;
-#[allow(unused_imports)] // used by the routes (`rooms`)
-pub(crate) use policy::Policy;
+pub use jwt::{Claims, LEEWAY_S, MAX_TOKEN_BYTES, TokenRefused, Verifier};
+pub use keys::{KeyKind, SigningKey};
+pub use policy::{DEFAULT_POLICY, Decision, Policy};
 
 /// Why keys, a policy or a token could not be loaded or made: one line,
 /// naming the file.
@@ -86,5 +89,5 @@ pub enum IdentityError {
 /// or a library's message may span lines.
 fn one_line(text: &str, max: usize) -> String {
     let joined = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    framechain::text::untrusted(&joined, max)
+    framechain_text::untrusted(&joined, max)
 }
