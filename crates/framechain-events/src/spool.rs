@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::chain::{GENESIS, Sealed, link_hash};
+use crate::chain::{GENESIS, Sealed};
 
 /// Largest payload of one frame. The event log cuts every text field to
 /// [`crate::event::MAX_FIELD_CHARS`], so real records are a few hundred
@@ -478,7 +478,7 @@ impl Spool {
                     }
                     // The chunk ended inside a frame: read on from there.
                     Frame::Incomplete => break,
-                    Frame::Bad(reason) => {
+                    Frame::Bad { reason, .. } => {
                         return Err(corrupt(
                             &segment.path,
                             format!("offset {}: {reason}", at.offset + used as u64),
@@ -588,8 +588,12 @@ enum Frame {
     Record(SpooledRecord, usize),
     /// The bytes end inside a frame.
     Incomplete,
-    /// A frame that cannot be a record.
-    Bad(String),
+    /// A frame that cannot be a record, and its whole length when its
+    /// header was believable.
+    Bad {
+        reason: String,
+        frame_len: Option<usize>,
+    },
 }
 
 fn decode_frame(bytes: &[u8]) -> Frame {
@@ -599,13 +603,19 @@ fn decode_frame(bytes: &[u8]) -> Frame {
     let len = u32::from_le_bytes(bytes[0..4].try_into().expect("4 bytes")) as usize;
     let crc = u32::from_le_bytes(bytes[4..8].try_into().expect("4 bytes"));
     if !(PAYLOAD_HEADER..=MAX_RECORD_BYTES).contains(&len) {
-        return Frame::Bad(format!("frame length {len} is out of bounds"));
+        return Frame::Bad {
+            reason: format!("frame length {len} is out of bounds"),
+            frame_len: None,
+        };
     }
     let Some(payload) = bytes.get(FRAME_HEADER..FRAME_HEADER + len) else {
         return Frame::Incomplete;
     };
     if crc32fast::hash(payload) != crc {
-        return Frame::Bad("CRC mismatch".to_owned());
+        return Frame::Bad {
+            reason: "CRC mismatch".to_owned(),
+            frame_len: Some(FRAME_HEADER + len),
+        };
     }
     let seq = u64::from_le_bytes(payload[0..8].try_into().expect("8 bytes"));
     let id = Uuid::from_bytes(payload[8..24].try_into().expect("16 bytes"));
@@ -615,7 +625,10 @@ fn decode_frame(bytes: &[u8]) -> Frame {
         text(88..152),
         text(PAYLOAD_HEADER..payload.len()),
     ) else {
-        return Frame::Bad("text that is not UTF-8".to_owned());
+        return Frame::Bad {
+            reason: "text that is not UTF-8".to_owned(),
+            frame_len: Some(FRAME_HEADER + len),
+        };
     };
     Frame::Record(
         SpooledRecord {
@@ -646,7 +659,13 @@ struct Scan {
 }
 
 /// Reads a whole segment and checks every frame, its CRC, its hash link
-/// and its `seq`. In the last segment, a bad or torn tail is cut off.
+/// and its `seq`. In the last segment, a torn last frame is cut off.
+///
+/// Appends are one frame each, fsynced before the next begins, so a crash
+/// can tear only the file's last frame: bytes too few for the frame its
+/// header announces, or exactly its length with content that fails the
+/// CRC. A bad frame with more bytes after it, or a whole frame that breaks
+/// the chain, is damage, never cut.
 fn scan_segment(path: &Path, first_seq: u64, is_last: bool) -> Result<Scan, SpoolError> {
     let bytes = fs::read(path).map_err(io_error(path))?;
     let mut records: Vec<Scanned> = Vec::new();
@@ -655,22 +674,18 @@ fn scan_segment(path: &Path, first_seq: u64, is_last: bool) -> Result<Scan, Spoo
         if offset == bytes.len() {
             break None;
         }
-        let reason = match decode_frame(&bytes[offset..]) {
+        let left = bytes.len() - offset;
+        let (reason, torn) = match decode_frame(&bytes[offset..]) {
             Frame::Record(record, len) => {
                 let expected_seq = first_seq + records.len() as u64;
                 let follows = records
                     .last()
                     .is_none_or(|before| before.hash == record.sealed.prev_hash);
                 if record.seq != expected_seq {
-                    Some(format!(
-                        "seq {} where {expected_seq} was expected",
-                        record.seq
-                    ))
-                } else if !follows
-                    || link_hash(&record.sealed.prev_hash, &record.sealed.body)
-                        != record.sealed.hash
-                {
-                    Some(format!("seq {} breaks the hash chain", record.seq))
+                    let reason = format!("seq {} where {expected_seq} was expected", record.seq);
+                    (reason, false)
+                } else if !follows || !record.sealed.is_intact() {
+                    (format!("seq {} breaks the hash chain", record.seq), false)
                 } else {
                     records.push(Scanned {
                         seq: record.seq,
@@ -679,18 +694,23 @@ fn scan_segment(path: &Path, first_seq: u64, is_last: bool) -> Result<Scan, Spoo
                         hash: record.sealed.hash,
                     });
                     offset += len;
-                    None
+                    continue;
                 }
             }
-            Frame::Incomplete => Some("a frame cut short".to_owned()),
-            Frame::Bad(reason) => Some(reason),
+            Frame::Incomplete => ("a frame cut short".to_owned(), true),
+            Frame::Bad {
+                reason,
+                frame_len: Some(len),
+            } => (reason, left == len),
+            Frame::Bad {
+                reason,
+                frame_len: None,
+            } => (reason, left < FRAME_HEADER + MAX_RECORD_BYTES),
         };
-        if reason.is_some() {
-            break reason;
-        }
+        break Some((reason, torn));
     };
-    if let Some(reason) = bad {
-        if !is_last {
+    if let Some((reason, torn)) = bad {
+        if !(is_last && torn) {
             return Err(corrupt(path, format!("offset {offset}: {reason}")));
         }
         log::warn!(

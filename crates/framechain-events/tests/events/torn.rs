@@ -46,6 +46,10 @@ fn a_torn_tail_is_cut_off_at_open() {
     assert_eq!(log.chain(), chain);
     assert_eq!(log.pending(), 4, "the torn record is gone, the rest kept");
     ids.push(log.record(None, None, joined(5)).unwrap());
+    // The cut is on disk: the old segment, no longer the last, opens clean.
+    drop(log);
+    let log = EventLog::open(&dir, 1 << 20, "pod-a").unwrap();
+    assert_eq!(log.pending(), 5);
 
     let redis = RedisServer::start();
     let rt = runtime();
@@ -83,5 +87,46 @@ fn damage_before_the_tail_is_an_error_not_a_cut() {
     assert!(matches!(error, SpoolError::Corrupt { .. }), "{error}");
     let line = error.to_string();
     assert!(line.contains("CRC") && !line.contains('\n'), "{line}");
+    fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_last_record_that_fails_its_crc_is_cut_but_one_with_records_after_it_is_damage() {
+    let dir = temp_folder("framechain-events-crc");
+    let log = EventLog::open(&dir, 1 << 20, "pod-a").unwrap();
+    let frame_starts: Vec<u64> = (0..3)
+        .map(|n| {
+            let before = log.spool_bytes();
+            log.record(None, None, joined(n)).unwrap();
+            before
+        })
+        .collect();
+    drop(log);
+    let segment = segments(&dir).pop().unwrap();
+
+    // The last frame's body half reached the disk: same length, bad CRC.
+    let mut bytes = fs::read(&segment).unwrap();
+    let at = bytes.len() - 10;
+    bytes[at] ^= 0x20;
+    fs::write(&segment, &bytes).unwrap();
+    let log = EventLog::open(&dir, 1 << 20, "pod-a").unwrap();
+    assert_eq!(log.pending(), 2, "the torn last record is cut");
+    assert_eq!(log.spool_bytes(), frame_starts[2]);
+    drop(log);
+    fs::remove_dir_all(&dir).unwrap();
+
+    // A new spool whose first frame is bad with whole records after it:
+    // not a tear.
+    let log = EventLog::open(&dir, 1 << 20, "pod-a").unwrap();
+    for n in 0..3 {
+        log.record(None, None, joined(n)).unwrap();
+    }
+    drop(log);
+    let segment = segments(&dir).pop().unwrap();
+    let mut bytes = fs::read(&segment).unwrap();
+    bytes[frame_starts[0] as usize + 200] ^= 0x20;
+    fs::write(&segment, &bytes).unwrap();
+    let error = EventLog::open(&dir, 1 << 20, "pod-a").unwrap_err();
+    assert!(matches!(error, SpoolError::Corrupt { .. }), "{error}");
     fs::remove_dir_all(&dir).ok();
 }
