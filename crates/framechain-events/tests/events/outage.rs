@@ -15,7 +15,10 @@ fn records_made_while_redis_is_away_ship_when_it_returns() {
     let log = EventLog::open(&dir, 1 << 20, "pod-a").unwrap();
     let rt = runtime();
     let (stop, stop_rx) = stop_switch();
-    let shipper = rt.block_on(async { log.ship(&redis.url(), stop_rx) });
+    let shipper = {
+        let _in_runtime = rt.enter();
+        log.ship(&redis.url(), stop_rx)
+    };
     let mut ids: Vec<_> = (0..20)
         .map(|n| log.record(None, None, joined(n)).unwrap())
         .collect();

@@ -19,7 +19,10 @@ fn a_restart_on_the_same_folder_continues_the_chain_and_ships_the_rest() {
     let first = EventLog::open(&dir, 1 << 20, "pod-a").unwrap();
     let chain = first.chain();
     let (stop, stop_rx) = stop_switch();
-    let shipper = rt.block_on(async { first.ship(&redis.url(), stop_rx) });
+    let shipper = {
+        let _in_runtime = rt.enter();
+        first.ship(&redis.url(), stop_rx)
+    };
     let mut ids: Vec<_> = (0..10)
         .map(|n| first.record(None, None, joined(n)).unwrap())
         .collect();

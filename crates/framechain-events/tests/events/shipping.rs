@@ -14,7 +14,10 @@ fn records_ship_in_order_once_and_link() {
     let log = EventLog::open(&dir, 1 << 20, "pod-a").unwrap();
     let rt = runtime();
     let (stop, stop_rx) = stop_switch();
-    let shipper = rt.block_on(async { log.ship(&redis.url(), stop_rx) });
+    let shipper = {
+        let _in_runtime = rt.enter();
+        log.ship(&redis.url(), stop_rx)
+    };
 
     // More than one pipeline's worth, some before and some after the
     // shipper is idle.
