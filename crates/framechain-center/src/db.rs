@@ -71,3 +71,37 @@ fn one_line(error: &dyn std::fmt::Display) -> String {
     let joined = text.split_whitespace().collect::<Vec<_>>().join(" ");
     framechain_text::untrusted(&joined, 300)
 }
+
+/// Checks that every migration this centre knows has been applied, for a
+/// centre started without `--migrate` (its role may be too weak to change
+/// the schema): a missing one is a one-line error naming it.
+///
+/// # Errors
+/// [`DbError::Migrate`] naming the first migration not applied, or
+/// [`DbError::Query`].
+pub async fn check_schema(client: &Client) -> Result<(), DbError> {
+    let applied: std::collections::HashSet<i64> = match client
+        .query("SELECT version::bigint FROM refinery_schema_history", &[])
+        .await
+    {
+        Ok(rows) => rows.iter().map(|row| row.get(0)).collect(),
+        // No history table: nothing was ever migrated.
+        Err(error) if error.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => {
+            Default::default()
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let runner = embedded::migrations::runner();
+    let mut wanted: Vec<_> = runner.get_migrations().iter().collect();
+    wanted.sort_by_key(|migration| migration.version());
+    for migration in wanted {
+        if !applied.contains(&i64::from(migration.version())) {
+            return Err(DbError::Migrate(format!(
+                "the schema lacks migration V{}__{}: run the centre once with --migrate, as a role that may change the schema",
+                migration.version(),
+                migration.name()
+            )));
+        }
+    }
+    Ok(())
+}

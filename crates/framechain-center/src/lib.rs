@@ -1,12 +1,36 @@
 //! framechain's centre (docs/center.md): rooms and where each runs, the
 //! edge pods' heartbeats, and the audit trail the pods' events become.
 //!
-//! - [`db`]: PostgreSQL and the schema's migrations.
-//! - [`ingest`]: the pods' events from Redis into the audit trail.
-//! - [`audit`]: reading and verifying the audit trail.
+//! - [`db`]: PostgreSQL and the schema's migrations;
+//! - [`rooms`]: the room object (serve's, plus `labels`);
+//! - [`placement`]: which pod a room goes to (pure, sans-IO);
+//! - [`store`]: rooms, pods and placements in PostgreSQL, placement in one
+//!   transaction under an advisory lock;
+//! - [`pods`]: the pods' heartbeats from Redis, and what the pods read
+//!   back (placements, rooms, ticket keys);
+//! - [`failover`]: the loop that places a dead pod's rooms again;
+//! - [`tickets`]: the placement tickets a redirect carries;
+//! - [`ingest`]: the pods' events from Redis into the audit trail;
+//! - [`audit`]: reading and verifying the audit trail;
+//! - [`http`], [`server`], [`args`]: `framechain center`.
 
 #![deny(missing_docs)]
 
+pub mod args;
 pub mod audit;
+mod clock;
 pub mod db;
+pub mod failover;
+pub mod http;
 pub mod ingest;
+mod page;
+pub mod placement;
+pub mod pods;
+pub mod rooms;
+pub mod server;
+pub mod state;
+pub mod store;
+pub mod tickets;
+
+pub use args::CenterArgs;
+pub use server::{CenterError, CenterSettings, RunningCenter, run, start};

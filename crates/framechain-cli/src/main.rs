@@ -3,6 +3,7 @@
 
 mod audit;
 mod bounded;
+mod center;
 mod check;
 mod identity;
 mod inputs;
@@ -62,6 +63,8 @@ enum Command {
     Package(package::PackageArgs),
     /// Serve a pipeline to WebRTC calls: publishers send with WHIP, viewers watch with WHEP (docs/serve.md).
     Serve(Box<framechain_serve::ServeArgs>),
+    /// Run the centre: rooms, placement on the edge pods and WHIP/WHEP redirects with placement tickets (docs/center.md).
+    Center(Box<framechain_center::CenterArgs>),
     /// Make a new stage crate from the template, outside this repository (docs/authoring.md).
     NewStage(new_stage::NewStageArgs),
     /// Run a stage on synthetic frames against the contract's rules; exit 1 on a violation (docs/authoring.md).
@@ -176,6 +179,7 @@ fn execute(cli: Cli) -> Result<ExitCode, String> {
         Command::Run(args) => run(registry, args),
         Command::Package(args) => package::run(registry, args),
         Command::Serve(args) => serve(registry, &args),
+        Command::Center(args) => center::run(&args),
         Command::NewStage(args) => new_stage::run(args),
         Command::Check(args) => check::run(registry, args),
         Command::Token(args) => identity::token(args),

@@ -3,3 +3,4 @@
 //! part of the centre.
 
 mod audit;
+mod placement;

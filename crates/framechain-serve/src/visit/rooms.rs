@@ -48,6 +48,12 @@ pub(crate) struct RoomSpec {
     /// RFC 3339: no offer is taken after, and running calls end.
     #[serde(default)]
     pub not_after: Option<String>,
+    /// Pod labels the room asks the centre for (`{"region": "eu"}`): the
+    /// centre publishes rooms with it, so it is taken here, and ignored
+    /// (placement is the centre's business).
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub labels: BTreeMap<String, String>,
 }
 
 /// A participant who is neither the patient nor a clinician.
@@ -292,6 +298,12 @@ mod tests {
         assert!(full.open_at(1_796_472_000));
         assert!(!full.open_at(1_796_472_000 + 3600));
         assert_eq!(full.participants().count(), 3);
+        // The centre publishes rooms with the labels they asked it for.
+        let labelled = Room::parse(
+            br#"{"room": "visit1", "patient": "p-1", "clinicians": ["d-1"], "labels": {"region": "eu"}}"#,
+        )
+        .unwrap();
+        assert_eq!(labelled.spec.labels.get("region").map(String::as_str), Some("eu"));
     }
 
     #[test]

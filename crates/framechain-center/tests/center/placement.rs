@@ -1,0 +1,599 @@
+//! Placement, redirects with tickets, failover: a real centre (its HTTP
+//! server, its loop) on a real PostgreSQL and Redis. Pods are registered
+//! by writing their heartbeat keys as a pod does (registrations without
+//! media, as the issue allows for placement).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use framechain_center::{CenterSettings, RunningCenter};
+use framechain_events::PodStatus;
+use framechain_events::pod::{HEARTBEAT_TTL_MS, PLACEMENT_HASH, PODS_SET, ROOMS_HASH, TICKET_KEYS_KEY};
+use framechain_identity::Verifier;
+use framechain_identity::tools::{KeyKind, TokenRequest, make_token, new_keys};
+use framechain_test_support::services::{Postgres, RedisServer, temp_folder};
+
+const ADMIN_TOKEN: &str = "admin-token-0123456789";
+
+/// Unix seconds now.
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn pod(node: &str, capacity: u32, load: u32) -> PodStatus {
+    PodStatus {
+        node: node.into(),
+        address: format!("http://{node}.pods.test:8080"),
+        capacity,
+        load,
+        calls: 0,
+        ready: true,
+        draining: false,
+        labels: BTreeMap::new(),
+        version: "test".into(),
+        time_ms: 0,
+    }
+}
+
+/// PostgreSQL, Redis, the clinic's keys and a centre; pods beat from a task
+/// every 500 ms while they are in `pods`.
+struct World {
+    runtime: tokio::runtime::Runtime,
+    postgres: Postgres,
+    redis: RedisServer,
+    dir: PathBuf,
+    clinic_key: PathBuf,
+    settings: CenterSettings,
+    centers: Vec<RunningCenter>,
+    pods: Arc<Mutex<Vec<PodStatus>>>,
+}
+
+impl World {
+    fn new() -> World {
+        let postgres = Postgres::start();
+        let redis = RedisServer::start();
+        let dir = temp_folder("framechain-center-test");
+        let clinic = new_keys(&dir.join("clinic"), KeyKind::Ed25519).unwrap();
+        let tickets = new_keys(&dir.join("tickets"), KeyKind::P256).unwrap();
+        let admin = dir.join("admin-token");
+        std::fs::write(&admin, ADMIN_TOKEN).unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let settings = CenterSettings {
+            http: "127.0.0.1:0".parse().unwrap(),
+            redis: redis.url(),
+            postgres: postgres.url(),
+            keys: clinic.jwks,
+            audience: "framechain".into(),
+            admin_token_file: admin,
+            ticket_key: Some(tickets.private),
+            rooms: None,
+            name: "center-1".into(),
+            migrate: true,
+        };
+        let pods = Arc::new(Mutex::new(Vec::<PodStatus>::new()));
+        let beating = pods.clone();
+        let url = redis.url();
+        runtime.spawn(async move {
+            let client = redis::Client::open(url).unwrap();
+            let mut connection = None;
+            loop {
+                if connection.is_none() {
+                    connection = client.get_multiplexed_async_connection().await.ok();
+                }
+                let statuses = beating.lock().unwrap().clone();
+                if let Some(connection) = connection.as_mut() {
+                    for status in statuses {
+                        let _: Result<(), _> = redis::pipe()
+                            .cmd("SET")
+                            .arg(PodStatus::key(&status.node))
+                            .arg(serde_json::to_string(&status).unwrap())
+                            .arg("PX")
+                            .arg(HEARTBEAT_TTL_MS)
+                            .ignore()
+                            .sadd(PODS_SET, &status.node)
+                            .ignore()
+                            .query_async(connection)
+                            .await;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        });
+        let mut world = World {
+            runtime,
+            postgres,
+            redis,
+            clinic_key: clinic.private,
+            dir,
+            settings,
+            centers: Vec::new(),
+            pods,
+        };
+        world.start_center("center-1");
+        world
+    }
+
+    fn start_center(&mut self, name: &str) -> String {
+        let mut settings = self.settings.clone();
+        settings.name = name.into();
+        let running = self
+            .runtime
+            .block_on(framechain_center::start(settings))
+            .unwrap();
+        let base = format!("http://{}", running.address);
+        self.centers.push(running);
+        base
+    }
+
+    fn base(&self) -> String {
+        format!("http://{}", self.centers[0].address)
+    }
+
+    /// Registers (or updates) pods and waits until they beat.
+    fn beat(&self, pods: &[PodStatus]) {
+        {
+            let mut beating = self.pods.lock().unwrap();
+            for pod in pods {
+                beating.retain(|other| other.node != pod.node);
+                beating.push(pod.clone());
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            let present = pods
+                .iter()
+                .all(|pod| self.redis_get(&PodStatus::key(&pod.node)).as_deref() == Some(&*serde_json::to_string(pod).unwrap()));
+            if present {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("the heartbeats did not land");
+    }
+
+    /// Kills a pod: it beats no more, and its key is deleted.
+    fn kill_pod(&self, node: &str) {
+        self.pods.lock().unwrap().retain(|pod| pod.node != node);
+        // A beat that read the list before may still be writing.
+        std::thread::sleep(Duration::from_millis(600));
+        let _: i64 = self.redis_command(redis::cmd("DEL").arg(PodStatus::key(node)));
+    }
+
+    fn redis_command<T: redis::FromRedisValue>(&self, command: &redis::Cmd) -> T {
+        let url = self.redis.url();
+        self.runtime.block_on(async move {
+            let client = redis::Client::open(url).unwrap();
+            let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+            command.query_async(&mut connection).await.unwrap()
+        })
+    }
+
+    fn redis_get(&self, key: &str) -> Option<String> {
+        self.redis_command(redis::cmd("GET").arg(key))
+    }
+
+    fn token(&self, sub: &str, role: &str, room: Option<&str>) -> String {
+        make_token(&TokenRequest {
+            key: self.clinic_key.clone(),
+            sub: sub.into(),
+            role: role.into(),
+            room: room.map(str::to_owned),
+            ttl_s: 600,
+            audience: "framechain".into(),
+            kid: None,
+            now_unix: now(),
+        })
+        .unwrap()
+    }
+
+    fn add_room(&self, json: &str) -> serde_json::Value {
+        let response = agent()
+            .post(&format!("{}/admin/rooms", self.base()))
+            .set("Authorization", &format!("Bearer {ADMIN_TOKEN}"))
+            .send_string(json)
+            .unwrap();
+        assert!(matches!(response.status(), 200 | 201));
+        serde_json::from_str(&response.into_string().unwrap()).unwrap()
+    }
+
+    fn status(&self) -> serde_json::Value {
+        get_json(&format!("{}/center/status.json", self.base()))
+    }
+
+    /// room → (node, generation, previous node) from the status JSON.
+    fn placements(&self) -> HashMap<String, (String, i64, Option<String>)> {
+        self.status()["rooms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|room| {
+                Some((
+                    room["room"].as_str()?.to_owned(),
+                    (
+                        room["node"].as_str()?.to_owned(),
+                        room["generation"].as_i64()?,
+                        room["previous_node"].as_str().map(str::to_owned),
+                    ),
+                ))
+            })
+            .collect()
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        for running in self.centers.drain(..) {
+            self.runtime.block_on(running.stop());
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = &self.postgres;
+    }
+}
+
+/// An HTTP client that does not follow redirects (the 307 is the answer).
+fn agent() -> ureq::Agent {
+    ureq::AgentBuilder::new()
+        .redirects(0)
+        .timeout(Duration::from_secs(10))
+        .build()
+}
+
+fn get_json(url: &str) -> serde_json::Value {
+    let body = agent().get(url).call().unwrap().into_string().unwrap();
+    serde_json::from_str(&body).unwrap()
+}
+
+/// A POST's status, Location and body, whatever the status.
+fn post(url: &str, token: Option<&str>) -> (u16, Option<String>, String) {
+    let mut request = agent().post(url).set("Content-Type", "application/sdp");
+    if let Some(token) = token {
+        request = request.set("Authorization", &format!("Bearer {token}"));
+    }
+    let response = match request.send_string("v=0\r\n") {
+        Ok(response) | Err(ureq::Error::Status(_, response)) => response,
+        Err(error) => panic!("{url}: {error}"),
+    };
+    let status = response.status();
+    let location = response.header("Location").map(str::to_owned);
+    (status, location, response.into_string().unwrap())
+}
+
+fn room_json(room: &str) -> String {
+    format!(r#"{{"room": "{room}", "patient": "p-1", "clinicians": ["d-1"]}}"#)
+}
+
+fn ticket_claims(ticket: &str) -> serde_json::Value {
+    let payload = ticket.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+#[test]
+fn thirty_rooms_spread_over_three_pods_within_capacity_and_draining_or_full_pods_get_none() {
+    let world = World::new();
+    let mut draining = pod("d-draining", 100, 0);
+    draining.draining = true;
+    let mut unready = pod("e-unready", 100, 0);
+    unready.ready = false;
+    world.beat(&[
+        pod("a", 10, 0),
+        pod("b", 12, 0),
+        pod("c", 15, 0),
+        draining,
+        unready,
+        pod("f-full", 5, 5),
+    ]);
+    for index in 0..30 {
+        let answer = world.add_room(&room_json(&format!("visit-{index:02}")));
+        assert!(answer["node"].is_string(), "{answer}");
+    }
+    let placements = world.placements();
+    assert_eq!(placements.len(), 30);
+    let mut held: HashMap<&str, u32> = HashMap::new();
+    for (node, generation, _) in placements.values() {
+        assert_eq!(*generation, 1);
+        *held.entry(node.as_str()).or_default() += 1;
+    }
+    // Within capacity, on the three pods that take rooms, spread by ratio:
+    // 30 of 37 places, so each is about 81 % full.
+    assert_eq!(held.keys().len(), 3, "{held:?}");
+    for (node, capacity) in [("a", 10), ("b", 12), ("c", 15)] {
+        let count = held[node];
+        assert!(count <= capacity, "{node}: {count} > {capacity}");
+        let ratio = f64::from(count) / f64::from(capacity);
+        assert!((0.7..=0.9).contains(&ratio), "{node}: {count}/{capacity}");
+    }
+    // What the pods read: both hashes, the room object as serve takes it.
+    let in_redis: HashMap<String, String> = world.redis_command(redis::cmd("HGETALL").arg(PLACEMENT_HASH));
+    assert_eq!(in_redis.len(), 30);
+    for (room, (node, _, _)) in &placements {
+        assert_eq!(&in_redis[room], node);
+    }
+    let spec: Option<String> = world.redis_command(redis::cmd("HGET").arg(ROOMS_HASH).arg("visit-07"));
+    let spec: serde_json::Value = serde_json::from_str(&spec.unwrap()).unwrap();
+    assert_eq!(spec["patient"], "p-1");
+    // A further room when every pod is full: 503 at the redirect.
+    world.beat(&[pod("a", 10, 10), pod("b", 12, 12), pod("c", 15, 15)]);
+    let answer = world.add_room(&room_json("visit-overflow"));
+    assert!(answer["node"].is_null(), "{answer}");
+    let token = world.token("p-1", "patient", Some("visit-overflow"));
+    let (status, _, body) = post(&format!("{}/whip/visit-overflow", world.base()), Some(&token));
+    assert_eq!(status, 503, "{body}");
+}
+
+#[test]
+fn a_whip_or_whep_post_is_redirected_to_the_least_loaded_pod_with_a_ticket_bound_to_it() {
+    let world = World::new();
+    world.beat(&[pod("busy", 10, 6), pod("idle", 10, 1)]);
+    world.add_room(&room_json("visit-1"));
+    // The room went to the idle pod when it was added.
+    let token = world.token("p-1", "patient", Some("visit-1"));
+    let started = now();
+    let (status, location, body) = post(&format!("{}/whip/visit-1", world.base()), Some(&token));
+    assert_eq!(status, 307, "{body}");
+    let location = location.unwrap();
+    let prefix = "http://idle.pods.test:8080/whip/visit-1?ticket=";
+    assert!(location.starts_with(prefix), "{location}");
+    let ticket = &location[prefix.len()..];
+    let claims = ticket_claims(ticket);
+    assert_eq!(claims["iss"], "framechain-center");
+    assert_eq!(claims["aud"], "framechain-pod:idle");
+    assert_eq!(claims["sub"], "p-1");
+    assert_eq!(claims["role"], "patient");
+    assert_eq!(claims["room"], "visit-1");
+    assert_eq!(claims["act"], "publish");
+    let iat = claims["iat"].as_u64().unwrap();
+    assert!(iat >= started && iat <= now());
+    assert_eq!(claims["exp"].as_u64().unwrap(), iat + 30);
+    assert!(uuid_like(claims["jti"].as_str().unwrap()));
+    // The pod's check: the ticket keys the centre published (Redis and
+    // HTTP say the same) verify it for this node, and for no other.
+    let published = world.redis_get(TICKET_KEYS_KEY).unwrap();
+    let served = get_json(&format!("{}/center/ticket-keys.json", world.base()));
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&published).unwrap(), served);
+    let keys = world.dir.join("ticket-jwks.json");
+    std::fs::write(&keys, &published).unwrap();
+    let header = format!("Bearer {ticket}");
+    let pod_verifier = Verifier::load(&keys, "framechain-pod:idle").unwrap();
+    let verified = pod_verifier.verify(Some(header.as_bytes()), now()).unwrap();
+    assert_eq!((verified.sub.as_str(), verified.room.as_deref()), ("p-1", Some("visit-1")));
+    let other_pod = Verifier::load(&keys, "framechain-pod:busy").unwrap();
+    assert!(other_pod.verify(Some(header.as_bytes()), now()).is_err());
+    // The clinic's key does not verify tickets: they are the centre's.
+    let clinic = Verifier::load(&world.settings.keys, "framechain-pod:idle").unwrap();
+    assert!(clinic.verify(Some(header.as_bytes()), now()).is_err());
+    // A viewer goes where the room runs, even when that pod is now the
+    // busier one, with a watch ticket.
+    world.beat(&[pod("idle", 10, 9)]);
+    let token = world.token("d-1", "clinician", Some("visit-1"));
+    let (status, location, body) =
+        post(&format!("{}/whep/visit-1/p-1", world.base()), Some(&token));
+    assert_eq!(status, 307, "{body}");
+    let location = location.unwrap();
+    let prefix = "http://idle.pods.test:8080/whep/visit-1/p-1?ticket=";
+    assert!(location.starts_with(prefix), "{location}");
+    let claims = ticket_claims(&location[prefix.len()..]);
+    assert_eq!((claims["act"].as_str(), claims["sub"].as_str()), (Some("watch"), Some("d-1")));
+    // The preflight of a page on another origin.
+    let preflight = agent()
+        .request("OPTIONS", &format!("{}/whip/visit-1", world.base()))
+        .set("Origin", "https://clinic.example")
+        .set("Access-Control-Request-Method", "POST")
+        .call()
+        .unwrap();
+    assert_eq!(preflight.status(), 204);
+    assert_eq!(preflight.header("Access-Control-Allow-Origin"), Some("*"));
+    assert!(preflight.header("Access-Control-Allow-Headers").unwrap().contains("Authorization"));
+}
+
+fn uuid_like(text: &str) -> bool {
+    text.len() == 36 && text.bytes().filter(|&b| b == b'-').count() == 4
+}
+
+#[test]
+fn refusals_are_one_line_401_403_404_and_503() {
+    let world = World::new();
+    world.beat(&[pod("a", 10, 0)]);
+    world.add_room(&room_json("visit-1"));
+    world.add_room(
+        r#"{"room": "visit-eu", "patient": "p-1", "clinicians": ["d-1"], "labels": {"region": "eu"}}"#,
+    );
+    world.add_room(
+        r#"{"room": "visit-old", "patient": "p-1", "clinicians": ["d-1"], "not_after": "2020-01-01T00:00:00Z"}"#,
+    );
+    let base = world.base();
+    let good = world.token("p-1", "patient", None);
+    // 401: none, junk, another key's signature.
+    let other = new_keys(&world.dir.join("other"), KeyKind::Ed25519).unwrap();
+    let forged = make_token(&TokenRequest {
+        key: other.private,
+        sub: "p-1".into(),
+        role: "patient".into(),
+        room: None,
+        ttl_s: 600,
+        audience: "framechain".into(),
+        kid: Some(make_kid(&world)),
+        now_unix: now(),
+    })
+    .unwrap();
+    for token in [None, Some("junk"), Some(forged.as_str())] {
+        let (status, location, body) = post(&format!("{base}/whip/visit-1"), token);
+        assert_eq!(status, 401, "{token:?}: {body}");
+        assert!(location.is_none());
+        assert_eq!(body.lines().count(), 1, "{body}");
+    }
+    // 403: a token for another room; a room whose window has closed.
+    let elsewhere = world.token("p-1", "patient", Some("visit-2"));
+    assert_eq!(post(&format!("{base}/whip/visit-1"), Some(&elsewhere)).0, 403);
+    assert_eq!(post(&format!("{base}/whip/visit-old"), Some(&good)).0, 403);
+    // 404: a room or a participant not known.
+    let (status, _, body) = post(&format!("{base}/whip/visit-none"), Some(&good));
+    assert_eq!((status, body.as_str()), (404, "no such room\n"));
+    assert_eq!(post(&format!("{base}/whep/visit-1/nobody"), Some(&good)).0, 404);
+    // 503: no pod with the room's labels; then no pod at all.
+    let (status, _, body) = post(&format!("{base}/whip/visit-eu"), Some(&good));
+    assert_eq!(status, 503, "{body}");
+    world.kill_pod("a");
+    world.add_room(&room_json("visit-3"));
+    let (status, _, body) = post(&format!("{base}/whip/visit-3"), Some(&good));
+    assert_eq!(status, 503, "{body}");
+    // The admin API wants its token.
+    let refused = agent()
+        .post(&format!("{base}/admin/rooms"))
+        .set("Authorization", "Bearer wrong-token-0123456789")
+        .send_string(&room_json("visit-x"));
+    assert!(matches!(refused, Err(ureq::Error::Status(401, _))));
+}
+
+/// The clinic key's id, so the forged token names a key the centre has.
+fn make_kid(world: &World) -> String {
+    let jwks: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&world.settings.keys).unwrap()).unwrap();
+    jwks["keys"][0]["kid"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn a_dead_pods_rooms_are_placed_again_within_ten_seconds() {
+    let world = World::new();
+    world.beat(&[pod("a", 10, 0), pod("b", 10, 0), pod("c", 10, 0)]);
+    for index in 0..6 {
+        world.add_room(&room_json(&format!("visit-{index}")));
+    }
+    let before = world.placements();
+    let on_a: Vec<String> = before
+        .iter()
+        .filter(|(_, (node, _, _))| node == "a")
+        .map(|(room, _)| room.clone())
+        .collect();
+    assert_eq!(on_a.len(), 2, "{before:?}");
+    let killed = Instant::now();
+    world.kill_pod("a");
+    let deadline = killed + Duration::from_secs(10);
+    let after = loop {
+        let now = world.placements();
+        if on_a.iter().all(|room| now[room].0 != "a") {
+            break now;
+        }
+        assert!(Instant::now() < deadline, "not placed again within 10 s: {now:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    eprintln!("a dead pod's rooms placed again after {:?}", killed.elapsed());
+    for room in &on_a {
+        let (node, generation, previous) = &after[room];
+        assert_ne!(node, "a");
+        assert_eq!(*generation, 2);
+        assert_eq!(previous.as_deref(), Some("a"));
+        let published: Option<String> =
+            world.redis_command(redis::cmd("HGET").arg(PLACEMENT_HASH).arg(room));
+        assert_eq!(published.as_deref(), Some(node.as_str()));
+    }
+    // The others did not move.
+    for (room, placement) in &before {
+        if !on_a.contains(room) {
+            assert_eq!(&after[room], placement);
+        }
+    }
+    // A publisher reconnecting through the centre lands on the new pod.
+    let token = world.token("p-1", "patient", Some(&on_a[0]));
+    let (status, location, _) = post(&format!("{}/whip/{}", world.base(), on_a[0]), Some(&token));
+    assert_eq!(status, 307);
+    let node = &after[&on_a[0]].0;
+    assert!(location.unwrap().starts_with(&format!("http://{node}.pods.test:8080/")));
+}
+
+#[test]
+fn two_centres_racing_never_place_a_room_twice_nor_overfill_a_pod() {
+    let mut world = World::new();
+    let second = world.start_center("center-2");
+    world.beat(&[pod("a", 8, 0), pod("b", 8, 0)]);
+    // Rooms stored without pods' knowledge (a pod-less moment), then
+    // requested through both centres at once.
+    world.kill_pod("a");
+    world.kill_pod("b");
+    let admin = |base: &str, room: &str| {
+        agent()
+            .post(&format!("{base}/admin/rooms"))
+            .set("Authorization", &format!("Bearer {ADMIN_TOKEN}"))
+            .send_string(&room_json(room))
+            .unwrap();
+    };
+    for index in 0..20 {
+        admin(&world.base(), &format!("visit-{index:02}"));
+    }
+    world.beat(&[pod("a", 8, 0), pod("b", 8, 0)]);
+    let bases = [world.base(), second];
+    let tokens: Vec<String> = (0..20)
+        .map(|index| world.token("p-1", "patient", Some(&format!("visit-{index:02}"))))
+        .collect();
+    let answers: Vec<(String, u16, Option<String>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..40)
+            .map(|request| {
+                let base = bases[request % 2].clone();
+                let room = format!("visit-{:02}", request % 20);
+                let token = tokens[request % 20].clone();
+                scope.spawn(move || {
+                    let (status, location, _) = post(&format!("{base}/whip/{room}"), Some(&token));
+                    (room, status, location)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|handle| handle.join().unwrap()).collect()
+    });
+    // Sixteen places: sixteen rooms placed, each on one pod, whichever
+    // centre answered; the other four are refused.
+    let mut node_of: HashMap<String, String> = HashMap::new();
+    for (room, status, location) in &answers {
+        match status {
+            307 => {
+                let node = location.as_ref().unwrap()[7..].split('.').next().unwrap().to_owned();
+                let first = node_of.entry(room.clone()).or_insert(node.clone());
+                assert_eq!(first, &node, "room {room} sent to two pods");
+            }
+            503 => {}
+            other => panic!("{room}: {other}"),
+        }
+    }
+    let placements = world.placements();
+    assert_eq!(placements.len(), 16, "{placements:?}");
+    for (room, node) in &node_of {
+        assert_eq!(&placements[room].0, node);
+    }
+    let mut held: HashMap<&str, u32> = HashMap::new();
+    for (node, _, _) in placements.values() {
+        *held.entry(node.as_str()).or_default() += 1;
+    }
+    assert_eq!(held.get("a"), Some(&8));
+    assert_eq!(held.get("b"), Some(&8));
+}
+
+#[test]
+fn without_migrate_a_centre_on_an_empty_database_says_what_to_do() {
+    let world = World::new();
+    // A fresh database beside the migrated one.
+    world.postgres.psql("CREATE DATABASE empty");
+    let mut settings = world.settings.clone();
+    let (server, _) = settings.postgres.rsplit_once('/').unwrap();
+    settings.postgres = format!("{server}/empty");
+    settings.migrate = false;
+    let error = match world.runtime.block_on(framechain_center::start(settings)) {
+        Ok(_) => panic!("a centre started on an empty database"),
+        Err(error) => error.to_string(),
+    };
+    assert!(error.contains("--migrate"), "{error}");
+    assert_eq!(error.lines().count(), 1);
+    // On the migrated database the check passes.
+    let mut settings = world.settings.clone();
+    settings.migrate = false;
+    let running = world.runtime.block_on(framechain_center::start(settings)).unwrap();
+    world.runtime.block_on(running.stop());
+}
