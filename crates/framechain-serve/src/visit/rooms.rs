@@ -48,6 +48,11 @@ pub(crate) struct RoomSpec {
     /// RFC 3339: no offer is taken after, and running calls end.
     #[serde(default)]
     pub not_after: Option<String>,
+    /// Labels the pod holding the room must carry (`region`: `eu-west`),
+    /// for the centre's placement; a pod takes them and ignores them.
+    #[serde(default)]
+    #[allow(dead_code)] // read by the centre, carried by the pods
+    pub labels: BTreeMap<String, String>,
 }
 
 /// A participant who is neither the patient nor a clinician.
