@@ -1,10 +1,12 @@
 //! Reading the audit trail: who published and who watched
-//! ([`query`]), and whether the rows are still the ones the pods sent
+//! ([`query`]), the calls of the last day ([`calls`]), and whether the rows are still the ones the pods sent
 //! ([`verify`]). The rows are written by [`crate::ingest`].
 
+pub mod calls;
 pub mod query;
 pub mod verify;
 
+pub use calls::{CallView, recent_calls};
 pub use query::{Access, AccessQuery, Since, accesses};
 pub use verify::{Problem, ProblemKind, VerifyReport, verify};
 

@@ -6,6 +6,7 @@ use std::process::{Command, Output};
 
 mod audit;
 mod authoring;
+mod center_failover;
 mod compile_bombs;
 mod hostile;
 mod identity;
