@@ -513,6 +513,14 @@ impl Spool {
                     }
                 }
             }
+            if used == 0 && records.len() < max {
+                // Appends end on frame boundaries and a frame is smaller
+                // than a chunk: the file changed under the spool.
+                return Err(corrupt(
+                    &segment.path,
+                    format!("offset {}: a frame runs past the segment's end", at.offset),
+                ));
+            }
             at.offset += used as u64;
         }
         Ok(Batch { records, end: at })
