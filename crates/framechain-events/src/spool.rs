@@ -199,6 +199,7 @@ impl Spool {
     ///
     /// # Errors
     /// [`SpoolError::Io`] when the folder cannot be read or written,
+    /// [`SpoolError::InUse`] when another spool has it open,
     /// [`SpoolError::Corrupt`] when records other than a torn tail are
     /// damaged or missing.
     pub fn open(dir: &Path, max_bytes: u64) -> Result<Spool, SpoolError> {
