@@ -41,7 +41,13 @@ fn main() {
     runtime.block_on(measure(&postgres, &redis_server, events, pods, batch));
 }
 
-async fn measure(postgres: &Postgres, redis_server: &RedisServer, events: u64, pods: u64, batch: usize) {
+async fn measure(
+    postgres: &Postgres,
+    redis_server: &RedisServer,
+    events: u64,
+    pods: u64,
+    batch: usize,
+) {
     let mut client = db::connect(&postgres.url()).await.expect("connect");
     db::migrate(&mut client).await.expect("migrate");
     let ingest = Ingest::new(IngestSettings {

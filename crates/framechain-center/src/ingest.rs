@@ -205,7 +205,9 @@ impl Ingest {
             .map_err(|error| IngestError::PostgresUrl(one_line(&error)))?;
         if consumer.is_empty()
             || consumer.len() > 128
-            || consumer.chars().any(|c| c.is_whitespace() || c.is_control())
+            || consumer
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
         {
             return Err(IngestError::ConsumerName(framechain_text::untrusted(
                 consumer, 140,
@@ -366,12 +368,9 @@ impl Ingest {
                     "audit ingest: PostgreSQL refused a batch ({}); storing its entries one by one",
                     one_line(&error)
                 );
-                tokio::time::timeout(
-                    timeout * 2,
-                    store::store_one_by_one(postgres, entries),
-                )
-                .await
-                .map_err(|_| Outage::Postgres("PostgreSQL: a batch timed out".into()))??
+                tokio::time::timeout(timeout * 2, store::store_one_by_one(postgres, entries))
+                    .await
+                    .map_err(|_| Outage::Postgres("PostgreSQL: a batch timed out".into()))??
             }
             Ok(Err(error)) => return Err(error.into()),
         };

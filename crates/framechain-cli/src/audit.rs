@@ -54,7 +54,9 @@ pub fn run(args: AuditArgs) -> Result<ExitCode, String> {
         .map_err(|error| format!("cannot start the async runtime: {error}"))?;
     match args.command {
         Some(AuditCommand::Verify { postgres }) => runtime.block_on(verify(&postgres)),
-        None => runtime.block_on(query(args.query)).map(|()| ExitCode::SUCCESS),
+        None => runtime
+            .block_on(query(args.query))
+            .map(|()| ExitCode::SUCCESS),
     }
 }
 
@@ -66,10 +68,7 @@ async fn verify(postgres: &str) -> Result<ExitCode, String> {
         .await
         .map_err(|error| error.to_string())?;
     if report.is_ok() {
-        println!(
-            "ok: {} records in {} chains",
-            report.records, report.chains
-        );
+        println!("ok: {} records in {} chains", report.records, report.chains);
         return Ok(ExitCode::SUCCESS);
     }
     for problem in &report.problems {
@@ -132,7 +131,10 @@ fn print_table(accesses: &[Access]) {
         "DECISION",
     ];
     let cell = |text: Option<&str>, max: usize| -> String {
-        text.map_or_else(|| "-".to_owned(), |text| framechain::text::untrusted(text, max))
+        text.map_or_else(
+            || "-".to_owned(),
+            |text| framechain::text::untrusted(text, max),
+        )
     };
     let rows: Vec<[String; 9]> = accesses
         .iter()

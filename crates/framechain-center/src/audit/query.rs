@@ -201,9 +201,7 @@ pub async fn accesses(
                 address: None,
                 stream: None,
                 pipeline_digest: None,
-                decision: format!(
-                    "{kind}: body is not an event; run framechain audit verify"
-                ),
+                decision: format!("{kind}: body is not an event; run framechain audit verify"),
                 pod: row.try_get(2)?,
                 event: row.try_get(0)?,
             };

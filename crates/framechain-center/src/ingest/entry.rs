@@ -50,7 +50,10 @@ impl StreamEntry {
     }
 
     fn field(&self, name: &str) -> Result<&str, String> {
-        let fields = self.fields.as_ref().ok_or("entry deleted from the stream")?;
+        let fields = self
+            .fields
+            .as_ref()
+            .ok_or("entry deleted from the stream")?;
         let mut found = fields.iter().filter(|(key, _)| key == name.as_bytes());
         let (_, value) = found.next().ok_or_else(|| format!("no field {name}"))?;
         if found.next().is_some() {
@@ -131,7 +134,9 @@ fn check_fields(entry: &StreamEntry) -> Result<Row, String> {
             body.len()
         ));
     }
-    let id: Uuid = id.parse().map_err(|_| "field id is not a UUID".to_owned())?;
+    let id: Uuid = id
+        .parse()
+        .map_err(|_| "field id is not a UUID".to_owned())?;
     let event = Event::parse(body).map_err(|error| error.to_string())?;
     if event.id != id {
         return Err(format!("field id {id} is not the body's id {}", event.id));

@@ -116,8 +116,7 @@ pub(crate) async fn store_one_by_one(
             Err(error) if is_about_the_data(&error) => {
                 let reason = format!("PostgreSQL refused it: {}", one_line(&error));
                 let transaction = client.transaction().await?;
-                let rejected =
-                    insert_rejects(&transaction, &[Reject::new(entry, &reason)]).await?;
+                let rejected = insert_rejects(&transaction, &[Reject::new(entry, &reason)]).await?;
                 transaction.commit().await?;
                 Stored {
                     rejected,

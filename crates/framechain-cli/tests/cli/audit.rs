@@ -34,16 +34,15 @@ fn a_visit(postgres: &Postgres) -> Vec<Uuid> {
             .duration_since(UNIX_EPOCH)
             .unwrap()
             .as_millis() as i64;
-        let joined = |action, role: &str, address: &str, decision: &str| {
-            EventKind::ParticipantJoined {
+        let joined =
+            |action, role: &str, address: &str, decision: &str| EventKind::ParticipantJoined {
                 action,
                 role: role.into(),
                 address: address.into(),
                 stream: "visit1/p-1".into(),
                 pipeline_digest: "sha256:4f2a9c0e7b1d3a5c8e6f0b2d4a6c8e0f".into(),
                 decision: decision.into(),
-            }
-        };
+            };
         let what = [
             (
                 "visit1",
@@ -150,7 +149,11 @@ fn audit_answers_who_published_and_who_watched_a_room() {
     assert!(publisher["time"].as_str().unwrap().ends_with('Z'));
     let watcher = &lines[1];
     assert_eq!(
-        (&watcher["action"], &watcher["participant"], &watcher["role"]),
+        (
+            &watcher["action"],
+            &watcher["participant"],
+            &watcher["role"]
+        ),
         (
             &serde_json::json!("watch"),
             &serde_json::json!("c-1"),
@@ -158,15 +161,32 @@ fn audit_answers_who_published_and_who_watched_a_room() {
         )
     );
     assert_eq!(lines[2]["what"], "refused");
-    assert_eq!(lines[2]["decision"], "403 deny: not a participant of visit1");
+    assert_eq!(
+        lines[2]["decision"],
+        "403 deny: not a participant of visit1"
+    );
     assert_eq!(lines[3]["what"], "left");
 
     // A participant across rooms; a window; the table.
-    let output = framechain(&["audit", "--postgres", &url, "--participant", "c-1", "--json"]);
+    let output = framechain(&[
+        "audit",
+        "--postgres",
+        &url,
+        "--participant",
+        "c-1",
+        "--json",
+    ]);
     assert_eq!(stdout(&output).lines().count(), 3, "{}", stdout(&output));
     let output = framechain(&["audit", "--postgres", &url, "--since", "1h", "--json"]);
     assert_eq!(stdout(&output).lines().count(), 5, "{}", stdout(&output));
-    let output = framechain(&["audit", "--postgres", &url, "--since", "2999-01-01", "--json"]);
+    let output = framechain(&[
+        "audit",
+        "--postgres",
+        &url,
+        "--since",
+        "2999-01-01",
+        "--json",
+    ]);
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(stdout(&output), "");
     let output = framechain(&["audit", "--postgres", &url, "--room", "visit1"]);
@@ -174,7 +194,10 @@ fn audit_answers_who_published_and_who_watched_a_room() {
     let table = stdout(&output);
     let rows: Vec<&str> = table.lines().collect();
     assert_eq!(rows.len(), 5, "{table}");
-    assert!(rows[0].starts_with("TIME") && rows[0].contains("DECISION"), "{table}");
+    assert!(
+        rows[0].starts_with("TIME") && rows[0].contains("DECISION"),
+        "{table}"
+    );
     assert!(
         rows[1].contains("publish") && rows[1].contains("p-1") && rows[1].contains("203.0.113.7"),
         "{table}"
