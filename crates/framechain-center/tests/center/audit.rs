@@ -533,3 +533,60 @@ async fn verify_names_each_altered_and_removed_row_and_the_centre_cannot_rewrite
     assert!(report.problems[1].detail.contains("participant"));
     assert_eq!(report.records, 9);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_killed_mid_batch_stores_what_it_had_read_when_it_comes_back() {
+    let postgres = Postgres::start();
+    let redis_server = RedisServer::start();
+    let client = migrated(&postgres).await;
+    let mut chain = Chain::new("pod-a");
+    let records = chain.records(8);
+    xadd(&redis_server.url(), &records).await;
+    // centre-1 read the entries and was killed before its commit.
+    let mut connection = redis(&redis_server.url()).await;
+    let _: Value = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(EVENTS_STREAM)
+        .arg(CENTER_GROUP)
+        .arg("0")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let _: Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg(CENTER_GROUP)
+        .arg("centre-1")
+        .arg("COUNT")
+        .arg(100)
+        .arg("STREAMS")
+        .arg(EVENTS_STREAM)
+        .arg(">")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(pending(&redis_server.url()).await, 8);
+    // It comes back under the same name; nobody would claim its entries
+    // within this test (claim_idle one minute): it must re-read its own.
+    let settings = IngestSettings {
+        claim_idle: Duration::from_secs(60),
+        ..quick(5)
+    };
+    let (ingest, stop, task) =
+        spawn_ingest(settings, redis_server.url(), postgres.url(), "centre-1");
+    let url = postgres.url();
+    let landed = wait_until(Duration::from_secs(10), || {
+        let url = url.clone();
+        async move { counted(&url).await == Some((8, 8)) }
+    })
+    .await;
+    assert!(landed, "{:?}", ingest.stats());
+    assert!(
+        wait_until(Duration::from_secs(5), || async {
+            pending(&redis_server.url()).await == 0
+        })
+        .await
+    );
+    assert!(verify(&client).await.unwrap().is_ok());
+    let _ = stop.send(());
+    task.await.unwrap();
+}
