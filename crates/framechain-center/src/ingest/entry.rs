@@ -154,12 +154,12 @@ fn check_fields(entry: &StreamEntry) -> Result<Row, String> {
         ("room", event.room.as_ref()),
         ("participant", event.participant.as_ref()),
     ] {
-        if let Some(name) = name {
-            if name.len() > MAX_NAME_BYTES || name.contains('\0') {
-                return Err(format!(
-                    "{what} longer than {MAX_NAME_BYTES} bytes or with NUL"
-                ));
-            }
+        if let Some(name) = name
+            && (name.len() > MAX_NAME_BYTES || name.contains('\0'))
+        {
+            return Err(format!(
+                "{what} longer than {MAX_NAME_BYTES} bytes or with NUL"
+            ));
         }
     }
     Ok(Row {
@@ -214,6 +214,9 @@ pub(crate) fn entries_of_read(reply: Value) -> Result<Vec<StreamEntry>, String> 
 }
 
 /// `XAUTOCLAIM`'s reply: the cursor to go on from and the claimed entries.
+/// Entries that were pending but are no longer in the stream (Redis 7
+/// lists their ids third and drops them from the pending list) come back
+/// without fields, so they are recorded as rejects rather than vanishing.
 pub(crate) fn entries_of_autoclaim(reply: Value) -> Result<(String, Vec<StreamEntry>), String> {
     let Value::Array(mut parts) = reply else {
         return Err("unexpected XAUTOCLAIM reply".to_owned());
@@ -221,7 +224,19 @@ pub(crate) fn entries_of_autoclaim(reply: Value) -> Result<(String, Vec<StreamEn
     if parts.len() < 2 {
         return Err("short XAUTOCLAIM reply".to_owned());
     }
-    let entries = entries_of_list(parts.remove(1))?;
+    let deleted = if parts.len() > 2 {
+        match parts.remove(2) {
+            Value::Array(ids) => ids.into_iter().filter_map(text_of).collect(),
+            _ => Vec::new(),
+        }
+    } else {
+        Vec::new()
+    };
+    let mut entries = entries_of_list(parts.remove(1))?;
+    entries.extend(deleted.into_iter().map(|stream_id| StreamEntry {
+        stream_id,
+        fields: None,
+    }));
     let cursor = text_of(parts.remove(0)).ok_or("XAUTOCLAIM cursor is not text")?;
     Ok((cursor, entries))
 }
@@ -297,6 +312,29 @@ mod tests {
             what: EventKind::PolicyReloaded { digest: "d".into() },
         };
         (event.id, Sealed::new(GENESIS, event.body()))
+    }
+
+    #[test]
+    fn autoclaim_keeps_deleted_entries_as_entries_without_fields() {
+        let bulk = |text: &str| Value::BulkString(text.as_bytes().to_vec());
+        let reply = Value::Array(vec![
+            bulk("0-0"),
+            Value::Array(vec![Value::Array(vec![
+                bulk("5-0"),
+                Value::Array(vec![bulk("id"), bulk("x")]),
+            ])]),
+            Value::Array(vec![bulk("4-0")]),
+        ]);
+        let (cursor, entries) = entries_of_autoclaim(reply).unwrap();
+        assert_eq!(cursor, "0-0");
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[0].fields.as_ref().unwrap().len(), 1);
+        assert_eq!(
+            (entries[1].stream_id.as_str(), &entries[1].fields),
+            ("4-0", &None)
+        );
+        let reject = check(&entries[1]).unwrap_err();
+        assert!(reject.reason.contains("deleted"), "{}", reject.reason);
     }
 
     #[test]
