@@ -402,7 +402,7 @@ fn without_undefined_center_flags(command: &clap::Command, args: &[String]) -> V
     args.iter()
         .filter(|arg| {
             let flag = arg.split('=').next().unwrap_or_default();
-            !(CENTER_FLAGS.contains(&flag) && !defined(flag))
+            !CENTER_FLAGS.contains(&flag) || defined(flag)
         })
         .cloned()
         .collect()
