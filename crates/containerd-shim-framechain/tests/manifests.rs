@@ -1005,8 +1005,13 @@ fn the_centre_runs_two_replicas_in_one_consumer_group() {
         http.ends_with(&format!(":{}", port["containerPort"])),
         "{http}"
     );
-    for probe in ["startupProbe", "livenessProbe", "readinessProbe"] {
-        assert_eq!(container[probe]["tcpSocket"]["port"], "http", "{probe}");
+    for (probe, path) in [
+        ("startupProbe", "/healthz"),
+        ("livenessProbe", "/healthz"),
+        ("readinessProbe", "/readyz"),
+    ] {
+        assert_eq!(container[probe]["httpGet"]["port"], "http", "{probe}");
+        assert_eq!(container[probe]["httpGet"]["path"], path, "{probe}");
     }
     let service = resource("center-service.yaml");
     assert!(selects(
