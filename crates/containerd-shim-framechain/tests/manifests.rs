@@ -402,7 +402,7 @@ fn without_undefined_center_flags(command: &clap::Command, args: &[String]) -> V
     args.iter()
         .filter(|arg| {
             let flag = arg.split('=').next().unwrap_or_default();
-            !(CENTER_FLAGS.contains(&flag) && !defined(flag))
+            !CENTER_FLAGS.contains(&flag) || defined(flag)
         })
         .cloned()
         .collect()
@@ -707,13 +707,31 @@ fn the_visit_manifests_hold_the_default_policy_rooms_and_public_keys() {
     let keys = mounted("identity-keys", "secret", &secret);
     let visit_files = mounted("visits", "configMap", &visits);
     assert!(args.contains(&format!("--keys={}", keys[0])), "{args:?}");
-    for (flag, file) in [("--policy", "visit.rego"), ("--rooms", "rooms.json")] {
-        let path = visit_files
-            .iter()
-            .find(|path| path.ends_with(file))
-            .unwrap();
-        assert!(args.contains(&format!("{flag}={path}")), "{args:?}");
-    }
+    assert!(
+        args.contains(&format!("--policy={}", visit_files[0]))
+            && visit_files[0].ends_with("visit.rego"),
+        "{args:?}"
+    );
+    // With the centre, the rooms are the centre's: serve refuses --rooms
+    // beside --center, and the centre takes the ConfigMap's rooms file.
+    assert!(
+        args.iter().all(|arg| !arg.starts_with("--rooms")),
+        "{args:?}"
+    );
+    let center = resource("center-deployment.yaml");
+    let center_spec = &center["spec"]["template"]["spec"];
+    let center_args = string_args(&center_spec["containers"][0]);
+    let rooms_volume = center_spec["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|volume| volume["configMap"]["name"] == visits["metadata"]["name"])
+        .expect("the centre mounts the visits ConfigMap");
+    assert_eq!(rooms_volume["configMap"]["items"][0]["key"], "rooms.json");
+    assert!(
+        flag(&center_args, "--rooms").is_some_and(|path| path.ends_with("/rooms.json")),
+        "{center_args:?}"
+    );
 }
 
 // The centre (docs/center.md): its Deployment, Redis, PostgreSQL, the
@@ -976,7 +994,12 @@ fn the_centre_runs_two_replicas_in_one_consumer_group() {
                 .iter()
                 .find(|mount| mount["name"] == volume["name"])
                 .expect("every volume is mounted");
-            volume["secret"]["items"]
+            let source = if volume["secret"].is_object() {
+                &volume["secret"]
+            } else {
+                &volume["configMap"]
+            };
+            source["items"]
                 .as_array()
                 .unwrap()
                 .iter()
@@ -990,7 +1013,7 @@ fn the_centre_runs_two_replicas_in_one_consumer_group() {
                 .collect::<Vec<_>>()
         })
         .collect();
-    for option in ["--keys", "--admin-token-file", "--ticket-key"] {
+    for option in ["--keys", "--admin-token-file", "--ticket-key", "--rooms"] {
         let path = flag(&args, option).unwrap();
         assert!(
             mounted.iter().any(|file| file == path),
@@ -1005,8 +1028,13 @@ fn the_centre_runs_two_replicas_in_one_consumer_group() {
         http.ends_with(&format!(":{}", port["containerPort"])),
         "{http}"
     );
-    for probe in ["startupProbe", "livenessProbe", "readinessProbe"] {
-        assert_eq!(container[probe]["tcpSocket"]["port"], "http", "{probe}");
+    for (probe, path) in [
+        ("startupProbe", "/healthz"),
+        ("livenessProbe", "/healthz"),
+        ("readinessProbe", "/readyz"),
+    ] {
+        assert_eq!(container[probe]["httpGet"]["port"], "http", "{probe}");
+        assert_eq!(container[probe]["httpGet"]["path"], path, "{probe}");
     }
     let service = resource("center-service.yaml");
     assert!(selects(
