@@ -22,6 +22,9 @@ const GOODBYE_TIMEOUT: Duration = Duration::from_secs(1);
 /// When `stop` turns `true` (or its sender is dropped) it deletes the
 /// pod's key and ends. A URL that cannot be parsed ends it at once with an
 /// error in the log (check it first with [`crate::ship::check_redis_url`]).
+///
+/// # Panics
+/// When called outside a tokio runtime.
 pub fn heartbeat(
     redis_url: &str,
     status: impl Fn() -> PodStatus + Send + 'static,

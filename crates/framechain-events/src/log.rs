@@ -86,7 +86,9 @@ impl EventLog {
     /// (UUIDv7), the next `seq` of the chain, cuts its text fields to
     /// [`MAX_FIELD_CHARS`] printable characters, seals it after the chain's
     /// last hash and appends it to the spool, fsynced, before returning its
-    /// id. Blocks on the disk: a few milliseconds.
+    /// id. Blocks on the disk: a few milliseconds (one fsync; records
+    /// from several threads take turns), so async callers may prefer
+    /// `spawn_blocking` when joins come in bursts.
     ///
     /// # Errors
     /// [`SpoolError::Full`] when the spool holds as much as it may (Redis

@@ -61,7 +61,10 @@ pub(crate) async fn connect(client: &redis::Client) -> redis::RedisResult<Multip
 /// for at most [`STOP_FLUSH`] and ends. A URL that cannot be parsed ends it
 /// at once with an error in the log (check it first with
 /// [`check_redis_url`]); an unreachable Redis is retried for as long as it
-/// runs, while the spool keeps the records.
+/// runs, while the spool keeps the records. Run one shipper per log.
+///
+/// # Panics
+/// When called outside a tokio runtime.
 pub fn ship(log: EventLog, redis_url: &str, stop: watch::Receiver<bool>) -> JoinHandle<()> {
     let client = redis::Client::open(redis_url);
     tokio::spawn(async move {

@@ -10,6 +10,8 @@
 //!   yet in Redis and the hash just before it), written atomically (temp
 //!   file, fsync, rename, fsync of the folder).
 //!
+//! - `lock`: locked while a process has the spool open.
+//!
 //! A frame is `len: u32 LE | crc32(payload): u32 LE | payload`, and the
 //! payload is `seq: u64 LE | id: 16 bytes | prev_hash: 64 | hash: 64 | body`.
 //! The chain's head (next `seq`, last hash) is the last record on disk, or
@@ -47,6 +49,8 @@ const CURSOR_FILE: &str = "shipped";
 const CURSOR_TEMP: &str = "shipped.tmp";
 /// Most bytes read from a segment at once when peeking.
 const READ_CHUNK: u64 = 1024 * 1024;
+/// The file whose lock says a process has the spool open.
+const LOCK_FILE: &str = "lock";
 
 /// Why the spool cannot do what was asked. Each prints as one line.
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +83,13 @@ pub enum SpoolError {
         path: PathBuf,
         /// What the system said.
         source: std::io::Error,
+    },
+    /// Another process (or another [`Spool`] in this one) has the folder
+    /// open: two pods must not share a spool folder.
+    #[error("event spool {path} is in use by another process: each pod needs its own spool folder")]
+    InUse {
+        /// The lock file.
+        path: PathBuf,
     },
     /// The spool's files are damaged where a crash cannot explain it.
     #[error("event spool is damaged: {path}: {reason}")]
@@ -176,6 +187,9 @@ pub struct Spool {
     /// torn frame that later appends would bury, so none are taken until
     /// the spool is opened again (which cuts it off).
     broken: Option<String>,
+    /// Held (locked) while the spool is open, so a second process on the
+    /// same folder cannot interleave its records into this chain.
+    _lock: File,
 }
 
 impl Spool {
@@ -185,10 +199,23 @@ impl Spool {
     ///
     /// # Errors
     /// [`SpoolError::Io`] when the folder cannot be read or written,
+    /// [`SpoolError::InUse`] when another spool has it open,
     /// [`SpoolError::Corrupt`] when records other than a torn tail are
     /// damaged or missing.
     pub fn open(dir: &Path, max_bytes: u64) -> Result<Spool, SpoolError> {
         fs::create_dir_all(dir).map_err(io_error(dir))?;
+        let lock_path = dir.join(LOCK_FILE);
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io_error(&lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => return Err(SpoolError::InUse { path: lock_path }),
+            Err(fs::TryLockError::Error(error)) => return Err(io_error(&lock_path)(error)),
+        }
         let _ = fs::remove_file(dir.join(CURSOR_TEMP));
         let mut segment_paths = list_segments(dir)?;
         let cursor_path = dir.join(CURSOR_FILE);
@@ -236,6 +263,7 @@ impl Spool {
             active: None,
             bytes: 0,
             broken: None,
+            _lock: lock,
         };
 
         let last_index = segment_paths.len().saturating_sub(1);
@@ -485,6 +513,14 @@ impl Spool {
                         ));
                     }
                 }
+            }
+            if used == 0 && records.len() < max {
+                // Appends end on frame boundaries and a frame is smaller
+                // than a chunk: the file changed under the spool.
+                return Err(corrupt(
+                    &segment.path,
+                    format!("offset {}: a frame runs past the segment's end", at.offset),
+                ));
             }
             at.offset += used as u64;
         }

@@ -94,3 +94,52 @@ fn the_heartbeat_key_lives_with_a_ttl_and_goes_on_stop() {
         assert!(!exists, "a clean stop deletes the key at once");
     });
 }
+
+#[test]
+fn the_heartbeat_comes_back_after_redis_does() {
+    let mut redis = RedisServer::start();
+    let rt = runtime();
+    let (stop, stop_rx) = stop_switch();
+    let key = PodStatus::key("pod-a");
+    let exists = |url: String, key: String| async move {
+        let client = redis::Client::open(url).unwrap();
+        match client.get_multiplexed_async_connection().await {
+            Ok(mut c) => redis::cmd("EXISTS")
+                .arg(&key)
+                .query_async::<bool>(&mut c)
+                .await
+                .unwrap_or(false),
+            Err(_) => false,
+        }
+    };
+    let beating = {
+        let _in_runtime = rt.enter();
+        framechain_events::heartbeat(&redis.url(), status, stop_rx)
+    };
+    rt.block_on(async {
+        assert!(eventually(Duration::from_secs(3), || exists(redis.url(), key.clone())).await);
+    });
+    // Redis restarts without the key (its data folder keeps it, so delete
+    // it first): only a heartbeat that kept trying writes it again.
+    rt.block_on(async {
+        redis.stop();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        redis.start_again();
+        let client = redis::Client::open(redis.url()).unwrap();
+        let mut c = client.get_multiplexed_async_connection().await.unwrap();
+        let _: () = redis::cmd("DEL")
+            .arg(&key)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        assert!(
+            eventually(Duration::from_secs(4), || exists(redis.url(), key.clone())).await,
+            "the heartbeat is back within a few beats"
+        );
+        stop.send(true).unwrap();
+        tokio::time::timeout(Duration::from_secs(3), beating)
+            .await
+            .unwrap()
+            .unwrap();
+    });
+}

@@ -43,10 +43,12 @@ fn a_restart_on_the_same_folder_continues_the_chain_and_ships_the_rest() {
     assert_eq!(second.pending(), 15, "the old records wait to ship");
     ids.extend((25..30).map(|n| second.record(None, None, joined(n)).unwrap()));
     redis.start_again();
-    let (_stop, stop_rx) = stop_switch();
+    let (stop, stop_rx) = stop_switch();
     rt.block_on(async {
-        let _shipper = second.ship(&redis.url(), stop_rx);
+        let shipper = second.ship(&redis.url(), stop_rx);
         assert!(second.flush_shipping(Duration::from_secs(10)).await);
+        stop.send(true).unwrap();
+        shipper.await.unwrap();
         let entries = stream_entries(&redis.url()).await;
         // One chain from seq 0: the record after the restart has seq 25 and
         // links to the last one of the first life.
@@ -55,6 +57,11 @@ fn a_restart_on_the_same_folder_continues_the_chain_and_ships_the_rest() {
     });
     // A third life after everything shipped (the segments are gone): the
     // cursor alone carries the chain on.
+    // One process per folder: a second open while it is open is refused.
+    assert!(matches!(
+        EventLog::open(&dir, 1 << 20, "pod-b"),
+        Err(framechain_events::SpoolError::InUse { .. })
+    ));
     drop(second);
     let third = EventLog::open(&dir, 1 << 20, "pod-a").unwrap();
     assert_eq!(third.chain(), chain);
