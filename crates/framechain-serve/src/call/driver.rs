@@ -35,6 +35,17 @@ use crate::stream_stats::StatsReport;
 
 /// Datagrams read per wake-up before other work gets a turn.
 const DATAGRAMS_PER_WAKE: usize = 256;
+/// How often, on a pod, each call's numbers are summed up in the audit
+/// trail (`call_summary`).
+const SUMMARY_PERIOD: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// A stream's counts at its last summary.
+#[derive(Default)]
+struct Summarised {
+    frames_in: u64,
+    frames_out: u64,
+    dropped: std::collections::BTreeMap<String, u64>,
+}
 
 /// What becomes of a room publisher's video.
 pub(crate) enum PublishedVideo {
@@ -163,6 +174,9 @@ pub(crate) struct MediaDriver {
     sessions: HashMap<SessionKey, OpenSession>,
     /// Who each room call's participant is, by resource (audit trail).
     participants: HashMap<String, String>,
+    /// Each live stream's counts at its last summary, and when the next is.
+    summarised: HashMap<String, Summarised>,
+    next_summary: Instant,
     /// When the core wants [`Input::Timeout`].
     deadline: Instant,
 }
@@ -183,6 +197,8 @@ impl MediaDriver {
             socket,
             sessions: HashMap::new(),
             participants: HashMap::new(),
+            summarised: HashMap::new(),
+            next_summary: now + SUMMARY_PERIOD,
             deadline: now,
         }
     }
@@ -223,6 +239,8 @@ impl MediaDriver {
                 _ = tokio::time::sleep_until(self.deadline.into()) => {
                     self.input(Input::Timeout);
                 }
+                _ = tokio::time::sleep_until(self.next_summary.into()),
+                    if self.settings.audit.is_some() => self.summarise(),
             }
         }
         self.input(Input::Shutdown);
@@ -554,6 +572,57 @@ impl MediaDriver {
                     reason: reason.to_owned(),
                 },
             );
+        }
+    }
+
+    /// On a pod, every live call's frames, drops and latency since its
+    /// last summary (`call_summary`).
+    fn summarise(&mut self) {
+        self.next_summary = Instant::now() + SUMMARY_PERIOD;
+        let Some(audit) = self.settings.audit.clone() else {
+            return;
+        };
+        let live = self.core.live_streams();
+        self.summarised.retain(|stream, _| live.contains(stream));
+        for stream in live {
+            let Some(report) = self.core.stats(&stream) else {
+                continue;
+            };
+            let last = self.summarised.entry(stream.clone()).or_default();
+            // A new publisher's counts start again from 0.
+            if report.frames.frames_in < last.frames_in || report.frames.out < last.frames_out {
+                *last = Summarised::default();
+            }
+            let dropped = report
+                .frames
+                .dropped
+                .iter()
+                .map(|(reason, count)| {
+                    let before = last.dropped.get(reason).copied().unwrap_or(0);
+                    (reason.clone(), count.saturating_sub(before))
+                })
+                .filter(|(_, count)| *count > 0)
+                .collect();
+            let latency = &report.latency_ms.end_to_end;
+            let measured = latency.samples > 0;
+            audit.record_later(
+                room_of(&stream),
+                participant_of(&stream),
+                framechain_events::EventKind::CallSummary {
+                    stream: stream.clone(),
+                    period_s: SUMMARY_PERIOD.as_secs() as u32,
+                    frames_in: report.frames.frames_in - last.frames_in,
+                    frames_out: report.frames.out - last.frames_out,
+                    dropped,
+                    latency_p50_ms: measured.then_some(latency.p50),
+                    latency_p99_ms: measured.then_some(latency.p99),
+                },
+            );
+            *last = Summarised {
+                frames_in: report.frames.frames_in,
+                frames_out: report.frames.out,
+                dropped: report.frames.dropped,
+            };
         }
     }
 

@@ -441,3 +441,98 @@ fn a_drain_timeout_out_of_range_is_refused() {
         );
     }
 }
+
+/// The edge pod's flags are checked at start, each refusal one line
+/// naming its flag: what needs what, and values that cannot be used.
+#[test]
+fn edge_flags_need_each_other_and_usable_values() {
+    let keys = std::env::temp_dir().join("framechain-edge-flags-jwks.json");
+    let args = |extra: &[&str]| -> Vec<OsString> {
+        let mut all: Vec<OsString> = vec!["--keys".into(), keys.clone().into()];
+        all.extend(extra.iter().map(OsString::from));
+        all
+    };
+    let cases: &[(&[&str], &str)] = &[
+        (&["--center", "http://centre"], "--center needs --redis"),
+        (&["--node", "pod-a"], "--node needs --redis"),
+        (
+            &["--redis", "redis://127.0.0.1:6379/"],
+            "--redis needs --node",
+        ),
+        (
+            &["--redis", "http://127.0.0.1:6379/", "--node", "pod-a"],
+            "--redis: an unexpected scheme",
+        ),
+        (
+            &["--redis", "redis://127.0.0.1/", "--node", "pod/a"],
+            "--node: use 1 to 63",
+        ),
+        (
+            &[
+                "--redis",
+                "redis://127.0.0.1/",
+                "--node",
+                "pod-a",
+                "--center",
+                "ftp://c",
+            ],
+            "--center: an unexpected scheme",
+        ),
+        (
+            &[
+                "--redis",
+                "redis://127.0.0.1/",
+                "--node",
+                "pod-a",
+                "--label",
+                "a=1",
+                "--label",
+                "a=2",
+            ],
+            "--label a is given twice",
+        ),
+        (
+            &[
+                "--redis",
+                "redis://127.0.0.1/",
+                "--node",
+                "pod-a",
+                "--spool-max-bytes",
+                "10",
+            ],
+            "--spool-max-bytes must be at least 1024",
+        ),
+        (
+            &[
+                "--redis",
+                "redis://127.0.0.1/",
+                "--node",
+                "pod-a",
+                "--center",
+                "http://c",
+                "--rooms",
+                "rooms.json",
+            ],
+            "--rooms and --center exclude each other",
+        ),
+    ];
+    for (extra, wanted) in cases {
+        let error = configure(&args(extra)).err().unwrap_or_default();
+        assert!(error.starts_with(wanted), "{extra:?}: {error}");
+        assert!(!error.contains('\n'), "{error:?}");
+    }
+    let config = configure(&args(&[
+        "--redis",
+        "redis://127.0.0.1/",
+        "--node",
+        "pod-a",
+        "--center",
+        "http://centre/",
+        "--label",
+        "region=eu-west",
+    ]))
+    .expect("a good edge pod");
+    let edge = config.edge.expect("edge settings");
+    assert_eq!(edge.center.as_deref(), Some("http://centre"));
+    assert_eq!(edge.labels["region"], "eu-west");
+}

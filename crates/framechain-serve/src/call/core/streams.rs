@@ -71,6 +71,15 @@ impl CallCore {
             .collect()
     }
 
+    /// The streams that have a publisher now.
+    pub(crate) fn live_streams(&self) -> Vec<String> {
+        self.streams
+            .iter()
+            .filter(|(_, state)| state.publisher.is_some())
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
     /// The participants of room `room` (the `PARTICIPANT` of its streams
     /// `ROOM/PARTICIPANT`) who have a publisher now.
     pub(crate) fn room_publishers(&self, room: &str) -> Vec<String> {
