@@ -89,7 +89,11 @@ pub async fn one_round(center: &Center, full_sync: bool) {
 
 /// Makes the Redis hashes say what PostgreSQL says.
 async fn sync(center: &Center) -> Result<(), String> {
-    let placed = center.store.published_view().await.map_err(|e| e.to_string())?;
+    let placed = center
+        .store
+        .published_view()
+        .await
+        .map_err(|e| e.to_string())?;
     let changed = center.redis.sync(placed).await.map_err(|e| e.to_string())?;
     if changed {
         log::info!("Redis placements and rooms brought up to date");

@@ -61,7 +61,9 @@ pub fn router(center: Shared) -> Router {
 pub(crate) fn now_unix() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| i64::try_from(since.as_secs()).unwrap_or(i64::MAX))
+        .map_or(0, |since| {
+            i64::try_from(since.as_secs()).unwrap_or(i64::MAX)
+        })
 }
 
 fn text(status: StatusCode, line: &str) -> Response {
@@ -159,9 +161,8 @@ async fn publish(
     Path(room): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let location = |address: &str, room: &str, ticket: &str| {
-        format!("{address}/whip/{room}?ticket={ticket}")
-    };
+    let location =
+        |address: &str, room: &str, ticket: &str| format!("{address}/whip/{room}?ticket={ticket}");
     with_cors(
         redirect(&center, &headers, &room, None, Act::Publish, location)
             .await
@@ -200,7 +201,9 @@ async fn redirect(
     act: Act,
     location: impl Fn(&str, &str, &str) -> String,
 ) -> Result<Response, Refused> {
-    let authorization = headers.get(header::AUTHORIZATION).map(HeaderValue::as_bytes);
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .map(HeaderValue::as_bytes);
     let now = now_unix();
     let claims: Claims = center
         .verifier
@@ -252,7 +255,13 @@ async fn redirect(
     })?;
     let ticket = center
         .tickets
-        .sign(&claims, room, act, &placed.placement.node, now.max(0) as u64)
+        .sign(
+            &claims,
+            room,
+            act,
+            &placed.placement.node,
+            now.max(0) as u64,
+        )
         .map_err(|error| {
             log::error!("signing a ticket: {error}");
             Refused(
@@ -282,7 +291,9 @@ async fn redirect(
 }
 
 fn admin_refusal(center: &Center, headers: &HeaderMap) -> Option<Response> {
-    let authorization = headers.get(header::AUTHORIZATION).map(HeaderValue::as_bytes);
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .map(HeaderValue::as_bytes);
     if center.admin.allows(authorization) {
         return None;
     }
@@ -336,7 +347,10 @@ pub(crate) async fn add_room(
                     .publish_room(&room.spec.room, &placed.placement.node, &placed.room_json)
                     .await
             {
-                log::warn!("{error}; room {} is published at the next sync", room.spec.room);
+                log::warn!(
+                    "{error}; room {} is published at the next sync",
+                    room.spec.room
+                );
             }
             Some(placed.placement.node)
         }

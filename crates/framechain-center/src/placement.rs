@@ -57,7 +57,10 @@ pub fn choose<'a>(
     if alive.is_empty() {
         return Err(NoPod::NoneAlive);
     }
-    let mut matching = alive.iter().filter(|pod| labels_match(pod, labels)).peekable();
+    let mut matching = alive
+        .iter()
+        .filter(|pod| labels_match(pod, labels))
+        .peekable();
     if matching.peek().is_none() {
         return Err(NoPod::NoLabelMatch);
     }
@@ -102,9 +105,15 @@ mod tests {
     fn the_least_loaded_by_ratio_wins_and_ties_go_to_the_name() {
         let pods = [pod("b", 10, 5), pod("a", 40, 10), pod("c", 10, 2)];
         // Ratios: b 0.5, a 0.25, c 0.2.
-        assert_eq!(choose(&pods, &HashMap::new(), &no_labels()).unwrap().node, "c");
+        assert_eq!(
+            choose(&pods, &HashMap::new(), &no_labels()).unwrap().node,
+            "c"
+        );
         let pods = [pod("b", 10, 1), pod("a", 20, 2)];
-        assert_eq!(choose(&pods, &HashMap::new(), &no_labels()).unwrap().node, "a");
+        assert_eq!(
+            choose(&pods, &HashMap::new(), &no_labels()).unwrap().node,
+            "a"
+        );
     }
 
     #[test]
@@ -124,10 +133,19 @@ mod tests {
         unready.ready = false;
         let full = pod("c", 3, 3);
         let pods = [draining, unready, full.clone()];
-        assert_eq!(choose(&pods, &HashMap::new(), &no_labels()), Err(NoPod::AllBusy));
+        assert_eq!(
+            choose(&pods, &HashMap::new(), &no_labels()),
+            Err(NoPod::AllBusy)
+        );
         let pods = [pods[0].clone(), pods[1].clone(), full, pod("d", 1, 0)];
-        assert_eq!(choose(&pods, &HashMap::new(), &no_labels()).unwrap().node, "d");
-        assert_eq!(choose(&[], &HashMap::new(), &no_labels()), Err(NoPod::NoneAlive));
+        assert_eq!(
+            choose(&pods, &HashMap::new(), &no_labels()).unwrap().node,
+            "d"
+        );
+        assert_eq!(
+            choose(&[], &HashMap::new(), &no_labels()),
+            Err(NoPod::NoneAlive)
+        );
     }
 
     #[test]
@@ -136,18 +154,27 @@ mod tests {
         eu.labels.insert("region".into(), "eu".into());
         let pods = [pod("a", 10, 0), eu];
         let wanted = BTreeMap::from([("region".to_owned(), "eu".to_owned())]);
-        assert_eq!(choose(&pods, &HashMap::new(), &wanted).unwrap().node, "z-eu");
+        assert_eq!(
+            choose(&pods, &HashMap::new(), &wanted).unwrap().node,
+            "z-eu"
+        );
         let wanted = BTreeMap::from([("region".to_owned(), "us".to_owned())]);
-        assert_eq!(choose(&pods, &HashMap::new(), &wanted), Err(NoPod::NoLabelMatch));
+        assert_eq!(
+            choose(&pods, &HashMap::new(), &wanted),
+            Err(NoPod::NoLabelMatch)
+        );
     }
 }
+
+/// Each simulated room's labels and the pod it went to (`None`: refused).
+pub type SimulatedRooms = Vec<(BTreeMap<String, String>, Option<String>)>;
 
 /// The simulation the issue asks for: `rooms` rooms on `pods` pods of
 /// mixed capacities and labels, placed one after the other as requests
 /// would place them. Every fifth pod is draining or not ready; a third of
 /// the rooms ask for `region=eu`, a third for `region=us`, a third for
 /// nothing. Returns the pods and where each room went (`None`: refused).
-pub fn simulate(rooms: usize, pods: usize) -> (Vec<PodStatus>, Vec<(BTreeMap<String, String>, Option<String>)>) {
+pub fn simulate(rooms: usize, pods: usize) -> (Vec<PodStatus>, SimulatedRooms) {
     let fleet: Vec<PodStatus> = (0..pods)
         .map(|index| {
             let region = if index % 2 == 0 { "eu" } else { "us" };
@@ -176,7 +203,9 @@ pub fn simulate(rooms: usize, pods: usize) -> (Vec<PodStatus>, Vec<(BTreeMap<Str
             1 => BTreeMap::from([("region".to_owned(), "us".to_owned())]),
             _ => BTreeMap::new(),
         };
-        let node = choose(&fleet, &placed, &labels).ok().map(|pod| pod.node.clone());
+        let node = choose(&fleet, &placed, &labels)
+            .ok()
+            .map(|pod| pod.node.clone());
         if let Some(node) = &node {
             *placed.entry(node.clone()).or_default() += 1;
         }
@@ -205,7 +234,12 @@ mod simulation {
         let mut ratios = Vec::new();
         for pod in &fleet {
             let count = held.get(pod.node.as_str()).copied().unwrap_or(0);
-            assert!(count <= pod.capacity, "{} holds {count} > {}", pod.node, pod.capacity);
+            assert!(
+                count <= pod.capacity,
+                "{} holds {count} > {}",
+                pod.node,
+                pod.capacity
+            );
             if pod.ready && !pod.draining {
                 ratios.push(f64::from(count) / f64::from(pod.capacity));
             } else {

@@ -108,7 +108,10 @@ impl RedisLink {
         let keys: Vec<String> = names.iter().map(|name| PodStatus::key(name)).collect();
         let values: Vec<Option<Vec<u8>>> = self
             .run(|mut connection| async move {
-                redis::cmd("MGET").arg(&keys).query_async(&mut connection).await
+                redis::cmd("MGET")
+                    .arg(&keys)
+                    .query_async(&mut connection)
+                    .await
             })
             .await?;
         Ok(names
@@ -181,7 +184,10 @@ impl RedisLink {
     ///
     /// # Errors
     /// [`RedisError`].
-    pub async fn sync(&self, placed: BTreeMap<String, (String, String)>) -> Result<bool, RedisError> {
+    pub async fn sync(
+        &self,
+        placed: BTreeMap<String, (String, String)>,
+    ) -> Result<bool, RedisError> {
         self.run(|mut connection| async move {
             let nodes: BTreeMap<String, String> = connection.hgetall(PLACEMENT_HASH).await?;
             let rooms: BTreeMap<String, String> = connection.hgetall(ROOMS_HASH).await?;
@@ -266,7 +272,11 @@ mod tests {
 
     #[test]
     fn only_plain_base_urls_are_pod_addresses() {
-        for good in ["http://127.0.0.1:8081", "https://pod-1.edge.example", "http://[::1]:80"] {
+        for good in [
+            "http://127.0.0.1:8081",
+            "https://pod-1.edge.example",
+            "http://[::1]:80",
+        ] {
             assert!(address_is_usable(good), "{good}");
         }
         for bad in [

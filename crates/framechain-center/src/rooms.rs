@@ -336,9 +336,18 @@ mod tests {
         let plain = Room::parse(br#"{"room": "v2", "patient": "p", "clinicians": ["d"]}"#).unwrap();
         assert!(!plain.to_json().contains("labels"));
         for (json, expected) in [
-            (r#"{"room": "v", "patient": "p", "clinicians": ["d"], "x": 1}"#, "unknown field"),
-            (r#"{"room": "v/1", "patient": "p", "clinicians": ["d"]}"#, "room \"v/1\""),
-            (r#"{"room": "v", "patient": "p", "clinicians": []}"#, "no clinician"),
+            (
+                r#"{"room": "v", "patient": "p", "clinicians": ["d"], "x": 1}"#,
+                "unknown field",
+            ),
+            (
+                r#"{"room": "v/1", "patient": "p", "clinicians": ["d"]}"#,
+                "room \"v/1\"",
+            ),
+            (
+                r#"{"room": "v", "patient": "p", "clinicians": []}"#,
+                "no clinician",
+            ),
             (
                 r#"{"room": "v", "patient": "p", "clinicians": ["d"], "labels": {"a b": "x"}}"#,
                 "label \"a b\"",

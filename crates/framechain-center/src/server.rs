@@ -91,9 +91,7 @@ pub async fn start(settings: CenterSettings) -> Result<RunningCenter, CenterErro
     let tickets = match &settings.ticket_key {
         Some(path) => TicketSigner::read(path).map_err(config)?,
         None => {
-            log::warn!(
-                "no --ticket-key: a new ticket key for this run; replicas must share one"
-            );
+            log::warn!("no --ticket-key: a new ticket key for this run; replicas must share one");
             TicketSigner::generate().map_err(config)?
         }
     };
@@ -102,7 +100,10 @@ pub async fn start(settings: CenterSettings) -> Result<RunningCenter, CenterErro
         None => None,
     };
     let store = Store::connect(&settings.postgres).await.map_err(config)?;
-    store.prepare_schema(settings.migrate).await.map_err(config)?;
+    store
+        .prepare_schema(settings.migrate)
+        .await
+        .map_err(config)?;
     let redis = RedisLink::new(&settings.redis).map_err(config)?;
     redis
         .publish_ticket_keys(&tickets.jwks().to_string())

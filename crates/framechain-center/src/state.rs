@@ -82,7 +82,10 @@ impl Center {
             .publish_room(&placement.room, &placement.node, &placed.room_json)
             .await
         {
-            log::warn!("{error}; room {} is published at the next sync", placement.room);
+            log::warn!(
+                "{error}; room {} is published at the next sync",
+                placement.room
+            );
         }
     }
 }

@@ -303,7 +303,10 @@ mod tests {
             br#"{"room": "visit1", "patient": "p-1", "clinicians": ["d-1"], "labels": {"region": "eu"}}"#,
         )
         .unwrap();
-        assert_eq!(labelled.spec.labels.get("region").map(String::as_str), Some("eu"));
+        assert_eq!(
+            labelled.spec.labels.get("region").map(String::as_str),
+            Some("eu")
+        );
     }
 
     #[test]
