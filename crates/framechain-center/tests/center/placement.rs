@@ -641,3 +641,49 @@ fn without_migrate_a_centre_on_an_empty_database_says_what_to_do() {
         .unwrap();
     world.runtime.block_on(running.stop());
 }
+
+#[test]
+fn a_thousand_rooms_on_fifty_registered_pods_through_postgres_and_redis() {
+    let world = World::new();
+    let fleet: Vec<PodStatus> = (0..50)
+        .map(|index| pod(&format!("pod-{index:02}"), [20, 30, 40, 50][index % 4], 0))
+        .collect();
+    world.beat(&fleet);
+    let center = world.centers[0].center.clone();
+    let started = Instant::now();
+    let placed: Vec<String> = world.runtime.block_on(async move {
+        let mut nodes = Vec::new();
+        for index in 0..1000 {
+            let room = framechain_center::rooms::Room::parse(
+                room_json(&format!("r-{index:04}")).as_bytes(),
+            )
+            .unwrap();
+            center.store.put_room(&room).await.unwrap();
+            let (placed, _) = center.place(&room.spec.room).await.unwrap();
+            nodes.push(placed.placement.node);
+        }
+        nodes
+    });
+    let elapsed = started.elapsed();
+    eprintln!(
+        "1000 rooms stored and placed on 50 pods through PostgreSQL and Redis in {elapsed:?} ({:.2} ms a room)",
+        elapsed.as_secs_f64()
+    );
+    let mut held: HashMap<&str, u32> = HashMap::new();
+    for node in &placed {
+        *held.entry(node.as_str()).or_default() += 1;
+    }
+    for pod in &fleet {
+        let count = held.get(pod.node.as_str()).copied().unwrap_or(0);
+        assert!(count <= pod.capacity, "{}: {count}", pod.node);
+        // 1000 of 1750 places: each pod about 57 % full.
+        let ratio = f64::from(count) / f64::from(pod.capacity);
+        assert!(
+            (0.5..=0.65).contains(&ratio),
+            "{}: {count}/{}",
+            pod.node,
+            pod.capacity
+        );
+    }
+    assert!(elapsed < Duration::from_secs(60), "{elapsed:?}");
+}
