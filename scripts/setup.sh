@@ -31,6 +31,11 @@ packages=(
   # (scripts/validate-manifests.sh) and componentize-py
   # (scripts/build-language-stages.sh; its JavaScript twin needs node and npm)
   python3-venv
+  # the centre's tests (crates/framechain-center, the events' shipping, the
+  # audit trail): they start their own redis-server and PostgreSQL 15 on
+  # loopback ports in temporary folders
+  # (dev/framechain-test-support/src/services.rs), never a system service
+  redis-server postgresql-15
 )
 
 if ! rustup target list --installed | grep -qx wasm32-wasip2; then

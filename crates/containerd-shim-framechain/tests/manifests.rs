@@ -3,9 +3,12 @@
 //! and rejected pods. The Rego is taken from the ConstraintTemplate as
 //! Gatekeeper takes it, and evaluated with regorus (a Rego interpreter) on
 //! the input Gatekeeper gives it: `{"review": {"object": ...}, "parameters":
-//! ...}`. The pod specs are the Deployments of `deploy/k3s/deployment.yaml`
-//! (a batch transcode) and `deploy/k3s/serve-deployment.yaml` (`framechain
-//! serve`), and variations of them.
+//! ...}`. The pod specs are the Deployment of `deploy/k3s/deployment.yaml`
+//! (a batch transcode) and the StatefulSet of
+//! `deploy/k3s/serve-statefulset.yaml` (`framechain serve`), and variations
+//! of them. The centre's manifests (`center-*.yaml`, Redis, PostgreSQL and
+//! their NetworkPolicies) are checked by what they admit and where their
+//! secrets come from.
 
 use std::path::Path;
 
@@ -190,12 +193,31 @@ fn the_manifests_parse_and_agree() {
         "deploy/k3s/gatekeeper/constrainttemplate.yaml",
         "deploy/k3s/gatekeeper/constraint.yaml",
         "deploy/k3s/serve-configmap.yaml",
-        "deploy/k3s/serve-deployment.yaml",
+        "deploy/k3s/serve-statefulset.yaml",
         "deploy/k3s/serve-service.yaml",
         "deploy/k3s/serve-secret.example.yaml",
         "deploy/k3s/serve-keys.example.yaml",
         "deploy/k3s/serve-visits.yaml",
+        "deploy/k3s/center-deployment.yaml",
+        "deploy/k3s/center-service.yaml",
+        "deploy/k3s/center-pdb.yaml",
+        "deploy/k3s/center-secret.example.yaml",
+        "deploy/k3s/center-migrate-job.yaml",
+        "deploy/k3s/redis-statefulset.yaml",
+        "deploy/k3s/redis-service.yaml",
+        "deploy/k3s/redis-secret.example.yaml",
+        "deploy/k3s/postgres-statefulset.yaml",
+        "deploy/k3s/postgres-service.yaml",
+        "deploy/k3s/postgres-secret.example.yaml",
+        "deploy/k3s/postgres-init.yaml",
+        "deploy/k3s/network-policy-redis.yaml",
+        "deploy/k3s/network-policy-postgres.yaml",
     ];
+    assert_eq!(
+        files.len(),
+        manifest_files().len(),
+        "every manifest under deploy/k3s is in this list"
+    );
     for file in files {
         let manifest = yaml(&repo_file(file));
         for key in ["apiVersion", "kind"] {
@@ -291,13 +313,13 @@ fn the_manifests_parse_and_agree() {
 // `framechain serve` (serve-*.yaml): the Deployment, its Service, its
 // pipeline and its tokens.
 
-fn serve_deployment() -> Value {
-    yaml(&repo_file("deploy/k3s/serve-deployment.yaml"))
+fn serve_statefulset() -> Value {
+    yaml(&repo_file("deploy/k3s/serve-statefulset.yaml"))
 }
 
-/// A bare Pod with the serve Deployment's pod template.
+/// A bare Pod with the serve StatefulSet's pod template.
 fn serve_pod() -> Value {
-    let template = serve_deployment()["spec"]["template"].clone();
+    let template = serve_statefulset()["spec"]["template"].clone();
     json!({
         "apiVersion": "v1",
         "kind": "Pod",
@@ -307,9 +329,9 @@ fn serve_pod() -> Value {
 }
 
 #[test]
-fn the_serve_deployment_and_its_pod_are_allowed() {
+fn the_serve_statefulset_and_its_pod_are_allowed() {
     let parameters = constraint_parameters();
-    let deployment = serve_deployment();
+    let deployment = serve_statefulset();
     assert_eq!(
         deployment["spec"]["template"]["metadata"]["labels"]["framechain.io/patient-video"], "true",
         "the policy must apply to serve"
@@ -319,9 +341,9 @@ fn the_serve_deployment_and_its_pod_are_allowed() {
 }
 
 #[test]
-fn a_serve_deployment_without_redaction_is_refused() {
+fn a_serve_statefulset_without_redaction_is_refused() {
     let parameters = constraint_parameters();
-    for mut object in [serve_deployment(), serve_pod()] {
+    for mut object in [serve_statefulset(), serve_pod()] {
         annotations(&mut object)["framechain.io/pipeline-stages"] =
             json!("decode-h264,scale,encode-h264");
         let found = violations(&object, &parameters);
@@ -329,7 +351,7 @@ fn a_serve_deployment_without_redaction_is_refused() {
         assert!(found[0].contains("the pipeline must redact"), "{found:?}");
     }
     // Dropping the declaration does not get around it.
-    let mut undeclared = serve_deployment();
+    let mut undeclared = serve_statefulset();
     annotations(&mut undeclared)
         .as_object_mut()
         .unwrap()
@@ -339,7 +361,7 @@ fn a_serve_deployment_without_redaction_is_refused() {
 }
 
 /// The container's `args` with the kubelet's `$(VAR)` expansion of the
-/// downward-API address done by hand.
+/// downward-API values and the Secret's password done by hand.
 fn serve_container_args(container: &Value) -> Vec<String> {
     container["args"]
         .as_array()
@@ -349,13 +371,46 @@ fn serve_container_args(container: &Value) -> Vec<String> {
             arg.as_str()
                 .expect("a string argument")
                 .replace("$(NODE_IP)", "10.0.0.7")
+                .replace("$(POD_NAME)", "framechain-serve-0")
+                .replace("$(SITE)", "clinic-berlin-01")
+                .replace("$(REDIS_PASSWORD)", "0123abcd")
         })
+        .collect()
+}
+
+/// The options of serve's centre connection (docs/center.md), which the
+/// manifests use before every branch has them.
+const CENTER_FLAGS: [&str; 7] = [
+    "--center",
+    "--redis",
+    "--node",
+    "--public-url",
+    "--spool",
+    "--capacity",
+    "--label",
+];
+
+/// `args` without the centre options that this build's `serve` does not
+/// define yet (none once it does); any other unknown option stays and fails
+/// the parse.
+fn without_undefined_center_flags(command: &clap::Command, args: &[String]) -> Vec<String> {
+    let defined = |flag: &str| {
+        command
+            .get_arguments()
+            .any(|arg| arg.get_long() == flag.strip_prefix("--"))
+    };
+    args.iter()
+        .filter(|arg| {
+            let flag = arg.split('=').next().unwrap_or_default();
+            !CENTER_FLAGS.contains(&flag) || defined(flag)
+        })
+        .cloned()
         .collect()
 }
 
 #[test]
 fn the_serve_manifests_agree() {
-    let deployment = serve_deployment();
+    let deployment = serve_statefulset();
     let template = &deployment["spec"]["template"];
     let spec = &template["spec"];
     let runtime_class = yaml(&repo_file("deploy/k3s/runtimeclass.yaml"));
@@ -388,9 +443,10 @@ fn the_serve_manifests_agree() {
     let command = <framechain_serve::ServeArgs as clap::Args>::augment_args(
         clap::Command::new("serve").no_binary_name(true),
     );
+    let args = without_undefined_center_flags(&command, &args);
     let matches = command
         .try_get_matches_from(&args)
-        .unwrap_or_else(|error| panic!("the Deployment's args: {error}"));
+        .unwrap_or_else(|error| panic!("the StatefulSet's args: {error}"));
     let serve: framechain_serve::ServeArgs =
         clap::FromArgMatches::from_arg_matches(&matches).expect("serve arguments");
     assert_eq!(
@@ -607,7 +663,7 @@ fn the_visit_manifests_hold_the_default_policy_rooms_and_public_keys() {
     std::fs::remove_dir_all(&dir).unwrap();
 
     // The Deployment mounts them where its arguments say.
-    let deployment = serve_deployment();
+    let deployment = serve_statefulset();
     let spec = &deployment["spec"]["template"]["spec"];
     let container = &spec["containers"][0];
     let args = serve_container_args(container);
@@ -651,11 +707,628 @@ fn the_visit_manifests_hold_the_default_policy_rooms_and_public_keys() {
     let keys = mounted("identity-keys", "secret", &secret);
     let visit_files = mounted("visits", "configMap", &visits);
     assert!(args.contains(&format!("--keys={}", keys[0])), "{args:?}");
-    for (flag, file) in [("--policy", "visit.rego"), ("--rooms", "rooms.json")] {
-        let path = visit_files
-            .iter()
-            .find(|path| path.ends_with(file))
-            .unwrap();
-        assert!(args.contains(&format!("{flag}={path}")), "{args:?}");
+    assert!(
+        args.contains(&format!("--policy={}", visit_files[0]))
+            && visit_files[0].ends_with("visit.rego"),
+        "{args:?}"
+    );
+    // With the centre, the rooms are the centre's: serve refuses --rooms
+    // beside --center, and the centre takes the ConfigMap's rooms file.
+    assert!(
+        args.iter().all(|arg| !arg.starts_with("--rooms")),
+        "{args:?}"
+    );
+    let center = resource("center-deployment.yaml");
+    let center_spec = &center["spec"]["template"]["spec"];
+    let center_args = string_args(&center_spec["containers"][0]);
+    let rooms_volume = center_spec["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|volume| volume["configMap"]["name"] == visits["metadata"]["name"])
+        .expect("the centre mounts the visits ConfigMap");
+    assert_eq!(rooms_volume["configMap"]["items"][0]["key"], "rooms.json");
+    assert!(
+        flag(&center_args, "--rooms").is_some_and(|path| path.ends_with("/rooms.json")),
+        "{center_args:?}"
+    );
+}
+
+// The centre (docs/center.md): its Deployment, Redis, PostgreSQL, the
+// NetworkPolicies between them, their secrets, and the Gatekeeper rule that
+// a pod serving visits sends its audit events.
+
+/// Every manifest file under `deploy/k3s/`, relative to the checkout.
+fn manifest_files() -> Vec<String> {
+    let root = framechain_test_support::workspace_root();
+    let mut files = Vec::new();
+    let mut folders = vec![root.join("deploy/k3s")];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).expect("deploy/k3s") {
+            let path = entry.expect("an entry").path();
+            if path.is_dir() {
+                folders.push(path);
+            } else if path.extension().is_some_and(|ext| ext == "yaml") {
+                let relative = path.strip_prefix(root).unwrap();
+                files.push(relative.to_string_lossy().into_owned());
+            }
+        }
     }
+    files.sort();
+    files
+}
+
+/// Every resource of every manifest.
+fn all_resources() -> Vec<(String, Value)> {
+    manifest_files()
+        .into_iter()
+        .map(|file| {
+            let resource = yaml(&repo_file(&file));
+            (file, resource)
+        })
+        .collect()
+}
+
+/// The pod templates of every workload (and bare Pod) in the manifests:
+/// (workload name, the pod's labels, whether it uses the node's network,
+/// its spec).
+fn pod_templates() -> Vec<(String, Value, bool, Value)> {
+    all_resources()
+        .into_iter()
+        .filter_map(|(_, resource)| {
+            let name = resource["metadata"]["name"].as_str()?.to_owned();
+            let (metadata, spec) = match resource["kind"].as_str()? {
+                "Pod" => (resource["metadata"].clone(), resource["spec"].clone()),
+                "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" => (
+                    resource["spec"]["template"]["metadata"].clone(),
+                    resource["spec"]["template"]["spec"].clone(),
+                ),
+                _ => return None,
+            };
+            let host_network = spec["hostNetwork"] == true;
+            Some((name, metadata["labels"].clone(), host_network, spec))
+        })
+        .collect()
+}
+
+fn network_policy(name: &str) -> Value {
+    all_resources()
+        .into_iter()
+        .map(|(_, resource)| resource)
+        .find(|resource| {
+            resource["kind"] == "NetworkPolicy" && resource["metadata"]["name"] == name
+        })
+        .unwrap_or_else(|| panic!("no NetworkPolicy {name}"))
+}
+
+/// Whether a label selector of `matchLabels` only matches `labels` (the
+/// policies here use nothing else: anything else fails the test).
+fn selects(selector: &Value, labels: &Value) -> bool {
+    let object = selector.as_object().expect("a selector");
+    assert!(
+        object.keys().all(|key| key == "matchLabels"),
+        "only matchLabels selectors are evaluated here: {selector}"
+    );
+    selector["matchLabels"]
+        .as_object()
+        .expect("matchLabels")
+        .iter()
+        .all(|(key, value)| &labels[key] == value)
+}
+
+/// Whether `policy` lets a pod of this namespace with `labels` connect to
+/// `port` on the pods it selects, as the network plugin decides: a pod on
+/// the node's network is seen by its node's address, which only an
+/// `ipBlock` admits, never a pod selector.
+fn admits(policy: &Value, labels: &Value, host_network: bool, port: u64) -> bool {
+    policy["spec"]["ingress"]
+        .as_array()
+        .expect("ingress rules")
+        .iter()
+        .any(|rule| {
+            let port_ok = rule["ports"]
+                .as_array()
+                .expect("a rule names its ports")
+                .iter()
+                .any(|allowed| allowed["port"] == port && allowed["protocol"] == "TCP");
+            let peer_ok = rule["from"]
+                .as_array()
+                .expect("a rule names its peers")
+                .iter()
+                .any(|peer| {
+                    assert!(
+                        peer.get("namespaceSelector").is_none(),
+                        "a peer from other namespaces: {peer}"
+                    );
+                    if let Some(selector) = peer.get("podSelector") {
+                        !host_network && selects(selector, labels)
+                    } else {
+                        assert!(peer.get("ipBlock").is_some(), "an unknown peer: {peer}");
+                        host_network
+                    }
+                });
+            port_ok && peer_ok
+        })
+}
+
+/// The policy selects exactly `server`'s pods, denies everything else in and
+/// everything out, and of all pods in the manifests admits exactly
+/// `clients` on `port`.
+fn check_policy(policy_name: &str, server: &str, port: u64, clients: &[&str]) {
+    let policy = network_policy(policy_name);
+    let templates = pod_templates();
+    let selected: Vec<&str> = templates
+        .iter()
+        .filter(|(_, labels, _, _)| selects(&policy["spec"]["podSelector"], labels))
+        .map(|(name, ..)| name.as_str())
+        .collect();
+    assert_eq!(selected, vec![server], "{policy_name} selects");
+    assert_eq!(
+        policy["spec"]["policyTypes"],
+        json!(["Ingress", "Egress"]),
+        "{policy_name}: default-deny both ways"
+    );
+    assert!(
+        policy["spec"].get("egress").is_none(),
+        "{policy_name}: {server} needs no connection out"
+    );
+    let mut admitted: Vec<&str> = templates
+        .iter()
+        .filter(|(_, labels, host_network, _)| admits(&policy, labels, *host_network, port))
+        .map(|(name, ..)| name.as_str())
+        .collect();
+    admitted.sort_unstable();
+    assert_eq!(admitted, clients, "{policy_name} admits");
+    // No other port is open.
+    for (name, labels, host_network, _) in &templates {
+        assert!(
+            !admits(&policy, labels, *host_network, port + 1),
+            "{policy_name} admits {name} on another port"
+        );
+    }
+}
+
+#[test]
+fn only_serve_and_the_centre_reach_redis() {
+    check_policy(
+        "framechain-redis",
+        "framechain-redis",
+        6379,
+        &["framechain-center", "framechain-serve"],
+    );
+    // The serve pods are on their nodes' network: they are admitted by the
+    // nodes' addresses, the documentation range until the site fills them in.
+    let policy = network_policy("framechain-redis");
+    let blocks: Vec<&Value> = policy["spec"]["ingress"][0]["from"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|peer| peer.get("ipBlock"))
+        .collect();
+    assert_eq!(blocks, vec![&json!({ "cidr": "192.0.2.0/24" })]);
+    let on_host_network: Vec<String> = pod_templates()
+        .into_iter()
+        .filter(|(_, _, host_network, _)| *host_network)
+        .map(|(name, ..)| name)
+        .collect();
+    assert_eq!(on_host_network, vec!["framechain-serve"]);
+}
+
+#[test]
+fn only_the_centre_and_its_migration_reach_postgres() {
+    check_policy(
+        "framechain-postgres",
+        "framechain-postgres",
+        5432,
+        &["framechain-center", "framechain-center-migrate-0-1-0"],
+    );
+}
+
+fn resource(file: &str) -> Value {
+    yaml(&repo_file(&format!("deploy/k3s/{file}")))
+}
+
+/// The value of `--flag=VALUE` among `args`.
+fn flag<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
+    let prefix = format!("{flag}=");
+    args.iter().find_map(|arg| arg.strip_prefix(&prefix))
+}
+
+fn string_args(container: &Value) -> Vec<String> {
+    container["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .map(|arg| arg.as_str().expect("a string").to_owned())
+        .collect()
+}
+
+fn env_source<'a>(container: &'a Value, name: &str) -> &'a Value {
+    container["env"]
+        .as_array()
+        .expect("env")
+        .iter()
+        .find(|var| var["name"] == name)
+        .unwrap_or_else(|| panic!("no variable {name}"))
+}
+
+#[test]
+fn the_centre_runs_two_replicas_in_one_consumer_group() {
+    let deployment = resource("center-deployment.yaml");
+    assert_eq!(deployment["spec"]["replicas"], 2);
+    let template = &deployment["spec"]["template"];
+    assert!(selects(
+        &deployment["spec"]["selector"],
+        &template["metadata"]["labels"]
+    ));
+    let container = &template["spec"]["containers"][0];
+    assert_eq!(container["command"], json!(["framechain"]));
+    let args = string_args(container);
+    assert_eq!(args[0], "center");
+    // Each replica's consumer name is its own pod's name.
+    assert_eq!(flag(&args, "--name"), Some("$(POD_NAME)"));
+    assert_eq!(
+        env_source(container, "POD_NAME")["valueFrom"]["fieldRef"]["fieldPath"],
+        "metadata.name"
+    );
+    for required in [
+        "--http",
+        "--redis",
+        "--postgres",
+        "--keys",
+        "--admin-token-file",
+        "--ticket-key",
+    ] {
+        assert!(flag(&args, required).is_some(), "no {required}: {args:?}");
+    }
+    assert!(!args.contains(&"--migrate".to_owned()), "the Job migrates");
+    // The files its options name are the Secrets' mounted items.
+    let mounted: Vec<String> = template["spec"]["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|volume| {
+            let mount = container["volumeMounts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|mount| mount["name"] == volume["name"])
+                .expect("every volume is mounted");
+            let source = if volume["secret"].is_object() {
+                &volume["secret"]
+            } else {
+                &volume["configMap"]
+            };
+            source["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|item| {
+                    format!(
+                        "{}/{}",
+                        mount["mountPath"].as_str().unwrap(),
+                        item["path"].as_str().unwrap()
+                    )
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    for option in ["--keys", "--admin-token-file", "--ticket-key", "--rooms"] {
+        let path = flag(&args, option).unwrap();
+        assert!(
+            mounted.iter().any(|file| file == path),
+            "{option}={path} is not mounted: {mounted:?}"
+        );
+    }
+    // It binds the port its Service and probes name.
+    let http = flag(&args, "--http").unwrap();
+    let port = &container["ports"][0];
+    assert_eq!(port["name"], "http");
+    assert!(
+        http.ends_with(&format!(":{}", port["containerPort"])),
+        "{http}"
+    );
+    for (probe, path) in [
+        ("startupProbe", "/healthz"),
+        ("livenessProbe", "/healthz"),
+        ("readinessProbe", "/readyz"),
+    ] {
+        assert_eq!(container[probe]["httpGet"]["port"], "http", "{probe}");
+        assert_eq!(container[probe]["httpGet"]["path"], path, "{probe}");
+    }
+    let service = resource("center-service.yaml");
+    assert!(selects(
+        &json!({ "matchLabels": service["spec"]["selector"] }),
+        &template["metadata"]["labels"]
+    ));
+    // The migration Job's pods are not the Service's or the budget's.
+    let job = resource("center-migrate-job.yaml");
+    let job_labels = &job["spec"]["template"]["metadata"]["labels"];
+    assert!(!selects(
+        &json!({ "matchLabels": service["spec"]["selector"] }),
+        job_labels
+    ));
+    let budget = resource("center-pdb.yaml");
+    assert!(selects(
+        &budget["spec"]["selector"],
+        &template["metadata"]["labels"]
+    ));
+    assert!(!selects(&budget["spec"]["selector"], job_labels));
+    assert_eq!(budget["spec"]["minAvailable"], 1);
+    let job_args = string_args(&job["spec"]["template"]["spec"]["containers"][0]);
+    assert_eq!(job_args[0], "center");
+    assert!(job_args.contains(&"--migrate".to_owned()), "{job_args:?}");
+    // The centre's runtime role is not the owner that migrates.
+    let user = |url: &str| {
+        url.split("://")
+            .nth(1)
+            .unwrap()
+            .split(':')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(
+        user(flag(&args, "--postgres").unwrap()),
+        "framechain_center"
+    );
+    assert_eq!(user(flag(&job_args, "--postgres").unwrap()), "framechain");
+    // Redis persists every write and never evicts audit events.
+    let redis = resource("redis-statefulset.yaml");
+    let redis_args = string_args(&redis["spec"]["template"]["spec"]["containers"][0]);
+    for pair in [
+        ["--appendonly", "yes"],
+        ["--appendfsync", "always"],
+        ["--maxmemory-policy", "noeviction"],
+    ] {
+        assert!(
+            redis_args.windows(2).any(|window| window == pair),
+            "{pair:?}: {redis_args:?}"
+        );
+    }
+    for stateful in [&redis, &resource("postgres-statefulset.yaml")] {
+        let claim = &stateful["spec"]["volumeClaimTemplates"][0];
+        assert!(
+            claim["spec"]["resources"]["requests"]["storage"].is_string(),
+            "a persistent volume"
+        );
+        let mounts = stateful["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
+            .as_array()
+            .unwrap();
+        assert!(
+            mounts
+                .iter()
+                .any(|mount| mount["name"] == claim["metadata"]["name"])
+        );
+    }
+}
+
+/// No password, token or key is written into a pod spec: every variable of
+/// that kind comes from a Secret, every password in a URL argument is such a
+/// variable, and the example Secrets hold placeholders only.
+#[test]
+fn secrets_are_never_inline() {
+    let templates = pod_templates();
+    let mut urls_checked = 0;
+    for (name, _, _, spec) in &templates {
+        let containers = spec["containers"].as_array().expect("containers");
+        for container in containers {
+            let secret_vars: Vec<&str> = container["env"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|var| {
+                    let var_name = var["name"].as_str().unwrap();
+                    let sensitive = ["PASSWORD", "TOKEN", "SECRET", "KEY", "AUTH"]
+                        .iter()
+                        .any(|word| var_name.contains(word));
+                    if sensitive {
+                        assert!(
+                            var.get("value").is_none()
+                                && var["valueFrom"]["secretKeyRef"]["name"].is_string(),
+                            "{name}: {var_name} is not from a Secret: {var}"
+                        );
+                    }
+                    var["valueFrom"]["secretKeyRef"]
+                        .is_object()
+                        .then_some(var_name)
+                })
+                .collect();
+            let args = container["args"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            for arg in args.iter().filter_map(Value::as_str) {
+                let lower = arg.to_ascii_lowercase();
+                assert!(
+                    !["password=", "token=", "secret="]
+                        .iter()
+                        .any(|word| lower.contains(word)),
+                    "{name}: a secret in an argument: {arg}"
+                );
+                // scheme://user:PASSWORD@host: the password is a variable
+                // from a Secret.
+                let Some((_, rest)) = arg.split_once("://") else {
+                    continue;
+                };
+                let Some((credentials, _)) = rest.split_once('@') else {
+                    continue;
+                };
+                let password = credentials
+                    .split_once(':')
+                    .map_or("", |(_, password)| password);
+                let variable = password
+                    .strip_prefix("$(")
+                    .and_then(|rest| rest.strip_suffix(')'));
+                assert!(
+                    variable.is_some_and(|variable| secret_vars.contains(&variable)),
+                    "{name}: the password in {arg} is not a Secret's variable"
+                );
+                urls_checked += 1;
+            }
+        }
+    }
+    // The serve pods' and the centre's Redis, the centre's and the Job's
+    // PostgreSQL.
+    assert_eq!(urls_checked, 4);
+    for (file, resource) in all_resources() {
+        if resource["kind"] != "Secret" {
+            continue;
+        }
+        assert!(
+            file.ends_with(".example.yaml"),
+            "{file}: a Secret is an example, made with kubectl"
+        );
+        if resource["metadata"]["name"] == "framechain-serve-keys" {
+            continue; // public keys only: checked above
+        }
+        for (key, value) in resource["stringData"].as_object().expect("stringData") {
+            assert!(
+                value.as_str().unwrap().contains("replace-with"),
+                "{file}: {key} is not a placeholder"
+            );
+        }
+    }
+}
+
+/// serve with the centre: its node name, Redis and spool, and the spool on
+/// the pod's own volume, which outlives the pod.
+#[test]
+fn serve_sends_its_events_through_a_spool_on_its_own_volume() {
+    let statefulset = serve_statefulset();
+    assert_eq!(
+        statefulset["kind"], "StatefulSet",
+        "stable names and volumes per pod"
+    );
+    let container = &statefulset["spec"]["template"]["spec"]["containers"][0];
+    let args = string_args(container);
+    assert_eq!(flag(&args, "--node"), Some("$(SITE)-$(POD_NAME)"));
+    assert_eq!(
+        env_source(container, "POD_NAME")["valueFrom"]["fieldRef"]["fieldPath"],
+        "metadata.name"
+    );
+    let center = flag(&args, "--center").expect("--center");
+    assert!(
+        center.starts_with("https://"),
+        "browsers are redirected there: {center}"
+    );
+    assert!(
+        flag(&args, "--redis")
+            .unwrap()
+            .ends_with("@framechain-redis:6379")
+    );
+    let redis_service = resource("redis-service.yaml");
+    assert_eq!(redis_service["metadata"]["name"], "framechain-redis");
+    assert_eq!(redis_service["spec"]["ports"][0]["port"], 6379);
+    let capacity: usize = flag(&args, "--capacity").unwrap().parse().unwrap();
+    let max_sessions: usize = flag(&args, "--max-sessions").unwrap().parse().unwrap();
+    assert!(capacity <= max_sessions, "a room holds a call");
+    // The labels are the node's (its nodeSelector).
+    let node_selector = &statefulset["spec"]["template"]["spec"]["nodeSelector"];
+    for (key, value) in node_selector.as_object().unwrap() {
+        let label = format!("--label={key}={}", value.as_str().unwrap());
+        assert!(args.contains(&label), "no {label}");
+    }
+    let spool = flag(&args, "--spool").unwrap();
+    let claim = &statefulset["spec"]["volumeClaimTemplates"][0];
+    let mount = container["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|mount| mount["name"] == claim["metadata"]["name"])
+        .expect("the spool volume is mounted");
+    assert!(Path::new(spool).starts_with(mount["mountPath"].as_str().unwrap()));
+    assert_ne!(mount["readOnly"], true);
+}
+
+/// The serve pod's container, with its arguments replaced.
+fn serve_pod_with_args(args: Vec<String>) -> Value {
+    let mut pod = serve_pod();
+    pod["spec"]["containers"][0]["args"] = json!(args);
+    pod
+}
+
+#[test]
+fn a_visit_server_without_audit_events_is_refused() {
+    let parameters = constraint_parameters();
+    let statefulset = serve_statefulset();
+    let args = string_args(&statefulset["spec"]["template"]["spec"]["containers"][0]);
+    for missing in ["--redis", "--node", "--center"] {
+        let without: Vec<String> = args
+            .iter()
+            .filter(|arg| !arg.starts_with(&format!("{missing}=")))
+            .cloned()
+            .collect();
+        let found = violations(&serve_pod_with_args(without.clone()), &parameters);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].contains("\"serve\" serves visits")
+                && found[0].contains(&format!("\"{missing}\"")),
+            "{found:?}"
+        );
+        // The StatefulSet itself, and without the patient-video label.
+        let mut workload = statefulset.clone();
+        workload["spec"]["template"]["spec"]["containers"][0]["args"] = json!(without);
+        workload["spec"]["template"]["metadata"]["labels"]
+            .as_object_mut()
+            .unwrap()
+            .remove("framechain.io/patient-video");
+        let found = violations(&workload, &parameters);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].contains("audit events"), "{found:?}");
+    }
+    // All three missing: named in one message.
+    let bare: Vec<String> = args
+        .iter()
+        .filter(|arg| {
+            !["--redis=", "--node=", "--center="]
+                .iter()
+                .any(|flag| arg.starts_with(flag))
+        })
+        .cloned()
+        .collect();
+    let found = violations(&serve_pod_with_args(bare.clone()), &parameters);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].contains(r#"["--redis", "--node", "--center"]"#),
+        "{found:?}"
+    );
+    // An empty value does not count; the value as the next argument does.
+    let mut empty = bare.clone();
+    empty.extend(["--redis=".into(), "--node=".into(), "--center".into()]);
+    assert_eq!(
+        violations(&serve_pod_with_args(empty), &parameters).len(),
+        1
+    );
+    let mut separate = bare.clone();
+    separate.extend(
+        [
+            "--redis",
+            "redis://r:6379",
+            "--node",
+            "n-1",
+            "--center",
+            "https://c",
+        ]
+        .map(String::from),
+    );
+    assert_eq!(
+        violations(&serve_pod_with_args(separate), &parameters),
+        Vec::<String>::new()
+    );
+    // The framechain binary with `serve` as its first argument is the same.
+    let mut binary = serve_pod_with_args(bare.clone());
+    binary["spec"]["containers"][0]["command"] = json!(["/usr/bin/framechain", "serve"]);
+    assert_eq!(violations(&binary, &parameters).len(), 1);
+    // serve without visits (streams with their own tokens, no --keys) and
+    // other programs are not asked for it.
+    let streams_only: Vec<String> = bare
+        .into_iter()
+        .filter(|arg| !arg.starts_with("--keys="))
+        .collect();
+    assert_eq!(
+        violations(&serve_pod_with_args(streams_only), &parameters),
+        Vec::<String>::new()
+    );
 }

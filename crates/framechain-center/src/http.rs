@@ -415,8 +415,9 @@ async fn readyz(State(center): State<Shared>) -> Response {
 }
 
 /// `GET /center/status.json`: the pods (alive or last seen), the rooms and
-/// where each runs, and `calls`, which the events ingest fills (per-call
-/// latency and drops from the pods' summaries; empty until it runs).
+/// where each runs, the calls of the last day from the audit trail (where
+/// each runs, whether it still does, its last summary's frames, drops and
+/// latency), and the events ingest's counters.
 pub async fn status(center: &Center) -> Result<serde_json::Value, String> {
     let alive = center
         .alive
@@ -462,11 +463,13 @@ pub async fn status(center: &Center) -> Result<serde_json::Value, String> {
             })
         })
         .collect();
+    let calls = center.store.recent_calls().await?;
     Ok(serde_json::json!({
         "center": center.name,
         "pods": pods,
         "rooms": rooms,
-        "calls": [],
+        "calls": calls,
+        "ingest": center.ingest.stats(),
     }))
 }
 

@@ -10,15 +10,19 @@
 //!   back (placements, rooms, ticket keys);
 //! - [`failover`]: the loop that places a dead pod's rooms again;
 //! - [`tickets`]: the placement tickets a redirect carries;
+//! - [`ingest`]: the pods' events from Redis into the audit trail;
+//! - [`audit`]: reading and verifying the audit trail;
 //! - [`http`], [`server`], [`args`]: `framechain center`.
 
 #![deny(missing_docs)]
 
 pub mod args;
+pub mod audit;
 mod clock;
 pub mod db;
 pub mod failover;
 pub mod http;
+pub mod ingest;
 mod page;
 pub mod placement;
 pub mod pods;

@@ -1,8 +1,8 @@
 //! Starting and stopping a centre: connect PostgreSQL (migrate or check the
 //! schema) and Redis, load the keys, the admin token and the rooms file,
 //! publish the ticket keys, then spawn the centre's tasks: the HTTP front
-//! door and the placement loop ([`crate::failover`]). A task that must run
-//! beside them (the events ingest) is one more line in [`start`]'s list.
+//! door, the placement loop ([`crate::failover`]) and the events ingest
+//! ([`crate::ingest`], this replica's name as its consumer name).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
+use crate::ingest::{Ingest, IngestSettings};
 use crate::pods::RedisLink;
 use crate::rooms::{MAX_ROOMS_FILE, Room};
 use crate::state::{AdminToken, Center};
@@ -117,6 +118,7 @@ pub async fn start(settings: CenterSettings) -> Result<RunningCenter, CenterErro
         admin,
         tickets,
         alive: RwLock::new(Vec::new()),
+        ingest: Ingest::new(IngestSettings::default()),
     });
     if let Some(rooms) = rooms {
         let count = rooms.len();
@@ -132,8 +134,26 @@ pub async fn start(settings: CenterSettings) -> Result<RunningCenter, CenterErro
         .map_err(|error| CenterError::Config(format!("--http {}: {error}", settings.http)))?;
     let address = listener.local_addr().map_err(config)?;
     let (shutdown, stopping) = watch::channel(false);
-    // The centre's tasks. The events ingest joins this list.
+    // The centre's tasks.
+    let ingest = {
+        let center = center.clone();
+        let (redis, postgres) = (settings.redis.clone(), settings.postgres.clone());
+        let mut stop = stopping.clone();
+        async move {
+            let stop = async move {
+                let _ = stop.wait_for(|stopping| *stopping).await;
+            };
+            if let Err(error) = center
+                .ingest
+                .run(&redis, &postgres, &center.name, stop)
+                .await
+            {
+                log::error!("audit ingest: {error}");
+            }
+        }
+    };
     let tasks = vec![
+        ("ingest", tokio::spawn(ingest)),
         (
             "placement",
             tokio::spawn(crate::failover::run(center.clone(), stopping.clone())),

@@ -29,6 +29,8 @@ pub struct Center {
     /// The live pods as the last heartbeat round read them (the status
     /// page's view; placement reads Redis afresh).
     pub alive: RwLock<Vec<PodStatus>>,
+    /// The events ingest (its counters for the status).
+    pub ingest: crate::ingest::Ingest,
 }
 
 impl Center {

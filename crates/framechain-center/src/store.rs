@@ -100,6 +100,19 @@ impl Store {
         Ok(guard)
     }
 
+    /// The calls of the last day, from the audit trail's events
+    /// ([`crate::audit::recent_calls`]).
+    ///
+    /// # Errors
+    /// The query's failure, as one line.
+    pub async fn recent_calls(&self) -> Result<Vec<crate::audit::CallView>, String> {
+        let guard = self.client().await.map_err(|error| error.to_string())?;
+        let client = guard.as_ref().expect("connected");
+        crate::audit::recent_calls(client)
+            .await
+            .map_err(|error| error.to_string())
+    }
+
     /// Runs `migrate` (with `--migrate`) or checks the schema.
     ///
     /// # Errors

@@ -1,6 +1,7 @@
 //! `framechain`: run chains of sandboxed video-processing stages from the
 //! command line, list the built-in stages and inspect what a stage accepts.
 
+mod audit;
 mod bounded;
 mod center;
 mod check;
@@ -29,7 +30,9 @@ Examples:
   framechain run --pipeline examples/telemedicine.yaml -i camera.h264 -o redacted-720p.h264 --realtime
   framechain inspect redact
   framechain serve --pipeline examples/telemedicine.yaml --http 127.0.0.1:8080 --media 127.0.0.1:40000 --stream room1:PUBLISH_TOKEN:VIEW_TOKEN
-  framechain keys new keys/ && framechain token --key keys/private.pem --sub p-1 --role patient --room visit1 --ttl 3600";
+  framechain keys new keys/ && framechain token --key keys/private.pem --sub p-1 --role patient --room visit1 --ttl 3600
+  framechain audit --postgres postgres://auditor:PASSWORD@centre-db:5432/framechain --room visit1 --since 7d
+  framechain audit verify --postgres postgres://auditor:PASSWORD@centre-db:5432/framechain";
 
 /// Runs video-processing stages as sandboxed WebAssembly components.
 #[derive(Parser)]
@@ -78,6 +81,8 @@ enum Command {
         #[command(subcommand)]
         command: identity::PolicyCommand,
     },
+    /// Who published and who watched, from the centre's audit trail; `audit verify` checks its hash chains (docs/center.md).
+    Audit(audit::AuditArgs),
 }
 
 #[derive(Args)]
@@ -181,6 +186,8 @@ fn execute(cli: Cli) -> Result<ExitCode, String> {
         Command::Keys { command } => identity::keys(command),
         // Deny is an answer, not an error: exit 1 without an error line.
         Command::Policy { command } => return identity::policy(command),
+        // Findings of `audit verify` are an answer too: exit 1, no error line.
+        Command::Audit(args) => return audit::run(args),
     }
     .map(|()| ExitCode::SUCCESS)
 }

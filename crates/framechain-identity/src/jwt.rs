@@ -86,6 +86,10 @@ pub enum TokenRefused {
     /// `aud` is not the server's audience.
     #[error("the token is for another audience (aud)")]
     WrongAudience,
+    /// `iss` is not the expected issuer (a placement ticket's is
+    /// `framechain-center`).
+    #[error("the token is from another issuer (iss)")]
+    WrongIssuer,
     /// A claim that must be there is missing or empty.
     #[error("the token has no {0} claim")]
     MissingClaim(&'static str),
@@ -110,6 +114,16 @@ struct RawClaims {
     room: Option<String>,
     exp: Option<serde_json::Number>,
     nbf: Option<serde_json::Number>,
+    /// A placement ticket's action (`crate::ticket`); tokens ignore it.
+    act: Option<String>,
+    /// A placement ticket's id (`crate::ticket`); tokens ignore it.
+    jti: Option<String>,
+}
+
+/// What a placement ticket carries beside [`Claims`].
+pub(crate) struct TicketExtras {
+    pub(crate) act: Option<String>,
+    pub(crate) jti: Option<String>,
 }
 
 /// Verifies tokens against the key file (`--keys FILE`) and the audience
@@ -205,29 +219,57 @@ impl Verifier {
     }
 
     fn verify_token(&self, token: &str, now_unix: u64) -> Result<Claims, TokenRefused> {
-        let header = read_header(token)?;
-        let algorithm = taken_algorithm(header.alg.as_deref())?;
         let keys = self.current_keys();
-        let key = keys
-            .find(header.kid.as_deref())
-            .map_err(|no_key| match no_key {
-                NoKey::UnknownKid => TokenRefused::UnknownKid,
-                NoKey::KidRequired => TokenRefused::KidRequired,
-            })?;
-        if !key.algorithms.contains(&algorithm) {
-            return Err(TokenRefused::AlgorithmMismatch);
-        }
-        let mut validation = Validation::new(algorithm);
-        // The times are checked below against the caller's clock.
-        validation.validate_exp = false;
-        validation.validate_nbf = false;
-        validation.leeway = 0;
-        validation.set_audience(&[&self.audience]);
-        validation.set_required_spec_claims(&["aud"]);
-        let data = jsonwebtoken::decode::<RawClaims>(token, &key.key, &validation)
-            .map_err(|error| refused_by_library(error.kind()))?;
-        claims(data.claims, now_unix)
+        check_token(&keys, token, &self.audience, None, LEEWAY_S, now_unix)
+            .map(|(claims, _)| claims)
     }
+}
+
+/// Checks `token` against `keys`: its algorithm, its signature, its
+/// audience (and issuer, when given), its times within `leeway_s` of
+/// `now_unix`, and its names.
+pub(crate) fn check_token(
+    keys: &KeySet,
+    token: &str,
+    audience: &str,
+    issuer: Option<&str>,
+    leeway_s: u64,
+    now_unix: u64,
+) -> Result<(Claims, TicketExtras), TokenRefused> {
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(TokenRefused::TooLarge);
+    }
+    let header = read_header(token)?;
+    let algorithm = taken_algorithm(header.alg.as_deref())?;
+    let key = keys
+        .find(header.kid.as_deref())
+        .map_err(|no_key| match no_key {
+            NoKey::UnknownKid => TokenRefused::UnknownKid,
+            NoKey::KidRequired => TokenRefused::KidRequired,
+        })?;
+    if !key.algorithms.contains(&algorithm) {
+        return Err(TokenRefused::AlgorithmMismatch);
+    }
+    let mut validation = Validation::new(algorithm);
+    // The times are checked below against the caller's clock.
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.leeway = 0;
+    validation.set_audience(&[audience]);
+    match issuer {
+        Some(issuer) => {
+            validation.set_issuer(&[issuer]);
+            validation.set_required_spec_claims(&["aud", "iss"]);
+        }
+        None => validation.set_required_spec_claims(&["aud"]),
+    }
+    let data = jsonwebtoken::decode::<RawClaims>(token, &key.key, &validation)
+        .map_err(|error| refused_by_library(error.kind()))?;
+    let extras = TicketExtras {
+        act: data.claims.act.clone(),
+        jti: data.claims.jti.clone(),
+    };
+    Ok((claims(data.claims, now_unix, leeway_s)?, extras))
 }
 
 /// The header of a token, decoded just enough to choose the key.
@@ -276,6 +318,8 @@ fn refused_by_library(kind: &ErrorKind) -> TokenRefused {
         }
         ErrorKind::InvalidAudience => TokenRefused::WrongAudience,
         ErrorKind::MissingRequiredClaim(claim) if claim == "aud" => TokenRefused::WrongAudience,
+        ErrorKind::InvalidIssuer => TokenRefused::WrongIssuer,
+        ErrorKind::MissingRequiredClaim(claim) if claim == "iss" => TokenRefused::WrongIssuer,
         ErrorKind::ExpiredSignature => TokenRefused::Expired,
         ErrorKind::ImmatureSignature => TokenRefused::NotYetValid,
         ErrorKind::Base64(_) => TokenRefused::Malformed("a part is not base64url"),
@@ -289,17 +333,17 @@ fn refused_by_library(kind: &ErrorKind) -> TokenRefused {
 }
 
 /// The checked claims of a token whose signature verified.
-fn claims(raw: RawClaims, now_unix: u64) -> Result<Claims, TokenRefused> {
+fn claims(raw: RawClaims, now_unix: u64, leeway_s: u64) -> Result<Claims, TokenRefused> {
     let expires = raw
         .exp
         .ok_or(TokenRefused::MissingClaim("exp"))
         .and_then(|exp| seconds(&exp).ok_or(TokenRefused::Malformed("exp is not a time")))?;
-    if expires.saturating_add(LEEWAY_S) < now_unix {
+    if expires.saturating_add(leeway_s) < now_unix {
         return Err(TokenRefused::Expired);
     }
     if let Some(nbf) = raw.nbf {
         let not_before = seconds(&nbf).ok_or(TokenRefused::Malformed("nbf is not a time"))?;
-        if not_before > now_unix.saturating_add(LEEWAY_S) {
+        if not_before > now_unix.saturating_add(leeway_s) {
             return Err(TokenRefused::NotYetValid);
         }
     }

@@ -11,6 +11,8 @@
 //!   decides whether a participant may publish, watch or swap a stage;
 //! - `keys`: key pairs and signed tokens for `framechain keys new` and
 //!   `framechain token` (tests, demos, small clinics);
+//! - `ticket`: the centre's placement tickets ([`TicketVerifier`]), which
+//!   a pod takes in place of a token after the centre's redirect;
 //! - [`tools`]: what the command line calls.
 //!
 //! Nothing here touches HTTP or the call core: the routes (`visit`) ask
@@ -24,6 +26,7 @@ mod jwks;
 mod jwt;
 mod keys;
 mod policy;
+mod ticket;
 pub mod tools;
 
 #[cfg(test)]
@@ -34,6 +37,10 @@ use std::path::PathBuf;
 pub use jwt::{Claims, LEEWAY_S, MAX_TOKEN_BYTES, TokenRefused, Verifier};
 pub use keys::{KeyKind, SigningKey};
 pub use policy::{DEFAULT_POLICY, Decision, Policy};
+pub use ticket::{
+    TICKET_ISSUER, TICKET_LEEWAY_S, Ticket, TicketAction, TicketRefused, TicketVerifier,
+    ticket_audience,
+};
 
 /// Why keys, a policy or a token could not be loaded or made: one line,
 /// naming the file.

@@ -10,7 +10,7 @@
 // signal (sync.js) instead of the camera and microphone; `&measure=1`
 // measures the sync of what the page receives (the flashes and clicks of
 // the others' test signal).
-import { h264First, exchange, release, show, ms } from './webrtc.js';
+import { h264First, exchange, release, show, ms, samplePicture } from './webrtc.js';
 import { testSignal, measure } from './sync.js';
 
 const $ = (id) => document.getElementById(id);
@@ -276,32 +276,12 @@ async function sample(remote) {
 
 /**
  * Mean colour and luma range of a rectangle of one participant's picture
- * as shown now, in video pixels: { r, g, b, luma, min, max }. The browser
- * test checks redaction with it.
+ * as shown now (webrtc.js, samplePicture). The browser test checks
+ * redaction with it.
  */
-const canvas = document.createElement('canvas');
-const canvasCtx = canvas.getContext('2d', { willReadFrequently: true });
 window.framechainSampleRemote = (id, x, y, width, height) => {
   const remote = call && call.remotes.get(id);
-  const video = remote && remote.video;
-  if (!video || !video.videoWidth) return null;
-  canvas.width = video.videoWidth;
-  canvas.height = video.videoHeight;
-  canvasCtx.drawImage(video, 0, 0);
-  const data = canvasCtx.getImageData(x, y, width, height).data;
-  let r = 0, g = 0, b = 0, min = 255, max = 0;
-  for (let o = 0; o < data.length; o += 4) {
-    r += data[o];
-    g += data[o + 1];
-    b += data[o + 2];
-    const luma = 0.299 * data[o] + 0.587 * data[o + 1] + 0.114 * data[o + 2];
-    min = Math.min(min, luma);
-    max = Math.max(max, luma);
-  }
-  const n = data.length / 4;
-  const sample = { r: r / n, g: g / n, b: b / n, min, max };
-  sample.luma = 0.299 * sample.r + 0.587 * sample.g + 0.114 * sample.b;
-  return sample;
+  return remote && remote.video ? samplePicture(remote.video, x, y, width, height) : null;
 };
 
 function endRemote(current, id, remote) {

@@ -1,6 +1,6 @@
 // The watch page: the processed video over WHEP, the latencies the server
 // measures, and the glass-to-glass latency read from the timestamp code.
-import { prefill, h264First, exchange, release, show, ms } from './webrtc.js';
+import { prefill, h264First, exchange, release, show, ms, samplePicture } from './webrtc.js';
 import { readCode, stripRect, ageOf, percentile } from './timecode.js';
 
 const $ = (id) => document.getElementById(id);
@@ -92,32 +92,14 @@ function onFrame(_now, metadata) {
 video.requestVideoFrameCallback(onFrame);
 
 /**
- * Mean colour and luma range of a rectangle of the picture now shown, in
- * video pixels: { r, g, b, luma, min, max }. Used by the browser test to
- * check the redacted area is filled.
+ * Mean colour and luma range of a rectangle of the picture now shown
+ * (webrtc.js, samplePicture), with the rectangle, also kept in the results.
+ * Used by the browser test to check the redacted area is filled.
  */
-const full = document.createElement('canvas');
-const fullCtx = full.getContext('2d', { willReadFrequently: true });
 window.framechainSample = (x, y, width, height) => {
-  const w = video.videoWidth;
-  const h = video.videoHeight;
-  if (!w || !h) return null;
-  full.width = w;
-  full.height = h;
-  fullCtx.drawImage(video, 0, 0, w, h);
-  const data = fullCtx.getImageData(x, y, width, height).data;
-  let r = 0, g = 0, b = 0, min = 255, max = 0;
-  const n = data.length / 4;
-  for (let o = 0; o < data.length; o += 4) {
-    r += data[o];
-    g += data[o + 1];
-    b += data[o + 2];
-    const luma = 0.299 * data[o] + 0.587 * data[o + 1] + 0.114 * data[o + 2];
-    min = Math.min(min, luma);
-    max = Math.max(max, luma);
-  }
-  const sample = { x, y, width, height, r: r / n, g: g / n, b: b / n, min, max };
-  sample.luma = 0.299 * sample.r + 0.587 * sample.g + 0.114 * sample.b;
+  const picture = samplePicture(video, x, y, width, height);
+  if (!picture) return null;
+  const sample = { x, y, width, height, ...picture };
   results.samplePixels = sample;
   return sample;
 };

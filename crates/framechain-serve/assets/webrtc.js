@@ -98,3 +98,36 @@ export function show(id, text) {
 export function ms(value) {
   return value === null || value === undefined ? '–' : Number(value).toFixed(1);
 }
+
+/**
+ * Mean colour and luma range of a rectangle of the picture a video element
+ * shows now, in video pixels: { r, g, b, luma, min, max }, or null before
+ * its first picture. The browser tests check redaction with it (through
+ * the pages' window.framechainSample and window.framechainSampleRemote).
+ */
+let sampleCtx = null;
+export function samplePicture(video, x, y, width, height) {
+  const w = video.videoWidth;
+  const h = video.videoHeight;
+  if (!w || !h) return null;
+  if (!sampleCtx) {
+    sampleCtx = document.createElement('canvas').getContext('2d', { willReadFrequently: true });
+  }
+  sampleCtx.canvas.width = w;
+  sampleCtx.canvas.height = h;
+  sampleCtx.drawImage(video, 0, 0, w, h);
+  const data = sampleCtx.getImageData(x, y, width, height).data;
+  let r = 0, g = 0, b = 0, min = 255, max = 0;
+  for (let o = 0; o < data.length; o += 4) {
+    r += data[o];
+    g += data[o + 1];
+    b += data[o + 2];
+    const luma = 0.299 * data[o] + 0.587 * data[o + 1] + 0.114 * data[o + 2];
+    min = Math.min(min, luma);
+    max = Math.max(max, luma);
+  }
+  const n = data.length / 4;
+  const sample = { r: r / n, g: g / n, b: b / n, min, max };
+  sample.luma = 0.299 * sample.r + 0.587 * sample.g + 0.114 * sample.b;
+  return sample;
+}

@@ -86,6 +86,36 @@ pub struct ServeArgs {
     /// The largest picture a publisher may send, WIDTHxHEIGHT, either way round (1080x1920 fits 1920x1080): a larger one out of the decoder ends the call before the rest of the pipeline spends anything on it (a pipeline file's max-width/max-height also hold; the tighter wins). `none`: no bound from the server.
     #[arg(long, value_name = "WxH", default_value = "1920x1080", value_parser = parse_max_size)]
     pub max_size: MaxSize,
+    /// The centre's base URL (http:// or https://): rooms are placed here by the centre (read from Redis every second; --rooms is refused and /admin/rooms answers 409), placement tickets (?ticket=) are taken in place of a token, and a room not placed here is redirected (307) to the centre. Needs --redis, --node and --keys (docs/center.md).
+    #[arg(long, value_name = "URL")]
+    pub center: Option<String>,
+    /// Redis (redis:// or rediss://): with it every audit event (joins, refusals, calls, reloads) is spooled and shipped to the stream framechain:events, and a heartbeat is sent every second; without it no event is recorded. Needs --node.
+    #[arg(long, value_name = "URL")]
+    pub redis: Option<String>,
+    /// This pod's name, unique in the fleet (1 to 63 letters, digits, '-', '_', '.'): events carry it, the centre places rooms on it, tickets are for it.
+    #[arg(long, value_name = "NAME")]
+    pub node: Option<String>,
+    /// The audit events' spool folder: every event is fsynced here before it counts, and kept until Redis has it (give a persistent volume; a pod restarted on it ships what was left).
+    #[arg(long, value_name = "DIR", default_value = crate::config::DEFAULT_SPOOL_DIR)]
+    pub spool: PathBuf,
+    /// The spool's bound in bytes: when it is full (Redis away too long), new joins are refused with 503 while running calls go on.
+    #[arg(long, value_name = "N", default_value_t = crate::config::DEFAULT_SPOOL_MAX_BYTES)]
+    pub spool_max_bytes: u64,
+    /// Rooms this pod may hold, told to the centre in its heartbeat.
+    #[arg(long, value_name = "ROOMS", default_value_t = 64)]
+    pub capacity: u32,
+    /// A label rooms may ask for (region=eu-west), told to the centre; repeatable.
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
+    pub labels: Vec<(String, String)>,
+    /// This pod's base URL as clients reach it, where the centre redirects them (default: http:// and the --http address).
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
+}
+
+fn parse_label(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        .ok_or_else(|| "expected KEY=VALUE".to_owned())
 }
 
 /// `--max-size`: a bound, or none.
@@ -128,6 +158,56 @@ impl ServeArgs {
             ));
         }
         Ok(streams)
+    }
+
+    /// The edge settings, when `--redis` is given; the flags that need it
+    /// are refused without it.
+    fn edge(&self) -> Result<Option<config::EdgeConfig>, ServeError> {
+        let Some(redis) = &self.redis else {
+            for (flag, given) in [
+                ("--center", self.center.is_some()),
+                ("--node", self.node.is_some()),
+                ("--label", !self.labels.is_empty()),
+                ("--public-url", self.public_url.is_some()),
+            ] {
+                if given {
+                    return Err(ServeError::Config(format!(
+                        "{flag} needs --redis URL: an edge pod talks to its centre through Redis"
+                    )));
+                }
+            }
+            return Ok(None);
+        };
+        let Some(node) = &self.node else {
+            return Err(ServeError::Config(
+                "--redis needs --node NAME: every event and heartbeat names its pod".to_owned(),
+            ));
+        };
+        let mut labels = std::collections::BTreeMap::new();
+        for (key, value) in &self.labels {
+            if labels.insert(key.clone(), value.clone()).is_some() {
+                return Err(ServeError::Config(format!(
+                    "--label {} is given twice",
+                    framechain::text::untrusted(key, config::MAX_NODE_NAME)
+                )));
+            }
+        }
+        Ok(Some(config::EdgeConfig {
+            redis: redis.clone(),
+            node: node.clone(),
+            center: self
+                .center
+                .as_ref()
+                .map(|center| center.trim_end_matches('/').to_owned()),
+            spool: self.spool.clone(),
+            spool_max_bytes: self.spool_max_bytes,
+            capacity: self.capacity,
+            labels,
+            public_url: self
+                .public_url
+                .as_ref()
+                .map(|url| url.trim_end_matches('/').to_owned()),
+        }))
     }
 
     /// The server's configuration around an already built pipeline.
@@ -186,6 +266,7 @@ impl ServeArgs {
         config.policy = self.policy.clone();
         config.rooms = self.rooms.clone();
         config.audience = self.audience.clone();
+        config.edge = self.edge()?;
         config.check()?;
         Ok(config)
     }

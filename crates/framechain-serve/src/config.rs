@@ -321,6 +321,142 @@ pub struct ServeConfig {
     pub rooms: Option<PathBuf>,
     /// The `aud` every token must carry.
     pub audience: String,
+    /// This server as an edge pod of a centre (`--redis`, `--node`,
+    /// `--center`; docs/center.md): audit events, heartbeats, rooms placed
+    /// by the centre and placement tickets. `None`: an island.
+    pub edge: Option<EdgeConfig>,
+}
+
+/// The longest node name (`--node`): a DNS label's length.
+pub const MAX_NODE_NAME: usize = 63;
+/// Labels one pod carries, at most.
+pub const MAX_LABELS: usize = 16;
+/// The spool's bound when `--spool-max-bytes` is not given: 64 MiB, about
+/// 200 000 events (a day of a busy pod without Redis).
+pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 64 << 20;
+/// The smallest spool bound taken: a few records.
+pub const MIN_SPOOL_MAX_BYTES: u64 = 1024;
+/// Where the spool is when `--spool` is not given: a folder in the
+/// working directory (a pod mounts a volume and gives `--spool`).
+pub const DEFAULT_SPOOL_DIR: &str = "framechain-spool";
+
+/// An edge pod's settings (`--redis`, `--node`, `--center` and the rest).
+#[derive(Clone, Debug)]
+pub struct EdgeConfig {
+    /// Redis (`redis://` or `rediss://`): the events stream, the
+    /// heartbeat, the placed rooms and the ticket keys.
+    pub redis: String,
+    /// This pod's name, unique in the fleet: events carry it, the
+    /// heartbeat key and the tickets' audience name it.
+    pub node: String,
+    /// The centre's base URL (`http(s)://`); with it, rooms come from the
+    /// centre, placement tickets are taken, and a room not placed here is
+    /// redirected there. `None` (only `--redis`): events and heartbeats.
+    pub center: Option<String>,
+    /// The events' spool folder (fsynced, kept across restarts).
+    pub spool: PathBuf,
+    /// The spool's bound in bytes: at it, joins are refused (`503`).
+    pub spool_max_bytes: u64,
+    /// Rooms this pod may hold (told to the centre).
+    pub capacity: u32,
+    /// Labels rooms may ask for (`region=eu-west`).
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// This pod's base URL as clients reach it; `None`: `http://` and the
+    /// bound HTTP address.
+    pub public_url: Option<String>,
+}
+
+impl EdgeConfig {
+    /// Checks every value; the error names the flag.
+    pub fn check(&self) -> Result<(), ServeError> {
+        check_url("--redis", &self.redis, &["redis://", "rediss://"])?;
+        framechain_events::check_redis_url(&self.redis)
+            .map_err(|error| ServeError::Config(format!("--redis: {error}")))?;
+        if let Some(center) = &self.center {
+            check_url("--center", center, &["http://", "https://"])?;
+        }
+        if let Some(public) = &self.public_url {
+            check_url("--public-url", public, &["http://", "https://"])?;
+        }
+        if !node_name_is_valid(&self.node) {
+            return Err(ServeError::Config(format!(
+                "--node: use 1 to {MAX_NODE_NAME} letters, digits, '-', '_' or '.'"
+            )));
+        }
+        if self.spool_max_bytes < MIN_SPOOL_MAX_BYTES {
+            return Err(ServeError::Config(format!(
+                "--spool-max-bytes must be at least {MIN_SPOOL_MAX_BYTES}"
+            )));
+        }
+        if self.capacity == 0 {
+            return Err(ServeError::Config(
+                "--capacity must be at least 1 room".to_owned(),
+            ));
+        }
+        if self.labels.len() > MAX_LABELS {
+            return Err(ServeError::Config(format!(
+                "at most {MAX_LABELS} --label flags"
+            )));
+        }
+        for (key, value) in &self.labels {
+            if !label_part_is_valid(key, false) || !label_part_is_valid(value, true) {
+                return Err(ServeError::Config(format!(
+                    "--label {}: KEY=VALUE of at most {MAX_NODE_NAME} letters, digits, '-', '_', '.' or '/' each (KEY not empty)",
+                    framechain::text::untrusted(key, MAX_NODE_NAME)
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A node name: 1 to [`MAX_NODE_NAME`] of `[A-Za-z0-9._-]` (a Kubernetes
+/// pod name fits; it is part of a Redis key and of the tickets' audience).
+pub(crate) fn node_name_is_valid(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_NODE_NAME
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+fn label_part_is_valid(part: &str, may_be_empty: bool) -> bool {
+    (may_be_empty || !part.is_empty())
+        && part.len() <= MAX_NODE_NAME
+        && part
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'/'))
+}
+
+/// `text` is a URL of one of `schemes` with a host, printable ASCII, at
+/// most 2048 bytes, without a fragment (or, but for Redis, a query).
+fn check_url(flag: &str, text: &str, schemes: &[&str]) -> Result<(), ServeError> {
+    let bad = |why: &str| {
+        ServeError::Config(format!(
+            "{flag}: {why} (expected {})",
+            schemes
+                .iter()
+                .map(|scheme| format!("{scheme}HOST"))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        ))
+    };
+    if text.len() > 2048 || !text.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(bad("not a URL of printable ASCII"));
+    }
+    let Some(rest) = schemes.iter().find_map(|scheme| text.strip_prefix(scheme)) else {
+        return Err(bad("an unexpected scheme"));
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = host.rsplit('@').next().unwrap_or("");
+    if host.is_empty() || host.starts_with(':') {
+        return Err(bad("no host"));
+    }
+    let http = schemes.iter().any(|scheme| scheme.starts_with("http"));
+    if text.contains('#') || (http && text.contains('?')) {
+        return Err(bad("a query or fragment"));
+    }
+    Ok(())
 }
 
 /// The audience tokens carry when none is configured.
@@ -351,6 +487,7 @@ impl ServeConfig {
             policy: None,
             rooms: None,
             audience: DEFAULT_AUDIENCE.to_owned(),
+            edge: None,
         }
     }
 
@@ -405,6 +542,21 @@ impl ServeConfig {
             return Err(ServeError::Config(
                 "--audience must be 1 to 256 characters without control characters".to_owned(),
             ));
+        }
+        if let Some(edge) = &self.edge {
+            edge.check()?;
+            if edge.center.is_some() {
+                if self.keys.is_none() {
+                    return Err(ServeError::Config(
+                        "--center needs --keys FILE: the pod still verifies tokens and runs its policy".to_owned(),
+                    ));
+                }
+                if self.rooms.is_some() {
+                    return Err(ServeError::Config(
+                        "--rooms and --center exclude each other: with --center, rooms are placed by the centre".to_owned(),
+                    ));
+                }
+            }
         }
         if self.media.ip().is_unspecified() && self.advertise.is_none() {
             return Err(ServeError::Config(

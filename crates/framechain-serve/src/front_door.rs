@@ -26,7 +26,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::io;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -415,6 +415,7 @@ pub(crate) async fn serve(
             Ok(ticket) => {
                 tokio::spawn(connection(
                     stream,
+                    peer,
                     ticket,
                     service.clone(),
                     limits.clone(),
@@ -433,9 +434,14 @@ pub(crate) async fn serve(
     }
 }
 
+/// The client address of the connection a request came on.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PeerAddr(pub SocketAddr);
+
 /// Serves one connection with hyper's HTTP/1 within `limits`.
 async fn connection(
     stream: TcpStream,
+    peer: SocketAddr,
     ticket: Ticket,
     service: TowerToHyperService<Router>,
     limits: Arc<HttpLimits>,
@@ -456,8 +462,10 @@ async fn connection(
     let evict = ticket.evict.clone();
     let request_ticket = ticket.clone();
     let requests = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-        let request =
+        let mut request =
             request.map(|body| BodyDeadline::new(body, body_timeout, body_metrics.clone()));
+        // Who asked, for the audit events (`crate::edge`).
+        request.extensions_mut().insert(PeerAddr(peer));
         request_ticket.busy();
         let answering = service.call(request);
         let ticket = request_ticket.clone();

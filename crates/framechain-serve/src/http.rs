@@ -40,6 +40,8 @@ pub(crate) struct HttpState {
     pub start_health: Arc<StartHealth>,
     /// Rooms, tokens and policy, with `--keys` (`crate::visit`).
     pub visits: Option<Arc<crate::visit::Visits>>,
+    /// The pod's centre, with `--redis` (`crate::edge`).
+    pub edge: Option<Arc<crate::edge::Edge>>,
 }
 
 pub(crate) type Shared = Arc<HttpState>;
@@ -129,13 +131,19 @@ fn refusal(state: &HttpState, headers: &HeaderMap, stream: &str, role: Role) -> 
 async fn whip_post(
     State(state): State<Shared>,
     Path(stream): Path<String>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+    peer: Option<axum::Extension<crate::front_door::PeerAddr>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     // A name that is no `--stream` is a room, when rooms are served.
     let response = match &state.visits {
         Some(visits) if !state.tokens.has_stream(&stream) => {
-            crate::visit::routes::publish(&state, visits, &stream, &headers, body).await
+            let asked = crate::visit::routes::Asked {
+                query: query.as_deref(),
+                peer: peer.map(|peer| peer.0.0),
+            };
+            crate::visit::routes::publish(&state, visits, &stream, &headers, body, asked).await
         }
         _ => offer(&state, &stream, Role::Publish, &headers, body).await,
     };
@@ -519,11 +527,19 @@ async fn healthz() -> Response {
 /// failed before their first picture, within a minute). Kubernetes stops
 /// sending calls to a pod that is not ready.
 async fn readyz(State(state): State<Shared>) -> Response {
+    match readiness(&state) {
+        Ok(()) => text(StatusCode::OK, "ready"),
+        Err(why) => text(StatusCode::SERVICE_UNAVAILABLE, why),
+    }
+}
+
+/// `/readyz`'s answer (also the heartbeat's `ready`): `Err` says why not.
+pub(crate) fn readiness(state: &HttpState) -> Result<(), &'static str> {
     if state.draining.load(Ordering::Relaxed) {
-        return text(StatusCode::SERVICE_UNAVAILABLE, "draining");
+        return Err("draining");
     }
     if state.start_health.failing(std::time::Instant::now()) {
-        return text(StatusCode::SERVICE_UNAVAILABLE, "new calls fail at start");
+        return Err("new calls fail at start");
     }
     let runtime = &state.runtime;
     let sessions = runtime.sessions();
@@ -534,11 +550,7 @@ async fn readyz(State(state): State<Shared>) -> Response {
         0.0
     };
     let room = sessions < state.max_sessions && load + per_session <= runtime.config().max_load;
-    if room {
-        text(StatusCode::OK, "ready")
-    } else {
-        text(StatusCode::SERVICE_UNAVAILABLE, "full")
-    }
+    if room { Ok(()) } else { Err("full") }
 }
 
 async fn metrics(State(state): State<Shared>) -> Response {

@@ -43,6 +43,7 @@ mod args;
 mod auth;
 mod call;
 mod config;
+mod edge;
 mod front_door;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -56,7 +57,7 @@ mod stream_stats;
 mod visit;
 
 pub use args::ServeArgs;
-pub use config::{DEFAULT_AUDIENCE, ServeConfig, StreamSpec};
+pub use config::{DEFAULT_AUDIENCE, EdgeConfig, ServeConfig, StreamSpec};
 pub use front_door::HttpLimits;
 
 use std::net::SocketAddr;
@@ -169,6 +170,14 @@ impl Server {
             None => media_addr,
         };
         let metrics = Arc::new(metrics::Metrics::new());
+        let edge = match &config.edge {
+            Some(edge) => Some(Arc::new(edge::Edge::open(
+                edge,
+                http_addr,
+                metrics.clone(),
+            )?)),
+            None => None,
+        };
         let start_health = Arc::new(call::start_health::StartHealth::default());
         let (commands_tx, commands_rx) = mpsc::channel(COMMAND_QUEUE);
         let (shutdown, shutdown_rx) = watch::channel(false);
@@ -189,6 +198,7 @@ impl Server {
             max_sessions: config.max_sessions,
             fps: config.fps,
             congestion_control: config.congestion_control,
+            audit: edge.as_ref().map(|edge| edge.audit.clone()),
         };
         let visits = match config.visit_files() {
             Some(files) => Some(Arc::new(visit::Visits::start(
@@ -210,7 +220,9 @@ impl Server {
             draining: draining.clone(),
             start_health,
             visits: visits.clone(),
+            edge: edge.clone(),
         });
+        let status_state = state.clone();
         let rooms_commands = state.commands.clone();
         let max_connections = http_limits.max_connections;
         // Entered, not blocked on: `Server::start` may be called from a
@@ -228,6 +240,15 @@ impl Server {
                     Arc::new(udp),
                 );
                 tokio.spawn(media.run(commands_rx, live_events, shutdown_rx.clone()));
+                if let Some(edge) = &edge {
+                    let status = pod_status(status_state, edge.clone());
+                    edge.start_tasks(
+                        visits.clone(),
+                        rooms_commands.clone(),
+                        status,
+                        shutdown_rx.clone(),
+                    );
+                }
                 if let Some(visits) = visits.clone() {
                     tokio.spawn(visit::watcher::run(
                         visits,
@@ -368,6 +389,31 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// What the heartbeat tells the centre, read from the server's state at
+/// each beat.
+fn pod_status(
+    state: Arc<http::HttpState>,
+    edge: Arc<edge::Edge>,
+) -> impl Fn() -> framechain_events::PodStatus + Send + 'static {
+    move || framechain_events::PodStatus {
+        node: edge.node.clone(),
+        address: edge.address.clone(),
+        capacity: edge.capacity,
+        load: state
+            .visits
+            .as_ref()
+            .map_or(0, |visits| visits.registry.len() as u32),
+        calls: state.runtime.sessions() as u32,
+        ready: http::readiness(&state).is_ok(),
+        draining: state.draining.load(Ordering::Relaxed),
+        labels: edge.labels.clone(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        time_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_millis() as i64),
     }
 }
 

@@ -114,6 +114,13 @@ pub(crate) struct Metrics {
     pub http_connections_max: Gauge,
     http_refused: Family<Labels, Counter>,
     http_timeouts: Family<Labels, Counter>,
+    audit_events: Family<Labels, Counter>,
+    /// Bytes in the audit spool not yet freed (`crate::edge`).
+    pub audit_spool_bytes: Gauge,
+    /// Audit events spooled and not yet shipped to Redis.
+    pub audit_pending: Gauge,
+    /// Joins refused because their audit event could not be written.
+    pub audit_refused_joins: Counter,
     /// The drop reasons `dropped` has counted.
     drop_reasons: LabelSet,
     /// The stage names `stage_latency` and `swaps` have counted.
@@ -148,6 +155,10 @@ impl Metrics {
             http_connections_max: Gauge::default(),
             http_refused: Family::default(),
             http_timeouts: Family::default(),
+            audit_events: Family::default(),
+            audit_spool_bytes: Gauge::default(),
+            audit_pending: Gauge::default(),
+            audit_refused_joins: Counter::default(),
             drop_reasons: LabelSet::default(),
             stage_names: LabelSet::default(),
             registry: Registry::default(),
@@ -268,10 +279,36 @@ impl Metrics {
             "HTTP connections closed by a timeout, by what was late (header: also an idle kept-alive connection; body; write)",
             metrics.http_timeouts.clone(),
         );
+        registry.register(
+            "audit_events",
+            "Audit events written to the spool, by kind",
+            metrics.audit_events.clone(),
+        );
+        registry.register(
+            "audit_spool_bytes",
+            "Bytes the audit spool holds",
+            metrics.audit_spool_bytes.clone(),
+        );
+        registry.register(
+            "audit_pending",
+            "Audit events spooled and not yet shipped to Redis",
+            metrics.audit_pending.clone(),
+        );
+        registry.register(
+            "audit_refused_joins",
+            "Joins refused (503) because their audit event could not be written (spool full or failing)",
+            metrics.audit_refused_joins.clone(),
+        );
         Metrics {
             registry,
             ..metrics
         }
+    }
+
+    pub(crate) fn audit_event(&self, kind: &'static str) {
+        self.audit_events
+            .get_or_create(&vec![("kind", kind.to_owned())])
+            .inc();
     }
 
     pub(crate) fn refused(&self, reason: &str) {

@@ -74,28 +74,54 @@ fn refused(url: &str, status: u16, response: ureq::Response) -> Error {
     }
 }
 
+/// How many redirects an offer follows, as a browser's `fetch` would
+/// (RFC 9725 lets a WHIP/WHEP endpoint answer `307` to send the client to
+/// the node holding the stream; framechain's centre does).
+const MAX_REDIRECTS: usize = 3;
+
 /// Posts an SDP offer to `kind` (`whip` or `whep`); returns the answer
 /// and the resource URL from `Location`.
+///
+/// A `307` or `308` is followed like a browser's `fetch` follows it: the
+/// same method and body to the new `Location`, and the `Authorization`
+/// header dropped when the redirect leaves the origin (the Fetch
+/// standard), so a redirect must carry what the next server needs (the
+/// centre's placement ticket). The resource is resolved against the URL
+/// that answered.
 pub(crate) fn post_offer(
     endpoint: &Endpoint,
     kind: &str,
     offer: &str,
 ) -> Result<(String, String), Error> {
-    let url = endpoint.url(&format!("/{kind}/{}", endpoint.stream));
-    let response = agent()
-        .post(&url)
-        .set("Authorization", &format!("Bearer {}", endpoint.token))
-        .set("Content-Type", "application/sdp")
-        .send_string(offer);
-    let response = match response {
-        Ok(response) => response,
-        Err(ureq::Error::Status(status, response)) => return Err(refused(&url, status, response)),
-        Err(error) => return Err(Error::Http(format!("POST {url}: {error}"))),
-    };
-    if response.status() != 201 {
+    let first = endpoint.url(&format!("/{kind}/{}", endpoint.stream));
+    let mut url = first.clone();
+    let mut redirects = 0;
+    let response = loop {
+        let mut request = agent().post(&url).set("Content-Type", "application/sdp");
+        if origin(&url) == origin(&first) {
+            request = request.set("Authorization", &format!("Bearer {}", endpoint.token));
+        }
+        let response = match request.send_string(offer) {
+            Ok(response) => response,
+            Err(ureq::Error::Status(status, response)) => {
+                return Err(refused(&url, status, response));
+            }
+            Err(error) => return Err(Error::Http(format!("POST {url}: {error}"))),
+        };
         let status = response.status();
-        return Err(refused(&url, status, response));
-    }
+        if (status == 307 || status == 308) && redirects < MAX_REDIRECTS {
+            let location = response
+                .header("Location")
+                .ok_or_else(|| Error::Http(format!("POST {url}: {status} without a Location")))?;
+            url = resolve(&url, location);
+            redirects += 1;
+            continue;
+        }
+        if status != 201 {
+            return Err(refused(&url, status, response));
+        }
+        break response;
+    };
     let location = response
         .header("Location")
         .ok_or_else(|| Error::Http(format!("POST {url}: 201 without a Location")))?
@@ -103,7 +129,26 @@ pub(crate) fn post_offer(
     let answer = response
         .into_string()
         .map_err(|error| Error::Http(format!("POST {url}: reading the answer: {error}")))?;
-    Ok((answer, endpoint.url(&location)))
+    Ok((answer, resolve(&url, &location)))
+}
+
+/// `scheme://host:port` of an absolute URL.
+fn origin(url: &str) -> &str {
+    let after_scheme = url.find("://").map_or(0, |at| at + 3);
+    let end = url[after_scheme..]
+        .find(['/', '?'])
+        .map_or(url.len(), |at| after_scheme + at);
+    &url[..end]
+}
+
+/// `location` resolved against `base`: absolute as is, `/path` on the
+/// base's origin.
+fn resolve(base: &str, location: &str) -> String {
+    if location.starts_with("http://") || location.starts_with("https://") {
+        location.to_owned()
+    } else {
+        format!("{}{location}", origin(base))
+    }
 }
 
 /// `DELETE` on a WHIP/WHEP resource.
@@ -132,5 +177,30 @@ pub fn get_text(url: &str, token: Option<&str>) -> Result<String, Error> {
             .map_err(|error| Error::Http(format!("GET {url}: {error}"))),
         Err(ureq::Error::Status(status, response)) => Err(refused(url, status, response)),
         Err(error) => Err(Error::Http(format!("GET {url}: {error}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{origin, resolve};
+
+    #[test]
+    fn redirect_locations_resolve_against_the_answering_origin() {
+        assert_eq!(
+            origin("http://127.0.0.1:8080/whip/a?ticket=x"),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(origin("http://127.0.0.1:8080"), "http://127.0.0.1:8080");
+        assert_eq!(
+            resolve(
+                "http://127.0.0.1:9000/whip/a?ticket=x",
+                "/whip/a/resource/1"
+            ),
+            "http://127.0.0.1:9000/whip/a/resource/1"
+        );
+        assert_eq!(
+            resolve("http://127.0.0.1:9000/whip/a", "http://127.0.0.1:9001/x"),
+            "http://127.0.0.1:9001/x"
+        );
     }
 }

@@ -1,5 +1,6 @@
-//! The centre against real PostgreSQL 15 and Redis on loopback ports
-//! (dev/framechain-test-support/src/services.rs), one test binary with a
-//! module per part.
+//! The centre against real Redis and PostgreSQL 15 on loopback ports
+//! (`framechain_test_support::services`): one test binary, one module per
+//! part of the centre.
 
+mod audit;
 mod placement;

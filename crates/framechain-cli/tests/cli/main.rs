@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod audit;
 mod authoring;
+mod center_failover;
 mod compile_bombs;
 mod hostile;
 mod identity;

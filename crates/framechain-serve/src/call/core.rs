@@ -150,6 +150,14 @@ pub(crate) enum Output {
     SwapFailed,
     /// A session ended: its events are over, drop it.
     SessionEnded(SessionKey),
+    /// A call ended (for the audit trail): its stream, its resource, whether
+    /// it was the publisher, and why.
+    CallEnded {
+        stream: String,
+        resource: String,
+        publisher: bool,
+        reason: &'static str,
+    },
     /// Nothing more to do until this time (or the next input).
     Timeout(Instant),
 }
@@ -676,6 +684,12 @@ impl CallCore {
         call.rtc.disconnect();
         self.routes.forget(id);
         self.settings.metrics.ended(reason);
+        self.outputs.push_back(Output::CallEnded {
+            stream: call.stream.clone(),
+            resource: call.resource.clone(),
+            publisher: matches!(call.role, CallRole::Publisher { .. }),
+            reason,
+        });
         let Some(state) = self.streams.get_mut(&call.stream) else {
             return;
         };

@@ -63,6 +63,8 @@ pub(crate) enum Command {
         role: Role,
         offer: String,
         video: PublishedVideo,
+        /// Who joins (the token's or ticket's `sub`), for the audit trail.
+        participant: String,
         reply: oneshot::Sender<Result<Created, Refusal>>,
     },
     /// The calls of room `room` end: its participants' streams (those of
@@ -139,11 +141,15 @@ pub(crate) struct DriverSettings {
     pub fps: f64,
     /// Viewers' bandwidth estimates set the encoder's target bitrate.
     pub congestion_control: bool,
+    /// The audit trail, on an edge pod (`crate::edge`).
+    pub audit: Option<crate::edge::Audit>,
 }
 
 /// A live session the driver opened, until its events end.
 struct OpenSession {
     session: Arc<LiveSession>,
+    /// Its stream (for the audit trail).
+    stream: String,
     /// Opened on a swapped-in pipeline still on probation.
     on_probation: bool,
 }
@@ -155,6 +161,8 @@ pub(crate) struct MediaDriver {
     socket: Arc<UdpSocket>,
     pipelines: Pipelines,
     sessions: HashMap<SessionKey, OpenSession>,
+    /// Who each room call's participant is, by resource (audit trail).
+    participants: HashMap<String, String>,
     /// When the core wants [`Input::Timeout`].
     deadline: Instant,
 }
@@ -174,6 +182,7 @@ impl MediaDriver {
             core: CallCore::new(core, now),
             socket,
             sessions: HashMap::new(),
+            participants: HashMap::new(),
             deadline: now,
         }
     }
@@ -275,6 +284,18 @@ impl MediaDriver {
                     self.pipelines.session_started(on_probation, now);
                 }
                 Output::SessionFailed(session) => {
+                    if let (Some(audit), Some(open)) =
+                        (&self.settings.audit, self.sessions.get(&session))
+                    {
+                        audit.record_later(
+                            room_of(&open.stream),
+                            participant_of(&open.stream),
+                            framechain_events::EventKind::SessionFailed {
+                                stream: open.stream.clone(),
+                                error: "the live session failed".to_owned(),
+                            },
+                        );
+                    }
                     let on_new_pipeline = self.sessions.get(&session).is_some_and(|open| {
                         Arc::ptr_eq(&open.session.pipeline(), self.pipelines.current())
                     });
@@ -292,6 +313,12 @@ impl MediaDriver {
                         .sessions
                         .set(self.settings.runtime.sessions() as i64);
                 }
+                Output::CallEnded {
+                    stream,
+                    resource,
+                    publisher,
+                    reason,
+                } => self.call_ended(stream, resource, publisher, reason),
                 Output::Timeout(deadline) => {
                     self.deadline = deadline;
                     break;
@@ -310,7 +337,7 @@ impl MediaDriver {
                 offer,
                 reply,
             } => {
-                let result = self.open(stream, role, &offer, PublishedVideo::ServerPipeline);
+                let result = self.open(stream, role, &offer, PublishedVideo::ServerPipeline, None);
                 let _ = reply.send(result);
             }
             Command::OpenInRoom {
@@ -318,10 +345,11 @@ impl MediaDriver {
                 role,
                 offer,
                 video,
+                participant,
                 reply,
             } => {
                 self.input(Input::AddStream(stream.clone()));
-                let result = self.open(stream, role, &offer, video);
+                let result = self.open(stream, role, &offer, video, Some(participant));
                 let _ = reply.send(result);
             }
             Command::EndRoom {
@@ -372,6 +400,7 @@ impl MediaDriver {
                         .map_err(|error| error.to_string())
                 };
                 if result.is_ok() {
+                    self.record_swap(&from, &to);
                     let names = stage_names(&to);
                     self.pipelines.swapped(from, to, stage, Instant::now());
                     self.input(Input::StageNames(names));
@@ -396,6 +425,7 @@ impl MediaDriver {
         role: Role,
         offer: &str,
         video: PublishedVideo,
+        participant: Option<String>,
     ) -> Result<Created, Refusal> {
         // A room's own pipeline is not the swap's to judge.
         let own_pipeline = matches!(video, PublishedVideo::Own(_));
@@ -440,6 +470,7 @@ impl MediaDriver {
                     key,
                     OpenSession {
                         session,
+                        stream: stream.clone(),
                         on_probation: !own_pipeline && self.pipelines.on_probation(),
                     },
                 );
@@ -452,6 +483,30 @@ impl MediaDriver {
             Role::View => None,
         };
         let resource = resource_id();
+        if let Some(audit) = &self.settings.audit {
+            if let Some(participant) = participant {
+                self.participants.insert(resource.clone(), participant);
+            }
+            if role == Role::Publish {
+                let digest = match &video {
+                    PublishedVideo::Forward => "forward".to_owned(),
+                    PublishedVideo::Own(pipeline) => {
+                        crate::visit::routes::pipeline_digest(pipeline)
+                    }
+                    PublishedVideo::ServerPipeline => {
+                        crate::visit::routes::pipeline_digest(self.pipelines.current())
+                    }
+                };
+                audit.record_later(
+                    room_of(&stream),
+                    participant_of(&stream),
+                    framechain_events::EventKind::CallStarted {
+                        stream: stream.clone(),
+                        pipeline_digest: digest,
+                    },
+                );
+            }
+        }
         self.input(Input::AddCall(Box::new(NewCall {
             stream,
             resource: resource.clone(),
@@ -464,6 +519,62 @@ impl MediaDriver {
             resource,
             answer: accepted.answer,
         })
+    }
+
+    /// A call ended: on a pod, its participant left (and a publisher's
+    /// call ended).
+    fn call_ended(&mut self, stream: String, resource: String, publisher: bool, reason: &str) {
+        let who = self.participants.remove(&resource);
+        let Some(audit) = &self.settings.audit else {
+            return;
+        };
+        let room = room_of(&stream);
+        if room.is_some() {
+            let action = if publisher {
+                framechain_events::Action::Publish
+            } else {
+                framechain_events::Action::Watch
+            };
+            audit.record_later(
+                room,
+                who.as_deref(),
+                framechain_events::EventKind::ParticipantLeft {
+                    action,
+                    stream: stream.clone(),
+                    reason: reason.to_owned(),
+                },
+            );
+        }
+        if publisher {
+            audit.record_later(
+                room,
+                participant_of(&stream),
+                framechain_events::EventKind::CallEnded {
+                    stream: stream.clone(),
+                    reason: reason.to_owned(),
+                },
+            );
+        }
+    }
+
+    /// On a pod, the stages a swap changed.
+    fn record_swap(&self, from: &Pipeline, to: &Pipeline) {
+        let Some(audit) = &self.settings.audit else {
+            return;
+        };
+        for (old, new) in from.stages().zip(to.stages()) {
+            if old.digest() != new.digest() || old.name() != new.name() {
+                audit.record_later(
+                    None,
+                    None,
+                    framechain_events::EventKind::StageSwapped {
+                        stage: new.name().to_owned(),
+                        old_digest: old.digest().to_owned(),
+                        new_digest: new.digest().to_owned(),
+                    },
+                );
+            }
+        }
     }
 
     /// Goes back from a swap on probation to the pipeline before it: new
@@ -497,6 +608,16 @@ pub(crate) fn stage_names(pipeline: &Pipeline) -> Vec<String> {
         .stages()
         .map(|stage| stage.name().to_owned())
         .collect()
+}
+
+/// The room of a room stream (`ROOM/PARTICIPANT`).
+fn room_of(stream: &str) -> Option<&str> {
+    stream.split_once('/').map(|(room, _)| room)
+}
+
+/// The participant of a room stream.
+fn participant_of(stream: &str) -> Option<&str> {
+    stream.split_once('/').map(|(_, participant)| participant)
 }
 
 /// The core's name for a live session: its runtime id.

@@ -30,8 +30,14 @@ use framechain::Pipeline;
 
 use crate::ServeError;
 use crate::identity::{Policy, Verifier};
-use registry::{EndCalls, PipelineBuilder, Registry};
+pub(crate) use registry::EndCalls;
+use registry::{PipelineBuilder, Registry};
 use rooms::{MAX_ROOMS_FILE, Room};
+
+/// One room object (the admin API's body, a placed room's object).
+pub(crate) fn parse_room(bytes: &[u8]) -> Result<Room, rooms::RoomProblem> {
+    Room::parse(bytes)
+}
 
 /// What `--keys`, `--policy`, `--rooms` and `--audience` give.
 #[derive(Clone, Debug)]

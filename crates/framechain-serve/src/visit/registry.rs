@@ -215,6 +215,28 @@ impl Registry {
         rooms: Vec<Prepared>,
         now: i64,
     ) -> Result<Vec<EndCalls>, RoomProblem> {
+        self.replace_listed(rooms, now, "room removed from the rooms file")
+    }
+
+    /// The rooms the centre placed on this pod, read again: they replace
+    /// the rooms of before as a set (with `--center` every room is the
+    /// centre's: the rooms file and the admin API are off). A room no
+    /// longer placed here has its calls ended, and its clients, coming
+    /// back, are redirected to the centre.
+    pub(crate) fn replace_centre_rooms(
+        &self,
+        rooms: Vec<Prepared>,
+        now: i64,
+    ) -> Result<Vec<EndCalls>, RoomProblem> {
+        self.replace_listed(rooms, now, "room no longer placed on this pod")
+    }
+
+    fn replace_listed(
+        &self,
+        rooms: Vec<Prepared>,
+        now: i64,
+        gone_reason: &'static str,
+    ) -> Result<Vec<EndCalls>, RoomProblem> {
         let mut state = self.state();
         let named: HashSet<String> = rooms.iter().map(|p| p.0.room.spec.room.clone()).collect();
         let api_rooms = state
@@ -238,7 +260,7 @@ impl Registry {
             ends.push(EndCalls {
                 room: name,
                 participants: None,
-                reason: "room removed from the rooms file",
+                reason: gone_reason,
             });
         }
         for prepared in rooms {

@@ -17,8 +17,10 @@ use super::rooms::Room;
 use super::{Visits, now_unix};
 use crate::auth::Role;
 use crate::call::driver::{Command, PublishedVideo};
+use crate::edge::Edge;
+use crate::front_door::PeerAddr;
 use crate::http::{HttpState, Shared, close_call, denied, open_call, text};
-use crate::identity::Claims;
+use crate::identity::{Claims, TicketAction};
 
 /// A policy input's `action`.
 #[derive(Clone, Copy)]
@@ -34,6 +36,34 @@ impl Action {
             Action::Watch => "watch",
         }
     }
+
+    fn event(self) -> framechain_events::Action {
+        match self {
+            Action::Publish => framechain_events::Action::Publish,
+            Action::Watch => framechain_events::Action::Watch,
+        }
+    }
+
+    fn ticket(self) -> TicketAction {
+        match self {
+            Action::Publish => TicketAction::Publish,
+            Action::Watch => TicketAction::Watch,
+        }
+    }
+}
+
+/// The `ticket` of a request's query (`?ticket=T`), when it has one.
+pub(crate) fn ticket_of(query: Option<&str>) -> Option<&str> {
+    query?
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("ticket="))
+}
+
+/// What a room request brings beside its path: its query (a placement
+/// ticket), and its client's address.
+pub(crate) struct Asked<'a> {
+    pub query: Option<&'a str>,
+    pub peer: Option<std::net::SocketAddr>,
 }
 
 fn authorization(headers: &HeaderMap) -> Option<&[u8]> {
@@ -42,10 +72,12 @@ fn authorization(headers: &HeaderMap) -> Option<&[u8]> {
         .map(HeaderValue::as_bytes)
 }
 
-/// A request refused: its status and one line.
+/// A request refused: its status and one line (and who asked, once
+/// known, for the audit trail).
 struct Refused {
     status: StatusCode,
     line: String,
+    who: Option<String>,
 }
 
 impl Refused {
@@ -53,7 +85,13 @@ impl Refused {
         Refused {
             status,
             line: line.into(),
+            who: None,
         }
+    }
+
+    fn by(mut self, who: &str) -> Refused {
+        self.who = Some(who.to_owned());
+        self
     }
 
     fn response(self) -> Response {
@@ -95,7 +133,81 @@ fn authorize(
     action: Action,
     participant: Option<&str>,
 ) -> Result<(Claims, Arc<RoomEntry>), Refused> {
-    let claims = verified(visits, headers)?;
+    authorize_asked(visits, None, None, headers, room, action, participant)
+        .map(|admitted| (admitted.claims, admitted.entry))
+}
+
+/// Who was let in, to which room, and the policy's word.
+struct Admitted {
+    claims: Claims,
+    entry: Arc<RoomEntry>,
+    decision: String,
+}
+
+/// The claims of a placement ticket (`?ticket=`), checked for this pod,
+/// this action and this room.
+fn ticketed(
+    edge: Option<&Edge>,
+    ticket: &str,
+    room: &str,
+    action: Action,
+) -> Result<Claims, Refused> {
+    let Some(edge) = edge.filter(|edge| edge.center.is_some()) else {
+        return Err(Refused::new(
+            StatusCode::UNAUTHORIZED,
+            "this server takes no placement tickets (it has no --center)",
+        ));
+    };
+    let ticket = edge
+        .tickets
+        .verify(ticket, now_unix().max(0) as u64)
+        .map_err(|refused| Refused::new(StatusCode::UNAUTHORIZED, refused.to_string()))?;
+    if ticket.action != action.ticket() {
+        return Err(Refused::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "this placement ticket is to {}, not to {}",
+                ticket.action.name(),
+                action.name()
+            ),
+        )
+        .by(&ticket.claims.sub));
+    }
+    if ticket.claims.room.as_deref() != Some(room) {
+        return Err(Refused::new(
+            StatusCode::FORBIDDEN,
+            "this placement ticket is for another room",
+        )
+        .by(&ticket.claims.sub));
+    }
+    Ok(ticket.claims)
+}
+
+/// [`authorize`] with a placement ticket taken in place of the token.
+fn authorize_asked(
+    visits: &Visits,
+    edge: Option<&Edge>,
+    ticket: Option<&str>,
+    headers: &HeaderMap,
+    room: &str,
+    action: Action,
+    participant: Option<&str>,
+) -> Result<Admitted, Refused> {
+    let claims = match ticket {
+        Some(ticket) => ticketed(edge, ticket, room, action)?,
+        None => verified(visits, headers)?,
+    };
+    let sub = claims.sub.clone();
+    authorize_claims(visits, claims, room, action, participant).map_err(|refused| refused.by(&sub))
+}
+
+fn authorize_claims(
+    visits: &Visits,
+    claims: Claims,
+    room: &str,
+    action: Action,
+    participant: Option<&str>,
+) -> Result<Admitted, Refused> {
     for_this_room(&claims, room)?;
     let Some(entry) = visits.registry.get(room) else {
         return Err(Refused::new(StatusCode::NOT_FOUND, "no such room"));
@@ -138,7 +250,11 @@ fn authorize(
             format!("the policy does not allow this: {}", decision.reason),
         ));
     }
-    Ok((claims, entry))
+    Ok(Admitted {
+        claims,
+        entry,
+        decision: format!("allow: {}", decision.reason),
+    })
 }
 
 /// Why a room takes no offer now.
@@ -168,29 +284,224 @@ pub(crate) async fn publish(
     room: &str,
     headers: &HeaderMap,
     body: Bytes,
+    asked: Asked<'_>,
 ) -> Response {
-    let (claims, entry) = match authorize(visits, headers, room, Action::Publish, None) {
-        Ok(allowed) => allowed,
-        Err(refused) => return refused.response(),
+    let edge = state.edge.as_deref();
+    if visits.registry.get(room).is_none()
+        && let Some(redirect) =
+            edge.and_then(|edge| edge.to_centre(&with_query(&format!("/whip/{room}"), asked.query)))
+    {
+        return redirect;
+    }
+    let admitted = match authorize_asked(
+        visits,
+        edge,
+        ticket_of(asked.query),
+        headers,
+        room,
+        Action::Publish,
+        None,
+    ) {
+        Ok(admitted) => admitted,
+        Err(refused) => return refuse(state, room, Action::Publish, asked.peer, refused).await,
     };
-    let role = entry.room.role_of(&claims.sub).unwrap_or(&claims.role);
-    let video = match entry.pipeline_for(role) {
+    let Admitted {
+        claims,
+        entry,
+        decision,
+    } = admitted;
+    let role = entry
+        .room
+        .role_of(&claims.sub)
+        .unwrap_or(&claims.role)
+        .to_owned();
+    let pipeline = entry.pipeline_for(&role);
+    let video = match &pipeline {
         RolePipeline::Default => PublishedVideo::ServerPipeline,
-        RolePipeline::Chain(pipeline) => PublishedVideo::Own(pipeline),
+        RolePipeline::Chain(pipeline) => PublishedVideo::Own(pipeline.clone()),
         RolePipeline::Forward => PublishedVideo::Forward,
     };
     let stream = format!("{room}/{}", claims.sub);
     let location = format!("/whip/{stream}");
-    open_call(state, headers, body, &location, |offer, reply| {
+    let opened_stream = stream.clone();
+    let response = open_call(state, headers, body, &location, |offer, reply| {
         Command::OpenInRoom {
-            stream,
+            stream: opened_stream,
             role: Role::Publish,
             offer,
             video,
+            participant: claims.sub.clone(),
             reply,
         }
     })
-    .await
+    .await;
+    let join = Join {
+        room,
+        who: &claims.sub,
+        role: &role,
+        action: Action::Publish,
+        stream: &stream,
+        pipeline,
+        decision,
+        peer: asked.peer,
+    };
+    joined(state, join, response).await
+}
+
+/// `path` with `query` (`?query`) when there is one.
+fn with_query(path: &str, query: Option<&str>) -> String {
+    match query {
+        Some(query) => format!("{path}?{query}"),
+        None => path.to_owned(),
+    }
+}
+
+/// A join that was let in and answered by the media loop.
+struct Join<'a> {
+    room: &'a str,
+    who: &'a str,
+    role: &'a str,
+    action: Action,
+    stream: &'a str,
+    pipeline: RolePipeline,
+    decision: String,
+    peer: Option<std::net::SocketAddr>,
+}
+
+/// The answer to a join, on a pod: a call made is recorded
+/// (`participant_joined`, fsynced) before its answer leaves, and if the
+/// record cannot be written the call is ended and the join refused with
+/// `503` (no access without its record); an offer the media loop refused
+/// is recorded as refused.
+async fn joined(state: &HttpState, join: Join<'_>, response: Response) -> Response {
+    let Some(edge) = &state.edge else {
+        return response;
+    };
+    if response.status() != StatusCode::CREATED {
+        let refused = Refused::new(response.status(), String::new()).by(join.who);
+        return record_refusal(edge, join.room, join.action, join.peer, refused, response).await;
+    }
+    let digest = match &join.pipeline {
+        RolePipeline::Forward => "forward".to_owned(),
+        RolePipeline::Chain(pipeline) => pipeline_digest(pipeline),
+        RolePipeline::Default => current_pipeline(state)
+            .await
+            .map(|pipeline| pipeline_digest(&pipeline))
+            .unwrap_or_default(),
+    };
+    let what = framechain_events::EventKind::ParticipantJoined {
+        action: join.action.event(),
+        role: join.role.to_owned(),
+        address: join.peer.map(|peer| peer.to_string()).unwrap_or_default(),
+        stream: join.stream.to_owned(),
+        pipeline_digest: digest,
+        decision: join.decision,
+    };
+    let audit = edge.audit.clone();
+    let (room, who) = (join.room.to_owned(), join.who.to_owned());
+    let written =
+        tokio::task::spawn_blocking(move || audit.record(Some(&room), Some(&who), what)).await;
+    if matches!(written, Ok(Ok(()))) {
+        return response;
+    }
+    // Fail closed: the answer never leaves, and the call it made ends.
+    state.metrics.audit_refused_joins.inc();
+    let resource = response
+        .headers()
+        .get(header::LOCATION)
+        .and_then(|location| location.to_str().ok())
+        .and_then(|location| location.rsplit('/').next())
+        .unwrap_or_default()
+        .to_owned();
+    let role = match join.action {
+        Action::Publish => Role::Publish,
+        Action::Watch => Role::View,
+    };
+    let _ = close_call(state, join.stream.to_owned(), resource, role).await;
+    let mut refusal = text(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the audit trail cannot record this join now; try again later",
+    );
+    refusal
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    refusal
+}
+
+/// The pipeline new publishers get now.
+async fn current_pipeline(state: &HttpState) -> Option<Arc<framechain::Pipeline>> {
+    let (reply, current) = tokio::sync::oneshot::channel();
+    state
+        .commands
+        .send(Command::Pipeline { reply })
+        .await
+        .ok()?;
+    current.await.ok()
+}
+
+/// A pipeline's digest for the audit trail: SHA-256 over its stages'
+/// component digests and parameters, in order.
+pub(crate) fn pipeline_digest(pipeline: &framechain::Pipeline) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for stage in pipeline.stages() {
+        hasher.update(stage.digest().as_bytes());
+        hasher.update(b"\n");
+    }
+    hasher
+        .finalize()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// A refusal's answer, recorded on a pod (`participant_refused`).
+async fn refuse(
+    state: &HttpState,
+    room: &str,
+    action: Action,
+    peer: Option<std::net::SocketAddr>,
+    refused: Refused,
+) -> Response {
+    let Some(edge) = &state.edge else {
+        return refused.response();
+    };
+    let response = Refused::new(refused.status, refused.line.clone()).response();
+    record_refusal(edge, room, action, peer, refused, response).await
+}
+
+/// Records `refused` (its line, or else the first line of `response`'s
+/// body) and gives `response` back.
+async fn record_refusal(
+    edge: &Edge,
+    room: &str,
+    action: Action,
+    peer: Option<std::net::SocketAddr>,
+    refused: Refused,
+    response: Response,
+) -> Response {
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    let reason = if refused.line.is_empty() {
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_owned()
+    } else {
+        refused.line
+    };
+    edge.audit.record_later(
+        Some(room),
+        refused.who.as_deref(),
+        framechain_events::EventKind::ParticipantRefused {
+            action: action.event(),
+            address: peer.map(|peer| peer.to_string()).unwrap_or_default(),
+            status: refused.status.as_u16(),
+            reason: framechain::text::untrusted(&reason, framechain_events::event::MAX_FIELD_CHARS),
+        },
+    );
+    Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
 /// `POST /whep/ROOM/PARTICIPANT`: the caller watches a participant; the
@@ -198,33 +509,94 @@ pub(crate) async fn publish(
 pub(crate) async fn watch(
     State(state): State<Shared>,
     Path((room, participant)): Path<(String, String)>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+    peer: Option<axum::Extension<PeerAddr>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let asked = Asked {
+        query: query.as_deref(),
+        peer: peer.map(|peer| peer.0.0),
+    };
     let response = match &state.visits {
         None => text(StatusCode::NOT_FOUND, "no such stream"),
         Some(visits) => {
-            match authorize(visits, &headers, &room, Action::Watch, Some(&participant)) {
-                Err(refused) => refused.response(),
-                Ok(_) => {
-                    let stream = format!("{room}/{participant}");
-                    let location = format!("/whep/{stream}");
-                    open_call(&state, &headers, body, &location, |offer, reply| {
-                        Command::OpenInRoom {
-                            stream,
-                            role: Role::View,
-                            offer,
-                            video: PublishedVideo::ServerPipeline,
-                            reply,
-                        }
-                    })
-                    .await
-                }
-            }
+            watch_room(&state, visits, &room, &participant, &headers, body, asked).await
         }
     };
     state.metrics.http("whep", response.status().as_u16());
     response
+}
+
+async fn watch_room(
+    state: &HttpState,
+    visits: &Visits,
+    room: &str,
+    participant: &str,
+    headers: &HeaderMap,
+    body: Bytes,
+    asked: Asked<'_>,
+) -> Response {
+    let edge = state.edge.as_deref();
+    if visits.registry.get(room).is_none()
+        && let Some(redirect) = edge.and_then(|edge| {
+            edge.to_centre(&with_query(
+                &format!("/whep/{room}/{participant}"),
+                asked.query,
+            ))
+        })
+    {
+        return redirect;
+    }
+    let admitted = match authorize_asked(
+        visits,
+        edge,
+        ticket_of(asked.query),
+        headers,
+        room,
+        Action::Watch,
+        Some(participant),
+    ) {
+        Ok(admitted) => admitted,
+        Err(refused) => return refuse(state, room, Action::Watch, asked.peer, refused).await,
+    };
+    let stream = format!("{room}/{participant}");
+    let location = format!("/whep/{stream}");
+    let opened_stream = stream.clone();
+    let response = open_call(state, headers, body, &location, |offer, reply| {
+        Command::OpenInRoom {
+            stream: opened_stream,
+            role: Role::View,
+            offer,
+            video: PublishedVideo::ServerPipeline,
+            participant: admitted.claims.sub.clone(),
+            reply,
+        }
+    })
+    .await;
+    let watched_role = admitted
+        .entry
+        .room
+        .role_of(participant)
+        .unwrap_or_default()
+        .to_owned();
+    let own_role = admitted
+        .entry
+        .room
+        .role_of(&admitted.claims.sub)
+        .unwrap_or(&admitted.claims.role)
+        .to_owned();
+    let join = Join {
+        room,
+        who: &admitted.claims.sub,
+        role: &own_role,
+        action: Action::Watch,
+        stream: &stream,
+        pipeline: admitted.entry.pipeline_for(&watched_role),
+        decision: admitted.decision,
+        peer: asked.peer,
+    };
+    joined(state, join, response).await
 }
 
 /// `GET /rooms/ROOM`: who is in the room, who publishes now, and whose
@@ -376,8 +748,27 @@ async fn hang_up(
     close_call(state, format!("{room}/{participant}"), resource, role).await
 }
 
+/// With `--center`, rooms are the centre's: the admin API answers `409`.
+fn placed_by_centre(state: &HttpState) -> Option<Response> {
+    state
+        .edge
+        .as_ref()
+        .filter(|edge| edge.center.is_some())
+        .map(|_| {
+            text(
+                StatusCode::CONFLICT,
+                "rooms are placed by the centre (--center): change them there",
+            )
+        })
+}
+
 /// Hands calls to end to the media loop.
 pub(crate) async fn end_calls(state: &HttpState, ends: Vec<EndCalls>) {
+    send_ends(&state.commands, ends).await;
+}
+
+/// Hands calls to end to the media loop through `commands`.
+pub(crate) async fn send_ends(commands: &tokio::sync::mpsc::Sender<Command>, ends: Vec<EndCalls>) {
     for end in ends {
         log::info!("room {}: ending calls: {}", end.room, end.reason);
         let command = Command::EndRoom {
@@ -385,7 +776,7 @@ pub(crate) async fn end_calls(state: &HttpState, ends: Vec<EndCalls>) {
             participants: end.participants,
             reason: end.reason,
         };
-        if state.commands.send(command).await.is_err() {
+        if commands.send(command).await.is_err() {
             return;
         }
     }
@@ -407,6 +798,9 @@ pub(crate) async fn put_room(
 async fn put(state: &Shared, headers: &HeaderMap, body: Bytes) -> Response {
     if let Err(why) = state.admin.check(authorization(headers)) {
         return denied(why);
+    }
+    if let Some(refusal) = placed_by_centre(state) {
+        return refusal;
     }
     let Some(visits) = state.visits.clone() else {
         return rooms_off();
@@ -463,6 +857,9 @@ pub(crate) async fn delete_room(
 async fn delete(state: &HttpState, headers: &HeaderMap, room: &str) -> Response {
     if let Err(why) = state.admin.check(authorization(headers)) {
         return denied(why);
+    }
+    if let Some(refusal) = placed_by_centre(state) {
+        return refusal;
     }
     let Some(visits) = &state.visits else {
         return rooms_off();

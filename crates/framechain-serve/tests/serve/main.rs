@@ -4,6 +4,7 @@ mod bad_actors;
 mod browser;
 mod clients;
 mod drain;
+mod edge;
 mod embedding;
 mod front_door;
 mod gstreamer;

@@ -217,6 +217,136 @@ fn tokens_and_the_policy_keep_strangers_out() {
     );
 }
 
+/// `GET /rooms/ROOM` (the call page's view of its room) from outsiders:
+/// no token, junk, a token for another room, names that do not exist,
+/// oversize names and names with bytes that are not a room's. Each gets one
+/// line that does not quote the name, without a token nobody learns
+/// whether a room exists, and only a participant sees the room.
+#[test]
+fn room_views_refuse_strangers_and_hostile_names() {
+    let visit = Visit::start("room-views", ROOMS);
+    let get = |path: &str, token: Option<&str>| {
+        support::request(
+            "GET",
+            &format!("{}{path}", visit.base()),
+            token,
+            "text/plain",
+            b"",
+        )
+    };
+    let doctor = visit.token("d-1", "clinician", None);
+    let long = "a".repeat(4000);
+    let cases: Vec<(String, Option<String>, u16, &str)> = vec![
+        // No token or a bad one: 401 whether the room exists or not.
+        ("/rooms/visit1".into(), None, 401, "no token"),
+        ("/rooms/visit9".into(), None, 401, "no token"),
+        (format!("/rooms/{long}"), None, 401, "no token"),
+        (
+            "/rooms/visit1".into(),
+            Some("a.b.c".into()),
+            401,
+            "malformed",
+        ),
+        // A token for another room, and a patient of another room.
+        (
+            "/rooms/visit1".into(),
+            Some(visit.token("p-2", "patient", Some("visit2"))),
+            403,
+            "another room",
+        ),
+        (
+            "/rooms/visit1".into(),
+            Some(visit.token("p-2", "patient", None)),
+            403,
+            "policy",
+        ),
+        // Names no room has: unknown, oversize, control characters, a
+        // path, markup, a character outside ASCII.
+        (
+            "/rooms/visit9".into(),
+            Some(doctor.clone()),
+            404,
+            "no such room",
+        ),
+        (
+            format!("/rooms/{long}"),
+            Some(doctor.clone()),
+            404,
+            "no such room",
+        ),
+        (
+            "/rooms/visit1%0d%0aX-Evil:%201".into(),
+            Some(doctor.clone()),
+            404,
+            "no such room",
+        ),
+        (
+            "/rooms/visit1%00".into(),
+            Some(doctor.clone()),
+            404,
+            "no such room",
+        ),
+        (
+            "/rooms/..%2F..%2Fetc%2Fpasswd".into(),
+            Some(doctor.clone()),
+            404,
+            "no such room",
+        ),
+        (
+            "/rooms/%3Cscript%3E".into(),
+            Some(doctor.clone()),
+            404,
+            "no such room",
+        ),
+        (
+            "/rooms/visit%E2%80%AE1".into(),
+            Some(doctor.clone()),
+            404,
+            "no such room",
+        ),
+    ];
+    for (path, token, status, words) in &cases {
+        let answer = get(path, token.as_deref());
+        let shown = &path[..path.len().min(60)];
+        assert_eq!(answer.status, *status, "{shown}: {}", answer.body);
+        assert!(answer.body.contains(words), "{shown}: {}", answer.body);
+        assert_eq!(
+            answer.body.trim().lines().count(),
+            1,
+            "{shown}: {}",
+            answer.body
+        );
+        let name = path.trim_start_matches("/rooms/");
+        if name.len() > "visit1".len() {
+            assert!(
+                !answer.body.contains(name),
+                "{shown}: the answer quotes the name"
+            );
+        }
+        assert!(
+            !answer.body.contains("<script>"),
+            "{shown}: {}",
+            answer.body
+        );
+        if let Some(token) = token {
+            assert!(
+                !answer.body.contains(token.as_str()),
+                "the answer quotes the token"
+            );
+        }
+    }
+    // The room's own clinician sees it (the cases above are refusals, not
+    // a route that refuses everything).
+    let answer = get("/rooms/visit1", Some(&doctor));
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let view: serde_json::Value = serde_json::from_str(&answer.body).expect("JSON");
+    assert_eq!(view["room"], "visit1");
+    // A name that is not UTF-8 is refused before any room is looked up.
+    let answer = get("/rooms/visit%FF", Some(&doctor));
+    assert!((400..500).contains(&answer.status), "{}", answer.body);
+    assert_eq!(answer.body.trim().lines().count(), 1, "{}", answer.body);
+}
+
 #[test]
 fn a_deleted_room_ends_its_calls_and_refuses_its_tokens() {
     if support::testdata().is_none() {

@@ -903,16 +903,20 @@ fn one(opts: &Opts) -> Result<(), String> {
 /// chain on one worker (the session kept whole: the single-session bound
 /// that density is judged against is one worker's).
 fn single_throughput(pipeline: &Arc<Pipeline>, clip: &Clip) -> Result<f64, String> {
-    single_throughput_with(
-        pipeline,
-        clip,
-        LiveConfig {
-            queue_depth: clip.units.len() + 1,
-            event_depth: clip.units.len() + 16,
-            pipeline_above: None,
-            ..LiveConfig::default()
-        },
-    )
+    single_throughput_with(pipeline, clip, unpaced_config(clip, None))
+}
+
+/// The runtime's settings for one session fed the whole of `clip` at once:
+/// room in its queue and its events for every access unit, its chain split
+/// across workers past `pipeline_above` of the frame interval (`None`:
+/// never).
+fn unpaced_config(clip: &Clip, pipeline_above: Option<f64>) -> LiveConfig {
+    LiveConfig {
+        queue_depth: clip.units.len() + 1,
+        event_depth: clip.units.len() + 16,
+        pipeline_above,
+        ..LiveConfig::default()
+    }
 }
 
 /// One session unpaced that skips nothing (no late drops, no fair-share
@@ -927,12 +931,9 @@ fn single_throughput_split(
         pipeline,
         clip,
         LiveConfig {
-            queue_depth: clip.units.len() + 1,
-            event_depth: clip.units.len() + 16,
             max_wait: Duration::from_secs(3600),
             fair_share: None,
-            pipeline_above,
-            ..LiveConfig::default()
+            ..unpaced_config(clip, pipeline_above)
         },
     )
 }
