@@ -166,18 +166,15 @@ mod tests {
     }
 }
 
+/// Each simulated room's labels and the pod it went to (`None`: refused).
+pub type SimulatedRooms = Vec<(BTreeMap<String, String>, Option<String>)>;
+
 /// The simulation the issue asks for: `rooms` rooms on `pods` pods of
 /// mixed capacities and labels, placed one after the other as requests
 /// would place them. Every fifth pod is draining or not ready; a third of
 /// the rooms ask for `region=eu`, a third for `region=us`, a third for
 /// nothing. Returns the pods and where each room went (`None`: refused).
-pub fn simulate(
-    rooms: usize,
-    pods: usize,
-) -> (
-    Vec<PodStatus>,
-    Vec<(BTreeMap<String, String>, Option<String>)>,
-) {
+pub fn simulate(rooms: usize, pods: usize) -> (Vec<PodStatus>, SimulatedRooms) {
     let fleet: Vec<PodStatus> = (0..pods)
         .map(|index| {
             let region = if index % 2 == 0 { "eu" } else { "us" };
