@@ -299,6 +299,9 @@ fn outage() -> Duration {
     Duration::from_secs(seconds)
 }
 
+/// Records sent before each outage.
+const PER_PHASE: usize = 6000;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_and_postgres_stopped_mid_ingest_lose_nothing_and_repeat_nothing() {
     let mut postgres = Postgres::start();
@@ -306,7 +309,9 @@ async fn redis_and_postgres_stopped_mid_ingest_lose_nothing_and_repeat_nothing()
     let client = migrated(&postgres).await;
     drop(client);
     let mut chain = Chain::new("pod-a");
-    let first = chain.records(1000);
+    // Enough records, in batches of 5, that the ingest is still busy when
+    // each service goes away, even on a quiet machine.
+    let first = chain.records(PER_PHASE);
     xadd(&redis_server.url(), &first).await;
     let (ingest, stop, task) =
         spawn_ingest(quick(5), redis_server.url(), postgres.url(), "centre-1");
@@ -321,17 +326,20 @@ async fn redis_and_postgres_stopped_mid_ingest_lose_nothing_and_repeat_nothing()
     );
     tokio::task::block_in_place(|| redis_server.stop());
     let at_stop = ingest.stats().ingested;
-    assert!(at_stop < 1000, "Redis stopped after the ingest finished");
+    assert!(
+        at_stop < PER_PHASE as u64,
+        "Redis stopped after the ingest finished"
+    );
     tokio::time::sleep(outage()).await;
     tokio::task::block_in_place(|| redis_server.start_again());
-    let second = chain.records(1000);
+    let second = chain.records(PER_PHASE);
     xadd(&redis_server.url(), &second).await;
 
     // PostgreSQL goes away while batches are being written.
     assert!(
         wait_until(Duration::from_secs(30), || {
             let stats = ingest.stats();
-            async move { stats.ingested >= 1050 }
+            async move { stats.ingested >= PER_PHASE as u64 + 50 }
         })
         .await,
         "{:?}",
@@ -340,7 +348,7 @@ async fn redis_and_postgres_stopped_mid_ingest_lose_nothing_and_repeat_nothing()
     tokio::task::block_in_place(|| postgres.stop());
     let at_stop = ingest.stats().ingested;
     assert!(
-        at_stop < 2000,
+        at_stop < 2 * PER_PHASE as u64,
         "PostgreSQL stopped after the ingest finished"
     );
     tokio::time::sleep(outage()).await;
@@ -349,7 +357,7 @@ async fn redis_and_postgres_stopped_mid_ingest_lose_nothing_and_repeat_nothing()
     let url = postgres.url();
     let all_in = wait_until(Duration::from_secs(30), || {
         let url = url.clone();
-        async move { counted(&url).await == Some((2000, 2000)) }
+        async move { counted(&url).await == Some((2 * PER_PHASE as i64, 2 * PER_PHASE as i64)) }
     })
     .await;
     assert!(
@@ -377,7 +385,7 @@ async fn redis_and_postgres_stopped_mid_ingest_lose_nothing_and_repeat_nothing()
     }
     let report = verify(&client).await.unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
-    assert_eq!((report.records, report.chains), (2000, 1));
+    assert_eq!((report.records, report.chains), (2 * PER_PHASE as u64, 1));
     let _ = stop.send(());
     task.await.unwrap();
 }

@@ -47,7 +47,16 @@ pub(crate) struct Edge {
     pub audit: Audit,
     /// Placement tickets for this node (keys from Redis).
     pub tickets: TicketVerifier,
+    /// Asks the placed rooms' reader for a read now.
+    pub read_placement: tokio::sync::Notify,
+    /// Reads of the placement finished so far, and whether one is under
+    /// way: a ticketed request for a room not known yet waits for a read
+    /// that began after it.
+    pub placement_reads: watch::Sender<(u64, bool)>,
 }
+
+/// Longest a ticketed request waits for a fresh read of the placement.
+const PLACEMENT_WAIT: std::time::Duration = std::time::Duration::from_millis(1500);
 
 impl Edge {
     /// Opens the spool (a folder that cannot be used is an error naming
@@ -81,6 +90,8 @@ impl Edge {
             redis: config.redis.clone(),
             audit,
             tickets: TicketVerifier::new(&config.node),
+            read_placement: tokio::sync::Notify::new(),
+            placement_reads: watch::Sender::new((0, false)),
         };
         edge.audit.record_later(
             None,
@@ -113,6 +124,23 @@ impl Edge {
                 Err(error) => log::error!("{error}"),
             }
         }
+    }
+
+    /// Reads the placement now and waits (at most [`PLACEMENT_WAIT`]) for
+    /// a read that began after this call. The centre publishes a room's
+    /// placement before it answers its `307`, so a client with a fresh
+    /// ticket finds its room here even between two periodic reads.
+    pub(crate) async fn read_placement_now(&self) {
+        if self.center.is_none() {
+            return;
+        }
+        let mut reads = self.placement_reads.subscribe();
+        let (done, under_way) = *reads.borrow_and_update();
+        // A read under way may have begun before the centre's publication.
+        let wanted = done + if under_way { 2 } else { 1 };
+        self.read_placement.notify_one();
+        let _ =
+            tokio::time::timeout(PLACEMENT_WAIT, reads.wait_for(|(done, _)| *done >= wanted)).await;
     }
 
     /// With `--center`, the `307` that sends a client asking for a room

@@ -42,54 +42,71 @@ pub(crate) async fn run(
         tokio::select! {
             _ = shutdown.changed() => return,
             _ = tick.tick() => {}
+            () = edge.read_placement.notified() => {}
         }
-        if let Some(keys) = redis
-            .query::<Option<String>>(redis::cmd("GET").arg(TICKET_KEYS_KEY))
-            .await
-            .flatten()
-        {
-            take_ticket_keys(&edge, &keys);
-        }
-        let Some(placement) = redis
-            .query::<HashMap<String, String>>(redis::cmd("HGETALL").arg(PLACEMENT_HASH))
-            .await
-        else {
-            continue;
-        };
-        let mut mine: Vec<String> = placement
-            .into_iter()
-            .filter(|(_, node)| *node == edge.node)
-            .map(|(room, _)| room)
-            .collect();
-        mine.sort();
-        let objects: Vec<Option<String>> = if mine.is_empty() {
-            Vec::new()
-        } else {
-            let mut get = redis::cmd("HMGET");
-            get.arg(ROOMS_HASH).arg(&mine);
-            match redis.query(&get).await {
-                Some(objects) => objects,
-                None => continue,
-            }
-        };
-        let placed: BTreeMap<String, String> = mine
-            .into_iter()
-            .zip(objects)
-            .filter_map(|(room, object)| Some((room, object?)))
-            .collect();
-        if in_force.as_ref() == Some(&placed) {
-            continue;
-        }
-        let applied = {
-            let visits = visits.clone();
-            let placed = placed.clone();
-            // Rooms' pipelines are built: not on the network threads.
-            tokio::task::spawn_blocking(move || apply(&visits, &placed)).await
-        };
-        let Ok(ends) = applied else { continue };
-        in_force = Some(placed);
-        crate::visit::routes::send_ends(&commands, ends).await;
+        edge.placement_reads
+            .send_modify(|(_, under_way)| *under_way = true);
+        read_once(&mut redis, &edge, &visits, &commands, &mut in_force).await;
+        edge.placement_reads
+            .send_modify(|(done, under_way)| (*done, *under_way) = (*done + 1, false));
     }
+}
+
+/// One read of the ticket keys and the placement, put in force when it
+/// changed.
+async fn read_once(
+    redis: &mut RedisLink,
+    edge: &Edge,
+    visits: &Arc<Visits>,
+    commands: &mpsc::Sender<Command>,
+    in_force: &mut Option<BTreeMap<String, String>>,
+) {
+    if let Some(keys) = redis
+        .query::<Option<String>>(redis::cmd("GET").arg(TICKET_KEYS_KEY))
+        .await
+        .flatten()
+    {
+        take_ticket_keys(edge, &keys);
+    }
+    let Some(placement) = redis
+        .query::<HashMap<String, String>>(redis::cmd("HGETALL").arg(PLACEMENT_HASH))
+        .await
+    else {
+        return;
+    };
+    let mut mine: Vec<String> = placement
+        .into_iter()
+        .filter(|(_, node)| *node == edge.node)
+        .map(|(room, _)| room)
+        .collect();
+    mine.sort();
+    let objects: Vec<Option<String>> = if mine.is_empty() {
+        Vec::new()
+    } else {
+        let mut get = redis::cmd("HMGET");
+        get.arg(ROOMS_HASH).arg(&mine);
+        match redis.query(&get).await {
+            Some(objects) => objects,
+            None => return,
+        }
+    };
+    let placed: BTreeMap<String, String> = mine
+        .into_iter()
+        .zip(objects)
+        .filter_map(|(room, object)| Some((room, object?)))
+        .collect();
+    if in_force.as_ref() == Some(&placed) {
+        return;
+    }
+    let applied = {
+        let visits = visits.clone();
+        let placed = placed.clone();
+        // Rooms' pipelines are built: not on the network threads.
+        tokio::task::spawn_blocking(move || apply(&visits, &placed)).await
+    };
+    let Ok(ends) = applied else { return };
+    *in_force = Some(placed);
+    crate::visit::routes::send_ends(commands, ends).await;
 }
 
 /// The centre's ticket keys, taken when they changed.

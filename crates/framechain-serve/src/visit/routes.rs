@@ -52,6 +52,24 @@ impl Action {
     }
 }
 
+/// A request with a placement ticket for a room not known here: the
+/// centre has just placed it here, so the placement is read now rather
+/// than at the next periodic read (which could send the client back to
+/// the centre and round again).
+async fn read_placement_for_ticket(
+    visits: &Visits,
+    edge: Option<&crate::edge::Edge>,
+    room: &str,
+    query: Option<&str>,
+) {
+    if let Some(edge) = edge
+        && ticket_of(query).is_some()
+        && visits.registry.get(room).is_none()
+    {
+        edge.read_placement_now().await;
+    }
+}
+
 /// The `ticket` of a request's query (`?ticket=T`), when it has one.
 pub(crate) fn ticket_of(query: Option<&str>) -> Option<&str> {
     query?
@@ -287,6 +305,7 @@ pub(crate) async fn publish(
     asked: Asked<'_>,
 ) -> Response {
     let edge = state.edge.as_deref();
+    read_placement_for_ticket(visits, edge, room, asked.query).await;
     if visits.registry.get(room).is_none()
         && let Some(redirect) =
             edge.and_then(|edge| edge.to_centre(&with_query(&format!("/whip/{room}"), asked.query)))
@@ -538,6 +557,7 @@ async fn watch_room(
     asked: Asked<'_>,
 ) -> Response {
     let edge = state.edge.as_deref();
+    read_placement_for_ticket(visits, edge, room, asked.query).await;
     if visits.registry.get(room).is_none()
         && let Some(redirect) = edge.and_then(|edge| {
             edge.to_centre(&with_query(
