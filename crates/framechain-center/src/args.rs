@@ -21,17 +21,17 @@ pub struct CenterArgs {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8090")]
     pub http: SocketAddr,
     /// Redis, which the pods' heartbeats and the placements go through (redis://host:port).
-    #[arg(long, value_name = "URL")]
-    pub redis: String,
+    #[arg(long, value_name = "URL", required_unless_present = "migrate_only")]
+    pub redis: Option<String>,
     /// PostgreSQL, where rooms, pods and placements live (postgres://user:password@host:port/db).
     #[arg(long, value_name = "URL")]
     pub postgres: String,
     /// The clinic identity provider's public keys, a JWKS file (as `serve --keys`), reloaded when it changes.
-    #[arg(long, value_name = "FILE")]
-    pub keys: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "migrate_only")]
+    pub keys: Option<PathBuf>,
     /// A file holding the token /admin/... requires (Authorization: Bearer TOKEN; at least 16 characters).
-    #[arg(long, value_name = "FILE")]
-    pub admin_token_file: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "migrate_only")]
+    pub admin_token_file: Option<PathBuf>,
     /// The private key (P-256 PKCS#8 PEM, `framechain keys new --alg ES256 DIR`) placement tickets are signed with; replicas must share it. Without it, a new key is made at each start.
     #[arg(long, value_name = "FILE")]
     pub ticket_key: Option<PathBuf>,
@@ -47,18 +47,23 @@ pub struct CenterArgs {
     /// Apply the database migrations at start. Without it the centre only checks that the schema is current and refuses to start otherwise (its role may be too weak to change the schema).
     #[arg(long)]
     pub migrate: bool,
+    /// Apply the database migrations and exit (a Kubernetes Job, run as the schema's owner); needs only --postgres.
+    #[arg(long, conflicts_with = "migrate")]
+    pub migrate_only: bool,
 }
 
 impl CenterArgs {
-    /// The settings these options give.
+    /// The settings these options give (without `--migrate-only`, which
+    /// makes clap require `--redis`, `--keys` and `--admin-token-file`).
     pub fn settings(&self) -> CenterSettings {
+        let required = "clap requires it without --migrate-only";
         CenterSettings {
             http: self.http,
-            redis: self.redis.clone(),
+            redis: self.redis.clone().expect(required),
             postgres: self.postgres.clone(),
-            keys: self.keys.clone(),
+            keys: self.keys.clone().expect(required),
             audience: self.audience.clone(),
-            admin_token_file: self.admin_token_file.clone(),
+            admin_token_file: self.admin_token_file.clone().expect(required),
             ticket_key: self.ticket_key.clone(),
             rooms: self.rooms.clone(),
             name: self.name.clone(),

@@ -33,4 +33,4 @@ pub mod store;
 pub mod tickets;
 
 pub use args::CenterArgs;
-pub use server::{CenterError, CenterSettings, RunningCenter, run, start};
+pub use server::{CenterError, CenterSettings, RunningCenter, migrate_only, run, start};

@@ -204,6 +204,23 @@ impl RunningCenter {
     }
 }
 
+/// Applies the schema's migrations on `postgres` and returns how many ran
+/// (`framechain center --postgres URL --migrate-only`).
+///
+/// # Errors
+/// [`CenterError::Config`] when PostgreSQL cannot be reached or a
+/// migration fails.
+pub fn migrate_only(postgres: &str) -> Result<usize, CenterError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(config)?;
+    runtime.block_on(async {
+        let mut client = crate::db::connect(postgres).await.map_err(config)?;
+        crate::db::migrate(&mut client).await.map_err(config)
+    })
+}
+
 /// Runs a centre until SIGINT or SIGTERM (`framechain center`).
 ///
 /// # Errors

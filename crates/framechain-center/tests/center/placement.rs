@@ -643,6 +643,41 @@ fn without_migrate_a_centre_on_an_empty_database_says_what_to_do() {
 }
 
 #[test]
+fn a_centre_whose_login_role_has_only_the_writer_role_places_rooms() {
+    let world = World::new();
+    // As docs/center.md and deploy/k3s/postgres-init.yaml set it up: a
+    // login role with nothing but framechain_center_writer (V3).
+    world.postgres.psql(
+        "CREATE ROLE centre_login LOGIN PASSWORD 'centre-password'; \
+         GRANT framechain_center_writer TO centre_login",
+    );
+    let mut settings = world.settings.clone();
+    settings.postgres = world.postgres.url_for("centre_login", "centre-password");
+    settings.migrate = false;
+    settings.name = "center-weak".into();
+    let running = world
+        .runtime
+        .block_on(framechain_center::start(settings))
+        .expect("the centre starts with the writer role alone");
+    let base = format!("http://{}", running.address);
+    world.beat(&[pod("only", 10, 0)]);
+    let response = agent()
+        .post(&format!("{base}/admin/rooms"))
+        .set("Authorization", &format!("Bearer {ADMIN_TOKEN}"))
+        .send_string(&room_json("visit-weak"))
+        .unwrap();
+    assert!(matches!(response.status(), 200 | 201));
+    let token = world.token("p-1", "patient", Some("visit-weak"));
+    let (status, location, body) = post(&format!("{base}/whip/visit-weak"), Some(&token));
+    assert_eq!(status, 307, "{body}");
+    assert!(
+        location.unwrap().starts_with("http://only."),
+        "placed on the one pod"
+    );
+    world.runtime.block_on(running.stop());
+}
+
+#[test]
 fn a_thousand_rooms_on_fifty_registered_pods_through_postgres_and_redis() {
     let world = World::new();
     let fleet: Vec<PodStatus> = (0..50)
