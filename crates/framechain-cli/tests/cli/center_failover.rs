@@ -355,6 +355,25 @@ fn a_killed_pod_s_room_moves_and_the_audit_trail_holds_both_halves() {
         },
     );
     assert!(rows.len() >= expected.len());
+    // The centre's status tells the call's story from the same events: the
+    // call runs on the second pod now.
+    let stream = format!("{ROOM}/p-1");
+    wait_for(
+        "the call on the second pod in the status",
+        Duration::from_secs(20),
+        || {
+            let status = get_json(&format!("{center}/center/status.json"))?;
+            status["calls"]
+                .as_array()?
+                .iter()
+                .any(|call| {
+                    call["stream"] == stream.as_str()
+                        && call["pod"] == second.as_str()
+                        && call["running"] == true
+                })
+                .then_some(())
+        },
+    );
     let verify = super::framechain(&["audit", "verify", "--postgres", &postgres.url()]);
     assert!(
         verify.status.success(),
