@@ -1,66 +1,21 @@
 //! The `framechain` command as users run it: real components, real files,
 //! one-line errors and non-zero exits for every user mistake.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-mod audit;
 mod authoring;
-mod center_failover;
 mod compile_bombs;
 mod hostile;
 mod identity;
 mod languages;
 mod precompiled;
 mod realtime;
+mod run;
 mod telemedicine;
 mod tools_hostile;
 mod watch;
 
-/// `$FRAMECHAIN_STAGE_PATH` for the `framechain` commands the tests run:
-/// the built stage folders.
-fn stage_path() -> String {
-    framechain_test_support::stage_path()
-        .into_string()
-        .expect("stage folders with UTF-8 names")
-}
+use std::process::Command;
 
-pub fn framechain(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_framechain"))
-        .args(args)
-        .env("FRAMECHAIN_STAGE_PATH", stage_path())
-        .env("XDG_CACHE_HOME", scratch().join("cache"))
-        .output()
-        .expect("framechain runs")
-}
-
-pub fn scratch() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("framechain-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-pub fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-/// The command failed with exactly one line on stderr, and the command
-/// itself did not panic (a stage's own panic message may be quoted).
-pub fn assert_one_line_error(output: &Output, expected: &str) {
-    let text = stderr(output);
-    assert_eq!(output.status.code(), Some(1), "exit status for: {text}");
-    assert_eq!(text.lines().count(), 1, "one line expected, got: {text}");
-    assert!(text.starts_with("framechain: error: "), "{text}");
-    assert!(
-        text.contains(expected),
-        "expected \"{expected}\" in: {text}"
-    );
-    assert!(!text.contains("thread 'main' panicked"), "{text}");
-}
-
-pub fn path_str(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
+pub use run::{assert_one_line_error, framechain, path_str, scratch, stage_path, stderr};
 
 #[test]
 fn runs_the_default_chain_on_the_test_source_and_writes_a_snapshot() {
