@@ -21,10 +21,20 @@ pub fn framechain(args: &[&str]) -> Output {
         .expect("framechain runs")
 }
 
+/// A scratch folder for this test process: fresh at its first use, and
+/// under cargo's target folder, so that each run replaces the last one's
+/// (its stage cache is about 200 MiB) instead of leaving it in `/tmp`.
 pub fn scratch() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("framechain-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    static SCRATCH: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    SCRATCH
+        .get_or_init(|| {
+            let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+                .join(format!("framechain-{}", env!("CARGO_CRATE_NAME")));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            dir
+        })
+        .clone()
 }
 
 pub fn stderr(output: &Output) -> String {
