@@ -765,8 +765,9 @@ fn listen() -> (
 ) {
     let heard = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = heard.clone();
-    let listener: super::ReloadListener =
-        std::sync::Arc::new(move |reload: &super::Reload| sink.lock().unwrap().push(reload.clone()));
+    let listener: super::ReloadListener = std::sync::Arc::new(move |reload: &super::Reload| {
+        sink.lock().unwrap().push(reload.clone())
+    });
     (listener, heard)
 }
 
@@ -798,7 +799,10 @@ fn each_policy_reload_is_told_with_its_digest_and_a_refused_one_with_its_line() 
     let _ = policy.decide(&json!({}));
     let heard = heard.lock().unwrap();
     assert_eq!(heard.len(), 2, "{heard:?}");
-    assert_eq!((heard[0].file, &heard[0].path), (ReloadedFile::Policy, &path));
+    assert_eq!(
+        (heard[0].file, &heard[0].path),
+        (ReloadedFile::Policy, &path)
+    );
     match &heard[0].outcome {
         ReloadOutcome::Refused { error, kept_digest } => {
             assert!(error.contains("does not compile"), "{error}");

@@ -121,7 +121,9 @@ fn reload_event(reload: &crate::identity::Reload) -> EventKind {
         (ReloadedFile::Policy, ReloadOutcome::Refused { error, kept_digest }) => {
             EventKind::PolicyReloadFailed { error, kept_digest }
         }
-        (ReloadedFile::Keys, ReloadOutcome::Loaded { digest }) => EventKind::KeysReloaded { digest },
+        (ReloadedFile::Keys, ReloadOutcome::Loaded { digest }) => {
+            EventKind::KeysReloaded { digest }
+        }
         (ReloadedFile::Keys, ReloadOutcome::Refused { error, kept_digest }) => {
             EventKind::KeysReloadFailed { error, kept_digest }
         }

@@ -80,7 +80,12 @@ pub(crate) async fn decide(
     };
     let (old, new) = match (from.stages().nth(position), to.stages().nth(position)) {
         (Some(old), Some(new)) => (old, new),
-        _ => return Err(text(StatusCode::NOT_FOUND, "the pipeline has no such stage")),
+        _ => {
+            return Err(text(
+                StatusCode::NOT_FOUND,
+                "the pipeline has no such stage",
+            ));
+        }
     };
     let pipeline = crate::visit::routes::pipeline_digest(from);
     let input = serde_json::json!({

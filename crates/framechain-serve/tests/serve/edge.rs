@@ -162,7 +162,11 @@ impl Pod {
         }
     }
 
-    pub(crate) fn publish(&self, path: &str, token: &str) -> Result<Publisher, framechain_loadgen::Error> {
+    pub(crate) fn publish(
+        &self,
+        path: &str,
+        token: &str,
+    ) -> Result<Publisher, framechain_loadgen::Error> {
         let clip = framechain_test_support::testdata_dir().join("h264/conformance/MIDR_MW_D.264");
         Publisher::start(
             &Endpoint::new(self.base(), path, token),
@@ -171,7 +175,11 @@ impl Pod {
         )
     }
 
-    pub(crate) fn watch(&self, path: &str, token: &str) -> Result<Viewer, framechain_loadgen::Error> {
+    pub(crate) fn watch(
+        &self,
+        path: &str,
+        token: &str,
+    ) -> Result<Viewer, framechain_loadgen::Error> {
         Viewer::start(
             &Endpoint::new(self.base(), path, token),
             ViewOptions {

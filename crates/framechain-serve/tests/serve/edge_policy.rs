@@ -83,10 +83,14 @@ fn a_policy_reload_while_calls_run_refuses_new_joins_and_every_reload_is_recorde
     // with B's reason, and the reload is recorded with B's digest.
     pod.scratch.file("policy.rego", POLICY_B);
     let b_digest = sha256_hex(POLICY_B.as_bytes());
-    let reloaded = pod.wait_event("policy reloaded", |e| {
-        matches!(&e.what, EventKind::PolicyReloaded { digest } if *digest == b_digest)
-    });
-    assert_eq!((reloaded.room.as_deref(), reloaded.pod.as_str()), (None, NODE));
+    let reloaded = pod.wait_event(
+        "policy reloaded",
+        |e| matches!(&e.what, EventKind::PolicyReloaded { digest } if *digest == b_digest),
+    );
+    assert_eq!(
+        (reloaded.room.as_deref(), reloaded.pod.as_str()),
+        (None, NODE)
+    );
     let answer = pod.post("/whep/visit1/p-1", Some(&doctor));
     assert_eq!(answer.status, 403, "{}", answer.body);
     assert!(answer.body.contains("policy B"), "{}", answer.body);
@@ -106,7 +110,10 @@ fn a_policy_reload_while_calls_run_refuses_new_joins_and_every_reload_is_recorde
         unreachable!()
     };
     assert_eq!(kept_digest, &b_digest);
-    assert!(error.contains("policy.rego") && error.contains("does not compile"), "{error}");
+    assert!(
+        error.contains("policy.rego") && error.contains("does not compile"),
+        "{error}"
+    );
     let answer = pod.post("/whep/visit1/p-1", Some(&doctor));
     assert_eq!(answer.status, 403, "{}", answer.body);
     assert!(answer.body.contains("policy B"), "B stays: {}", answer.body);
@@ -124,9 +131,10 @@ fn a_policy_reload_while_calls_run_refuses_new_joins_and_every_reload_is_recorde
     let both = both.to_string();
     replace(&pod.keys.jwks, &both);
     let rotated = sha256_hex(both.as_bytes());
-    pod.wait_event("keys reloaded", |e| {
-        matches!(&e.what, EventKind::KeysReloaded { digest } if *digest == rotated)
-    });
+    pod.wait_event(
+        "keys reloaded",
+        |e| matches!(&e.what, EventKind::KeysReloaded { digest } if *digest == rotated),
+    );
     replace(&pod.keys.jwks, "{\"keys\": [");
     let failed = pod.wait_event("keys reload failed", |e| {
         matches!(&e.what, EventKind::KeysReloadFailed { .. })
@@ -165,7 +173,8 @@ fn joins_on_the_stream_routes_are_recorded_and_fail_closed_on_a_pod() {
     });
     let camera = pod.publish(STREAM, PUBLISH).expect("the camera publishes");
     let view = pod.watch(STREAM, VIEW).expect("a viewer watches");
-    view.wait_units(10, WAIT).expect("the viewer sees the camera");
+    view.wait_units(10, WAIT)
+        .expect("the viewer sees the camera");
     let second = pod.watch(STREAM, VIEW).expect("a second viewer watches");
     second.stop().expect("the second viewer hangs up");
     let wrong = pod.post(&format!("/whep/{STREAM}"), Some("not-the-view-token"));
@@ -186,7 +195,10 @@ fn joins_on_the_stream_routes_are_recorded_and_fail_closed_on_a_pod() {
         unreachable!()
     };
     assert_eq!(published.room, None);
-    assert_eq!((role.as_str(), stream.as_str()), ("stream-publisher", STREAM));
+    assert_eq!(
+        (role.as_str(), stream.as_str()),
+        ("stream-publisher", STREAM)
+    );
     assert!(address.starts_with("127.0.0.1:"), "{address}");
     assert_eq!(pipeline_digest.len(), 64, "the stream's pipeline's digest");
     assert!(decision.starts_with("allow"), "{decision}");
@@ -196,10 +208,11 @@ fn joins_on_the_stream_routes_are_recorded_and_fail_closed_on_a_pod() {
             && matches!(&e.what, EventKind::ParticipantLeft { action: Action::Watch, stream, .. }
                 if stream == STREAM)
     });
-    let refusal = pod.wait_event("wrong token refused", |e| {
-        refused(e, 403, "token")
-    });
-    assert_eq!((refusal.room.as_deref(), refusal.participant.as_deref()), (None, None));
+    let refusal = pod.wait_event("wrong token refused", |e| refused(e, 403, "token"));
+    assert_eq!(
+        (refusal.room.as_deref(), refusal.participant.as_deref()),
+        (None, None)
+    );
     let EventKind::ParticipantRefused { address, .. } = &refusal.what else {
         unreachable!()
     };
@@ -260,7 +273,11 @@ fn a_stage_swap_on_a_pod_is_decided_by_the_policy_and_recorded() {
     // With --keys the shared admin token names nobody: refused.
     let answer = swap(&pod, admin_secret);
     assert_eq!(answer.status, 403, "{}", answer.body);
-    assert!(answer.body.contains("not the admin token"), "{}", answer.body);
+    assert!(
+        answer.body.contains("not the admin token"),
+        "{}",
+        answer.body
+    );
     // A clinician, and an admin whose token is for one room: refused by
     // the policy, with its reason, and recorded.
     let answer = swap(&pod, &pod.token("d-1", "clinician"));
@@ -268,8 +285,14 @@ fn a_stage_swap_on_a_pod_is_decided_by_the_policy_and_recorded() {
     assert!(answer.body.contains("only an admin"), "{}", answer.body);
     let answer = swap(&pod, &pod.token_for("ops-1", "admin", Some("visit1")));
     assert_eq!(answer.status, 403, "{}", answer.body);
-    assert!(answer.body.contains("a token for one room"), "{}", answer.body);
-    let refusal = pod.wait_event("clinician's swap refused", |e| swap_decided(e, "d-1", false));
+    assert!(
+        answer.body.contains("a token for one room"),
+        "{}",
+        answer.body
+    );
+    let refusal = pod.wait_event("clinician's swap refused", |e| {
+        swap_decided(e, "d-1", false)
+    });
     let EventKind::StageSwapDecided {
         position,
         stage,
@@ -282,12 +305,21 @@ fn a_stage_swap_on_a_pod_is_decided_by_the_policy_and_recorded() {
     else {
         unreachable!()
     };
-    assert_eq!((*position, stage.as_str(), role.as_str()), (1, "encode-h264", "clinician"));
+    assert_eq!(
+        (*position, stage.as_str(), role.as_str()),
+        (1, "encode-h264", "clinician")
+    );
     assert!(new_digest.starts_with("sha256:"), "{new_digest}");
     assert_eq!(pipeline_digest.len(), 64);
     assert!(reason.contains("only an admin"), "{reason}");
-    pod.wait_event("one-room admin's swap refused", |e| swap_decided(e, "ops-1", false));
-    assert_eq!(support::metric(&pod.server, swaps_ok), 0.0, "nothing swapped");
+    pod.wait_event("one-room admin's swap refused", |e| {
+        swap_decided(e, "ops-1", false)
+    });
+    assert_eq!(
+        support::metric(&pod.server, swaps_ok),
+        0.0,
+        "nothing swapped"
+    );
     keeps_flowing(&view, 10, "after refused swaps");
 
     // An admin with a token for no one room: allowed, recorded, swapped in
