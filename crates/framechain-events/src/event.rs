@@ -134,10 +134,44 @@ pub enum EventKind {
         /// SHA-256 of the new policy text.
         digest: String,
     },
+    /// A new version of the policy file was refused (it does not compile,
+    /// cannot be read); the policy in force before stays.
+    PolicyReloadFailed {
+        /// Why, one line naming the file.
+        error: String,
+        /// SHA-256 of the policy still in force.
+        kept_digest: String,
+    },
     /// The key set (JWKS) was reloaded.
     KeysReloaded {
         /// SHA-256 of the new key file.
         digest: String,
+    },
+    /// A new version of the key file was refused; the keys in use stay.
+    KeysReloadFailed {
+        /// Why, one line naming the file.
+        error: String,
+        /// SHA-256 of the key file still in use.
+        kept_digest: String,
+    },
+    /// The policy's decision on a stage swap (`POST /admin/stages`), asked
+    /// before anything changes; the event's participant is the caller (the
+    /// token's `sub`). An allowed swap is followed by `stage_swapped`.
+    StageSwapDecided {
+        /// The position of the stage in the pipeline.
+        position: u32,
+        /// The new stage's name.
+        stage: String,
+        /// Digest of the new stage's component.
+        new_digest: String,
+        /// Digest of the pipeline the swap would change.
+        pipeline_digest: String,
+        /// The caller's role from the token.
+        role: String,
+        /// Whether the policy allowed it.
+        allowed: bool,
+        /// The policy's reason, one line.
+        reason: String,
     },
     /// A call's live session failed.
     SessionFailed {
@@ -178,7 +212,10 @@ impl EventKind {
             EventKind::ParticipantRefused { .. } => "participant_refused",
             EventKind::StageSwapped { .. } => "stage_swapped",
             EventKind::PolicyReloaded { .. } => "policy_reloaded",
+            EventKind::PolicyReloadFailed { .. } => "policy_reload_failed",
             EventKind::KeysReloaded { .. } => "keys_reloaded",
+            EventKind::KeysReloadFailed { .. } => "keys_reload_failed",
+            EventKind::StageSwapDecided { .. } => "stage_swap_decided",
             EventKind::SessionFailed { .. } => "session_failed",
             EventKind::CallSummary { .. } => "call_summary",
         }

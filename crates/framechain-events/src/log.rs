@@ -275,6 +275,31 @@ fn cut_fields(what: EventKind) -> EventKind {
         EventKind::KeysReloaded { digest } => EventKind::KeysReloaded {
             digest: cut(digest),
         },
+        EventKind::PolicyReloadFailed { error, kept_digest } => EventKind::PolicyReloadFailed {
+            error: cut(error),
+            kept_digest: cut(kept_digest),
+        },
+        EventKind::KeysReloadFailed { error, kept_digest } => EventKind::KeysReloadFailed {
+            error: cut(error),
+            kept_digest: cut(kept_digest),
+        },
+        EventKind::StageSwapDecided {
+            position,
+            stage,
+            new_digest,
+            pipeline_digest,
+            role,
+            allowed,
+            reason,
+        } => EventKind::StageSwapDecided {
+            position,
+            stage: cut(stage),
+            new_digest: cut(new_digest),
+            pipeline_digest: cut(pipeline_digest),
+            role: cut(role),
+            allowed,
+            reason: cut(reason),
+        },
         EventKind::SessionFailed { stream, error } => EventKind::SessionFailed {
             stream: cut(stream),
             error: cut(error),

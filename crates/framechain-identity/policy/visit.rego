@@ -5,13 +5,16 @@
 #    "action": "publish" | "watch" | "swap_stage",
 #    "resource": {"room": {"id", "patient", "clinicians", "others": [{"id", "role"}]} or null,
 #                 "participant": "d-1"   (watch only),
-#                 "stage": "redact"      (swap_stage only)},
+#                 swap_stage only: "stage": "redact" (the new stage's name),
+#                 "position": 1, "digest": "sha256:…" (the new stage's component),
+#                 "replaces": {"stage", "digest"}, "pipeline": "…" (its digest)},
 #    "time": "2026-12-05T12:00:00Z"}
 #
 # The rules: a patient may publish and watch only in the room whose patient
 # they are; a clinician in rooms that list them; someone in a room's
 # `others` (with the role the room gives them) in that room; one watches
-# only participants of the same room; only an admin may swap a stage;
+# only participants of the same room; only an admin, with a token that
+# names no room, may swap a stage (a swap changes every call's pipeline);
 # nobody else may do anything. A token that names a room is good for that
 # room only. Everything not allowed here is denied.
 package framechain
@@ -34,6 +37,7 @@ allow if {
 allow if {
     input.action == "swap_stage"
     user.role == "admin"
+    object.get(user, "room", null) == null
 }
 
 # A token without a room claim is good for any room it is a participant of.
@@ -82,5 +86,8 @@ reason := "the token is for another room" if {
     input.action == "watch"
     not target_in_room
 } else := "only an admin may swap a stage" if {
+    input.action == "swap_stage"
+    user.role != "admin"
+} else := "a token for one room may not swap a stage of every call" if {
     input.action == "swap_stage"
 } else := "the policy allows no such action"

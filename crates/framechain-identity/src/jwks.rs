@@ -39,6 +39,8 @@ pub(crate) struct VerifyingKey {
 /// The keys of one version of the file.
 pub(crate) struct KeySet {
     pub(crate) keys: Vec<VerifyingKey>,
+    /// SHA-256 of the set's text, 64 lowercase hex digits.
+    pub(crate) digest: String,
 }
 
 /// Why a token's header names no key of the set.
@@ -94,7 +96,10 @@ impl KeySet {
         if keys.is_empty() {
             return Err("no signature-verifying key".into());
         }
-        Ok(KeySet { keys })
+        Ok(KeySet {
+            keys,
+            digest: super::reload::digest(text.as_bytes()),
+        })
     }
 
     /// The key a token's header names.

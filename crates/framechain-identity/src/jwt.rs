@@ -19,6 +19,7 @@ use serde::Deserialize;
 use super::IdentityError;
 use super::file_watch::{Stamp, Watch};
 use super::jwks::{KeySet, NoKey};
+use super::reload::{Listener, Reload, ReloadListener, ReloadOutcome, ReloadedFile};
 
 /// Longest token taken, in bytes (without `Bearer `). Identity providers'
 /// tokens are well under 2 KiB; this is checked before any decoding.
@@ -134,6 +135,7 @@ pub struct Verifier {
     audience: String,
     keys: RwLock<Arc<KeySet>>,
     watch: Watch,
+    listener: Listener,
 }
 
 impl Verifier {
@@ -154,7 +156,24 @@ impl Verifier {
             audience: audience.to_owned(),
             keys: RwLock::new(Arc::new(set)),
             watch: Watch::new(keys, stamp, interval),
+            listener: Listener::default(),
         })
+    }
+
+    /// Tells `listener` of every reload of the key file from now on: the
+    /// new set's digest, or why it was refused. The listener runs on the
+    /// thread that reloaded (a request's, or SIGHUP's): it must not block.
+    pub fn on_reload(&self, listener: ReloadListener) {
+        self.listener.set(listener);
+    }
+
+    /// SHA-256 of the key file in use, 64 lowercase hex digits.
+    pub fn keys_digest(&self) -> String {
+        self.keys
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .digest
+            .clone()
     }
 
     /// Reads the key file again now (SIGHUP). On an error the old keys
@@ -167,21 +186,39 @@ impl Verifier {
     }
 
     fn load_now(&self) -> Result<(), IdentityError> {
-        match KeySet::read(self.watch.path()) {
+        let (result, outcome) = match KeySet::read(self.watch.path()) {
             Ok(set) => {
                 let count = set.keys.len();
+                let digest = set.digest.clone();
                 *self.keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(set);
                 log::info!(
-                    "{}: key set reloaded: {count} key(s)",
+                    "{}: key set reloaded: {count} key(s) (sha256 {digest})",
                     self.watch.path().display()
                 );
-                Ok(())
+                (Ok(()), ReloadOutcome::Loaded { digest })
             }
             Err(error) => {
                 log::warn!("{error}; the previous keys stay in use");
-                Err(error)
+                let outcome = ReloadOutcome::Refused {
+                    error: error.to_string(),
+                    kept_digest: self.keys_digest(),
+                };
+                (Err(error), outcome)
             }
-        }
+        };
+        self.listener.tell(Reload {
+            file: ReloadedFile::Keys,
+            path: self.watch.path().to_owned(),
+            outcome,
+        });
+        result
+    }
+
+    /// Looks at the key file (if it is time to) and reloads it if it
+    /// changed, so that a reload, and its notice, do not wait for the
+    /// next token. `serve` calls it a few times a second.
+    pub fn refresh(&self) {
+        let _ = self.current_keys();
     }
 
     fn current_keys(&self) -> Arc<KeySet> {

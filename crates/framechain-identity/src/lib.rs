@@ -9,6 +9,9 @@
 //!   when the file changes;
 //! - `policy`: a Rego policy (`--policy FILE` or `policy/visit.rego`)
 //!   decides whether a participant may publish, watch or swap a stage;
+//! - `reload`: what a reload of the policy or the key set tells the
+//!   embedder ([`Reload`]: the file, its new digest or the one line that
+//!   refused it), through [`Policy::on_reload`] and [`Verifier::on_reload`];
 //! - `keys`: key pairs and signed tokens for `framechain keys new` and
 //!   `framechain token` (tests, demos, small clinics);
 //! - `ticket`: the centre's placement tickets ([`TicketVerifier`]), which
@@ -26,6 +29,7 @@ mod jwks;
 mod jwt;
 mod keys;
 mod policy;
+mod reload;
 mod ticket;
 pub mod tools;
 
@@ -37,6 +41,7 @@ use std::path::PathBuf;
 pub use jwt::{Claims, LEEWAY_S, MAX_TOKEN_BYTES, TokenRefused, Verifier};
 pub use keys::{KeyKind, SigningKey};
 pub use policy::{DEFAULT_POLICY, Decision, Policy};
+pub use reload::{Reload, ReloadListener, ReloadOutcome, ReloadedFile};
 pub use ticket::{
     TICKET_ISSUER, TICKET_LEEWAY_S, Ticket, TicketAction, TicketRefused, TicketVerifier,
     ticket_audience,

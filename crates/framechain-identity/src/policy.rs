@@ -13,6 +13,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use super::file_watch::{Stamp, Watch};
+use super::reload::{Listener, Reload, ReloadListener, ReloadOutcome, ReloadedFile, digest};
 use super::{IdentityError, one_line};
 
 /// The default policy: the clinic's rules (docs/visits.md).
@@ -40,8 +41,16 @@ pub struct Decision {
 /// A compiled policy and, when it came from a file, that file's watch.
 /// `Send + Sync`: one for all the HTTP handlers.
 pub struct Policy {
-    engine: RwLock<Arc<regorus::Engine>>,
+    engine: RwLock<Arc<Compiled>>,
     watch: Option<Watch>,
+    listener: Listener,
+}
+
+/// One version of the policy: its prepared engine and the digest of its
+/// text.
+struct Compiled {
+    engine: regorus::Engine,
+    digest: String,
 }
 
 impl Policy {
@@ -50,8 +59,12 @@ impl Policy {
         let engine = compile(DEFAULT_POLICY, "the default policy")
             .expect("the default policy compiles (checked by its tests)");
         Policy {
-            engine: RwLock::new(Arc::new(engine)),
+            engine: RwLock::new(Arc::new(Compiled {
+                engine,
+                digest: digest(DEFAULT_POLICY.as_bytes()),
+            })),
             watch: None,
+            listener: Listener::default(),
         }
     }
 
@@ -64,11 +77,29 @@ impl Policy {
     /// [`Policy::load`], looking at the file every `interval` (tests).
     pub fn load_watching(path: &Path, interval: Duration) -> Result<Policy, IdentityError> {
         let stamp = Stamp::of(path);
-        let engine = compile_file(path)?;
+        let compiled = compile_file(path)?;
         Ok(Policy {
-            engine: RwLock::new(Arc::new(engine)),
+            engine: RwLock::new(Arc::new(compiled)),
             watch: Some(Watch::new(path, stamp, interval)),
+            listener: Listener::default(),
         })
+    }
+
+    /// Tells `listener` of every reload from now on: the new version's
+    /// digest, or why it was refused. The listener runs on the thread that
+    /// reloaded (a request's, or SIGHUP's): it must not block. The
+    /// default policy is never reloaded.
+    pub fn on_reload(&self, listener: ReloadListener) {
+        self.listener.set(listener);
+    }
+
+    /// SHA-256 of the policy text in force, 64 lowercase hex digits.
+    pub fn digest(&self) -> String {
+        self.engine
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .digest
+            .clone()
     }
 
     /// Reads the policy file again now (SIGHUP). A policy that does not
@@ -84,20 +115,38 @@ impl Policy {
     }
 
     fn load_now(&self, path: &Path) -> Result<(), IdentityError> {
-        match compile_file(path) {
-            Ok(engine) => {
-                *self.engine.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(engine);
-                log::info!("{}: policy reloaded", path.display());
-                Ok(())
+        let (result, outcome) = match compile_file(path) {
+            Ok(compiled) => {
+                let digest = compiled.digest.clone();
+                *self.engine.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(compiled);
+                log::info!("{}: policy reloaded (sha256 {digest})", path.display());
+                (Ok(()), ReloadOutcome::Loaded { digest })
             }
             Err(error) => {
                 log::warn!("{error}; the previous policy stays in force");
-                Err(error)
+                let outcome = ReloadOutcome::Refused {
+                    error: error.to_string(),
+                    kept_digest: self.digest(),
+                };
+                (Err(error), outcome)
             }
-        }
+        };
+        self.listener.tell(Reload {
+            file: ReloadedFile::Policy,
+            path: path.to_owned(),
+            outcome,
+        });
+        result
     }
 
-    fn current(&self) -> Arc<regorus::Engine> {
+    /// Looks at the policy file (if it is time to) and reloads it if it
+    /// changed, so that a reload, and its notice, do not wait for the
+    /// next decision. `serve` calls it a few times a second.
+    pub fn refresh(&self) {
+        let _ = self.current();
+    }
+
+    fn current(&self) -> Arc<Compiled> {
         if let Some(watch) = &self.watch
             && watch.changed(Instant::now()).is_some()
         {
@@ -109,7 +158,7 @@ impl Policy {
     /// The policy's decision on `input` (the document of docs/visits.md).
     /// Deny unless the policy's `allow` is `true`.
     pub fn decide(&self, input: &serde_json::Value) -> Decision {
-        let mut engine = (*self.current()).clone();
+        let mut engine = self.current().engine.clone();
         let input = match regorus::Value::from_json_str(&input.to_string()) {
             Ok(input) => input,
             Err(_) => return deny("the policy input is not JSON".into()),
@@ -145,7 +194,7 @@ fn deny(reason: String) -> Decision {
     }
 }
 
-fn compile_file(path: &Path) -> Result<regorus::Engine, IdentityError> {
+fn compile_file(path: &Path) -> Result<Compiled, IdentityError> {
     let io = |source| IdentityError::Io {
         path: PathBuf::from(path),
         source,
@@ -163,7 +212,10 @@ fn compile_file(path: &Path) -> Result<regorus::Engine, IdentityError> {
             reason: format!("over {MAX_POLICY_BYTES} bytes"),
         });
     }
-    compile(&text, &name)
+    Ok(Compiled {
+        engine: compile(&text, &name)?,
+        digest: digest(text.as_bytes()),
+    })
 }
 
 /// A prepared engine for `text`: parsed, and evaluated once on an empty

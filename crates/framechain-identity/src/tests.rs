@@ -637,6 +637,10 @@ fn the_default_policy_denies_everyone_else_with_a_reason() {
     assert!(policy.decide(&swap("admin")).allow);
     denied(swap("clinician"), "only an admin");
     denied(swap("patient"), "only an admin");
+    // An admin's token for one room does not swap every call's stage.
+    let mut one_room = swap("admin");
+    one_room["user"]["room"] = "visit1".into();
+    denied(one_room, "a token for one room");
     // Unknown actions, missing parts.
     denied(
         input(user("p-1", "patient", None), "delete", None),
@@ -750,4 +754,104 @@ fn the_verifier_and_the_policy_are_shared_across_threads() {
     fn shared<T: Send + Sync>() {}
     shared::<Verifier>();
     shared::<Policy>();
+}
+
+// ---- Reload notices ----
+
+/// The notices a listener was given, in order.
+fn listen() -> (
+    super::ReloadListener,
+    std::sync::Arc<std::sync::Mutex<Vec<super::Reload>>>,
+) {
+    let heard = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = heard.clone();
+    let listener: super::ReloadListener = std::sync::Arc::new(move |reload: &super::Reload| {
+        sink.lock().unwrap().push(reload.clone())
+    });
+    (listener, heard)
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+#[test]
+fn each_policy_reload_is_told_with_its_digest_and_a_refused_one_with_its_line() {
+    use super::{ReloadOutcome, ReloadedFile};
+    let dir = scratch("policy-notice");
+    let path = dir.join("policy.rego");
+    let first = "package framechain\nallow if input.user.role == \"clinician\"\n";
+    std::fs::write(&path, first).unwrap();
+    let policy = Policy::load_watching(&path, Duration::ZERO).unwrap();
+    assert_eq!(policy.digest(), sha256_hex(first.as_bytes()));
+    let (listener, heard) = listen();
+    policy.on_reload(listener);
+
+    let broken = "package framechain\nallow if {{ broken\n";
+    std::fs::write(&path, broken).unwrap();
+    let _ = policy.decide(&json!({}));
+    let second = "package framechain\nallow if input.user.role == \"patient\"\n";
+    std::fs::write(&path, second).unwrap();
+    let _ = policy.decide(&json!({}));
+    let heard = heard.lock().unwrap();
+    assert_eq!(heard.len(), 2, "{heard:?}");
+    assert_eq!(
+        (heard[0].file, &heard[0].path),
+        (ReloadedFile::Policy, &path)
+    );
+    match &heard[0].outcome {
+        ReloadOutcome::Refused { error, kept_digest } => {
+            assert!(error.contains("does not compile"), "{error}");
+            assert!(!error.contains('\n'));
+            assert_eq!(kept_digest, &sha256_hex(first.as_bytes()));
+        }
+        other => panic!("a broken policy was {other:?}"),
+    }
+    assert_eq!(
+        heard[1].outcome,
+        ReloadOutcome::Loaded {
+            digest: sha256_hex(second.as_bytes())
+        }
+    );
+    assert_eq!(policy.digest(), sha256_hex(second.as_bytes()));
+}
+
+#[test]
+fn each_key_set_reload_is_told_with_its_digest_and_a_refused_one_with_its_line() {
+    use super::{ReloadOutcome, ReloadedFile};
+    let old = Fixture::new("notice-old", KeyKind::Ed25519);
+    let new = Fixture::new("notice-new", KeyKind::P256);
+    let path = old.dir.join("served.json");
+    std::fs::copy(old.jwks(), &path).unwrap();
+    let verifier = Verifier::load_watching(&path, "framechain", Duration::ZERO).unwrap();
+    let old_digest = sha256_hex(&std::fs::read(&path).unwrap());
+    assert_eq!(verifier.keys_digest(), old_digest);
+    let (listener, heard) = listen();
+    verifier.on_reload(listener);
+
+    std::fs::write(&path, "{\"keys\": [").unwrap();
+    assert!(verifier.reload().is_err());
+    let staged = old.dir.join("staged.json");
+    std::fs::copy(new.jwks(), &staged).unwrap();
+    std::fs::rename(&staged, &path).unwrap();
+    let _ = verify(&verifier, &new.sign(&good_claims()));
+    let heard = heard.lock().unwrap();
+    assert_eq!(heard.len(), 2, "{heard:?}");
+    assert_eq!(heard[0].file, ReloadedFile::Keys);
+    assert!(
+        matches!(&heard[0].outcome, ReloadOutcome::Refused { error, kept_digest }
+            if error.contains("not a usable key set") && *kept_digest == old_digest),
+        "{:?}",
+        heard[0].outcome
+    );
+    assert_eq!(
+        heard[1].outcome,
+        ReloadOutcome::Loaded {
+            digest: sha256_hex(&std::fs::read(new.jwks()).unwrap())
+        }
+    );
 }

@@ -53,7 +53,7 @@ pub struct ServeArgs {
     /// Congestion control: `on` sets the encoder's target bitrate from the viewers' bandwidth estimates (TWCC, REMB; the lowest wins, encode-h264's max-bitrate caps it); `off` keeps the pipeline's bitrate.
     #[arg(long, value_name = "MODE", default_value = "on", value_parser = ["on", "off"])]
     pub congestion_control: String,
-    /// A file holding the operator's bearer token (one line, at most 4 KiB) for POST /admin/stages/STAGE (swap a stage in every running call); without it that endpoint is off.
+    /// A file holding the operator's bearer token (one line, at most 4 KiB) for POST /admin/stages/STAGE (swap a stage in every running call) and, with --keys, the rooms' admin API; without it that endpoint is off. With --keys a swap takes the caller's own JWT instead of this token, and the policy's swap_stage decides.
     #[arg(long, value_name = "FILE")]
     pub admin_token_file: Option<PathBuf>,
     /// Worker threads running stage calls (default: the cores this process may use).

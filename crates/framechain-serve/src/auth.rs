@@ -100,6 +100,11 @@ impl AdminToken {
         AdminToken(token.map(digest))
     }
 
+    /// Whether the operator gave a token (else the admin endpoints are off).
+    pub(crate) fn is_set(&self) -> bool {
+        self.0.is_some()
+    }
+
     pub(crate) fn check(&self, authorization: Option<&[u8]>) -> Result<(), Denied> {
         let expected = self.0.as_ref().ok_or(Denied::UnknownStream)?;
         let token = authorization.and_then(bearer).ok_or(Denied::NoToken)?;

@@ -145,7 +145,10 @@ async fn whip_post(
             };
             crate::visit::routes::publish(&state, visits, &stream, &headers, body, asked).await
         }
-        _ => offer(&state, &stream, Role::Publish, &headers, body).await,
+        _ => {
+            let peer = peer.map(|peer| peer.0.0);
+            offer(&state, &stream, Role::Publish, peer, &headers, body).await
+        }
     };
     state.metrics.http("whip", response.status().as_u16());
     response
@@ -154,35 +157,46 @@ async fn whip_post(
 async fn whep_post(
     State(state): State<Shared>,
     Path(stream): Path<String>,
+    peer: Option<axum::Extension<crate::front_door::PeerAddr>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let response = offer(&state, &stream, Role::View, &headers, body).await;
+    let peer = peer.map(|peer| peer.0.0);
+    let response = offer(&state, &stream, Role::View, peer, &headers, body).await;
     state.metrics.http("whep", response.status().as_u16());
     response
 }
 
+/// A `--stream` offer. On a pod each is recorded as a room join is
+/// (`crate::visit::routes::stream_joined`): no access without its record.
 async fn offer(
     state: &HttpState,
     stream: &str,
     role: Role,
+    peer: Option<std::net::SocketAddr>,
     headers: &HeaderMap,
     body: Bytes,
 ) -> Response {
     if let Some(response) = refusal(state, headers, stream, role) {
-        return response;
+        return crate::visit::routes::stream_refused(state, role, peer, response).await;
     }
     let location = match role {
         Role::Publish => format!("/whip/{stream}"),
         Role::View => format!("/whep/{stream}"),
     };
+    let participant = state
+        .edge
+        .is_some()
+        .then(|| crate::visit::routes::stream_token_name(role).to_owned());
     let open = |offer, reply| Command::Open {
         stream: stream.to_owned(),
         role,
         offer,
+        participant,
         reply,
     };
-    open_call(state, headers, body, &location, open).await
+    let response = open_call(state, headers, body, &location, open).await;
+    crate::visit::routes::stream_joined(state, stream, role, peer, response).await
 }
 
 /// The offer of an authorized request goes to the media loop (unless the
@@ -389,7 +403,9 @@ async fn stats(
     }
 }
 
-/// `POST /admin/stages/STAGE` with the admin token and a stage in launch
+/// `POST /admin/stages/STAGE` with the admin token (with `--keys`: the
+/// caller's own token, which the policy's `swap_stage` must allow,
+/// `crate::visit::swap_policy`) and a stage in launch
 /// syntax (`redact rect=0,0,640,120 mode=fill`) as the body: the stage at
 /// position STAGE (a number, or the first stage of that name) is replaced in
 /// every running call at its next keyframe, and new calls get the new
@@ -418,12 +434,10 @@ async fn swap_stage(
 }
 
 async fn swap(state: &HttpState, stage: &str, headers: &HeaderMap, body: &[u8]) -> Response {
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .map(HeaderValue::as_bytes);
-    if let Err(why) = state.admin.check(authorization) {
-        return denied(why);
-    }
+    let swapper = match crate::visit::swap_policy::caller(state, headers) {
+        Ok(swapper) => swapper,
+        Err(refusal) => return refusal,
+    };
     let Ok(line) = std::str::from_utf8(body) else {
         return text(StatusCode::BAD_REQUEST, "the stage line is not UTF-8 text");
     };
@@ -477,6 +491,12 @@ async fn swap(state: &HttpState, stage: &str, headers: &HeaderMap, body: &[u8]) 
             );
         }
     };
+    if let crate::visit::swap_policy::Swapper::User(claims) = &swapper
+        && let Err(refusal) =
+            crate::visit::swap_policy::decide(state, claims, index, &current, &to).await
+    {
+        return refusal;
+    }
     let name = to
         .stages()
         .nth(index)

@@ -208,6 +208,11 @@ impl Server {
             )?)),
             None => None,
         };
+        // On a pod, each reload of the policy or the key set is recorded.
+        if let (Some(visits), Some(edge)) = (&visits, &edge) {
+            visits.policy.on_reload(edge.audit.reload_listener());
+            visits.verifier.on_reload(edge.audit.reload_listener());
+        }
         let draining = Arc::new(AtomicBool::new(false));
         let state = Arc::new(http::HttpState {
             tokens: auth::Tokens::new(&config.streams),

@@ -64,6 +64,8 @@ pub(crate) enum Command {
         stream: String,
         role: Role,
         offer: String,
+        /// Which of the stream's tokens let it in, on a pod (audit trail).
+        participant: Option<String>,
         reply: oneshot::Sender<Result<Created, Refusal>>,
     },
     /// A room participant's WHIP or WHEP offer, already authorized: the
@@ -353,9 +355,16 @@ impl MediaDriver {
                 stream,
                 role,
                 offer,
+                participant,
                 reply,
             } => {
-                let result = self.open(stream, role, &offer, PublishedVideo::ServerPipeline, None);
+                let result = self.open(
+                    stream,
+                    role,
+                    &offer,
+                    PublishedVideo::ServerPipeline,
+                    participant,
+                );
                 let _ = reply.send(result);
             }
             Command::OpenInRoom {
@@ -547,7 +556,9 @@ impl MediaDriver {
             return;
         };
         let room = room_of(&stream);
-        if room.is_some() {
+        // A room's participant, or a `--stream` call recorded when it
+        // joined.
+        if room.is_some() || who.is_some() {
             let action = if publisher {
                 framechain_events::Action::Publish
             } else {

@@ -94,9 +94,39 @@ impl Audit {
         }
     }
 
+    /// What records each reload of the policy or the key set
+    /// (`policy_reloaded`, `keys_reloaded` with the new digest, or
+    /// `policy_reload_failed`, `keys_reload_failed` with the line and the
+    /// digest kept). Never blocks: reloads happen on request threads.
+    pub(crate) fn reload_listener(&self) -> crate::identity::ReloadListener {
+        let audit = self.clone();
+        std::sync::Arc::new(move |reload: &crate::identity::Reload| {
+            audit.record_later(None, None, reload_event(reload));
+        })
+    }
+
     /// The log, for shipping.
     pub(crate) fn log(&self) -> &EventLog {
         &self.log
+    }
+}
+
+/// The audit event of one reload.
+fn reload_event(reload: &crate::identity::Reload) -> EventKind {
+    use crate::identity::{ReloadOutcome, ReloadedFile};
+    match (reload.file, reload.outcome.clone()) {
+        (ReloadedFile::Policy, ReloadOutcome::Loaded { digest }) => {
+            EventKind::PolicyReloaded { digest }
+        }
+        (ReloadedFile::Policy, ReloadOutcome::Refused { error, kept_digest }) => {
+            EventKind::PolicyReloadFailed { error, kept_digest }
+        }
+        (ReloadedFile::Keys, ReloadOutcome::Loaded { digest }) => {
+            EventKind::KeysReloaded { digest }
+        }
+        (ReloadedFile::Keys, ReloadOutcome::Refused { error, kept_digest }) => {
+            EventKind::KeysReloadFailed { error, kept_digest }
+        }
     }
 }
 

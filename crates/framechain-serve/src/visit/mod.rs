@@ -7,6 +7,8 @@
 //!   role's pipeline built; what a change ends;
 //! - `routes`: `POST /whip/ROOM`, `POST /whep/ROOM/PARTICIPANT`, their
 //!   `DELETE`s, and `POST /admin/rooms`, `DELETE /admin/rooms/ROOM`;
+//! - `swap_policy`: who may swap a stage when rooms are served: the
+//!   caller's token and the policy's `swap_stage` decision, recorded;
 //! - `watcher`: the rooms file reloaded when it changes, windows that
 //!   close, SIGHUP;
 //! - `clock`: RFC 3339 times.
@@ -20,6 +22,7 @@ mod clock;
 mod registry;
 mod rooms;
 pub(crate) mod routes;
+pub(crate) mod swap_policy;
 pub(crate) mod watcher;
 
 use std::path::{Path, PathBuf};

@@ -377,6 +377,7 @@ fn with_query(path: &str, query: Option<&str>) -> String {
 
 /// A join that was let in and answered by the media loop.
 struct Join<'a> {
+    /// The room; empty for a `--stream` join.
     room: &'a str,
     who: &'a str,
     role: &'a str,
@@ -398,7 +399,8 @@ async fn joined(state: &HttpState, join: Join<'_>, response: Response) -> Respon
     };
     if response.status() != StatusCode::CREATED {
         let refused = Refused::new(response.status(), String::new()).by(join.who);
-        return record_refusal(edge, join.room, join.action, join.peer, refused, response).await;
+        let room = (!join.room.is_empty()).then_some(join.room);
+        return record_refusal(edge, room, join.action, join.peer, refused, response).await;
     }
     let digest = match &join.pipeline {
         RolePipeline::Forward => "forward".to_owned(),
@@ -417,9 +419,11 @@ async fn joined(state: &HttpState, join: Join<'_>, response: Response) -> Respon
         decision: join.decision,
     };
     let audit = edge.audit.clone();
-    let (room, who) = (join.room.to_owned(), join.who.to_owned());
+    // A `--stream` join has no room.
+    let room = (!join.room.is_empty()).then(|| join.room.to_owned());
+    let who = join.who.to_owned();
     let written =
-        tokio::task::spawn_blocking(move || audit.record(Some(&room), Some(&who), what)).await;
+        tokio::task::spawn_blocking(move || audit.record(room.as_deref(), Some(&who), what)).await;
     if matches!(written, Ok(Ok(()))) {
         return response;
     }
@@ -486,14 +490,14 @@ async fn refuse(
         return refused.response();
     };
     let response = Refused::new(refused.status, refused.line.clone()).response();
-    record_refusal(edge, room, action, peer, refused, response).await
+    record_refusal(edge, Some(room), action, peer, refused, response).await
 }
 
 /// Records `refused` (its line, or else the first line of `response`'s
 /// body) and gives `response` back.
 async fn record_refusal(
     edge: &Edge,
-    room: &str,
+    room: Option<&str>,
     action: Action,
     peer: Option<std::net::SocketAddr>,
     refused: Refused,
@@ -511,7 +515,7 @@ async fn record_refusal(
         refused.line
     };
     edge.audit.record_later(
-        Some(room),
+        room,
         refused.who.as_deref(),
         framechain_events::EventKind::ParticipantRefused {
             action: action.event(),
@@ -891,4 +895,73 @@ async fn delete(state: &HttpState, headers: &HeaderMap, room: &str) -> Response 
         }
         None => text(StatusCode::NOT_FOUND, "no such room"),
     }
+}
+
+/// The participant a `--stream` join is recorded under: which of the
+/// stream's two tokens let it in (a shared token names nobody more
+/// precisely; the address tells callers apart).
+pub(crate) fn stream_token_name(role: Role) -> &'static str {
+    match role {
+        Role::Publish => "stream-token:publish",
+        Role::View => "stream-token:view",
+    }
+}
+
+/// The answer to an offer on a `--stream` route, on a pod: recorded as a
+/// room join is (`participant_joined` with the stream's pipeline digest,
+/// fsynced before the answer leaves, `503` and the call ended when it
+/// cannot be; `participant_refused` for an offer refused), with the
+/// stream's name as the stream and no room.
+pub(crate) async fn stream_joined(
+    state: &HttpState,
+    stream: &str,
+    role: Role,
+    peer: Option<std::net::SocketAddr>,
+    response: Response,
+) -> Response {
+    let Some(edge) = &state.edge else {
+        return response;
+    };
+    let action = match role {
+        Role::Publish => Action::Publish,
+        Role::View => Action::Watch,
+    };
+    let who = stream_token_name(role);
+    if response.status() != StatusCode::CREATED {
+        let refused = Refused::new(response.status(), String::new()).by(who);
+        return record_refusal(edge, None, action, peer, refused, response).await;
+    }
+    let join = Join {
+        room: "",
+        who,
+        role: match role {
+            Role::Publish => "stream-publisher",
+            Role::View => "stream-viewer",
+        },
+        action,
+        stream,
+        pipeline: RolePipeline::Default,
+        decision: format!("allow: the stream's {} token", action.name()),
+        peer,
+    };
+    joined(state, join, response).await
+}
+
+/// A `--stream` offer refused before the media loop saw it (no token, a
+/// wrong one), on a pod: recorded as `participant_refused`.
+pub(crate) async fn stream_refused(
+    state: &HttpState,
+    role: Role,
+    peer: Option<std::net::SocketAddr>,
+    response: Response,
+) -> Response {
+    let Some(edge) = &state.edge else {
+        return response;
+    };
+    let action = match role {
+        Role::Publish => Action::Publish,
+        Role::View => Action::Watch,
+    };
+    let refused = Refused::new(response.status(), String::new());
+    record_refusal(edge, None, action, peer, refused, response).await
 }

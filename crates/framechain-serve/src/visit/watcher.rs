@@ -1,6 +1,7 @@
 //! The rooms' clock: every [`CHECK_INTERVAL`] the rooms file is read again
-//! if it changed, and rooms whose window has closed have their calls
-//! ended; on SIGHUP the keys, the policy and the rooms file are read again
+//! if it changed, the key file and the policy are looked at (at most once
+//! a second each) and reloaded if they changed, and rooms whose window has
+//! closed have their calls ended; on SIGHUP the keys, the policy and the rooms file are read again
 //! at once. A file that is not usable keeps what was in force.
 
 use std::sync::Arc;
@@ -43,6 +44,11 @@ pub(crate) async fn run(
                     log::info!("SIGHUP: reading the keys, the policy and the rooms file again");
                     let _ = visits.verifier.reload();
                     let _ = visits.policy.reload();
+                } else {
+                    // A changed file is reloaded (and its reload recorded)
+                    // now, not at the next request.
+                    visits.verifier.refresh();
+                    visits.policy.refresh();
                 }
                 visits.reload_rooms_file(force).unwrap_or_default()
             })

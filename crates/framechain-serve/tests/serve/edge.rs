@@ -19,22 +19,32 @@ use framechain_test_support::services::RedisServer;
 use crate::support;
 use crate::visit_support::{CHAIN, Scratch, now_unix};
 
-const NODE: &str = "pod-a";
+pub(crate) const NODE: &str = "pod-a";
 /// Where the 307s point: nothing listens there; the test only reads them.
 const CENTER: &str = "http://127.0.0.1:9";
-const WAIT: Duration = Duration::from_secs(15);
-const ROOM: &str = r#"{"room": "visit1", "patient": "p-1", "clinicians": ["d-1"], "labels": {"region": "eu-west"}}"#;
+pub(crate) const WAIT: Duration = Duration::from_secs(15);
+pub(crate) const ROOM: &str = r#"{"room": "visit1", "patient": "p-1", "clinicians": ["d-1"], "labels": {"region": "eu-west"}}"#;
 
 /// A pod on a Redis of its own.
-struct Pod {
-    redis: RedisServer,
-    _scratch: Scratch,
-    keys: NewKeys,
-    server: Server,
+pub(crate) struct Pod {
+    pub(crate) redis: RedisServer,
+    pub(crate) scratch: Scratch,
+    pub(crate) keys: NewKeys,
+    pub(crate) server: Server,
 }
 
 impl Pod {
-    fn start(test: &str, spool_max_bytes: u64) -> Pod {
+    pub(crate) fn start(test: &str, spool_max_bytes: u64) -> Pod {
+        Pod::start_with(test, spool_max_bytes, |_, _| {})
+    }
+
+    /// [`Pod::start`], with `configure` changing the configuration (given
+    /// the test's folder) before the pod starts.
+    pub(crate) fn start_with(
+        test: &str,
+        spool_max_bytes: u64,
+        configure: impl FnOnce(&mut ServeConfig, &Scratch),
+    ) -> Pod {
         let redis = RedisServer::start();
         let scratch = Scratch::new(&format!("edge-{test}"));
         let keys = new_keys(&scratch.0.join("keys"), KeyKind::Ed25519).unwrap();
@@ -50,20 +60,21 @@ impl Pod {
             labels: BTreeMap::from([("region".to_owned(), "eu-west".to_owned())]),
             public_url: None,
         });
+        configure(&mut config, &scratch);
         let server = Server::start(config).expect("the pod starts");
         Pod {
             redis,
-            _scratch: scratch,
+            scratch,
             keys,
             server,
         }
     }
 
-    fn base(&self) -> String {
+    pub(crate) fn base(&self) -> String {
         format!("http://{}", self.server.http_addr())
     }
 
-    fn redis(&self) -> redis::Connection {
+    pub(crate) fn redis(&self) -> redis::Connection {
         redis::Client::open(self.redis.url())
             .unwrap()
             .get_connection()
@@ -71,7 +82,7 @@ impl Pod {
     }
 
     /// Places `room` (its object) on `node`, as the centre does.
-    fn place(&self, room: &str, object: &str, node: &str) {
+    pub(crate) fn place(&self, room: &str, object: &str, node: &str) {
         let mut redis = self.redis();
         let _: () = redis::cmd("HSET")
             .arg(ROOMS_HASH)
@@ -89,7 +100,7 @@ impl Pod {
 
     /// Waits until the pod serves `room` (a request for it is no longer
     /// sent to the centre).
-    fn wait_placed(&self, room: &str) {
+    pub(crate) fn wait_placed(&self, room: &str) {
         let deadline = Instant::now() + WAIT;
         loop {
             let answer = self.post(&format!("/whip/{room}"), None);
@@ -101,12 +112,17 @@ impl Pod {
         }
     }
 
-    fn token(&self, sub: &str, role: &str) -> String {
+    pub(crate) fn token(&self, sub: &str, role: &str) -> String {
+        self.token_for(sub, role, Some("visit1"))
+    }
+
+    /// A token for `room`, or for no room in particular.
+    pub(crate) fn token_for(&self, sub: &str, role: &str, room: Option<&str>) -> String {
         make_token(&TokenRequest {
             key: self.keys.private.clone(),
             sub: sub.to_owned(),
             role: role.to_owned(),
-            room: Some("visit1".to_owned()),
+            room: room.map(str::to_owned),
             ttl_s: 600,
             audience: "framechain".to_owned(),
             kid: None,
@@ -117,7 +133,7 @@ impl Pod {
 
     /// A POST of a valid offer to `path` (with its query); a redirect is
     /// an answer, not followed.
-    fn post(&self, path: &str, token: Option<&str>) -> Answer {
+    pub(crate) fn post(&self, path: &str, token: Option<&str>) -> Answer {
         let direction = if path.starts_with("/whep/") {
             str0m::media::Direction::RecvOnly
         } else {
@@ -146,7 +162,11 @@ impl Pod {
         }
     }
 
-    fn publish(&self, path: &str, token: &str) -> Result<Publisher, framechain_loadgen::Error> {
+    pub(crate) fn publish(
+        &self,
+        path: &str,
+        token: &str,
+    ) -> Result<Publisher, framechain_loadgen::Error> {
         let clip = framechain_test_support::testdata_dir().join("h264/conformance/MIDR_MW_D.264");
         Publisher::start(
             &Endpoint::new(self.base(), path, token),
@@ -155,7 +175,11 @@ impl Pod {
         )
     }
 
-    fn watch(&self, path: &str, token: &str) -> Result<Viewer, framechain_loadgen::Error> {
+    pub(crate) fn watch(
+        &self,
+        path: &str,
+        token: &str,
+    ) -> Result<Viewer, framechain_loadgen::Error> {
         Viewer::start(
             &Endpoint::new(self.base(), path, token),
             ViewOptions {
@@ -168,7 +192,7 @@ impl Pod {
     /// Every event in the stream, checked as the centre checks them: each
     /// entry's hash covers its body after the hash before it, and the
     /// chain's `seq` runs from 0 without gaps.
-    fn events(&self) -> Vec<Event> {
+    pub(crate) fn events(&self) -> Vec<Event> {
         let mut redis = self.redis();
         let entries: Vec<(String, BTreeMap<String, String>)> = redis::cmd("XRANGE")
             .arg(EVENTS_STREAM)
@@ -200,7 +224,7 @@ impl Pod {
     }
 
     /// Waits until the stream holds an event that `wanted` picks.
-    fn wait_event(&self, what: &str, wanted: impl Fn(&Event) -> bool) -> Event {
+    pub(crate) fn wait_event(&self, what: &str, wanted: impl Fn(&Event) -> bool) -> Event {
         let deadline = Instant::now() + WAIT;
         loop {
             if let Some(event) = self.events().into_iter().find(&wanted) {
@@ -217,19 +241,19 @@ impl Pod {
 }
 
 /// An answer: its status, `Location` and body.
-struct Answer {
-    status: u16,
-    location: Option<String>,
-    body: String,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) location: Option<String>,
+    pub(crate) body: String,
 }
 
-fn joined(event: &Event, who: &str, watch: bool) -> bool {
+pub(crate) fn joined(event: &Event, who: &str, watch: bool) -> bool {
     event.participant.as_deref() == Some(who)
         && matches!(&event.what, EventKind::ParticipantJoined { action, .. }
             if (*action == framechain_events::Action::Watch) == watch)
 }
 
-fn refused(event: &Event, status: u16, reason: &str) -> bool {
+pub(crate) fn refused(event: &Event, status: u16, reason: &str) -> bool {
     matches!(&event.what, EventKind::ParticipantRefused { status: s, reason: r, .. }
         if *s == status && r.contains(reason))
 }

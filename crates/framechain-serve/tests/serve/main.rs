@@ -5,6 +5,7 @@ mod browser;
 mod clients;
 mod drain;
 mod edge;
+mod edge_policy;
 mod embedding;
 mod front_door;
 mod gstreamer;
