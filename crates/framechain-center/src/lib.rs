@@ -2,7 +2,7 @@
 //! edge pods' heartbeats, and the audit trail the pods' events become.
 //!
 //! - [`db`]: PostgreSQL and the schema's migrations;
-//! - [`rooms`]: the room object (serve's, plus `labels`);
+//! - [`rooms`]: the room object, serve's own (crate `framechain-rooms`);
 //! - [`placement`]: which pod a room goes to (pure, sans-IO);
 //! - [`store`]: rooms, pods and placements in PostgreSQL, placement in one
 //!   transaction under an advisory lock;
@@ -18,7 +18,6 @@
 
 pub mod args;
 pub mod audit;
-mod clock;
 pub mod db;
 pub mod failover;
 pub mod http;
@@ -26,7 +25,8 @@ pub mod ingest;
 mod page;
 pub mod placement;
 pub mod pods;
-pub mod rooms;
+/// The room object and its strict parser, the very ones serve uses.
+pub use framechain_rooms as rooms;
 pub mod server;
 pub mod state;
 pub mod store;

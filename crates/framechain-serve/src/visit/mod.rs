@@ -1,8 +1,8 @@
 //! Visits: rooms of participants who publish their own camera and watch
 //! each other, admitted by the clinic's tokens and policy (docs/visits.md).
 //!
-//! - `rooms`: the room object (the rooms file's entries and the admin
-//!   API's body), strictly parsed;
+//! - `rooms`: what a pod refuses of a room beyond the room object's own
+//!   checks (the object and its strict parser are `framechain-rooms`');
 //! - `registry`: the rooms known now, from the file and the API, with each
 //!   role's pipeline built; what a change ends;
 //! - `routes`: `POST /whip/ROOM`, `POST /whep/ROOM/PARTICIPANT`, their
@@ -11,14 +11,13 @@
 //!   caller's token and the policy's `swap_stage` decision, recorded;
 //! - `watcher`: the rooms file reloaded when it changes, windows that
 //!   close, SIGHUP;
-//! - `clock`: RFC 3339 times.
+//! - `clock`: RFC 3339 times (`framechain-rooms`').
 //!
 //! A participant's publication is the call core's stream
 //! `ROOM/PARTICIPANT` (a `/` cannot appear in a `--stream` name, so the
 //! two never clash); removing a room removes its streams, which ends every
 //! call of them at once.
 
-mod clock;
 mod registry;
 mod rooms;
 pub(crate) mod routes;
@@ -30,15 +29,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use framechain::Pipeline;
+use framechain_rooms::clock;
 
 use crate::ServeError;
 use crate::identity::{Policy, Verifier};
 pub(crate) use registry::EndCalls;
 use registry::{PipelineBuilder, Registry};
-use rooms::{MAX_ROOMS_FILE, Room};
+use rooms::{MAX_ROOMS_FILE, Room, RoomProblem, RoomRefused};
 
 /// One room object (the admin API's body, a placed room's object).
-pub(crate) fn parse_room(bytes: &[u8]) -> Result<Room, rooms::RoomProblem> {
+pub(crate) fn parse_room(bytes: &[u8]) -> Result<Room, RoomProblem> {
     Room::parse(bytes)
 }
 
@@ -118,8 +118,9 @@ impl Visits {
             .lock()
             .unwrap_or_else(|poison| poison.into_inner()) = before;
         let text = crate::config::read_operator_file(path, MAX_ROOMS_FILE)?;
-        let in_file = |problem| ServeError::Config(format!("{}: {problem}", path.display()));
-        let rooms = Room::parse_list(text.as_bytes()).map_err(in_file)?;
+        let in_file =
+            |problem: RoomRefused| ServeError::Config(format!("{}: {problem}", path.display()));
+        let rooms = Room::parse_list(text.as_bytes()).map_err(|p| in_file(p.into()))?;
         rooms
             .into_iter()
             .map(|room| self.registry.prepare(room, true).map_err(in_file))

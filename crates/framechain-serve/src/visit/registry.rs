@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use framechain::{ChainSpec, Pipeline};
 
-use super::rooms::{FORWARD, MAX_ROOMS, PATIENT, Room, RoomProblem};
+use super::rooms::{FORWARD, MAX_ROOMS, PATIENT, Room, RoomRefused};
 
 /// What a role's video runs through.
 #[derive(Clone)]
@@ -130,10 +130,10 @@ impl Registry {
     /// Checks `room` against the streams and builds its pipelines (slow:
     /// stages are compiled; call it off the network threads). A pipeline
     /// used by a room already known is shared, not built again.
-    pub(crate) fn prepare(&self, room: Room, from_file: bool) -> Result<Prepared, RoomProblem> {
+    pub(crate) fn prepare(&self, room: Room, from_file: bool) -> Result<Prepared, RoomRefused> {
         let name = room.spec.room.clone();
         if self.stream_names.contains(&name) {
-            return Err(RoomProblem::StreamName { room: name });
+            return Err(RoomRefused::StreamName { room: name });
         }
         let known: HashMap<String, Arc<Pipeline>> = {
             let state = self.state();
@@ -162,7 +162,7 @@ impl Registry {
                 let pipeline =
                     self.builder
                         .build(line)
-                        .map_err(|reason| RoomProblem::Pipeline {
+                        .map_err(|reason| RoomRefused::Pipeline {
                             room: name.clone(),
                             role: role.clone(),
                             reason: framechain::text::untrusted(&reason, 300).to_string(),
@@ -185,11 +185,11 @@ impl Registry {
         &self,
         prepared: Prepared,
         now: i64,
-    ) -> Result<(bool, Vec<EndCalls>), RoomProblem> {
+    ) -> Result<(bool, Vec<EndCalls>), RoomRefused> {
         let mut state = self.state();
         let name = prepared.0.room.spec.room.clone();
         if !state.rooms.contains_key(&name) && state.rooms.len() >= MAX_ROOMS {
-            return Err(RoomProblem::TooManyRooms);
+            return Err(RoomRefused::TooManyRooms);
         }
         let mut ends = Vec::new();
         let created = put_entry(&mut state, prepared.0, now, &mut ends);
@@ -214,7 +214,7 @@ impl Registry {
         &self,
         rooms: Vec<Prepared>,
         now: i64,
-    ) -> Result<Vec<EndCalls>, RoomProblem> {
+    ) -> Result<Vec<EndCalls>, RoomRefused> {
         self.replace_listed(rooms, now, "room removed from the rooms file")
     }
 
@@ -227,7 +227,7 @@ impl Registry {
         &self,
         rooms: Vec<Prepared>,
         now: i64,
-    ) -> Result<Vec<EndCalls>, RoomProblem> {
+    ) -> Result<Vec<EndCalls>, RoomRefused> {
         self.replace_listed(rooms, now, "room no longer placed on this pod")
     }
 
@@ -236,7 +236,7 @@ impl Registry {
         rooms: Vec<Prepared>,
         now: i64,
         gone_reason: &'static str,
-    ) -> Result<Vec<EndCalls>, RoomProblem> {
+    ) -> Result<Vec<EndCalls>, RoomRefused> {
         let mut state = self.state();
         let named: HashSet<String> = rooms.iter().map(|p| p.0.room.spec.room.clone()).collect();
         let api_rooms = state
@@ -245,7 +245,7 @@ impl Registry {
             .filter(|(name, entry)| !entry.from_file && !named.contains(*name))
             .count();
         if named.len() + api_rooms > MAX_ROOMS {
-            return Err(RoomProblem::TooManyRooms);
+            return Err(RoomRefused::TooManyRooms);
         }
         let mut ends = Vec::new();
         let gone: Vec<String> = state

@@ -1,11 +1,11 @@
-//! RFC 3339 times (a room's `not_before`/`not_after`, the policy input's
-//! `time`) to and from Unix seconds: the few lines a strict reader of one
-//! format needs, rather than a date library.
+//! RFC 3339 times (a room's `not_before`/`not_after`, serve's policy
+//! input's `time`) to and from Unix seconds: the few lines a strict reader
+//! of one format needs, rather than a date library.
 
 /// Unix seconds of an RFC 3339 time (`2026-12-05T12:00:00Z`,
 /// `2026-12-05T13:00:00.5+01:00`; fractions are cut to the second), or
 /// `None` when it is not one.
-pub(crate) fn parse_rfc3339(text: &str) -> Option<i64> {
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
     let bytes = text.as_bytes();
     if bytes.len() < 20 || bytes.len() > 40 {
         return None;
@@ -67,7 +67,7 @@ pub(crate) fn parse_rfc3339(text: &str) -> Option<i64> {
 }
 
 /// `2026-12-05T12:00:00Z` for Unix seconds `unix`.
-pub(crate) fn format_rfc3339(unix: i64) -> String {
+pub fn format_rfc3339(unix: i64) -> String {
     let days = unix.div_euclid(86_400);
     let seconds = unix.rem_euclid(86_400);
     let (year, month, day) = civil_from_days(days);
