@@ -436,7 +436,7 @@ async fn swap_stage(
 async fn swap(state: &HttpState, stage: &str, headers: &HeaderMap, body: &[u8]) -> Response {
     let swapper = match crate::visit::swap_policy::caller(state, headers) {
         Ok(swapper) => swapper,
-        Err(refusal) => return refusal,
+        Err(refused) => return refused.response(),
     };
     let Ok(line) = std::str::from_utf8(body) else {
         return text(StatusCode::BAD_REQUEST, "the stage line is not UTF-8 text");
@@ -495,7 +495,7 @@ async fn swap(state: &HttpState, stage: &str, headers: &HeaderMap, body: &[u8]) 
         && let Err(refusal) =
             crate::visit::swap_policy::decide(state, claims, index, &current, &to).await
     {
-        return refusal;
+        return refusal.response();
     }
     let name = to
         .stages()

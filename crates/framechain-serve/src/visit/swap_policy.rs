@@ -17,8 +17,9 @@ use framechain::Pipeline;
 
 use super::clock::format_rfc3339;
 use super::now_unix;
+use crate::auth::Denied;
 use crate::http::{HttpState, denied, text};
-use crate::identity::Claims;
+use crate::identity::{Claims, TokenRefused};
 
 /// Who asks for a swap.
 pub(crate) enum Swapper {
@@ -28,8 +29,63 @@ pub(crate) enum Swapper {
     User(Claims),
 }
 
-/// Who the caller is, or the answer refusing them.
-pub(crate) fn caller(state: &HttpState, headers: &HeaderMap) -> Result<Swapper, Response> {
+/// Why a swap is refused before anything changes.
+#[derive(Debug)]
+pub(crate) enum SwapRefused {
+    /// Without `--keys`, or without an admin token: the admin token's
+    /// check (`401`, `403`, or `404` when the endpoint is off).
+    Admin(Denied),
+    /// With `--keys`, the admin token was sent (`403`).
+    AdminTokenWithKeys,
+    /// The caller's token is refused (`401`).
+    Token(TokenRefused),
+    /// The policy's no and its reason (`403`).
+    Policy(String),
+    /// An allowed swap whose record cannot be written (`503`).
+    NotRecorded,
+    /// The position names no stage (`404`).
+    NoSuchStage,
+}
+
+impl SwapRefused {
+    /// The answer: its status and one line.
+    pub(crate) fn response(self) -> Response {
+        match self {
+            SwapRefused::Admin(why) => denied(why),
+            SwapRefused::AdminTokenWithKeys => text(
+                StatusCode::FORBIDDEN,
+                "with --keys a stage swap takes the caller's own signed token, which the policy's swap_stage decides on, not the admin token",
+            ),
+            SwapRefused::Token(refused) => {
+                let mut response = text(StatusCode::UNAUTHORIZED, &refused.to_string());
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                response
+            }
+            SwapRefused::Policy(reason) => text(
+                StatusCode::FORBIDDEN,
+                &format!("the policy does not allow this swap: {reason}"),
+            ),
+            SwapRefused::NotRecorded => {
+                let mut response = text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the audit trail cannot record this swap now; try again later",
+                );
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                response
+            }
+            SwapRefused::NoSuchStage => {
+                text(StatusCode::NOT_FOUND, "the pipeline has no such stage")
+            }
+        }
+    }
+}
+
+/// Who the caller is, or why they are refused.
+pub(crate) fn caller(state: &HttpState, headers: &HeaderMap) -> Result<Swapper, SwapRefused> {
     let authorization = headers
         .get(header::AUTHORIZATION)
         .map(HeaderValue::as_bytes);
@@ -40,52 +96,36 @@ pub(crate) fn caller(state: &HttpState, headers: &HeaderMap) -> Result<Swapper, 
             .admin
             .check(authorization)
             .map(|()| Swapper::Operator)
-            .map_err(denied);
+            .map_err(SwapRefused::Admin);
     };
     if state.admin.check(authorization).is_ok() {
-        return Err(text(
-            StatusCode::FORBIDDEN,
-            "with --keys a stage swap takes the caller's own signed token, which the policy's swap_stage decides on, not the admin token",
-        ));
+        return Err(SwapRefused::AdminTokenWithKeys);
     }
-    match visits
+    visits
         .verifier
         .verify(authorization, now_unix().max(0) as u64)
-    {
-        Ok(claims) => Ok(Swapper::User(claims)),
-        Err(refused) => {
-            let mut response = text(StatusCode::UNAUTHORIZED, &refused.to_string());
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            Err(response)
-        }
-    }
+        .map(Swapper::User)
+        .map_err(SwapRefused::Token)
 }
 
 /// The policy's decision on `claims` swapping the stage at `position` of
 /// `from` for the one `to` has there, recorded on a pod
-/// (`stage_swap_decided`). `Ok` to go on; else the answer: `403` with the
-/// policy's reason, or `503` when an allowed swap cannot be recorded (no
-/// change without its record).
+/// (`stage_swap_decided`). `Ok` to go on; else the policy's no, or
+/// [`SwapRefused::NotRecorded`] when an allowed swap cannot be recorded
+/// (no change without its record).
 pub(crate) async fn decide(
     state: &HttpState,
     claims: &Claims,
     position: usize,
     from: &Pipeline,
     to: &Pipeline,
-) -> Result<(), Response> {
+) -> Result<(), SwapRefused> {
     let Some(visits) = &state.visits else {
         return Ok(());
     };
     let (old, new) = match (from.stages().nth(position), to.stages().nth(position)) {
         (Some(old), Some(new)) => (old, new),
-        _ => {
-            return Err(text(
-                StatusCode::NOT_FOUND,
-                "the pipeline has no such stage",
-            ));
-        }
+        _ => return Err(SwapRefused::NoSuchStage),
     };
     let pipeline = crate::visit::routes::pipeline_digest(from);
     let input = serde_json::json!({
@@ -128,23 +168,13 @@ pub(crate) async fn decide(
             let written =
                 tokio::task::spawn_blocking(move || audit.record(None, Some(&who), what)).await;
             if !matches!(written, Ok(Ok(()))) {
-                let mut refusal = text(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "the audit trail cannot record this swap now; try again later",
-                );
-                refusal
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-                return Err(refusal);
+                return Err(SwapRefused::NotRecorded);
             }
         }
     }
     if decision.allow {
         Ok(())
     } else {
-        Err(text(
-            StatusCode::FORBIDDEN,
-            &format!("the policy does not allow this swap: {}", decision.reason),
-        ))
+        Err(SwapRefused::Policy(decision.reason))
     }
 }
