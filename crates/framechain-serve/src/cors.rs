@@ -85,7 +85,10 @@ impl CorsOrigins {
                 .filter(|ticket| !ticket.is_empty())
                 .map(|_| HeaderValue::from_static("null"));
         }
-        self.allowed.iter().find(|allowed| *allowed == origin).cloned()
+        self.allowed
+            .iter()
+            .find(|allowed| *allowed == origin)
+            .cloned()
     }
 }
 
@@ -130,7 +133,9 @@ pub(crate) fn check_origins(origins: &[String]) -> Result<(), ServeError> {
         };
         let normal = origin_of(origin).map_err(|why| bad(&why))?;
         if origin.trim_end_matches('/').len() != normal.len() {
-            return Err(bad("an origin has no path (e.g. https://app.clinic.example)"));
+            return Err(bad(
+                "an origin has no path (e.g. https://app.clinic.example)",
+            ));
         }
     }
     Ok(())
@@ -161,8 +166,8 @@ pub(crate) async fn layer(
         return next.run(request).await;
     }
     let origin = request.headers().get(header::ORIGIN).is_some();
-    let allowed = one_origin(request.headers())
-        .and_then(|origin| cors.allow(origin, request.uri().query()));
+    let allowed =
+        one_origin(request.headers()).and_then(|origin| cors.allow(origin, request.uri().query()));
     let preflight = request.method() == Method::OPTIONS
         && request
             .headers()

@@ -581,7 +581,9 @@ async fn page(State(state): State<Shared>, request: Request) -> Response {
     // those origins are not known here, so requests may go to any
     // http(s) origin (scripts and everything else stay 'self').
     let policy = match &state.edge {
-        Some(edge) if edge.center.is_some() => "default-src 'self'; connect-src 'self' http: https:",
+        Some(edge) if edge.center.is_some() => {
+            "default-src 'self'; connect-src 'self' http: https:"
+        }
         _ => "default-src 'self'",
     };
     match crate::pages::asset(request.uri().path()) {

@@ -226,7 +226,10 @@ impl Server {
                 edge.as_ref().and_then(|edge| edge.center.as_deref()),
                 Some(
                     edge.as_ref()
-                        .map_or_else(|| format!("http://{http_addr}"), |edge| edge.address.clone())
+                        .map_or_else(
+                            || format!("http://{http_addr}"),
+                            |edge| edge.address.clone(),
+                        )
                         .as_str(),
                 ),
                 &config.cors_origins,

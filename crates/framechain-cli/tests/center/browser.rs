@@ -13,7 +13,6 @@
 //! ways, the pod the pages learnt is the room's, and the audit trail holds
 //! both publications and both watches on that pod.
 
-
 use framechain_test_support::webdriver::{Driver, Session, browser, wait_for};
 use serde_json::{Value, json};
 
@@ -28,16 +27,22 @@ fn two_browsers_hold_a_visit_through_the_centre_s_url_on_the_pod_it_chose() {
     };
     let pipeline = framechain_test_support::workspace_root().join("examples/telemedicine.yaml");
     // The call pages come from the last pod; every pod takes its origin.
-    let fleet = Fleet::start("framechain-center-browser", None, 2, &pipeline, |_, urls| {
-        vec!["--cors-origin".into(), urls[urls.len() - 1].clone()]
-    });
+    let fleet = Fleet::start(
+        "framechain-center-browser",
+        None,
+        2,
+        &pipeline,
+        |_, urls| vec!["--cors-origin".into(), urls[urls.len() - 1].clone()],
+    );
     // Both videos forwarded: this is about the way there, not the pipeline.
     fleet.add_room(&format!(
         r#"{{"room": "{ROOM}", "patient": "p-1", "clinicians": ["d-1"],
             "pipelines": {{"patient": "forward"}}}}"#
     ));
     // Two empty pods: the tie goes to the first name.
-    let placed = fleet.placed_node(ROOM).expect("the room is placed when added");
+    let placed = fleet
+        .placed_node(ROOM)
+        .expect("the room is placed when added");
     assert_eq!(placed, "pod-0", "the room's pod");
     let pod = fleet.pods[0].url.clone();
     let page_host = fleet.pods[1].url.clone();
@@ -46,7 +51,10 @@ fn two_browsers_hold_a_visit_through_the_centre_s_url_on_the_pod_it_chose() {
     let driver = Driver::start(chromedriver);
     let patient = driver.session_with(chromium, &["--window-size=640,600".to_owned()]);
     let clinician = driver.session_with(chromium, &["--window-size=640,600".to_owned()]);
-    for (session, sub, role) in [(&patient, "p-1", "patient"), (&clinician, "d-1", "clinician")] {
+    for (session, sub, role) in [
+        (&patient, "p-1", "patient"),
+        (&clinician, "d-1", "clinician"),
+    ] {
         let token = fleet.token(sub, role, ROOM);
         session.navigate(&format!(
             "{page_host}/call?room={ROOM}&center={center}#token={token}"
@@ -62,7 +70,12 @@ fn two_browsers_hold_a_visit_through_the_centre_s_url_on_the_pod_it_chose() {
                 && remote["width"].as_u64().unwrap_or(0) > 0
         }
     };
-    let at_clinician = wait_for(&clinician, "window.framechainCall", 60, sees_and_hears("p-1"));
+    let at_clinician = wait_for(
+        &clinician,
+        "window.framechainCall",
+        60,
+        sees_and_hears("p-1"),
+    );
     let at_patient = wait_for(&patient, "window.framechainCall", 30, sees_and_hears("d-1"));
     let (at_clinician, at_patient) = match (at_clinician, at_patient) {
         (Ok(c), Ok(p)) => (c, p),
@@ -77,7 +90,11 @@ fn two_browsers_hold_a_visit_through_the_centre_s_url_on_the_pod_it_chose() {
     // a page on another origin.
     for (name, status) in [("clinician", &at_clinician), ("patient", &at_patient)] {
         assert_eq!(status["pod"], pod.as_str(), "the {name}'s page: {status}");
-        assert_eq!(status["people"].as_array().map(Vec::len), Some(2), "{status}");
+        assert_eq!(
+            status["people"].as_array().map(Vec::len),
+            Some(2),
+            "{status}"
+        );
     }
     let origin = patient.execute("return location.origin", json!([]));
     assert_eq!(origin, page_host.as_str());
@@ -118,7 +135,10 @@ fn two_browsers_hold_a_visit_through_the_centre_s_url_on_the_pod_it_chose() {
     let gone = wait_for(&clinician, "window.framechainCall", 15, |status| {
         status["remotes"]["p-1"]["state"] == "ended"
     });
-    assert!(gone.is_ok(), "the clinician still watches a patient who left: {gone:?}");
+    assert!(
+        gone.is_ok(),
+        "the clinician still watches a patient who left: {gone:?}"
+    );
     drop((patient, clinician));
     drop(driver);
 }

@@ -55,12 +55,16 @@ fn gstreamer_publishes_with_a_jwt_through_the_centre_s_redirect() {
     // Eight seconds of 1080p, forwarded: long enough for the viewer to join.
     let clip = clip.join("throughput/real1080p30_10s_cbp_6M.264");
     let pipeline = framechain_test_support::workspace_root().join("examples/telemedicine.yaml");
-    let fleet = Fleet::start("framechain-center-gst", None, 2, &pipeline, |_, _| Vec::new());
+    let fleet = Fleet::start("framechain-center-gst", None, 2, &pipeline, |_, _| {
+        Vec::new()
+    });
     fleet.add_room(&format!(
         r#"{{"room": "{ROOM}", "patient": "p-1", "clinicians": ["d-1"],
             "pipelines": {{"patient": "forward"}}}}"#
     ));
-    let placed = fleet.placed_node(ROOM).expect("the room is placed when added");
+    let placed = fleet
+        .placed_node(ROOM)
+        .expect("the room is placed when added");
 
     let script = framechain_test_support::workspace_root().join("scripts/gst-whip-publish.py");
     let mut publisher = Command::new(PYTHON)
@@ -123,7 +127,13 @@ fn gstreamer_publishes_with_a_jwt_through_the_centre_s_redirect() {
         output.contains(&format!("whip: 307 redirect to {}/whip/{ROOM}", pod.url)),
         "the publisher did not go through the centre's redirect:\n{output}"
     );
-    assert!(!output.contains("ticket="), "the ticket was logged:\n{output}");
-    fleet.wait_for_joins(ROOM, &[("publish", "p-1", &placed), ("watch", "d-1", &placed)]);
+    assert!(
+        !output.contains("ticket="),
+        "the ticket was logged:\n{output}"
+    );
+    fleet.wait_for_joins(
+        ROOM,
+        &[("publish", "p-1", &placed), ("watch", "d-1", &placed)],
+    );
     drop(viewer);
 }

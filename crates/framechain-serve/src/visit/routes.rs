@@ -373,7 +373,8 @@ async fn admit(
             Some(participant) => format!("/whep/{room}/{participant}"),
             None => format!("/whip/{room}"),
         };
-        if let Some(redirect) = edge.and_then(|edge| edge.to_centre(&with_query(&path, asked.query)))
+        if let Some(redirect) =
+            edge.and_then(|edge| edge.to_centre(&with_query(&path, asked.query)))
         {
             return Err(redirect);
         }

@@ -82,7 +82,10 @@ fn preflight(server: &Server, path: &str, origin: &str) -> Raw {
         &[
             ("Origin", origin),
             ("Access-Control-Request-Method", "POST"),
-            ("Access-Control-Request-Headers", "authorization,content-type"),
+            (
+                "Access-Control-Request-Headers",
+                "authorization,content-type",
+            ),
         ],
     )
 }
@@ -105,7 +108,12 @@ fn the_room_routes_answer_cors_for_their_own_listed_and_ticketed_origins_only() 
     // The listed origin and the server's own: their origin back, the
     // fixed lists, no credentials.
     for origin in [APP, own.as_str()] {
-        for path in ["/whip/visit1", "/whep/visit1/p-1", "/rooms/visit1", "/whip/visit1/p-1/r"] {
+        for path in [
+            "/whip/visit1",
+            "/whep/visit1/p-1",
+            "/rooms/visit1",
+            "/whip/visit1/p-1/r",
+        ] {
             let answer = preflight(&server, path, origin);
             assert_eq!(answer.status, 204, "{origin} {path}: {}", answer.body);
             assert_eq!(answer.header("access-control-allow-origin"), Some(origin));
@@ -164,7 +172,9 @@ fn the_room_routes_answer_cors_for_their_own_listed_and_ticketed_origins_only() 
     );
     assert_eq!(asked.status, 204);
     let allowed = format!("{:?}", asked.headers).to_ascii_lowercase();
-    assert!(!allowed.contains("trace") && !allowed.contains("x-evil") && !allowed.contains("cookie"));
+    assert!(
+        !allowed.contains("trace") && !allowed.contains("x-evil") && !allowed.contains("cookie")
+    );
 
     // After the centre's redirect a page's origin is opaque: a ticketed
     // request (and only one) is answered for `null`, never `*`.
@@ -216,7 +226,10 @@ fn the_room_routes_answer_cors_for_their_own_listed_and_ticketed_origins_only() 
         &server,
         "GET",
         "/rooms/visit1",
-        &[("Origin", "https://evil.example"), ("Authorization", &bearer)],
+        &[
+            ("Origin", "https://evil.example"),
+            ("Authorization", &bearer),
+        ],
     );
     assert!(foreign.has_no_cors(), "{:?}", foreign.headers);
     // Routes a page never calls across origins get nothing.
