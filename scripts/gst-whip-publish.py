@@ -9,6 +9,9 @@ Debian bookworm's GStreamer 1.22 has no WHIP client element (whipsink and
 whipclientsink live in gst-plugins-rs, which Debian does not ship), so this
 script does the WHIP exchange itself (RFC 9725): one POST of the complete offer
 after ICE gathering, the answer from the 201, DELETE on the Location at the end.
+A 307 or 308 (a framechain centre sending the offer to the pod holding the
+room, with a placement ticket in the URL) is followed with the same offer; the
+token is not sent to another origin.
 
 webrtcbin keeps its own DTLS certificate (RSA-2048 in 1.22), which framechain
 serve takes (its DTLS is OpenSSL's, docs/webrtc-stack.md). When the server is
@@ -46,6 +49,15 @@ except (ImportError, ValueError) as err:  # ValueError: typelib missing
 
 
 _KEEP_ALIVE = []
+
+# Redirects (307/308) an offer follows, at most.
+MAX_REDIRECTS = 5
+
+
+def origin(url):
+    """scheme://host:port of a URL, to tell when a redirect changes origin."""
+    parts = urllib.parse.urlsplit(url)
+    return (parts.scheme, parts.netloc.rsplit("@", 1)[-1].lower())
 
 
 def log(msg):
@@ -239,26 +251,42 @@ class Publisher:
         return False
 
     def post(self, offer):
-        req = urllib.request.Request(
-            self.args.url,
-            data=offer.encode(),
-            method="POST",
-            headers={"Content-Type": "application/sdp", **self.auth()},
-        )
-        try:
-            with urllib.request.urlopen(req, timeout=10) as resp:
-                status = resp.status
-                body = resp.read().decode()
-                location = resp.headers.get("Location")
-        except urllib.error.HTTPError as err:
-            detail = err.read().decode(errors="replace").strip().splitlines()
-            raise RuntimeError(f"whip: POST answered {err.code} {detail[0] if detail else ''}".strip())
-        except (urllib.error.URLError, OSError) as err:
-            raise RuntimeError(f"whip: POST failed: {err}")
+        # A WHIP/WHEP server may redirect (RFC 9725): a framechain centre
+        # answers 307 to the pod holding the room, with a placement ticket
+        # in the URL. urllib does not follow a 307 for POST; this does,
+        # with the same offer, and drops the token when the origin
+        # changes, as browsers do (the ticket carries what the pod needs).
+        url = self.args.url
+        headers = {"Content-Type": "application/sdp", **self.auth()}
+        for _ in range(MAX_REDIRECTS + 1):
+            req = urllib.request.Request(url, data=offer.encode(), method="POST", headers=headers)
+            try:
+                with urllib.request.urlopen(req, timeout=10) as resp:
+                    status = resp.status
+                    body = resp.read().decode()
+                    location = resp.headers.get("Location")
+                break
+            except urllib.error.HTTPError as err:
+                target = err.headers.get("Location") if err.code in (307, 308) else None
+                if target:
+                    err.read()
+                    following = urllib.parse.urljoin(url, target)
+                    if origin(following) != origin(url):
+                        headers.pop("Authorization", None)
+                    # The query holds the ticket: not logged.
+                    log(f"whip: {err.code} redirect to {following.split('?')[0]}")
+                    url = following
+                    continue
+                detail = err.read().decode(errors="replace").strip().splitlines()
+                raise RuntimeError(f"whip: POST answered {err.code} {detail[0] if detail else ''}".strip())
+            except (urllib.error.URLError, OSError) as err:
+                raise RuntimeError(f"whip: POST failed: {err}")
+        else:
+            raise RuntimeError(f"whip: more than {MAX_REDIRECTS} redirects")
         if status != 201:
             raise RuntimeError(f"whip: POST answered {status}, expected 201")
         if location:
-            self.location = urllib.parse.urljoin(self.args.url, location)
+            self.location = urllib.parse.urljoin(url, location)
         log(f"whip: 201 Created, location {location}")
         return body
 

@@ -10,6 +10,12 @@
 // signal (sync.js) instead of the camera and microphone; `&measure=1`
 // measures the sync of what the page receives (the flashes and clicks of
 // the others' test signal).
+//
+// Through a centre: `&center=URL` sends the offers to the centre's URL,
+// which redirects them (307, with a placement ticket) to the pod holding
+// the room. The pod's origin is learnt from where the offer was answered
+// (the response's final URL), and the room's state and the calls' ends go
+// straight there (docs/center.md, "How a browser reaches a pod").
 import { h264First, exchange, release, show, ms, samplePicture } from './webrtc.js';
 import { testSignal, measure } from './sync.js';
 
@@ -19,17 +25,18 @@ const params = new URLSearchParams(location.search);
 const room = params.get('room') || '';
 const useTestSignal = params.get('source') === 'test';
 const measuring = params.get('measure') === '1';
+const center = centerOf(params.get('center'));
 
 // What a test (or a curious person in the console) can read.
 const status = (window.framechainCall = {
-  state: 'idle', room, me: null, publishing: false, people: [], remotes: {}, error: null,
+  state: 'idle', room, me: null, publishing: false, people: [], remotes: {}, error: null, pod: null,
 });
 
 const token = takeToken();
 const me = claimsOf(token);
 status.me = me && { id: me.sub, role: me.role };
 
-let call = null; // { pc, resource, source, remotes: Map, timer }
+let call = null; // { pc, resource, pod, source, remotes: Map, timer }
 
 showWho();
 $('join').addEventListener('click', join);
@@ -38,6 +45,18 @@ $('mic').addEventListener('click', () => toggle('audio', $('mic'), 'Mute microph
 $('camera').addEventListener('click', () => toggle('video', $('camera'), 'Turn camera off', 'Turn camera on'));
 addEventListener('pagehide', () => leave('closed'));
 if (params.get('autojoin') === '1') join();
+
+// The centre's origin from `&center=`, or '' (offers go to this page's
+// server). Only http(s) URLs; anything else is ignored.
+function centerOf(text) {
+  if (!text) return '';
+  try {
+    const url = new URL(text);
+    return url.protocol === 'https:' || url.protocol === 'http:' ? url.origin : '';
+  } catch (_) {
+    return '';
+  }
+}
 
 function takeToken() {
   const fragment = new URLSearchParams(location.hash.slice(1));
@@ -87,7 +106,7 @@ async function join() {
   fail('');
   status.error = null;
   $('join').disabled = true;
-  call = { pc: null, resource: null, source: null, remotes: new Map(), timer: null };
+  call = { pc: null, resource: null, pod: '', source: null, remotes: new Map(), timer: null };
   try {
     setState('Starting your camera…');
     call.source = await openSource();
@@ -144,7 +163,10 @@ async function publish(current) {
     }
   }
   setState('Connecting…');
-  current.resource = await exchange(pc, `/whip/${encodeURIComponent(room)}`, token);
+  current.resource = await exchange(pc, `${center}/whip/${encodeURIComponent(room)}`, token);
+  // The pod that answered (after the centre's redirect) holds the room.
+  current.pod = center && current.resource ? new URL(current.resource).origin : '';
+  status.pod = current.pod || location.origin;
   // The pipeline redacts areas given in source pixels: drop frames rather
   // than shrink the picture when the CPU or the network is short.
   for (const sender of pc.getSenders()) {
@@ -161,7 +183,7 @@ async function refreshRoom(current) {
   if (call !== current) return;
   let info;
   try {
-    const response = await fetch(`/rooms/${encodeURIComponent(room)}`, {
+    const response = await fetch(`${current.pod}/rooms/${encodeURIComponent(room)}`, {
       headers: { Authorization: `Bearer ${token}` },
     });
     const body = await response.text();
@@ -245,7 +267,7 @@ async function watch(current, person) {
     }
   });
   try {
-    remote.resource = await exchange(pc, `/whep/${encodeURIComponent(room)}/${encodeURIComponent(person.id)}`, token);
+    remote.resource = await exchange(pc, `${center}/whep/${encodeURIComponent(room)}/${encodeURIComponent(person.id)}`, token);
     remote.timer = setInterval(() => sample(remote), 1000);
   } catch (error) {
     fail(`Cannot see ${person.id}: ${error.message}`);

@@ -56,6 +56,9 @@ export function gatheringComplete(pc, ms = 2000) {
  * Creates the offer, waits for gathering, POSTs it to `endpoint` with the
  * bearer token, applies the answer and returns the resource URL (for
  * DELETE). A refusal throws an Error with the server's one-line reason.
+ * A redirect (a centre's 307 to the pod holding the room) is followed by
+ * fetch with the same offer; the resource is then on the server that
+ * answered (the response's final URL).
  */
 export async function exchange(pc, endpoint, token) {
   await pc.setLocalDescription(await pc.createOffer());
@@ -75,7 +78,8 @@ export async function exchange(pc, endpoint, token) {
   }
   await pc.setRemoteDescription({ type: 'answer', sdp: body });
   const location = response.headers.get('Location');
-  return location ? new URL(location, new URL(endpoint, document.baseURI)).href : null;
+  const answeredAt = response.url || new URL(endpoint, document.baseURI).href;
+  return location ? new URL(location, answeredAt).href : null;
 }
 
 /** Ends a WHIP/WHEP resource; failures are ignored (the call is over anyway). */

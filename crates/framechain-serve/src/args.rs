@@ -110,6 +110,9 @@ pub struct ServeArgs {
     /// This pod's base URL as clients reach it, where the centre redirects them (default: http:// and the --http address).
     #[arg(long, value_name = "URL")]
     pub public_url: Option<String>,
+    /// An origin (https://app.clinic.example) whose pages may call the room routes (WHIP, WHEP, /rooms) from the browser, beside the --center URL's origin and this pod's own (--public-url); repeatable. A request that followed the centre's redirect with a ticket is taken from any page (docs/center.md, "How a browser reaches a pod").
+    #[arg(long = "cors-origin", value_name = "ORIGIN")]
+    pub cors_origins: Vec<String>,
 }
 
 fn parse_label(text: &str) -> Result<(String, String), String> {
@@ -258,6 +261,7 @@ impl ServeArgs {
         config.http_limits.request_timeout = Duration::from_secs_f64(self.http_request_timeout);
         config.http_limits.max_connections = self.http_max_connections;
         config.http_limits.max_connections_per_client = self.http_max_connections_per_client;
+        config.cors_origins = self.cors_origins.clone();
         if let Some(workers) = self.workers {
             config.live.workers = workers.max(1);
         }

@@ -325,6 +325,10 @@ pub struct ServeConfig {
     /// `--center`; docs/center.md): audit events, heartbeats, rooms placed
     /// by the centre and placement tickets. `None`: an island.
     pub edge: Option<EdgeConfig>,
+    /// Origins (`https://app.clinic.example`) whose pages may call the
+    /// room routes, beside the centre's and the pod's own (`--cors-origin`;
+    /// docs/center.md, "How a browser reaches a pod").
+    pub cors_origins: Vec<String>,
 }
 
 /// The longest node name (`--node`): a DNS label's length.
@@ -488,6 +492,7 @@ impl ServeConfig {
             rooms: None,
             audience: DEFAULT_AUDIENCE.to_owned(),
             edge: None,
+            cors_origins: Vec::new(),
         }
     }
 
@@ -543,6 +548,7 @@ impl ServeConfig {
                 "--audience must be 1 to 256 characters without control characters".to_owned(),
             ));
         }
+        crate::cors::check_origins(&self.cors_origins)?;
         if let Some(edge) = &self.edge {
             edge.check()?;
             if edge.center.is_some() {

@@ -42,6 +42,8 @@ pub(crate) struct HttpState {
     pub visits: Option<Arc<crate::visit::Visits>>,
     /// The pod's centre, with `--redis` (`crate::edge`).
     pub edge: Option<Arc<crate::edge::Edge>>,
+    /// The origins whose pages may call the room routes (`crate::cors`).
+    pub cors: Arc<crate::cors::CorsOrigins>,
 }
 
 pub(crate) type Shared = Arc<HttpState>;
@@ -83,6 +85,10 @@ pub(crate) fn router(state: Shared) -> Router {
         .route("/metrics", get(metrics))
         .fallback(page)
         .layer(DefaultBodyLimit::max(MAX_OFFER_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            state.cors.clone(),
+            crate::cors::layer,
+        ))
         .with_state(state)
 }
 
@@ -585,19 +591,28 @@ async fn metrics(State(state): State<Shared>) -> Response {
         .into_response()
 }
 
-async fn page(request: Request) -> Response {
+async fn page(State(state): State<Shared>, request: Request) -> Response {
     if request.method() != axum::http::Method::GET {
         return text(StatusCode::NOT_FOUND, "not found");
     }
+    // The pages have no inline script or style and load nothing from
+    // elsewhere. On a pod of a centre the call page sends its offers to
+    // the centre, which redirects them to whichever pod holds the room:
+    // those origins are not known here, so requests may go to any
+    // http(s) origin (scripts and everything else stay 'self').
+    let policy = match &state.edge {
+        Some(edge) if edge.center.is_some() => {
+            "default-src 'self'; connect-src 'self' http: https:"
+        }
+        _ => "default-src 'self'",
+    };
     match crate::pages::asset(request.uri().path()) {
         Some((content_type, body)) => (
             StatusCode::OK,
             [
                 (header::CONTENT_TYPE, content_type),
                 (header::CACHE_CONTROL, "no-cache"),
-                // The pages have no inline script or style and load nothing
-                // from elsewhere.
-                (header::CONTENT_SECURITY_POLICY, "default-src 'self'"),
+                (header::CONTENT_SECURITY_POLICY, policy),
             ],
             body,
         )

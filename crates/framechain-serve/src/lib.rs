@@ -43,6 +43,7 @@ mod args;
 mod auth;
 mod call;
 mod config;
+mod cors;
 mod edge;
 mod front_door;
 #[doc(hidden)]
@@ -226,6 +227,18 @@ impl Server {
             start_health,
             visits: visits.clone(),
             edge: edge.clone(),
+            cors: Arc::new(cors::CorsOrigins::new(
+                edge.as_ref().and_then(|edge| edge.center.as_deref()),
+                Some(
+                    edge.as_ref()
+                        .map_or_else(
+                            || format!("http://{http_addr}"),
+                            |edge| edge.address.clone(),
+                        )
+                        .as_str(),
+                ),
+                &config.cors_origins,
+            )),
         });
         let status_state = state.clone();
         let rooms_commands = state.commands.clone();

@@ -13,9 +13,12 @@
 //! - real Redis and PostgreSQL servers on loopback ports of a test's own
 //!   ([`services`]), for the centre's tests.
 //!
-//! It has no dependencies and uses only `std`, so the stage crates (built
-//! for `wasm32-wasip2`, tested natively) take it as a dev-dependency as the
-//! host, the CLI and the server do.
+//! - with the feature `webdriver`, a WebDriver client for headless Chromium
+//!   ([`webdriver`]), for the browser tests of serve and the centre.
+//!
+//! Without that feature it has no dependencies and uses only `std`, so the
+//! stage crates (built for `wasm32-wasip2`, tested natively) take it as a
+//! dev-dependency as the host, the CLI and the server do.
 //!
 //! ```
 //! // A test that needs the shared streams:
@@ -29,6 +32,8 @@
 #![deny(missing_docs)]
 
 pub mod services;
+#[cfg(feature = "webdriver")]
+pub mod webdriver;
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};

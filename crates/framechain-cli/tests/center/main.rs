@@ -7,7 +7,10 @@
 //! database connections of these tests would raise it for every child.
 
 mod audit;
+mod browser;
 mod failover;
+mod fleet;
+mod gstreamer;
 
 #[allow(dead_code)] // the cli binary's helpers; this one uses some
 #[path = "../cli/run.rs"]

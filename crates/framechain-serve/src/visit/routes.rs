@@ -304,25 +304,9 @@ pub(crate) async fn publish(
     body: Bytes,
     asked: Asked<'_>,
 ) -> Response {
-    let edge = state.edge.as_deref();
-    read_placement_for_ticket(visits, edge, room, asked.query).await;
-    if visits.registry.get(room).is_none()
-        && let Some(redirect) =
-            edge.and_then(|edge| edge.to_centre(&with_query(&format!("/whip/{room}"), asked.query)))
-    {
-        return redirect;
-    }
-    let admitted = match authorize_asked(
-        visits,
-        edge,
-        ticket_of(asked.query),
-        headers,
-        room,
-        Action::Publish,
-        None,
-    ) {
+    let admitted = match admit(state, visits, room, Action::Publish, None, headers, &asked).await {
         Ok(admitted) => admitted,
-        Err(refused) => return refuse(state, room, Action::Publish, asked.peer, refused).await,
+        Err(answered) => return answered,
     };
     let Admitted {
         claims,
@@ -365,6 +349,41 @@ pub(crate) async fn publish(
         peer: asked.peer,
     };
     joined(state, join, response).await
+}
+
+/// What a pod does first with an offer to publish or watch (`action`,
+/// of `participant` for a watch): a room not placed here is sent to the
+/// centre (`307`), after reading the placement at once for a ticket the
+/// centre has just issued; then the ticket or the token and the policy
+/// decide. `Err` is the answer already made: the redirect, or the
+/// refusal (recorded on a pod).
+async fn admit(
+    state: &HttpState,
+    visits: &Visits,
+    room: &str,
+    action: Action,
+    participant: Option<&str>,
+    headers: &HeaderMap,
+    asked: &Asked<'_>,
+) -> Result<Admitted, Response> {
+    let edge = state.edge.as_deref();
+    read_placement_for_ticket(visits, edge, room, asked.query).await;
+    if visits.registry.get(room).is_none() {
+        let path = match participant {
+            Some(participant) => format!("/whep/{room}/{participant}"),
+            None => format!("/whip/{room}"),
+        };
+        if let Some(redirect) =
+            edge.and_then(|edge| edge.to_centre(&with_query(&path, asked.query)))
+        {
+            return Err(redirect);
+        }
+    }
+    let ticket = ticket_of(asked.query);
+    match authorize_asked(visits, edge, ticket, headers, room, action, participant) {
+        Ok(admitted) => Ok(admitted),
+        Err(refused) => Err(refuse(state, room, action, asked.peer, refused).await),
+    }
 }
 
 /// `path` with `query` (`?query`) when there is one.
@@ -560,29 +579,19 @@ async fn watch_room(
     body: Bytes,
     asked: Asked<'_>,
 ) -> Response {
-    let edge = state.edge.as_deref();
-    read_placement_for_ticket(visits, edge, room, asked.query).await;
-    if visits.registry.get(room).is_none()
-        && let Some(redirect) = edge.and_then(|edge| {
-            edge.to_centre(&with_query(
-                &format!("/whep/{room}/{participant}"),
-                asked.query,
-            ))
-        })
-    {
-        return redirect;
-    }
-    let admitted = match authorize_asked(
+    let admitted = match admit(
+        state,
         visits,
-        edge,
-        ticket_of(asked.query),
-        headers,
         room,
         Action::Watch,
         Some(participant),
-    ) {
+        headers,
+        &asked,
+    )
+    .await
+    {
         Ok(admitted) => admitted,
-        Err(refused) => return refuse(state, room, Action::Watch, asked.peer, refused).await,
+        Err(answered) => return answered,
     };
     let stream = format!("{room}/{participant}");
     let location = format!("/whep/{stream}");

@@ -3,6 +3,7 @@
 mod bad_actors;
 mod browser;
 mod clients;
+mod cors;
 mod drain;
 mod edge;
 mod edge_policy;
@@ -15,4 +16,4 @@ mod swap;
 mod visit_browsers;
 mod visit_rooms;
 mod visit_support;
-mod webdriver;
+use framechain_test_support::webdriver;

@@ -1,6 +1,8 @@
 //! A WebDriver client for the browser tests: Debian's headless `chromium`
 //! driven through `chromedriver` with the W3C WebDriver protocol, over
 //! plain HTTP/1.1 (no client crate: four requests are all it takes).
+//! Shared by serve's browser tests and the centre's end-to-end tests
+//! (feature `webdriver`).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -15,7 +17,7 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 /// The chromium and chromedriver binaries, or `None` (skip) when they are
 /// not installed; in CI their absence fails the test.
-pub(crate) fn browser() -> Option<(&'static Path, &'static Path)> {
+pub fn browser() -> Option<(&'static Path, &'static Path)> {
     let found = Path::new(CHROMIUM).is_file() && Path::new(CHROMEDRIVER).is_file();
     if found {
         return Some((Path::new(CHROMIUM), Path::new(CHROMEDRIVER)));
@@ -32,7 +34,7 @@ pub(crate) fn browser() -> Option<(&'static Path, &'static Path)> {
 
 /// Polls `expression` every half second until `done` holds or `seconds`
 /// pass; the last value either way.
-pub(crate) fn wait_for(
+pub fn wait_for(
     session: &Session,
     expression: &str,
     seconds: u64,
@@ -52,13 +54,15 @@ pub(crate) fn wait_for(
 }
 
 /// A chromedriver process, ended when dropped.
-pub(crate) struct Driver {
+pub struct Driver {
     child: Child,
     addr: SocketAddr,
 }
 
 impl Driver {
-    pub(crate) fn start(binary: &Path) -> Driver {
+    /// Starts chromedriver (`binary`) on a free loopback port and waits
+    /// until it answers.
+    pub fn start(binary: &Path) -> Driver {
         // chromedriver takes a port number, not a bound socket: take one
         // the system says is free.
         let port = TcpListener::bind("127.0.0.1:0")
@@ -158,7 +162,7 @@ impl Driver {
     }
 
     /// A WebDriver command; panics with the driver's message when it fails.
-    pub(crate) fn command(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+    pub fn command(&self, method: &str, path: &str, body: Option<Value>) -> Value {
         match self.request(method, path, body.as_ref()) {
             Ok((200, reply)) => reply["value"].clone(),
             Ok((status, reply)) => panic!("WebDriver {method} {path}: {status} {}", reply["value"]),
@@ -168,13 +172,13 @@ impl Driver {
 
     /// A new headless chromium with a fake camera, allowed to use loopback
     /// addresses for WebRTC.
-    pub(crate) fn session(&self, chromium: &Path) -> Session<'_> {
+    pub fn session(&self, chromium: &Path) -> Session<'_> {
         self.session_with(chromium, &[])
     }
 
     /// [`Driver::session`] with more command-line switches (a fake
     /// camera's or microphone's file, a window size).
-    pub(crate) fn session_with(&self, chromium: &Path, extra: &[String]) -> Session<'_> {
+    pub fn session_with(&self, chromium: &Path, extra: &[String]) -> Session<'_> {
         let mut args: Vec<String> = [
             "--headless=new",
             "--no-sandbox",
@@ -215,7 +219,7 @@ impl Drop for Driver {
 }
 
 /// One browser (a WebDriver session), closed when dropped.
-pub(crate) struct Session<'a> {
+pub struct Session<'a> {
     driver: &'a Driver,
     id: String,
 }
@@ -227,12 +231,14 @@ impl Session<'_> {
         format!("/session/{}{rest}", self.id)
     }
 
-    pub(crate) fn navigate(&self, url: &str) {
+    /// Opens `url` and waits for its load.
+    pub fn navigate(&self, url: &str) {
         self.driver
             .command("POST", &self.path("/url"), Some(json!({ "url": url })));
     }
 
-    pub(crate) fn find(&self, css: &str) -> String {
+    /// The element matching the CSS selector `css` (its WebDriver id).
+    pub fn find(&self, css: &str) -> String {
         let reply = self.driver.command(
             "POST",
             &self.path("/element"),
@@ -244,7 +250,8 @@ impl Session<'_> {
             .to_owned()
     }
 
-    pub(crate) fn click(&self, element: &str) {
+    /// Clicks an element (a user gesture, as a person's click).
+    pub fn click(&self, element: &str) {
         self.driver.command(
             "POST",
             &self.path(&format!("/element/{element}/click")),
@@ -252,7 +259,8 @@ impl Session<'_> {
         );
     }
 
-    pub(crate) fn send_keys(&self, element: &str, text: &str) {
+    /// Types `text` into an element.
+    pub fn send_keys(&self, element: &str, text: &str) {
         self.driver.command(
             "POST",
             &self.path(&format!("/element/{element}/value")),
@@ -260,7 +268,8 @@ impl Session<'_> {
         );
     }
 
-    pub(crate) fn execute(&self, script: &str, args: Value) -> Value {
+    /// Runs `script` in the page with `args` and gives its value.
+    pub fn execute(&self, script: &str, args: Value) -> Value {
         self.driver.command(
             "POST",
             &self.path("/execute/sync"),
@@ -269,13 +278,13 @@ impl Session<'_> {
     }
 
     /// A PNG of the window, as the page shows it.
-    pub(crate) fn screenshot(&self) -> Vec<u8> {
+    pub fn screenshot(&self) -> Vec<u8> {
         let reply = self.driver.command("GET", &self.path("/screenshot"), None);
         decode_base64(reply.as_str().expect("a base64 screenshot"))
     }
 
     /// The page's console messages, for a failure's report.
-    pub(crate) fn console(&self) -> String {
+    pub fn console(&self) -> String {
         match self.driver.request(
             "POST",
             &self.path("/se/log"),
