@@ -66,7 +66,7 @@ pub mod timing;
 
 /// The byte-stream parsing, shared with `parse-h264`
 /// (`framechain-h264-bitstream`).
-pub use framechain_h264_bitstream::{access_unit, annexb, nal};
+pub use framechain_h264_bitstream::{access_unit, annexb, nal, params};
 
 #[cfg(all(target_arch = "wasm32", feature = "export"))]
 use stage::DecodeStage;
