@@ -8,12 +8,17 @@
 //! every one an IDR, cost about 70 ms each, and keyframes are never skipped
 //! as late. Two such sessions on a 2-worker node held both workers and the
 //! healthy calls beside them lost pictures. So the runtime keeps measuring:
-//! the time each picture held its worker, summed over a window, against
-//! the session's share. Worker time rather than CPU time: the worker is
-//! what the other sessions wait for, and a stage that sleeps holds it
-//! without using the CPU (on a node short of CPU, both grow alike). The
-//! policy here is pure (time is passed in), so it is tested without
-//! sleeps; the session and admission code feed it.
+//! the CPU time of each picture (the thread's own clock,
+//! `CLOCK_THREAD_CPUTIME_ID`), summed over a window, against the session's
+//! share. CPU time rather than the time a picture held its worker: on a
+//! node short of CPU every thread waits for a core, and a healthy call's
+//! pictures then hold their workers longer and go late through no doing of
+//! its own; its CPU per picture stays what it is. What a session wants
+//! counts its late and skipped pictures at its own CPU per picture, so it
+//! is at most its sending rate times that: a healthy call on a starved
+//! node wants what it always did. The policy here is pure (time is passed
+//! in), so it is tested without sleeps; the session and admission code
+//! feed it.
 
 use std::time::{Duration, Instant};
 
@@ -24,6 +29,11 @@ pub struct FairShare {
     /// The window over which a session's use is measured (1 s: long
     /// enough that one dear keyframe does not count as a trend, short
     /// enough that a hostile sender holds the workers for one window).
+    /// A session's first window is a quarter of it, with its first
+    /// picture (a fresh decoder's first IDR, several times a steady one)
+    /// left out; and a window ends early once the session has spent more
+    /// than its share of the whole window: a hostile sender is judged
+    /// after a few of its pictures, not a second of them.
     pub window: Duration,
     /// A session's share is at least what admission admitted it at (its
     /// pipeline's cost then times its frame rate) times this (2: a scene
@@ -59,6 +69,9 @@ impl FairShare {
 
 /// How far past its share a session within it must go to be throttled.
 const OVER_BY: f64 = 1.25;
+
+/// A session's first window is this part of [`FairShare::window`].
+const FIRST_WINDOW_PART: u32 = 4;
 
 /// What a window's end changed for a session.
 #[derive(Clone, Debug, PartialEq)]
@@ -114,7 +127,11 @@ enum State {
 pub(crate) struct ShareMeter {
     state: State,
     window_start: Instant,
-    /// Worker time of the pictures run in this window.
+    /// A window has ended (the first one is shorter).
+    judged: bool,
+    /// The first picture was seen (and left out of the measure).
+    warm: bool,
+    /// CPU time of the pictures run in this window.
     held: Duration,
     /// Pictures run in this window.
     ran: u64,
@@ -131,10 +148,10 @@ pub(crate) struct ShareMeter {
     clean: u32,
     /// When the strikes began.
     over_since: Option<Instant>,
-    /// Worker seconds per picture run, from the last window that ran any:
+    /// CPU seconds per picture run, from the last window that ran any:
     /// what a picture skipped or late would have cost.
     per_picture: f64,
-    /// While throttled: worker seconds the session may still spend. It
+    /// While throttled: CPU seconds the session may still spend. It
     /// grows at the share's rate and each picture run takes its time from it;
     /// a picture whose turn comes while it is not positive is skipped.
     budget: f64,
@@ -146,6 +163,8 @@ impl ShareMeter {
         ShareMeter {
             state: State::Within,
             window_start: now,
+            judged: false,
+            warm: false,
             held: Duration::ZERO,
             ran: 0,
             skipped: 0,
@@ -181,7 +200,7 @@ impl ShareMeter {
         self.budget > 0.0
     }
 
-    /// A picture ran until `now`, holding its worker for `held`.
+    /// A picture ran until `now`, costing `held` of CPU time.
     pub(crate) fn ran(
         &mut self,
         now: Instant,
@@ -189,6 +208,12 @@ impl ShareMeter {
         share: f64,
         policy: &FairShare,
     ) -> Option<Step> {
+        if !std::mem::replace(&mut self.warm, true) {
+            // A fresh instance's first picture is its dearest: not a
+            // trend. The first window starts after it.
+            self.window_start = now;
+            return None;
+        }
         self.held += held;
         self.ran += 1;
         if self.throttled() {
@@ -223,9 +248,19 @@ impl ShareMeter {
     /// Ends the window if it is over, judging it.
     fn roll(&mut self, now: Instant, share: f64, policy: &FairShare) -> Option<Step> {
         let elapsed = now.saturating_duration_since(self.window_start);
-        if elapsed < policy.window || elapsed.is_zero() {
+        let window = if self.judged {
+            policy.window
+        } else {
+            policy.window / FIRST_WINDOW_PART
+        };
+        // Spent more than its share of a whole window already: whatever
+        // the rest of the window brings, it is over.
+        let spent_window = self.state == State::Within
+            && self.held.as_secs_f64() > share * policy.window.as_secs_f64() * OVER_BY;
+        if (elapsed < window && !spent_window) || elapsed.is_zero() {
             return None;
         }
+        self.judged = true;
         let used = self.held.as_secs_f64() / elapsed.as_secs_f64();
         let skipped = std::mem::take(&mut self.skipped) + std::mem::take(&mut self.late);
         let ran = std::mem::take(&mut self.ran);
@@ -359,12 +394,17 @@ mod tests {
         // 0.67 (2 workers, 3 sessions). A session runs on one worker at
         // most, so it gets through about 14 a second when not held.
         let share = 2.0 / 3.0;
-        let (steps, skipped) = feed(&mut meter, &mut now, 15, 70 * MS, 70 * MS, share, &policy);
-        assert_eq!(skipped, 0, "nothing is held back in the first window");
+        // Judged a quarter window after its first picture (left out).
+        let (steps, skipped) = feed(&mut meter, &mut now, 5, 70 * MS, 70 * MS, share, &policy);
+        assert_eq!(
+            skipped, 0,
+            "nothing is held back before the first judgement"
+        );
         assert!(
             matches!(steps.as_slice(), [Step::Throttled { used, .. }] if *used > 0.9),
             "{steps:?}"
         );
+        assert!(meter.throttled());
         // Throttled: it runs about share / cost pictures a second (9.5),
         // the rest are skipped.
         let (steps, skipped) = feed(&mut meter, &mut now, 31, 33 * MS, 70 * MS, share, &policy);
@@ -387,8 +427,11 @@ mod tests {
         let policy = FairShare::default();
         let mut now = Instant::now();
         let mut meter = ShareMeter::new(now);
-        let (steps, _) = feed(&mut meter, &mut now, 31, 33 * MS, 30 * MS, 0.5, &policy);
-        assert!(matches!(steps.as_slice(), [Step::Throttled { .. }]));
+        let (steps, _) = feed(&mut meter, &mut now, 9, 33 * MS, 30 * MS, 0.5, &policy);
+        assert!(
+            matches!(steps.as_slice(), [Step::Throttled { .. }]),
+            "{steps:?}"
+        );
         // Asked to slow down, it sends 10 a second at 30 ms: 0.3 of a
         // worker, within its share: nothing is skipped and a window later
         // it is back to normal.
@@ -422,15 +465,16 @@ mod tests {
             );
             assert_eq!((steps, skipped), (vec![], 0));
         }
-        // Its late pictures count in what it wants: 2 run, 28 late.
+        // Its late pictures count in what it wants: 2 run, 38 late.
+        let mut steps = Vec::new();
         now += 200 * MS;
-        meter.ran(now, 5 * MS, 0.1, &policy);
-        meter.late(now, 28, 0.1, &policy);
-        now += 900 * MS;
-        let step = meter.ran(now, 5 * MS, 0.1, &policy);
+        steps.extend(meter.ran(now, 5 * MS, 0.1, &policy));
+        steps.extend(meter.late(now, 38, 0.1, &policy));
+        now += 1000 * MS;
+        steps.extend(meter.ran(now, 5 * MS, 0.1, &policy));
         assert!(
-            matches!(step, Some(Step::Throttled { used, .. }) if used > 0.1 * 1.25),
-            "{step:?}"
+            matches!(steps.as_slice(), [Step::Throttled { used, .. }] if *used > 0.1 * 1.25),
+            "{steps:?}"
         );
     }
 
