@@ -21,13 +21,11 @@ const GIVE_UP_WINDOW: u64 = 40;
 
 /// The drop reason of a picture refused at its sequence parameter set.
 /// Fixed text (the sizes go to the log): drop reasons become metric labels.
-pub const OVER_SIZE: &str =
-    "picture over max-width/max-height, refused at its sequence parameter set before decoding";
+pub const OVER_SIZE: &str = "over max-width/max-height: refused at its SPS before decoding";
 
 /// The drop reason of a picture whose sequence parameter set could not be
 /// read while a bound is set: what cannot be judged is not decoded.
-pub const UNREADABLE_SPS: &str =
-    "sequence parameter set unreadable, refused before decoding (max-width/max-height)";
+pub const UNREADABLE_SPS: &str = "SPS unreadable: refused before decoding (max-width/max-height)";
 
 /// A decoded picture and its timing.
 #[derive(Debug)]

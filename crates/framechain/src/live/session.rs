@@ -437,6 +437,7 @@ impl SessionShared {
             steps.extend(admission.late(key, late, now));
         }
         let over_share = input.backlog.take_over_share();
+        admission.waiting(key, input.backlog.waiting());
         let finish =
             next.is_none() && input.finishing && input.backlog.is_empty() && (parts == 1 || join);
         let unswapped = if finish { input.swap.take() } else { None };
@@ -515,9 +516,9 @@ impl SessionShared {
             let (pushed, stages, outputs) = self.push_one(session, media, arrival, split);
             result = pushed;
             let cpu = thread_cpu_time().saturating_sub(cpu);
-            // Its share is judged on its CPU time (`share.rs`): the time
-            // it held the worker grows for every session alike when the
-            // node is short of CPU.
+            // Its share is judged on the time it held the worker: that is
+            // what the others wait for, and a stage that sleeps holds it
+            // without using the CPU.
             let now = Instant::now();
             let held = now.saturating_duration_since(started);
             match outputs {

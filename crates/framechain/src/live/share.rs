@@ -8,15 +8,14 @@
 //! every one an IDR, cost about 70 ms each, and keyframes are never skipped
 //! as late. Two such sessions on a 2-worker node held both workers and the
 //! healthy calls beside them lost pictures. So the runtime keeps measuring:
-//! the CPU time of each picture (the thread's own clock,
-//! `CLOCK_THREAD_CPUTIME_ID`), summed over a window, against the session's
-//! share. CPU time rather than the time a picture held its worker: on a
-//! node short of CPU every thread waits for a core, and a healthy call's
-//! pictures then hold their workers longer and go late through no doing of
-//! its own; its CPU per picture stays what it is. What a session wants
-//! counts its late and skipped pictures at its own CPU per picture, so it
-//! is at most its sending rate times that: a healthy call on a starved
-//! node wants what it always did. The policy here is pure (time is passed
+//! the time each picture held its worker, summed over a window, against
+//! the session's share. Worker time rather than CPU time: the worker is
+//! what the other sessions wait for, and on a loaded node a dear picture
+//! holds it for longer than its CPU time (judging by CPU time alone was
+//! tried: on the loaded test node, senders of dear pictures then held both
+//! workers for a second and more). What a session wants counts its late
+//! and skipped pictures, and the pictures added to its backlog over the
+//! window, at its time per picture run. The policy here is pure (time is passed
 //! in), so it is tested without sleeps; the session and admission code
 //! feed it.
 
@@ -131,7 +130,7 @@ pub(crate) struct ShareMeter {
     judged: bool,
     /// The first picture was seen (and left out of the measure).
     warm: bool,
-    /// CPU time of the pictures run in this window.
+    /// Worker time of the pictures run in this window.
     held: Duration,
     /// Pictures run in this window.
     ran: u64,
@@ -139,6 +138,9 @@ pub(crate) struct ShareMeter {
     skipped: u64,
     /// Pictures dropped as late in this window.
     late: u64,
+    /// Pictures waiting to run, as last told, and when the window began.
+    waiting: u64,
+    waiting_at_start: u64,
     /// Windows that ended with pictures skipped or late while throttled,
     /// since the session was last clearly within its share: a sender that
     /// backs off for a window and comes back is not let off.
@@ -148,10 +150,10 @@ pub(crate) struct ShareMeter {
     clean: u32,
     /// When the strikes began.
     over_since: Option<Instant>,
-    /// CPU seconds per picture run, from the last window that ran any:
+    /// Worker seconds per picture run, from the last window that ran any:
     /// what a picture skipped or late would have cost.
     per_picture: f64,
-    /// While throttled: CPU seconds the session may still spend. It
+    /// While throttled: worker seconds the session may still spend. It
     /// grows at the share's rate and each picture run takes its time from it;
     /// a picture whose turn comes while it is not positive is skipped.
     budget: f64,
@@ -169,6 +171,8 @@ impl ShareMeter {
             ran: 0,
             skipped: 0,
             late: 0,
+            waiting: 0,
+            waiting_at_start: 0,
             strikes: 0,
             clean: 0,
             over_since: None,
@@ -200,25 +204,29 @@ impl ShareMeter {
         self.budget > 0.0
     }
 
-    /// A picture ran until `now`, costing `held` of CPU time.
+    /// A picture ran until `now`, costing `cpu` of CPU time and holding
+    /// its worker for `held`. The session is judged, and once throttled
+    /// spends its budget, in worker time (the larger of the two): that is
+    /// what the others wait for.
     pub(crate) fn ran(
         &mut self,
         now: Instant,
+        cpu: Duration,
         held: Duration,
         share: f64,
         policy: &FairShare,
     ) -> Option<Step> {
+        if self.throttled() {
+            self.budget -= held.max(cpu).as_secs_f64();
+        }
         if !std::mem::replace(&mut self.warm, true) {
             // A fresh instance's first picture is its dearest: not a
             // trend. The first window starts after it.
             self.window_start = now;
             return None;
         }
-        self.held += held;
+        self.held += held.max(cpu);
         self.ran += 1;
-        if self.throttled() {
-            self.budget -= held.as_secs_f64();
-        }
         self.roll(now, share, policy)
     }
 
@@ -227,6 +235,14 @@ impl ShareMeter {
     pub(crate) fn skipped(&mut self, now: Instant, share: f64, policy: &FairShare) -> Option<Step> {
         self.skipped += 1;
         self.roll(now, share, policy)
+    }
+
+    /// `count` pictures wait to run. Those added over a window count in
+    /// what the session wants, like late ones: a sender of dear pictures
+    /// shows what it asks for in its backlog before its pictures are late,
+    /// while its first pictures hold the workers.
+    pub(crate) fn waiting(&mut self, count: u64) {
+        self.waiting = count;
     }
 
     /// `count` pictures were dropped as late at `now`. They count in what
@@ -262,6 +278,8 @@ impl ShareMeter {
         }
         self.judged = true;
         let used = self.held.as_secs_f64() / elapsed.as_secs_f64();
+        let queued = self.waiting.saturating_sub(self.waiting_at_start);
+        self.waiting_at_start = self.waiting;
         let skipped = std::mem::take(&mut self.skipped) + std::mem::take(&mut self.late);
         let ran = std::mem::take(&mut self.ran);
         // What the pictures skipped or late would have cost, at the
@@ -271,7 +289,7 @@ impl ShareMeter {
         if ran > 0 {
             self.per_picture = self.held.as_secs_f64() / ran as f64;
         }
-        let wanted = used + self.per_picture * skipped as f64 / elapsed.as_secs_f64();
+        let wanted = used + self.per_picture * (skipped + queued) as f64 / elapsed.as_secs_f64();
         self.held = Duration::ZERO;
         self.window_start = now;
         let shed_after = policy.shed_after.max(1);
@@ -351,7 +369,7 @@ mod tests {
         for _ in 0..count {
             *now += every;
             let step = if meter.may_run(*now, share, policy) {
-                meter.ran(*now, cost, share, policy)
+                meter.ran(*now, cost, cost, share, policy)
             } else {
                 skipped += 1;
                 meter.skipped(*now, share, policy)
@@ -468,10 +486,10 @@ mod tests {
         // Its late pictures count in what it wants: 2 run, 38 late.
         let mut steps = Vec::new();
         now += 200 * MS;
-        steps.extend(meter.ran(now, 5 * MS, 0.1, &policy));
+        steps.extend(meter.ran(now, 5 * MS, 5 * MS, 0.1, &policy));
         steps.extend(meter.late(now, 38, 0.1, &policy));
         now += 1000 * MS;
-        steps.extend(meter.ran(now, 5 * MS, 0.1, &policy));
+        steps.extend(meter.ran(now, 5 * MS, 5 * MS, 0.1, &policy));
         assert!(
             matches!(steps.as_slice(), [Step::Throttled { used, .. }] if *used > 0.1 * 1.25),
             "{steps:?}"
@@ -493,7 +511,7 @@ mod tests {
             for _ in 0..7 {
                 now += 150 * MS;
                 assert!(meter.may_run(now, 0.4, &policy));
-                steps.extend(meter.ran(now, 45 * MS, 0.4, &policy));
+                steps.extend(meter.ran(now, 45 * MS, 45 * MS, 0.4, &policy));
                 steps.extend(meter.late(now, 3, 0.4, &policy));
             }
         }
@@ -525,7 +543,7 @@ mod tests {
             now += 33 * MS;
             if meter.may_run(now, share, &policy) {
                 cpu += 45 * MS;
-                meter.ran(now, 45 * MS, share, &policy);
+                meter.ran(now, 45 * MS, 45 * MS, share, &policy);
             } else {
                 meter.skipped(now, share, &policy);
             }
