@@ -293,7 +293,7 @@ mod tests {
         /// prevention.
         fn nal(&mut self, header: u8) -> Vec<u8> {
             self.bits.push(1);
-            while self.bits.len() % 8 != 0 {
+            while !self.bits.len().is_multiple_of(8) {
                 self.bits.push(0);
             }
             let rbsp: Vec<u8> = self
