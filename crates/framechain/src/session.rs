@@ -109,9 +109,10 @@ impl Session {
     ) -> Result<Session> {
         let mut instances = Vec::with_capacity(stages.len());
         let mut stats = SessionStats::default();
-        for stage in stages {
+        for (index, stage) in stages.iter().enumerate() {
             let label: Arc<str> = Arc::from(format!("session {id} {}", stage.loaded.name()));
-            instances.push(stage.loaded.instantiate(limits, label, &stage.params)?);
+            let params = bounded_params(stage, index, max_picture);
+            instances.push(stage.loaded.instantiate(limits, label, &params)?);
             stats.stages.push(StageStats {
                 name: stage.loaded.name().to_owned(),
                 ..StageStats::default()
@@ -391,13 +392,10 @@ impl Session {
             )));
         }
         let mut fresh = Vec::with_capacity(swap.replacements.len());
-        for &(_, stage) in &swap.replacements {
+        for &(index, stage) in &swap.replacements {
             let label: Arc<str> = Arc::from(format!("session {} {}", self.id, stage.loaded.name()));
-            fresh.push(
-                stage
-                    .loaded
-                    .instantiate(swap.limits, label, &stage.params)?,
-            );
+            let params = bounded_params(stage, index, self.max_picture);
+            fresh.push(stage.loaded.instantiate(swap.limits, label, &params)?);
         }
         let timing = Timing {
             call: Instant::now(),
@@ -653,6 +651,51 @@ fn media_bytes(media: &Media) -> usize {
 /// sides bounded it may fit either way round: the bound is on what a
 /// picture costs, and a phone held upright sends 1080x1920 where its
 /// camera held level sends 1920x1080.
+/// The parameters of the stage at `index`, with the pipeline's picture
+/// bound given to the first stage when it takes one (it lists `max-width`
+/// or `max-height`, as `decode-h264` does): the decoder can then refuse an
+/// over-size stream at its parameter sets instead of paying for one
+/// decode before the host's check after it. A bound the pipeline names
+/// for the stage itself stays when it is tighter. Nothing is asked of a
+/// stage that does not list the parameter.
+fn bounded_params(
+    stage: &ConfiguredStage,
+    index: usize,
+    (max_width, max_height): (Option<u32>, Option<u32>),
+) -> std::borrow::Cow<'_, [(String, String)]> {
+    let declared = |name: &str| {
+        stage
+            .loaded
+            .description()
+            .params
+            .iter()
+            .any(|spec| spec.name == name)
+    };
+    let sides = [("max-width", max_width), ("max-height", max_height)];
+    if index != 0
+        || !sides
+            .iter()
+            .any(|(name, max)| max.is_some() && declared(name))
+    {
+        return std::borrow::Cow::Borrowed(&stage.params);
+    }
+    let mut params = stage.params.clone();
+    for (name, max) in sides {
+        let Some(max) = max.filter(|_| declared(name)) else {
+            continue;
+        };
+        match params.iter_mut().find(|(key, _)| key == name) {
+            Some((_, value)) => {
+                if value.trim().parse::<u32>().is_ok_and(|given| given > max) {
+                    *value = max.to_string();
+                }
+            }
+            None => params.push((name.to_owned(), max.to_string())),
+        }
+    }
+    std::borrow::Cow::Owned(params)
+}
+
 fn fits_bound(width: u32, height: u32, max_width: Option<u32>, max_height: Option<u32>) -> bool {
     let within = |side: u32, max: Option<u32>| max.is_none_or(|max| side <= max);
     let as_is = within(width, max_width) && within(height, max_height);

@@ -7,6 +7,8 @@
 //! - [`nal`] reads the few NAL header fields needed to find pictures.
 //! - [`access_unit`] groups NAL units into access units (one coded picture
 //!   each).
+//! - [`params`] reads the picture size a sequence parameter set announces
+//!   and the ids tying a slice to it, to refuse a size before decoding.
 //!
 //! Nothing here panics on any input; damaged units are reported or skipped.
 
@@ -15,3 +17,4 @@
 pub mod access_unit;
 pub mod annexb;
 pub mod nal;
+pub mod params;

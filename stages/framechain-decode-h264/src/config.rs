@@ -35,6 +35,10 @@ pub struct DecodeConfig {
     pub frame_duration: i64,
     pub conceal_errors: bool,
     pub alignment: Alignment,
+    /// The largest picture decoded (`max-width`, `max-height`; `None`: no
+    /// bound on that side): a sequence parameter set announcing a larger
+    /// one is refused before anything is decoded.
+    pub max_picture: (Option<u32>, Option<u32>),
 }
 
 pub fn param_specs() -> Vec<ParamSpec> {
@@ -57,6 +61,16 @@ pub fn param_specs() -> Vec<ParamSpec> {
             "none",
             "How packets are cut: none = anywhere (a NAL unit is decoded once the next start code arrives, so a picture comes out one packet late); nal = every packet ends at a NAL unit boundary; access-unit = every packet holds exactly one whole access unit (from parse-h264, an RTP depacketizer or a demuxer). nal and access-unit decode each picture at once, in the push that brings it.",
         ),
+        param(
+            "max-width",
+            ParamKind::Integer,
+            "Widest picture decoded, 16 to 16384 (unset: no bound). A sequence parameter set announcing a larger picture is refused before decoding, and its pictures are dropped (listed with the reason). With max-height too, a picture may fit either way round. The host sets both from the pipeline's max-width and max-height (serve's --max-size) when this is the first stage.",
+        ),
+        param(
+            "max-height",
+            ParamKind::Integer,
+            "Tallest picture decoded, 16 to 16384 (unset: no bound); see max-width.",
+        ),
     ]
 }
 
@@ -72,8 +86,16 @@ impl DecodeConfig {
                 "access-unit" => Alignment::AccessUnit,
                 _ => Alignment::None,
             },
+            max_picture: (side(&params, "max-width")?, side(&params, "max-height")?),
         })
     }
+}
+
+/// One side of the picture bound.
+fn side(params: &Params, name: &str) -> Result<Option<u32>, StageError> {
+    Ok(params
+        .optional_integer(name, 16..=16384)?
+        .map(|pixels| pixels as u32))
 }
 
 #[cfg(test)]
@@ -95,7 +117,8 @@ mod tests {
             DecodeConfig {
                 frame_duration: 3000,
                 conceal_errors: true,
-                alignment: Alignment::None
+                alignment: Alignment::None,
+                max_picture: (None, None),
             }
         );
     }
@@ -113,9 +136,17 @@ mod tests {
             DecodeConfig {
                 frame_duration: 3003,
                 conceal_errors: false,
-                alignment: Alignment::Nal
+                alignment: Alignment::Nal,
+                max_picture: (None, None),
             }
         );
+    }
+
+    #[test]
+    fn the_picture_bound() {
+        let c = DecodeConfig::from_params(list(&[("max-width", "1920"), ("max-height", "1080")]))
+            .unwrap();
+        assert_eq!(c.max_picture, (Some(1920), Some(1080)));
     }
 
     #[test]
@@ -133,6 +164,8 @@ mod tests {
             &[("fps", "fast")],
             &[("alignment", "au")],
             &[("threads", "2")],
+            &[("max-width", "8")],
+            &[("max-height", "99999")],
         ] {
             assert!(
                 matches!(

@@ -10,6 +10,7 @@
 //! | `fps` | number 1..=1000 | `30` | frame duration; numbering of frames without pts |
 //! | `error-concealment` | flag | `true` | repair damaged pictures (true) or drop them (false) |
 //! | `alignment` | `none` \| `nal` \| `access-unit` | `none` | packets cut anywhere, always at NAL unit boundaries, or one whole access unit each |
+//! | `max-width`, `max-height` | integer 16..=16384 | unset | largest picture decoded: a sequence parameter set announcing a larger one is refused before decoding and its pictures dropped (`over max-width/max-height: refused at its SPS before decoding`); the host sets them from the pipeline's bound when this is the first stage |
 //!
 //! ```text
 //! decode-h264 ! redact rect=100,100,400,200 ! scale width=1280 ! encode-h264 bitrate=2000k
@@ -66,7 +67,7 @@ pub mod timing;
 
 /// The byte-stream parsing, shared with `parse-h264`
 /// (`framechain-h264-bitstream`).
-pub use framechain_h264_bitstream::{access_unit, annexb, nal};
+pub use framechain_h264_bitstream::{access_unit, annexb, nal, params};
 
 #[cfg(all(target_arch = "wasm32", feature = "export"))]
 use stage::DecodeStage;

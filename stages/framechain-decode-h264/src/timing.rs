@@ -98,6 +98,16 @@ impl Timeline {
         }
     }
 
+    /// The access unit will not be decoded (its slices were refused): it
+    /// is lost now, with `reason`, if it was still waiting.
+    pub fn refuse(&mut self, au: u64, reason: &str) -> Option<Lost> {
+        let r = self.records.remove(&au)?;
+        Some(Lost {
+            pts: r.pts.unwrap_or(-1),
+            reason: reason.to_owned(),
+        })
+    }
+
     /// A picture came out with `token`: its timing.
     pub fn picture(&mut self, token: u64) -> Timing {
         let record = self.records.remove(&token);

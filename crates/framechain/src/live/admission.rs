@@ -44,6 +44,25 @@ struct SessionLoad {
     admitted: f64,
     /// Its use of the workers as it runs, against its share.
     meter: ShareMeter,
+    /// Its own CPU seconds per picture past the warm-up, smoothed as the
+    /// pipeline's are (`None`: not measured yet). Its load counts at this,
+    /// not at its pipeline's cost, and it teaches the pipeline's cost only
+    /// while it is within [`FairShare::margin`] of it.
+    cost: Option<f64>,
+}
+
+impl SessionLoad {
+    /// Busy workers it is expected to take: its own cost (else its
+    /// pipeline's) times its rate; while throttled, at most what it was
+    /// admitted at with the margin: it runs past that only when no session
+    /// within its share waits, so it does not take room from them.
+    fn load(&self, pipeline_cost: Option<f64>, fair_share: Option<&FairShare>) -> f64 {
+        let load = self.cost.or(pipeline_cost).unwrap_or(0.0) * self.fps;
+        match fair_share {
+            Some(policy) if self.meter.throttled() => load.min(self.admitted * policy.margin),
+            _ => load,
+        }
+    }
 }
 
 /// A session's first pictures, left out of its pipeline's cost.
@@ -98,7 +117,7 @@ impl Admission {
             .get(&pipeline)
             .copied()
             .or_else(|| loads.pipeline_cost.values().copied().reduce(f64::max));
-        let load = loads.load();
+        let load = loads.load(self.fair_share.as_ref());
         let needed = cost.unwrap_or(0.0) * fps;
         if check_load && (load + needed > limit || (cost.is_none() && load >= limit)) {
             return Err(Busy::Load {
@@ -118,6 +137,7 @@ impl Admission {
                 pictures: 0,
                 admitted: needed,
                 meter: ShareMeter::new(Instant::now()),
+                cost: None,
             },
         );
         Ok(key)
@@ -135,6 +155,9 @@ impl Admission {
         };
         let old = std::mem::replace(&mut session.pipeline, pipeline);
         session.pictures = 0;
+        // Its load counts at the old pipeline's cost until the new one is
+        // measured.
+        session.cost = None;
         if let Some(cost) = loads.pipeline_cost.get(&old).copied() {
             loads.pipeline_cost.entry(pipeline).or_insert(cost);
         }
@@ -167,6 +190,16 @@ impl Admission {
         session.meter.skipped(now, share, policy)
     }
 
+    /// Session `key` has `count` pictures waiting to run (see
+    /// [`ShareMeter::waiting`]).
+    pub(crate) fn waiting(&self, key: u64, count: u64) {
+        if self.fair_share.is_some()
+            && let Some(session) = self.lock().sessions.get_mut(&key)
+        {
+            session.meter.waiting(count);
+        }
+    }
+
     /// Session `key` dropped `count` pictures as late; what the window's
     /// end (if this was it) changed (see [`ShareMeter::late`]).
     pub(crate) fn late(&self, key: u64, count: u64, now: Instant) -> Option<Step> {
@@ -179,9 +212,9 @@ impl Admission {
     }
 
     /// Reports one picture of session `key`: the CPU time it took (its
-    /// pipeline's cost) and how long it held the worker (its use of its
-    /// share), ending at `now`; returns what the window's end (if this
-    /// was it) changed for the session's standing against its share.
+    /// cost) and how long it held the worker (its use of its share),
+    /// ending at `now`; returns what the window's end (if
+    /// this was it) changed for the session's standing against its share.
     pub(crate) fn measured(
         &self,
         key: u64,
@@ -194,16 +227,33 @@ impl Admission {
         let session = loads.sessions.get_mut(&key)?;
         let step = self.fair_share.as_ref().and_then(|policy| {
             let share = policy.share(self.workers, open, session.admitted);
-            session.meter.ran(now, held, share, policy)
+            session.meter.ran(now, cpu, held, share, policy)
         });
         session.pictures += 1;
-        // A session over its share teaches nothing about its pipeline: one
-        // hostile sender would make the node refuse healthy calls.
-        if session.pictures <= WARM_UP_PICTURES || session.meter.throttled() {
+        if session.pictures <= WARM_UP_PICTURES {
             return step;
         }
-        let pipeline = session.pipeline;
         let sample = cpu.as_secs_f64();
+        let own = match session.cost {
+            Some(cost) => cost + (sample - cost) * COST_SMOOTHING,
+            None => sample,
+        };
+        session.cost = Some(own);
+        let (pipeline, throttled) = (session.pipeline, session.meter.throttled());
+        // What new sessions of the pipeline are admitted at is learnt from
+        // its sessions in good standing only: not one over its share, nor
+        // one whose own cost is past the margin over the pipeline's (a
+        // publisher of maximal pictures into a cheap pipeline, before its
+        // first judgement). One hostile sender would otherwise make the
+        // node refuse the healthy calls of its pipeline as busy.
+        let learnt = loads.pipeline_cost.get(&pipeline).copied();
+        let outlier = match (&self.fair_share, learnt) {
+            (Some(policy), Some(learnt)) => own > learnt * policy.margin,
+            _ => false,
+        };
+        if throttled || outlier {
+            return step;
+        }
         loads
             .pipeline_cost
             .entry(pipeline)
@@ -223,7 +273,8 @@ impl Admission {
             .iter()
             .filter(|(other, _)| **other != key)
             .map(|(_, session)| {
-                loads.pipeline_cost.get(&session.pipeline).unwrap_or(&0.0) * session.fps
+                let cost = loads.pipeline_cost.get(&session.pipeline).copied();
+                session.load(cost, self.fair_share.as_ref())
             })
             .sum();
         self.max_load * self.workers as f64 - others
@@ -238,7 +289,7 @@ impl Admission {
     /// worker busy all the time).
     pub(crate) fn report(&self) -> (usize, f64) {
         let loads = self.lock();
-        (loads.sessions.len(), loads.load())
+        (loads.sessions.len(), loads.load(self.fair_share.as_ref()))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Loads> {
@@ -249,11 +300,15 @@ impl Admission {
 }
 
 impl Loads {
-    /// Expected busy workers: each session's pipeline cost times its rate.
-    fn load(&self) -> f64 {
+    /// Expected busy workers: each session's own cost (else its
+    /// pipeline's) times its rate ([`SessionLoad::load`]).
+    fn load(&self, fair_share: Option<&FairShare>) -> f64 {
         self.sessions
             .values()
-            .map(|session| self.pipeline_cost.get(&session.pipeline).unwrap_or(&0.0) * session.fps)
+            .map(|session| {
+                let cost = self.pipeline_cost.get(&session.pipeline).copied();
+                session.load(cost, fair_share)
+            })
             .sum()
     }
 }
@@ -318,9 +373,14 @@ mod tests {
             assert!(admission.may_run(healthy, now));
             assert_eq!(admission.measured(healthy, ms(10), ms(10), now), None);
             if tick % 2 == 0 {
+                // Judged a quarter window after their first picture and
+                // throttled: from then on some of their turns are skipped.
                 for key in hostile {
-                    assert!(admission.may_run(key, now));
-                    steps.extend(admission.measured(key, ms(66), ms(66), now));
+                    if admission.may_run(key, now) {
+                        steps.extend(admission.measured(key, ms(66), ms(66), now));
+                    } else {
+                        steps.extend(admission.skipped(key, now));
+                    }
                 }
             }
         }
@@ -337,6 +397,47 @@ mod tests {
         }
         assert_eq!(admission.lock().pipeline_cost.get(&1).copied(), Some(cost));
         assert!(admission.may_run(healthy, now + ms(1)));
+    }
+
+    #[test]
+    fn a_hostile_session_does_not_raise_what_its_pipelines_calls_are_admitted_at() {
+        let policy = FairShare::default();
+        let admission = Admission::new(2, 100, 0.9, Some(policy));
+        let ms = Duration::from_millis;
+        let start = Instant::now();
+        let healthy = admission.admit(1, 30.0).unwrap();
+        let hostile = admission.admit(1, 30.0).unwrap();
+        // The healthy call teaches 10 ms a picture (0.3 of a worker at
+        // 30 fps); the hostile one, in the same pipeline, 70 ms pictures
+        // from its sixth on, before any window judged it.
+        for tick in 1..=12u64 {
+            admission.measured(healthy, ms(10), ms(10), start + ms(tick));
+        }
+        for tick in 1..=12u64 {
+            assert_eq!(
+                admission.measured(hostile, ms(70), ms(70), start + ms(20 + tick)),
+                None,
+                "not judged yet"
+            );
+        }
+        let learnt = admission.lock().pipeline_cost.get(&1).copied().unwrap();
+        assert!((learnt - 0.010).abs() < 1e-9, "{learnt}");
+        // Its own load counts (2.1 workers: the node is busy while it
+        // runs unjudged), so a new call waits...
+        assert!(matches!(admission.admit(1, 30.0), Err(Busy::Load { .. })));
+        // ...until its first judgement throttles it: it then counts at
+        // what it was admitted at (the cost of its pipeline when it came,
+        // unmeasured: nothing) and a new call of the pipeline is admitted
+        // at the healthy 0.3 of a worker.
+        let step = admission.measured(hostile, ms(70), ms(70), start + ms(300));
+        assert!(matches!(step, Some(Step::Throttled { .. })), "{step:?}");
+        let (_, load) = admission.report();
+        assert!((load - 0.3).abs() < 1e-9, "{load}");
+        let admitted = admission.admit(1, 30.0).unwrap();
+        assert!(
+            (admission.lock().sessions[&admitted].admitted - 0.3).abs() < 1e-9,
+            "admitted at the healthy cost"
+        );
     }
 
     #[test]

@@ -162,6 +162,11 @@ impl Backlog {
         waiting
     }
 
+    /// Pictures waiting to run.
+    pub(crate) fn waiting(&self) -> u64 {
+        self.queue.len() as u64
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.queue.is_empty()
     }

@@ -437,6 +437,7 @@ impl SessionShared {
             steps.extend(admission.late(key, late, now));
         }
         let over_share = input.backlog.take_over_share();
+        admission.waiting(key, input.backlog.waiting());
         let finish =
             next.is_none() && input.finishing && input.backlog.is_empty() && (parts == 1 || join);
         let unswapped = if finish { input.swap.take() } else { None };

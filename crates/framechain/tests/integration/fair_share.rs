@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use framechain::live::{
     FairShare, LiveConfig, LiveEvent, LiveRuntime, LiveSession, OVER_SHARE_DROP,
 };
-use framechain::{ChainSpec, Error, Media, Pipeline, SessionStats, StageFailure};
+use framechain::{ChainSpec, Error, Media, Pipeline, SessionStats};
 use framechain_tools::AccessUnitSplitter;
 
 use crate::support::{Owner, access_units, engine, flat_frame, pipeline};
@@ -189,8 +189,17 @@ fn bounded(launch: &str, max: &str) -> ChainSpec {
     ChainSpec::parse_pipeline_yaml(&yaml).unwrap_or_else(|error| panic!("{yaml}: {error}"))
 }
 
+/// The decoder's drops of session `stats`, as `(reason, count)`.
+fn decoder_drops(stats: &SessionStats) -> Vec<(String, u64)> {
+    stats.stages[0]
+        .dropped
+        .iter()
+        .map(|(reason, count)| (reason.clone(), *count))
+        .collect()
+}
+
 #[test]
-fn pictures_over_the_pipelines_bound_fail_the_session_in_run_and_live() {
+fn streams_over_the_pipelines_bound_are_refused_at_their_sps_in_run_and_live() {
     let Some(units) = access_units(3) else {
         return;
     };
@@ -199,39 +208,30 @@ fn pictures_over_the_pipelines_bound_fail_the_session_in_run_and_live() {
     let chain = bounded(launch, "max-width: 1280\nmax-height: 720");
     let pipeline = Arc::new(Pipeline::build(&engine, &chain).unwrap());
     assert_eq!(pipeline.max_picture(), (Some(1280), Some(720)));
-    let expected = StageFailure::PictureSize {
-        width: 1920,
-        height: 1080,
-        max_width: Some(1280),
-        max_height: Some(720),
-    };
+    let refused = vec![(
+        "over max-width/max-height: refused at its SPS before decoding".to_owned(),
+        3,
+    )];
 
-    // A session as `framechain run` drives it: the decoder's 1080p
-    // picture never reaches the scaler, and the error is one line.
+    // A session as `framechain run` drives it: the host gave the decoder
+    // the pipeline's bound, and the decoder refused the 1080p stream at
+    // its SPS: no picture was decoded (the host's check after the decoder,
+    // which fails the session on a decoded over-size picture, saw none),
+    // each is counted with the reason, and the scaler saw nothing.
     let mut session = pipeline.start_session().unwrap();
-    let error = session.push(Media::Packet(units[0].clone())).unwrap_err();
-    match &error {
-        Error::StageFailed { stage, failure } => {
-            assert_eq!(stage, "decode-h264");
-            assert_eq!(failure, &expected);
-        }
-        other => panic!("{other}"),
+    for unit in &units {
+        assert_eq!(session.push(Media::Packet(unit.clone())).unwrap().len(), 0);
     }
-    assert_eq!(
-        error.to_string(),
-        "stage decode-h264 failed: a 1920x1080 picture is over the pipeline's limit of 1280x720 (max-width, max-height)"
-    );
+    assert_eq!(session.flush().unwrap().len(), 0);
+    assert_eq!(decoder_drops(session.stats()), refused);
+    assert_eq!(session.stats().stages[0].outputs, 0);
     assert_eq!(
         session.stats().stages[1].inputs,
         0,
         "the scaler saw nothing"
     );
-    assert!(matches!(
-        session.push(Media::Packet(units[1].clone())),
-        Err(Error::SessionFailed { .. })
-    ));
 
-    // A live session (what serve runs) fails the same way.
+    // A live session (what serve runs) the same way.
     let runtime = LiveRuntime::new(LiveConfig {
         workers: 1,
         ..LiveConfig::default()
@@ -245,10 +245,23 @@ fn pictures_over_the_pipelines_bound_fail_the_session_in_run_and_live() {
     live.finish();
     let heard = drain(&owner, &live);
     assert_eq!(heard.outputs, 0);
-    assert!(
-        matches!(&heard.failed, Some(Error::StageFailed { failure, .. }) if *failure == expected),
-        "{:?}",
-        heard.failed
+    assert!(heard.failed.is_none(), "{:?}", heard.failed);
+    assert_eq!(decoder_drops(&heard.stats), refused);
+
+    // A first stage that takes no bound (a raw scaler) is still held by
+    // the host's check after it: a decoder given `max-width` by hand
+    // tighter than the pipeline's keeps its own.
+    let own = bounded(
+        "decode-h264 alignment=access-unit max-width=1920 max-height=1080 ! scale width=320 height=180",
+        "max-width: 4096",
+    );
+    let mut session = Pipeline::build(&engine, &own)
+        .unwrap()
+        .start_session()
+        .unwrap();
+    assert_eq!(
+        session.push(Media::Packet(units[0].clone())).unwrap().len(),
+        1
     );
 
     // A bound set by a server (`serve --max-size`) holds the same way;
@@ -365,7 +378,37 @@ fn measure_hostile_publishers() {
             path
         }
     };
+    // The healthy sender answers keyframe requests as a WebRTC sender
+    // answers a PLI: from the next picture on it sends IDR pictures (the
+    // same pictures, coded all-IDR by FFmpeg) until its stream's own next
+    // keyframe, where it goes on with its stream.
+    let idr_path =
+        std::env::temp_dir().join(format!("framechain-1080p-idr-{}.264", std::process::id()));
+    let clip = std::path::PathBuf::from(std::env::var_os("FRAMECHAIN_TESTDATA").unwrap())
+        .join("h264/throughput/real1080p30_10s_cbp_6M.264");
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(&clip)
+        .args([
+            "-frames:v",
+            "300",
+            "-c:v",
+            "libx264",
+            "-profile:v",
+            "baseline",
+        ])
+        .args(["-preset", "veryfast", "-g", "1", "-b:v", "6M", "-f", "h264"])
+        .arg(&idr_path)
+        .status()
+        .expect("ffmpeg");
+    assert!(status.success(), "ffmpeg failed");
     let engine = engine();
+    let healthy_idr_units = AccessUnitSplitter::new(&engine)
+        .unwrap()
+        .split(&std::fs::read(&idr_path).unwrap())
+        .unwrap();
+    let _ = std::fs::remove_file(&idr_path);
+    assert!(healthy_idr_units.iter().all(|unit| unit.keyframe));
     let data = std::fs::read(&path).unwrap();
     let hostile_units = AccessUnitSplitter::new(&engine)
         .unwrap()
@@ -380,9 +423,9 @@ fn measure_hostile_publishers() {
     let unbounded = Arc::new(Pipeline::build(&engine, &chain).unwrap());
     let bounded = Arc::new(unbounded.with_max_picture(Some(1920), Some(1080)));
     println!(
-        "| mode | hostile | run | healthy p50 ms | healthy p99 ms | healthy max ms | healthy lost / pushed | hostile out / over its share / late / ended |"
+        "| mode | hostile | run | healthy p50 ms | healthy p99 ms | healthy max ms | healthy lost / pushed | keyframes asked | hostile out / over its share / late / ended |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---|");
     let modes = [
         ("before", None, &unbounded),
         ("fair share", Some(FairShare::default()), &unbounded),
@@ -416,16 +459,27 @@ fn measure_hostile_publishers() {
                 let total = seconds as usize * 30;
                 let mut latencies = Vec::new();
                 let mut stats = None;
-                let take = |event: LiveEvent, latencies: &mut Vec<Duration>| {
-                    if let LiveEvent::Output { latency, .. } = event {
+                let (mut answering, mut requests) = (false, 0u32);
+                // Whether the event asks for a keyframe.
+                let take = |event: LiveEvent, latencies: &mut Vec<Duration>| match event {
+                    LiveEvent::Output { latency, .. } => {
                         latencies.push(latency);
+                        false
                     }
+                    LiveEvent::KeyframeNeeded => true,
+                    _ => false,
                 };
                 let start = Instant::now() + Duration::from_millis(200);
                 for n in 0..total {
                     let due = start + Duration::from_millis(n as u64 * 1000 / 30);
                     std::thread::sleep(due.saturating_duration_since(Instant::now()));
-                    let mut unit = healthy_units[n % healthy_units.len()].clone();
+                    let own = &healthy_units[n % healthy_units.len()];
+                    answering &= !own.keyframe;
+                    let mut unit = if answering {
+                        healthy_idr_units[n % healthy_units.len() % healthy_idr_units.len()].clone()
+                    } else {
+                        own.clone()
+                    };
                     unit.pts = n as i64 * 3000;
                     healthy.push(unit, due);
                     for session in &hostiles {
@@ -441,7 +495,12 @@ fn measure_hostile_publishers() {
                             LiveEvent::Failed(error) => {
                                 println!("  healthy session failed: {error}")
                             }
-                            other => take(other, &mut latencies),
+                            other => {
+                                if take(other, &mut latencies) {
+                                    answering = true;
+                                    requests += 1;
+                                }
+                            }
                         }
                     }
                 }
@@ -454,7 +513,9 @@ fn measure_hostile_publishers() {
                         // The final flush's outputs have no latency of
                         // their own.
                         LiveEvent::Output { latency, .. } if latency.is_zero() => {}
-                        other => take(other, &mut latencies),
+                        other => {
+                            take(other, &mut latencies);
+                        }
                     }
                 }
                 let stats = stats.unwrap();
@@ -484,7 +545,7 @@ fn measure_hostile_publishers() {
                 };
                 let lost = stats.inputs - stats.outputs.min(stats.inputs);
                 println!(
-                    "| {mode} | {hostile} | {run} | {:.1} | {:.1} | {:.1} | {lost} / {} | {out} / {over} / {late} / {ended} |",
+                    "| {mode} | {hostile} | {run} | {:.1} | {:.1} | {:.1} | {lost} / {} | {requests} | {out} / {over} / {late} / {ended} |",
                     at(0.5),
                     at(0.99),
                     at(1.0),
