@@ -11,7 +11,9 @@
 //!   `$FRAMECHAIN_STAGE_PATH`, else `target/stages` and
 //!   `target/test-stages`, where `cargo xtask stages` puts them;
 //! - real Redis and PostgreSQL servers on loopback ports of a test's own
-//!   ([`services`]), for the centre's tests.
+//!   ([`services`]), for the centre's tests;
+//! - a strict reader of the Prometheus text format ([`prometheus`]), for
+//!   the tests of `GET /metrics`.
 //!
 //! It has no dependencies and uses only `std`, so the stage crates (built
 //! for `wasm32-wasip2`, tested natively) take it as a dev-dependency as the
@@ -28,6 +30,7 @@
 
 #![deny(missing_docs)]
 
+pub mod prometheus;
 pub mod services;
 
 use std::ffi::{OsStr, OsString};

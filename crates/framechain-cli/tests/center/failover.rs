@@ -21,14 +21,14 @@ const ROOM: &str = "visit-failover";
 const REPLACED_WITHIN: Duration = Duration::from_secs(10);
 
 /// A child process killed when dropped, its output kept in a file.
-struct Process {
+pub(super) struct Process {
     name: String,
     child: Option<Child>,
     log: PathBuf,
 }
 
 impl Process {
-    fn spawn(name: &str, args: &[String], dir: &Path) -> Process {
+    pub(super) fn spawn(name: &str, args: &[String], dir: &Path) -> Process {
         let log = dir.join(format!("{name}.log"));
         let file = std::fs::File::create(&log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_framechain"))
@@ -73,12 +73,12 @@ impl Drop for Process {
     }
 }
 
-fn get_json(url: &str) -> Option<serde_json::Value> {
+pub(super) fn get_json(url: &str) -> Option<serde_json::Value> {
     let text = framechain_loadgen::get_text(url, None).ok()?;
     serde_json::from_str(&text).ok()
 }
 
-fn wait_for<T>(what: &str, within: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
+pub(super) fn wait_for<T>(what: &str, within: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + within;
     loop {
         if let Some(value) = probe() {
@@ -100,7 +100,7 @@ fn placed_node(center: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn alive_pods(center: &str) -> usize {
+pub(super) fn alive_pods(center: &str) -> usize {
     get_json(&format!("{center}/center/status.json"))
         .and_then(|status| {
             status["pods"]
@@ -128,7 +128,7 @@ fn token(key: &Path, sub: &str, role: &str) -> String {
     .unwrap()
 }
 
-fn clip() -> Option<Clip> {
+pub(super) fn clip() -> Option<Clip> {
     let path = framechain_test_support::h264_testdata()?.join("conformance/MIDR_MW_D.264");
     Some(Clip::open(&path).unwrap())
 }

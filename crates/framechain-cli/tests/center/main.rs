@@ -8,6 +8,8 @@
 
 mod audit;
 mod failover;
+mod rotation;
+mod scale;
 
 #[allow(dead_code)] // the cli binary's helpers; this one uses some
 #[path = "../cli/run.rs"]
