@@ -3,8 +3,8 @@
 # 21): three `framechain serve` pods (capacities 10, 12, 15), the centre,
 # a real Redis and PostgreSQL; a publisher and a viewer per room through
 # the centre's URL; the spread, the video at every viewer and every join
-# audited once are checked, and the times printed. About a minute on the
-# 2-core machine, so not in CI (docs/center.md, "Measured").
+# audited once are checked, and the times printed. About 22 s on the
+# 2-core machine, beside the failover test's, so not in CI (docs/center.md, "Measured").
 #   scripts/center-scale.sh
 set -euo pipefail
 

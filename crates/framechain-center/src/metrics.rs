@@ -69,7 +69,8 @@ pub const ROUTES: [&str; 11] = [
 
 /// The route name of a request (one of [`ROUTES`]).
 pub fn route_of(method: &axum::http::Method, path: &str) -> &'static str {
-    let segments: Vec<&str> = path.trim_start_matches('/').splitn(3, '/').collect();
+    let path = path.strip_prefix('/').unwrap_or(path);
+    let segments: Vec<&str> = path.splitn(3, '/').collect();
     if method == axum::http::Method::OPTIONS {
         return match segments[0] {
             "whip" | "whep" => "preflight",
