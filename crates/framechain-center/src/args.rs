@@ -32,10 +32,10 @@ pub struct CenterArgs {
     /// A file holding the token /admin/... requires (Authorization: Bearer TOKEN; at least 16 characters).
     #[arg(long, value_name = "FILE", required_unless_present = "migrate_only")]
     pub admin_token_file: Option<PathBuf>,
-    /// The private key (P-256 PKCS#8 PEM, `framechain keys new --alg ES256 DIR`) placement tickets are signed with; replicas must share it. Without it, a new key is made at each start.
+    /// The private key (P-256 PKCS#8 PEM, `framechain keys new --alg ES256 DIR`) placement tickets are signed with; replicas must share it. Read again when it changes or on SIGHUP: a new key is published beside the old one and signs 3 s later; the old one stays published 40 s. Without it, a new key is made at each start.
     #[arg(long, value_name = "FILE")]
     pub ticket_key: Option<PathBuf>,
-    /// A rooms file (serve's format, plus optional "labels") whose rooms are added or replaced at start.
+    /// A rooms file (serve's format, plus optional "labels") whose rooms are added or replaced at start, and again when it changes or on SIGHUP (a bad new file keeps the rooms in force; a room left out of the file is kept).
     #[arg(long, value_name = "FILE")]
     pub rooms: Option<PathBuf>,
     /// This replica's name (logs, the status page; the events ingest's consumer name).

@@ -11,7 +11,8 @@
 //! - `POST /admin/rooms`, `GET /admin/rooms`, `DELETE /admin/rooms/ROOM`
 //!   with the admin token.
 //! - `GET /center/ticket-keys.json`, `GET /center/status.json`, `GET /`
-//!   (the status page), `GET /healthz`, `GET /readyz`.
+//!   (the status page), `GET /healthz`, `GET /readyz`, `GET /metrics`
+//!   (Prometheus, [`crate::metrics`]).
 //!
 //! Every refusal is one line of text that never quotes a token.
 
@@ -52,9 +53,23 @@ pub fn router(center: Shared) -> Router {
         .route("/", get(status_page))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .fallback(|| async { text(StatusCode::NOT_FOUND, "no such page") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(center.clone(), count))
         .with_state(center)
+}
+
+/// Counts every request answered by route and status.
+async fn count(
+    State(center): State<Shared>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let route = crate::metrics::route_of(request.method(), request.uri().path());
+    let response = next.run(request).await;
+    center.metrics.request(route, response.status().as_u16());
+    response
 }
 
 /// Unix seconds now.
@@ -269,6 +284,11 @@ async fn redirect(
                 "the centre could not sign a ticket".into(),
             )
         })?;
+    match act {
+        Act::Publish => &center.metrics.tickets_publish,
+        Act::Watch => &center.metrics.tickets_watch,
+    }
+    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let target = location(&pod.address, room, &ticket);
     let target = HeaderValue::from_str(&target).map_err(|_| {
         Refused(
@@ -401,6 +421,65 @@ async fn list_rooms(State(center): State<Shared>, headers: HeaderMap) -> Respons
 
 async fn ticket_keys(State(center): State<Shared>) -> Response {
     json(StatusCode::OK, &center.tickets.jwks())
+}
+
+/// `GET /metrics`: the pods by state and the rooms come from the last
+/// heartbeat round and PostgreSQL; without PostgreSQL the scrape says
+/// `503` (and `/readyz` does too).
+async fn metrics(State(center): State<Shared>) -> Response {
+    let alive = center
+        .alive
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let read = async {
+        Ok::<_, crate::db::DbError>((
+            center.store.known_pods().await?,
+            center.store.placements().await?,
+            center.store.rooms().await?,
+        ))
+    };
+    let (known, placements, rooms) = match read.await {
+        Ok(read) => read,
+        Err(error) => return unavailable(error).response(),
+    };
+    let (mut ready, mut draining, mut not_ready) = (0, 0, 0);
+    for pod in &alive {
+        match (pod.ready, pod.draining) {
+            (_, true) => draining += 1,
+            (true, false) => ready += 1,
+            (false, false) => not_ready += 1,
+        }
+    }
+    let alive_names: std::collections::HashSet<&str> =
+        alive.iter().map(|pod| pod.node.as_str()).collect();
+    let dead = known
+        .iter()
+        .filter(|(status, _)| !alive_names.contains(status["node"].as_str().unwrap_or_default()))
+        .count() as u64;
+    let gauges = crate::metrics::Gauges {
+        pods: [
+            ("ready", ready),
+            ("draining", draining),
+            ("not_ready", not_ready),
+            ("dead", dead),
+        ],
+        rooms: rooms.len() as u64,
+        rooms_placed: placements.len() as u64,
+        ticket_keys: center.tickets.published(0).len() as u64,
+    };
+    (
+        StatusCode::OK,
+        [
+            (
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            ),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        crate::metrics::render(&center.metrics, &gauges, &center.ingest),
+    )
+        .into_response()
 }
 
 async fn healthz() -> Response {

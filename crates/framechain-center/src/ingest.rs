@@ -31,7 +31,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 pub use entry::{MAX_BODY_BYTES, StreamEntry};
-pub use store::{Stored, store};
+pub use store::{RejectCounts, Stored, store};
 
 use crate::db;
 
@@ -123,6 +123,13 @@ pub struct IngestStats {
     pub duplicates: u64,
     /// Entries stored in `audit_rejects` instead.
     pub rejected: u64,
+    /// Entries found not storable, by the kind of reason (a redelivered
+    /// reject counts again).
+    pub rejects: RejectCounts,
+    /// Stream entries read: new, this consumer's pending, and claimed.
+    pub read: u64,
+    /// Entries taken over from a consumer that died (`XAUTOCLAIM`).
+    pub claimed: u64,
     /// Attempts that ended because Redis or PostgreSQL failed.
     pub outages: u64,
     /// Entries in the stream not yet delivered to the group, at the last
@@ -141,6 +148,10 @@ struct Counters {
     ingested: AtomicU64,
     duplicates: AtomicU64,
     rejected: AtomicU64,
+    rejects: std::sync::Mutex<RejectCounts>,
+    read: AtomicU64,
+    claimed: AtomicU64,
+    batch_latency: crate::metrics::Histogram,
     outages: AtomicU64,
     /// `u64::MAX`: not known.
     lag: AtomicU64,
@@ -174,11 +185,23 @@ impl Ingest {
             ingested: self.counters.ingested.load(Ordering::Relaxed),
             duplicates: self.counters.duplicates.load(Ordering::Relaxed),
             rejected: self.counters.rejected.load(Ordering::Relaxed),
+            rejects: *self
+                .counters
+                .rejects
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+            read: self.counters.read.load(Ordering::Relaxed),
+            claimed: self.counters.claimed.load(Ordering::Relaxed),
             outages: self.counters.outages.load(Ordering::Relaxed),
             lag: known(self.counters.lag.load(Ordering::Relaxed)),
             pending: known(self.counters.pending.load(Ordering::Relaxed)),
             connected: self.counters.connected.load(Ordering::Relaxed),
         }
+    }
+
+    /// How long storing and acknowledging a batch took.
+    pub fn batch_latency(&self) -> &crate::metrics::Histogram {
+        &self.counters.batch_latency
     }
 
     /// Reads the events stream as `consumer` of the group and stores what
@@ -342,6 +365,9 @@ impl Ingest {
                     "audit ingest: took over {} entries another consumer left pending",
                     entries.len()
                 );
+                self.counters
+                    .claimed
+                    .fetch_add(entries.len() as u64, Ordering::Relaxed);
                 self.write_and_ack(redis, postgres, &entries).await?;
             }
             if next == "0-0" {
@@ -360,6 +386,10 @@ impl Ingest {
         entries: &[StreamEntry],
     ) -> Result<(), Outage> {
         let timeout = self.settings.statement_timeout;
+        let started = std::time::Instant::now();
+        self.counters
+            .read
+            .fetch_add(entries.len() as u64, Ordering::Relaxed);
         let stored = match tokio::time::timeout(timeout, store::store(postgres, entries)).await {
             Err(_) => return Err(Outage::Postgres("PostgreSQL: a batch timed out".into())),
             Ok(Ok(stored)) => stored,
@@ -380,6 +410,12 @@ impl Ingest {
             ack.arg(&entry.stream_id);
         }
         let _: Value = ack.query_async(redis).await?;
+        self.counters.batch_latency.observe(started.elapsed());
+        self.counters
+            .rejects
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .add(&stored.rejects);
         self.counters
             .ingested
             .fetch_add(stored.inserted, Ordering::Relaxed);

@@ -9,9 +9,13 @@
 //! - [`pods`]: the pods' heartbeats from Redis, and what the pods read
 //!   back (placements, rooms, ticket keys);
 //! - [`failover`]: the loop that places a dead pod's rooms again;
-//! - [`tickets`]: the placement tickets a redirect carries;
+//! - [`tickets`]: the placement tickets a redirect carries, and their
+//!   key's rotation;
+//! - [`reload`]: the `--ticket-key` and `--rooms` files read again when
+//!   they change (or on `SIGHUP`), the ticket keys published;
 //! - [`ingest`]: the pods' events from Redis into the audit trail;
 //! - [`audit`]: reading and verifying the audit trail;
+//! - [`metrics`]: `GET /metrics`, the centre's counters for Prometheus;
 //! - [`http`], [`server`], [`args`]: `framechain center`.
 
 #![deny(missing_docs)]
@@ -22,11 +26,13 @@ pub mod db;
 pub mod failover;
 pub mod http;
 pub mod ingest;
+pub mod metrics;
 mod page;
 pub mod placement;
 pub mod pods;
 /// The room object and its strict parser, the very ones serve uses.
 pub use framechain_rooms as rooms;
+pub mod reload;
 pub mod server;
 pub mod state;
 pub mod store;

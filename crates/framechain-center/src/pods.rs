@@ -18,6 +18,8 @@ use redis::AsyncCommands as _;
 use redis::aio::MultiplexedConnection;
 use tokio::sync::Mutex;
 
+use crate::tickets::PublishedKey;
+
 /// The most pods read; a set larger than this is cut (and logged).
 pub const MAX_PODS: usize = 10_000;
 /// The longest heartbeat read, in bytes.
@@ -217,18 +219,77 @@ impl RedisLink {
         .await
     }
 
-    /// Publishes the centre's public ticket keys (a JWKS) for the pods.
+    /// Publishes this replica's public ticket keys for the pods, merged
+    /// with the other replicas' ([`TICKET_KEYS_PUBLISHED`]): each key is
+    /// published until the latest time any replica gave it, a key past its
+    /// time is dropped, and `framechain:ticket-keys` becomes the JWKS of
+    /// the keys left, in one step (a script), with a nudge to the pods
+    /// when it changed. Returns whether it changed.
     ///
     /// # Errors
     /// [`RedisError`].
-    pub async fn publish_ticket_keys(&self, jwks: &str) -> Result<(), RedisError> {
-        let jwks = jwks.to_owned();
+    pub async fn publish_ticket_keys(
+        &self,
+        now_unix: u64,
+        keys: &[PublishedKey],
+    ) -> Result<bool, RedisError> {
+        let mut script = redis::cmd("EVAL");
+        script
+            .arg(PUBLISH_TICKET_KEYS)
+            .arg(2)
+            .arg(TICKET_KEYS_PUBLISHED)
+            .arg(TICKET_KEYS_KEY)
+            .arg(now_unix)
+            .arg(ROOMS_CHANGED_CHANNEL);
+        for key in keys {
+            script.arg(&key.kid).arg(key.until).arg(key.jwk.to_string());
+        }
         self.run(|mut connection| async move {
-            connection.set::<_, _, ()>(TICKET_KEYS_KEY, &jwks).await
+            let changed: i64 = script.query_async(&mut connection).await?;
+            Ok(changed == 1)
         })
         .await
     }
 }
+
+/// The centre replicas' published ticket keys (a hash: kid → `UNTIL JWK`,
+/// UNTIL in Unix seconds), from which `framechain:ticket-keys` is made.
+/// Only the centre reads it.
+pub const TICKET_KEYS_PUBLISHED: &str = "framechain:ticket-keys:published";
+
+/// KEYS: the published hash, the JWKS key. ARGV: now, the nudge channel,
+/// then (kid, until, jwk) per key. A key's time is only ever moved later
+/// (another replica may still sign with a key this one retired); keys past
+/// their time are dropped; the JWKS lists the rest sorted, so that an
+/// unchanged set is the same text (the pods compare it).
+const PUBLISH_TICKET_KEYS: &str = r#"
+local now = tonumber(ARGV[1])
+for i = 3, #ARGV, 3 do
+  local kid, untl, jwk = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]
+  local old = redis.call('HGET', KEYS[1], kid)
+  if old then
+    local was = tonumber(string.match(old, '^(%d+) '))
+    if was and was > untl then untl = was end
+  end
+  redis.call('HSET', KEYS[1], kid, string.format('%d', untl) .. ' ' .. jwk)
+end
+local parts = {}
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  local untl, jwk = string.match(all[i + 1], '^(%d+) (.*)$')
+  if untl == nil or tonumber(untl) < now then
+    redis.call('HDEL', KEYS[1], all[i])
+  else
+    table.insert(parts, jwk)
+  end
+end
+table.sort(parts)
+local jwks = '{"keys":[' .. table.concat(parts, ',') .. ']}'
+if redis.call('GET', KEYS[2]) == jwks then return 0 end
+redis.call('SET', KEYS[2], jwks)
+redis.call('PUBLISH', ARGV[2], '*')
+return 1
+"#;
 
 /// A heartbeat read as a [`PodStatus`], or why it is not usable.
 fn heartbeat(name: &str, bytes: &[u8]) -> Result<PodStatus, String> {

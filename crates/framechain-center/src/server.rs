@@ -1,7 +1,8 @@
 //! Starting and stopping a centre: connect PostgreSQL (migrate or check the
 //! schema) and Redis, load the keys, the admin token and the rooms file,
 //! publish the ticket keys, then spawn the centre's tasks: the HTTP front
-//! door, the placement loop ([`crate::failover`]) and the events ingest
+//! door, the placement loop ([`crate::failover`]), the files read again
+//! and the ticket keys published ([`crate::reload`]) and the events ingest
 //! ([`crate::ingest`], this replica's name as its consumer name).
 
 use std::net::SocketAddr;
@@ -106,8 +107,9 @@ pub async fn start(settings: CenterSettings) -> Result<RunningCenter, CenterErro
         .await
         .map_err(config)?;
     let redis = RedisLink::new(&settings.redis).map_err(config)?;
+    let now = crate::http::now_unix().max(0) as u64;
     redis
-        .publish_ticket_keys(&tickets.jwks().to_string())
+        .publish_ticket_keys(now, &tickets.published(now))
         .await
         .map_err(config)?;
     let center = Arc::new(Center {
@@ -119,16 +121,20 @@ pub async fn start(settings: CenterSettings) -> Result<RunningCenter, CenterErro
         tickets,
         alive: RwLock::new(Vec::new()),
         ingest: Ingest::new(IngestSettings::default()),
+        metrics: crate::metrics::Metrics::default(),
     });
-    if let Some(rooms) = rooms {
-        let count = rooms.len();
-        for room in &rooms {
+    if let Some(rooms) = &rooms {
+        for room in rooms {
             crate::http::add_room(&center, room)
                 .await
                 .map_err(|refused| CenterError::Config(refused.1))?;
         }
-        log::info!("{count} room(s) from the rooms file");
+        log::info!("{} room(s) from the rooms file", rooms.len());
     }
+    let reloading = crate::reload::Reloading {
+        ticket_key: settings.ticket_key.clone(),
+        rooms: settings.rooms.clone().zip(rooms),
+    };
     let listener = TcpListener::bind(settings.http)
         .await
         .map_err(|error| CenterError::Config(format!("--http {}: {error}", settings.http)))?;
@@ -159,6 +165,14 @@ pub async fn start(settings: CenterSettings) -> Result<RunningCenter, CenterErro
             tokio::spawn(crate::failover::run(center.clone(), stopping.clone())),
         ),
         (
+            "reload",
+            tokio::spawn(crate::reload::run(
+                center.clone(),
+                reloading,
+                stopping.clone(),
+            )),
+        ),
+        (
             "http",
             tokio::spawn(serve_http(
                 listener,
@@ -176,7 +190,7 @@ pub async fn start(settings: CenterSettings) -> Result<RunningCenter, CenterErro
     })
 }
 
-fn read_rooms_file(path: &std::path::Path) -> Result<Vec<Room>, CenterError> {
+pub(crate) fn read_rooms_file(path: &std::path::Path) -> Result<Vec<Room>, CenterError> {
     use std::io::Read as _;
     let named = |what: String| CenterError::Config(format!("{}: {what}", path.display()));
     let file = std::fs::File::open(path).map_err(|error| named(error.to_string()))?;

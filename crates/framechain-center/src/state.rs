@@ -31,6 +31,8 @@ pub struct Center {
     pub alive: RwLock<Vec<PodStatus>>,
     /// The events ingest (its counters for the status).
     pub ingest: crate::ingest::Ingest,
+    /// The counters `/metrics` reports.
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl Center {
@@ -65,6 +67,11 @@ impl Center {
     /// loop's next sync publishes it again).
     pub(crate) async fn announce(&self, placed: &Placed) {
         let placement = &placed.placement;
+        let counter = match placement.previous_node {
+            Some(_) => &self.metrics.replacements,
+            None => &self.metrics.placements,
+        };
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         match &placement.previous_node {
             Some(previous) => log::info!(
                 "room {} placed on {} (generation {}, was on {previous})",

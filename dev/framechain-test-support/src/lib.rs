@@ -11,7 +11,9 @@
 //!   `$FRAMECHAIN_STAGE_PATH`, else `target/stages` and
 //!   `target/test-stages`, where `cargo xtask stages` puts them;
 //! - real Redis and PostgreSQL servers on loopback ports of a test's own
-//!   ([`services`]), for the centre's tests.
+//!   ([`services`]), for the centre's tests;
+//! - a strict reader of the Prometheus text format ([`prometheus`]), for
+//!   the tests of `GET /metrics`.
 //!
 //! - with the feature `webdriver`, a WebDriver client for headless Chromium
 //!   ([`webdriver`]), for the browser tests of serve and the centre.
@@ -31,6 +33,7 @@
 
 #![deny(missing_docs)]
 
+pub mod prometheus;
 pub mod services;
 #[cfg(feature = "webdriver")]
 pub mod webdriver;

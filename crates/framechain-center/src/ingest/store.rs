@@ -31,6 +31,44 @@ pub struct Stored {
     pub duplicates: u64,
     /// Entries stored in `audit_rejects` for the first time.
     pub rejected: u64,
+    /// The entries of the batch found not storable, by reason (a second
+    /// delivery of a reject counts again).
+    pub rejects: RejectCounts,
+}
+
+/// Entries refused, by the kind of their reason: a bounded set, for the
+/// metrics (the reason itself is in `audit_rejects`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RejectCounts {
+    /// Not an event: a field missing, a body that does not parse, an id or
+    /// hash that does not match, a bound passed, an entry deleted.
+    pub not_an_event: u64,
+    /// An id already stored with another body.
+    pub id_conflict: u64,
+    /// A (chain, seq) already holding another event.
+    pub seq_conflict: u64,
+    /// PostgreSQL refused the values.
+    pub refused_by_database: u64,
+}
+
+impl RejectCounts {
+    /// Each kind's label and count.
+    pub fn labelled(&self) -> [(&'static str, u64); 4] {
+        [
+            ("not_an_event", self.not_an_event),
+            ("id_conflict", self.id_conflict),
+            ("seq_conflict", self.seq_conflict),
+            ("refused_by_database", self.refused_by_database),
+        ]
+    }
+
+    /// Adds `other`'s counts.
+    pub fn add(&mut self, other: &RejectCounts) {
+        self.not_an_event += other.not_an_event;
+        self.id_conflict += other.id_conflict;
+        self.seq_conflict += other.seq_conflict;
+        self.refused_by_database += other.refused_by_database;
+    }
 }
 
 /// Stores `entries` in one transaction and commits; the caller may
@@ -59,6 +97,10 @@ pub async fn store(
             Err(reject) => rejects.push(reject),
         }
     }
+    let mut counts = RejectCounts {
+        not_an_event: rejects.len() as u64,
+        ..RejectCounts::default()
+    };
     let transaction = client.transaction().await?;
     let inserted_ids = insert_events(&transaction, &unique_rows).await?;
     let not_inserted: Vec<&Row> = unique_rows
@@ -79,14 +121,20 @@ pub async fn store(
     for row in not_inserted.iter().copied().chain(&repeated) {
         match stored_bodies.get(&row.id) {
             Some(body) if *body == row.body => duplicates += 1,
-            Some(_) => rejects.push(reject_of(row, "id already stored with another body")),
-            None => rejects.push(reject_of(
-                row,
-                &format!(
-                    "chain {} seq {} already holds another event",
-                    row.chain, row.seq
-                ),
-            )),
+            Some(_) => {
+                counts.id_conflict += 1;
+                rejects.push(reject_of(row, "id already stored with another body"));
+            }
+            None => {
+                counts.seq_conflict += 1;
+                rejects.push(reject_of(
+                    row,
+                    &format!(
+                        "chain {} seq {} already holds another event",
+                        row.chain, row.seq
+                    ),
+                ));
+            }
         }
     }
     let rejected = insert_rejects(&transaction, &rejects).await?;
@@ -95,6 +143,7 @@ pub async fn store(
         inserted: inserted_ids.len() as u64,
         duplicates,
         rejected,
+        rejects: counts,
     })
 }
 
@@ -120,6 +169,10 @@ pub(crate) async fn store_one_by_one(
                 transaction.commit().await?;
                 Stored {
                     rejected,
+                    rejects: RejectCounts {
+                        refused_by_database: 1,
+                        ..RejectCounts::default()
+                    },
                     ..Stored::default()
                 }
             }
@@ -128,6 +181,7 @@ pub(crate) async fn store_one_by_one(
         total.inserted += stored.inserted;
         total.duplicates += stored.duplicates;
         total.rejected += stored.rejected;
+        total.rejects.add(&stored.rejects);
     }
     Ok(total)
 }

@@ -351,7 +351,40 @@ async fn redis_and_postgres_stopped_mid_ingest_lose_nothing_and_repeat_nothing()
         at_stop < 2 * PER_PHASE as u64,
         "PostgreSQL stopped after the ingest finished"
     );
-    tokio::time::sleep(outage()).await;
+    tokio::time::sleep(outage() / 2).await;
+    // What the stream costs Redis while PostgreSQL is away (docs/center.md,
+    // "Measured"): the entries stay in the stream, acknowledged or not.
+    let mut connection = redis(&redis_server.url()).await;
+    let length: u64 = redis::cmd("XLEN")
+        .arg(EVENTS_STREAM)
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let stream_bytes: u64 = redis::cmd("MEMORY")
+        .arg("USAGE")
+        .arg(EVENTS_STREAM)
+        .arg("SAMPLES")
+        .arg(0)
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("memory")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let used = info
+        .lines()
+        .find_map(|line| line.strip_prefix("used_memory:"))
+        .unwrap_or("?")
+        .trim()
+        .to_owned();
+    eprintln!(
+        "measured: PostgreSQL away: {length} entries in {EVENTS_STREAM}, MEMORY USAGE {stream_bytes} bytes ({} a entry), INFO used_memory {used} bytes, {} pending",
+        stream_bytes / length.max(1),
+        pending(&redis_server.url()).await
+    );
+    tokio::time::sleep(outage() - outage() / 2).await;
     tokio::task::block_in_place(|| postgres.start_again());
 
     let url = postgres.url();
@@ -386,6 +419,18 @@ async fn redis_and_postgres_stopped_mid_ingest_lose_nothing_and_repeat_nothing()
     let report = verify(&client).await.unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
     assert_eq!((report.records, report.chains), (2 * PER_PHASE as u64, 1));
+    let size = client
+        .query_one(
+            "SELECT pg_total_relation_size('audit_events'), count(*) FROM audit_events",
+            &[],
+        )
+        .await
+        .unwrap();
+    let (bytes, rows): (i64, i64) = (size.get(0), size.get(1));
+    eprintln!(
+        "measured: audit_events: {rows} rows in {bytes} bytes with its indexes, {} a row",
+        bytes / rows.max(1)
+    );
     let _ = stop.send(());
     task.await.unwrap();
 }

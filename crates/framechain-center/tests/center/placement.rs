@@ -59,6 +59,11 @@ struct World {
 
 impl World {
     fn new() -> World {
+        World::with_rooms_file(None)
+    }
+
+    /// A world whose centre reads (and watches) `rooms`.
+    fn with_rooms_file(rooms: Option<PathBuf>) -> World {
         let postgres = Postgres::start();
         let redis = RedisServer::start();
         let dir = temp_folder("framechain-center-test");
@@ -79,7 +84,7 @@ impl World {
             audience: "framechain".into(),
             admin_token_file: admin,
             ticket_key: Some(tickets.private),
-            rooms: None,
+            rooms,
             name: "center-1".into(),
             migrate: true,
         };
@@ -721,4 +726,223 @@ fn a_thousand_rooms_on_fifty_registered_pods_through_postgres_and_redis() {
         );
     }
     assert!(elapsed < Duration::from_secs(60), "{elapsed:?}");
+}
+
+fn metrics(world: &World) -> Vec<(String, Vec<(String, String)>, f64)> {
+    let text = agent()
+        .get(&format!("{}/metrics", world.base()))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    framechain_test_support::prometheus::parse_exposition(&text)
+}
+
+/// The value of `name` with exactly the labels `labels`, or 0.
+fn sample(
+    samples: &[(String, Vec<(String, String)>, f64)],
+    name: &str,
+    labels: &[(&str, &str)],
+) -> f64 {
+    samples
+        .iter()
+        .find(|(n, l, _)| {
+            n == name
+                && l.len() == labels.len()
+                && labels
+                    .iter()
+                    .all(|(k, v)| l.iter().any(|(lk, lv)| lk == k && lv == v))
+        })
+        .map_or(0.0, |(_, _, value)| *value)
+}
+
+#[test]
+fn metrics_parse_and_count_pods_placements_failovers_tickets_and_requests_with_bounded_labels() {
+    let world = World::new();
+    let mut draining = pod("c", 10, 0);
+    draining.draining = true;
+    world.beat(&[pod("a", 10, 0), pod("b", 10, 0), draining]);
+    for index in 0..4 {
+        world.add_room(&room_json(&format!("metrics-{index}")));
+    }
+    let token = world.token("p-1", "patient", Some("metrics-0"));
+    let (status, _, _) = post(&format!("{}/whip/metrics-0", world.base()), Some(&token));
+    assert_eq!(status, 307);
+    let (status, _, _) = post(&format!("{}/whip/metrics-0", world.base()), None);
+    assert_eq!(status, 401);
+    // Hostile paths: each one is counted under the one route "other".
+    for index in 0..40 {
+        let _ = agent()
+            .get(&format!("{}/no/such/{index}/%22%0a", world.base()))
+            .call();
+    }
+    // The pods by state are the centre's last heartbeat round (every 1 s).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while sample(
+        &metrics(&world),
+        "framechain_center_pods",
+        &[("state", "draining")],
+    ) < 1.0
+    {
+        assert!(Instant::now() < deadline, "the pods are not counted");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let samples = metrics(&world);
+    let get = |name: &str, labels: &[(&str, &str)]| sample(&samples, name, labels);
+    assert_eq!(get("framechain_center_pods", &[("state", "ready")]), 2.0);
+    assert_eq!(get("framechain_center_pods", &[("state", "draining")]), 1.0);
+    assert_eq!(get("framechain_center_rooms", &[]), 4.0);
+    assert_eq!(get("framechain_center_rooms_placed", &[]), 4.0);
+    assert_eq!(get("framechain_center_placements_total", &[]), 4.0);
+    assert_eq!(get("framechain_center_replacements_total", &[]), 0.0);
+    assert_eq!(
+        get("framechain_center_tickets_total", &[("act", "publish")]),
+        1.0
+    );
+    assert_eq!(
+        get("framechain_center_tickets_total", &[("act", "watch")]),
+        0.0
+    );
+    assert_eq!(get("framechain_center_ticket_keys", &[]), 1.0);
+    let requests = |route: &str, status: &str| {
+        get(
+            "framechain_center_http_requests_total",
+            &[("route", route), ("status", status)],
+        )
+    };
+    assert_eq!(requests("whip", "307"), 1.0);
+    assert_eq!(requests("whip", "401"), 1.0);
+    assert_eq!(requests("admin_rooms", "201"), 4.0);
+    assert_eq!(requests("other", "404"), 40.0);
+    let series = samples
+        .iter()
+        .filter(|(name, _, _)| name == "framechain_center_http_requests_total")
+        .count();
+    assert!(series <= 6, "{series} HTTP series");
+    // Every ingest series is there, at zero on a quiet stream.
+    for name in [
+        "framechain_center_ingest_entries_read_total",
+        "framechain_center_ingest_rows_inserted_total",
+        "framechain_center_ingest_duplicates_total",
+        "framechain_center_ingest_claimed_total",
+        "framechain_center_ingest_batch_seconds_count",
+    ] {
+        assert!(samples.iter().any(|(n, _, _)| n == name), "{name} missing");
+    }
+    assert_eq!(
+        samples
+            .iter()
+            .filter(|(n, _, _)| n == "framechain_center_ingest_rejects_total")
+            .count(),
+        4
+    );
+
+    // A pod dies: its rooms are placed again, counted as failovers.
+    let on_a = world
+        .placements()
+        .values()
+        .filter(|(node, _, _)| node == "a")
+        .count();
+    assert!(on_a > 0);
+    world.kill_pod("a");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let samples = metrics(&world);
+        if sample(&samples, "framechain_center_replacements_total", &[]) == on_a as f64 {
+            assert_eq!(
+                sample(&samples, "framechain_center_pods", &[("state", "dead")]),
+                1.0
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "the failovers are not counted");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The admin API's list of room names.
+fn room_names(world: &World) -> Vec<String> {
+    let body = agent()
+        .get(&format!("{}/admin/rooms", world.base()))
+        .set("Authorization", &format!("Bearer {ADMIN_TOKEN}"))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    let rooms: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+    let mut names: Vec<String> = rooms
+        .iter()
+        .map(|room| room["room"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Replaces `path` as an operator's tooling (or a ConfigMap) does: a new
+/// file renamed over the old one.
+fn replace_file(path: &std::path::Path, text: &str) {
+    let new = path.with_extension("new");
+    std::fs::write(&new, text).unwrap();
+    std::fs::rename(&new, path).unwrap();
+}
+
+#[test]
+fn a_changed_rooms_file_is_read_again_and_a_bad_one_keeps_the_rooms_in_force() {
+    let dir = temp_folder("framechain-center-rooms-watch");
+    let file = dir.join("rooms.json");
+    let rooms = |names: &[&str]| {
+        let list: Vec<String> = names.iter().map(|name| room_json(name)).collect();
+        format!("[{}]", list.join(","))
+    };
+    std::fs::write(&file, rooms(&["watched-a"])).unwrap();
+    let world = World::with_rooms_file(Some(file.clone()));
+    world.beat(&[pod("a", 10, 0)]);
+    assert_eq!(room_names(&world), ["watched-a"]);
+    let wait_rooms = |expected: &[&str]| {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let names = room_names(&world);
+            if names == expected {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "rooms {names:?}, not {expected:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    replace_file(&file, &rooms(&["watched-a", "watched-b"]));
+    wait_rooms(&["watched-a", "watched-b"]);
+    // The new room is placed and published to the pods, as a room of the
+    // admin API is.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while world
+        .redis_command::<Option<String>>(redis::cmd("HGET").arg(PLACEMENT_HASH).arg("watched-b"))
+        .is_none()
+    {
+        assert!(Instant::now() < deadline, "watched-b is not published");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // A bad file: refused, counted, the rooms of before stay.
+    replace_file(&file, r#"[{"room": "watched-c", "patient": 7}]"#);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while sample(
+        &metrics(&world),
+        "framechain_center_reloads_refused_total",
+        &[],
+    ) < 1.0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the bad rooms file is not refused"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(room_names(&world), ["watched-a", "watched-b"]);
+    // Mended: read again.
+    replace_file(&file, &rooms(&["watched-a", "watched-b", "watched-c"]));
+    wait_rooms(&["watched-a", "watched-b", "watched-c"]);
+    drop(world);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -17,7 +17,7 @@ const ROOM: &str = "visit-failover";
 /// A failed pod's rooms must be placed again within this (issue 21).
 const REPLACED_WITHIN: Duration = Duration::from_secs(10);
 
-fn clip() -> Option<Clip> {
+pub(super) fn clip() -> Option<Clip> {
     let path = framechain_test_support::h264_testdata()?.join("conformance/MIDR_MW_D.264");
     Some(Clip::open(&path).unwrap())
 }

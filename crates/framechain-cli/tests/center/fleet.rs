@@ -238,13 +238,7 @@ impl Fleet {
     }
 
     pub fn alive_pods(&self) -> usize {
-        get_json(&format!("{}/center/status.json", self.center))
-            .and_then(|status| {
-                status["pods"]
-                    .as_array()
-                    .map(|pods| pods.iter().filter(|pod| pod["alive"] == true).count())
-            })
-            .unwrap_or(0)
+        alive_pods(&self.center)
     }
 
     /// `framechain audit --room ROOM --json`, one object per row.
@@ -297,6 +291,17 @@ impl Drop for Fleet {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// How many pods the centre at `center` sees alive, as its status says.
+pub fn alive_pods(center: &str) -> usize {
+    get_json(&format!("{center}/center/status.json"))
+        .and_then(|status| {
+            status["pods"]
+                .as_array()
+                .map(|pods| pods.iter().filter(|pod| pod["alive"] == true).count())
+        })
+        .unwrap_or(0)
 }
 
 pub fn get_json(url: &str) -> Option<serde_json::Value> {

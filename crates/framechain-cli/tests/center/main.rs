@@ -11,6 +11,8 @@ mod browser;
 mod failover;
 mod fleet;
 mod gstreamer;
+mod rotation;
+mod scale;
 
 #[allow(dead_code)] // the cli binary's helpers; this one uses some
 #[path = "../cli/run.rs"]
