@@ -23,7 +23,7 @@ done
 shift $((OPTIND - 1))
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(y4m raw annexb pipeline_yaml launch_line decode_h264 stage_calls parse_h264 webrtc_offer webrtc_datagrams)
+    targets=(y4m raw annexb pipeline_yaml launch_line decode_h264 stage_calls parse_h264 webrtc_offer webrtc_datagrams rooms event_body ingest_entry ticket)
 fi
 
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked

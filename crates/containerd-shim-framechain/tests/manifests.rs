@@ -241,15 +241,10 @@ fn the_manifests_parse_and_agree() {
     let deployment = deployment();
     let spec = &deployment["spec"]["template"]["spec"];
     assert_eq!(spec["runtimeClassName"], runtime_class["metadata"]["name"]);
-    for (key, value) in deployment["spec"]["selector"]["matchLabels"]
-        .as_object()
-        .unwrap()
-    {
-        assert_eq!(
-            &deployment["spec"]["template"]["metadata"]["labels"][key],
-            value
-        );
-    }
+    assert!(selects(
+        &deployment["spec"]["selector"],
+        &deployment["spec"]["template"]["metadata"]["labels"]
+    ));
     assert!(spec["nodeSelector"]["location"].is_string());
     assert!(spec["nodeSelector"]["region"].is_string());
     let resources = &spec["containers"][0]["resources"];
@@ -396,12 +391,10 @@ fn the_serve_manifests_agree() {
     let spec = &template["spec"];
     let runtime_class = yaml(&repo_file("deploy/k3s/runtimeclass.yaml"));
     assert_eq!(spec["runtimeClassName"], runtime_class["metadata"]["name"]);
-    for (key, value) in deployment["spec"]["selector"]["matchLabels"]
-        .as_object()
-        .unwrap()
-    {
-        assert_eq!(&template["metadata"]["labels"][key], value);
-    }
+    assert!(selects(
+        &deployment["spec"]["selector"],
+        &template["metadata"]["labels"]
+    ));
     // Host networking, so the advertised address (the node's) is where the
     // media port is, and the NODE_IP it names comes from the downward API.
     assert_eq!(spec["hostNetwork"], true);
@@ -569,9 +562,7 @@ fn the_serve_manifests_agree() {
     // The Service selects exactly these pods and targets their named ports,
     // TCP for HTTP and UDP for media.
     let service = yaml(&repo_file("deploy/k3s/serve-service.yaml"));
-    for (key, value) in service["spec"]["selector"].as_object().unwrap() {
-        assert_eq!(&template["metadata"]["labels"][key], value);
-    }
+    assert!(service_selects(&service, &template["metadata"]["labels"]));
     let service_ports = service["spec"]["ports"].as_array().unwrap();
     for (name, protocol) in [("http", "TCP"), ("media", "UDP")] {
         let found = service_ports
@@ -796,6 +787,14 @@ fn selects(selector: &Value, labels: &Value) -> bool {
         .all(|(key, value)| &labels[key] == value)
 }
 
+/// Whether a Service's selector (plain labels) matches `labels`.
+fn service_selects(service: &Value, labels: &Value) -> bool {
+    selects(
+        &json!({ "matchLabels": service["spec"]["selector"] }),
+        labels,
+    )
+}
+
 /// Whether `policy` lets a pod of this namespace with `labels` connect to
 /// `port` on the pods it selects, as the network plugin decides: a pod on
 /// the node's network is seen by its node's address, which only an
@@ -1018,17 +1017,11 @@ fn the_centre_runs_two_replicas_in_one_consumer_group() {
         assert_eq!(container[probe]["httpGet"]["path"], path, "{probe}");
     }
     let service = resource("center-service.yaml");
-    assert!(selects(
-        &json!({ "matchLabels": service["spec"]["selector"] }),
-        &template["metadata"]["labels"]
-    ));
+    assert!(service_selects(&service, &template["metadata"]["labels"]));
     // The migration Job's pods are not the Service's or the budget's.
     let job = resource("center-migrate-job.yaml");
     let job_labels = &job["spec"]["template"]["metadata"]["labels"];
-    assert!(!selects(
-        &json!({ "matchLabels": service["spec"]["selector"] }),
-        job_labels
-    ));
+    assert!(!service_selects(&service, job_labels));
     let budget = resource("center-pdb.yaml");
     assert!(selects(
         &budget["spec"]["selector"],

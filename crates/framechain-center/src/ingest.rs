@@ -16,7 +16,7 @@
 //! storable event is kept in `audit_rejects`, acknowledged and counted:
 //! never dropped in silence, never a reason to stop.
 
-mod entry;
+pub(crate) mod entry;
 mod store;
 
 use std::future::Future;

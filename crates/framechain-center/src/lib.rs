@@ -24,6 +24,8 @@ pub mod args;
 pub mod audit;
 pub mod db;
 pub mod failover;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod ingest;
 pub mod metrics;

@@ -82,20 +82,7 @@ fn by_load_then_name(a: &PodStatus, b: &PodStatus, placed: &HashMap<String, u32>
 mod tests {
     use super::*;
 
-    fn pod(node: &str, capacity: u32, load: u32) -> PodStatus {
-        PodStatus {
-            node: node.into(),
-            address: format!("http://{node}.test"),
-            capacity,
-            load,
-            calls: 0,
-            ready: true,
-            draining: false,
-            labels: BTreeMap::new(),
-            version: "test".into(),
-            time_ms: 0,
-        }
-    }
+    use super::simulated_pod as pod;
 
     fn no_labels() -> BTreeMap<String, String> {
         BTreeMap::new()
@@ -166,6 +153,25 @@ mod tests {
     }
 }
 
+/// A pod as its heartbeat registers it, without media: ready, not
+/// draining, no labels, at `http://NODE.pods.test:8080`. What [`simulate`]
+/// makes its fleet of, and what the placement tests, unit and end to end,
+/// place rooms on.
+pub fn simulated_pod(node: &str, capacity: u32, load: u32) -> PodStatus {
+    PodStatus {
+        node: node.into(),
+        address: format!("http://{node}.pods.test:8080"),
+        capacity,
+        load,
+        calls: 0,
+        ready: true,
+        draining: false,
+        labels: BTreeMap::new(),
+        version: "simulated".into(),
+        time_ms: 0,
+    }
+}
+
 /// Each simulated room's labels and the pod it went to (`None`: refused).
 pub type SimulatedRooms = Vec<(BTreeMap<String, String>, Option<String>)>;
 
@@ -179,19 +185,18 @@ pub fn simulate(rooms: usize, pods: usize) -> (Vec<PodStatus>, SimulatedRooms) {
         .map(|index| {
             let region = if index % 2 == 0 { "eu" } else { "us" };
             PodStatus {
-                node: format!("pod-{index:03}"),
                 address: format!("http://10.0.{}.{}:8080", index / 200, index % 200),
-                capacity: [20, 30, 40, 50][(index / 2) % 4],
-                load: 0,
-                calls: 0,
                 ready: index % 10 != 5,
                 draining: index % 10 == 0,
                 labels: BTreeMap::from([
                     ("region".to_owned(), region.to_owned()),
                     ("site".to_owned(), format!("clinic-{}", index % 7)),
                 ]),
-                version: "simulated".into(),
-                time_ms: 0,
+                ..simulated_pod(
+                    &format!("pod-{index:03}"),
+                    [20, 30, 40, 50][(index / 2) % 4],
+                    0,
+                )
             }
         })
         .collect();

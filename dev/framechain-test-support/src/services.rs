@@ -262,6 +262,17 @@ impl Postgres {
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
+    /// Runs `sql` as [`Postgres::psql`] does, with the triggers that keep
+    /// the audit trail append-only switched off for it
+    /// (`session_replication_role = replica`): tampering with rows behind
+    /// everyone's back, as a test of `audit verify` must.
+    ///
+    /// # Panics
+    /// When `psql` fails.
+    pub fn tamper(&self, sql: &str) -> String {
+        self.psql(&format!("SET session_replication_role = replica; {sql}"))
+    }
+
     /// Starts the cluster again after [`stop`](Self::stop), on the same
     /// port and data; no-op when it runs.
     pub fn start_again(&mut self) {

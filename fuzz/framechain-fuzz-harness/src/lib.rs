@@ -8,10 +8,16 @@
 //! a host panic, an error that is not one printable line, a frame that is
 //! not what its size says — and libFuzzer records that input as a crash.
 
+mod events;
 mod parse_h264;
+mod rooms;
+mod tickets;
 mod webrtc;
 
+pub use events::{event_body, ingest_entry, ingest_entry_is_row};
 pub use parse_h264::parse_h264;
+pub use rooms::rooms;
+pub use tickets::{ticket, ticket_is_taken};
 pub use webrtc::{OFFER, webrtc_datagrams, webrtc_offer};
 
 use std::cell::RefCell;
@@ -40,6 +46,10 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("parse_h264", parse_h264),
     ("webrtc_offer", webrtc_offer),
     ("webrtc_datagrams", webrtc_datagrams),
+    ("rooms", rooms),
+    ("event_body", event_body),
+    ("ingest_entry", ingest_entry),
+    ("ticket", ticket),
 ];
 
 /// Largest frame the reader targets accept: fuzz inputs are small, and a

@@ -151,6 +151,82 @@ async fn pending(url: &str) -> i64 {
     }
 }
 
+/// A test's own PostgreSQL (migrated) and Redis, with `sent` records of
+/// pod-a's chain in the stream that a replica of the centre read and died
+/// with before its commit: they are pending for the group.
+struct ReadByADeadReplica {
+    postgres: Postgres,
+    redis_server: RedisServer,
+    client: tokio_postgres::Client,
+    sent: usize,
+}
+
+impl ReadByADeadReplica {
+    async fn new(sent: usize, dead_consumer: &str) -> ReadByADeadReplica {
+        let postgres = Postgres::start();
+        let redis_server = RedisServer::start();
+        let client = migrated(&postgres).await;
+        xadd(&redis_server.url(), &Chain::new("pod-a").records(sent)).await;
+        read_and_die(&redis_server.url(), dead_consumer).await;
+        assert_eq!(pending(&redis_server.url()).await, sent as i64);
+        ReadByADeadReplica {
+            postgres,
+            redis_server,
+            client,
+            sent,
+        }
+    }
+
+    /// Waits `within` for every record to be one row, then for nothing to
+    /// be pending, and verifies the chain; returns when the rows were in.
+    async fn lands_once_and_verifies(&self, ingest: &Ingest, within: Duration) -> Instant {
+        let url = self.postgres.url();
+        let all = Some((self.sent as i64, self.sent as i64));
+        let landed = wait_until(within, || {
+            let url = url.clone();
+            async move { counted(&url).await == all }
+        })
+        .await;
+        assert!(landed, "{:?}", ingest.stats());
+        let landed_at = Instant::now();
+        assert!(
+            wait_until(Duration::from_secs(5), || async {
+                pending(&self.redis_server.url()).await == 0
+            })
+            .await
+        );
+        assert!(verify(&self.client).await.unwrap().is_ok());
+        landed_at
+    }
+}
+
+/// A replica of the centre that creates the group, reads every entry as
+/// `consumer` and dies before its commit: the entries stay pending.
+async fn read_and_die(url: &str, consumer: &str) {
+    let mut connection = redis(url).await;
+    let _: Value = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(EVENTS_STREAM)
+        .arg(CENTER_GROUP)
+        .arg("0")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let read: Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg(CENTER_GROUP)
+        .arg(consumer)
+        .arg("COUNT")
+        .arg(100)
+        .arg("STREAMS")
+        .arg(EVENTS_STREAM)
+        .arg(">")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert!(matches!(read, Value::Array(_)), "{read:?}");
+}
+
 async fn migrated(postgres: &Postgres) -> tokio_postgres::Client {
     let mut client = db::connect(&postgres.url()).await.expect("connect");
     db::migrate(&mut client).await.expect("migrate");
@@ -437,58 +513,21 @@ async fn redis_and_postgres_stopped_mid_ingest_lose_nothing_and_repeat_nothing()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_consumers_pending_entries_are_taken_over_and_land_once() {
-    let postgres = Postgres::start();
-    let redis_server = RedisServer::start();
-    let client = migrated(&postgres).await;
-    let mut chain = Chain::new("pod-a");
-    let records = chain.records(12);
-    xadd(&redis_server.url(), &records).await;
-    // A replica that read everything and died before its commit.
-    let mut connection = redis(&redis_server.url()).await;
-    let _: Value = redis::cmd("XGROUP")
-        .arg("CREATE")
-        .arg(EVENTS_STREAM)
-        .arg(CENTER_GROUP)
-        .arg("0")
-        .query_async(&mut connection)
-        .await
-        .unwrap();
-    let read: Value = redis::cmd("XREADGROUP")
-        .arg("GROUP")
-        .arg(CENTER_GROUP)
-        .arg("centre-dead")
-        .arg("COUNT")
-        .arg(100)
-        .arg("STREAMS")
-        .arg(EVENTS_STREAM)
-        .arg(">")
-        .query_async(&mut connection)
-        .await
-        .unwrap();
-    assert!(matches!(read, Value::Array(_)), "{read:?}");
-    assert_eq!(pending(&redis_server.url()).await, 12);
-
+    let trail = ReadByADeadReplica::new(12, "centre-dead").await;
     let started = Instant::now();
-    let (ingest, stop, task) =
-        spawn_ingest(quick(5), redis_server.url(), postgres.url(), "centre-2");
-    let url = postgres.url();
-    let landed = wait_until(Duration::from_secs(15), || {
-        let url = url.clone();
-        async move { counted(&url).await == Some((12, 12)) }
-    })
-    .await;
-    assert!(landed, "{:?}", ingest.stats());
+    let (ingest, stop, task) = spawn_ingest(
+        quick(5),
+        trail.redis_server.url(),
+        trail.postgres.url(),
+        "centre-2",
+    );
+    let landed_at = trail
+        .lands_once_and_verifies(&ingest, Duration::from_secs(15))
+        .await;
     // Not before they were idle for claim_idle: a live replica's entries
     // are not taken from it.
-    assert!(started.elapsed() >= Duration::from_millis(900));
-    assert!(
-        wait_until(Duration::from_secs(5), || async {
-            pending(&redis_server.url()).await == 0
-        })
-        .await
-    );
+    assert!(landed_at - started >= Duration::from_millis(900));
     assert_eq!(ingest.stats().ingested, 12);
-    assert!(verify(&client).await.unwrap().is_ok());
     let _ = stop.send(());
     task.await.unwrap();
 }
@@ -561,9 +600,8 @@ async fn verify_names_each_altered_and_removed_row_and_the_centre_cannot_rewrite
 
     // Tampering behind everyone's back, as a superuser with the triggers off.
     let id_of = |seq: usize| records[seq].0;
-    postgres.psql(&format!(
-        "SET session_replication_role = replica;
-         UPDATE audit_events SET body = replace(body, 'hung up', 'stayed') WHERE id = '{}';
+    postgres.tamper(&format!(
+        "UPDATE audit_events SET body = replace(body, 'hung up', 'stayed') WHERE id = '{}';
          UPDATE audit_events SET participant = 'someone-else' WHERE id = '{}';
          DELETE FROM audit_events WHERE id = '{}';",
         id_of(3),
@@ -589,57 +627,23 @@ async fn verify_names_each_altered_and_removed_row_and_the_centre_cannot_rewrite
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_killed_mid_batch_stores_what_it_had_read_when_it_comes_back() {
-    let postgres = Postgres::start();
-    let redis_server = RedisServer::start();
-    let client = migrated(&postgres).await;
-    let mut chain = Chain::new("pod-a");
-    let records = chain.records(8);
-    xadd(&redis_server.url(), &records).await;
     // centre-1 read the entries and was killed before its commit.
-    let mut connection = redis(&redis_server.url()).await;
-    let _: Value = redis::cmd("XGROUP")
-        .arg("CREATE")
-        .arg(EVENTS_STREAM)
-        .arg(CENTER_GROUP)
-        .arg("0")
-        .query_async(&mut connection)
-        .await
-        .unwrap();
-    let _: Value = redis::cmd("XREADGROUP")
-        .arg("GROUP")
-        .arg(CENTER_GROUP)
-        .arg("centre-1")
-        .arg("COUNT")
-        .arg(100)
-        .arg("STREAMS")
-        .arg(EVENTS_STREAM)
-        .arg(">")
-        .query_async(&mut connection)
-        .await
-        .unwrap();
-    assert_eq!(pending(&redis_server.url()).await, 8);
+    let trail = ReadByADeadReplica::new(8, "centre-1").await;
     // It comes back under the same name; nobody would claim its entries
     // within this test (claim_idle one minute): it must re-read its own.
     let settings = IngestSettings {
         claim_idle: Duration::from_secs(60),
         ..quick(5)
     };
-    let (ingest, stop, task) =
-        spawn_ingest(settings, redis_server.url(), postgres.url(), "centre-1");
-    let url = postgres.url();
-    let landed = wait_until(Duration::from_secs(10), || {
-        let url = url.clone();
-        async move { counted(&url).await == Some((8, 8)) }
-    })
-    .await;
-    assert!(landed, "{:?}", ingest.stats());
-    assert!(
-        wait_until(Duration::from_secs(5), || async {
-            pending(&redis_server.url()).await == 0
-        })
-        .await
+    let (ingest, stop, task) = spawn_ingest(
+        settings,
+        trail.redis_server.url(),
+        trail.postgres.url(),
+        "centre-1",
     );
-    assert!(verify(&client).await.unwrap().is_ok());
+    trail
+        .lands_once_and_verifies(&ingest, Duration::from_secs(10))
+        .await;
     let _ = stop.send(());
     task.await.unwrap();
 }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use framechain_center::placement::simulated_pod as pod;
 use framechain_center::{CenterSettings, RunningCenter};
 use framechain_events::PodStatus;
 use framechain_events::pod::{
@@ -27,21 +28,6 @@ fn now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs()
-}
-
-fn pod(node: &str, capacity: u32, load: u32) -> PodStatus {
-    PodStatus {
-        node: node.into(),
-        address: format!("http://{node}.pods.test:8080"),
-        capacity,
-        load,
-        calls: 0,
-        ready: true,
-        draining: false,
-        labels: BTreeMap::new(),
-        version: "test".into(),
-        time_ms: 0,
-    }
 }
 
 /// PostgreSQL, Redis, the clinic's keys and a centre; pods beat from a task

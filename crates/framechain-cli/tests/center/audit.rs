@@ -225,9 +225,8 @@ fn audit_verify_says_ok_then_names_the_rows_changed_behind_its_back() {
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(stdout(&output), "ok: 5 records in 1 chains\n");
 
-    postgres.psql(&format!(
-        "SET session_replication_role = replica;
-         UPDATE audit_events SET participant = 'c-2' WHERE id = '{}';
+    postgres.tamper(&format!(
+        "UPDATE audit_events SET participant = 'c-2' WHERE id = '{}';
          DELETE FROM audit_events WHERE id = '{}';",
         ids[1], ids[3]
     ));

@@ -189,6 +189,24 @@ impl Pod {
         )
     }
 
+    /// `visit1` placed on this pod by the centre, its patient `p-1`
+    /// publishing and its doctor `d-1` watching them, pictures arriving.
+    fn patient_seen_by_doctor(&self) -> (Publisher, Viewer) {
+        self.place("visit1", ROOM, NODE);
+        self.wait_placed("visit1");
+        let patient = self.token("p-1", "patient");
+        let doctor = self.token("d-1", "clinician");
+        let camera = self
+            .publish("visit1", &patient)
+            .expect("the patient publishes");
+        let view = self
+            .watch("visit1/p-1", &doctor)
+            .expect("the doctor watches");
+        view.wait_units(10, WAIT)
+            .expect("the doctor sees the patient");
+        (camera, view)
+    }
+
     /// Every event in the stream, checked as the centre checks them: each
     /// entry's hash covers its body after the hash before it, and the
     /// chain's `seq` runs from 0 without gaps.
@@ -293,19 +311,7 @@ fn a_visit_on_a_pod_is_recorded_in_the_stream_and_its_rooms_come_from_the_centre
     assert_eq!(status.labels["region"], "eu-west");
 
     // Placed by the centre: served.
-    pod.place("visit1", ROOM, NODE);
-    pod.wait_placed("visit1");
-
-    let patient = pod.token("p-1", "patient");
-    let doctor = pod.token("d-1", "clinician");
-    let camera = pod
-        .publish("visit1", &patient)
-        .expect("the patient publishes");
-    let view = pod
-        .watch("visit1/p-1", &doctor)
-        .expect("the doctor watches");
-    view.wait_units(10, WAIT)
-        .expect("the doctor sees the patient");
+    let (camera, view) = pod.patient_seen_by_doctor();
     // A stranger is refused, and that is recorded too.
     let stranger = pod.token("x-9", "clinician");
     assert_eq!(pod.post("/whep/visit1/p-1", Some(&stranger)).status, 403);
@@ -352,6 +358,7 @@ fn a_visit_on_a_pod_is_recorded_in_the_stream_and_its_rooms_come_from_the_centre
     // The centre places the room elsewhere: its calls end here, and a
     // client coming back is sent to the centre.
     pod.place("visit1", ROOM, "pod-b");
+    let patient = pod.token("p-1", "patient");
     let deadline = Instant::now() + WAIT;
     while pod.post("/whip/visit1", Some(&patient)).status != 307 {
         assert!(Instant::now() < deadline, "the room stayed here");
@@ -476,18 +483,8 @@ fn a_full_spool_refuses_new_joins_while_the_running_call_goes_on() {
     }
     let _slot = support::realtime_slot();
     let mut pod = Pod::start("spool", 4096);
-    pod.place("visit1", ROOM, NODE);
-    pod.wait_placed("visit1");
-    let patient = pod.token("p-1", "patient");
+    let (camera, view) = pod.patient_seen_by_doctor();
     let doctor = pod.token("d-1", "clinician");
-    let camera = pod
-        .publish("visit1", &patient)
-        .expect("the patient publishes");
-    let view = pod
-        .watch("visit1/p-1", &doctor)
-        .expect("the doctor watches");
-    view.wait_units(10, WAIT)
-        .expect("the doctor sees the patient");
 
     // Redis goes away: events stay in the spool until it is full.
     pod.redis.stop();
