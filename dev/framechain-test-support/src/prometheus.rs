@@ -98,9 +98,21 @@ pub fn parse_exposition_line(line: &str) -> Result<Vec<(String, String)>, String
     Ok(labels)
 }
 
+/// One sample of an exposition: its metric name, its labels in the order
+/// written, and its value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sample {
+    /// The metric name.
+    pub name: String,
+    /// The labels, as (name, value) pairs.
+    pub labels: Vec<(String, String)>,
+    /// The value (`NaN` where it was written so).
+    pub value: f64,
+}
+
 /// Checks every line of `text`; panics naming the first that does not
-/// parse. Returns the samples: (name, labels, value).
-pub fn parse_exposition(text: &str) -> Vec<(String, Vec<(String, String)>, f64)> {
+/// parse. Returns the samples.
+pub fn parse_exposition(text: &str) -> Vec<Sample> {
     let mut samples = Vec::new();
     for line in text.lines() {
         let labels = parse_exposition_line(line)
@@ -114,7 +126,29 @@ pub fn parse_exposition(text: &str) -> Vec<(String, Vec<(String, String)>, f64)>
             .next()
             .and_then(|value| value.parse::<f64>().ok())
             .unwrap_or(f64::NAN);
-        samples.push((name.to_owned(), labels, value));
+        samples.push(Sample {
+            name: name.to_owned(),
+            labels,
+            value,
+        });
     }
     samples
+}
+
+/// The value of the sample named `name` with exactly the labels `labels`
+/// (in any order), or `None`.
+pub fn value_of(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    samples
+        .iter()
+        .find(|sample| {
+            sample.name == name
+                && sample.labels.len() == labels.len()
+                && labels.iter().all(|(key, value)| {
+                    sample
+                        .labels
+                        .iter()
+                        .any(|(have_key, have_value)| have_key == key && have_value == value)
+                })
+        })
+        .map(|sample| sample.value)
 }

@@ -3,7 +3,8 @@
 //! by writing their heartbeat keys as a pod does (registrations without
 //! media, as the issue allows for placement).
 
-use std::collections::{BTreeMap, HashMap};
+use framechain_test_support::prometheus::{Sample, value_of};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -714,7 +715,7 @@ fn a_thousand_rooms_on_fifty_registered_pods_through_postgres_and_redis() {
     assert!(elapsed < Duration::from_secs(60), "{elapsed:?}");
 }
 
-fn metrics(world: &World) -> Vec<(String, Vec<(String, String)>, f64)> {
+fn metrics(world: &World) -> Vec<Sample> {
     let text = agent()
         .get(&format!("{}/metrics", world.base()))
         .call()
@@ -725,21 +726,8 @@ fn metrics(world: &World) -> Vec<(String, Vec<(String, String)>, f64)> {
 }
 
 /// The value of `name` with exactly the labels `labels`, or 0.
-fn sample(
-    samples: &[(String, Vec<(String, String)>, f64)],
-    name: &str,
-    labels: &[(&str, &str)],
-) -> f64 {
-    samples
-        .iter()
-        .find(|(n, l, _)| {
-            n == name
-                && l.len() == labels.len()
-                && labels
-                    .iter()
-                    .all(|(k, v)| l.iter().any(|(lk, lv)| lk == k && lv == v))
-        })
-        .map_or(0.0, |(_, _, value)| *value)
+fn sample(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
+    value_of(samples, name, labels).unwrap_or(0.0)
 }
 
 #[test]
@@ -802,7 +790,7 @@ fn metrics_parse_and_count_pods_placements_failovers_tickets_and_requests_with_b
     assert_eq!(requests("other", "404"), 40.0);
     let series = samples
         .iter()
-        .filter(|(name, _, _)| name == "framechain_center_http_requests_total")
+        .filter(|sample| sample.name == "framechain_center_http_requests_total")
         .count();
     assert!(series <= 6, "{series} HTTP series");
     // Every ingest series is there, at zero on a quiet stream.
@@ -813,12 +801,15 @@ fn metrics_parse_and_count_pods_placements_failovers_tickets_and_requests_with_b
         "framechain_center_ingest_claimed_total",
         "framechain_center_ingest_batch_seconds_count",
     ] {
-        assert!(samples.iter().any(|(n, _, _)| n == name), "{name} missing");
+        assert!(
+            samples.iter().any(|sample| sample.name == name),
+            "{name} missing"
+        );
     }
     assert_eq!(
         samples
             .iter()
-            .filter(|(n, _, _)| n == "framechain_center_ingest_rejects_total")
+            .filter(|sample| sample.name == "framechain_center_ingest_rejects_total")
             .count(),
         4
     );
