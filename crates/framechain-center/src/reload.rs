@@ -14,11 +14,11 @@
 //!   are added or replaced, as at start; PostgreSQL stays the truth, so a
 //!   room taken out of the file is kept (delete it with the admin API).
 
-use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use framechain_identity::Stamp;
 use tokio::sync::watch;
 
 use crate::rooms::Room;
@@ -26,28 +26,6 @@ use crate::state::Center;
 
 /// How often the files are looked at and the ticket keys published.
 pub const LOOK_EVERY: Duration = Duration::from_secs(1);
-
-/// What identifies one version of a file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Stamp {
-    device: u64,
-    inode: u64,
-    len: u64,
-    modified_ns: i128,
-}
-
-impl Stamp {
-    fn of(path: &Path) -> Option<Stamp> {
-        let metadata = std::fs::metadata(path).ok()?;
-        Some(Stamp {
-            device: metadata.dev(),
-            inode: metadata.ino(),
-            len: metadata.size(),
-            modified_ns: i128::from(metadata.mtime()) * 1_000_000_000
-                + i128::from(metadata.mtime_nsec()),
-        })
-    }
-}
 
 /// One watched file and the version last tried (loaded or refused, so that
 /// a bad file is reported once, not every round).

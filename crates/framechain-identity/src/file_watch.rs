@@ -9,9 +9,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// What identifies one version of a file.
+/// What identifies one version of a file. The centre watches its own
+/// files (`--ticket-key`, `--rooms`) with it too.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Stamp {
+pub struct Stamp {
     device: u64,
     inode: u64,
     len: u64,
@@ -22,7 +23,7 @@ pub(crate) struct Stamp {
 impl Stamp {
     /// The stamp of the file `path` names now (through symbolic links), or
     /// `None` when it cannot be looked at.
-    pub(crate) fn of(path: &Path) -> Option<Stamp> {
+    pub fn of(path: &Path) -> Option<Stamp> {
         let metadata = std::fs::metadata(path).ok()?;
         Some(Stamp {
             device: metadata.dev(),

@@ -38,6 +38,7 @@ mod tests;
 
 use std::path::PathBuf;
 
+pub use file_watch::Stamp;
 pub use jwt::{Claims, LEEWAY_S, MAX_TOKEN_BYTES, TokenRefused, Verifier};
 pub use keys::{KeyKind, SigningKey};
 pub use policy::{DEFAULT_POLICY, Decision, Policy};
