@@ -931,10 +931,7 @@ pub(crate) async fn stream_joined(
     let Some(edge) = &state.edge else {
         return response;
     };
-    let action = match role {
-        Role::Publish => Action::Publish,
-        Role::View => Action::Watch,
-    };
+    let action = stream_action(role);
     let who = stream_token_name(role);
     if response.status() != StatusCode::CREATED {
         let refused = Refused::new(response.status(), String::new()).by(who);
@@ -956,6 +953,15 @@ pub(crate) async fn stream_joined(
     joined(state, join, response).await
 }
 
+/// What a `--stream` token's role lets its holder do, as the audit
+/// trail names it.
+fn stream_action(role: Role) -> Action {
+    match role {
+        Role::Publish => Action::Publish,
+        Role::View => Action::Watch,
+    }
+}
+
 /// A `--stream` offer refused before the media loop saw it (no token, a
 /// wrong one), on a pod: recorded as `participant_refused`.
 pub(crate) async fn stream_refused(
@@ -967,10 +973,7 @@ pub(crate) async fn stream_refused(
     let Some(edge) = &state.edge else {
         return response;
     };
-    let action = match role {
-        Role::Publish => Action::Publish,
-        Role::View => Action::Watch,
-    };
+    let action = stream_action(role);
     let refused = Refused::new(response.status(), String::new());
     record_refusal(edge, None, action, peer, refused, response).await
 }
