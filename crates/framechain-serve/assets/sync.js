@@ -18,6 +18,11 @@ const FLASH_EVERY_MS = 1000;
 // Pairs left out of the figures while the receiver's synchroniser settles
 // (it moves its delays in steps over the first seconds of a call).
 export const SETTLING_PAIRS = 4;
+// The pairs of the `latest` figure: where the synchroniser has got to now.
+// On a loaded machine the pipeline's delay moves, the synchroniser follows
+// it in steps, and the early pairs of the call still carry its first
+// guesses.
+export const LATEST_PAIRS = 8;
 // The caption a real camera feed would carry burnt in, where
 // examples/telemedicine.yaml redacts (x, y, width, height at 1080p).
 export const CAPTION = { x: 120, y: 67, width: 600, height: 135 };
@@ -111,7 +116,8 @@ export async function measure(video, stream) {
     g2gVideo: [],
     g2gAudio: [],
     // The figures over the pairs after the first SETTLING_PAIRS; `pairs`
-    // counts those.
+    // counts those. `latest` is the offset over the last LATEST_PAIRS
+    // pairs alone.
     summary() {
       const offsets = this.offsets.slice(SETTLING_PAIRS);
       const video = this.g2gVideo.slice(SETTLING_PAIRS);
@@ -119,6 +125,7 @@ export async function measure(video, stream) {
       return {
         pairs: offsets.length,
         offset: { p50: percentile(offsets, 50), p99: p99Abs(offsets) },
+        latest: { pairs: Math.min(offsets.length, LATEST_PAIRS), p50: percentile(offsets.slice(-LATEST_PAIRS), 50) },
         g2gVideo: { p50: percentile(video, 50), p99: percentile(video, 99) },
         g2gAudio: { p50: percentile(audio, 50), p99: percentile(audio, 99) },
       };
