@@ -330,7 +330,13 @@ fn taken_algorithm(alg: Option<&str>) -> Result<Algorithm, TokenRefused> {
     if alg.eq_ignore_ascii_case("none") {
         return Err(TokenRefused::Unsigned);
     }
-    if alg.len() >= 2 && alg[..2].eq_ignore_ascii_case("HS") {
+    // Compared as bytes: the header is the sender's, and its second byte
+    // may fall inside a character (slicing the text there panicked).
+    if alg
+        .as_bytes()
+        .get(..2)
+        .is_some_and(|prefix| prefix.eq_ignore_ascii_case(b"HS"))
+    {
         return Err(TokenRefused::Symmetric);
     }
     match alg {

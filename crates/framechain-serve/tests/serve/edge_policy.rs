@@ -13,7 +13,7 @@ use framechain_serve::identity::DEFAULT_POLICY;
 use framechain_serve::identity::tools::{KeyKind, new_keys};
 use sha2::{Digest, Sha256};
 
-use crate::edge::{NODE, Pod, ROOM, WAIT, joined, refused};
+use crate::edge_support::{NODE, Pod, WAIT, joined, keeps_flowing, refused};
 use crate::support;
 
 /// A policy that lets only a room's patient publish, and nobody watch:
@@ -45,28 +45,6 @@ fn replace(path: &std::path::Path, content: &str) {
     std::fs::rename(&part, path).unwrap();
 }
 
-/// A room call: the patient publishes, the doctor watches and sees it.
-fn visit(pod: &Pod) -> (framechain_loadgen::Publisher, framechain_loadgen::Viewer) {
-    pod.place("visit1", ROOM, NODE);
-    pod.wait_placed("visit1");
-    let camera = pod
-        .publish("visit1", &pod.token("p-1", "patient"))
-        .expect("the patient publishes");
-    let view = pod
-        .watch("visit1/p-1", &pod.token("d-1", "clinician"))
-        .expect("the doctor watches");
-    view.wait_units(10, WAIT)
-        .expect("the doctor sees the patient");
-    (camera, view)
-}
-
-/// The running call goes on: `view` gets `more` units beyond what it had.
-fn keeps_flowing(view: &framechain_loadgen::Viewer, more: u64, when: &str) {
-    let before = view.stats().units;
-    view.wait_units(before + more, WAIT)
-        .unwrap_or_else(|error| panic!("the running call stopped {when}: {error}"));
-}
-
 #[test]
 fn a_policy_reload_while_calls_run_refuses_new_joins_and_every_reload_is_recorded() {
     if support::testdata().is_none() {
@@ -76,7 +54,7 @@ fn a_policy_reload_while_calls_run_refuses_new_joins_and_every_reload_is_recorde
     let pod = Pod::start_with("policy-reload", 64 << 20, |config, scratch| {
         config.policy = Some(scratch.file("policy.rego", DEFAULT_POLICY));
     });
-    let (camera, view) = visit(&pod);
+    let (camera, view) = pod.patient_seen_by_doctor();
     let doctor = pod.token("d-1", "clinician");
 
     // Policy B: the running calls go on, a new watch A allowed is refused
@@ -220,21 +198,7 @@ fn joins_on_the_stream_routes_are_recorded_and_fail_closed_on_a_pod() {
 
     // Redis goes away: once the spool is full, a new viewer is refused
     // (503), and the running call goes on.
-    pod.redis.stop();
-    let mut refused_at = None;
-    for attempt in 0..64 {
-        let answer = pod.post(&format!("/whep/{STREAM}"), Some(VIEW));
-        if answer.status == 503 && answer.body.contains("audit trail") {
-            refused_at = Some(attempt);
-            break;
-        }
-        if answer.status == 201
-            && let Some(location) = &answer.location
-        {
-            let resource = format!("{}{location}", pod.base());
-            support::request("DELETE", &resource, Some(VIEW), "text/plain", b"");
-        }
-    }
+    let refused_at = pod.fill_the_spool(&format!("/whep/{STREAM}"), VIEW);
     assert!(refused_at.is_some(), "a full spool refused no stream join");
     keeps_flowing(&view, 20, "after the spool filled");
     drop((view, camera));
@@ -267,7 +231,7 @@ fn a_stage_swap_on_a_pod_is_decided_by_the_policy_and_recorded() {
     let pod = Pod::start_with("swap-policy", 64 << 20, |config, _| {
         config.admin_token = Some(admin_secret.to_owned());
     });
-    let (camera, view) = visit(&pod);
+    let (camera, view) = pod.patient_seen_by_doctor();
     let swaps_ok = "framechain_stage_swaps_total{stage=\"encode-h264\",result=\"ok\"}";
 
     // With --keys the shared admin token names nobody: refused.

@@ -7,6 +7,7 @@ mod cors;
 mod drain;
 mod edge;
 mod edge_policy;
+mod edge_support;
 mod embedding;
 mod front_door;
 mod gstreamer;
