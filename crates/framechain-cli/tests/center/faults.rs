@@ -321,6 +321,9 @@ fn settle(fleet: &mut Fleet, index: usize) -> Head {
             return head;
         }
         pod.restart(&dir);
+        wait_for(&format!("{} back", pod.node), RECOVERY, || {
+            pod.metrics().map(drop)
+        });
     }
     panic!("pod-{index}'s spool never emptied");
 }
@@ -470,7 +473,7 @@ fn faults_during_real_calls_lose_no_event_and_admit_no_join_unrecorded() {
     let dir = fleet.dir.clone();
     fleet.pods[1].restart(&dir);
     wait_for("pod-1 back", RECOVERY, || {
-        (fleet.alive_pods() == 2).then_some(())
+        (fleet.pods[1].metrics().is_some() && fleet.alive_pods() == 2).then_some(())
     });
     drop(publisher_b);
     publisher_b = publish(&fleet, ROOM_B, &clip, 15.0);
@@ -485,10 +488,18 @@ fn faults_during_real_calls_lose_no_event_and_admit_no_join_unrecorded() {
         .map(|index| settle(&mut fleet, index))
         .collect();
     let written: u64 = heads.iter().map(|head| head.records).sum();
-    wait_for("every record in PostgreSQL", RECOVERY, || {
-        (sql_number(&fleet.postgres, "SELECT count(*) FROM audit_events") >= written as i64)
-            .then_some(())
-    });
+    let deadline = Instant::now() + RECOVERY;
+    loop {
+        let rows = sql_number(&fleet.postgres, "SELECT count(*) FROM audit_events");
+        if rows >= written as i64 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{rows} rows in PostgreSQL within {RECOVERY:?}, of the {written} records the spools held"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 
     // Every record exactly once, by chain and seq, and the chains' heads
     // are the spools' heads.
