@@ -7,7 +7,9 @@
 //! made to say exactly what PostgreSQL says.
 //!
 //! When Redis cannot be read, nothing is placed again: a centre that
-//! cannot see the heartbeats must not take every pod for dead.
+//! cannot see the heartbeats must not take every pod for dead; and when it
+//! answers again, the pods seen before have a heartbeat's life to beat
+//! again before their rooms move ([`crate::sight`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,13 +45,15 @@ pub async fn run(center: Arc<Center>, mut shutdown: watch::Receiver<bool>) {
 /// One round; errors are logged, and the next round tries again.
 pub async fn one_round(center: &Center, full_sync: bool) {
     let alive = match center.redis.alive_pods().await {
-        Ok(alive) => alive,
+        // Pods seen before an outage keep their rooms until they have had
+        // a heartbeat's life to beat again (crate::sight).
+        Ok(read) => center.sight.read(read, std::time::Instant::now()),
         Err(error) => {
+            center.sight.unreadable();
             log::warn!("{error}; no placement changes until the heartbeats can be read");
             return;
         }
     };
-    *center.alive.write().unwrap_or_else(|p| p.into_inner()) = alive.clone();
     if let Err(error) = center.store.note_pods(&alive).await {
         log::warn!("{error}; the pods' last status is not noted");
     }

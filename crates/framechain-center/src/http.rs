@@ -427,11 +427,7 @@ async fn ticket_keys(State(center): State<Shared>) -> Response {
 /// heartbeat round and PostgreSQL; without PostgreSQL the scrape says
 /// `503` (and `/readyz` does too).
 async fn metrics(State(center): State<Shared>) -> Response {
-    let alive = center
-        .alive
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
+    let alive = center.sight.last();
     let read = async {
         Ok::<_, crate::db::DbError>((
             center.store.known_pods().await?,
@@ -498,11 +494,7 @@ async fn readyz(State(center): State<Shared>) -> Response {
 /// each runs, whether it still does, its last summary's frames, drops and
 /// latency), and the events ingest's counters.
 pub async fn status(center: &Center) -> Result<serde_json::Value, String> {
-    let alive = center
-        .alive
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
+    let alive = center.sight.last();
     let placements = center.store.placements().await.map_err(|e| e.to_string())?;
     let rooms = center.store.rooms().await.map_err(|e| e.to_string())?;
     let known = center.store.known_pods().await.map_err(|e| e.to_string())?;

@@ -36,6 +36,7 @@ pub mod pods;
 pub use framechain_rooms as rooms;
 pub mod reload;
 pub mod server;
+pub mod sight;
 pub mod state;
 pub mod store;
 pub mod tickets;

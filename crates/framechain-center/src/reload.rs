@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use framechain_identity::Stamp;
+use framechain_identity::{Rounds, WatchedFile};
 use tokio::sync::watch;
 
 use crate::rooms::Room;
@@ -26,33 +26,6 @@ use crate::state::Center;
 
 /// How often the files are looked at and the ticket keys published.
 pub const LOOK_EVERY: Duration = Duration::from_secs(1);
-
-/// One watched file and the version last tried (loaded or refused, so that
-/// a bad file is reported once, not every round).
-struct Watched {
-    path: PathBuf,
-    tried: Option<Stamp>,
-}
-
-impl Watched {
-    fn new(path: &Path) -> Watched {
-        Watched {
-            path: path.to_owned(),
-            tried: Stamp::of(path),
-        }
-    }
-
-    /// Whether the file changed since last tried (or `force`); makes the
-    /// current version the tried one.
-    fn changed(&mut self, force: bool) -> bool {
-        let stamp = Stamp::of(&self.path);
-        if stamp.is_none() || (stamp == self.tried && !force) {
-            return false;
-        }
-        self.tried = stamp;
-        true
-    }
-}
 
 /// What the loop watches.
 pub struct Reloading {
@@ -64,25 +37,14 @@ pub struct Reloading {
 
 /// Runs until `shutdown` turns true.
 pub async fn run(center: Arc<Center>, files: Reloading, mut shutdown: watch::Receiver<bool>) {
-    let mut ticket_key = files.ticket_key.as_deref().map(Watched::new);
+    let mut ticket_key = files.ticket_key.as_deref().map(WatchedFile::new);
     let (mut rooms_file, mut rooms) = match files.rooms {
-        Some((path, rooms)) => (Some(Watched::new(&path)), rooms),
+        Some((path, rooms)) => (Some(WatchedFile::new(&path)), rooms),
         None => (None, Vec::new()),
     };
-    let mut tick = tokio::time::interval(LOOK_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-    loop {
-        let force = tokio::select! {
-            _ = shutdown.changed() => return,
-            _ = tick.tick() => false,
-            Some(()) = async {
-                match hangup.as_mut() {
-                    Some(signal) => signal.recv().await,
-                    None => std::future::pending().await,
-                }
-            } => true,
-        };
+    let mut rounds = Rounds::new(LOOK_EVERY);
+    while let Some(round) = rounds.next(&mut shutdown).await {
+        let force = round.forced();
         if force {
             log::info!("SIGHUP: reading the keys, the ticket key and the rooms file again");
             if let Err(error) = center.verifier.reload() {
@@ -92,18 +54,18 @@ pub async fn run(center: Arc<Center>, files: Reloading, mut shutdown: watch::Rec
         if let Some(watched) = ticket_key.as_mut()
             && watched.changed(force)
         {
-            offer_ticket_key(&center, &watched.path);
+            offer_ticket_key(&center, watched.path());
         }
         if let Some(watched) = rooms_file.as_mut()
             && watched.changed(force)
-            && let Some(new) = read_rooms(&center, &watched.path)
+            && let Some(new) = read_rooms(&center, watched.path())
         {
             let all_stored;
             (rooms, all_stored) = apply_rooms(&center, &rooms, new).await;
             if !all_stored {
                 // Read it again next round: the rooms not stored are tried
                 // again (PostgreSQL was away, most likely).
-                watched.tried = None;
+                watched.try_again();
             }
         }
         publish_ticket_keys(&center).await;

@@ -7,7 +7,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -119,7 +119,7 @@ pub async fn start(settings: CenterSettings) -> Result<RunningCenter, CenterErro
         verifier,
         admin,
         tickets,
-        alive: RwLock::new(Vec::new()),
+        sight: crate::sight::Sight::new(),
         ingest: Ingest::new(IngestSettings::default()),
         metrics: crate::metrics::Metrics::default(),
     });

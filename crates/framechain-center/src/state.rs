@@ -1,8 +1,6 @@
 //! What the HTTP handlers and the loops share: the store, Redis, the
 //! clinic's token verifier, the admin token and the ticket signer.
 
-use std::sync::RwLock;
-
 use framechain_events::PodStatus;
 use framechain_identity::Verifier;
 use sha2::{Digest, Sha256};
@@ -26,9 +24,9 @@ pub struct Center {
     pub admin: AdminToken,
     /// Signs placement tickets.
     pub tickets: TicketSigner,
-    /// The live pods as the last heartbeat round read them (the status
-    /// page's view; placement reads Redis afresh).
-    pub alive: RwLock<Vec<PodStatus>>,
+    /// The live pods, steady across Redis outages: placement reads the
+    /// heartbeats afresh through it, the status page takes its last view.
+    pub sight: crate::sight::Sight,
     /// The events ingest (its counters for the status).
     pub ingest: crate::ingest::Ingest,
     /// The counters `/metrics` reports.
@@ -41,13 +39,26 @@ impl Center {
     /// the pod has heard of the room by the time a redirected client
     /// arrives (or within its next read of the hashes).
     ///
+    /// While Redis cannot be read, a room already placed on a pod that
+    /// was alive at the last read still goes there (the pod runs on and
+    /// spools its records; [`crate::sight`]); nothing is placed anew.
+    ///
     /// # Errors
-    /// [`PlaceError`]; Redis down is [`crate::placement::NoPod::NoneAlive`]
-    /// after one warning line: without Redis no pod can learn the room.
+    /// [`PlaceError`]; Redis down and the room not on a pod seen alive is
+    /// [`crate::placement::NoPod::NoneAlive`] after one warning line:
+    /// without Redis no pod can learn the room.
     pub async fn place(&self, room: &str) -> Result<(Placed, PodStatus), PlaceError> {
         let alive = match self.redis.alive_pods().await {
-            Ok(alive) => alive,
+            Ok(read) => self.sight.read(read, std::time::Instant::now()),
             Err(error) => {
+                let seen = self.sight.unreadable();
+                if let Some(placed) = self.store.placed_on(room, &seen).await?
+                    && let Some(pod) = seen
+                        .into_iter()
+                        .find(|pod| pod.node == placed.placement.node)
+                {
+                    return Ok((placed, pod));
+                }
                 log::warn!("{error}; placing room {room} is not possible now");
                 return Err(crate::placement::NoPod::NoneAlive.into());
             }

@@ -314,6 +314,39 @@ impl Store {
         Ok(rows.iter().map(|row| row.get(0)).collect())
     }
 
+    /// Where `room` runs when it is placed on one of `alive`, without
+    /// placing it: what the redirects use while Redis cannot be read
+    /// ([`crate::sight`]).
+    ///
+    /// # Errors
+    /// [`DbError`].
+    pub async fn placed_on(
+        &self,
+        room: &str,
+        alive: &[PodStatus],
+    ) -> Result<Option<Placed>, DbError> {
+        let guard = self.client().await?;
+        let client = guard.as_ref().expect("connected");
+        let nodes: Vec<&str> = alive.iter().map(|pod| pod.node.as_str()).collect();
+        let row = client
+            .query_opt(
+                "SELECT p.room, p.node, p.generation, p.previous_node,
+                        (extract(epoch FROM p.placed_at) * 1000)::bigint, r.spec
+                 FROM placements p JOIN rooms r ON r.room = p.room
+                 WHERE p.room = $1 AND p.node = ANY($2)",
+                &[&room, &nodes],
+            )
+            .await?;
+        Ok(row.map(|row| {
+            let spec: serde_json::Value = row.get(5);
+            Placed {
+                placement: placement_of(&row),
+                room_json: spec.to_string(),
+                changed: false,
+            }
+        }))
+    }
+
     /// Where `room` runs: its placement when that pod is in `alive`, else a
     /// new placement chosen by [`placement::choose`] (generation + 1, the
     /// pod it left noted), all in one transaction under the placement lock.

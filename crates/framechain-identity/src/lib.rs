@@ -16,6 +16,9 @@
 //!   `framechain token` (tests, demos, small clinics);
 //! - `ticket`: the centre's placement tickets ([`TicketVerifier`]), which
 //!   a pod takes in place of a token after the centre's redirect;
+//! - `reload_rounds`: the loop that reads changed files again every
+//!   interval and on `SIGHUP` ([`Rounds`], [`WatchedFile`]), for serve and
+//!   the centre alike;
 //! - [`tools`]: what the command line calls.
 //!
 //! Nothing here touches HTTP or the call core: the routes (`visit`) ask
@@ -30,6 +33,7 @@ mod jwt;
 mod keys;
 mod policy;
 mod reload;
+mod reload_rounds;
 mod ticket;
 pub mod tools;
 
@@ -43,6 +47,7 @@ pub use jwt::{Claims, LEEWAY_S, MAX_TOKEN_BYTES, TokenRefused, Verifier};
 pub use keys::{KeyKind, SigningKey};
 pub use policy::{DEFAULT_POLICY, Decision, Policy};
 pub use reload::{Reload, ReloadListener, ReloadOutcome, ReloadedFile};
+pub use reload_rounds::{Round, Rounds, WatchedFile};
 pub use ticket::{
     TICKET_ISSUER, TICKET_LEEWAY_S, Ticket, TicketAction, TicketRefused, TicketVerifier,
     ticket_audience,

@@ -72,7 +72,40 @@ pub struct Pod {
     pub node: String,
     /// Its `--public-url`, where the centre sends clients.
     pub url: String,
+    /// Its `--spool` folder.
+    pub spool: PathBuf,
     pub process: Process,
+    /// Its command line, to start it again on the same ports and spool.
+    args: Vec<String>,
+    starts: u32,
+}
+
+impl Pod {
+    /// Kills the pod (`SIGKILL`) if it runs and starts it again with the
+    /// same arguments: same node, ports and spool.
+    pub fn restart(&mut self, dir: &Path) {
+        self.process.kill();
+        self.starts += 1;
+        let name = format!("{}.{}", self.node, self.starts);
+        self.process = Process::spawn(&name, &self.args, dir);
+    }
+
+    /// The pod's `/metrics`, when it answers.
+    pub fn metrics(&self) -> Option<String> {
+        framechain_loadgen::get_text(&format!("{}/metrics", self.url), None).ok()
+    }
+}
+
+/// What a fleet is made of, beyond its defaults.
+pub struct Setup<'a> {
+    /// A rooms file's JSON for the centre's `--rooms`.
+    pub rooms: Option<&'a str>,
+    /// One pod per entry, with this `--capacity`.
+    pub capacities: &'a [u32],
+    /// The pods' `--pipeline`.
+    pub pipeline: &'a Path,
+    /// More arguments for pod `index` (`urls`: every pod's public URL).
+    pub pod_args: &'a dyn Fn(usize, &[String]) -> Vec<String>,
 }
 
 /// A centre, its pods and their services.
@@ -80,18 +113,23 @@ pub struct Fleet {
     pub dir: PathBuf,
     pub center: String,
     pub users: NewKeys,
+    /// The centre's `--ticket-key`: a copy of a fresh key that a test may
+    /// replace (rotation).
+    pub ticket_key: PathBuf,
     pub pods: Vec<Pod>,
     // Dropped after the pods and the centre (fields drop in order).
-    _center: Process,
+    center_process: Process,
+    center_args: Vec<String>,
+    center_starts: u32,
     pub postgres: Postgres,
-    _redis: RedisServer,
+    pub redis: RedisServer,
 }
 
 impl Fleet {
     /// A centre (with `rooms`, a rooms file's JSON, when given) and
-    /// `pods` pods running `pipeline`, each with `pod_args(index, urls)`
-    /// beside the centre's options (`urls`: every pod's public URL),
-    /// waited for until all are alive at the centre.
+    /// `pods` pods of capacity 10 running `pipeline`, each with
+    /// `pod_args(index, urls)` beside the centre's options (`urls`: every
+    /// pod's public URL), waited for until all are alive at the centre.
     pub fn start(
         name: &str,
         rooms: Option<&str>,
@@ -99,11 +137,27 @@ impl Fleet {
         pipeline: &Path,
         pod_args: impl Fn(usize, &[String]) -> Vec<String>,
     ) -> Fleet {
+        Fleet::start_with(
+            name,
+            &Setup {
+                rooms,
+                capacities: &vec![10; pods],
+                pipeline,
+                pod_args: &pod_args,
+            },
+        )
+    }
+
+    /// A fleet as `setup` says, waited for until every pod is alive at the
+    /// centre.
+    pub fn start_with(name: &str, setup: &Setup<'_>) -> Fleet {
         let dir = temp_folder(name);
         let redis = RedisServer::start();
         let postgres = Postgres::start();
         let users = new_keys(&dir.join("users"), KeyKind::P256).unwrap();
         let tickets = new_keys(&dir.join("tickets"), KeyKind::P256).unwrap();
+        let ticket_key = dir.join("ticket-key.pem");
+        std::fs::copy(&tickets.private, &ticket_key).unwrap();
         let admin = dir.join("admin-token");
         std::fs::write(&admin, ADMIN_TOKEN).unwrap();
         let path = |p: &Path| p.to_str().unwrap().to_owned();
@@ -122,18 +176,20 @@ impl Fleet {
             "--admin-token-file".into(),
             path(&admin),
             "--ticket-key".into(),
-            path(&tickets.private),
+            path(&ticket_key),
             "--name".into(),
             "center-a".into(),
             "--migrate".into(),
         ];
-        if let Some(rooms) = rooms {
+        if let Some(rooms) = setup.rooms {
             let file = dir.join("rooms.json");
             std::fs::write(&file, rooms).unwrap();
             center_args.extend(["--rooms".into(), path(&file)]);
         }
         let center_process = Process::spawn("center", &center_args, &dir);
-        let ports: Vec<(u16, u16)> = (0..pods)
+        let ports: Vec<(u16, u16)> = setup
+            .capacities
+            .iter()
             .map(|_| (free_loopback_port(), free_loopback_port()))
             .collect();
         let urls: Vec<String> = ports
@@ -142,13 +198,15 @@ impl Fleet {
             .collect();
         let pods: Vec<Pod> = ports
             .iter()
+            .zip(setup.capacities)
             .enumerate()
-            .map(|(index, (http, media))| {
+            .map(|(index, ((http, media), capacity))| {
                 let node = format!("pod-{index}");
+                let spool = dir.join(format!("spool-{index}"));
                 let mut args: Vec<String> = vec![
                     "serve".into(),
                     "--pipeline".into(),
-                    path(pipeline),
+                    path(setup.pipeline),
                     "--http".into(),
                     format!("127.0.0.1:{http}"),
                     "--media".into(),
@@ -164,15 +222,18 @@ impl Fleet {
                     "--public-url".into(),
                     urls[index].clone(),
                     "--spool".into(),
-                    path(&dir.join(format!("spool-{index}"))),
+                    path(&spool),
                     "--capacity".into(),
-                    "10".into(),
+                    capacity.to_string(),
                 ];
-                args.extend(pod_args(index, &urls));
+                args.extend((setup.pod_args)(index, &urls));
                 Pod {
                     process: Process::spawn(&node, &args, &dir),
                     node,
                     url: urls[index].clone(),
+                    spool,
+                    args,
+                    starts: 0,
                 }
             })
             .collect();
@@ -180,10 +241,13 @@ impl Fleet {
             dir,
             center,
             users,
+            ticket_key,
             pods,
-            _center: center_process,
+            center_process,
+            center_args,
+            center_starts: 0,
             postgres,
-            _redis: redis,
+            redis,
         };
         let count = fleet.pods.len();
         wait_for(
@@ -192,6 +256,20 @@ impl Fleet {
             || (fleet.alive_pods() == count).then_some(()),
         );
         fleet
+    }
+
+    /// Kills the centre (`SIGKILL`).
+    pub fn kill_center(&mut self) {
+        self.center_process.kill();
+    }
+
+    /// Starts the centre again with the same arguments (same port, name
+    /// and consumer name), after [`Fleet::kill_center`].
+    pub fn start_center_again(&mut self) {
+        self.center_process.kill();
+        self.center_starts += 1;
+        let name = format!("center.{}", self.center_starts);
+        self.center_process = Process::spawn(&name, &self.center_args, &self.dir);
     }
 
     /// A user's token for `room`, signed by the clinic's key.
@@ -214,14 +292,17 @@ impl Fleet {
     }
 
     /// Adds a room at the centre (`POST /admin/rooms`), which places it
-    /// at once.
-    pub fn add_room(&self, room: &str) {
+    /// at once; the status (`201` new, `200` replaced).
+    pub fn add_room(&self, room: &str) -> u16 {
         let answer = ureq::post(&format!("{}/admin/rooms", self.center))
             .set("Authorization", &format!("Bearer {ADMIN_TOKEN}"))
             .set("Content-Type", "application/json")
             .send_string(room);
         match answer {
-            Ok(response) => assert!(response.status() < 300, "{}", response.status()),
+            Ok(response) => {
+                assert!(response.status() < 300, "{}", response.status());
+                response.status()
+            }
             Err(error) => panic!("POST /admin/rooms: {error}"),
         }
     }

@@ -9,10 +9,12 @@
 mod audit;
 mod browser;
 mod failover;
+mod faults;
 mod fleet;
 mod gstreamer;
 mod rotation;
 mod scale;
+mod spool_latency;
 
 #[allow(dead_code)] // the cli binary's helpers; this one uses some
 #[path = "../cli/run.rs"]

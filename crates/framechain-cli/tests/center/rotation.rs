@@ -5,37 +5,17 @@
 //! because the new key is published before it signs and the old one stays
 //! published for a ticket's life.
 
-use std::path::Path;
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use framechain_loadgen::{Endpoint, PublishOptions, Publisher, ViewOptions, Viewer};
-use framechain_serve::identity::tools::{KeyKind, TokenRequest, make_token, new_keys};
-use framechain_test_support::services::{Postgres, RedisServer, free_loopback_port, temp_folder};
+use framechain_serve::identity::tools::{KeyKind, new_keys};
 
 use super::failover::clip;
-use super::fleet::{Process, alive_pods, get_json, wait_for};
+use super::fleet::{Fleet, get_json, wait_for};
 
 const ROOM: &str = "visit-rotation";
-
-fn token(key: &Path, sub: &str, role: &str) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    make_token(&TokenRequest {
-        key: key.to_path_buf(),
-        sub: sub.into(),
-        role: role.into(),
-        room: Some(ROOM.into()),
-        ttl_s: 600,
-        audience: "framechain".into(),
-        kid: None,
-        now_unix: now,
-    })
-    .unwrap()
-}
 
 /// The centre's `307` for `path` (`whip/ROOM`, `whep/ROOM/P`): the pod's
 /// base URL, the path and query, and the ticket's `kid`.
@@ -75,91 +55,30 @@ fn the_ticket_key_rotates_while_a_pod_takes_tickets_of_both_keys() {
     let Some(clip) = clip() else {
         return;
     };
-    let dir = temp_folder("framechain-center-rotation");
-    let redis = RedisServer::start();
-    let postgres = Postgres::start();
-    let users = new_keys(&dir.join("users"), KeyKind::P256).unwrap();
-    let old = new_keys(&dir.join("old"), KeyKind::P256).unwrap();
-    let new = new_keys(&dir.join("new"), KeyKind::P256).unwrap();
-    let ticket_key = dir.join("ticket-key.pem");
-    std::fs::copy(&old.private, &ticket_key).unwrap();
-    let admin = dir.join("admin-token");
-    std::fs::write(&admin, "an-admin-token-of-the-test-0123456789").unwrap();
-    let rooms = dir.join("rooms.json");
-    std::fs::write(
-        &rooms,
-        format!(
-            r#"[{{"room": "{ROOM}", "patient": "p-1", "clinicians": ["d-1"],
-                "pipelines": {{"patient": "forward"}}}}]"#
-        ),
-    )
-    .unwrap();
-    let path = |p: &Path| p.to_str().unwrap().to_owned();
-    let center_port = free_loopback_port();
-    let center = format!("http://127.0.0.1:{center_port}");
-    let _center = Process::spawn(
-        "center",
-        &[
-            "center".into(),
-            "--http".into(),
-            format!("127.0.0.1:{center_port}"),
-            "--redis".into(),
-            redis.url(),
-            "--postgres".into(),
-            postgres.url(),
-            "--keys".into(),
-            path(&users.jwks),
-            "--admin-token-file".into(),
-            path(&admin),
-            "--ticket-key".into(),
-            path(&ticket_key),
-            "--rooms".into(),
-            path(&rooms),
-            "--migrate".into(),
-        ],
-        &dir,
-    );
     let pipeline = framechain_test_support::workspace_root().join("examples/telemedicine.yaml");
-    let http = free_loopback_port();
-    let _pod = Process::spawn(
-        "pod",
-        &[
-            "serve".into(),
-            "--pipeline".into(),
-            path(&pipeline),
-            "--http".into(),
-            format!("127.0.0.1:{http}"),
-            "--media".into(),
-            format!("127.0.0.1:{}", free_loopback_port()),
-            "--keys".into(),
-            path(&users.jwks),
-            "--center".into(),
-            center.clone(),
-            "--redis".into(),
-            redis.url(),
-            "--node".into(),
-            "pod-0".into(),
-            "--public-url".into(),
-            format!("http://127.0.0.1:{http}"),
-            "--spool".into(),
-            path(&dir.join("spool")),
-        ],
-        &dir,
+    let rooms = format!(
+        r#"[{{"room": "{ROOM}", "patient": "p-1", "clinicians": ["d-1"],
+            "pipelines": {{"patient": "forward"}}}}]"#
     );
-    wait_for(
-        "the pod alive at the centre",
-        Duration::from_secs(60),
-        || (alive_pods(&center) == 1).then_some(()),
+    let fleet = Fleet::start(
+        "framechain-center-rotation",
+        Some(&rooms),
+        1,
+        &pipeline,
+        |_, _| Vec::new(),
     );
-    let patient = token(&users.private, "p-1", "patient");
-    let clinician = token(&users.private, "d-1", "clinician");
+    let center = fleet.center.clone();
+    let new = new_keys(&fleet.dir.join("new"), KeyKind::P256).unwrap();
+    let ticket_key = fleet.ticket_key.clone();
+    let patient = fleet.token("p-1", "patient", ROOM);
+    let clinician = fleet.token("d-1", "clinician", ROOM);
 
     // A ticket of the old key, not yet used.
     let (pod, publish_path, old_kid) = redirect(&center, &format!("whip/{ROOM}"), &patient);
     assert_eq!(published_kids(&center), std::slice::from_ref(&old_kid));
 
     // The key file is replaced (a Secret's update swaps the file).
-    let swap = dir.join("ticket-key.pem.new");
+    let swap = fleet.dir.join("ticket-key.pem.new");
     std::fs::copy(&new.private, &swap).unwrap();
     std::fs::rename(&swap, &ticket_key).unwrap();
     // The new key is published beside the old one before it signs.
@@ -218,5 +137,5 @@ fn the_ticket_key_rotates_while_a_pod_takes_tickets_of_both_keys() {
     assert_eq!(rotations, Some(1.0));
     drop(publisher);
     drop(viewer);
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(fleet);
 }

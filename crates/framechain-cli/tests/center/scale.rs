@@ -11,36 +11,15 @@
 //! docs/center.md, "Measured").
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use framechain_loadgen::{Endpoint, PublishOptions, Publisher, ViewOptions, Viewer};
-use framechain_serve::identity::tools::{KeyKind, TokenRequest, make_token, new_keys};
-use framechain_test_support::services::{Postgres, RedisServer, free_loopback_port, temp_folder};
 
 use super::failover::clip;
-use super::fleet::{Process, alive_pods, get_json, wait_for};
+use super::fleet::{Fleet, Setup, get_json, wait_for};
 
 const ROOMS: usize = 30;
 const CAPACITIES: [u32; 3] = [10, 12, 15];
-
-fn token(key: &Path, sub: &str, role: &str, room: &str) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    make_token(&TokenRequest {
-        key: key.to_path_buf(),
-        sub: sub.into(),
-        role: role.into(),
-        room: Some(room.into()),
-        ttl_s: 600,
-        audience: "framechain".into(),
-        kid: None,
-        now_unix: now,
-    })
-    .unwrap()
-}
 
 #[test]
 #[ignore = "about 22 s: scripts/center-scale.sh"]
@@ -49,13 +28,6 @@ fn thirty_rooms_with_media_spread_over_three_pods_within_capacity_and_audited_on
         return;
     };
     let started = Instant::now();
-    let dir = temp_folder("framechain-center-scale");
-    let redis = RedisServer::start();
-    let postgres = Postgres::start();
-    let users = new_keys(&dir.join("users"), KeyKind::P256).unwrap();
-    let tickets = new_keys(&dir.join("tickets"), KeyKind::P256).unwrap();
-    let admin = dir.join("admin-token");
-    std::fs::write(&admin, "an-admin-token-of-the-test-0123456789").unwrap();
     let rooms: Vec<String> = (0..ROOMS)
         .map(|index| format!("scale-{index:02}"))
         .collect();
@@ -68,86 +40,21 @@ fn thirty_rooms_with_media_spread_over_three_pods_within_capacity_and_audited_on
             )
         })
         .collect();
-    let rooms_file = dir.join("rooms.json");
-    std::fs::write(&rooms_file, format!("[{}]", list.join(","))).unwrap();
-    let path = |p: &Path| p.to_str().unwrap().to_owned();
-    let center_port = free_loopback_port();
-    let center = format!("http://127.0.0.1:{center_port}");
     let pipeline = framechain_test_support::workspace_root().join("examples/telemedicine.yaml");
-    // The pods first, so that the rooms file's rooms are placed over all
-    // three as the centre starts.
-    let _pods: Vec<Process> = CAPACITIES
-        .iter()
-        .enumerate()
-        .map(|(index, capacity)| {
-            let http = free_loopback_port();
-            Process::spawn(
-                &format!("pod-{index}"),
-                &[
-                    "serve".into(),
-                    "--pipeline".into(),
-                    path(&pipeline),
-                    "--http".into(),
-                    format!("127.0.0.1:{http}"),
-                    "--media".into(),
-                    format!("127.0.0.1:{}", free_loopback_port()),
-                    "--keys".into(),
-                    path(&users.jwks),
-                    "--center".into(),
-                    center.clone(),
-                    "--redis".into(),
-                    redis.url(),
-                    "--node".into(),
-                    format!("pod-{index}"),
-                    "--public-url".into(),
-                    format!("http://127.0.0.1:{http}"),
-                    "--spool".into(),
-                    path(&dir.join(format!("spool-{index}"))),
-                    "--capacity".into(),
-                    capacity.to_string(),
-                ],
-                &dir,
-            )
-        })
-        .collect();
-    let _center = Process::spawn(
-        "center",
-        &[
-            "center".into(),
-            "--http".into(),
-            format!("127.0.0.1:{center_port}"),
-            "--redis".into(),
-            redis.url(),
-            "--postgres".into(),
-            postgres.url(),
-            "--keys".into(),
-            path(&users.jwks),
-            "--admin-token-file".into(),
-            path(&admin),
-            "--ticket-key".into(),
-            path(&tickets.private),
-            "--migrate".into(),
-        ],
-        &dir,
+    let fleet = Fleet::start_with(
+        "framechain-center-scale",
+        &Setup {
+            rooms: None,
+            capacities: &CAPACITIES,
+            pipeline: &pipeline,
+            pod_args: &|_, _| Vec::new(),
+        },
     );
-    wait_for(
-        "three pods alive at the centre",
-        Duration::from_secs(60),
-        || (alive_pods(&center) == 3).then_some(()),
-    );
+    let center = fleet.center.clone();
     // The rooms through the admin API, once the pods are known, so the
     // spread is the placement's, not the order the pods came up in.
-    let agent = ureq::AgentBuilder::new().redirects(0).build();
     for room in &list {
-        let response = agent
-            .post(&format!("{center}/admin/rooms"))
-            .set(
-                "Authorization",
-                "Bearer an-admin-token-of-the-test-0123456789",
-            )
-            .send_string(room)
-            .unwrap();
-        assert_eq!(response.status(), 201);
+        assert_eq!(fleet.add_room(room), 201);
     }
     let ready_at = started.elapsed();
 
@@ -155,8 +62,8 @@ fn thirty_rooms_with_media_spread_over_three_pods_within_capacity_and_audited_on
     let connecting = Instant::now();
     let mut calls = Vec::new();
     for room in &rooms {
-        let patient = token(&users.private, &format!("p-{room}"), "patient", room);
-        let clinician = token(&users.private, &format!("d-{room}"), "clinician", room);
+        let patient = fleet.token(&format!("p-{room}"), "patient", room);
+        let clinician = fleet.token(&format!("d-{room}"), "clinician", room);
         let publisher = Publisher::start(
             &Endpoint::new(&center, room.as_str(), &patient),
             clip.clone(),
@@ -210,7 +117,8 @@ fn thirty_rooms_with_media_spread_over_three_pods_within_capacity_and_audited_on
         "every join in the audit trail",
         Duration::from_secs(30),
         || {
-            let output = super::framechain(&["audit", "--postgres", &postgres.url(), "--json"]);
+            let output =
+                super::framechain(&["audit", "--postgres", &fleet.postgres.url(), "--json"]);
             assert!(output.status.success(), "{}", super::stderr(&output));
             let joins: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
                 .lines()
@@ -247,5 +155,5 @@ fn thirty_rooms_with_media_spread_over_three_pods_within_capacity_and_audited_on
         rows.len()
     );
     drop(calls);
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(fleet);
 }

@@ -109,6 +109,34 @@ impl Audit {
     pub(crate) fn log(&self) -> &EventLog {
         &self.log
     }
+
+    /// Keeps `framechain_audit_pending` and `framechain_audit_spool_bytes`
+    /// current until `shutdown` turns true: records leave the spool in the
+    /// shipper (framechain-events), which knows nothing of the metrics, so
+    /// the gauges are read from the log every [`REPORT_EVERY`] (and after
+    /// every write).
+    pub(crate) async fn report_spool(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(REPORT_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = tick.tick() => report(&self.log, &self.metrics),
+            }
+        }
+    }
+}
+
+/// How often the spool's gauges are brought up to date.
+const REPORT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+fn report(log: &EventLog, metrics: &Metrics) {
+    metrics
+        .audit_pending
+        .set(i64::try_from(log.pending()).unwrap_or(i64::MAX));
+    metrics
+        .audit_spool_bytes
+        .set(i64::try_from(log.spool_bytes()).unwrap_or(i64::MAX));
 }
 
 /// The audit event of one reload.
@@ -141,6 +169,7 @@ fn write(
     match log.record(room, participant, what) {
         Ok(_) => {
             metrics.audit_event(kind);
+            report(log, metrics);
             Ok(())
         }
         Err(error) => {

@@ -114,6 +114,7 @@ impl Edge {
         shutdown: watch::Receiver<bool>,
     ) {
         self.audit.log().ship(&self.redis, shutdown.clone());
+        tokio::spawn(self.audit.clone().report_spool(shutdown.clone()));
         framechain_events::heartbeat(&self.redis, status, shutdown.clone());
         if let (Some(visits), Some(_)) = (visits, &self.center) {
             match redis_link::RedisLink::new(&self.redis, "placed rooms") {

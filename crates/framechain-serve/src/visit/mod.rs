@@ -32,7 +32,7 @@ use framechain::Pipeline;
 use framechain_rooms::clock;
 
 use crate::ServeError;
-use crate::identity::{Policy, Verifier};
+use crate::identity::{Policy, Verifier, WatchedFile};
 pub(crate) use registry::EndCalls;
 use registry::{PipelineBuilder, Registry};
 use rooms::{MAX_ROOMS_FILE, Room, RoomProblem, RoomRefused};
@@ -57,15 +57,9 @@ pub(crate) struct Visits {
     pub policy: Policy,
     pub registry: Registry,
     rooms_file: Option<PathBuf>,
-    /// The rooms file as last read (modified time, length).
-    rooms_stamp: Mutex<Option<FileStamp>>,
-}
-
-type FileStamp = (SystemTime, u64);
-
-fn stamp(path: &Path) -> Option<FileStamp> {
-    let metadata = std::fs::metadata(path).ok()?;
-    Some((metadata.modified().ok()?, metadata.len()))
+    /// The rooms file and the version of it last read (`None` without
+    /// one).
+    rooms_watch: Mutex<Option<WatchedFile>>,
 }
 
 /// Unix seconds now.
@@ -95,7 +89,9 @@ impl Visits {
             policy,
             registry: Registry::new(PipelineBuilder { base }, stream_names),
             rooms_file: files.rooms.clone(),
-            rooms_stamp: Mutex::new(None),
+            // Stamped before the first read, so a change made while it is
+            // read is seen at the next round.
+            rooms_watch: Mutex::new(files.rooms.as_deref().map(WatchedFile::new)),
         };
         if let Some(path) = &files.rooms {
             let prepared = visits.read_rooms_file(path)?;
@@ -110,13 +106,8 @@ impl Visits {
     }
 
     /// Reads, checks and prepares the rooms file (slow: pipelines are
-    /// built), noting its stamp as read.
+    /// built).
     fn read_rooms_file(&self, path: &Path) -> Result<Vec<registry::Prepared>, ServeError> {
-        let before = stamp(path);
-        *self
-            .rooms_stamp
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner()) = before;
         let text = crate::config::read_operator_file(path, MAX_ROOMS_FILE)?;
         let in_file =
             |problem: RoomRefused| ServeError::Config(format!("{}: {problem}", path.display()));
@@ -132,12 +123,13 @@ impl Visits {
     /// that is not usable keeps the rooms of before and logs one line.
     pub(crate) fn reload_rooms_file(&self, force: bool) -> Option<Vec<EndCalls>> {
         let path = self.rooms_file.as_deref()?;
-        let now = stamp(path);
-        let last = *self
-            .rooms_stamp
+        let changed = self
+            .rooms_watch
             .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
-        if !force && now == last {
+            .unwrap_or_else(|poison| poison.into_inner())
+            .as_mut()
+            .is_some_and(|watched| watched.changed(force));
+        if !changed {
             return None;
         }
         let result = self.read_rooms_file(path).and_then(|prepared| {

@@ -2,11 +2,14 @@
 //! if it changed, the key file and the policy are looked at (at most once
 //! a second each) and reloaded if they changed, and rooms whose window has
 //! closed have their calls ended; on SIGHUP the keys, the policy and the rooms file are read again
-//! at once. A file that is not usable keeps what was in force.
+//! at once. A file that is not usable keeps what was in force. The rounds
+//! and the rooms file's stamp are identity's reload loop, the centre's too
+//! (`framechain_identity::{Rounds, WatchedFile}`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use framechain_identity::Rounds;
 use tokio::sync::{mpsc, watch};
 
 use super::registry::EndCalls;
@@ -22,20 +25,9 @@ pub(crate) async fn run(
     commands: mpsc::Sender<Command>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut tick = tokio::time::interval(CHECK_INTERVAL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-    loop {
-        let force = tokio::select! {
-            _ = shutdown.changed() => return,
-            _ = tick.tick() => false,
-            Some(()) = async {
-                match hangup.as_mut() {
-                    Some(signal) => signal.recv().await,
-                    None => std::future::pending().await,
-                }
-            } => true,
-        };
+    let mut rounds = Rounds::new(CHECK_INTERVAL);
+    while let Some(round) = rounds.next(&mut shutdown).await {
+        let force = round.forced();
         let reload = {
             let visits = visits.clone();
             // Reading the file builds pipelines: not on the network threads.
