@@ -116,7 +116,10 @@ impl DecodeConfig {
 /// An expected size held to the picture bound (the host sets the bound
 /// from the pipeline's): memory is never made ready for pictures the
 /// decoder would refuse.
-fn bounded_size((width, height): (u32, u32), (max_w, max_h): (Option<u32>, Option<u32>)) -> (u32, u32) {
+fn bounded_size(
+    (width, height): (u32, u32),
+    (max_w, max_h): (Option<u32>, Option<u32>),
+) -> (u32, u32) {
     (
         max_w.map_or(width, |max| width.min(max)),
         max_h.map_or(height, |max| height.min(max)),

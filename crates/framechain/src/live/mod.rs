@@ -188,6 +188,7 @@ mod runtime;
 mod scheduler;
 mod session;
 mod share;
+mod spares;
 
 pub use config::LiveConfig;
 pub use event::{LATE_DROP, LiveEvent, OVER_SHARE_DROP, RECEIVER_BEHIND_DROP, SessionId};

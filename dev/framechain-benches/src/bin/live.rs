@@ -208,7 +208,11 @@ fn telemedicine(width: u32, height: u32, native: bool) -> Result<ChainSpec, Stri
     // The sizes the stages will see (the file's are 1080p in, 720p out):
     // the bench scales its 1080p sources to 720p and its 720p source to
     // 360p.
-    let source = if width >= 1280 { "1920x1080" } else { "1280x720" };
+    let source = if width >= 1280 {
+        "1920x1080"
+    } else {
+        "1280x720"
+    };
     set_param(&mut chain, "decode-h264", "expect-size", source);
     set_param(
         &mut chain,
@@ -870,8 +874,7 @@ fn stage_latencies(feed: &Feed) -> String {
 /// first second, and the page faults between its push and its output.
 fn first_picture(feed: &Feed) -> String {
     let record = &feed.record;
-    let (Some(first), Some(&(_, latency))) =
-        (record.stage_times.first(), record.latencies.first())
+    let (Some(first), Some(&(_, latency))) = (record.stage_times.first(), record.latencies.first())
     else {
         return "no output".to_owned();
     };
@@ -1086,7 +1089,10 @@ fn coldstart(opts: &Opts) -> Result<(), String> {
                 .collect::<Vec<_>>()
                 .join(" | ")
         );
-        println!("|---|---|---:|---:|---:|---:|{}", "---:|".repeat(names.len()));
+        println!(
+            "|---|---|---:|---:|---:|---:|{}",
+            "---:|".repeat(names.len())
+        );
         for round in 1..=rounds * pipelines.len() {
             let (sizes, pipeline) = &pipelines[(round - 1) % pipelines.len()];
             let round = (round - 1) / pipelines.len() + 1;
@@ -1122,11 +1128,15 @@ fn coldstart(opts: &Opts) -> Result<(), String> {
             }
             let cell = |(cpu, faults): (Duration, u64)| format!("{} ({faults})", ms(cpu));
             let later = &per_picture[per_picture.len().min(10)..];
-            let median_of = |pick: &dyn Fn(&(Vec<(Duration, u64)>, (Duration, u64))) -> (Duration, u64)| {
-                let mut cpu: Vec<f64> = later.iter().map(|p| pick(p).0.as_secs_f64() * 1e3).collect();
-                let mut faults: Vec<f64> = later.iter().map(|p| pick(p).1 as f64).collect();
-                format!("{:.1} ({:.0})", median(&mut cpu), median(&mut faults))
-            };
+            let median_of =
+                |pick: &dyn Fn(&(Vec<(Duration, u64)>, (Duration, u64))) -> (Duration, u64)| {
+                    let mut cpu: Vec<f64> = later
+                        .iter()
+                        .map(|p| pick(p).0.as_secs_f64() * 1e3)
+                        .collect();
+                    let mut faults: Vec<f64> = later.iter().map(|p| pick(p).1 as f64).collect();
+                    format!("{:.1} ({:.0})", median(&mut cpu), median(&mut faults))
+                };
             let Some(first) = per_picture.first() else {
                 return Err("no picture".to_owned());
             };
