@@ -62,7 +62,9 @@ pub struct LiveConfig {
     /// of a pipeline opened recently starts with them instead of making
     /// them on a worker (see [`crate::live`], "Warm starts"). Each spare
     /// is taken by one session only and nothing ever goes back to the
-    /// spares. 1 by default; 0 makes none.
+    /// spares. 1 by default; 0 makes none. Pipelines of an engine with
+    /// the pooling allocator ([`crate::EngineConfig::pooling`]) get none:
+    /// its slots are sized for the sessions' own instances.
     pub spares: usize,
     /// How long after a pipeline's last session was opened its spares are
     /// kept (60 s): a pipeline unused that long holds no memory for

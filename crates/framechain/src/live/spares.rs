@@ -11,6 +11,9 @@
 //! pipeline, made only for pipelines a session was opened with in the last
 //! `idle` (a spare not taken by then is dropped with its memory).
 //!
+//! An engine with the pooling allocator gets no spares: its slots are
+//! sized for the sessions' own instances.
+//!
 //! The thread runs at a lower priority than the workers: on a busy node
 //! making spares waits for idle CPU, and a session that finds none makes
 //! its instances on its worker, as without spares.
@@ -88,7 +91,10 @@ impl Spares {
     /// ready (moved out: no other session can have it), and the thread
     /// is asked to make the next one.
     pub(crate) fn take(&self, pipeline: &Arc<Pipeline>) -> Option<Session> {
-        if self.per_pipeline == 0 {
+        // A pooling engine's slots are sized for its sessions' instances
+        // (`EngineConfig::pooling`): a spare would take a session's room,
+        // and instantiating from the pool is cheap anyway.
+        if self.per_pipeline == 0 || pipeline.engine().config().pooling.is_some() {
             return None;
         }
         let (lock, wake) = &*self.shared;
