@@ -1024,6 +1024,11 @@ fn one_engine_config(opts: &Opts) -> Result<EngineConfig, String> {
     })
 }
 
+/// CPU time and minor page faults, of a thread or of one call.
+type Usage = (Duration, u64);
+/// One picture's usage: each stage's, then the whole push's.
+type PictureUsage = (Vec<Usage>, Usage);
+
 /// The calling thread's CPU time and minor page faults.
 fn thread_usage() -> (Duration, u64) {
     let mut now = libc::timespec {
@@ -1100,7 +1105,7 @@ fn coldstart(opts: &Opts) -> Result<(), String> {
             let mut session = pipeline.start_session().map_err(|e| e.to_string())?;
             let started = thread_usage();
             // Per picture: each stage's (cpu, faults), then the whole push.
-            let mut per_picture: Vec<(Vec<(Duration, u64)>, (Duration, u64))> = Vec::new();
+            let mut per_picture: Vec<PictureUsage> = Vec::new();
             for unit in clip.units.iter().take(pictures) {
                 let mut stamps: Vec<(usize, (Duration, u64))> = Vec::new();
                 let begin = thread_usage();
@@ -1128,15 +1133,14 @@ fn coldstart(opts: &Opts) -> Result<(), String> {
             }
             let cell = |(cpu, faults): (Duration, u64)| format!("{} ({faults})", ms(cpu));
             let later = &per_picture[per_picture.len().min(10)..];
-            let median_of =
-                |pick: &dyn Fn(&(Vec<(Duration, u64)>, (Duration, u64))) -> (Duration, u64)| {
-                    let mut cpu: Vec<f64> = later
-                        .iter()
-                        .map(|p| pick(p).0.as_secs_f64() * 1e3)
-                        .collect();
-                    let mut faults: Vec<f64> = later.iter().map(|p| pick(p).1 as f64).collect();
-                    format!("{:.1} ({:.0})", median(&mut cpu), median(&mut faults))
-                };
+            let median_of = |pick: &dyn Fn(&PictureUsage) -> Usage| {
+                let mut cpu: Vec<f64> = later
+                    .iter()
+                    .map(|p| pick(p).0.as_secs_f64() * 1e3)
+                    .collect();
+                let mut faults: Vec<f64> = later.iter().map(|p| pick(p).1 as f64).collect();
+                format!("{:.1} ({:.0})", median(&mut cpu), median(&mut faults))
+            };
             let Some(first) = per_picture.first() else {
                 return Err("no picture".to_owned());
             };
@@ -1145,7 +1149,7 @@ fn coldstart(opts: &Opts) -> Result<(), String> {
                     format!(
                         "{} / {}",
                         cell(first.0[index]),
-                        median_of(&|p: &(Vec<(Duration, u64)>, (Duration, u64))| p.0[index])
+                        median_of(&|p: &PictureUsage| p.0[index])
                     )
                 })
                 .collect();
@@ -1154,7 +1158,7 @@ fn coldstart(opts: &Opts) -> Result<(), String> {
                 accel_name(native),
                 cell((started.0 - before.0, started.1 - before.1)),
                 cell(first.1),
-                median_of(&|p: &(Vec<(Duration, u64)>, (Duration, u64))| p.1),
+                median_of(&|p: &PictureUsage| p.1),
                 stage_cells.join(" | ")
             );
             // A keyframe later in the stream costs more than a P picture
