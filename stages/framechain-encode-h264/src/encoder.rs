@@ -38,7 +38,8 @@ pub fn check_size(w: u32, h: u32) -> Result<(), EncodeError> {
 /// Bytes OpenH264 allocates and first writes when it opens for and
 /// encodes a first picture of `width` x `height`, about: 12 times an I420
 /// picture (measured with `live coldstart` at 720p, docs/performance.md,
-/// issue 20).
+/// "Warm starts": 9 times left twice the page faults to the first
+/// picture, for the same resident memory).
 fn first_picture_bytes(width: u32, height: u32) -> usize {
     width as usize * height as usize * 3 / 2 * 12
 }

@@ -51,6 +51,9 @@ scenarios (each prints a table; all loops are bounded):
             (call_timeout 50 ms), against the same K alone
             --k 2 --repeat 3 --seconds 8
 
+one, memory: --expect-size on|off (the codecs' expect-size, as
+examples/telemedicine.yaml sets it; off: the sizes are not given), --spares N
+(LiveConfig::spares, default 1)
 one: --pooling N --keep-resident MiB (wasmtime's pooling allocator for N
 instances, each memory slot keeping MiB resident between instances)
 one and density: --queue-depth N (LiveConfig::queue_depth, default 5),
@@ -802,6 +805,7 @@ fn live_config(opts: &Opts) -> Result<LiveConfig, String> {
     };
     Ok(LiveConfig {
         queue_depth: opts.get("queue-depth", default.queue_depth)?,
+        spares: opts.get("spares", default.spares)?,
         pipeline_above,
         fair_share: match opts.text("fair-share", "on").as_str() {
             "on" => default.fair_share,
@@ -1622,7 +1626,7 @@ fn memory(opts: &Opts) -> Result<(), String> {
         units: clip.units.clone(),
         fps: 5.0,
     };
-    let chain = telemedicine(1280, 720, native)?;
+    let chain = warm_sizes(opts, telemedicine(1280, 720, native)?)?;
     let pipeline = build(&engine, &chain)?;
     header(&format!(
         "memory: RSS per added {} -> 720p session ({}, paced at 5 fps, {step} s per step){}",
@@ -1634,7 +1638,11 @@ fn memory(opts: &Opts) -> Result<(), String> {
             ", keep_frame_buffers"
         }
     ));
-    let runtime = LiveRuntime::new(LiveConfig::default()).map_err(|e| e.to_string())?;
+    let runtime = LiveRuntime::new(LiveConfig {
+        spares: opts.get("spares", LiveConfig::default().spares)?,
+        ..LiveConfig::default()
+    })
+    .map_err(|e| e.to_string())?;
     let events = runtime.events().ok_or("the receiver was taken")?;
     let rss_start = rss_mib();
     println!("| sessions | RSS MiB | + since previous | late drops so far |");
