@@ -43,6 +43,14 @@ pub struct EngineConfig {
     /// that starting a session costs microseconds; `None` allocates on
     /// demand.
     pub pooling: Option<u32>,
+    /// With [`EngineConfig::pooling`]: bytes of each linear memory that
+    /// its pool slot keeps mapped when the instance is dropped. wasmtime
+    /// sets them back to their initial contents (zeroes, or the module's
+    /// data) with `memset` before the slot is used again, instead of
+    /// handing the pages back to the kernel, so the next instance in the
+    /// slot starts with them resident (no page faults) and never sees a
+    /// byte of the one before. 0 (the default) returns every page.
+    pub keep_resident: usize,
     /// Where compiled components are kept between runs; `None` compiles at
     /// every start. Each file is signed with a random per-installation key
     /// kept in the folder (`cache-key`, mode 0600): a file that was planted,
@@ -102,6 +110,7 @@ impl Default for EngineConfig {
             in_flight_limit: 256 << 20,
             call_timeout: Duration::from_secs(1),
             pooling: None,
+            keep_resident: 0,
             cache_dir: None,
             trusted_precompiled: Vec::new(),
             max_component_bytes: DEFAULT_MAX_COMPONENT_BYTES,
@@ -175,6 +184,7 @@ impl Engine {
             wasm_config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_config(
                 instances,
                 config.memory_limit,
+                config.keep_resident,
             )));
         }
         let wasmtime = wasmtime::Engine::new(&wasm_config).map_err(runtime)?;
@@ -546,7 +556,11 @@ impl Drop for EngineInner {
     }
 }
 
-fn pooling_config(instances: u32, memory_limit: usize) -> PoolingAllocationConfig {
+fn pooling_config(
+    instances: u32,
+    memory_limit: usize,
+    keep_resident: usize,
+) -> PoolingAllocationConfig {
     let mut pool = PoolingAllocationConfig::default();
     // A Rust stage component holds a handful of core instances (its module
     // and the canonical-ABI glue); 16 per component leaves ample room.
@@ -554,7 +568,8 @@ fn pooling_config(instances: u32, memory_limit: usize) -> PoolingAllocationConfi
         .total_core_instances(instances.saturating_mul(16))
         .total_memories(instances.saturating_mul(2))
         .total_tables(instances.saturating_mul(8))
-        .max_memory_size(memory_limit);
+        .max_memory_size(memory_limit)
+        .linear_memory_keep_resident(keep_resident.min(memory_limit));
     pool
 }
 

@@ -40,6 +40,8 @@
 //!   [`control::ignore`] is the whole `control` method of a stage that has
 //!   no use for them.
 //! - [`log`]: logging into the host's log.
+//! - [`memory`]: [`memory::prefault`], memory a codec will need made ready
+//!   in `create`, off the first picture's path.
 //! - [`frame`]: [`FrameAccess`], the frame operations as a trait, so
 //!   per-frame logic is written once for the host's [`Frame`] and for a
 //!   test frame.
@@ -116,6 +118,7 @@ pub mod frame;
 pub mod geometry;
 pub mod log;
 pub mod media;
+pub mod memory;
 pub mod params;
 pub mod spec;
 pub mod testing;

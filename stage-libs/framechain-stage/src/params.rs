@@ -176,6 +176,38 @@ impl Params {
         self.read(name, values::bitrate)
     }
 
+    /// A picture size, `WIDTHxHEIGHT` (e.g. `1920x1080`), each side from 1
+    /// to `max_side`, from a `text` parameter; `None` when it is not set
+    /// and has no default.
+    pub fn optional_size(
+        &self,
+        name: &str,
+        max_side: u32,
+    ) -> Result<Option<(u32, u32)>, StageError> {
+        let Some(text) = self.optional_text(name)? else {
+            return Ok(None);
+        };
+        let side = |text: &str| {
+            text.trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|side| (1..=max_side).contains(side))
+        };
+        match text.split_once(['x', 'X']) {
+            Some((width, height)) => match (side(width), side(height)) {
+                (Some(width), Some(height)) => Ok(Some((width, height))),
+                _ => Err(self.error(
+                    name,
+                    &format!("each side must be 1 to {max_side} pixels, got \"{text}\""),
+                )),
+            },
+            None => Err(self.error(
+                name,
+                &format!("expected WIDTHxHEIGHT (e.g. 1920x1080), got \"{text}\""),
+            )),
+        }
+    }
+
     /// A `text` parameter as given (given, or its default).
     pub fn text(&self, name: &str) -> Result<&str, StageError> {
         self.required(name, self.optional_text(name))

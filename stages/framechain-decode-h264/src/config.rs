@@ -39,6 +39,21 @@ pub struct DecodeConfig {
     /// bound on that side): a sequence parameter set announcing a larger
     /// one is refused before anything is decoded.
     pub max_picture: (Option<u32>, Option<u32>),
+    /// The picture size the stream is expected to have (`expect-size`):
+    /// memory for its pictures is made ready at create.
+    pub expect_size: Option<(u32, u32)>,
+}
+
+/// Bytes the decoder's first picture of `width` x `height` allocates in
+/// its memory, about: OpenH264's picture buffers (reference pictures and
+/// the one being decoded, padded) and the picture handed out. Measured
+/// with `live coldstart` at 1080p (docs/performance.md, "Warm starts"):
+/// 12 times an I420 picture leaves under 900 page faults to the first
+/// picture (11 times: 1,600), and the session's linear memory stays what
+/// it is without it.
+pub fn first_picture_bytes((width, height): (u32, u32)) -> usize {
+    let picture = width as usize * height as usize * 3 / 2;
+    picture * 12
 }
 
 pub fn param_specs() -> Vec<ParamSpec> {
@@ -71,6 +86,11 @@ pub fn param_specs() -> Vec<ParamSpec> {
             ParamKind::Integer,
             "Tallest picture decoded, 16 to 16384 (unset: no bound); see max-width.",
         ),
+        param(
+            "expect-size",
+            ParamKind::Text,
+            "The picture size the stream is expected to have, WIDTHxHEIGHT (e.g. 1920x1080; at most max-width by max-height): the memory its pictures need is made ready when the session starts, so the first picture does not pay for it (a fresh 1080p session's first picture: about 20 ms less). Unset: made at the first picture. A stream of another size decodes as well.",
+        ),
     ]
 }
 
@@ -78,6 +98,7 @@ impl DecodeConfig {
     pub fn from_params(list: Vec<(String, String)>) -> Result<DecodeConfig, StageError> {
         let params = Params::parse(STAGE_NAME, &param_specs(), list)?;
         let fps = params.number("fps", 1.0..=1000.0)?;
+        let max_picture = (side(&params, "max-width")?, side(&params, "max-height")?);
         Ok(DecodeConfig {
             frame_duration: (CLOCK / fps).round() as i64,
             conceal_errors: params.flag("error-concealment")?,
@@ -86,9 +107,25 @@ impl DecodeConfig {
                 "access-unit" => Alignment::AccessUnit,
                 _ => Alignment::None,
             },
-            max_picture: (side(&params, "max-width")?, side(&params, "max-height")?),
+            max_picture,
+            expect_size: params
+                .optional_size("expect-size", 16384)?
+                .map(|size| bounded_size(size, max_picture)),
         })
     }
+}
+
+/// An expected size held to the picture bound (the host sets the bound
+/// from the pipeline's): memory is never made ready for pictures the
+/// decoder would refuse.
+fn bounded_size(
+    (width, height): (u32, u32),
+    (max_w, max_h): (Option<u32>, Option<u32>),
+) -> (u32, u32) {
+    (
+        max_w.map_or(width, |max| width.min(max)),
+        max_h.map_or(height, |max| height.min(max)),
+    )
 }
 
 /// One side of the picture bound.
@@ -119,6 +156,7 @@ mod tests {
                 conceal_errors: true,
                 alignment: Alignment::None,
                 max_picture: (None, None),
+                expect_size: None,
             }
         );
     }
@@ -138,6 +176,7 @@ mod tests {
                 conceal_errors: false,
                 alignment: Alignment::Nal,
                 max_picture: (None, None),
+                expect_size: None,
             }
         );
     }

@@ -11,7 +11,7 @@ use framechain_stage::{
     Stage, StageDescription, StageError, StageProcessor, log,
 };
 
-use crate::config::{DecodeConfig, STAGE_NAME, param_specs};
+use crate::config::{DecodeConfig, STAGE_NAME, first_picture_bytes, param_specs};
 use crate::decoder::{Batch, Decoder, Picture};
 
 /// The stage type registered with `export_stage!`.
@@ -41,6 +41,10 @@ impl StageProcessor for DecodeProcessor {
     fn create(params: Vec<(String, String)>) -> Result<ProcessorHandle, StageError> {
         let config = DecodeConfig::from_params(params)?;
         codec_log::set_sink(Some(forward_codec_log));
+        if let Some(size) = config.expect_size {
+            framechain_stage::memory::prefault(first_picture_bytes(size))
+                .map_err(|e| StageError::BadParameter(format!("{STAGE_NAME}: expect-size: {e}")))?;
+        }
         let decoder =
             Decoder::new(config).map_err(|e| StageError::Internal(format!("{STAGE_NAME}: {e}")))?;
         Ok(ProcessorHandle::new(DecodeProcessor {

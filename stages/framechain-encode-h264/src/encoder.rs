@@ -35,6 +35,15 @@ pub fn check_size(w: u32, h: u32) -> Result<(), EncodeError> {
     Ok(())
 }
 
+/// Bytes OpenH264 allocates and first writes when it opens for and
+/// encodes a first picture of `width` x `height`, about: 12 times an I420
+/// picture (measured with `live coldstart` at 720p, docs/performance.md,
+/// "Warm starts": 9 times left twice the page faults to the first
+/// picture, for the same resident memory).
+fn first_picture_bytes(width: u32, height: u32) -> usize {
+    width as usize * height as usize * 3 / 2 * 12
+}
+
 /// The `encode-h264` encoder with OpenH264 compiled into this component
 /// (`accel=none`): one OpenH264 encoder per picture size.
 pub struct WasmEncoder {
@@ -45,12 +54,27 @@ pub struct WasmEncoder {
 
 impl WasmEncoder {
     /// Checks that OpenH264 accepts the settings, so a bad combination is
-    /// reported when the processor is made, not on the first frame.
+    /// reported when the processor is made, not on the first frame. With
+    /// an expected size the encoder made for the check is the one the
+    /// first picture of that size uses: its buffers are allocated here,
+    /// off the first picture's path, and it encodes exactly as one made
+    /// at that picture would (nothing has gone through it).
     pub fn new(config: EncodeConfig) -> Result<WasmEncoder, String> {
-        Encoder::new(&config.encoder_config(640, 480)).map_err(|e| e.to_string())?;
+        let (width, height) = config.expect_size.unwrap_or((640, 480));
+        if config.expect_size.is_some() {
+            check_size(width, height).map_err(|error| match error {
+                EncodeError::Unsupported(m) | EncodeError::Codec(m) => m,
+            })?;
+            // OpenH264 allocates much of its memory without writing it
+            // until the first picture: made ready first, the encoder's
+            // buffers come from pages already mapped.
+            framechain_stage::memory::prefault(first_picture_bytes(width, height))?;
+        }
+        let encoder =
+            Encoder::new(&config.encoder_config(width, height)).map_err(|e| e.to_string())?;
         Ok(WasmEncoder {
+            encoder: config.expect_size.map(|_| encoder),
             config,
-            encoder: None,
         })
     }
 

@@ -57,6 +57,19 @@ pub struct LiveConfig {
     /// `Some(0.75)` is the suggested setting where cores sit idle beside a
     /// dear call.
     pub pipeline_above: Option<f64>,
+    /// Spare sessions kept per pipeline: fresh stage instances, made and
+    /// `create`d ahead on a low-priority thread, so that the next session
+    /// of a pipeline opened recently starts with them instead of making
+    /// them on a worker (see [`crate::live`], "Warm starts"). Each spare
+    /// is taken by one session only and nothing ever goes back to the
+    /// spares. 1 by default; 0 makes none. Pipelines of an engine with
+    /// the pooling allocator ([`crate::EngineConfig::pooling`]) get none:
+    /// its slots are sized for the sessions' own instances.
+    pub spares: usize,
+    /// How long after a pipeline's last session was opened its spares are
+    /// kept (60 s): a pipeline unused that long holds no memory for
+    /// spares.
+    pub spare_idle: Duration,
 }
 
 impl Default for LiveConfig {
@@ -70,6 +83,8 @@ impl Default for LiveConfig {
             event_depth: 64,
             fair_share: Some(FairShare::default()),
             pipeline_above: None,
+            spares: 1,
+            spare_idle: Duration::from_secs(60),
         }
     }
 }

@@ -105,6 +105,19 @@
 //! session cheap enough runs whole, one worker at a time, as before:
 //! handing a picture to another core costs its cache.
 //!
+//! # Warm starts
+//!
+//! A session of a pipeline opened recently starts with a spare: fresh
+//! stage instances a low-priority thread made and `create`d ahead
+//! ([`LiveConfig::spares`] per pipeline, dropped when the pipeline has not
+//! been opened for [`LiveConfig::spare_idle`]). A spare is a session
+//! nothing was ever pushed into, moved out to exactly one session; nothing
+//! of a session that ends, fails or swaps a stage ever goes back to the
+//! spares, so a session's memory is its own from its first byte. With the
+//! codecs' `expect-size` (docs/h264.md) `create` also makes the first
+//! picture's memory ready, so the first picture costs about what a later
+//! keyframe does.
+//!
 //! # Falling behind
 //!
 //! A session holds at most [`LiveConfig::queue_depth`] access units
@@ -174,8 +187,8 @@
 //! one hostile sender does not make the node refuse healthy calls.
 
 // The module graph is a tree: runtime -> session -> scheduler, backlog,
-// lanes, events, admission -> share; config and event hold the public
-// types.
+// lanes, events, admission -> share; runtime -> spares; config and event
+// hold the public types.
 // The scheduler runs `Task`s and knows nothing of sessions; a session
 // reports to it through its turn's return value.
 mod admission;
@@ -188,6 +201,7 @@ mod runtime;
 mod scheduler;
 mod session;
 mod share;
+mod spares;
 
 pub use config::LiveConfig;
 pub use event::{LATE_DROP, LiveEvent, OVER_SHARE_DROP, RECEIVER_BEHIND_DROP, SessionId};

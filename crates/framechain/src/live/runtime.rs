@@ -9,6 +9,7 @@ use super::event::SessionId;
 use super::events::{EventQueue, LiveEvents};
 use super::scheduler::Scheduler;
 use super::session::{LiveSession, Opening, SessionShared, Turn};
+use super::spares::Spares;
 use crate::error::{Error, Result};
 use crate::pipeline::Pipeline;
 
@@ -22,6 +23,8 @@ pub struct LiveRuntime {
     config: LiveConfig,
     admission: Arc<Admission>,
     scheduler: Arc<Scheduler<Turn>>,
+    /// Fresh sessions made ahead for pipelines opened recently.
+    spares: Spares,
     events: Arc<EventQueue>,
     /// Handed out by [`LiveRuntime::events`], once.
     receiver: Mutex<Option<LiveEvents>>,
@@ -42,6 +45,7 @@ impl LiveRuntime {
                 config.fair_share.clone(),
             )),
             scheduler: Scheduler::start(workers)?,
+            spares: Spares::start(config.spares, config.spare_idle)?,
             receiver: Mutex::new(Some(LiveEvents::new(events.clone()))),
             events,
             config: LiveConfig { workers, ..config },
@@ -120,6 +124,7 @@ impl LiveRuntime {
             fps,
             workers: self.config.workers,
             pipeline_above: self.config.pipeline_above,
+            spare: self.spares.take(pipeline),
         };
         let session = LiveSession::open(opening, self.scheduler.clone());
         let mut opened = self
@@ -159,6 +164,14 @@ impl LiveRuntime {
         Ok(swapping)
     }
 
+    /// Spare sessions held now, over every pipeline: fresh instances made
+    /// ahead for the next session of a pipeline opened recently
+    /// ([`LiveConfig::spares`]). For metrics: what they hold counts in the
+    /// process's memory but in no session's.
+    pub fn spares(&self) -> usize {
+        self.spares.count()
+    }
+
     /// Sessions open now.
     pub fn sessions(&self) -> usize {
         self.admission.report().0
@@ -179,6 +192,7 @@ impl LiveRuntime {
 
 impl Drop for LiveRuntime {
     fn drop(&mut self) {
+        self.spares.stop();
         self.scheduler.stop();
         let opened = std::mem::take(
             &mut *self

@@ -71,6 +71,8 @@ pub(crate) struct SessionShared {
     fps: f64,
     /// What lane 0 learns of the whole chain's stages, to decide the cut.
     planner: Mutex<Planner>,
+    /// Its instances came from a spare made ahead.
+    from_spare: bool,
     scheduler: Arc<Scheduler<Turn>>,
 }
 
@@ -137,6 +139,9 @@ pub(crate) struct Opening {
     pub fps: f64,
     pub workers: usize,
     pub pipeline_above: Option<f64>,
+    /// A spare session of its pipeline, made ahead and never used: its
+    /// stage instances from the start (else they are made on a worker).
+    pub spare: Option<Session>,
 }
 
 impl LiveSession {
@@ -177,10 +182,15 @@ impl LiveSession {
             split_budget,
             fps: opening.fps,
             planner: Mutex::new(Planner::new()),
+            from_spare: opening.spare.is_some(),
             scheduler,
         });
-        // Instantiate on a worker now, so the first picture does not pay
-        // for it (and stage code never runs on the caller's thread).
+        // A spare's instances are ready; else they are made on a worker
+        // now, so the first picture does not pay for it (and stage code
+        // never runs on the caller's thread).
+        if let Some(spare) = opening.spare {
+            *shared.lanes[0].lock_part() = Some(spare);
+        }
         shared.schedule();
         LiveSession { shared }
     }
@@ -253,6 +263,13 @@ impl LiveSession {
     /// [`crate::live`], "Pipelining"). For metrics and tests.
     pub fn parts(&self) -> usize {
         self.shared.parts.load(Ordering::SeqCst)
+    }
+
+    /// Whether the session started with a spare's instances, made ahead
+    /// and never used by any other session ([`crate::live::LiveConfig::spares`]),
+    /// rather than making its own when it opened. For metrics and tests.
+    pub fn started_from_spare(&self) -> bool {
+        self.shared.from_spare
     }
 
     /// The pipeline the session runs now (a swap still waiting is not
@@ -453,11 +470,13 @@ impl SessionShared {
             self.join_parts(&mut slot, parts);
         }
         if start {
-            match self.current_pipeline().start_session() {
-                Ok(session) => *slot = Some(session),
-                Err(error) => {
-                    self.outbox.send(LiveEvent::Failed(error));
-                    return self.end(&mut slot);
+            if slot.is_none() {
+                match self.current_pipeline().start_session() {
+                    Ok(session) => *slot = Some(session),
+                    Err(error) => {
+                        self.outbox.send(LiveEvent::Failed(error));
+                        return self.end(&mut slot);
+                    }
                 }
             }
             // Split from the start, whatever the costs (for tests).

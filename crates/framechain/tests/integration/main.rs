@@ -21,3 +21,4 @@ mod redact_scale;
 mod stage_names;
 mod support;
 mod swap;
+mod warm;

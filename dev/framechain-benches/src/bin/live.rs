@@ -29,6 +29,11 @@ scenarios (each prints a table; all loops are bounded):
   one       one paced 1080p30 session of the telemedicine chain
             --repeat 3 --accel both|wasm|native --worst (list the latest pictures)
             --source 1080|1080high (the Baseline clip, or the High-profile one)
+  coldstart where a fresh session's first picture goes: per stage, thread CPU
+            time and page faults of picture 0 against the median of later ones,
+            and of starting the session; one thread, no pacing, so a loaded
+            machine changes little
+            --rounds 5 --pictures 40 --accel wasm|native --pooling N --keep-resident MiB
   throughput one session unpaced, its chain whole and split across workers
             (pipelining), alternately: pictures a second
             --source 1080high|1080|720 --accel wasm|native|both --repeat 3
@@ -46,6 +51,11 @@ scenarios (each prints a table; all loops are bounded):
             (call_timeout 50 ms), against the same K alone
             --k 2 --repeat 3 --seconds 8
 
+one, memory: --expect-size on|off (the codecs' expect-size, as
+examples/telemedicine.yaml sets it; off: the sizes are not given), --spares N
+(LiveConfig::spares, default 1)
+one: --pooling N --keep-resident MiB (wasmtime's pooling allocator for N
+instances, each memory slot keeping MiB resident between instances)
 one and density: --queue-depth N (LiveConfig::queue_depth, default 5),
 --pipeline-above X|off (LiveConfig::pipeline_above, default off: split a
 session's chain across workers past X of its frame interval, e.g. 0.75),
@@ -74,6 +84,7 @@ fn main() -> ExitCode {
     }
     let result = match scenario.as_str() {
         "one" => one(&opts),
+        "coldstart" => coldstart(&opts),
         "density" => density(&opts),
         "throughput" => throughput(&opts),
         "thousand" => thousand(&opts),
@@ -197,8 +208,40 @@ fn telemedicine(width: u32, height: u32, native: bool) -> Result<ChainSpec, Stri
     set_param(&mut chain, "decode-h264", "alignment", "access-unit");
     set_param(&mut chain, "scale", "width", &width.to_string());
     set_param(&mut chain, "scale", "height", &height.to_string());
+    // The sizes the stages will see (the file's are 1080p in, 720p out):
+    // the bench scales its 1080p sources to 720p and its 720p source to
+    // 360p.
+    let source = if width >= 1280 {
+        "1920x1080"
+    } else {
+        "1280x720"
+    };
+    set_param(&mut chain, "decode-h264", "expect-size", source);
+    set_param(
+        &mut chain,
+        "encode-h264",
+        "expect-size",
+        &format!("{width}x{height}"),
+    );
     if native {
         set_param(&mut chain, "encode-h264", "accel", "native");
+    }
+    Ok(chain)
+}
+
+/// `--expect-size on|off` (`one`, `coldstart`): whether the chain's
+/// decoder and encoder are told the sizes they will see (`expect-size`,
+/// as `examples/telemedicine.yaml` does), so they make their memory ready
+/// when the session starts; off removes it, for the cold start as it was.
+fn warm_sizes(opts: &Opts, mut chain: ChainSpec) -> Result<ChainSpec, String> {
+    match opts.text("expect-size", "on").as_str() {
+        "on" => {}
+        "off" => {
+            for spec in &mut chain.stages {
+                spec.params.retain(|(key, _)| key != "expect-size");
+            }
+        }
+        other => return Err(format!("--expect-size on|off, not {other:?}")),
     }
     Ok(chain)
 }
@@ -319,10 +362,15 @@ fn clip(opts: &Opts, engine: &Engine, which: &str) -> Result<Clip, String> {
 struct Record {
     /// Latency from arrival of every output given while input flowed.
     latencies: Vec<(Instant, Duration)>,
+    /// Each timed output's per-stage call times, in output order: the
+    /// first picture's against the later ones' shows the cold start.
+    stage_times: Vec<Vec<Duration>>,
     /// Outputs of the final flush (latency zero: not counted above).
     flushed: u64,
     outputs: u64,
     first_output: Option<Instant>,
+    /// The process's minor page faults when the first output came.
+    faults_at_first_output: u64,
     last_output: Option<Instant>,
     keyframe_needed: u64,
     drops: BTreeMap<String, u64>,
@@ -334,14 +382,20 @@ impl Record {
     fn take(&mut self, event: LiveEvent) {
         let now = Instant::now();
         match event {
-            LiveEvent::Output { latency, .. } => {
+            LiveEvent::Output {
+                latency, stages, ..
+            } => {
                 self.outputs += 1;
-                self.first_output.get_or_insert(now);
+                if self.first_output.is_none() {
+                    self.first_output = Some(now);
+                    self.faults_at_first_output = minor_faults();
+                }
                 self.last_output = Some(now);
                 if latency.is_zero() {
                     self.flushed += 1;
                 } else {
                     self.latencies.push((now - latency, latency));
+                    self.stage_times.push(stages);
                 }
             }
             LiveEvent::KeyframeNeeded => self.keyframe_needed += 1,
@@ -368,6 +422,9 @@ struct Feed {
     pts_step: i64,
     total: usize,
     next: usize,
+    /// The process's minor page faults when the first access unit was
+    /// pushed.
+    faults_at_first_push: u64,
     record: Record,
 }
 
@@ -381,6 +438,7 @@ impl Feed {
             pts_step: (90_000.0 / clip.fps) as i64,
             total,
             next: 0,
+            faults_at_first_push: 0,
             record: Record::default(),
         }
     }
@@ -393,6 +451,9 @@ impl Feed {
         while let Some(due) = self.due() {
             if due > now {
                 break;
+            }
+            if self.next == 0 {
+                self.faults_at_first_push = minor_faults();
             }
             let mut packet = self.units[self.next % self.units.len()].clone();
             packet.pts = self.next as i64 * self.pts_step;
@@ -655,6 +716,17 @@ fn cpu_time() -> Duration {
     Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }
 
+/// Minor page faults of this process so far (field 10 of stat(5)): pages
+/// the kernel mapped in on first touch, as fresh linear memory is.
+fn minor_faults() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    rest.split_whitespace()
+        .nth(7)
+        .and_then(|field| field.parse().ok())
+        .unwrap_or(0)
+}
+
 fn proc_kib(file: &str, key: &str) -> u64 {
     std::fs::read_to_string(file)
         .unwrap_or_default()
@@ -733,6 +805,7 @@ fn live_config(opts: &Opts) -> Result<LiveConfig, String> {
     };
     Ok(LiveConfig {
         queue_depth: opts.get("queue-depth", default.queue_depth)?,
+        spares: opts.get("spares", default.spares)?,
         pipeline_above,
         fair_share: match opts.text("fair-share", "on").as_str() {
             "on" => default.fair_share,
@@ -800,6 +873,48 @@ fn stage_latencies(feed: &Feed) -> String {
         .join(", ")
 }
 
+/// The session's first picture against its steady state: its latency,
+/// each stage's call time for it and the median of the pictures after the
+/// first second, and the page faults between its push and its output.
+fn first_picture(feed: &Feed) -> String {
+    let record = &feed.record;
+    let (Some(first), Some(&(_, latency))) = (record.stage_times.first(), record.latencies.first())
+    else {
+        return "no output".to_owned();
+    };
+    let names: Vec<String> = record
+        .stats
+        .as_ref()
+        .map(|stats| stats.stages.iter().map(|s| s.name.clone()).collect())
+        .unwrap_or_default();
+    let later = &record.stage_times[record.stage_times.len().min(30)..];
+    let stages: Vec<String> = first
+        .iter()
+        .enumerate()
+        .map(|(index, time)| {
+            let mut steady: Vec<f64> = later
+                .iter()
+                .filter_map(|times| times.get(index))
+                .map(|time| time.as_secs_f64() * 1e3)
+                .collect();
+            format!(
+                "{} {} ({:.1})",
+                names.get(index).map_or("?", String::as_str),
+                ms(*time),
+                median(&mut steady)
+            )
+        })
+        .collect();
+    let faults = record
+        .faults_at_first_output
+        .saturating_sub(feed.faults_at_first_push);
+    format!(
+        "first picture {} ms, its stages (steady median) ms: {}; {faults} page faults",
+        ms(latency),
+        stages.join(", ")
+    )
+}
+
 /// Waits (at most 10 s) until the runtime has no session open.
 fn wait_closed(runtime: &LiveRuntime) {
     let until = Instant::now() + Duration::from_secs(10);
@@ -834,7 +949,7 @@ fn open_past_admission(
 
 fn one(opts: &Opts) -> Result<(), String> {
     let repeat: usize = opts.get("repeat", 3)?;
-    let engine = engine(opts, EngineConfig::default())?;
+    let engine = engine(opts, one_engine_config(opts)?)?;
     let clip = clip(opts, &engine, &opts.text("source", "1080"))?;
     header(&format!(
         "one: one live session, {} paced at {} fps, 300 access units",
@@ -845,7 +960,7 @@ fn one(opts: &Opts) -> Result<(), String> {
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     for native in opts.accels("both")? {
-        let chain = telemedicine(1280, 720, native)?;
+        let chain = warm_sizes(opts, telemedicine(1280, 720, native)?)?;
         let pipeline = build(&engine, &chain)?;
         let (mut p50s, mut p99s, mut steady_p99s) = (Vec::new(), Vec::new(), Vec::new());
         for run in 1..=repeat {
@@ -866,6 +981,7 @@ fn one(opts: &Opts) -> Result<(), String> {
             if opts.flag("worst") {
                 worst_pictures(&feeds[0]);
             }
+            println!("  {}", first_picture(&feeds[0]));
             println!(
                 "| {} | {run} | {} | {} | {} | {} | {} | {} | {} | {cpu} | {stages} |",
                 accel_name(native),
@@ -894,6 +1010,187 @@ fn one(opts: &Opts) -> Result<(), String> {
             median(&mut p99s),
             median(&mut steady_p99s)
         );
+    }
+    println!("(load average after: {})", loadavg());
+    Ok(())
+}
+
+/// `one`'s engine: `--pooling N` (wasmtime's pooling allocator for N
+/// instances) with `--keep-resident MiB` (memory each slot keeps
+/// resident, zeroed, between instances).
+fn one_engine_config(opts: &Opts) -> Result<EngineConfig, String> {
+    let pooling: u32 = opts.get("pooling", 0)?;
+    let keep_resident: usize = opts.get("keep-resident", 0)?;
+    Ok(EngineConfig {
+        pooling: (pooling > 0).then_some(pooling),
+        keep_resident: keep_resident << 20,
+        ..EngineConfig::default()
+    })
+}
+
+/// CPU time and minor page faults, of a thread or of one call.
+type Usage = (Duration, u64);
+/// One picture's usage: each stage's, then the whole push's.
+type PictureUsage = (Vec<Usage>, Usage);
+
+/// The calling thread's CPU time and minor page faults.
+fn thread_usage() -> (Duration, u64) {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid, writable timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    let cpu = Duration::new(now.tv_sec as u64, now.tv_nsec as u32);
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
+    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let faults = rest
+        .split_whitespace()
+        .nth(7)
+        .and_then(|field| field.parse().ok())
+        .unwrap_or(0);
+    (cpu, faults)
+}
+
+/// `coldstart`: fresh sessions of the telemedicine chain (1080p -> 720p),
+/// run on this thread without pacing: thread CPU time and page faults of
+/// starting each, and of each stage on its first picture against the
+/// median of its later ones. The first round is also the process's first
+/// session; the later rounds are what a running server's new call costs.
+fn coldstart(opts: &Opts) -> Result<(), String> {
+    let rounds: usize = opts.get("rounds", 5)?;
+    let pictures: usize = opts.get("pictures", 40)?;
+    let engine = engine(opts, one_engine_config(opts)?)?;
+    let clip = clip(opts, &engine, &opts.text("source", "1080"))?;
+    header(&format!(
+        "coldstart: fresh sessions, {} to 720p, {pictures} pictures each, thread CPU ms (page faults)",
+        clip.label
+    ));
+    // With and without `expect-size`, alternately in the same run: the
+    // machine's other load changes between runs, not between rounds.
+    let expect: Vec<&str> = match opts.text("expect-size", "both").as_str() {
+        "both" => vec!["off", "on"],
+        "on" => vec!["on"],
+        "off" => vec!["off"],
+        other => return Err(format!("--expect-size on|off|both, not {other:?}")),
+    };
+    for native in opts.accels("wasm")? {
+        let mut pipelines = Vec::new();
+        for &sizes in &expect {
+            let mut chain = telemedicine(1280, 720, native)?;
+            if sizes == "off" {
+                for spec in &mut chain.stages {
+                    spec.params.retain(|(key, _)| key != "expect-size");
+                }
+            }
+            pipelines.push((sizes, build(&engine, &chain)?));
+        }
+        let names: Vec<String> = pipelines[0]
+            .1
+            .stages()
+            .map(|s| s.name().to_owned())
+            .collect();
+        println!(
+            "| variant | expect-size | round | start | picture 0 | later (median) | {} |",
+            names
+                .iter()
+                .map(|name| format!("{name} 0 / later"))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        );
+        println!(
+            "|---|---|---:|---:|---:|---:|{}",
+            "---:|".repeat(names.len())
+        );
+        for round in 1..=rounds * pipelines.len() {
+            let (sizes, pipeline) = &pipelines[(round - 1) % pipelines.len()];
+            let round = (round - 1) / pipelines.len() + 1;
+            let before = thread_usage();
+            let mut session = pipeline.start_session().map_err(|e| e.to_string())?;
+            let started = thread_usage();
+            // Per picture: each stage's (cpu, faults), then the whole push.
+            let mut per_picture: Vec<PictureUsage> = Vec::new();
+            for unit in clip.units.iter().take(pictures) {
+                let mut stamps: Vec<(usize, (Duration, u64))> = Vec::new();
+                let begin = thread_usage();
+                session
+                    .push_watched(Media::Packet(unit.clone()), &mut |position, _| {
+                        stamps.push((position, thread_usage()));
+                    })
+                    .map_err(|e| e.to_string())?;
+                let end = thread_usage();
+                let mut stages = vec![(Duration::ZERO, 0u64); names.len()];
+                let mut last = begin;
+                let mut position = 0;
+                for (at, usage) in stamps.into_iter().chain([(names.len(), end)]) {
+                    if at > position {
+                        stages[position].0 += usage.0.saturating_sub(last.0);
+                        stages[position].1 += usage.1.saturating_sub(last.1);
+                    }
+                    last = usage;
+                    position = at;
+                }
+                per_picture.push((
+                    stages,
+                    (end.0.saturating_sub(begin.0), end.1.saturating_sub(begin.1)),
+                ));
+            }
+            let cell = |(cpu, faults): (Duration, u64)| format!("{} ({faults})", ms(cpu));
+            let later = &per_picture[per_picture.len().min(10)..];
+            let median_of = |pick: &dyn Fn(&PictureUsage) -> Usage| {
+                let mut cpu: Vec<f64> = later
+                    .iter()
+                    .map(|p| pick(p).0.as_secs_f64() * 1e3)
+                    .collect();
+                let mut faults: Vec<f64> = later.iter().map(|p| pick(p).1 as f64).collect();
+                format!("{:.1} ({:.0})", median(&mut cpu), median(&mut faults))
+            };
+            let Some(first) = per_picture.first() else {
+                return Err("no picture".to_owned());
+            };
+            let stage_cells: Vec<String> = (0..names.len())
+                .map(|index| {
+                    format!(
+                        "{} / {}",
+                        cell(first.0[index]),
+                        median_of(&|p: &PictureUsage| p.0[index])
+                    )
+                })
+                .collect();
+            println!(
+                "| {} | {sizes} | {round} | {} | {} | {} | {} |",
+                accel_name(native),
+                cell((started.0 - before.0, started.1 - before.1)),
+                cell(first.1),
+                median_of(&|p: &PictureUsage| p.1),
+                stage_cells.join(" | ")
+            );
+            // A keyframe later in the stream costs more than a P picture
+            // too: the floor a warm first picture can reach.
+            if let Some((index, (_, total))) = clip
+                .units
+                .iter()
+                .zip(&per_picture)
+                .enumerate()
+                .skip(1)
+                .find(|(_, (unit, _))| unit.keyframe)
+                .map(|(index, (_, picture))| (index, picture))
+            {
+                println!("  the next keyframe, #{index}: {}", cell(*total));
+            }
+            println!(
+                "  linear memory after {} pictures: {:.1} MiB",
+                per_picture.len(),
+                session.memory().linear as f64 / f64::from(1 << 20)
+            );
+            let drop_start = thread_usage();
+            drop(session);
+            let dropped = thread_usage();
+            println!(
+                "  dropping the session: {}",
+                cell((dropped.0 - drop_start.0, dropped.1 - drop_start.1))
+            );
+        }
     }
     println!("(load average after: {})", loadavg());
     Ok(())
@@ -1329,7 +1626,7 @@ fn memory(opts: &Opts) -> Result<(), String> {
         units: clip.units.clone(),
         fps: 5.0,
     };
-    let chain = telemedicine(1280, 720, native)?;
+    let chain = warm_sizes(opts, telemedicine(1280, 720, native)?)?;
     let pipeline = build(&engine, &chain)?;
     header(&format!(
         "memory: RSS per added {} -> 720p session ({}, paced at 5 fps, {step} s per step){}",
@@ -1341,7 +1638,11 @@ fn memory(opts: &Opts) -> Result<(), String> {
             ", keep_frame_buffers"
         }
     ));
-    let runtime = LiveRuntime::new(LiveConfig::default()).map_err(|e| e.to_string())?;
+    let runtime = LiveRuntime::new(LiveConfig {
+        spares: opts.get("spares", LiveConfig::default().spares)?,
+        ..LiveConfig::default()
+    })
+    .map_err(|e| e.to_string())?;
     let events = runtime.events().ok_or("the receiver was taken")?;
     let rss_start = rss_mib();
     println!("| sessions | RSS MiB | + since previous | late drops so far |");

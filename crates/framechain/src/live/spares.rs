@@ -1,0 +1,264 @@
+//! Spare sessions: fresh stage instances made ahead, so that a new
+//! session of a pipeline seen recently starts with its instances already
+//! made and `create`d (with `expect-size`, their memory already mapped)
+//! instead of making them on a worker before its first picture.
+//!
+//! A spare is a [`Session`] nothing has been pushed into: made by the
+//! spares thread, held here, and moved out to exactly one session, which
+//! owns it from then on. Nothing ever goes back: a session that ends,
+//! fails or swaps a stage drops its instances, so no spare ever holds a
+//! byte of any session's media. Bounded: at most `per_pipeline` spares per
+//! pipeline, made only for pipelines a session was opened with in the last
+//! `idle` (a spare not taken by then is dropped with its memory).
+//!
+//! An engine with the pooling allocator gets no spares: its slots are
+//! sized for the sessions' own instances.
+//!
+//! The thread runs at a lower priority than the workers: on a busy node
+//! making spares waits for idle CPU, and a session that finds none makes
+//! its instances on its worker, as without spares.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::pipeline::Pipeline;
+use crate::session::Session;
+
+/// The spares of one pipeline.
+struct Shelf {
+    /// The pipeline the spares are sessions of (weak: a pipeline nobody
+    /// holds any more gets no spares, and its shelf goes).
+    pipeline: Weak<Pipeline>,
+    /// Fresh sessions, oldest first; none has had an input.
+    spares: Vec<Session>,
+    /// When a session of it was last opened: past `idle`, its spares go.
+    last_open: Instant,
+    /// Spares the thread still has to make.
+    wanted: usize,
+}
+
+/// What the spares thread and the runtime share.
+struct State {
+    /// By the pipeline's address: spares are sessions of that very
+    /// pipeline (its stages, parameters, picture bound and limits). The
+    /// shelf's weak reference keeps the address from being reused.
+    shelves: HashMap<usize, Shelf>,
+    stop: bool,
+}
+
+/// The runtime's spare sessions and the thread that makes them.
+pub(crate) struct Spares {
+    shared: Arc<(Mutex<State>, Condvar)>,
+    per_pipeline: usize,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Spares {
+    /// Keeps at most `per_pipeline` spares of each pipeline opened within
+    /// the last `idle`; 0 makes none (and starts no thread).
+    pub(crate) fn start(per_pipeline: usize, idle: Duration) -> Result<Spares> {
+        let shared = Arc::new((
+            Mutex::new(State {
+                shelves: HashMap::new(),
+                stop: false,
+            }),
+            Condvar::new(),
+        ));
+        let thread = if per_pipeline > 0 {
+            let shared = shared.clone();
+            Some(
+                std::thread::Builder::new()
+                    .name("framechain-spares".into())
+                    .spawn(move || run(&shared, per_pipeline, idle))
+                    .map_err(|error| {
+                        Error::Runtime(format!("cannot start the spares thread: {error}"))
+                    })?,
+            )
+        } else {
+            None
+        };
+        Ok(Spares {
+            shared,
+            per_pipeline,
+            thread: Mutex::new(thread),
+        })
+    }
+
+    /// A session of `pipeline` is opening: a spare for it if one is
+    /// ready (moved out: no other session can have it), and the thread
+    /// is asked to make the next one.
+    pub(crate) fn take(&self, pipeline: &Arc<Pipeline>) -> Option<Session> {
+        // A pooling engine's slots are sized for its sessions' instances
+        // (`EngineConfig::pooling`): a spare would take a session's room,
+        // and instantiating from the pool is cheap anyway.
+        if self.per_pipeline == 0 || pipeline.engine().config().pooling.is_some() {
+            return None;
+        }
+        let (lock, wake) = &*self.shared;
+        let mut state = lock_state(lock);
+        let shelf = state
+            .shelves
+            .entry(address(pipeline))
+            .or_insert_with(|| Shelf {
+                pipeline: Arc::downgrade(pipeline),
+                spares: Vec::new(),
+                last_open: Instant::now(),
+                wanted: 0,
+            });
+        shelf.last_open = Instant::now();
+        let spare = if shelf.spares.is_empty() {
+            None
+        } else {
+            Some(shelf.spares.remove(0))
+        };
+        shelf.wanted = self.per_pipeline - shelf.spares.len();
+        drop(state);
+        wake.notify_one();
+        spare
+    }
+
+    /// Spares held now, over every pipeline (for metrics and tests).
+    pub(crate) fn count(&self) -> usize {
+        let (lock, _) = &*self.shared;
+        lock_state(lock)
+            .shelves
+            .values()
+            .map(|shelf| shelf.spares.len())
+            .sum()
+    }
+
+    /// Stops the thread and drops every spare.
+    pub(crate) fn stop(&self) {
+        let (lock, wake) = &*self.shared;
+        let shelves = {
+            let mut state = lock_state(lock);
+            state.stop = true;
+            std::mem::take(&mut state.shelves)
+        };
+        wake.notify_all();
+        drop(shelves);
+        let thread = self
+            .thread
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .take();
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Spares {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The key of a pipeline's shelf.
+fn address(pipeline: &Arc<Pipeline>) -> usize {
+    Arc::as_ptr(pipeline) as usize
+}
+
+fn lock_state(lock: &Mutex<State>) -> MutexGuard<'_, State> {
+    // Every update is a few field writes or a move in or out of a Vec.
+    lock.lock().unwrap_or_else(|poison| poison.into_inner())
+}
+
+/// The spares thread: makes the spares wanted, one at a time and outside
+/// the lock, and drops those of pipelines not opened within `idle`.
+fn run(shared: &(Mutex<State>, Condvar), per_pipeline: usize, idle: Duration) {
+    lower_priority();
+    let (lock, wake) = shared;
+    let mut state = lock_state(lock);
+    loop {
+        if state.stop {
+            return;
+        }
+        let now = Instant::now();
+        // Spares of pipelines unused for `idle`, or dropped, go (outside
+        // the lock: dropping a store unmaps its memory).
+        let stale: Vec<Shelf> = {
+            let keys: Vec<usize> = state
+                .shelves
+                .iter()
+                .filter(|(_, shelf)| {
+                    now.saturating_duration_since(shelf.last_open) >= idle
+                        || shelf.pipeline.strong_count() == 0
+                })
+                .map(|(key, _)| *key)
+                .collect();
+            keys.into_iter()
+                .filter_map(|key| state.shelves.remove(&key))
+                .collect()
+        };
+        if !stale.is_empty() {
+            drop(state);
+            drop(stale);
+            state = lock_state(lock);
+            continue;
+        }
+        let wanted = state.shelves.iter_mut().find_map(|(key, shelf)| {
+            (shelf.wanted > 0 && shelf.spares.len() < per_pipeline).then(|| {
+                shelf.wanted -= 1;
+                (*key, shelf.pipeline.upgrade())
+            })
+        });
+        if let Some((key, pipeline)) = wanted {
+            drop(state);
+            let made = pipeline.map(|pipeline| pipeline.start_session());
+            state = lock_state(lock);
+            match made {
+                Some(Ok(session)) => {
+                    let stopped = state.stop;
+                    if let Some(shelf) = state.shelves.get_mut(&key)
+                        && shelf.spares.len() < per_pipeline
+                        && !stopped
+                    {
+                        shelf.spares.push(session);
+                    } else {
+                        // Its shelf went stale meanwhile: not kept.
+                        drop(state);
+                        drop(session);
+                        state = lock_state(lock);
+                    }
+                }
+                // A failure here is the session's to report when it makes
+                // its own instances; nothing is kept.
+                Some(Err(error)) => log::debug!("live: no spare session made: {error}"),
+                None => {}
+            }
+            continue;
+        }
+        // Nothing to make: sleep until asked, or until the oldest shelf
+        // goes stale.
+        let next_stale = state
+            .shelves
+            .values()
+            .map(|shelf| (shelf.last_open + idle).saturating_duration_since(now))
+            .min();
+        state = match next_stale {
+            Some(wait) => {
+                wake.wait_timeout(state, wait.max(Duration::from_millis(1)))
+                    .unwrap_or_else(|poison| poison.into_inner())
+                    .0
+            }
+            None => wake
+                .wait(state)
+                .unwrap_or_else(|poison| poison.into_inner()),
+        };
+    }
+}
+
+/// Makes this thread yield to the workers (nice 10): spares are made on
+/// idle CPU, not at the expense of anyone's picture.
+fn lower_priority() {
+    // SAFETY: gettid and setpriority take no pointers; on failure the
+    // thread runs at the normal priority, which is only less polite.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+    }
+}
