@@ -313,11 +313,10 @@ fn only_a_session_dearer_than_its_budget_is_split_once_warm() {
         event_depth: 1000,
         // The suggested setting (off by default).
         pipeline_above: Some(0.75),
-        // This test is about when a chain is split. With fair shares on,
-        // the dear session (1.35 workers, its 24 pictures queued at once)
-        // is over its share of a 2-worker node from its first quarter
-        // window, and a throttled session is never split.
-        fair_share: None,
+        // Fair shares on, as served: the dear session (1.35 workers, its
+        // 24 pictures queued at once) may be split, so its share counts
+        // the room the cheap one leaves, and its backlog counts at its
+        // frame rate: it is split, not throttled.
         ..LiveConfig::default()
     })
     .unwrap();
