@@ -41,6 +41,12 @@ pub struct ServeArgs {
     /// connecting are bounded apart: 8 per stream, the oldest ends first).
     #[arg(long, value_name = "N", default_value_t = 16)]
     pub max_viewers: usize,
+    /// Viewers' offers (WHEP) from one client address (IPv6: its /64) still connecting (ICE/DTLS) at once, at most; more are answered 429. Each is ended after --connect-timeout if it never connects, which frees its place.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub max_pending_offers_per_client: usize,
+    /// Seconds a call (publisher or viewer) may take to connect (ICE and DTLS) after its offer before it is ended.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub connect_timeout: f64,
     /// The frame rate admission assumes for a publisher.
     #[arg(long, value_name = "FPS", default_value_t = 30.0)]
     pub fps: f64,
@@ -237,6 +243,16 @@ impl ServeArgs {
         config.max_viewers = self.max_viewers.max(1);
         config.fps = self.fps;
         config.idle_timeout = Duration::from_secs_f64(self.idle_timeout);
+        if !(self.connect_timeout.is_finite()
+            && self.connect_timeout >= 0.5
+            && self.connect_timeout <= 600.0)
+        {
+            return Err(ServeError::Config(
+                "--connect-timeout must be 0.5 to 600 seconds".to_owned(),
+            ));
+        }
+        config.connect_timeout = Duration::from_secs_f64(self.connect_timeout);
+        config.max_pending_offers_per_client = self.max_pending_offers_per_client.max(1);
         config.congestion_control = self.congestion_control == "on";
         if !(self.drain_timeout.is_finite() && (0.0..=86_400.0).contains(&self.drain_timeout)) {
             return Err(ServeError::Config(

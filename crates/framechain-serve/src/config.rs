@@ -288,6 +288,10 @@ pub struct ServeConfig {
     /// A call whose ICE and DTLS have not completed this long after its
     /// offer is ended.
     pub connect_timeout: Duration,
+    /// Viewers' offers (WHEP) from one client address (IPv6: its /64) that
+    /// may be waiting for ICE and DTLS at once; one more is answered `429`.
+    /// Each waits [`ServeConfig::connect_timeout`] at most.
+    pub max_pending_offers_per_client: usize,
     /// After SIGTERM, how long running calls may go on (no new ones are
     /// taken) before the server ends them; zero ends them at once.
     pub drain_timeout: Duration,
@@ -481,6 +485,9 @@ impl ServeConfig {
             fps: 30.0,
             idle_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(10),
+            // A viewer connects within a second; a few behind one NAT
+            // address may open at once.
+            max_pending_offers_per_client: 4,
             congestion_control: true,
             drain_timeout: Duration::ZERO,
             live: LiveConfig::default(),

@@ -295,7 +295,7 @@ impl Drop for Ticket {
 
 /// The address a client is counted under: IPv4 (also when mapped into
 /// IPv6) as it is; IPv6 by its /64, the smallest block one subscriber gets.
-fn client_key(ip: IpAddr) -> IpAddr {
+pub(crate) fn client_key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {

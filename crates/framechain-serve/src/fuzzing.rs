@@ -69,6 +69,7 @@ pub fn datagrams(offer: &str, datagrams: &[u8]) -> usize {
             max_viewers: 1,
             idle_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(10),
+            max_pending_offers_per_client: 4,
             congestion_control: true,
             metrics: metrics.clone(),
             start_health: Arc::default(),
@@ -85,6 +86,7 @@ pub fn datagrams(offer: &str, datagrams: &[u8]) -> usize {
             mid: accepted.mid,
             audio_mid: accepted.audio_mid,
             media: Some(PublisherMedia::Session(SessionKey(1))),
+            client: None,
         })),
     );
     drain(&mut core);

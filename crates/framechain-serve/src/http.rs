@@ -199,6 +199,7 @@ async fn offer(
         role,
         offer,
         participant,
+        client: peer.map(|peer| peer.ip()),
         reply,
     };
     let response = open_call(state, headers, body, &location, open).await;
@@ -281,6 +282,18 @@ pub(crate) fn refused(state: &HttpState, refusal: Refusal) -> Response {
         Refusal::ViewersFull => {
             state.metrics.refused("viewers");
             retry_later("the stream has its most viewers")
+        }
+        Refusal::PendingOffers => {
+            state.metrics.refused("pending offers");
+            let mut response = text(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many viewer offers from this address are still connecting; connect or wait",
+            );
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECS),
+            );
+            response
         }
         Refusal::Internal(why) => {
             log::error!("cannot open a call: {why}");

@@ -188,6 +188,7 @@ impl Server {
             max_viewers: config.max_viewers,
             idle_timeout: config.idle_timeout,
             connect_timeout: config.connect_timeout,
+            max_pending_offers_per_client: config.max_pending_offers_per_client,
             congestion_control: config.congestion_control,
             metrics: metrics.clone(),
             start_health: start_health.clone(),

@@ -50,6 +50,9 @@ pub(crate) struct Call {
     /// direction its role needs.
     pub audio_mid: Option<Mid>,
     pub created: Instant,
+    /// The client address its offer came from (by
+    /// [`crate::front_door::client_key`]), if known.
+    pub client: Option<std::net::IpAddr>,
     /// ICE and DTLS are done.
     pub connected: bool,
     pub last_media: Instant,

@@ -75,6 +75,9 @@ pub(crate) struct CoreSettings {
     pub idle_timeout: Duration,
     /// A call that has not connected after this long is ended.
     pub connect_timeout: Duration,
+    /// Viewers' offers from one client address that may wait for ICE and
+    /// DTLS at once; more are refused ([`NotAdmitted::PendingOffers`]).
+    pub max_pending_offers_per_client: usize,
     /// Viewers' bandwidth estimates set the encoder's target bitrate.
     pub congestion_control: bool,
     /// What `/metrics` shows.
@@ -126,6 +129,8 @@ pub(crate) struct NewCall {
     pub audio_mid: Option<Mid>,
     /// For a publisher, what becomes of its video; `None` for a viewer.
     pub media: Option<PublisherMedia>,
+    /// The client address its offer came from, if known.
+    pub client: Option<std::net::IpAddr>,
 }
 
 /// What the driver must do.
@@ -184,6 +189,8 @@ pub(crate) enum NotAdmitted {
     StreamBusy,
     /// The stream has its most viewers.
     ViewersFull,
+    /// The client has its most viewers' offers still connecting.
+    PendingOffers,
 }
 
 /// Every call of the server, sans-IO.
@@ -283,8 +290,13 @@ impl CallCore {
         Output::Timeout(deadline)
     }
 
-    /// Whether a call of `role` may be added to `stream` now.
-    pub(crate) fn admit(&self, stream: &str, role: Role) -> Result<(), NotAdmitted> {
+    /// Whether a call of `role` from `client` may be added to `stream` now.
+    pub(crate) fn admit(
+        &self,
+        stream: &str,
+        role: Role,
+        client: Option<std::net::IpAddr>,
+    ) -> Result<(), NotAdmitted> {
         let state = self
             .streams
             .get(stream)
@@ -294,6 +306,13 @@ impl CallCore {
             Role::Publish if state.publisher.is_some() => Err(NotAdmitted::StreamBusy),
             Role::View if self.connected_viewers(stream) >= self.settings.max_viewers => {
                 Err(NotAdmitted::ViewersFull)
+            }
+            Role::View
+                if client.is_some_and(|client| {
+                    self.pending_offers_from(client) >= self.settings.max_pending_offers_per_client
+                }) =>
+            {
+                Err(NotAdmitted::PendingOffers)
             }
             _ => Ok(()),
         }
@@ -325,6 +344,20 @@ impl CallCore {
     #[cfg(test)]
     pub(crate) fn calls(&self) -> usize {
         self.calls.len()
+    }
+
+    /// Viewers' calls from `client` (by its
+    /// [`crate::front_door::client_key`]) on any stream that have not
+    /// connected yet. Each is ended by the connect timeout at the latest,
+    /// which gives its place back.
+    fn pending_offers_from(&self, client: std::net::IpAddr) -> usize {
+        let client = crate::front_door::client_key(client);
+        self.calls
+            .values()
+            .filter(|call| {
+                !call.connected && !call.role.is_publisher() && call.client == Some(client)
+            })
+            .count()
     }
 
     /// A stream's viewers that have connected (ICE and DTLS done): those
@@ -397,6 +430,7 @@ impl CallCore {
                 mid: new.mid,
                 audio_mid: new.audio_mid,
                 created: now,
+                client: new.client.map(crate::front_door::client_key),
                 connected: false,
                 last_media: now,
                 next_timeout: None,

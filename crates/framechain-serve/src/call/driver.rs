@@ -66,6 +66,8 @@ pub(crate) enum Command {
         offer: String,
         /// Which of the stream's tokens let it in, on a pod (audit trail).
         participant: Option<String>,
+        /// The client address the offer came from, if known.
+        client: Option<std::net::IpAddr>,
         reply: oneshot::Sender<Result<Created, Refusal>>,
     },
     /// A room participant's WHIP or WHEP offer, already authorized: the
@@ -78,6 +80,8 @@ pub(crate) enum Command {
         video: PublishedVideo,
         /// Who joins (the token's or ticket's `sub`), for the audit trail.
         participant: String,
+        /// The client address the offer came from, if known.
+        client: Option<std::net::IpAddr>,
         reply: oneshot::Sender<Result<Created, Refusal>>,
     },
     /// The calls of room `room` end: its participants' streams (those of
@@ -139,6 +143,8 @@ pub(crate) enum Refusal {
     Full(&'static str),
     /// The stream has its most viewers: 503.
     ViewersFull,
+    /// The client has its most viewers' offers still connecting: 429.
+    PendingOffers,
     /// The session could not start: 500.
     Internal(String),
 }
@@ -356,6 +362,7 @@ impl MediaDriver {
                 role,
                 offer,
                 participant,
+                client,
                 reply,
             } => {
                 let result = self.open(
@@ -364,6 +371,7 @@ impl MediaDriver {
                     &offer,
                     PublishedVideo::ServerPipeline,
                     participant,
+                    client,
                 );
                 let _ = reply.send(result);
             }
@@ -373,10 +381,11 @@ impl MediaDriver {
                 offer,
                 video,
                 participant,
+                client,
                 reply,
             } => {
                 self.input(Input::AddStream(stream.clone()));
-                let result = self.open(stream, role, &offer, video, Some(participant));
+                let result = self.open(stream, role, &offer, video, Some(participant), client);
                 let _ = reply.send(result);
             }
             Command::EndRoom {
@@ -453,17 +462,19 @@ impl MediaDriver {
         offer: &str,
         video: PublishedVideo,
         participant: Option<String>,
+        client: Option<std::net::IpAddr>,
     ) -> Result<Created, Refusal> {
         // A room's own pipeline is not the swap's to judge.
         let own_pipeline = matches!(video, PublishedVideo::Own(_));
         let settings = &self.settings;
-        match self.core.admit(&stream, role) {
+        match self.core.admit(&stream, role, client) {
             Ok(()) => {}
             Err(NotAdmitted::UnknownStream) => {
                 return Err(Refusal::Internal("unknown stream".to_owned()));
             }
             Err(NotAdmitted::StreamBusy) => return Err(Refusal::StreamBusy),
             Err(NotAdmitted::ViewersFull) => return Err(Refusal::ViewersFull),
+            Err(NotAdmitted::PendingOffers) => return Err(Refusal::PendingOffers),
         }
         let forward = matches!(video, PublishedVideo::Forward);
         if role == Role::Publish && !forward && settings.runtime.sessions() >= settings.max_sessions
@@ -541,6 +552,7 @@ impl MediaDriver {
             mid: accepted.mid,
             audio_mid: accepted.audio_mid,
             media: session,
+            client,
         })));
         Ok(Created {
             resource,

@@ -89,6 +89,7 @@ impl World {
                 max_viewers: 4,
                 idle_timeout: IDLE_TIMEOUT,
                 connect_timeout: Duration::from_secs(10),
+                max_pending_offers_per_client: 4,
                 congestion_control,
                 metrics: metrics.clone(),
                 start_health: Arc::new(StartHealth::default()),
@@ -140,7 +141,7 @@ impl World {
         let (offer, pending) = change.apply().unwrap();
         let accepted =
             crate::offer::accept(&offer.to_sdp_string(), role, SERVER, true, self.now).unwrap();
-        self.core.admit(STREAM, role).unwrap();
+        self.core.admit(STREAM, role, None).unwrap();
         let resource = format!("call-{}", self.clients.len());
         self.core.handle_input(
             self.now,
@@ -151,6 +152,7 @@ impl World {
                 mid: accepted.mid,
                 audio_mid: accepted.audio_mid,
                 media: (role == Role::Publish).then_some(media),
+                client: None,
             })),
         );
         let answer = SdpAnswer::from_sdp_string(&accepted.answer).unwrap();
@@ -540,7 +542,7 @@ fn a_quiet_publisher_times_out_and_its_session_is_finished() {
         "{text}"
     );
     // The stream is free for the next publisher.
-    assert!(world.core.admit(STREAM, Role::Publish).is_ok());
+    assert!(world.core.admit(STREAM, Role::Publish, None).is_ok());
 }
 
 #[test]

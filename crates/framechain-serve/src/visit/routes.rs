@@ -334,6 +334,7 @@ pub(crate) async fn publish(
             offer,
             video,
             participant: claims.sub.clone(),
+            client: asked.peer.map(|peer| peer.ip()),
             reply,
         }
     })
@@ -603,6 +604,7 @@ async fn watch_room(
             offer,
             video: PublishedVideo::ServerPipeline,
             participant: admitted.claims.sub.clone(),
+            client: asked.peer.map(|peer| peer.ip()),
             reply,
         }
     })

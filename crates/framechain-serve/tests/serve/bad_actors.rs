@@ -451,17 +451,13 @@ fn offers_that_never_connect_do_not_keep_viewers_out() {
         keep_data: false,
         connect_timeout: Duration::from_secs(5),
     };
-    // The squatter: 16 offers, none of which will ever connect.
+    // The squatter: 16 offers, none of which will ever connect, from an
+    // address of its own (past its few pending offers, it gets 429).
     let view = offer(true, Direction::RecvOnly);
     let squat = || {
         for _ in 0..16 {
-            let answer = whep(&server, "room1", Some(&view_token("room1")), &view);
-            assert!(
-                [201, 503].contains(&answer.status),
-                "{}: {}",
-                answer.status,
-                answer.body
-            );
+            let (status, body) = whep_from([127, 0, 0, 2], &server, "room1", &view);
+            assert!([201, 429, 503].contains(&status), "{status}: {body}");
         }
     };
     squat();
@@ -497,6 +493,92 @@ fn offers_that_never_connect_do_not_keep_viewers_out() {
         "{:?}",
         second.state()
     );
+}
+
+/// A WHEP offer for `stream` with its view token from the loopback
+/// address `from` (every 127/8 address is this machine's), on a
+/// connection of its own: the status and the body.
+fn whep_from(from: [u8; 4], server: &Server, stream: &str, offer: &str) -> (u16, String) {
+    use socket2::{Domain, Socket, Type};
+    use std::io::{Read, Write};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    socket
+        .bind(&std::net::SocketAddr::from((from, 0)).into())
+        .expect("bind a loopback address");
+    socket.connect(&server.http_addr().into()).expect("connect");
+    let mut socket_conn = std::net::TcpStream::from(socket);
+    socket_conn
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let request = format!(
+        "POST /whep/{stream} HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/sdp\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{offer}",
+        view_token(stream),
+        offer.len()
+    );
+    socket_conn.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    socket_conn
+        .read_to_string(&mut answer)
+        .expect("a whole answer");
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .expect("a status line");
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// One client address may hold only a few viewers' offers that never
+/// connect (ICE and DTLS never done); past them it gets `429` with one
+/// line, counted as `pending offers`; other addresses are not touched, and
+/// once the connect timeout has ended its offers, the client may offer
+/// again.
+#[test]
+fn one_address_holds_only_a_few_offers_that_never_connect() {
+    let mut config = support::config(support::TELEMEDICINE, &["room1"]);
+    config.max_pending_offers_per_client = 2;
+    config.connect_timeout = Duration::from_secs(1);
+    let server = Server::start(config).unwrap();
+    let view = offer(true, Direction::RecvOnly);
+    for _ in 0..2 {
+        let (status, body) = whep_from([127, 0, 0, 2], &server, "room1", &view);
+        assert_eq!(status, 201, "{body}");
+    }
+    let (status, body) = whep_from([127, 0, 0, 2], &server, "room1", &view);
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(
+        body.trim_end(),
+        "too many viewer offers from this address are still connecting; connect or wait"
+    );
+    assert_eq!(body.lines().count(), 1, "{body}");
+    // Another address has its own places.
+    let (status, body) = whep_from([127, 0, 0, 3], &server, "room1", &view);
+    assert_eq!(status, 201, "{body}");
+    let metrics = support::get(&server, "/metrics", None).body;
+    assert!(
+        metrics.lines().any(|line| line
+            .starts_with("framechain_sessions_refused_total{reason=\"pending offers\"} 1")),
+        "{metrics}"
+    );
+    // The connect timeout (1 s here) ends them and gives the places back.
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = whep_from([127, 0, 0, 2], &server, "room1", &view);
+        if status == 201 {
+            break;
+        }
+        assert_eq!(status, 429, "{body}");
+        assert!(
+            Instant::now() < until,
+            "the pending offers were never reaped"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
 }
 
 // ---- /metrics against a hostile stage ------------------------------

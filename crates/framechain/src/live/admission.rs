@@ -44,6 +44,9 @@ struct SessionLoad {
     admitted: f64,
     /// Its use of the workers as it runs, against its share.
     meter: ShareMeter,
+    /// Workers its chain may be split across (1: it runs on one at a time;
+    /// see [`Admission::may_split`]).
+    lanes: usize,
     /// Its own CPU seconds per picture past the warm-up, smoothed as the
     /// pipeline's are (`None`: not measured yet). Its load counts at this,
     /// not at its pipeline's cost, and it teaches the pipeline's cost only
@@ -136,7 +139,8 @@ impl Admission {
                 fps,
                 pictures: 0,
                 admitted: needed,
-                meter: ShareMeter::new(Instant::now()),
+                meter: ShareMeter::new(Instant::now(), fps),
+                lanes: 1,
                 cost: None,
             },
         );
@@ -163,6 +167,19 @@ impl Admission {
         }
     }
 
+    /// Session `key`'s chain may be split across `lanes` workers
+    /// ([`super::LiveConfig::pipeline_above`]). Its share then counts the
+    /// workers it may use: besides its part, whatever room the other
+    /// sessions leave within the load limit, up to `lanes` workers. A
+    /// session dearer than one worker on a node with room is what
+    /// splitting is for, not a session taking more than its share; one
+    /// that would take the others' room is still over it.
+    pub(crate) fn may_split(&self, key: u64, lanes: usize) {
+        if let Some(session) = self.lock().sessions.get_mut(&key) {
+            session.lanes = lanes.max(1);
+        }
+    }
+
     /// Whether session `key` may run a picture at `now`: false when it is
     /// throttled and has spent its share (the picture is to be skipped
     /// and reported with [`Admission::skipped`]).
@@ -171,12 +188,27 @@ impl Admission {
             return true;
         };
         let mut loads = self.lock();
-        let open = loads.sessions.len();
+        let Some(share) = self.share(policy, &loads, key) else {
+            return true;
+        };
         let Some(session) = loads.sessions.get_mut(&key) else {
             return true;
         };
-        let share = policy.share(self.workers, open, session.admitted);
         session.meter.may_run(now, share, policy)
+    }
+
+    /// Session `key`'s share of the workers now: the larger of its equal
+    /// part and what it was admitted at with the margin
+    /// ([`FairShare::share`]); for a session that may be split, at least
+    /// the room the others leave, up to its lanes ([`Admission::may_split`]).
+    fn share(&self, policy: &FairShare, loads: &Loads, key: u64) -> Option<f64> {
+        let session = loads.sessions.get(&key)?;
+        let share = policy.share(self.workers, loads.sessions.len(), session.admitted);
+        if session.lanes <= 1 {
+            return Some(share);
+        }
+        let room = self.max_load * self.workers as f64 - loads.load_beside(key, Some(policy));
+        Some(share.max(room.min(session.lanes as f64)))
     }
 
     /// Session `key` skipped a picture at `now` because it was over its
@@ -184,19 +216,19 @@ impl Admission {
     pub(crate) fn skipped(&self, key: u64, now: Instant) -> Option<Step> {
         let policy = self.fair_share.as_ref()?;
         let mut loads = self.lock();
-        let open = loads.sessions.len();
+        let share = self.share(policy, &loads, key)?;
         let session = loads.sessions.get_mut(&key)?;
-        let share = policy.share(self.workers, open, session.admitted);
         session.meter.skipped(now, share, policy)
     }
 
-    /// Session `key` has `count` pictures waiting to run (see
-    /// [`ShareMeter::waiting`]).
-    pub(crate) fn waiting(&self, key: u64, count: u64) {
+    /// `count` pictures arrived for session `key` (see
+    /// [`ShareMeter::arrived`]).
+    pub(crate) fn arrived(&self, key: u64, count: u64) {
         if self.fair_share.is_some()
+            && count > 0
             && let Some(session) = self.lock().sessions.get_mut(&key)
         {
-            session.meter.waiting(count);
+            session.meter.arrived(count);
         }
     }
 
@@ -205,9 +237,8 @@ impl Admission {
     pub(crate) fn late(&self, key: u64, count: u64, now: Instant) -> Option<Step> {
         let policy = self.fair_share.as_ref()?;
         let mut loads = self.lock();
-        let open = loads.sessions.len();
+        let share = self.share(policy, &loads, key)?;
         let session = loads.sessions.get_mut(&key)?;
-        let share = policy.share(self.workers, open, session.admitted);
         session.meter.late(now, count, share, policy)
     }
 
@@ -223,12 +254,16 @@ impl Admission {
         now: Instant,
     ) -> Option<Step> {
         let mut loads = self.lock();
-        let open = loads.sessions.len();
+        let share = match &self.fair_share {
+            Some(policy) => self.share(policy, &loads, key),
+            None => None,
+        };
         let session = loads.sessions.get_mut(&key)?;
-        let step = self.fair_share.as_ref().and_then(|policy| {
-            let share = policy.share(self.workers, open, session.admitted);
-            session.meter.ran(now, cpu, held, share, policy)
-        });
+        let step = self
+            .fair_share
+            .as_ref()
+            .zip(share)
+            .and_then(|(policy, share)| session.meter.ran(now, cpu, held, share, policy));
         session.pictures += 1;
         if session.pictures <= WARM_UP_PICTURES {
             return step;
@@ -268,16 +303,7 @@ impl Admission {
     /// others leave no room would only take their workers.
     pub(crate) fn room_beside(&self, key: u64) -> f64 {
         let loads = self.lock();
-        let others: f64 = loads
-            .sessions
-            .iter()
-            .filter(|(other, _)| **other != key)
-            .map(|(_, session)| {
-                let cost = loads.pipeline_cost.get(&session.pipeline).copied();
-                session.load(cost, self.fair_share.as_ref())
-            })
-            .sum();
-        self.max_load * self.workers as f64 - others
+        self.max_load * self.workers as f64 - loads.load_beside(key, self.fair_share.as_ref())
     }
 
     /// The session is gone.
@@ -306,6 +332,18 @@ impl Loads {
         self.sessions
             .values()
             .map(|session| {
+                let cost = self.pipeline_cost.get(&session.pipeline).copied();
+                session.load(cost, fair_share)
+            })
+            .sum()
+    }
+
+    /// [`Loads::load`] of every session but `key`.
+    fn load_beside(&self, key: u64, fair_share: Option<&FairShare>) -> f64 {
+        self.sessions
+            .iter()
+            .filter(|(other, _)| **other != key)
+            .map(|(_, session)| {
                 let cost = self.pipeline_cost.get(&session.pipeline).copied();
                 session.load(cost, fair_share)
             })
@@ -370,6 +408,9 @@ mod tests {
         // 70 ms pictures (share: 2 workers / 3 sessions).
         for tick in 1..=33u32 {
             let now = start + ms(33) * tick;
+            for key in [healthy, hostile[0], hostile[1]] {
+                admission.arrived(key, 1);
+            }
             assert!(admission.may_run(healthy, now));
             assert_eq!(admission.measured(healthy, ms(10), ms(10), now), None);
             if tick % 2 == 0 {
@@ -414,6 +455,7 @@ mod tests {
             admission.measured(healthy, ms(10), ms(10), start + ms(tick));
         }
         for tick in 1..=12u64 {
+            admission.arrived(hostile, 1);
             assert_eq!(
                 admission.measured(hostile, ms(70), ms(70), start + ms(20 + tick)),
                 None,
@@ -429,6 +471,7 @@ mod tests {
         // what it was admitted at (the cost of its pipeline when it came,
         // unmeasured: nothing) and a new call of the pipeline is admitted
         // at the healthy 0.3 of a worker.
+        admission.arrived(hostile, 1);
         let step = admission.measured(hostile, ms(70), ms(70), start + ms(300));
         assert!(matches!(step, Some(Step::Throttled { .. })), "{step:?}");
         let (_, load) = admission.report();

@@ -41,6 +41,8 @@ pub(crate) struct Backlog {
     late: u64,
     /// Drops over the session's share not yet counted in its stats.
     over_share: u64,
+    /// Arrivals not yet told to the session's share meter.
+    arrived: u64,
 }
 
 /// Whether the session can restart from this input after skipping: a
@@ -61,6 +63,7 @@ impl Backlog {
             skipping: None,
             late: 0,
             over_share: 0,
+            arrived: 0,
         }
     }
 
@@ -74,6 +77,7 @@ impl Backlog {
     /// before it, so those (whole) stay, and it and every picture up to
     /// the next keyframe are dropped.
     pub(crate) fn arrive(&mut self, media: Media, arrival: Instant) -> Ask {
+        self.arrived += 1;
         let keyframe = is_keyframe(&media);
         if let Some(skip) = self.skipping {
             if !keyframe {
@@ -162,9 +166,10 @@ impl Backlog {
         waiting
     }
 
-    /// Pictures waiting to run.
-    pub(crate) fn waiting(&self) -> u64 {
-        self.queue.len() as u64
+    /// Arrivals since the last call, whatever became of them: what the
+    /// session's sender asks for, for its share meter.
+    pub(crate) fn take_arrived(&mut self) -> u64 {
+        std::mem::take(&mut self.arrived)
     }
 
     pub(crate) fn is_empty(&self) -> bool {

@@ -166,8 +166,12 @@
 //! ([`FairShare::window`]; worker time, not CPU time, as a stage that
 //! sleeps holds a worker too) against its share: the larger of
 //! `workers / sessions` and what it was admitted at times
-//! [`FairShare::margin`]. A session within it is never touched. One over it
-//! is degraded in steps:
+//! [`FairShare::margin`] (a session whose chain may be split, at least the
+//! room the others leave, up to the workers it may use). What a session
+//! wants is the pictures that arrive for it, counted at its frame rate (a
+//! burst after network jitter is no trend), at its time per picture. A
+//! session within its share is never touched. One over it is degraded in
+//! steps:
 //!
 //! 1. *Throttled*: its pictures run only as its share lets (a budget that
 //!    grows at the share's rate, each picture taking its worker time

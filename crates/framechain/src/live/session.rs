@@ -156,6 +156,7 @@ impl LiveSession {
             .pipeline_above
             .filter(|_| lanes > 1)
             .map(|above| above.max(0.0) / opening.fps);
+        opening.admission.may_split(opening.id.0, lanes);
         let shared = Arc::new(SessionShared {
             id: opening.id,
             admission: opening.admission,
@@ -454,7 +455,7 @@ impl SessionShared {
             steps.extend(admission.late(key, late, now));
         }
         let over_share = input.backlog.take_over_share();
-        admission.waiting(key, input.backlog.waiting());
+        admission.arrived(key, input.backlog.take_arrived());
         let finish =
             next.is_none() && input.finishing && input.backlog.is_empty() && (parts == 1 || join);
         let unswapped = if finish { input.swap.take() } else { None };

@@ -13,11 +13,16 @@
 //! what the other sessions wait for, and on a loaded node a dear picture
 //! holds it for longer than its CPU time (judging by CPU time alone was
 //! tried: on the loaded test node, senders of dear pictures then held both
-//! workers for a second and more). What a session wants counts its late
-//! and skipped pictures, and the pictures added to its backlog over the
-//! window, at its time per picture run. The policy here is pure (time is passed
-//! in), so it is tested without sleeps; the session and admission code
-//! feed it.
+//! workers for a second and more). What a session wants is the pictures
+//! that arrived for it, at its time per picture run: run, late, skipped or
+//! still waiting, each picture its sender sent counts once. Arrivals count
+//! at the session's frame rate, not all at once: pictures held back by
+//! network jitter and delivered together (a burst), or a stream handed
+//! over whole, are the same demand spread over the time they stand for, so
+//! a healthy call's burst is not judged a trend. Only what goes on arriving
+//! faster than that rate for longer than [`BURST_SPAN`] counts at once. The
+//! policy here is pure (time is passed in), so it is tested without sleeps;
+//! the session and admission code feed it.
 
 use std::time::{Duration, Instant};
 
@@ -72,6 +77,13 @@ const OVER_BY: f64 = 1.25;
 /// A session's first window is this part of [`FairShare::window`].
 const FIRST_WINDOW_PART: u32 = 4;
 
+/// Arrivals beyond a session's frame rate are carried into later windows
+/// (counted at that rate) up to this much of its pictures; past it they
+/// count at once. A jitter buffer releases what it held for a few hundred
+/// milliseconds at once; a sender that keeps sending faster than its rate
+/// fills this within a second and is counted in full from then on.
+pub(crate) const BURST_SPAN: Duration = Duration::from_secs(1);
+
 /// What a window's end changed for a session.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Step {
@@ -80,16 +92,16 @@ pub(crate) enum Step {
     /// sender should slow down.
     Throttled {
         /// Busy workers it would have used over the window (1.0 = one
-        /// worker): what it ran, plus its late pictures at the average
-        /// time of those run.
+        /// worker): the pictures that arrived for it (at its frame rate,
+        /// see [`BURST_SPAN`]) at the average time of those run.
         used: f64,
         /// Its share, in the same unit.
         share: f64,
     },
     /// Throttled, it still had more pictures than its share lets run.
     StillOver {
-        /// Busy workers it would have used over the window: what it ran,
-        /// plus the pictures skipped at the average time of those run.
+        /// Busy workers it would have used over the window, as in
+        /// [`Step::Throttled`].
         used: f64,
         /// Its share.
         share: f64,
@@ -138,9 +150,13 @@ pub(crate) struct ShareMeter {
     skipped: u64,
     /// Pictures dropped as late in this window.
     late: u64,
-    /// Pictures waiting to run, as last told, and when the window began.
-    waiting: u64,
-    waiting_at_start: u64,
+    /// Its frame rate: arrivals count at this pace (see [`BURST_SPAN`]).
+    fps: f64,
+    /// Pictures that arrived in this window, not counted yet.
+    arrived: u64,
+    /// Pictures that arrived faster than its frame rate, counted in later
+    /// windows at that rate (at most [`BURST_SPAN`] of them).
+    carried: f64,
     /// Windows that ended with pictures skipped or late while throttled,
     /// since the session was last clearly within its share: a sender that
     /// backs off for a window and comes back is not let off.
@@ -161,7 +177,8 @@ pub(crate) struct ShareMeter {
 }
 
 impl ShareMeter {
-    pub(crate) fn new(now: Instant) -> ShareMeter {
+    /// The meter of a session sending `fps` pictures a second.
+    pub(crate) fn new(now: Instant, fps: f64) -> ShareMeter {
         ShareMeter {
             state: State::Within,
             window_start: now,
@@ -171,8 +188,13 @@ impl ShareMeter {
             ran: 0,
             skipped: 0,
             late: 0,
-            waiting: 0,
-            waiting_at_start: 0,
+            fps: if fps.is_finite() && fps > 0.0 {
+                fps
+            } else {
+                30.0
+            },
+            arrived: 0,
+            carried: 0.0,
             strikes: 0,
             clean: 0,
             over_since: None,
@@ -237,19 +259,19 @@ impl ShareMeter {
         self.roll(now, share, policy)
     }
 
-    /// `count` pictures wait to run. Those added over a window count in
-    /// what the session wants, like late ones: a sender of dear pictures
-    /// shows what it asks for in its backlog before its pictures are late,
-    /// while its first pictures hold the workers.
-    pub(crate) fn waiting(&mut self, count: u64) {
-        self.waiting = count;
+    /// `count` pictures arrived for the session. They are what it wants,
+    /// whatever becomes of them: a sender of dear pictures shows what it
+    /// asks for by what it sends, before its pictures are late, while its
+    /// first pictures hold the workers.
+    pub(crate) fn arrived(&mut self, count: u64) {
+        self.arrived = self.arrived.saturating_add(count);
     }
 
-    /// `count` pictures were dropped as late at `now`. They count in what
-    /// the session wants, like skipped ones: a session that sends more
-    /// than it gets the workers for shows it by its late pictures (and a
-    /// throttled one, waiting behind the others, by pictures that went
-    /// late before their turn came rather than being skipped at it).
+    /// `count` pictures were dropped as late at `now`. They were counted
+    /// as they arrived; late, while throttled, they are strikes like
+    /// skipped ones: a throttled session, waiting behind the others, shows
+    /// what its share cannot carry by pictures that went late before their
+    /// turn came rather than being skipped at it.
     pub(crate) fn late(
         &mut self,
         now: Instant,
@@ -277,19 +299,18 @@ impl ShareMeter {
             return None;
         }
         self.judged = true;
-        let used = self.held.as_secs_f64() / elapsed.as_secs_f64();
-        let queued = self.waiting.saturating_sub(self.waiting_at_start);
-        self.waiting_at_start = self.waiting;
+        let seconds = elapsed.as_secs_f64();
         let skipped = std::mem::take(&mut self.skipped) + std::mem::take(&mut self.late);
         let ran = std::mem::take(&mut self.ran);
-        // What the pictures skipped or late would have cost, at the
-        // average of those run: what the sender asks for, not what it got
-        // (with every worker busy, sessions get about equal parts whatever
-        // they send).
+        // What the pictures that arrived would cost, at the average of
+        // those run: what the sender asks for, not what it got (with every
+        // worker busy, sessions get about equal parts whatever they send).
+        // Not what it ran: a session working off a burst runs more in one
+        // window than it is sent in one, and that is no more demand.
         if ran > 0 {
             self.per_picture = self.held.as_secs_f64() / ran as f64;
         }
-        let wanted = used + self.per_picture * (skipped + queued) as f64 / elapsed.as_secs_f64();
+        let wanted = self.per_picture * self.paced_arrivals(seconds) / seconds;
         self.held = Duration::ZERO;
         self.window_start = now;
         let shed_after = policy.shed_after.max(1);
@@ -345,6 +366,18 @@ impl ShareMeter {
             State::Throttled => None,
         }
     }
+
+    /// The pictures that count in a window of `seconds`: those that
+    /// arrived in it and those carried from before, at most its frame rate
+    /// over the window; what is left is carried, up to [`BURST_SPAN`] of
+    /// pictures, and what is past that counts now.
+    fn paced_arrivals(&mut self, seconds: f64) -> f64 {
+        let arrived = std::mem::take(&mut self.arrived) as f64 + self.carried;
+        let at_pace = arrived.min(self.fps * seconds);
+        let left = arrived - at_pace;
+        self.carried = left.min(self.fps * BURST_SPAN.as_secs_f64());
+        at_pace + (left - self.carried)
+    }
 }
 
 #[cfg(test)]
@@ -368,6 +401,7 @@ mod tests {
         let mut skipped = 0;
         for _ in 0..count {
             *now += every;
+            meter.arrived(1);
             let step = if meter.may_run(*now, share, policy) {
                 meter.ran(*now, cost, cost, share, policy)
             } else {
@@ -391,7 +425,7 @@ mod tests {
     fn a_session_within_its_share_is_never_touched() {
         let policy = FairShare::default();
         let mut now = Instant::now();
-        let mut meter = ShareMeter::new(now);
+        let mut meter = ShareMeter::new(now, 30.0);
         // 30 pictures a second at 15 ms: 0.45 of a worker, share 0.5;
         // one dear keyframe a second (60 ms) included.
         for _ in 0..10 {
@@ -407,7 +441,7 @@ mod tests {
     fn a_session_over_its_share_is_throttled_then_shed() {
         let policy = FairShare::default();
         let mut now = Instant::now();
-        let mut meter = ShareMeter::new(now);
+        let mut meter = ShareMeter::new(now, 30.0);
         // All-keyframe maximal pictures: 70 ms each, 30 a second, share
         // 0.67 (2 workers, 3 sessions). A session runs on one worker at
         // most, so it gets through about 14 a second when not held.
@@ -444,7 +478,7 @@ mod tests {
     fn a_throttled_session_that_slows_down_recovers() {
         let policy = FairShare::default();
         let mut now = Instant::now();
-        let mut meter = ShareMeter::new(now);
+        let mut meter = ShareMeter::new(now, 30.0);
         let (steps, _) = feed(&mut meter, &mut now, 9, 33 * MS, 30 * MS, 0.5, &policy);
         assert!(
             matches!(steps.as_slice(), [Step::Throttled { .. }]),
@@ -466,7 +500,7 @@ mod tests {
     fn sessions_on_busy_workers_that_get_their_equal_part_are_not_over() {
         let policy = FairShare::default();
         let mut now = Instant::now();
-        let mut meter = ShareMeter::new(now);
+        let mut meter = ShareMeter::new(now, 30.0);
         // 20 sessions on 2 workers, each always with a picture waiting:
         // about 20 pictures of 5 ms a second each, one window with two
         // more than its part.
@@ -483,8 +517,10 @@ mod tests {
             );
             assert_eq!((steps, skipped), (vec![], 0));
         }
-        // Its late pictures count in what it wants: 2 run, 38 late.
+        // Pictures that went late count in what it wants: 40 arrived, 2
+        // ran, 38 went late.
         let mut steps = Vec::new();
+        meter.arrived(40);
         now += 200 * MS;
         steps.extend(meter.ran(now, 5 * MS, 5 * MS, 0.1, &policy));
         steps.extend(meter.late(now, 38, 0.1, &policy));
@@ -500,7 +536,7 @@ mod tests {
     fn late_pictures_of_a_throttled_session_count_as_over_its_share() {
         let policy = FairShare::default();
         let mut now = Instant::now();
-        let mut meter = ShareMeter::new(now);
+        let mut meter = ShareMeter::new(now, 30.0);
         let (steps, _) = feed(&mut meter, &mut now, 31, 33 * MS, 45 * MS, 0.4, &policy);
         assert!(matches!(steps.as_slice(), [Step::Throttled { .. }]));
         // Throttled, it gets a turn only every 150 ms (it waits behind the
@@ -510,6 +546,7 @@ mod tests {
         for _ in 0..3 {
             for _ in 0..7 {
                 now += 150 * MS;
+                meter.arrived(4);
                 assert!(meter.may_run(now, 0.4, &policy));
                 steps.extend(meter.ran(now, 45 * MS, 45 * MS, 0.4, &policy));
                 steps.extend(meter.late(now, 3, 0.4, &policy));
@@ -532,7 +569,7 @@ mod tests {
     fn a_throttled_session_runs_within_its_share() {
         let policy = FairShare::default();
         let mut now = Instant::now();
-        let mut meter = ShareMeter::new(now);
+        let mut meter = ShareMeter::new(now, 30.0);
         let share = 0.4;
         feed(&mut meter, &mut now, 31, 33 * MS, 45 * MS, share, &policy);
         assert!(meter.throttled());
@@ -541,6 +578,7 @@ mod tests {
         let mut cpu = Duration::ZERO;
         for _ in 0..89 {
             now += 33 * MS;
+            meter.arrived(1);
             if meter.may_run(now, share, &policy) {
                 cpu += 45 * MS;
                 meter.ran(now, 45 * MS, 45 * MS, share, &policy);
@@ -551,5 +589,77 @@ mod tests {
         let used = cpu.as_secs_f64() / (89.0 * 0.033);
         assert!(used <= share + 0.05, "{used}");
         assert!(used >= share - 0.1, "{used}");
+    }
+
+    /// Runs `count` pictures held back and delivered at once at `*now`,
+    /// back to back at `cost` each; returns the steps.
+    fn burst(
+        meter: &mut ShareMeter,
+        now: &mut Instant,
+        count: u32,
+        cost: Duration,
+        share: f64,
+        policy: &FairShare,
+    ) -> Vec<Step> {
+        meter.arrived(u64::from(count));
+        let mut steps = Vec::new();
+        for _ in 0..count {
+            *now += cost;
+            assert!(meter.may_run(*now, share, policy));
+            steps.extend(meter.ran(*now, cost, cost, share, policy));
+        }
+        steps
+    }
+
+    #[test]
+    fn a_healthy_session_that_receives_bursts_is_not_over_its_share() {
+        let policy = FairShare::default();
+        let mut now = Instant::now();
+        let mut meter = ShareMeter::new(now, 30.0);
+        // 15 ms pictures at 30 fps: 0.45 of a worker, share 0.5 (4
+        // sessions on 2 workers). Every second, 300 to 500 ms of its
+        // pictures are held back by the network and delivered at once,
+        // and it runs them back to back, a worker's whole time for up to
+        // 225 ms.
+        let share = 0.5;
+        let mut steps = Vec::new();
+        for held_back in [9u32, 15, 12, 15, 9, 15, 12, 15] {
+            let (paced, _) = feed(
+                &mut meter,
+                &mut now,
+                30 - held_back,
+                33 * MS,
+                15 * MS,
+                share,
+                &policy,
+            );
+            steps.extend(paced);
+            now += 18 * MS * held_back;
+            steps.extend(burst(
+                &mut meter,
+                &mut now,
+                held_back,
+                15 * MS,
+                share,
+                &policy,
+            ));
+        }
+        assert_eq!(steps, vec![], "a burst is no trend");
+        assert!(!meter.throttled());
+    }
+
+    #[test]
+    fn a_sender_that_keeps_sending_faster_than_its_rate_counts_in_full() {
+        let policy = FairShare::default();
+        let mut now = Instant::now();
+        // Admitted at 30 fps, it sends 90 pictures a second of 10 ms: 0.9
+        // of a worker against a share of 0.5. What is past its rate is
+        // carried for a second's worth of pictures, then counts at once.
+        let mut meter = ShareMeter::new(now, 30.0);
+        let (steps, _) = feed(&mut meter, &mut now, 180, 11 * MS, 10 * MS, 0.5, &policy);
+        assert!(
+            matches!(steps.first(), Some(Step::Throttled { used, .. }) if *used > 0.6),
+            "{steps:?}"
+        );
     }
 }

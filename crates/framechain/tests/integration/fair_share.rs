@@ -169,6 +169,140 @@ fn four_hostile_publishers_are_held_to_their_share_and_shed() {
     check_held_to_their_share(4);
 }
 
+/// Pushes `pictures` raw `width`x`height` pictures at 30 a second into
+/// each of `sessions`, as a network delivers them: session `i` in
+/// `bursty` gets nothing for 300 to 500 ms every second and then all it
+/// missed at once (as after jitter), the others get theirs on time. The
+/// pictures of a burst arrive when they are delivered.
+fn paced_with_bursts(
+    sessions: &[LiveSession],
+    bursty: &[usize],
+    pictures: usize,
+    (width, height): (u32, u32),
+) {
+    let start = Instant::now();
+    let mut held: Vec<Vec<usize>> = vec![Vec::new(); sessions.len()];
+    for n in 0..pictures {
+        let due = start + Duration::from_millis(n as u64 * 1000 / 30);
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        for (index, session) in sessions.iter().enumerate() {
+            // Held back over pictures 9..9+gap of each second (staggered),
+            // gap 9 to 15 pictures (300 to 500 ms).
+            let gap = 9 + (index * 3 + n / 30 * 2) % 7;
+            let phase = (n + index * 5) % 30;
+            if bursty.contains(&index) && (9..9 + gap).contains(&phase) && n + 1 < pictures {
+                held[index].push(n);
+                continue;
+            }
+            for late in held[index].drain(..).chain([n]) {
+                let frame = flat_frame(width, height, 80, late as i64 * 3000);
+                session.push_media(Media::Frame(frame), Instant::now());
+            }
+        }
+    }
+}
+
+/// Issue 17's risk found at the merge: a healthy call's burst after
+/// network jitter must not read as a session taking more than its share.
+/// Six paced sessions of moderate cost on 2 workers (a share of a third
+/// each), three of which get their pictures in bursts: none is judged over
+/// its share, none loses a picture.
+#[test]
+fn healthy_sessions_that_receive_bursts_are_not_over_their_share() {
+    let engine = engine();
+    let scaler = Arc::new(pipeline(&engine, "scale width=480 height=270"));
+    let runtime = LiveRuntime::new(LiveConfig {
+        workers: 2,
+        // Room for the longest burst, and no age limit: only the fair
+        // share may degrade a session here, not the test machine's load.
+        queue_depth: 32,
+        max_wait: Duration::from_secs(60),
+        // Read at the end: room for every output.
+        event_depth: 256,
+        fair_share: Some(quick_windows()),
+        ..LiveConfig::default()
+    })
+    .unwrap();
+    let owner = Owner::of(&runtime);
+    // Admitted before their pipeline was measured: their share is the
+    // equal part, 2 workers / 6 sessions.
+    let sessions: Vec<LiveSession> = (0..4)
+        .map(|_| runtime.open_past_admission(&scaler, 30.0).unwrap())
+        .collect();
+    const PICTURES: usize = 75;
+    paced_with_bursts(&sessions, &[0, 2], PICTURES, (960, 540));
+    sessions.iter().for_each(LiveSession::finish);
+    for (index, session) in sessions.iter().enumerate() {
+        let heard = drain(&owner, session);
+        assert_eq!(
+            (heard.over_share, heard.stats.dropped_total(), heard.outputs),
+            (0, 0, PICTURES),
+            "session {index} (bursty: {}): {:?} {:?}",
+            index % 2 == 0,
+            heard.stats.dropped(),
+            heard.failed
+        );
+        assert!(heard.failed.is_none(), "{:?}", heard.failed);
+    }
+}
+
+/// A session dearer than one worker (two 45 ms stages at 15 fps: 1.35
+/// workers), with pipelining on, beside a cheap one on 2 workers: it is
+/// split across the workers rather than judged over its share (the room
+/// the other leaves is its to use), and loses nothing.
+#[test]
+fn a_session_dearer_than_one_worker_is_split_not_throttled() {
+    let engine = engine();
+    let dear = Arc::new(pipeline(
+        &engine,
+        "test-stage behaviour=burn ! test-stage behaviour=burn",
+    ));
+    let cheap = Arc::new(pipeline(&engine, "scale width=32 height=18"));
+    let runtime = LiveRuntime::new(LiveConfig {
+        workers: 2,
+        queue_depth: 64,
+        max_wait: Duration::from_secs(60),
+        event_depth: 256,
+        pipeline_above: Some(0.75),
+        fair_share: Some(quick_windows()),
+        ..LiveConfig::default()
+    })
+    .unwrap();
+    let owner = Owner::of(&runtime);
+    let heavy = runtime.open_past_admission(&dear, 15.0).unwrap();
+    let light = runtime.open_past_admission(&cheap, 30.0).unwrap();
+    const SECONDS: u64 = 3;
+    let start = Instant::now();
+    let mut split = false;
+    for n in 0..SECONDS * 30 {
+        let due = start + Duration::from_millis(n * 1000 / 30);
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        let now = Instant::now();
+        light.push_media(Media::Frame(flat_frame(64, 36, 80, n as i64)), now);
+        if n % 2 == 0 {
+            heavy.push_media(Media::Frame(flat_frame(64, 36, 80, n as i64)), now);
+        }
+        split |= heavy.parts() == 2;
+    }
+    let pushed = (SECONDS * 15) as usize;
+    heavy.finish();
+    light.finish();
+    let heard = drain(&owner, &heavy);
+    assert!(split, "never split: {:?}", heard.failed);
+    assert_eq!(
+        (heard.over_share, heard.stats.dropped_total(), heard.outputs),
+        (0, 0, pushed),
+        "{:?} {:?}",
+        heard.stats.dropped(),
+        heard.failed
+    );
+    let heard = drain(&owner, &light);
+    assert_eq!(
+        (heard.over_share, heard.stats.dropped_total(), heard.outputs),
+        (0, 0, 90)
+    );
+}
+
 fn bounded(launch: &str, max: &str) -> ChainSpec {
     let mut yaml = format!("version: 1\n{max}\nstages:\n");
     for stage in launch.split(" ! ") {

@@ -167,7 +167,10 @@ fn finishing_a_pipelined_session_flushes_what_is_in_flight() {
     ));
     let runtime = runtime(2);
     let owner = Owner::of(&runtime);
-    let session = runtime.open_past_admission(&chain, 30.0).unwrap();
+    // At 15 fps: 1.35 workers, which two parts carry. At 30 it would want
+    // 2.7 workers of 2 and be judged over its share (its 8 pictures,
+    // pushed at once, count at its frame rate).
+    let session = runtime.open_past_admission(&chain, 15.0).unwrap();
     wait_split(&session, 2);
     for n in 0..PICTURES {
         session.push_media(picture(n, 100), Instant::now());
@@ -313,11 +316,10 @@ fn only_a_session_dearer_than_its_budget_is_split_once_warm() {
         event_depth: 1000,
         // The suggested setting (off by default).
         pipeline_above: Some(0.75),
-        // This test is about when a chain is split. With fair shares on,
-        // the dear session (1.35 workers, its 24 pictures queued at once)
-        // is over its share of a 2-worker node from its first quarter
-        // window, and a throttled session is never split.
-        fair_share: None,
+        // Fair shares on, as served: the dear session (1.35 workers, its
+        // 24 pictures queued at once) may be split, so its share counts
+        // the room the cheap one leaves, and its backlog counts at its
+        // frame rate: it is split, not throttled.
         ..LiveConfig::default()
     })
     .unwrap();

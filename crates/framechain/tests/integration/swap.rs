@@ -92,11 +92,11 @@ fn runtime(event_depth: usize) -> LiveRuntime {
         queue_depth: PICTURES + 1,
         max_wait: Duration::from_secs(600),
         event_depth,
-        // Nor about fair shares: its streams are pushed whole at once, a
-        // backlog that fair shares count as demand (twenty sessions on two
-        // workers have a share of 0.1 each), so a session could be judged
-        // over its share and throttled mid-test.
-        fair_share: None,
+        // Fair shares on, as served: its streams are pushed whole at once,
+        // and twenty sessions on two workers have a share of 0.1 each. The
+        // pictures that arrive at once count at the sessions' frame rate,
+        // not as demand all at once, so no session is judged over its
+        // share for its backlog.
         ..LiveConfig::default()
     })
     .unwrap()

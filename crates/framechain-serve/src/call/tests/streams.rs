@@ -42,7 +42,7 @@ fn removing_a_stream_ends_its_publisher_and_viewers_at_once() {
     assert_eq!(world.metric("viewers"), Some(0.0));
     // Nobody may join while it is gone.
     assert_eq!(
-        world.core.admit(STREAM, Role::View),
+        world.core.admit(STREAM, Role::View, None),
         Err(NotAdmitted::UnknownStream)
     );
     assert!(world.core.room_streams("room").is_empty());
@@ -69,7 +69,7 @@ fn removing_a_stream_ends_its_publisher_and_viewers_at_once() {
     world
         .core
         .handle_input(world.now, Input::AddStream(STREAM.to_owned()));
-    assert!(world.core.admit(STREAM, Role::Publish).is_ok());
+    assert!(world.core.admit(STREAM, Role::Publish, None).is_ok());
 }
 
 #[test]
@@ -91,7 +91,7 @@ fn a_rooms_streams_are_its_participants_only() {
         },
     );
     assert_eq!(world.core.room_streams("visit1"), ["visit1/p-1"]);
-    assert!(world.core.admit("visit10/p-2", Role::Publish).is_ok());
+    assert!(world.core.admit("visit10/p-2", Role::Publish, None).is_ok());
     // Removing an unknown stream is nothing.
     world.core.handle_input(
         world.now,
