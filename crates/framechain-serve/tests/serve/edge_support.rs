@@ -11,12 +11,12 @@ use framechain_events::chain::{GENESIS, link_hash};
 use framechain_events::pod::{PLACEMENT_HASH, ROOMS_HASH};
 use framechain_events::{EVENTS_STREAM, Event, EventKind};
 use framechain_loadgen::{Endpoint, PublishOptions, Publisher, ViewOptions, Viewer};
-use framechain_serve::identity::tools::{KeyKind, NewKeys, TokenRequest, make_token, new_keys};
+use framechain_serve::identity::tools::{KeyKind, NewKeys, new_keys};
 use framechain_serve::{EdgeConfig, ServeConfig, Server};
 use framechain_test_support::services::RedisServer;
 
 use crate::support;
-use crate::visit_support::{CHAIN, Scratch, now_unix};
+use crate::visit_support::{CHAIN, Scratch, signed_token};
 
 pub(crate) const NODE: &str = "pod-a";
 /// Where the 307s point: nothing listens there; the test only reads them.
@@ -117,17 +117,7 @@ impl Pod {
 
     /// A token for `room`, or for no room in particular.
     pub(crate) fn token_for(&self, sub: &str, role: &str, room: Option<&str>) -> String {
-        make_token(&TokenRequest {
-            key: self.keys.private.clone(),
-            sub: sub.to_owned(),
-            role: role.to_owned(),
-            room: room.map(str::to_owned),
-            ttl_s: 600,
-            audience: "framechain".to_owned(),
-            kid: None,
-            now_unix: now_unix(),
-        })
-        .unwrap()
+        signed_token(&self.keys, sub, role, room)
     }
 
     /// A POST of a valid offer to `path` (with its query); a redirect is

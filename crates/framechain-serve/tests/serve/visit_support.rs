@@ -87,20 +87,26 @@ impl Visit {
     }
 
     pub(crate) fn token(&self, sub: &str, role: &str, room: Option<&str>) -> String {
-        make_token(&TokenRequest {
-            key: self.keys.private.clone(),
-            sub: sub.to_owned(),
-            role: role.to_owned(),
-            room: room.map(str::to_owned),
-            ttl_s: 600,
-            audience: "framechain".to_owned(),
-            kid: None,
-            now_unix: now_unix(),
-        })
-        .unwrap()
+        signed_token(&self.keys, sub, role, room)
     }
 
     pub(crate) fn base(&self) -> String {
         format!("http://{}", self.server.http_addr())
     }
+}
+
+/// A 10-minute token for the default audience, signed with `keys`: for
+/// `room`, or for no room in particular.
+pub(crate) fn signed_token(keys: &NewKeys, sub: &str, role: &str, room: Option<&str>) -> String {
+    make_token(&TokenRequest {
+        key: keys.private.clone(),
+        sub: sub.to_owned(),
+        role: role.to_owned(),
+        room: room.map(str::to_owned),
+        ttl_s: 600,
+        audience: "framechain".to_owned(),
+        kid: None,
+        now_unix: now_unix(),
+    })
+    .unwrap()
 }
