@@ -226,6 +226,23 @@ pub(super) fn publish(
     publisher
 }
 
+/// The clinician `WATCHER` watching `room`'s patient through the centre,
+/// keeping no payloads (the calls here count and time what arrives).
+pub(super) fn watch(fleet: &Fleet, room: &str) -> Viewer {
+    Viewer::start(
+        &Endpoint::new(
+            &fleet.center,
+            format!("{room}/{PATIENT}"),
+            fleet.token(WATCHER, "clinician", room),
+        ),
+        ViewOptions {
+            keep_data: false,
+            ..ViewOptions::default()
+        },
+    )
+    .unwrap_or_else(|error| panic!("{room}: the viewer is admitted: {error}"))
+}
+
 /// Waits until the running call's viewer got `more` access units beyond
 /// what it had: the call goes on.
 fn call_goes_on(viewer: &Viewer, more: u64, when: &str) {
@@ -365,18 +382,7 @@ fn faults_during_real_calls_lose_no_event_and_admit_no_join_unrecorded() {
 
     // The running call in room A (pod-0), a publisher in room B (pod-1).
     let publisher_a = publish(&fleet, ROOM_A, &clip, 15.0);
-    let watcher = Viewer::start(
-        &Endpoint::new(
-            &fleet.center,
-            format!("{ROOM_A}/{PATIENT}"),
-            fleet.token(WATCHER, "clinician", ROOM_A),
-        ),
-        ViewOptions {
-            keep_data: false,
-            ..ViewOptions::default()
-        },
-    )
-    .expect("the running call's viewer is admitted");
+    let watcher = watch(&fleet, ROOM_A);
     watcher
         .wait_units(10, Duration::from_secs(20))
         .expect("the running call's video");

@@ -16,12 +16,10 @@
 
 use std::time::{Duration, Instant};
 
-use framechain_loadgen::{Publisher, ViewOptions, Viewer};
+use framechain_loadgen::{Publisher, Viewer};
 
 use super::failover::clip;
-use super::faults::{
-    Joins, Outcome, PATIENT, SMALL_SPOOL, WATCHER, pod_metric, publish, room_json,
-};
+use super::faults::{Joins, Outcome, SMALL_SPOOL, pod_metric, publish, room_json, watch};
 use super::fleet::{Fleet, Setup};
 
 const ROOM: &str = "faults-a";
@@ -92,18 +90,7 @@ fn a_running_call_s_latency_with_an_empty_and_a_full_spool() {
     );
     let mut joins = Joins::new(&fleet);
     let publisher = publish(&fleet, ROOM, &clip, 30.0);
-    let viewer = Viewer::start(
-        &framechain_loadgen::Endpoint::new(
-            &fleet.center,
-            format!("{ROOM}/{PATIENT}"),
-            fleet.token(WATCHER, "clinician", ROOM),
-        ),
-        ViewOptions {
-            keep_data: false,
-            ..ViewOptions::default()
-        },
-    )
-    .expect("the viewer is admitted");
+    let viewer = watch(&fleet, ROOM);
     viewer
         .wait_units(60, Duration::from_secs(20))
         .expect("the call's video");
