@@ -62,13 +62,39 @@ impl Default for FairShare {
 }
 
 impl FairShare {
-    /// The share of a session admitted at `admitted` busy workers, with
-    /// `sessions` open on `workers`: the larger of its equal part and what
-    /// it was admitted at times the margin.
-    pub(crate) fn share(&self, workers: usize, sessions: usize, admitted: f64) -> f64 {
-        let equal = workers as f64 / sessions.max(1) as f64;
-        equal.max(admitted * self.margin)
+    /// The share of a session admitted at `admitted` busy workers, where
+    /// the workers' fair level is `level` ([`fair_level`]): the larger of
+    /// the level and what it was admitted at times the margin.
+    pub(crate) fn share(&self, level: f64, admitted: f64) -> f64 {
+        level.max(admitted * self.margin)
     }
+}
+
+/// The max-min fair level of `capacity` busy workers among sessions that
+/// want `demands` (each in busy workers; `f64::INFINITY` for one whose
+/// demand is not to count): every session may use up to the level, and
+/// what the sessions wanting less than it leave goes to those wanting
+/// more. It is never below the equal part `capacity / sessions`, and with
+/// room for every demand it is `capacity` (no session is held).
+///
+/// An equal part alone held a healthy call beside hostile publishers whose
+/// pictures the pipeline refuses at once: they cost next to nothing, yet
+/// each took a part, and the healthy call, needing 0.79 of a worker, was
+/// judged over its share of 2/3 and then 2/5 and shed.
+pub(crate) fn fair_level(capacity: f64, demands: &mut [f64]) -> f64 {
+    if demands.is_empty() {
+        return capacity;
+    }
+    demands.sort_by(f64::total_cmp);
+    let mut left = capacity;
+    for (index, &demand) in demands.iter().enumerate() {
+        let part = left / (demands.len() - index) as f64;
+        if demand > part {
+            return part;
+        }
+        left -= demand.max(0.0);
+    }
+    capacity
 }
 
 /// How far past its share a session within it must go to be throttled.
@@ -169,6 +195,9 @@ pub(crate) struct ShareMeter {
     /// Worker seconds per picture run, from the last window that ran any:
     /// what a picture skipped or late would have cost.
     per_picture: f64,
+    /// What it wanted over the last window judged, in busy workers
+    /// (`None` before its first judgement): its demand in the fair level.
+    wanted: Option<f64>,
     /// While throttled: worker seconds the session may still spend. It
     /// grows at the share's rate and each picture run takes its time from it;
     /// a picture whose turn comes while it is not positive is skipped.
@@ -199,9 +228,17 @@ impl ShareMeter {
             clean: 0,
             over_since: None,
             per_picture: 0.0,
+            wanted: None,
             budget: 0.0,
             budget_at: now,
         }
+    }
+
+    /// Busy workers it wanted over the last window judged (`None`
+    /// before its first judgement): what it asks of the workers, whatever
+    /// it got, for the fair level ([`fair_level`]).
+    pub(crate) fn wanted(&self) -> Option<f64> {
+        self.wanted
     }
 
     /// Whether the session is throttled (its pictures run only within
@@ -311,6 +348,7 @@ impl ShareMeter {
             self.per_picture = self.held.as_secs_f64() / ran as f64;
         }
         let wanted = self.per_picture * self.paced_arrivals(seconds) / seconds;
+        self.wanted = Some(wanted);
         self.held = Duration::ZERO;
         self.window_start = now;
         let shed_after = policy.shed_after.max(1);
@@ -414,11 +452,35 @@ mod tests {
     }
 
     #[test]
-    fn the_share_is_an_equal_part_or_the_admitted_cost_with_a_margin() {
+    fn the_share_is_the_fair_level_or_the_admitted_cost_with_a_margin() {
         let policy = FairShare::default();
-        assert_eq!(policy.share(2, 4, 0.1), 0.5);
-        assert_eq!(policy.share(2, 4, 0.4), 0.8);
-        assert_eq!(policy.share(2, 0, 0.0), 2.0);
+        assert_eq!(policy.share(0.5, 0.1), 0.5);
+        assert_eq!(policy.share(0.5, 0.4), 0.8);
+    }
+
+    #[test]
+    fn the_fair_level_gives_what_light_sessions_leave_to_the_others() {
+        // Four sessions that all want more than an equal part: the equal
+        // part.
+        assert_eq!(fair_level(2.0, &mut [1.0, 3.0, 2.0, 0.9]), 0.5);
+        // A healthy call (0.79) beside four senders the pipeline refuses
+        // at once (0.02 each): it may use what they leave.
+        let level = fair_level(2.0, &mut [0.02, 0.79, 0.02, 0.02, 0.02]);
+        assert!(level >= 0.79 * 1.25, "{level}");
+        // Two light sessions, a healthy one and two hostile ones: what the
+        // three first leave is split between the two others.
+        let level = fair_level(2.0, &mut [0.1, 0.1, 0.5, 2.0, 2.0]);
+        assert!((level - 1.3 / 2.0).abs() < 1e-9, "{level}");
+        // A session's own demand left out (unbounded): the level it may
+        // use beside the others.
+        assert_eq!(fair_level(2.0, &mut [0.3, f64::INFINITY, 0.2]), 1.5);
+        // Room for everyone: nobody is held.
+        assert_eq!(fair_level(2.0, &mut [0.3, 0.4, 0.5]), 2.0);
+        assert_eq!(fair_level(2.0, &mut []), 2.0);
+        // Never below the equal part.
+        for demands in [[5.0, 0.0, 1.0], [0.7, 0.7, 0.7], [0.0, 0.0, 9.0]] {
+            assert!(fair_level(2.0, &mut demands.clone()) >= 2.0 / 3.0);
+        }
     }
 
     #[test]

@@ -557,9 +557,9 @@ fn measure_hostile_publishers() {
     let unbounded = Arc::new(Pipeline::build(&engine, &chain).unwrap());
     let bounded = Arc::new(unbounded.with_max_picture(Some(1920), Some(1080)));
     println!(
-        "| mode | hostile | run | healthy p50 ms | healthy p99 ms | healthy max ms | healthy lost / pushed | keyframes asked | hostile out / over its share / late / ended |"
+        "| mode | hostile | run | healthy p50 ms | healthy p99 ms | healthy max ms | healthy lost / pushed | healthy drops | keyframes asked | hostile out / over its share / late / ended |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---|---:|---|");
     let modes = [
         ("before", None, &unbounded),
         ("fair share", Some(FairShare::default()), &unbounded),
@@ -678,12 +678,21 @@ fn measure_hostile_publishers() {
                         .map_or(0.0, |d| d.as_secs_f64() * 1e3)
                 };
                 let lost = stats.inputs - stats.outputs.min(stats.inputs);
+                // Why the healthy call lost what it lost: the runtime's
+                // reasons and each stage's.
+                let reasons: Vec<String> = stats
+                    .session_drops
+                    .iter()
+                    .chain(stats.stages.iter().flat_map(|stage| stage.dropped.iter()))
+                    .map(|(reason, count)| format!("{reason} {count}"))
+                    .collect();
                 println!(
-                    "| {mode} | {hostile} | {run} | {:.1} | {:.1} | {:.1} | {lost} / {} | {requests} | {out} / {over} / {late} / {ended} |",
+                    "| {mode} | {hostile} | {run} | {:.1} | {:.1} | {:.1} | {lost} / {} | {} | {requests} | {out} / {over} / {late} / {ended} |",
                     at(0.5),
                     at(0.99),
                     at(1.0),
-                    stats.inputs
+                    stats.inputs,
+                    reasons.join(", ")
                 );
                 p50s.push(at(0.5));
                 p99s.push(at(0.99));
