@@ -57,8 +57,8 @@ examples/telemedicine.yaml sets it; off: the sizes are not given), --spares N
 one: --pooling N --keep-resident MiB (wasmtime's pooling allocator for N
 instances, each memory slot keeping MiB resident between instances)
 one and density: --queue-depth N (LiveConfig::queue_depth, default 5),
---pipeline-above X|off (LiveConfig::pipeline_above, default off: split a
-session's chain across workers past X of its frame interval, e.g. 0.75),
+--pipeline-above X|off (LiveConfig::pipeline_above, default 0.75: split a
+session's chain across workers past X of its frame interval; off: never),
 --fair-share on|off (off: LiveConfig::fair_share None, for a loaded machine
 whose preemption would count as the session's worker time)
 common: --tmp DIR (generated sources and the compile cache; default
