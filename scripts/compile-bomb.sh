@@ -4,7 +4,10 @@
 # a running `framechain serve`'s `POST /admin/stages/0`. Reports, for each
 # bomb, the wall time, the answer, the peak resident memory of the framechain
 # process itself (VmHWM) and of its compile worker, and, for serve, its
-# resident memory after the answer (was it given back?).
+# resident memory after the answer (was it given back?). Last, a healthy
+# call through serve (target/release/loadgen, the real 1080p30 clip) for
+# CALL_WINDOW seconds (30), quiet and with the 30m-under-caps bomb posted as
+# its window opens: the call's p50/p99 and lost pictures.
 #
 #   scripts/compile-bomb.sh [FRAMECHAIN_BINARY] [TIMEOUT_SECONDS]
 #
@@ -186,9 +189,87 @@ def serve(names):
         proc.kill()
         proc.wait()
 
+def beside_a_call(bomb, window):
+    """A healthy call (loadgen: the real 1080p30 clip over WHIP, one viewer,
+    through examples/telemedicine.yaml) measured for `window` seconds, once
+    quiet and once with `bomb` posted to /admin/stages/0 as the window
+    opens: the call's p50/p99 and lost pictures each time."""
+    loadgen = os.path.join(os.getcwd(), "target/release/loadgen")
+    clip = os.path.join(os.environ.get("FRAMECHAIN_TESTDATA", "../shared/testdata"),
+                        "h264/throughput/real1080p30_10s_cbp_6M.264")
+    if not (os.path.exists(loadgen) and os.path.exists(clip)):
+        print("call    (skipped: needs target/release/loadgen and the test data)")
+        return
+    import csv, threading
+    for phase in ("quiet", bomb):
+        token_file = os.path.join(work, "admin-token")
+        with open(token_file, "w") as out:
+            out.write("admin-token-for-the-bomb-test\n")
+        http = free_port(socket.SOCK_STREAM)
+        spec = "call:publish-token-1:view-token-12"
+        proc = subprocess.Popen(
+            [binary, "serve", "--pipeline", "examples/telemedicine.yaml",
+             "--http", f"127.0.0.1:{http}", "--media", f"127.0.0.1:{free_port(socket.SOCK_DGRAM)}",
+             "--stream", spec, "--admin-token-file", token_file],
+            env=env("cache-call"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            for _ in range(600):
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{http}/readyz", timeout=1)
+                    break
+                except (urllib.error.URLError, ConnectionError):
+                    time.sleep(0.1)
+            csv_path = os.path.join(work, f"call-{phase}.csv")
+            warmup = 4
+            call = subprocess.Popen(
+                [loadgen, "--server", f"http://127.0.0.1:{http}", "--stream", spec,
+                 "--clip", clip, "--fps", "30", "--warmup-seconds", str(warmup),
+                 "--window-seconds", str(window), "--budget-ms", "200",
+                 "--time-limit-seconds", str(window + 60), "--csv", csv_path],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            answer = {}
+            if phase != "quiet":
+                # Posted as the window opens (the call connects in about 1 s).
+                time.sleep(warmup + 1)
+                def post():
+                    request = urllib.request.Request(
+                        f"http://127.0.0.1:{http}/admin/stages/0", data=paths[bomb].encode(),
+                        headers={"Authorization": "Bearer admin-token-for-the-bomb-test",
+                                 "Content-Type": "text/plain"}, method="POST")
+                    start = time.monotonic()
+                    try:
+                        with urllib.request.urlopen(request, timeout=timeout) as reply:
+                            answer["text"] = f"{reply.status}"
+                    except urllib.error.HTTPError as error:
+                        answer["text"] = f"{error.code}"
+                    except Exception as error:
+                        answer["text"] = f"no answer: {error}"
+                    answer["seconds"] = time.monotonic() - start
+                threading.Thread(target=post, daemon=True).start()
+            try:
+                call.wait(timeout=window + 90)
+            except subprocess.TimeoutExpired:
+                call.kill()
+                call.wait()
+            row = {}
+            try:
+                with open(csv_path) as f:
+                    row = next((r for r in csv.DictReader(f) if r["phase"] == "ramp"), {})
+            except OSError:
+                pass
+            bomb_text = (f", bomb answered {answer.get('text', '-')} after {answer.get('seconds', 0):.1f} s"
+                         if phase != "quiet" else "")
+            print(f"call    {phase:16} p50 {row.get('p50_ms', '?')} ms  p99 {row.get('p99_ms', '?')} ms"
+                  f"  lost {row.get('lost', '?')} of {row.get('sent', '?')}{bomb_text}")
+        finally:
+            proc.kill()
+            proc.wait()
+
 print(f"{binary}, timeout {timeout:.0f} s")
 for name in BOMBS:
     inspect(name)
 # One server, the bombs in a row: the peak column is the server's peak so far.
 serve(["13m-2mib-bodies", "13m-under-caps", "62m", "30m-under-caps"])
+# A call beside the dearest bomb under the caps, against the same call quiet.
+beside_a_call("30m-under-caps", int(os.environ.get("CALL_WINDOW", "30")))
 EOF

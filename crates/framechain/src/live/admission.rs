@@ -206,16 +206,22 @@ impl Admission {
     /// workers' max-min fair level among what the sessions want
     /// ([`fair_level`]) and what it was admitted at with the margin
     /// ([`FairShare::share`]); for a session that may be split, at least
-    /// the room the others leave, up to its lanes ([`Admission::may_split`]).
+    /// the room the others leave ([`Admission::may_split`]). Never more
+    /// than the workers it may run on (its lanes): a session whole on one
+    /// worker that wants more than a worker can never keep up, and, with
+    /// the others wanting little, the fair level alone would let two such
+    /// sessions hold both workers of a node, every picture of the others
+    /// waiting behind theirs.
     fn share(&self, policy: &FairShare, loads: &mut Loads, key: u64) -> Option<f64> {
         let level = loads.fair_level(key, self.workers as f64);
         let session = loads.sessions.get(&key)?;
+        let lanes = session.lanes.max(1) as f64;
         let share = policy.share(level, session.admitted);
         if session.lanes <= 1 {
-            return Some(share);
+            return Some(share.min(lanes));
         }
         let room = self.max_load * self.workers as f64 - loads.load_beside(key, Some(policy));
-        Some(share.max(room.min(session.lanes as f64)))
+        Some(share.max(room).min(lanes))
     }
 
     /// Session `key` skipped a picture at `now` because it was over its
@@ -483,10 +489,11 @@ mod tests {
         }
         assert_eq!(steps.len(), 2, "{steps:?}");
         // Their share: the fair level beside the healthy call's 0.3 and
-        // the other's demand. The first judged sees the other one still
-        // expected at the pipeline's 0.3 (its own cost not measured yet)
-        // and may use 1.4; the second sees the first's 1.98, and the two
-        // split what the healthy call leaves.
+        // the other's demand, at most the one worker each runs on. The
+        // first judged sees the other one still expected at the
+        // pipeline's 0.3 (its own cost not measured yet), a level of 1.4,
+        // and may use its one worker; the second sees the first's 1.98,
+        // and the two split what the healthy call leaves.
         let shares: Vec<f64> = steps
             .iter()
             .map(|step| match step {
@@ -495,7 +502,7 @@ mod tests {
             })
             .collect();
         assert!(
-            (shares[0] - 1.4).abs() < 1e-9 && (shares[1] - 1.7 / 2.0).abs() < 1e-9,
+            (shares[0] - 1.0).abs() < 1e-9 && (shares[1] - 1.7 / 2.0).abs() < 1e-9,
             "{steps:?}"
         );
         // Once throttled, their pictures no longer teach the pipeline's

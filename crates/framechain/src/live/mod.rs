@@ -164,8 +164,10 @@
 //! steady picture, and keyframes are never skipped as late). So the runtime
 //! goes on measuring the time each session holds a worker per window
 //! ([`FairShare::window`]; worker time, not CPU time, as a stage that
-//! sleeps holds a worker too) against its share: the larger of
-//! `workers / sessions` and what it was admitted at times
+//! sleeps holds a worker too) against its share: the larger of the
+//! workers' max-min fair level (what the sessions wanting less than an
+//! equal part leave goes to those wanting more; never below
+//! `workers / sessions`) and what it was admitted at times
 //! [`FairShare::margin`] (a session whose chain may be split, at least the
 //! room the others leave, up to the workers it may use). What a session
 //! wants is the pictures that arrive for it, counted at its frame rate (a

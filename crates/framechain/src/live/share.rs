@@ -42,7 +42,8 @@ pub struct FairShare {
     /// A session's share is at least what admission admitted it at (its
     /// pipeline's cost then times its frame rate) times this (2: a scene
     /// change or a keyframe burst of a healthy call stays within it).
-    /// Besides, every session may use `workers / sessions`.
+    /// Besides, every session may use the workers' max-min fair level
+    /// (what the others leave; never less than `workers / sessions`).
     pub margin: f64,
     /// Windows a session may go on exceeding its share after it was
     /// throttled (its pictures skipped, its sender asked to slow down)
@@ -378,8 +379,14 @@ impl ShareMeter {
             }
             // A strike only while it wants more than its share: pictures
             // lost while it fits (others were shed and its share grew,
-            // or the node is short of CPU) are not its doing.
-            State::Throttled if skipped > 0 && wanted > share => {
+            // or the node is short of CPU) are not its doing. And a
+            // strike whenever it still clearly wants more (by the quarter
+            // that throttled it), lost pictures or not: where every
+            // session is served at the fair level, the workers give a
+            // throttled session about its share anyway, its budget never
+            // runs out, and what it cannot carry shows only as late drops
+            // once its queue overflows, a second or more later.
+            State::Throttled if wanted > share * OVER_BY || (skipped > 0 && wanted > share) => {
                 self.strikes += 1;
                 if self.strikes >= shed_after {
                     let since = self.over_since.unwrap_or(now);
@@ -621,6 +628,38 @@ mod tests {
                     Step::StillOver { .. },
                     Step::StillOver { .. },
                     Step::Shed { .. }
+                ]
+            ),
+            "{steps:?}"
+        );
+    }
+
+    #[test]
+    fn a_session_the_workers_serve_at_its_share_is_shed_while_it_wants_far_more() {
+        let policy = FairShare::default();
+        let mut now = Instant::now();
+        let mut meter = ShareMeter::new(now, 30.0);
+        // Four such senders on two workers: each gets a turn every 90 ms
+        // for its 45 ms picture, half a worker, its fair level, while 30
+        // pictures a second arrive (1.35 workers wanted). Its budget
+        // never runs out and nothing is late within these windows: its
+        // queue only grows. It is shed all the same.
+        let mut steps = Vec::new();
+        for _ in 0..60 {
+            now += 90 * MS;
+            meter.arrived(3);
+            assert!(meter.may_run(now, 0.5, &policy), "the budget binds");
+            steps.extend(meter.ran(now, 45 * MS, 45 * MS, 0.5, &policy));
+        }
+        assert!(
+            matches!(
+                steps.as_slice(),
+                [
+                    Step::Throttled { .. },
+                    Step::StillOver { skipped: 0, .. },
+                    Step::StillOver { skipped: 0, .. },
+                    Step::Shed { .. },
+                    ..
                 ]
             ),
             "{steps:?}"
