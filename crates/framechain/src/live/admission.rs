@@ -28,6 +28,8 @@ struct Loads {
     /// CPU seconds per picture, by pipeline id, learnt from every session
     /// of the pipeline and kept after they close.
     pipeline_cost: HashMap<u64, f64>,
+    /// Busy workers the open sessions were admitted at, together.
+    admitted: f64,
     /// Each session's fair level ([`Loads::fair_level`]) as last
     /// computed; emptied once a session opened, closed or had a window
     /// judged since.
@@ -136,6 +138,7 @@ impl Admission {
         }
         loads.next_key += 1;
         loads.levels.clear();
+        loads.admitted += needed;
         let key = loads.next_key;
         loads.sessions.insert(
             key,
@@ -216,7 +219,8 @@ impl Admission {
         let level = loads.fair_level(key, self.workers as f64);
         let session = loads.sessions.get(&key)?;
         let lanes = session.lanes.max(1) as f64;
-        let share = policy.share(level, session.admitted);
+        let unclaimed = self.max_load * self.workers as f64 - loads.admitted;
+        let share = policy.share(level, session.admitted, unclaimed);
         if session.lanes <= 1 {
             return Some(share.min(lanes));
         }
@@ -321,7 +325,9 @@ impl Admission {
     /// The session is gone.
     pub(crate) fn close(&self, key: u64) {
         let mut loads = self.lock();
-        loads.sessions.remove(&key);
+        if let Some(session) = loads.sessions.remove(&key) {
+            loads.admitted = (loads.admitted - session.admitted).max(0.0);
+        }
         loads.levels.clear();
     }
 
@@ -545,6 +551,72 @@ mod tests {
             steps.extend(admission.measured(healthy, ms(20), ms(26), now));
         }
         assert_eq!(steps, vec![], "nobody is over its share");
+    }
+
+    #[test]
+    fn sessions_opened_past_admission_get_no_margin_over_what_they_were_admitted_at() {
+        // The hostile-publishers measurement: the node learnt a healthy
+        // 1080p call's cost (30.6 ms, 0.92 of a worker at 30 fps), then a
+        // healthy call and four publishers of all-IDR 4096x2304 pictures
+        // (70 ms each, 2.1 workers wanted) in the same pipeline were
+        // opened past admission, each chain one that may be split across
+        // both workers. With the margin (2x what they were admitted at)
+        // the publishers could each use 1.84 workers and were never held.
+        let admission = Admission::new(2, 100, 0.95, Some(FairShare::default()));
+        let ms = Duration::from_millis;
+        let start = Instant::now();
+        let teacher = admission.admit(1, 30.0).unwrap();
+        for tick in 1..=40u64 {
+            admission.measured(
+                teacher,
+                Duration::from_micros(30_600),
+                ms(30),
+                start + ms(tick),
+            );
+        }
+        admission.close(teacher);
+        let healthy = admission.admit(1, 30.0).unwrap();
+        let publishers: Vec<u64> = (0..4)
+            .map(|_| admission.admit_past_load(1, 30.0).unwrap())
+            .collect();
+        // Their chains may be split across both workers (pipelining).
+        for &key in publishers.iter().chain([&healthy]) {
+            admission.may_split(key, 2);
+        }
+        let mut steps = Vec::new();
+        for tick in 1..=45u32 {
+            let now = start + ms(100) + ms(33) * tick;
+            admission.arrived(healthy, 1);
+            steps.extend(
+                admission
+                    .measured(healthy, ms(26), ms(26), now)
+                    .map(|step| (healthy, step)),
+            );
+            for &key in &publishers {
+                admission.arrived(key, 1);
+                if admission.may_run(key, now) {
+                    steps.extend(
+                        admission
+                            .measured(key, ms(70), ms(70), now)
+                            .map(|step| (key, step)),
+                    );
+                } else {
+                    steps.extend(admission.skipped(key, now).map(|step| (key, step)));
+                }
+            }
+        }
+        assert!(
+            steps.iter().all(|(key, _)| *key != healthy),
+            "the healthy call is touched: {steps:?}"
+        );
+        for key in publishers {
+            assert!(
+                steps
+                    .iter()
+                    .any(|(of, step)| *of == key && matches!(step, Step::Throttled { .. })),
+                "publisher {key} is not held: {steps:?}"
+            );
+        }
     }
 
     #[test]
