@@ -168,8 +168,9 @@
 //! workers' max-min fair level (what the sessions wanting less than an
 //! equal part leave goes to those wanting more; never below
 //! `workers / sessions`) and what it was admitted at times
-//! [`FairShare::margin`] (a session whose chain may be split, at least the
-//! room the others leave, up to the workers it may use). What a session
+//! [`FairShare::margin`] (the margin only from room no session was
+//! admitted at); for a session whose chain may be split, at least the
+//! room the others leave; never more than the workers it may run on. What a session
 //! wants is the pictures that arrive for it, counted at its frame rate (a
 //! burst after network jitter is no trend), at its time per picture. A
 //! session within its share is never touched. One over it is degraded in
