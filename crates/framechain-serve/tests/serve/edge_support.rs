@@ -122,33 +122,22 @@ impl Pod {
 
     /// A POST of a valid offer to `path` (with its query); a redirect is
     /// an answer, not followed.
-    pub(crate) fn post(&self, path: &str, token: Option<&str>) -> Answer {
+    pub(crate) fn post(&self, path: &str, token: Option<&str>) -> support::Answer {
         let direction = if path.starts_with("/whep/") {
             str0m::media::Direction::RecvOnly
         } else {
             str0m::media::Direction::SendOnly
         };
         let offer = crate::bad_actors::offer(true, direction);
-        let agent = ureq::AgentBuilder::new()
-            .timeout(Duration::from_secs(20))
-            .redirects(0)
-            .build();
-        let mut request = agent
-            .post(&format!("{}{path}", self.base()))
-            .set("Content-Type", "application/sdp");
-        if let Some(token) = token {
-            request = request.set("Authorization", &format!("Bearer {token}"));
-        }
-        let response = match request.send_bytes(offer.as_bytes()) {
-            Ok(response) => response,
-            Err(ureq::Error::Status(_, response)) => response,
-            Err(error) => panic!("POST {path}: {error}"),
-        };
-        Answer {
-            status: response.status(),
-            location: response.header("Location").map(str::to_owned),
-            body: response.into_string().unwrap_or_default(),
-        }
+        // A redirect is the answer: its Location is what the tests read.
+        support::request_following(
+            "POST",
+            &format!("{}{path}", self.base()),
+            token,
+            "application/sdp",
+            offer.as_bytes(),
+            0,
+        )
     }
 
     pub(crate) fn publish(
@@ -266,13 +255,6 @@ impl Pod {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
-}
-
-/// An answer: its status, `Location` and body.
-pub(crate) struct Answer {
-    pub(crate) status: u16,
-    pub(crate) location: Option<String>,
-    pub(crate) body: String,
 }
 
 pub(crate) fn joined(event: &Event, who: &str, watch: bool) -> bool {

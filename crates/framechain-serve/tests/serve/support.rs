@@ -90,8 +90,22 @@ pub fn request(
     content_type: &str,
     body: &[u8],
 ) -> Answer {
+    request_following(method, url, token, content_type, body, 5)
+}
+
+/// [`request`], following at most `redirects` redirects (0: a redirect
+/// is the answer, its `Location` to be read).
+pub fn request_following(
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    content_type: &str,
+    body: &[u8],
+    redirects: u32,
+) -> Answer {
     let agent = ureq::AgentBuilder::new()
         .timeout(Duration::from_secs(20))
+        .redirects(redirects)
         .build();
     let mut request = agent.request(method, url).set("Content-Type", content_type);
     if let Some(token) = token {
