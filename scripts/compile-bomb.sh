@@ -132,43 +132,58 @@ def free_port(kind):
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
-def serve(names):
+ADMIN_TOKEN = "admin-token-for-the-bomb-test"
+
+def start_serve(pipeline, spec, cache):
+    """A `framechain serve` of `pipeline` with stream `spec` and the admin
+    token, on loopback ports of its own; (process, HTTP port, whether it
+    became ready within 60 s)."""
     token_file = os.path.join(work, "admin-token")
     with open(token_file, "w") as out:
-        out.write("admin-token-for-the-bomb-test\n")
+        out.write(ADMIN_TOKEN + "\n")
     http = free_port(socket.SOCK_STREAM)
     proc = subprocess.Popen(
-        [binary, "serve", "--pipeline", "examples/telemedicine.yaml",
+        [binary, "serve", "--pipeline", pipeline,
          "--http", f"127.0.0.1:{http}", "--media", f"127.0.0.1:{free_port(socket.SOCK_DGRAM)}",
-         "--stream", "room:publish-token-1:view-token-12", "--admin-token-file", token_file],
-        env=env("cache-serve"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+         "--stream", spec, "--admin-token-file", token_file],
+        env=env(cache), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(600):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{http}/readyz", timeout=1)
+            return proc, http, True
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.1)
+    return proc, http, False
+
+def post_bomb(http, name, result):
+    """POSTs bomb `name` to the server's /admin/stages/0; sets
+    result["answer"] (status and the answer's start, or why none came) and
+    result["seconds"]."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{http}/admin/stages/0", data=paths[name].encode(),
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}",
+                 "Content-Type": "text/plain"}, method="POST")
+    start = time.monotonic()
     try:
-        for _ in range(600):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{http}/readyz", timeout=1)
-                break
-            except (urllib.error.URLError, ConnectionError):
-                time.sleep(0.1)
-        else:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
+            result["answer"] = f"{answer.status} {answer.read().decode()[:160]}"
+    except urllib.error.HTTPError as error:
+        result["answer"] = f"{error.code} {error.read().decode()[:160]}"
+    except Exception as error:  # timeout, reset
+        result["answer"] = f"no answer: {error}"
+    result["seconds"] = time.monotonic() - start
+
+def serve(names):
+    proc, http, ready = start_serve("examples/telemedicine.yaml", "room:publish-token-1:view-token-12", "cache-serve")
+    try:
+        if not ready:
             print("serve did not become ready"); return
         print(f"serve ready: resident {fmt(status_kib(proc.pid, 'VmRSS'))}, peak {fmt(status_kib(proc.pid, 'VmHWM'))}")
         for name in names:
             start = time.monotonic()
             result = {}
-            def post():
-                request = urllib.request.Request(
-                    f"http://127.0.0.1:{http}/admin/stages/0", data=paths[name].encode(),
-                    headers={"Authorization": "Bearer admin-token-for-the-bomb-test",
-                             "Content-Type": "text/plain"}, method="POST")
-                try:
-                    with urllib.request.urlopen(request, timeout=timeout) as answer:
-                        result["answer"] = f"{answer.status} {answer.read().decode()[:160]}"
-                except urllib.error.HTTPError as error:
-                    result["answer"] = f"{error.code} {error.read().decode()[:160]}"
-                except Exception as error:  # timeout, reset
-                    result["answer"] = f"no answer: {error}"
             import threading
-            thread = threading.Thread(target=post, daemon=True)
+            thread = threading.Thread(target=post_bomb, args=(http, name, result), daemon=True)
             thread.start()
             worker = 0
             while thread.is_alive() and time.monotonic() - start < timeout + 5:
@@ -210,23 +225,9 @@ def beside_a_call(bomb, window):
         return
     import csv, threading
     for phase in ("quiet", bomb):
-        token_file = os.path.join(work, "admin-token")
-        with open(token_file, "w") as out:
-            out.write("admin-token-for-the-bomb-test\n")
-        http = free_port(socket.SOCK_STREAM)
         spec = "call:publish-token-1:view-token-12"
-        proc = subprocess.Popen(
-            [binary, "serve", "--pipeline", pipeline,
-             "--http", f"127.0.0.1:{http}", "--media", f"127.0.0.1:{free_port(socket.SOCK_DGRAM)}",
-             "--stream", spec, "--admin-token-file", token_file],
-            env=env("cache-call"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc, http, _ = start_serve(pipeline, spec, "cache-call")
         try:
-            for _ in range(600):
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{http}/readyz", timeout=1)
-                    break
-                except (urllib.error.URLError, ConnectionError):
-                    time.sleep(0.1)
             csv_path = os.path.join(work, f"call-{phase}.csv")
             warmup = 8
             call = subprocess.Popen(
@@ -239,21 +240,7 @@ def beside_a_call(bomb, window):
             if phase != "quiet":
                 # Posted as the window opens (the call connects in about 1 s).
                 time.sleep(warmup + 1)
-                def post():
-                    request = urllib.request.Request(
-                        f"http://127.0.0.1:{http}/admin/stages/0", data=paths[bomb].encode(),
-                        headers={"Authorization": "Bearer admin-token-for-the-bomb-test",
-                                 "Content-Type": "text/plain"}, method="POST")
-                    start = time.monotonic()
-                    try:
-                        with urllib.request.urlopen(request, timeout=timeout) as reply:
-                            answer["text"] = f"{reply.status}"
-                    except urllib.error.HTTPError as error:
-                        answer["text"] = f"{error.code}"
-                    except Exception as error:
-                        answer["text"] = f"no answer: {error}"
-                    answer["seconds"] = time.monotonic() - start
-                poster = threading.Thread(target=post, daemon=True)
+                poster = threading.Thread(target=post_bomb, args=(http, bomb, answer), daemon=True)
                 poster.start()
             try:
                 call.wait(timeout=window + 90)
@@ -268,7 +255,7 @@ def beside_a_call(bomb, window):
                     row = next((r for r in csv.DictReader(f) if r["phase"] == "ramp"), {})
             except OSError:
                 pass
-            bomb_text = (f", bomb answered {answer.get('text', '-')} after {answer.get('seconds', 0):.1f} s"
+            bomb_text = (f", bomb answered after {answer.get('seconds', 0):.1f} s: {answer.get('answer', '-')}"
                          if phase != "quiet" else "")
             print(f"call    {phase:16} p50 {row.get('p50_ms', '?')} ms  p99 {row.get('p99_ms', '?')} ms"
                   f"  lost {row.get('lost', '?')} of {row.get('sent', '?')}{bomb_text}")
