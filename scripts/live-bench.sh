@@ -35,6 +35,8 @@ live=(target/release/live)
 {
     echo "# live bench, $(date -u +%FT%TZ), $(git rev-parse --short HEAD), $(nproc) cores"
     "${live[@]}" one --tmp "$tmp" --repeat "$repeat"
+    "${live[@]}" coldstart --tmp "$tmp" --rounds "$repeat" --pictures 70
+    "${live[@]}" swap --tmp "$tmp" --repeat "$repeat"
     "${live[@]}" density --tmp "$tmp" --source both --accel both
     "${live[@]}" memory --tmp "$tmp" --accel wasm
     "${live[@]}" fairness --tmp "$tmp" --k 2 --repeat "$repeat"

@@ -10,7 +10,7 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::limits::{MAX_PARAMS, MAX_STAGES};
 use crate::session::{Session, StageSwap};
-use crate::stage::{ConfiguredStage, LoadedStage};
+use crate::stage::{ConfiguredStage, LoadedStage, StageInstance};
 
 /// A chain whose stages are loaded and compiled, whose parameters every
 /// stage has accepted and whose ports fit together. Nothing has flowed yet;
@@ -287,6 +287,14 @@ impl Pipeline {
                 .collect(),
             limits: to.instance_limits(),
         })
+    }
+
+    /// The instances a session of `self` (numbered `session`, for their
+    /// log label) switches to when it swaps to `to`, made now: what
+    /// [`crate::session::Session::swap_stages`] would make at the
+    /// keyframe, made ahead instead. Fresh instances for that one session.
+    pub(crate) fn swap_instances(&self, to: &Pipeline, session: u64) -> Result<Vec<StageInstance>> {
+        self.stage_swap(to)?.instantiate(session, self.max_picture)
     }
 
     /// The limits this pipeline's instances run under.

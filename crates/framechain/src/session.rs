@@ -64,6 +64,28 @@ pub(crate) struct StageSwap<'a> {
     pub(crate) limits: InstanceLimits,
 }
 
+impl StageSwap<'_> {
+    /// Fresh instances of the replacing stages, in the order of
+    /// `replacements`, for the session `id` (their log label) whose
+    /// pictures are bounded by `max_picture`. Made apart from the swap
+    /// itself so that they can be made ahead, off the worker
+    /// ([`Session::swap_stages`] takes them).
+    pub(crate) fn instantiate(
+        &self,
+        id: u64,
+        max_picture: (Option<u32>, Option<u32>),
+    ) -> Result<Vec<StageInstance>> {
+        self.replacements
+            .iter()
+            .map(|&(index, stage)| {
+                let label: Arc<str> = Arc::from(format!("session {id} {}", stage.loaded.name()));
+                let params = bounded_params(stage, index, max_picture);
+                stage.loaded.instantiate(self.limits, label, &params)
+            })
+            .collect()
+    }
+}
+
 impl SessionMemory {
     /// All of it.
     pub fn total(&self) -> usize {
@@ -364,7 +386,8 @@ impl Session {
     /// unit (or raw picture) after a swap was asked for.
     ///
     /// First every replacement is instantiated and `create`d with its
-    /// parameters; if one fails, the session keeps all its old stages and
+    /// parameters, unless `made` holds them already (made ahead by
+    /// [`StageSwap::instantiate`] for this session and swap); if one fails, the session keeps all its old stages and
     /// goes on, and the error is returned ([`Session::failure`] stays
     /// `None`). Then, in chain order, each old stage is flushed (what it
     /// still held goes through the rest of the chain to `out`, so no frame
@@ -381,6 +404,7 @@ impl Session {
     pub(crate) fn swap_stages(
         &mut self,
         swap: &StageSwap<'_>,
+        made: Option<Vec<StageInstance>>,
         out: &mut dyn FnMut(Media),
     ) -> Result<Vec<usize>> {
         self.check_alive()?;
@@ -391,12 +415,12 @@ impl Session {
                 swap.stages
             )));
         }
-        let mut fresh = Vec::with_capacity(swap.replacements.len());
-        for &(index, stage) in &swap.replacements {
-            let label: Arc<str> = Arc::from(format!("session {} {}", self.id, stage.loaded.name()));
-            let params = bounded_params(stage, index, self.max_picture);
-            fresh.push(stage.loaded.instantiate(swap.limits, label, &params)?);
-        }
+        // Instances made ahead for this very swap (one per replacement),
+        // or made here.
+        let fresh = match made {
+            Some(made) if made.len() == swap.replacements.len() => made,
+            _ => swap.instantiate(self.id, self.max_picture)?,
+        };
         let timing = Timing {
             call: Instant::now(),
             arrival: None,

@@ -22,6 +22,8 @@ pub struct ScaleConfig {
     /// Fit inside width x height and pad instead of stretching.
     pub keep_aspect: bool,
     pub pad_color: YCbCr,
+    /// The input size expected (`expect-size`): prepared for at create.
+    pub expect_size: Option<(u32, u32)>,
 }
 
 pub fn param_specs() -> Vec<ParamSpec> {
@@ -54,6 +56,11 @@ pub fn param_specs() -> Vec<ParamSpec> {
             "Colour of the padding when keep-aspect is true: black, white, gray or #rrggbb.",
         )
         .with_default("black"),
+        param(
+            "expect-size",
+            ParamKind::Text,
+            "The size of the pictures expected in, WIDTHxHEIGHT (e.g. 1920x1080, what the decoder before it gives): the filter and the memory for them are made ready when the session starts, so the first picture does not pay for that. Unset: made at the first picture. Pictures of another size are scaled as well.",
+        ),
     ]
 }
 
@@ -82,6 +89,7 @@ impl ScaleConfig {
             method,
             keep_aspect: params.flag("keep-aspect")?,
             pad_color: params.color("pad-color")?,
+            expect_size: params.optional_size("expect-size", MAX_SIDE)?,
         })
     }
 }
@@ -114,6 +122,7 @@ mod tests {
                     u: 128,
                     v: 128
                 },
+                expect_size: None,
             }
         );
     }
@@ -143,6 +152,14 @@ mod tests {
             ))
         );
         assert!(config(&[("height", "0")]).is_err());
+    }
+
+    #[test]
+    fn an_expected_size_is_checked() {
+        let config = config(&[("width", "640"), ("expect-size", "1920x1080")]).unwrap();
+        assert_eq!(config.expect_size, Some((1920, 1080)));
+        assert!(config(&[("width", "640"), ("expect-size", "1920")]).is_err());
+        assert!(config(&[("width", "640"), ("expect-size", "16386x16")]).is_err());
     }
 
     #[test]

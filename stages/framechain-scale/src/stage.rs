@@ -32,8 +32,8 @@ impl Stage for ScaleStage {
 }
 
 /// One session's scaler. The weights and output buffers depend only on the
-/// input size, so they are prepared on the first frame and kept until the
-/// size changes.
+/// input size, so they are prepared on the first frame (or at create, for
+/// `expect-size`) and kept until the size changes.
 pub struct ScaleProcessor {
     config: ScaleConfig,
     prepared: RefCell<Option<Prepared>>,
@@ -50,10 +50,14 @@ struct Prepared {
 
 impl StageProcessor for ScaleProcessor {
     fn create(params: Vec<(String, String)>) -> Result<ProcessorHandle, StageError> {
-        Ok(ProcessorHandle::new(ScaleProcessor {
+        let processor = ScaleProcessor {
             config: ScaleConfig::from_params(params)?,
             prepared: RefCell::new(None),
-        }))
+        };
+        if let Some((width, height)) = processor.config.expect_size {
+            processor.prepare_ahead(width, height)?;
+        }
+        Ok(ProcessorHandle::new(processor))
     }
 
     fn push(&self, input: Media) -> Result<Output, StageError> {
@@ -85,6 +89,30 @@ impl StageProcessor for ScaleProcessor {
 }
 
 impl ScaleProcessor {
+    /// What the first `width`x`height` picture would prepare, made at
+    /// create: the filter and the output planes (written, so mapped), and
+    /// the memory its source planes are read into (mapped, then handed
+    /// back to the allocator, which gives it to those reads).
+    fn prepare_ahead(&self, width: u32, height: u32) -> Result<(), StageError> {
+        let bad = |problem: String| {
+            StageError::BadParameter(format!("{STAGE_NAME}: expect-size: {problem}"))
+        };
+        let layout = Layout::plan(&self.config, width, height).map_err(bad)?;
+        if layout.is_identity(width, height) {
+            return Ok(());
+        }
+        let source_bytes = I420_PLANES
+            .iter()
+            .map(|plane| {
+                let (w, h) = i420_plane_size(*plane, width, height);
+                w as usize * h as usize
+            })
+            .sum();
+        // The planes first, so that they do not take the block handed back.
+        *self.prepared.borrow_mut() = Some(self.prepare(width, height, layout)?);
+        framechain_stage::memory::prefault(source_bytes).map_err(bad)
+    }
+
     fn prepare(&self, width: u32, height: u32, layout: Layout) -> Result<Prepared, StageError> {
         let picture = (
             layout.picture.width as usize,

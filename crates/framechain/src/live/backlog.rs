@@ -172,6 +172,13 @@ impl Backlog {
         std::mem::take(&mut self.arrived)
     }
 
+    /// Whether the next access unit to run is a keyframe.
+    pub(crate) fn keyframe_next(&self) -> bool {
+        self.queue
+            .front()
+            .is_some_and(|(media, _)| is_keyframe(media))
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.queue.is_empty()
     }

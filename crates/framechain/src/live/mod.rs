@@ -96,9 +96,11 @@
 //! The budgets, the containment and the accounting are each part's, as
 //! they were the whole chain's; a failure in any part fails the session,
 //! with what was in flight in the others lost as the failing picture is.
-//! A swap and the final flush need the whole chain: the session stops
-//! taking input until what is in flight came out, joins its parts and
-//! runs whole until the swap is made (then it is measured again). A
+//! A swap and the final flush need the whole chain: once the swap's
+//! keyframe is next (a swap waits split until then), or the input is
+//! finished, the session stops taking input until what is in flight came
+//! out, joins its parts and makes the swap or the flush (then it is
+//! measured again). A
 //! session is split only while within its share, and only when the
 //! other sessions leave more of [`LiveConfig::max_load`] than it uses
 //! whole: cores are free. A
@@ -116,7 +118,10 @@
 //! spares, so a session's memory is its own from its first byte. With the
 //! codecs' `expect-size` (docs/h264.md) `create` also makes the first
 //! picture's memory ready, so the first picture costs about what a later
-//! keyframe does.
+//! keyframe does. A swap's new instances are made ahead the same way, by
+//! the same thread, for that one session, when the swap is asked for
+//! ([`LiveSession::swap_ready`]); the keyframe it waits for then pays
+//! only for its picture.
 //!
 //! # Falling behind
 //!

@@ -125,6 +125,7 @@ impl LiveRuntime {
             workers: self.config.workers,
             pipeline_above: self.config.pipeline_above,
             spare: self.spares.take(pipeline),
+            ahead: self.spares.ahead(),
         };
         let session = LiveSession::open(opening, self.scheduler.clone());
         let mut opened = self

@@ -4,7 +4,7 @@
 //! [`Task`] (its turn returns whether it has more work) and to its owner
 //! through its [`Outbox`]; it knows nothing of the runtime above it.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -15,10 +15,12 @@ use super::events::{Offer, Outbox};
 use super::lanes::{Handoff, LANE_DEPTH, Lane, Planner, plan_cuts};
 use super::scheduler::{Scheduler, Task};
 use super::share::Step;
+use super::spares::Ahead;
 use crate::call_clock::thread_cpu_time;
 use crate::media::{Media, Packet};
 use crate::pipeline::Pipeline;
 use crate::session::{Session, SessionEvent};
+use crate::stage::StageInstance;
 
 /// The owner's handle on a live session. Pushing never blocks; the
 /// session's events come through its runtime's one receiver
@@ -73,6 +75,13 @@ pub(crate) struct SessionShared {
     planner: Mutex<Planner>,
     /// Its instances came from a spare made ahead.
     from_spare: bool,
+    /// The number its instances carry in their log labels
+    /// ([`Session::id`]), once they are made; 0 before.
+    instances_id: AtomicU64,
+    /// Where it asks for a waiting swap's instances to be made ahead.
+    ahead: Ahead,
+    /// Swaps made with instances made ahead.
+    swaps_made_ahead: AtomicU64,
     scheduler: Arc<Scheduler<Turn>>,
 }
 
@@ -84,6 +93,8 @@ struct Input {
     bitrate: Option<u32>,
     /// A pipeline to switch to before the next keyframe.
     swap: Option<Arc<Pipeline>>,
+    /// The instances that swap takes, if they were made ahead.
+    made_ahead: Option<MadeAhead>,
     /// The session still has to be instantiated (done on a worker).
     start: bool,
     /// The owner called `finish`: flush after the queue is empty.
@@ -100,6 +111,22 @@ struct Input {
     /// A later lane found the session over its share for too long: lane 0
     /// ends it.
     shed: Option<crate::Error>,
+}
+
+impl Input {
+    /// A swap waits and its keyframe is the next access unit to run.
+    fn swap_due(&self) -> bool {
+        self.swap.is_some() && self.backlog.keyframe_next()
+    }
+}
+
+/// Instances made ahead, off the workers, for one session's waiting swap
+/// from one pipeline to another: taken at the keyframe only by that very
+/// swap, else dropped unused.
+struct MadeAhead {
+    from: Arc<Pipeline>,
+    to: Arc<Pipeline>,
+    instances: Vec<StageInstance>,
 }
 
 /// Each stage's total call time so far, in chain order.
@@ -142,6 +169,8 @@ pub(crate) struct Opening {
     /// A spare session of its pipeline, made ahead and never used: its
     /// stage instances from the start (else they are made on a worker).
     pub spare: Option<Session>,
+    /// Where it asks for a waiting swap's instances to be made ahead.
+    pub ahead: Ahead,
 }
 
 impl LiveSession {
@@ -166,6 +195,7 @@ impl LiveSession {
                 keyframe_requested: false,
                 bitrate: None,
                 swap: None,
+                made_ahead: None,
                 start: true,
                 finishing: false,
                 abandoned: false,
@@ -184,6 +214,9 @@ impl LiveSession {
             fps: opening.fps,
             planner: Mutex::new(Planner::new()),
             from_spare: opening.spare.is_some(),
+            instances_id: AtomicU64::new(opening.spare.as_ref().map_or(0, Session::id)),
+            ahead: opening.ahead,
+            swaps_made_ahead: AtomicU64::new(0),
             scheduler,
         });
         // A spare's instances are ready; else they are made on a worker
@@ -271,6 +304,21 @@ impl LiveSession {
     /// rather than making its own when it opened. For metrics and tests.
     pub fn started_from_spare(&self) -> bool {
         self.shared.from_spare
+    }
+
+    /// Whether a swap waits for its keyframe with its new instances
+    /// already made, ahead and off the workers (by the spares thread:
+    /// not when [`crate::live::LiveConfig::spares`] is 0 or the engine
+    /// pools). For tests and metrics.
+    pub fn swap_ready(&self) -> bool {
+        let input = self.shared.lock_input();
+        input.swap.is_some() && input.made_ahead.is_some()
+    }
+
+    /// Swaps made so far with instances made ahead; the others made
+    /// their instances on a worker at the keyframe. For tests and metrics.
+    pub fn swaps_made_ahead(&self) -> u64 {
+        self.shared.swaps_made_ahead.load(Ordering::Relaxed)
     }
 
     /// The pipeline the session runs now (a swap still waiting is not
@@ -374,9 +422,9 @@ impl SessionShared {
     }
 
     /// Whether lane 0 has something it can do now. With the chain split,
-    /// it takes an access unit only while lane 1 has room, and a swap or
-    /// the flush (which need the whole chain) waits until nothing is in
-    /// flight between lanes.
+    /// it takes an access unit only while lane 1 has room, and a swap due
+    /// (its keyframe next) or the flush, which need the whole chain, waits
+    /// until nothing is in flight between lanes.
     fn ready(&self, input: &Input) -> bool {
         if input.ended {
             return false;
@@ -394,7 +442,7 @@ impl SessionShared {
         if self.parts.load(Ordering::SeqCst) == 1 {
             return !input.backlog.is_empty() || input.finishing;
         }
-        if input.swap.is_some() || (input.finishing && input.backlog.is_empty()) {
+        if input.swap_due() || (input.finishing && input.backlog.is_empty()) {
             return self.in_flight.load(Ordering::SeqCst) == 0;
         }
         !input.backlog.is_empty() && self.has_room(1)
@@ -422,9 +470,10 @@ impl SessionShared {
         let lane_shed = input.shed.take();
         let parts = self.parts.load(Ordering::SeqCst);
         // A swap and the flush need the whole chain: once what is in
-        // flight came out, the parts are joined (and a swap waiting keeps
-        // the chain whole until it is made).
-        let whole_needed = input.swap.is_some() || (input.finishing && input.backlog.is_empty());
+        // flight came out, the parts are joined. A swap waiting leaves the
+        // chain split until its keyframe is next: a GOP's pictures, all
+        // of them over one worker's interval, would fall behind whole.
+        let whole_needed = input.swap_due() || (input.finishing && input.backlog.is_empty());
         let drained = self.in_flight.load(Ordering::SeqCst) == 0;
         let join = parts > 1 && whole_needed && drained;
         let may_take = parts == 1 || join || (!whole_needed && self.has_room(1));
@@ -450,6 +499,11 @@ impl SessionShared {
             Some((media, _)) if is_keyframe(media) => input.swap.take(),
             _ => None,
         };
+        let made_ahead = if swap.is_some() {
+            input.made_ahead.take()
+        } else {
+            None
+        };
         let late = input.backlog.take_late();
         if late > 0 {
             steps.extend(admission.late(key, late, now));
@@ -459,10 +513,16 @@ impl SessionShared {
         let finish =
             next.is_none() && input.finishing && input.backlog.is_empty() && (parts == 1 || join);
         let unswapped = if finish { input.swap.take() } else { None };
+        let unused_ahead = if finish {
+            input.made_ahead.take()
+        } else {
+            None
+        };
         let abandoned = input.abandoned;
         let swap_waiting = input.swap.is_some();
         drop(input);
 
+        drop(unused_ahead);
         let mut slot = self.lanes[0].lock_part();
         if abandoned {
             return self.end(&mut slot);
@@ -473,7 +533,10 @@ impl SessionShared {
         if start {
             if slot.is_none() {
                 match self.current_pipeline().start_session() {
-                    Ok(session) => *slot = Some(session),
+                    Ok(session) => {
+                        self.instances_id.store(session.id(), Ordering::Relaxed);
+                        *slot = Some(session);
+                    }
                     Err(error) => {
                         self.outbox.send(LiveEvent::Failed(error));
                         return self.end(&mut slot);
@@ -515,7 +578,7 @@ impl SessionShared {
         }
         let mut swapped = false;
         if let (Ok(()), Some(to), Some((media, _))) = (&result, swap, &next) {
-            result = self.swap(session, to, media_pts(media), &mut swapped);
+            result = self.swap(session, to, made_ahead, media_pts(media), &mut swapped);
         }
         if unswapped.is_some() {
             self.outbox.send(LiveEvent::SwapFailed {
@@ -925,7 +988,9 @@ impl SessionShared {
         (result, stages, None)
     }
 
-    /// Switches the session's stages to `to` before the input with `pts`.
+    /// Switches the session's stages to `to` before the input with `pts`,
+    /// with the instances made ahead for this swap if there are (else
+    /// they are made here).
     /// A failure to make the new instances is the owner's `SwapFailed`
     /// and the session goes on; an old stage failing in its flush fails
     /// the session (the error is returned).
@@ -933,14 +998,19 @@ impl SessionShared {
         &self,
         session: &mut Session,
         to: Arc<Pipeline>,
+        made_ahead: Option<MadeAhead>,
         pts: i64,
         swapped_now: &mut bool,
     ) -> crate::Result<()> {
         let from = self.current_pipeline();
+        let made = made_ahead
+            .filter(|made| Arc::ptr_eq(&made.from, &from) && Arc::ptr_eq(&made.to, &to))
+            .map(|made| made.instances);
+        let ahead = made.is_some();
         let mut refused = 0;
         let stage_count = session.stage_count();
         let swapped = from.stage_swap(&to).and_then(|swap| {
-            session.swap_stages(&swap, &mut |media| {
+            session.swap_stages(&swap, made, &mut |media| {
                 // What the old stages still held.
                 refused += usize::from(self.refused(untimed_output(media, stage_count)));
             })
@@ -952,6 +1022,9 @@ impl SessionShared {
                     .into_iter()
                     .map(|index| (index, session.stats().stages[index].name.clone()))
                     .collect();
+                if ahead {
+                    self.swaps_made_ahead.fetch_add(1, Ordering::Relaxed);
+                }
                 self.admission.repipeline(self.id.0, to.fingerprint());
                 *self.lock_pipeline() = to;
                 *swapped_now = true;
@@ -968,8 +1041,11 @@ impl SessionShared {
     }
 
     /// Records a swap for the next keyframe, replacing one still waiting;
-    /// refused when the session ended or `to` does not fit it.
-    pub(crate) fn request_swap(&self, to: &Arc<Pipeline>) -> crate::Result<()> {
+    /// refused when the session ended or `to` does not fit it. The new
+    /// instances are made ahead on the spares thread when it runs (not
+    /// with a pooling engine, whose slots are sized for the sessions' own
+    /// instances), so the keyframe does not wait for them.
+    pub(crate) fn request_swap(self: &Arc<Self>, to: &Arc<Pipeline>) -> crate::Result<()> {
         let current = self.current_pipeline();
         let mut input = self.lock_input();
         if input.ended {
@@ -977,10 +1053,69 @@ impl SessionShared {
                 "cannot swap a stage of a live session that has ended".into(),
             ));
         }
-        let base = input.swap.clone().unwrap_or(current);
+        let base = input.swap.clone().unwrap_or_else(|| current.clone());
         base.replaced_positions(to)?;
         input.swap = Some(to.clone());
+        let replaced = input.made_ahead.take();
+        drop(input);
+        // Instances made for a swap that will not happen go with their
+        // memory, outside the lock.
+        drop(replaced);
+        if current.engine().config().pooling.is_none() {
+            self.make_ahead(current, to.clone());
+        }
         Ok(())
+    }
+
+    /// Asks the spares thread to make the instances of the swap from
+    /// `from` to `to`, for this session only. When the job runs, it makes
+    /// them only if that swap still waits, and hands them over only if it
+    /// still does once they are made; else they are dropped.
+    fn make_ahead(self: &Arc<Self>, from: Arc<Pipeline>, to: Arc<Pipeline>) {
+        let session = Arc::downgrade(self);
+        self.ahead.submit(Box::new(move || {
+            let Some(shared) = session.upgrade() else {
+                return;
+            };
+            let id = shared.instances_id.load(Ordering::Relaxed);
+            if id == 0 || !shared.swap_waits(&from, &to).0 {
+                return;
+            }
+            // A failure here is the swap's to report when the worker makes
+            // the instances itself at the keyframe.
+            let Ok(instances) = from.swap_instances(&to, id) else {
+                return;
+            };
+            let (still_wanted, mut input) = shared.swap_waits(&from, &to);
+            if still_wanted {
+                input.made_ahead = Some(MadeAhead {
+                    from,
+                    to,
+                    instances,
+                });
+            } else {
+                drop(input);
+                drop(instances);
+            }
+        }));
+    }
+
+    /// Whether the swap from `from` to `to` still waits in the session
+    /// (it runs `from` and has not ended), with the input still locked.
+    fn swap_waits(
+        &self,
+        from: &Arc<Pipeline>,
+        to: &Arc<Pipeline>,
+    ) -> (bool, MutexGuard<'_, Input>) {
+        let current = self.current_pipeline();
+        let input = self.lock_input();
+        let waits = !input.ended
+            && input
+                .swap
+                .as_ref()
+                .is_some_and(|swap| Arc::ptr_eq(swap, to))
+            && Arc::ptr_eq(&current, from);
+        (waits, input)
     }
 
     /// Whether the session runs, or will run once a waiting swap is made,

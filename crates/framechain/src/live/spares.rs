@@ -17,8 +17,14 @@
 //! The thread runs at a lower priority than the workers: on a busy node
 //! making spares waits for idle CPU, and a session that finds none makes
 //! its instances on its worker, as without spares.
+//!
+//! The same thread makes, ahead, the instances a session's waiting swap
+//! will take at its keyframe ([`Ahead`]): jobs a session hands it, run
+//! before any spare (a keyframe may come soon). Each job makes instances
+//! for that one session and hands them to it; the runtime never keeps
+//! them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -46,7 +52,47 @@ struct State {
     /// pipeline (its stages, parameters, picture bound and limits). The
     /// shelf's weak reference keeps the address from being reused.
     shelves: HashMap<usize, Shelf>,
+    /// Work sessions asked for, oldest first (at most [`MAX_JOBS`]).
+    jobs: VecDeque<Job>,
     stop: bool,
+}
+
+/// Work the spares thread does ahead for one session: making the
+/// instances its waiting swap will take. The job itself checks, when it
+/// runs, whether it is still wanted.
+pub(crate) type Job = Box<dyn FnOnce() + Send>;
+
+/// Jobs waiting at most: a session asks for one per swap request, and a
+/// request replaced before its job ran leaves a job that finds itself
+/// unwanted, so the queue is bounded against a flood of requests. Past
+/// it, sessions make their instances at the keyframe, as without spares.
+const MAX_JOBS: usize = 4096;
+
+/// A session's way to hand the spares thread a [`Job`].
+#[derive(Clone)]
+pub(crate) struct Ahead {
+    /// `None`: no spares thread (spares are off).
+    shared: Option<Arc<(Mutex<State>, Condvar)>>,
+}
+
+impl Ahead {
+    /// Queues `job` for the spares thread. `false` when there is no thread
+    /// or its queue is full: the job is dropped, and the session does the
+    /// work itself when it needs it.
+    pub(crate) fn submit(&self, job: Job) -> bool {
+        let Some(shared) = &self.shared else {
+            return false;
+        };
+        let (lock, wake) = &**shared;
+        let mut state = lock_state(lock);
+        if state.stop || state.jobs.len() >= MAX_JOBS {
+            return false;
+        }
+        state.jobs.push_back(job);
+        drop(state);
+        wake.notify_one();
+        true
+    }
 }
 
 /// The runtime's spare sessions and the thread that makes them.
@@ -63,6 +109,7 @@ impl Spares {
         let shared = Arc::new((
             Mutex::new(State {
                 shelves: HashMap::new(),
+                jobs: VecDeque::new(),
                 stop: false,
             }),
             Condvar::new(),
@@ -120,6 +167,14 @@ impl Spares {
         spare
     }
 
+    /// The handle sessions queue their jobs through (none when spares
+    /// are off: then there is no thread to run them).
+    pub(crate) fn ahead(&self) -> Ahead {
+        Ahead {
+            shared: (self.per_pipeline > 0).then(|| self.shared.clone()),
+        }
+    }
+
     /// Spares held now, over every pipeline (for metrics and tests).
     pub(crate) fn count(&self) -> usize {
         let (lock, _) = &*self.shared;
@@ -133,13 +188,17 @@ impl Spares {
     /// Stops the thread and drops every spare.
     pub(crate) fn stop(&self) {
         let (lock, wake) = &*self.shared;
-        let shelves = {
+        let (shelves, jobs) = {
             let mut state = lock_state(lock);
             state.stop = true;
-            std::mem::take(&mut state.shelves)
+            (
+                std::mem::take(&mut state.shelves),
+                std::mem::take(&mut state.jobs),
+            )
         };
         wake.notify_all();
         drop(shelves);
+        drop(jobs);
         let thread = self
             .thread
             .lock()
@@ -197,6 +256,13 @@ fn run(shared: &(Mutex<State>, Condvar), per_pipeline: usize, idle: Duration) {
         if !stale.is_empty() {
             drop(state);
             drop(stale);
+            state = lock_state(lock);
+            continue;
+        }
+        // Sessions' jobs first, one at a time and outside the lock.
+        if let Some(job) = state.jobs.pop_front() {
+            drop(state);
+            job();
             state = lock_state(lock);
             continue;
         }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use framechain::live::{LiveConfig, LiveEvent, LiveRuntime, LiveSession};
 use framechain::{ChainSpec, Error, Frame, Media, Plane, SessionStats, StageFailure};
 
-use crate::support::{Owner, engine, flat_frame, pipeline};
+use crate::support::{Owner, access_units, engine, flat_frame, pipeline};
 
 const WIDTH: u32 = 320;
 const HEIGHT: u32 = 180;
@@ -20,15 +20,19 @@ const HEIGHT: u32 = 180;
 /// A runtime that splits every session of two stages or more into up to
 /// `workers` parts; nothing counts as late (this is not about load).
 fn runtime(workers: usize) -> LiveRuntime {
-    LiveRuntime::new(LiveConfig {
+    LiveRuntime::new(runtime_config(workers)).unwrap()
+}
+
+/// [`runtime`]'s settings.
+fn runtime_config(workers: usize) -> LiveConfig {
+    LiveConfig {
         workers,
         queue_depth: 1000,
         max_wait: Duration::from_secs(600),
         event_depth: 1000,
         pipeline_above: Some(0.0),
         ..LiveConfig::default()
-    })
-    .unwrap()
+    }
 }
 
 /// Picture `n`: flat at `luma`, its pts saying which it is.
@@ -252,6 +256,98 @@ fn a_pipelined_session_swaps_a_stage_at_its_next_keyframe_losing_nothing() {
         (stats.inputs, stats.outputs, stats.dropped_total()),
         (n, n, 0)
     );
+}
+
+#[test]
+fn a_pipelined_session_stays_split_until_the_keyframe_its_swap_waits_for() {
+    const UNITS: usize = 64;
+    let Some(units) = access_units(UNITS) else {
+        return;
+    };
+    // The clip's GOP is 60: keyframes at #0 and #60 only.
+    let keyframes: Vec<usize> = (0..UNITS).filter(|&n| units[n].keyframe).collect();
+    assert_eq!(keyframes, [0, 60]);
+    let engine = engine();
+    let old = Arc::new(pipeline(
+        &engine,
+        "decode-h264 alignment=access-unit ! scale width=320 height=180 ! encode-h264 bitrate=300k",
+    ));
+    let stage = ChainSpec::parse_launch("encode-h264 bitrate=200k")
+        .unwrap()
+        .stages
+        .remove(0);
+    let new = Arc::new(old.with_stage_replaced(2, &stage).unwrap());
+    // Without fair shares: 1080p pictures on a machine busy with the
+    // other tests would be held to a share, which is not this test's.
+    let runtime = LiveRuntime::new(LiveConfig {
+        fair_share: None,
+        ..runtime_config(2)
+    })
+    .unwrap();
+    let owner = Owner::of(&runtime);
+    let session = runtime.open_past_admission(&old, 30.0).unwrap();
+    wait_split(&session, 2);
+    let mut outputs = 0;
+    let mut take_outputs = |until: usize| {
+        while outputs < until {
+            match owner.recv(session.id()) {
+                Some(LiveEvent::Output { .. }) => outputs += 1,
+                Some(LiveEvent::Failed(error)) => panic!("{error}"),
+                Some(LiveEvent::Ended(_)) | None => panic!("the session ended early"),
+                Some(_) => {}
+            }
+        }
+    };
+    for unit in &units[..5] {
+        session.push(unit.clone(), Instant::now());
+    }
+    take_outputs(2);
+    // The swap waits for #60; the GOP before it runs split, as it ran.
+    session.swap_pipeline(&new).unwrap();
+    for unit in &units[5..60] {
+        session.push(unit.clone(), Instant::now());
+    }
+    take_outputs(60);
+    assert_eq!(
+        session.parts(),
+        2,
+        "the session ran whole while its swap waited for a keyframe"
+    );
+    for unit in &units[60..] {
+        session.push(unit.clone(), Instant::now());
+    }
+    session.finish();
+    let (_, others, stats) = drain_packets(&owner, &session);
+    match others.as_slice() {
+        [LiveEvent::Swapped { stages, pts }] => {
+            assert_eq!(stages, &vec![(2, "encode-h264".to_owned())]);
+            assert_eq!(
+                *pts, units[60].pts,
+                "swapped elsewhere than at the keyframe"
+            );
+        }
+        other => panic!("expected one Swapped, got {other:?}"),
+    }
+    let n = UNITS as u64;
+    assert_eq!(
+        (stats.inputs, stats.outputs, stats.dropped_total()),
+        (n, n, 0)
+    );
+}
+
+/// [`drain`] for a chain that ends in an encoder: how many outputs, the
+/// other events and the counts.
+fn drain_packets(owner: &Owner, session: &LiveSession) -> (usize, Vec<LiveEvent>, SessionStats) {
+    let mut outputs = 0;
+    let mut others = Vec::new();
+    while let Some(event) = owner.recv(session.id()) {
+        match event {
+            LiveEvent::Output { .. } => outputs += 1,
+            LiveEvent::Ended(stats) => return (outputs, others, *stats),
+            other => others.push(other),
+        }
+    }
+    panic!("no Ended event");
 }
 
 #[test]

@@ -236,6 +236,72 @@ fn failed_and_swapped_sessions_leave_nothing_of_theirs_to_the_spares() {
     }
 }
 
+#[test]
+fn a_swap_takes_instances_made_ahead_and_encodes_as_one_made_at_its_keyframe() {
+    let engine = engine();
+    let chain = Arc::new(pipeline(
+        &engine,
+        "scale width=64 height=64 ! encode-h264 bitrate=300k",
+    ));
+    let to = |launch: &str| Arc::new(chain.with_stage_replaced(1, &stage(launch)).unwrap());
+    let (first, second) = (
+        to("encode-h264 rc=off qp=12"),
+        to("encode-h264 rc=off qp=44"),
+    );
+    // Four pictures through the old encoder, then the swaps asked for,
+    // then four more: what comes out and how many swaps took instances
+    // made ahead.
+    let swapped = |spares: usize, swaps: &[&Arc<framechain::Pipeline>]| {
+        let runtime = runtime(spares, Duration::from_secs(60));
+        let owner = Owner::of(&runtime);
+        let session = runtime.open(&chain, 30.0).unwrap();
+        let mut pictures = frames(8);
+        let later = pictures.split_off(4);
+        for item in pictures {
+            session.push_media(item, Instant::now());
+        }
+        let mut outputs = Vec::new();
+        while outputs.len() < 4 {
+            match owner.recv(session.id()) {
+                Some(LiveEvent::Output { media, .. }) => {
+                    outputs.push(media.into_packet().unwrap().data);
+                }
+                Some(LiveEvent::Failed(error)) => panic!("{error}"),
+                Some(_) => {}
+                None => panic!("the session ended early"),
+            }
+        }
+        for to in swaps {
+            session.swap_pipeline(to).unwrap();
+            if spares > 0 {
+                // The spares thread makes them; the worker is idle.
+                let until = Instant::now() + Duration::from_secs(30);
+                while !session.swap_ready() {
+                    assert!(Instant::now() < until, "no instances made ahead in 30 s");
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+        }
+        let (rest, failed) = run(&owner, &session, later);
+        assert_eq!(failed, None);
+        outputs.extend(rest);
+        (outputs, session.swaps_made_ahead())
+    };
+    // The reference: no spares thread, so the instances are made on the
+    // worker at the keyframe.
+    let (at_keyframe, made_ahead) = swapped(0, &[&second]);
+    assert_eq!((at_keyframe.len(), made_ahead), (8, 0));
+    // A swap replaced before its keyframe: the instances made for it are
+    // dropped, and the one made is made with fresh instances of its own
+    // (those of the first would encode at qp 12).
+    let (ahead, made_ahead) = swapped(1, &[&first, &second]);
+    assert_eq!(made_ahead, 1, "the swap made its instances at the keyframe");
+    assert!(
+        ahead == at_keyframe,
+        "instances made ahead encoded another stream"
+    );
+}
+
 fn stage(launch: &str) -> StageSpec {
     ChainSpec::parse_launch(launch).unwrap().stages.remove(0)
 }

@@ -34,6 +34,11 @@ scenarios (each prints a table; all loops are bounded):
             and of starting the session; one thread, no pacing, so a loaded
             machine changes little
             --rounds 5 --pictures 40 --accel wasm|native --pooling N --keep-resident MiB
+  swap      one paced session of the telemedicine chain whose encoder is swapped
+            (another bitrate) after picture 70, made at the keyframe #120: its
+            latency against the keyframe #60, the new instances made at the
+            keyframe (spares 0) or ahead (spares 1), alternately
+            --repeat 3
   throughput one session unpaced, its chain whole and split across workers
             (pipelining), alternately: pictures a second
             --source 1080high|1080|720 --accel wasm|native|both --repeat 3
@@ -51,7 +56,7 @@ scenarios (each prints a table; all loops are bounded):
             (call_timeout 50 ms), against the same K alone
             --k 2 --repeat 3 --seconds 8
 
-one, memory: --expect-size on|off (the codecs' expect-size, as
+one, memory: --expect-size on|off (the decoder's, scale's and encoder's expect-size, as
 examples/telemedicine.yaml sets it; off: the sizes are not given), --spares N
 (LiveConfig::spares, default 1)
 one: --pooling N --keep-resident MiB (wasmtime's pooling allocator for N
@@ -85,6 +90,7 @@ fn main() -> ExitCode {
     let result = match scenario.as_str() {
         "one" => one(&opts),
         "coldstart" => coldstart(&opts),
+        "swap" => swap(&opts),
         "density" => density(&opts),
         "throughput" => throughput(&opts),
         "thousand" => thousand(&opts),
@@ -217,6 +223,7 @@ fn telemedicine(width: u32, height: u32, native: bool) -> Result<ChainSpec, Stri
         "1280x720"
     };
     set_param(&mut chain, "decode-h264", "expect-size", source);
+    set_param(&mut chain, "scale", "expect-size", source);
     set_param(
         &mut chain,
         "encode-h264",
@@ -230,7 +237,7 @@ fn telemedicine(width: u32, height: u32, native: bool) -> Result<ChainSpec, Stri
 }
 
 /// `--expect-size on|off` (`one`, `coldstart`): whether the chain's
-/// decoder and encoder are told the sizes they will see (`expect-size`,
+/// decoder, scale and encoder are told the sizes they will see (`expect-size`,
 /// as `examples/telemedicine.yaml` does), so they make their memory ready
 /// when the session starts; off removes it, for the cold start as it was.
 fn warm_sizes(opts: &Opts, mut chain: ChainSpec) -> Result<ChainSpec, String> {
@@ -403,7 +410,7 @@ impl Record {
                 *self.drops.entry(reason).or_default() += count;
             }
             LiveEvent::Failed(error) => self.failed = Some(error.to_string()),
-            // The bench never swaps a stage.
+            // `swap` reads what it needs of its swaps from the session.
             LiveEvent::Swapped { .. }
             | LiveEvent::SwapFailed { .. }
             | LiveEvent::OverShare { .. } => {}
@@ -1191,6 +1198,129 @@ fn coldstart(opts: &Opts) -> Result<(), String> {
                 cell((dropped.0 - drop_start.0, dropped.1 - drop_start.1))
             );
         }
+    }
+    println!("(load average after: {})", loadavg());
+    Ok(())
+}
+
+/// `swap`: a running call's encoder swapped at its keyframe #120 (asked
+/// for after picture 70), with its new instances made at the keyframe on
+/// the worker (spares 0) or ahead by the spares thread (spares 1), the
+/// two alternating run by run. Per run: the latency of the keyframe
+/// before (#60), of the swap's keyframe (#120) and the worst of the five
+/// pictures queued behind it, against the median of the P pictures.
+fn swap(opts: &Opts) -> Result<(), String> {
+    const ASKED_AFTER: usize = 70;
+    const BEFORE: usize = 60;
+    const AT: usize = 120;
+    let repeat: usize = opts.get("repeat", 3)?;
+    let engine = engine(opts, EngineConfig::default())?;
+    let clip = clip(opts, &engine, "1080")?;
+    if !clip.units[BEFORE].keyframe || !clip.units[AT].keyframe {
+        return Err(format!(
+            "the clip's keyframes are not at #{BEFORE} and #{AT}"
+        ));
+    }
+    let chain = warm_sizes(opts, telemedicine(1280, 720, false)?)?;
+    let pipeline = build(&engine, &chain)?;
+    let position = chain
+        .stages
+        .iter()
+        .position(|spec| spec.stage == "encode-h264")
+        .ok_or("no encoder in the chain")?;
+    let mut encoder = chain.stages[position].clone();
+    encoder.params.retain(|(key, _)| key != "bitrate");
+    encoder.params.push(("bitrate".into(), "1500k".into()));
+    let to = Arc::new(
+        pipeline
+            .with_stage_replaced(position, &encoder)
+            .map_err(|e| e.to_string())?,
+    );
+    header(&format!(
+        "swap: one live session, {} paced at {} fps, its encoder swapped at #{AT}",
+        clip.label, clip.fps
+    ));
+    println!(
+        "| instances made | run | P pictures p50 ms | keyframe #{BEFORE} ms | swap keyframe #{AT} ms | worst of #{AT}..#{} ms | swaps made ahead | drops |",
+        AT + 5
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    let mut rows: BTreeMap<usize, Vec<(f64, f64, f64)>> = BTreeMap::new();
+    for run in 1..=repeat {
+        for spares in [0, 1] {
+            let runtime = LiveRuntime::new(LiveConfig {
+                spares,
+                ..live_config(opts)?
+            })
+            .map_err(|e| e.to_string())?;
+            let events = runtime.events().ok_or("the receiver was taken")?;
+            let session = open_or_describe(&runtime, &pipeline, clip.fps)?;
+            let start = Instant::now() + Duration::from_millis(300);
+            let total = clip.units.len().min(AT + 60);
+            let mut feeds = vec![Feed::new(session, &clip, start, total)];
+            let asked = start + Duration::from_secs_f64((ASKED_AFTER as f64 + 0.5) / clip.fps);
+            pace(&events, &mut feeds, Some(asked));
+            feeds[0]
+                .session
+                .swap_pipeline(&to)
+                .map_err(|e| e.to_string())?;
+            pace(&events, &mut feeds, None);
+            finish_all(&events, &mut feeds);
+            let summary = Summary::of(&feeds, None);
+            let record = &feeds[0].record;
+            // Output k is picture k while nothing was dropped.
+            let latency = |k: usize| record.latencies.get(k).map(|&(_, l)| l);
+            let drops = summary.late + summary.other_drops;
+            let (Some(before), Some(at)) = (latency(BEFORE), latency(AT)) else {
+                return Err("the session gave too few outputs".into());
+            };
+            let behind = (AT..=AT + 5).filter_map(latency).max().unwrap_or_default();
+            let mut p: Vec<f64> = record
+                .latencies
+                .iter()
+                .enumerate()
+                .filter(|(k, _)| *k > 10 && !clip.units[*k].keyframe)
+                .map(|(_, &(_, l))| l.as_secs_f64() * 1e3)
+                .collect();
+            let p50 = median(&mut p);
+            let made = if spares == 0 {
+                "at the keyframe"
+            } else {
+                "ahead"
+            };
+            println!(
+                "| {made} | {run} | {p50:.1} | {} | {} | {} | {} | {drops} |",
+                ms(before),
+                ms(at),
+                ms(behind),
+                feeds[0].session.swaps_made_ahead(),
+            );
+            if drops == 0 {
+                rows.entry(spares).or_default().push((
+                    before.as_secs_f64() * 1e3,
+                    at.as_secs_f64() * 1e3,
+                    behind.as_secs_f64() * 1e3,
+                ));
+            }
+        }
+    }
+    for (spares, runs) in rows {
+        let pick = |f: fn(&(f64, f64, f64)) -> f64| {
+            let mut values: Vec<f64> = runs.iter().map(f).collect();
+            median(&mut values)
+        };
+        println!(
+            "| {} | median of {} | | {:.1} | {:.1} | {:.1} | | |",
+            if spares == 0 {
+                "at the keyframe"
+            } else {
+                "ahead"
+            },
+            runs.len(),
+            pick(|r| r.0),
+            pick(|r| r.1),
+            pick(|r| r.2),
+        );
     }
     println!("(load average after: {})", loadavg());
     Ok(())
