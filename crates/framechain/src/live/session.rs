@@ -82,6 +82,8 @@ pub(crate) struct SessionShared {
     ahead: Ahead,
     /// Swaps made with instances made ahead.
     swaps_made_ahead: AtomicU64,
+    /// Time its workers spent making swaps, in nanoseconds.
+    swap_nanos: AtomicU64,
     scheduler: Arc<Scheduler<Turn>>,
 }
 
@@ -217,6 +219,7 @@ impl LiveSession {
             instances_id: AtomicU64::new(opening.spare.as_ref().map_or(0, Session::id)),
             ahead: opening.ahead,
             swaps_made_ahead: AtomicU64::new(0),
+            swap_nanos: AtomicU64::new(0),
             scheduler,
         });
         // A spare's instances are ready; else they are made on a worker
@@ -319,6 +322,14 @@ impl LiveSession {
     /// their instances on a worker at the keyframe. For tests and metrics.
     pub fn swaps_made_ahead(&self) -> u64 {
         self.shared.swaps_made_ahead.load(Ordering::Relaxed)
+    }
+
+    /// The time its workers spent making swaps so far (making the new
+    /// instances unless they were made ahead, flushing the old ones,
+    /// putting the new ones in): what the swap's keyframe waited for
+    /// beyond its own picture. For benchmarks and metrics.
+    pub fn swap_time(&self) -> Duration {
+        Duration::from_nanos(self.shared.swap_nanos.load(Ordering::Relaxed))
     }
 
     /// The pipeline the session runs now (a swap still waiting is not
@@ -1002,6 +1013,7 @@ impl SessionShared {
         pts: i64,
         swapped_now: &mut bool,
     ) -> crate::Result<()> {
+        let started = Instant::now();
         let from = self.current_pipeline();
         let made = made_ahead
             .filter(|made| Arc::ptr_eq(&made.from, &from) && Arc::ptr_eq(&made.to, &to))
@@ -1016,6 +1028,8 @@ impl SessionShared {
             })
         });
         count_refused(session, refused);
+        let took = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.swap_nanos.fetch_add(took, Ordering::Relaxed);
         match swapped {
             Ok(positions) => {
                 let stages = positions

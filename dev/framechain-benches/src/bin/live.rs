@@ -1241,11 +1241,11 @@ fn swap(opts: &Opts) -> Result<(), String> {
         clip.label, clip.fps
     ));
     println!(
-        "| instances made | run | P pictures p50 ms | keyframe #{BEFORE} ms | swap keyframe #{AT} ms | worst of #{AT}..#{} ms | swaps made ahead | drops |",
+        "| instances made | run | P pictures p50 ms | keyframe #{BEFORE} ms | swap keyframe #{AT} ms | worst of #{AT}..#{} ms | the swap held its worker ms | swaps made ahead | drops |",
         AT + 5
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
-    let mut rows: BTreeMap<usize, Vec<(f64, f64, f64)>> = BTreeMap::new();
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let mut rows: BTreeMap<usize, Vec<(f64, f64, f64, f64)>> = BTreeMap::new();
     for run in 1..=repeat {
         for spares in [0, 1] {
             let runtime = LiveRuntime::new(LiveConfig {
@@ -1288,11 +1288,13 @@ fn swap(opts: &Opts) -> Result<(), String> {
             } else {
                 "ahead"
             };
+            let held = feeds[0].session.swap_time();
             println!(
-                "| {made} | {run} | {p50:.1} | {} | {} | {} | {} | {drops} |",
+                "| {made} | {run} | {p50:.1} | {} | {} | {} | {} | {} | {drops} |",
                 ms(before),
                 ms(at),
                 ms(behind),
+                ms(held),
                 feeds[0].session.swaps_made_ahead(),
             );
             if drops == 0 {
@@ -1300,17 +1302,18 @@ fn swap(opts: &Opts) -> Result<(), String> {
                     before.as_secs_f64() * 1e3,
                     at.as_secs_f64() * 1e3,
                     behind.as_secs_f64() * 1e3,
+                    held.as_secs_f64() * 1e3,
                 ));
             }
         }
     }
     for (spares, runs) in rows {
-        let pick = |f: fn(&(f64, f64, f64)) -> f64| {
+        let pick = |f: fn(&(f64, f64, f64, f64)) -> f64| {
             let mut values: Vec<f64> = runs.iter().map(f).collect();
             median(&mut values)
         };
         println!(
-            "| {} | median of {} | | {:.1} | {:.1} | {:.1} | | |",
+            "| {} | median of {} | | {:.1} | {:.1} | {:.1} | {:.1} | | |",
             if spares == 0 {
                 "at the keyframe"
             } else {
@@ -1320,6 +1323,7 @@ fn swap(opts: &Opts) -> Result<(), String> {
             pick(|r| r.0),
             pick(|r| r.1),
             pick(|r| r.2),
+            pick(|r| r.3),
         );
     }
     println!("(load average after: {})", loadavg());
