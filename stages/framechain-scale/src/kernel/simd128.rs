@@ -70,6 +70,40 @@ pub fn vertical(
     let round = i32x4_splat(1 << (SHIFT - 1));
     let base = source.as_ptr();
     let mut x = 0;
+    // The common case (bilinear reductions down to half: three or four
+    // taps): both pairs in locals, no inner loop (each loop header costs
+    // an epoch check in wasmtime, and the pairs would be reloaded).
+    if let [(a0, a1, wa), (b0, b1, wb)] = *pairs {
+        while x + 8 <= width {
+            // SAFETY: row + x + 8 <= row + width, within the assert above.
+            let (a, b, c, d) = unsafe {
+                (
+                    u16x8_load_extend_u8x8(base.add(a0 + x)),
+                    u16x8_load_extend_u8x8(base.add(a1 + x)),
+                    u16x8_load_extend_u8x8(base.add(b0 + x)),
+                    u16x8_load_extend_u8x8(base.add(b1 + x)),
+                )
+            };
+            let low = i32x4_add(
+                i32x4_dot_i16x8(i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(a, b), wa),
+                i32x4_dot_i16x8(i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(c, d), wb),
+            );
+            let high = i32x4_add(
+                i32x4_dot_i16x8(i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(a, b), wa),
+                i32x4_dot_i16x8(i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(c, d), wb),
+            );
+            let low = i32x4_shr(i32x4_add(low, round), SHIFT);
+            let high = i32x4_shr(i32x4_add(high, round), SHIFT);
+            // SAFETY: x + 8 <= width = out.len().
+            unsafe {
+                v128_store(
+                    out.as_mut_ptr().add(x) as *mut v128,
+                    u16x8_narrow_i32x4(low, high),
+                )
+            };
+            x += 8;
+        }
+    }
     while x + 8 <= width {
         let mut low = i32x4_splat(0);
         let mut high = i32x4_splat(0);
@@ -90,7 +124,9 @@ pub fn vertical(
         let low = i32x4_shr(i32x4_add(low, round), SHIFT);
         let high = i32x4_shr(i32x4_add(high, round), SHIFT);
         let samples = u16x8_narrow_i32x4(low, high);
-        out[x..x + 8].copy_from_slice(&u16_lanes(samples));
+        // SAFETY: x + 8 <= width = out.len(); an unaligned store of the
+        // eight lanes at once (one instruction, not eight extracts).
+        unsafe { v128_store(out.as_mut_ptr().add(x) as *mut v128, samples) };
         x += 8;
     }
     // The last few samples, one at a time.
@@ -102,19 +138,6 @@ pub fn vertical(
         *o = ((sum + (1 << (SHIFT - 1))) >> SHIFT) as u16;
     }
     true
-}
-
-fn u16_lanes(v: v128) -> [u16; 8] {
-    [
-        u16x8_extract_lane::<0>(v),
-        u16x8_extract_lane::<1>(v),
-        u16x8_extract_lane::<2>(v),
-        u16x8_extract_lane::<3>(v),
-        u16x8_extract_lane::<4>(v),
-        u16x8_extract_lane::<5>(v),
-        u16x8_extract_lane::<6>(v),
-        u16x8_extract_lane::<7>(v),
-    ]
 }
 
 /// A horizontal filter bank re-laid for [`horizontal`]: exactly [`QUAD`]
@@ -163,12 +186,15 @@ pub fn horizontal(row: &[u16], quads: &Quads, out: &mut [u8]) {
     let weights = quads.weights.as_ptr();
     // Two outputs' windows side by side, dotted with their two quads of
     // weights: lanes (out0 taps 0+1, out0 taps 2+3, out1 ..., out1 ...).
+    let starts = quads.starts.as_ptr();
+    assert!(count <= quads.starts.len());
     let pair = |i: usize| -> v128 {
-        // SAFETY: Quads::new checked start + QUAD <= row_len = row.len(),
-        // and the weights hold QUAD per output for i, i + 1 < count.
+        // SAFETY: i + 1 < count <= starts.len() (the loop below);
+        // Quads::new checked start + QUAD <= row_len = row.len(), and the
+        // weights hold QUAD per output.
         unsafe {
-            let v = v128_load64_zero(base.add(quads.starts[i] as usize) as *const u64);
-            let v = v128_load64_lane::<1>(v, base.add(quads.starts[i + 1] as usize) as *const u64);
+            let v = v128_load64_zero(base.add(*starts.add(i) as usize) as *const u64);
+            let v = v128_load64_lane::<1>(v, base.add(*starts.add(i + 1) as usize) as *const u64);
             i32x4_dot_i16x8(v, v128_load(weights.add(i * QUAD) as *const v128))
         }
     };
@@ -185,7 +211,9 @@ pub fn horizontal(row: &[u16], quads: &Quads, out: &mut [u8]) {
         // Saturating narrows clamp to 0..=255 as the portable pass does.
         let words = i16x8_narrow_i32x4(four(i), four(i + 4));
         let bytes = u8x16_narrow_i16x8(words, words);
-        out[i..i + 8].copy_from_slice(&u64x2_extract_lane::<0>(bytes).to_le_bytes());
+        // SAFETY: i + 8 <= count <= out.len(): the low eight bytes stored
+        // at once.
+        unsafe { v128_store64_lane::<0>(bytes, out.as_mut_ptr().add(i) as *mut u64) };
         i += 8;
     }
     for (i, o) in out.iter_mut().enumerate().take(count).skip(i) {
