@@ -414,7 +414,7 @@ fn check_parameter_errors(
     let plural = |n: usize| if n == 1 { "" } else { "s" };
     let skipped = if text > 0 {
         format!(
-            " ({text} text parameter{} not tried: any text is valid)",
+            " ({text} text parameter{} not tried: no value is invalid to every text parameter)",
             plural(text)
         )
     } else {

@@ -142,6 +142,9 @@ impl Server {
         let mut live_config = config.live.clone();
         live_config.max_sessions = live_config.max_sessions.min(config.max_sessions);
         let live = Arc::new(LiveRuntime::new(live_config)?);
+        // A spare made before the first call: a node's first call (one
+        // failed over from another node, say) starts warm too.
+        live.keep_warm(&pipeline);
         let live_events = live.events().expect("a new runtime's receiver");
         let udp = bind_media(config.media)?;
         let media_addr = udp.local_addr().map_err(|source| ServeError::Bind {

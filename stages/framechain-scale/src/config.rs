@@ -156,8 +156,8 @@ mod tests {
 
     #[test]
     fn an_expected_size_is_checked() {
-        let config = config(&[("width", "640"), ("expect-size", "1920x1080")]).unwrap();
-        assert_eq!(config.expect_size, Some((1920, 1080)));
+        let expected = config(&[("width", "640"), ("expect-size", "1920x1080")]).unwrap();
+        assert_eq!(expected.expect_size, Some((1920, 1080)));
         assert!(config(&[("width", "640"), ("expect-size", "1920")]).is_err());
         assert!(config(&[("width", "640"), ("expect-size", "16386x16")]).is_err());
     }

@@ -201,6 +201,7 @@ mod tests {
                 u: 128,
                 v: 128,
             },
+            expect_size: None,
         }
     }
 

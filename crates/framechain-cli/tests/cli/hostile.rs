@@ -5,7 +5,7 @@
 //!
 //! The attacks are `dev/test-stages/framechain-test-stage`'s hostile behaviours. Each run
 //! is a real `framechain` process, watched from outside: its wall time,
-//! its peak resident memory (`wait4`'s `ru_maxrss`) and its stderr. A run
+//! its peak resident memory (its own and its compile worker's `VmHWM`) and its stderr. A run
 //! that hangs or floods memory is killed by the test (after
 //! [`HARD_DEADLINE`], or past [`rss_kill_kib`]) so it fails the test
 //! instead of hanging CI or the machine.

@@ -4,12 +4,13 @@
 //! hangs or floods memory, so that a regression fails the test instead of
 //! hanging CI or taking the machine's memory.
 //!
-//! Two measures of memory: `peak_rss_kib` is `wait4`'s `ru_maxrss`, the
-//! peak of the process and of the children it reaped (a compile worker
-//! too); it also counts the test binary's own resident memory at the fork,
-//! which the child shares until `exec`, so it is an upper bound.
-//! `own_peak_kib` is the process's own `VmHWM`, read from /proc until it
-//! exits: the CLI alone, without its children.
+//! Two measures of memory, both read from /proc (`VmHWM`, the high-water
+//! mark of resident memory) every couple of milliseconds until the process
+//! exits: `own_peak_kib` is the CLI process alone, `peak_rss_kib` the
+//! largest of it and its descendants (a compile worker). Not `wait4`'s
+//! `ru_maxrss`: the kernel charges a child, at its `exec`, with the peak
+//! of the memory it was forked from, the test binary's, which other tests
+//! running beside it in the same binary make hundreds of MiB.
 
 use std::io::Read;
 use std::process::Command;
@@ -41,7 +42,7 @@ pub struct Watched {
     /// All bytes written to stderr.
     pub stderr_len: usize,
     pub wall: Duration,
-    /// `wait4`'s peak: the process and its reaped children, KiB.
+    /// The largest peak of the process and its descendants, KiB.
     pub peak_rss_kib: u64,
     /// The process's own peak (`VmHWM`), KiB.
     pub own_peak_kib: u64,
@@ -56,7 +57,7 @@ pub fn watch(command: &mut Command, limits: &Limits) -> Watched {
     let start = Instant::now();
     #[allow(
         clippy::zombie_processes,
-        reason = "reaped by wait4 below, which also gives the peak memory"
+        reason = "reaped by waitpid below, after its memory was read from /proc"
     )]
     let mut child = command.spawn().expect("framechain starts");
     let pid = libc::pid_t::try_from(child.id()).expect("a pid fits pid_t");
@@ -90,22 +91,27 @@ pub fn watch(command: &mut Command, limits: &Limits) -> Watched {
     );
     let mut killed = None;
     let mut own_peak_kib = 0;
+    let mut tree_peak_kib = 0;
     // One thread both watches and reaps, so the pid killed is always still
     // our unreaped child.
-    let (status, usage) = loop {
-        // Read before reaping: after wait4 the process is gone.
+    let status = loop {
+        // Read before reaping: after waitpid the process is gone.
         if let Some(peak) = proc_status_kib(pid, "VmHWM:") {
             own_peak_kib = own_peak_kib.max(peak);
+            tree_peak_kib = tree_peak_kib.max(peak);
+        }
+        for descendant in descendants(pid) {
+            if let Some(peak) = proc_status_kib(descendant, "VmHWM:") {
+                tree_peak_kib = tree_peak_kib.max(peak);
+            }
         }
         let mut status = 0;
-        // SAFETY: rusage is plain data; all zeroes is a valid value.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: the pointers are to live locals of the right types.
-        let reaped = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+        // SAFETY: the pointer is to a live local of the right type.
+        let reaped = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
         if reaped == pid {
-            break (status, usage);
+            break status;
         }
-        assert_eq!(reaped, 0, "wait4: {}", std::io::Error::last_os_error());
+        assert_eq!(reaped, 0, "waitpid: {}", std::io::Error::last_os_error());
         if killed.is_none() {
             if start.elapsed() > limits.deadline {
                 killed = Some(format!("still running after {:?}", limits.deadline));
@@ -119,7 +125,7 @@ pub fn watch(command: &mut Command, limits: &Limits) -> Watched {
                 unsafe { libc::kill(pid, libc::SIGKILL) };
             }
         }
-        std::thread::sleep(Duration::from_millis(5));
+        std::thread::sleep(Duration::from_millis(2));
     };
     let wall = start.elapsed();
     let (stdout, _) = stdout.join().expect("the stdout reader does not panic");
@@ -131,10 +137,41 @@ pub fn watch(command: &mut Command, limits: &Limits) -> Watched {
         stderr,
         stderr_len,
         wall,
-        peak_rss_kib: u64::try_from(usage.ru_maxrss).unwrap_or(0),
+        peak_rss_kib: tree_peak_kib,
         own_peak_kib,
         killed,
     }
+}
+
+/// The processes below `pid` (its children, theirs, ...), as /proc lists
+/// them per thread now; at most a few levels (the CLI's compile worker has
+/// none of its own).
+fn descendants(pid: libc::pid_t) -> Vec<libc::pid_t> {
+    let mut found = Vec::new();
+    let mut level = vec![pid];
+    for _ in 0..4 {
+        let mut next = Vec::new();
+        for parent in level {
+            let Ok(tasks) = std::fs::read_dir(format!("/proc/{parent}/task")) else {
+                continue;
+            };
+            for task in tasks.flatten() {
+                let children =
+                    std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+                next.extend(
+                    children
+                        .split_whitespace()
+                        .filter_map(|c| c.parse::<libc::pid_t>().ok()),
+                );
+            }
+        }
+        if next.is_empty() {
+            break;
+        }
+        found.extend_from_slice(&next);
+        level = next;
+    }
+    found
 }
 
 /// A `KEY: N kB` line of a running process's /proc status, KiB.

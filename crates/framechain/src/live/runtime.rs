@@ -165,6 +165,17 @@ impl LiveRuntime {
         Ok(swapping)
     }
 
+    /// Makes spare sessions of `pipeline` ([`LiveConfig::spares`]) ahead,
+    /// before its first session opens, and keeps them however long none
+    /// opens, until the pipeline is dropped. For a node that may take
+    /// calls failed over from another: its first call of `pipeline` then
+    /// starts from a spare, as every later one does. Costs one spare's
+    /// memory for as long. `false` when there are no spares to keep
+    /// (`spares` is 0, or the engine pools).
+    pub fn keep_warm(&self, pipeline: &Arc<Pipeline>) -> bool {
+        self.spares.keep_warm(pipeline)
+    }
+
     /// Spare sessions held now, over every pipeline: fresh instances made
     /// ahead for the next session of a pipeline opened recently
     /// ([`LiveConfig::spares`]). For metrics: what they hold counts in the

@@ -44,6 +44,9 @@ struct Shelf {
     last_open: Instant,
     /// Spares the thread still has to make.
     wanted: usize,
+    /// Kept warm ([`Spares::keep_warm`]): its spares stay however long no
+    /// session opens, until the pipeline is dropped.
+    pinned: bool,
 }
 
 /// What the spares thread and the runtime share.
@@ -149,12 +152,7 @@ impl Spares {
         let shelf = state
             .shelves
             .entry(address(pipeline))
-            .or_insert_with(|| Shelf {
-                pipeline: Arc::downgrade(pipeline),
-                spares: Vec::new(),
-                last_open: Instant::now(),
-                wanted: 0,
-            });
+            .or_insert_with(|| Shelf::new(pipeline));
         shelf.last_open = Instant::now();
         let spare = if shelf.spares.is_empty() {
             None
@@ -165,6 +163,28 @@ impl Spares {
         drop(state);
         wake.notify_one();
         spare
+    }
+
+    /// Keeps spares of `pipeline` from now on, before its first session
+    /// opens and however long none does, until the pipeline is dropped:
+    /// for a node that may take calls failed over from another, whose
+    /// first call should start warm too. `false` when there are no spares
+    /// to keep (spares off, or a pooling engine).
+    pub(crate) fn keep_warm(&self, pipeline: &Arc<Pipeline>) -> bool {
+        if self.per_pipeline == 0 || pipeline.engine().config().pooling.is_some() {
+            return false;
+        }
+        let (lock, wake) = &*self.shared;
+        let mut state = lock_state(lock);
+        let shelf = state
+            .shelves
+            .entry(address(pipeline))
+            .or_insert_with(|| Shelf::new(pipeline));
+        shelf.pinned = true;
+        shelf.wanted = self.per_pipeline - shelf.spares.len();
+        drop(state);
+        wake.notify_one();
+        true
     }
 
     /// The handle sessions queue their jobs through (none when spares
@@ -216,6 +236,26 @@ impl Drop for Spares {
     }
 }
 
+impl Shelf {
+    /// An empty shelf for `pipeline`, as of now.
+    fn new(pipeline: &Arc<Pipeline>) -> Shelf {
+        Shelf {
+            pipeline: Arc::downgrade(pipeline),
+            spares: Vec::new(),
+            last_open: Instant::now(),
+            wanted: 0,
+            pinned: false,
+        }
+    }
+
+    /// Whether its spares go now: its pipeline is dropped, or it is not
+    /// kept warm and no session of it opened within `idle`.
+    fn stale(&self, now: Instant, idle: Duration) -> bool {
+        self.pipeline.strong_count() == 0
+            || (!self.pinned && now.saturating_duration_since(self.last_open) >= idle)
+    }
+}
+
 /// The key of a pipeline's shelf.
 fn address(pipeline: &Arc<Pipeline>) -> usize {
     Arc::as_ptr(pipeline) as usize
@@ -243,10 +283,7 @@ fn run(shared: &(Mutex<State>, Condvar), per_pipeline: usize, idle: Duration) {
             let keys: Vec<usize> = state
                 .shelves
                 .iter()
-                .filter(|(_, shelf)| {
-                    now.saturating_duration_since(shelf.last_open) >= idle
-                        || shelf.pipeline.strong_count() == 0
-                })
+                .filter(|(_, shelf)| shelf.stale(now, idle))
                 .map(|(key, _)| *key)
                 .collect();
             keys.into_iter()
@@ -303,7 +340,15 @@ fn run(shared: &(Mutex<State>, Condvar), per_pipeline: usize, idle: Duration) {
         let next_stale = state
             .shelves
             .values()
-            .map(|shelf| (shelf.last_open + idle).saturating_duration_since(now))
+            .map(|shelf| {
+                if shelf.pinned {
+                    // Goes only with its pipeline, which nothing signals:
+                    // looked at again every `idle`.
+                    idle
+                } else {
+                    (shelf.last_open + idle).saturating_duration_since(now)
+                }
+            })
             .min();
         state = match next_stale {
             Some(wait) => {

@@ -180,6 +180,41 @@ fn spares_are_bounded_per_pipeline_and_dropped_when_it_is_unused() {
 }
 
 #[test]
+fn a_pipeline_kept_warm_has_a_spare_before_its_first_session_and_while_none_opens() {
+    let engine = engine();
+    let chain = Arc::new(pipeline(&engine, "scale width=32 height=32 ! encode-h264"));
+    let idle = Duration::from_millis(300);
+    let runtime = runtime(1, idle);
+    let owner = Owner::of(&runtime);
+    assert!(runtime.keep_warm(&chain));
+    wait_spares(&runtime, 1);
+    // Long past `idle` with no session opened: the spare stays.
+    std::thread::sleep(idle * 4);
+    assert_eq!(
+        runtime.spares(),
+        1,
+        "the spare of a pipeline kept warm went"
+    );
+    let session = runtime.open(&chain, 30.0).unwrap();
+    assert!(
+        session.started_from_spare(),
+        "the first session started cold"
+    );
+    let (outputs, failed) = run(&owner, &session, frames(2));
+    assert_eq!((outputs.len(), failed), (2, None));
+    wait_spares(&runtime, 1);
+    // The pipeline dropped, its spares go with it.
+    drop(session);
+    drop(chain);
+    wait_spares(&runtime, 0);
+    // Without spares there is nothing to keep warm.
+    let cold = self::runtime(0, idle);
+    let other = Arc::new(pipeline(&engine, "scale width=16 height=16 ! encode-h264"));
+    assert!(!cold.keep_warm(&other));
+    assert_eq!(cold.spares(), 0);
+}
+
+#[test]
 fn failed_and_swapped_sessions_leave_nothing_of_theirs_to_the_spares() {
     let engine = engine();
     // Pictures of at most 64x64: a bigger one fails the session.
