@@ -437,7 +437,6 @@ impl MediaDriver {
                 };
                 if result.is_ok() {
                     self.record_swap(&from, &to);
-                    self.settings.runtime.keep_warm(&to);
                     let names = stage_names(&to);
                     self.pipelines.swapped(from, to, stage, Instant::now());
                     self.input(Input::StageNames(names));
@@ -683,7 +682,6 @@ impl MediaDriver {
             .runtime
             .swap_pipeline(&back.from, &back.to)
             .unwrap_or(0);
-        self.settings.runtime.keep_warm(&back.to);
         self.settings.metrics.swapped(&back.stage, "rolled back");
         log::warn!(
             "the swap to stage {} is rolled back ({why}): new calls get the previous pipeline, {sessions} running session(s) switch back",
