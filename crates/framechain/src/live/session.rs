@@ -15,7 +15,7 @@ use super::events::{Offer, Outbox};
 use super::lanes::{Handoff, LANE_DEPTH, Lane, Planner, plan_cuts};
 use super::scheduler::{Scheduler, Task};
 use super::share::Step;
-use super::spares::Ahead;
+use super::spares::{Ahead, makes_spares};
 use crate::call_clock::thread_cpu_time;
 use crate::media::{Media, Packet};
 use crate::pipeline::Pipeline;
@@ -1075,7 +1075,7 @@ impl SessionShared {
         // Instances made for a swap that will not happen go with their
         // memory, outside the lock.
         drop(replaced);
-        if current.engine().config().pooling.is_none() {
+        if makes_spares(&current) {
             self.make_ahead(current, to.clone());
         }
         Ok(())

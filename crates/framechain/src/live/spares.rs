@@ -141,28 +141,11 @@ impl Spares {
     /// ready (moved out: no other session can have it), and the thread
     /// is asked to make the next one.
     pub(crate) fn take(&self, pipeline: &Arc<Pipeline>) -> Option<Session> {
-        // A pooling engine's slots are sized for its sessions' instances
-        // (`EngineConfig::pooling`): a spare would take a session's room,
-        // and instantiating from the pool is cheap anyway.
-        if self.per_pipeline == 0 || pipeline.engine().config().pooling.is_some() {
-            return None;
-        }
-        let (lock, wake) = &*self.shared;
-        let mut state = lock_state(lock);
-        let shelf = state
-            .shelves
-            .entry(address(pipeline))
-            .or_insert_with(|| Shelf::new(pipeline));
-        shelf.last_open = Instant::now();
-        let spare = if shelf.spares.is_empty() {
-            None
-        } else {
-            Some(shelf.spares.remove(0))
-        };
-        shelf.wanted = self.per_pipeline - shelf.spares.len();
-        drop(state);
-        wake.notify_one();
-        spare
+        self.on_shelf(pipeline, |shelf| {
+            shelf.last_open = Instant::now();
+            (!shelf.spares.is_empty()).then(|| shelf.spares.remove(0))
+        })
+        .flatten()
     }
 
     /// Keeps spares of `pipeline` from now on, before its first session
@@ -171,8 +154,20 @@ impl Spares {
     /// first call should start warm too. `false` when there are no spares
     /// to keep (spares off, or a pooling engine).
     pub(crate) fn keep_warm(&self, pipeline: &Arc<Pipeline>) -> bool {
-        if self.per_pipeline == 0 || pipeline.engine().config().pooling.is_some() {
-            return false;
+        self.on_shelf(pipeline, |shelf| shelf.pinned = true)
+            .is_some()
+    }
+
+    /// `change` on `pipeline`'s shelf (made if it has none), after which
+    /// the thread is asked to make what the shelf lacks; `None` (nothing
+    /// done) when this runtime keeps no spares of it.
+    fn on_shelf<R>(
+        &self,
+        pipeline: &Arc<Pipeline>,
+        change: impl FnOnce(&mut Shelf) -> R,
+    ) -> Option<R> {
+        if self.per_pipeline == 0 || !makes_spares(pipeline) {
+            return None;
         }
         let (lock, wake) = &*self.shared;
         let mut state = lock_state(lock);
@@ -180,11 +175,11 @@ impl Spares {
             .shelves
             .entry(address(pipeline))
             .or_insert_with(|| Shelf::new(pipeline));
-        shelf.pinned = true;
+        let result = change(shelf);
         shelf.wanted = self.per_pipeline - shelf.spares.len();
         drop(state);
         wake.notify_one();
-        true
+        Some(result)
     }
 
     /// The handle sessions queue their jobs through (none when spares
@@ -254,6 +249,14 @@ impl Shelf {
         self.pipeline.strong_count() == 0
             || (!self.pinned && now.saturating_duration_since(self.last_open) >= idle)
     }
+}
+
+/// Whether instances of `pipeline` may be made ahead of the sessions that
+/// use them: not with a pooling engine, whose slots are sized for its
+/// sessions' own instances (`EngineConfig::pooling`): a spare would take
+/// a session's room, and instantiating from the pool is cheap anyway.
+pub(crate) fn makes_spares(pipeline: &Pipeline) -> bool {
+    pipeline.engine().config().pooling.is_none()
 }
 
 /// The key of a pipeline's shelf.

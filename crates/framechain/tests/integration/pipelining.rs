@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use framechain::live::{LiveConfig, LiveEvent, LiveRuntime, LiveSession};
-use framechain::{ChainSpec, Error, Frame, Media, Plane, SessionStats, StageFailure};
+use framechain::{Error, Frame, Media, Plane, SessionStats, StageFailure};
 
-use crate::support::{Owner, access_units, engine, flat_frame, pipeline};
+use crate::support::{Owner, access_units, engine, flat_frame, pipeline, stage_spec};
 
 const WIDTH: u32 = 320;
 const HEIGHT: u32 = 180;
@@ -204,10 +204,7 @@ fn a_pipelined_session_swaps_a_stage_at_its_next_keyframe_losing_nothing() {
         &engine,
         "redact rect=16,16,64,64 mode=fill color=black ! test-stage ! test-stage behaviour=roundtrip",
     ));
-    let stage = ChainSpec::parse_launch("redact rect=160,64,64,64 mode=fill color=white")
-        .unwrap()
-        .stages
-        .remove(0);
+    let stage = stage_spec("redact rect=160,64,64,64 mode=fill color=white");
     let new = Arc::new(old.with_stage_replaced(0, &stage).unwrap());
     let runtime = runtime(2);
     let owner = Owner::of(&runtime);
@@ -272,11 +269,10 @@ fn a_pipelined_session_stays_split_until_the_keyframe_its_swap_waits_for() {
         &engine,
         "decode-h264 alignment=access-unit ! scale width=320 height=180 ! encode-h264 bitrate=300k",
     ));
-    let stage = ChainSpec::parse_launch("encode-h264 bitrate=200k")
-        .unwrap()
-        .stages
-        .remove(0);
-    let new = Arc::new(old.with_stage_replaced(2, &stage).unwrap());
+    let new = Arc::new(
+        old.with_stage_replaced(2, &stage_spec("encode-h264 bitrate=200k"))
+            .unwrap(),
+    );
     // Without fair shares: 1080p pictures on a machine busy with the
     // other tests would be held to a share, which is not this test's.
     let runtime = LiveRuntime::new(LiveConfig {

@@ -6,7 +6,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use framechain::live::{LiveEvent, LiveEvents, LiveRuntime, SessionId};
-use framechain::{ChainSpec, Engine, EngineConfig, Frame, Packet, Pipeline, Plane, StageRegistry};
+use framechain::{
+    ChainSpec, Engine, EngineConfig, Frame, Packet, Pipeline, Plane, StageRegistry, StageSpec,
+};
 use framechain_tools::AccessUnitSplitter;
 
 /// `../shared/testdata` (or `$FRAMECHAIN_TESTDATA`). In CI its absence is
@@ -45,6 +47,15 @@ pub fn engine_with(memory_limit: usize, call_timeout: Duration) -> Engine {
 pub fn pipeline(engine: &Engine, launch: &str) -> Pipeline {
     let chain = ChainSpec::parse_launch(launch).expect("launch line");
     Pipeline::build(engine, &chain).unwrap_or_else(|error| panic!("{launch}: {error}"))
+}
+
+/// The one stage of a launch line (`encode-h264 bitrate=200k`): what
+/// `Pipeline::with_stage_replaced` takes.
+pub fn stage_spec(launch: &str) -> StageSpec {
+    ChainSpec::parse_launch(launch)
+        .expect("launch line")
+        .stages
+        .remove(0)
 }
 
 /// A frame whose Y plane is `luma` everywhere, with the given pts.

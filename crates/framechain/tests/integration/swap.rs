@@ -6,12 +6,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use framechain::live::{LiveConfig, LiveEvent, LiveRuntime, LiveSession};
-use framechain::{
-    ChainSpec, Engine, EngineConfig, Error, Frame, Media, Packet, Plane, SessionStats, StageSpec,
-};
+use framechain::{Engine, EngineConfig, Error, Frame, Media, Packet, Plane, SessionStats};
 
 use crate::h264::test_frame;
-use crate::support::{Owner, config, engine, pipeline};
+use crate::support::{Owner, config, engine, pipeline, stage_spec};
 
 const WIDTH: u32 = 320;
 const HEIGHT: u32 = 180;
@@ -130,10 +128,6 @@ fn outputs(owner: &Owner, session: &LiveSession, count: usize) -> Vec<Frame> {
         .collect()
 }
 
-fn spec(launch: &str) -> StageSpec {
-    ChainSpec::parse_launch(launch).unwrap().stages.remove(0)
-}
-
 fn dropped_total(stats: &SessionStats) -> u64 {
     stats.dropped_total()
 }
@@ -148,7 +142,7 @@ fn redact_swapped_in_twenty_running_sessions_at_the_next_keyframe() {
     ));
     let index = old.stage_index("redact").unwrap();
     assert_eq!(index, 1);
-    let new = Arc::new(old.with_stage_replaced(index, &spec(NEW)).unwrap());
+    let new = Arc::new(old.with_stage_replaced(index, &stage_spec(NEW)).unwrap());
     assert_ne!(new.fingerprint(), old.fingerprint());
 
     let runtime = runtime(2 * PICTURES);
@@ -237,7 +231,7 @@ fn a_swapped_stage_is_flushed_through_the_rest_of_the_chain() {
     let packets = stream(&engine);
     let old = Arc::new(pipeline(&engine, &format!("decode-h264 ! {OLD}")));
     let new = Arc::new(
-        old.with_stage_replaced(0, &spec("decode-h264 fps=30 error-concealment=false"))
+        old.with_stage_replaced(0, &stage_spec("decode-h264 fps=30 error-concealment=false"))
             .unwrap(),
     );
     let runtime = runtime(2 * PICTURES);
@@ -290,7 +284,7 @@ fn swaps_that_cannot_be_made_are_refused_before_any_session_is_touched() {
     );
     // Parameters the stage refuses in `create`.
     let error = old
-        .with_stage_replaced(1, &spec("redact rect=16,16,64,64 mode=smudge"))
+        .with_stage_replaced(1, &stage_spec("redact rect=16,16,64,64 mode=smudge"))
         .err()
         .expect("an unknown mode");
     assert!(
@@ -299,27 +293,27 @@ fn swaps_that_cannot_be_made_are_refused_before_any_session_is_touched() {
     );
     // A parameter the stage does not have.
     let error = old
-        .with_stage_replaced(1, &spec("redact colour=white"))
+        .with_stage_replaced(1, &stage_spec("redact colour=white"))
         .err()
         .unwrap();
     assert!(matches!(error, Error::BadParameter { .. }), "{error}");
     // Ports that do not fit: frames where packets came in.
     let error = old
-        .with_stage_replaced(0, &spec("scale width=160 height=90"))
+        .with_stage_replaced(0, &stage_spec("scale width=160 height=90"))
         .err()
         .unwrap();
     assert!(matches!(error, Error::ChainMismatch(_)), "{error}");
     // The chain's output would change kind (frames to packets).
     let error = old
-        .with_stage_replaced(1, &spec("encode-h264 bitrate=1M"))
+        .with_stage_replaced(1, &stage_spec("encode-h264 bitrate=1M"))
         .err()
         .unwrap();
     assert!(matches!(error, Error::ChainMismatch(_)), "{error}");
-    let error = old.with_stage_replaced(2, &spec(NEW)).err().unwrap();
+    let error = old.with_stage_replaced(2, &stage_spec(NEW)).err().unwrap();
     assert!(matches!(error, Error::InvalidChain(_)), "{error}");
     // A create that breaks the time limit.
     let error = old
-        .with_stage_replaced(1, &spec("test-stage behaviour=sleep-in-create"))
+        .with_stage_replaced(1, &stage_spec("test-stage behaviour=sleep-in-create"))
         .err()
         .unwrap();
     assert!(matches!(error, Error::StageFailed { .. }), "{error}");
@@ -358,7 +352,7 @@ fn a_swap_whose_new_instance_cannot_be_made_keeps_the_old_stage() {
         &engine,
         &format!("decode-h264 alignment=access-unit ! {OLD}"),
     ));
-    let new = Arc::new(old.with_stage_replaced(1, &spec(NEW)).unwrap());
+    let new = Arc::new(old.with_stage_replaced(1, &stage_spec(NEW)).unwrap());
     let runtime = runtime(2 * PICTURES);
     let owner = Owner::of(&runtime);
     let sessions: Vec<LiveSession> = (0..sessions)

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use framechain::live::{LiveConfig, LiveEvent, LiveRuntime, LiveSession};
-use framechain::{ChainSpec, Media, Packet, StageSpec};
+use framechain::{Media, Packet};
 
-use crate::support::{Owner, access_units, engine, flat_frame, pipeline};
+use crate::support::{Owner, access_units, engine, flat_frame, pipeline, stage_spec};
 
 /// A runtime keeping `spares` spares per pipeline, dropped after `idle`;
 /// sessions behind only by queue length, without fair shares: these tests
@@ -245,7 +245,7 @@ fn failed_and_swapped_sessions_leave_nothing_of_theirs_to_the_spares() {
     let swapping = runtime.open(&chain, 30.0).unwrap();
     let swapped_to = Arc::new(
         chain
-            .with_stage_replaced(1, &stage("encode-h264 bitrate=200k"))
+            .with_stage_replaced(1, &stage_spec("encode-h264 bitrate=200k"))
             .unwrap(),
     );
     for item in frames(4) {
@@ -278,7 +278,7 @@ fn a_swap_takes_instances_made_ahead_and_encodes_as_one_made_at_its_keyframe() {
         &engine,
         "scale width=64 height=64 ! encode-h264 bitrate=300k",
     ));
-    let to = |launch: &str| Arc::new(chain.with_stage_replaced(1, &stage(launch)).unwrap());
+    let to = |launch: &str| Arc::new(chain.with_stage_replaced(1, &stage_spec(launch)).unwrap());
     let (first, second) = (
         to("encode-h264 rc=off qp=12"),
         to("encode-h264 rc=off qp=44"),
@@ -335,8 +335,4 @@ fn a_swap_takes_instances_made_ahead_and_encodes_as_one_made_at_its_keyframe() {
         ahead == at_keyframe,
         "instances made ahead encoded another stream"
     );
-}
-
-fn stage(launch: &str) -> StageSpec {
-    ChainSpec::parse_launch(launch).unwrap().stages.remove(0)
 }
