@@ -10,7 +10,8 @@ Runs, one after the other and each pinned to one CPU (`taskset -c 0`):
 on the same clip, and prints frames per second, the ratio to GStreamer,
 framechain's per-stage p50/p99 latency, its end-to-end latency per frame
 out, and the peak memory (max RSS) of
-each process. Every variant runs `--repeat` times; the median is reported.
+each process. `--repeat` rounds each run every variant once; the fps is
+the median over the rounds, the ratio the median of the rounds' ratios.
 
     python3 dev/framechain-benches/h264_peers.py [--clip FILE] [--repeat 3]
 
@@ -95,19 +96,31 @@ def main():
         variants.append(("framechain native-enc", framechain_command(native_chain, args.clip, work / "native.h264")))
     variants.append(("gstreamer native", gstreamer_command(args.clip, work / "gst.h264")))
 
-    results = {}
-    for name, command in variants:
-        runs = [run_measured(command) for _ in range(args.repeat)]
-        wall = statistics.median(run[0] for run in runs)
-        rss = max(run[1] for run in runs)
-        results[name] = (frames / wall, rss, runs[-1][2])
+    # Rounds, not blocks: every round runs each variant once (in an order
+    # that rotates), and a variant's ratio to GStreamer is taken within
+    # each round, so that the machine's drift from one minute to the next
+    # (10-20 % on a shared one) falls on both sides of a ratio.
+    runs = {name: [] for name, _ in variants}
+    for round_index in range(args.repeat):
+        shift = round_index % len(variants)
+        for name, command in variants[shift:] + variants[:shift]:
+            runs[name].append(run_measured(command))
 
-    peer_fps = results["gstreamer native"][0]
-    print(f"clip: {args.clip.name}, {frames} frames, one CPU each, median of {args.repeat}")
-    print(f"{'variant':<24}{'fps':>8}{'vs gst':>9}{'max RSS':>11}")
-    for name, (fps, rss, _) in results.items():
-        print(f"{name:<24}{fps:>8.1f}{fps / peer_fps:>8.2f}x{rss:>8.0f} MiB")
-    for name, (_, _, summary) in results.items():
+    def fps(run):
+        return frames / run[0]
+
+    peer = runs["gstreamer native"]
+    print(f"clip: {args.clip.name}, {frames} frames, one CPU each, median of {args.repeat} rounds")
+    print(f"{'variant':<24}{'fps':>8}{'vs gst':>9}{'max RSS':>11}   (vs gst: median of the rounds' ratios)")
+    results = {}
+    for name, _ in variants:
+        ratios = [fps(mine) / fps(theirs) for mine, theirs in zip(runs[name], peer)]
+        median_fps = statistics.median(fps(run) for run in runs[name])
+        rss = max(run[1] for run in runs[name])
+        results[name] = runs[name][-1][2]
+        print(f"{name:<24}{median_fps:>8.1f}{statistics.median(ratios):>8.2f}x{rss:>8.0f} MiB"
+              f"   rounds: {' '.join(f'{ratio:.2f}' for ratio in ratios)}")
+    for name, summary in results.items():
         if name.startswith("framechain"):
             print(f"{name} latency (p50 / p99), per stage call and end-to-end per frame out:")
             for stage, p50, p99 in stage_latencies(summary):
