@@ -57,8 +57,15 @@ FC_INLINE v128_t LoadWide (const uint8_t* p) {
 // stores the low N bytes at dst. W need not be a multiple of N (the
 // encoder asks for 5, 9, 17): the last chunk then overlaps the one before,
 // which recomputes a few pixels rather than touching bytes past W.
+//
+// Rows go four to an iteration: wasmtime keeps no vector in a register
+// across a loop header (the epoch check there may call into the runtime,
+// which clobbers every vector register), so each iteration reloads the
+// filter's constants from the stack and stores them back; fewer
+// iterations, fewer of those.
 template <int N, class F>
 FC_INLINE void ForChunks (uint8_t* pDst, int32_t iDstStride, int32_t iWidth, int32_t iHeight, F f) {
+#pragma clang loop unroll_count(4)
   for (int32_t i = 0; i < iHeight; i++) {
     for (int32_t c = 0;; c += N) {
       if (c + N > iWidth)
@@ -112,6 +119,8 @@ constexpr int32_t kCenterMaxWidth = kTmpStride - 5;
 FC_INLINE void CenterVertical (const uint8_t* pSrc, int32_t iSrcStride, int32_t iWidth, int32_t iRows,
                                int16_t* pTmp) {
   const int32_t kiCols = iWidth + 5;
+  // Two rows an iteration, for the reason ForChunks gives.
+#pragma clang loop unroll_count(2)
   for (int32_t i = 0; i < iRows; i++) {
     for (int32_t c = 0;; c += 8) {
       if (c + 8 > kiCols)
@@ -399,6 +408,7 @@ void ChromaBlock (const uint8_t* pSrc, int32_t iSrcStride, uint8_t* pDst, int32_
     // Each source row is the lower row of one output and the upper of the next.
     v128_t s0 = LoadWide<N> (p);
     v128_t s1 = LoadWide<N> (p + 1);
+#pragma clang loop unroll_count(2)
     for (int32_t i = 0; i < iHeight; i++) {
       p += iSrcStride;
       const v128_t n0 = LoadWide<N> (p);

@@ -74,7 +74,8 @@ pub fn vertical(
     // taps): both pairs in locals, no inner loop (each loop header costs
     // an epoch check in wasmtime, and the pairs would be reloaded).
     if let [(a0, a1, wa), (b0, b1, wb)] = *pairs {
-        while x + 8 <= width {
+        let out = out.as_mut_ptr();
+        let eight = |x: usize| {
             // SAFETY: row + x + 8 <= row + width, within the assert above.
             let (a, b, c, d) = unsafe {
                 (
@@ -95,12 +96,23 @@ pub fn vertical(
             let low = i32x4_shr(i32x4_add(low, round), SHIFT);
             let high = i32x4_shr(i32x4_add(high, round), SHIFT);
             // SAFETY: x + 8 <= width = out.len().
-            unsafe {
-                v128_store(
-                    out.as_mut_ptr().add(x) as *mut v128,
-                    u16x8_narrow_i32x4(low, high),
-                )
-            };
+            unsafe { v128_store(out.add(x) as *mut v128, u16x8_narrow_i32x4(low, high)) };
+        };
+        // Four blocks of eight per iteration. Wasmtime keeps no vector in
+        // a register across a loop header: the epoch check there may call
+        // into the runtime, and a call clobbers every vector register, so
+        // the weights and the rounding constant go back to the stack at
+        // the end of each iteration and are reloaded at its top. Fewer
+        // iterations, fewer of those (and of the checks).
+        while x + 32 <= width {
+            eight(x);
+            eight(x + 8);
+            eight(x + 16);
+            eight(x + 24);
+            x += 32;
+        }
+        while x + 8 <= width {
+            eight(x);
             x += 8;
         }
     }
@@ -207,8 +219,22 @@ pub fn horizontal(row: &[u16], quads: &Quads, out: &mut [u8]) {
         i32x4_shr(i32x4_add(sums, round), FINAL_SHIFT)
     };
     let mut i = 0;
-    while i + 8 <= count {
+    // Sixteen outputs per iteration where there are as many (see the
+    // vertical pass on what an iteration costs in wasmtime beyond its work).
+    while i + 16 <= count {
         // Saturating narrows clamp to 0..=255 as the portable pass does.
+        let low = i16x8_narrow_i32x4(four(i), four(i + 4));
+        let high = i16x8_narrow_i32x4(four(i + 8), four(i + 12));
+        // SAFETY: i + 16 <= count <= out.len().
+        unsafe {
+            v128_store(
+                out.as_mut_ptr().add(i) as *mut v128,
+                u8x16_narrow_i16x8(low, high),
+            )
+        };
+        i += 16;
+    }
+    while i + 8 <= count {
         let words = i16x8_narrow_i32x4(four(i), four(i + 4));
         let bytes = u8x16_narrow_i16x8(words, words);
         // SAFETY: i + 8 <= count <= out.len(): the low eight bytes stored
