@@ -112,15 +112,15 @@ def main():
     peer = runs["gstreamer native"]
     print(f"clip: {args.clip.name}, {frames} frames, one CPU each, median of {args.repeat} rounds")
     print(f"{'variant':<24}{'fps':>8}{'vs gst':>9}{'max RSS':>11}   (vs gst: median of the rounds' ratios)")
-    results = {}
+    summaries = {}
     for name, _ in variants:
         ratios = [fps(mine) / fps(theirs) for mine, theirs in zip(runs[name], peer)]
         median_fps = statistics.median(fps(run) for run in runs[name])
         rss = max(run[1] for run in runs[name])
-        results[name] = runs[name][-1][2]
+        summaries[name] = runs[name][-1][2]
         print(f"{name:<24}{median_fps:>8.1f}{statistics.median(ratios):>8.2f}x{rss:>8.0f} MiB"
               f"   rounds: {' '.join(f'{ratio:.2f}' for ratio in ratios)}")
-    for name, summary in results.items():
+    for name, summary in summaries.items():
         if name.startswith("framechain"):
             print(f"{name} latency (p50 / p99), per stage call and end-to-end per frame out:")
             for stage, p50, p99 in stage_latencies(summary):

@@ -67,10 +67,11 @@ def main():
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
         data = args.clip.read_bytes()
+        short_bytes = args.bytes * 2 // 5
         short, long = work / "short.264", work / "long.264"
-        short.write_bytes(data[: args.bytes * 2 // 5])
+        short.write_bytes(data[:short_bytes])
         long.write_bytes(data[: args.bytes])
-        print(f"clip: {args.clip.name}, frames from byte {args.bytes * 2 // 5} to {args.bytes}")
+        print(f"clip: {args.clip.name}, frames from byte {short_bytes} to {args.bytes}")
         print(f"chain: {args.chain}")
         for stage_path in args.stage_path.split(","):
             # Compile the stages outside valgrind first (the cache keeps them).

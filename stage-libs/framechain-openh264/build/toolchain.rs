@@ -19,6 +19,19 @@ pub const CXX_ENV: &str = "FRAMECHAIN_WASM_CXX";
 /// experiments with code generation; see docs/performance.md).
 pub const CFLAGS_ENV: &str = "FRAMECHAIN_WASM_CFLAGS";
 
+/// Inlining and unrolling past clang's wasm defaults. Every call and every
+/// loop iteration in wasmtime's code pays a stack-limit or epoch check
+/// and, past four arguments, loads from the stack that wait for the
+/// caller's stores; fewer of them is 2.8 % fewer instructions per frame of
+/// the transcoding chain (callgrind, docs/performance.md), for 6 % more
+/// wasm. Higher thresholds gave 0.15 % more for 8 % more.
+const LLVM_OPTIONS: &[&str] = &[
+    "-inline-threshold=600",
+    "-unroll-threshold=600",
+    "-unroll-allow-partial",
+    "-unroll-runtime",
+];
+
 /// Lets a build point at another archiver.
 pub const AR_ENV: &str = "FRAMECHAIN_WASM_AR";
 
@@ -73,21 +86,10 @@ pub fn configure_wasm(build: &mut cc::Build, shim_include: &Path) {
         // memory.fill instructions instead of calls into libc's loops.
         .flag("-mbulk-memory")
         .flag("-mnontrapping-fptoint")
-        .flag("-msign-ext")
-        // Inline and unroll more than clang's wasm defaults. Every call and
-        // every loop iteration in wasmtime's code pays a stack-limit or epoch
-        // check and, past four arguments, loads from the stack that wait for
-        // the caller's stores; fewer of them is 2.0% fewer instructions per
-        // frame of the transcoding chain (callgrind, docs/performance.md),
-        // for 6% more wasm. Higher thresholds gave 0.2% more for 8% more.
-        .flag("-mllvm")
-        .flag("-inline-threshold=600")
-        .flag("-mllvm")
-        .flag("-unroll-threshold=600")
-        .flag("-mllvm")
-        .flag("-unroll-allow-partial")
-        .flag("-mllvm")
-        .flag("-unroll-runtime");
+        .flag("-msign-ext");
+    for option in LLVM_OPTIONS {
+        build.flag("-mllvm").flag(option);
+    }
     println!("cargo:rerun-if-env-changed={CFLAGS_ENV}");
     if let Ok(flags) = std::env::var(CFLAGS_ENV) {
         for flag in flags.split_whitespace() {

@@ -218,16 +218,16 @@ pub fn horizontal(row: &[u16], quads: &Quads, out: &mut [u8]) {
         );
         i32x4_shr(i32x4_add(sums, round), FINAL_SHIFT)
     };
+    // Saturating narrows clamp to 0..=255 as the portable pass does: i32
+    // to u16 (negatives to 0), then u16 to u8, which reads the lanes as
+    // i16; they fit, as an i32 shifted right by FINAL_SHIFT (20) lies
+    // within -2048..2048. (With the signed i32 narrow, LLVM rewrote the
+    // pair into clamps and byte shuffles: 12 instructions more per 16
+    // outputs in wasmtime's code.)
     let mut i = 0;
     // Sixteen outputs per iteration where there are as many (see the
     // vertical pass on what an iteration costs in wasmtime beyond its work).
     while i + 16 <= count {
-        // Saturating narrows clamp to 0..=255 as the portable pass does:
-        // i32 to u16 (negatives to 0), then u16 to u8, which reads the
-        // lanes as i16; they fit, as an i32 shifted right by FINAL_SHIFT
-        // (20) lies within -2048..2048. (With the signed i32 narrow, LLVM
-        // rewrote the pair into clamps and byte shuffles: 12 instructions
-        // more per 16 outputs in wasmtime's code.)
         let low = u16x8_narrow_i32x4(four(i), four(i + 4));
         let high = u16x8_narrow_i32x4(four(i + 8), four(i + 12));
         // SAFETY: i + 16 <= count <= out.len().
@@ -240,7 +240,7 @@ pub fn horizontal(row: &[u16], quads: &Quads, out: &mut [u8]) {
         i += 16;
     }
     while i + 8 <= count {
-        let words = i16x8_narrow_i32x4(four(i), four(i + 4));
+        let words = u16x8_narrow_i32x4(four(i), four(i + 4));
         let bytes = u8x16_narrow_i16x8(words, words);
         // SAFETY: i + 8 <= count <= out.len(): the low eight bytes stored
         // at once.
